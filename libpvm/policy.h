@@ -1,0 +1,70 @@
+/* The daemon's policy model (pvm-policy(5)): who may do what to which VMs, limits, memory
+ * backing and payload rules, read from drop-in directories. Evaluation is a pure function of
+ * (policy, caller, request, current usage) so it is unit-tested as a table. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "error.h"
+
+#define PVM_POLICY_DIR_ETC "/etc/pvm/policy.d"
+#define PVM_POLICY_DIR_VENDOR "/usr/share/pvm/policy.d"
+
+enum pvm_action {
+	PVM_ACTION_CREATE,  /* CreateVM / StartVM of a new config */
+	PVM_ACTION_STOP,    /* StopVM, KillVM */
+	PVM_ACTION_INSPECT, /* GetVM, ListVMs entries, logs */
+	PVM_ACTION_ATTACH,  /* console */
+	_PVM_ACTION_MAX,
+};
+
+typedef struct pvm_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups; /* supplementary groups */
+	size_t n_groups;
+	const char *unit; /* systemd unit of the caller, or NULL */
+	pid_t pid;
+} pvm_caller;
+
+typedef struct pvm_usage {
+	uint32_t vms;
+	uint32_t vcpus;
+	uint64_t memory_mib;
+} pvm_usage;
+
+typedef struct pvm_policy pvm_policy;
+
+typedef struct pvm_decision {
+	bool allowed;
+	char reason[512]; /* why, naming the rule's file, for denials and for logs */
+} pvm_decision;
+
+/* Load policy from directories in increasing priority (e.g. vendor, then /etc): *.json files,
+ * a file name in a later directory replaces the same name in an earlier one; the merged set is
+ * applied in lexical order of file names. A missing directory is empty, an invalid file is an
+ * error naming the file and JSON path. */
+int pvm_policy_load(const char *const *dirs, size_t n_dirs, pvm_policy **ret, pvm_error *err);
+pvm_policy *pvm_policy_free(pvm_policy *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(pvm_policy *, pvm_policy_free)
+
+/* May `caller` do `action` on the VM `vm_name` owned by `owner_uid`? */
+int pvm_policy_check_action(const pvm_policy *p, const pvm_caller *caller, enum pvm_action action,
+			    const char *vm_name, uid_t owner_uid, pvm_decision *ret);
+
+/* May `caller` create this VM, given what the caller and everyone already run? Checks the
+ * create permission, limits, memory backing rules, payload rules (path prefix and digest) and
+ * debug. `payload_sha256` is the digest pvmd computed of the payload it read. */
+int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
+			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
+			    const pvm_usage *global_usage, pvm_decision *ret);
+
+/* Whether the memfd+mlock fallback is allowed for this caller/config (protected VMs normally
+ * never). */
+bool pvm_policy_allows_memory_fallback(const pvm_policy *p, const pvm_caller *caller,
+				       const pvm_config *cfg);
+
+const char *pvm_action_to_string(enum pvm_action a);

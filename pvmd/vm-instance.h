@@ -1,0 +1,60 @@
+/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads and
+ * verifies the payload, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
+ * The D-Bus layer (manager.c, vm-object.c) drives VMs only through this interface. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "error.h"
+#include "vm-state.h"
+
+typedef struct vm_instance vm_instance;
+
+typedef struct vm_instance_options {
+	const char *runner_path;   /* pvm-runner executable */
+	const char *runtime_dir;   /* per-VM state lives in <runtime_dir>/vms/<name>/ */
+	const char *log_dir;       /* console logs: <log_dir>/<name>.log; NULL: no log file */
+	uid_t runner_uid;          /* uid/gid the runner drops to */
+	gid_t runner_gid;
+	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
+	size_t console_ring_size;   /* bytes kept in memory */
+} vm_instance_options;
+
+typedef struct vm_instance_callbacks {
+	/* state, death reason or memory report changed */
+	void (*changed)(vm_instance *vm, void *userdata);
+	/* new console bytes (already in the ring) */
+	void (*console)(vm_instance *vm, const void *data, size_t len, void *userdata);
+} vm_instance_callbacks;
+
+int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
+		    pvm_error *err);
+vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first */
+DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
+
+/* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start
+ * path runs on the event loop and ends in RUNNING (or FAILED with a death reason). */
+int vm_instance_start(vm_instance *vm, pvm_error *err);
+/* Graceful: ask the guest to power off, force after timeout_usec. */
+int vm_instance_stop(vm_instance *vm, uint64_t timeout_usec, pvm_error *err);
+/* Force: SIGKILL the runner now. */
+int vm_instance_kill(vm_instance *vm, pvm_error *err);
+
+const pvm_config *vm_instance_config(const vm_instance *vm);
+enum pvm_vm_state vm_instance_state(const vm_instance *vm);
+enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
+const char *vm_instance_message(const vm_instance *vm); /* last error/exit detail, or "" */
+pid_t vm_instance_runner_pid(const vm_instance *vm);    /* 0 when not running */
+uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
+int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret);
+
+/* Copy of the console ring (oldest first); caller frees. */
+int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_len);
+/* Send bytes to the guest's console input (if the config enables input). */
+int vm_instance_console_write(vm_instance *vm, const void *data, size_t len);
