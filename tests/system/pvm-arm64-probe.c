@@ -398,6 +398,15 @@ int main(int argc, char **argv)
 	tap(r == 1, "KVM_CREATE_VM accepts the protected VM type (0x%lx): %s",
 	    (unsigned long)KVM_VM_TYPE_ARM_PROTECTED, r == 1 ? "yes" : r == 0 ? "EINVAL" : strerror(-r));
 
+	if (r == 1) {
+		_cleanup_close_ int pvm_fd = ioctl(kvm_fd, KVM_CREATE_VM, KVM_VM_TYPE_ARM_PROTECTED);
+
+		diag("protected VM caps: KVM_CAP_GUEST_MEMFD=%d KVM_CAP_GUEST_MEMFD_FLAGS=%d KVM_CAP_MEMORY_ATTRIBUTES=%d",
+		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD),
+		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS),
+		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES));
+	}
+
 	/* Protected VMs run from guest_memfd where the kernel accepts that; else from memory the
 	 * kernel pins itself. The refusal is a kernel gap (kernel-patches/GAPS.md). */
 	r = pvm_arm64_kvm_probe_protected_guest_memfd(kvm_fd, &err);
