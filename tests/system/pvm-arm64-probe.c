@@ -1,6 +1,7 @@
 /* The in-guest half of the arm64 system test: runs inside an arm64 Linux booted with
  * kvm-arm.mode=protected under QEMU and drives pvm's arm64 backend (libpvm/arch/arm64, the
- * device tree builder) directly on /dev/kvm, printing TAP on stdout. It shows the protected VM
+ * device tree builder) through the engine's pvm_arch interface directly on /dev/kvm, printing
+ * TAP on stdout. It shows the protected VM
  * type in use, the memory backing chosen (and why), the test guest reaching READY, the host's
  * read of the protected guest's private memory faulting, and a non-protected VM for contrast.
  *
@@ -21,13 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "arch/arm64/arm64.h"
-#include "guest-fdt.h"
+#include "config.h"
 #include "kvm-compat.h"
 
 #define GUEST_RAM_SIZE (16ULL << 20)
 #define RUN_TIMEOUT_SEC 120
-#define PROBE_STEPS 10 /* the TAP plan: every tap() call below */
+#define PROBE_STEPS 11 /* the TAP plan: every tap() call below */
 
 static unsigned test_number;
 static unsigned failures;
@@ -65,20 +67,23 @@ static const char *const backing_names[] = {
 };
 
 typedef struct vm {
-	bool protected_vm;
+	pvm_vm_shape shape;
+	pvm_memory_map map;
 	enum backing backing;
 	unsigned long type;
-	int vm_fd, vgic_fd, vcpu_fd, gmem_fd;
+	int vm_fd, vcpu_fd, gmem_fd;
 	uint8_t *mem;
 	struct kvm_run *run;
 	size_t run_size;
-	pvm_arm64_layout layout;
-	pvm_arm64_devices dev;
+	pvm_boot_plan plan;
+	pvm_arch_devices *dev;
 	bool stop_requested;
 	char line[256];
 	size_t line_len;
 	unsigned console_lines;
 } vm;
+
+static const pvm_arch *const arch = &pvm_arch_arm64;
 
 static bool vm_stop_requested(void *userdata)
 {
@@ -87,38 +92,39 @@ static bool vm_stop_requested(void *userdata)
 
 static void vm_destroy(vm *v)
 {
+	if (v->dev)
+		arch->devices_free(v->dev);
+	pvm_boot_plan_clear(&v->plan);
 	if (v->run)
 		munmap(v->run, v->run_size);
 	if (v->mem)
-		munmap(v->mem, GUEST_RAM_SIZE);
+		munmap(v->mem, v->map.ram_size);
 	closep(&v->vcpu_fd);
-	closep(&v->vgic_fd);
 	closep(&v->gmem_fd);
 	closep(&v->vm_fd);
 }
 
-static int vm_memory(vm *v, pvm_error *err)
+/* Guest RAM the way the engine gets it: guest_memfd with the flags the arch asks for, or, when
+ * the arch refuses guest_memfd for this VM, plain shared memory (pvmd's memfd fallback). */
+static int vm_memory(vm *v, uint64_t gmem_flags, pvm_error *err)
 {
 	struct kvm_userspace_memory_region2 slot = {
 		.slot = 0,
-		.guest_phys_addr = PVM_ARM64_RAM_BASE,
-		.memory_size = GUEST_RAM_SIZE,
+		.guest_phys_addr = v->map.ram_base,
+		.memory_size = v->map.ram_size,
 	};
 
 	if (v->backing == BACKING_GUEST_MEMFD) {
-		struct kvm_create_guest_memfd g = {
-			.size = GUEST_RAM_SIZE,
-			.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
-		};
+		struct kvm_create_guest_memfd g = { .size = v->map.ram_size, .flags = gmem_flags };
 
 		v->gmem_fd = ioctl(v->vm_fd, KVM_CREATE_GUEST_MEMFD, &g);
 		if (v->gmem_fd < 0)
 			return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD: %m");
-		v->mem = mmap(NULL, GUEST_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem_fd, 0);
+		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem_fd, 0);
 		slot.flags = KVM_MEM_GUEST_MEMFD;
 		slot.guest_memfd = (uint32_t)v->gmem_fd;
 	} else {
-		v->mem = mmap(NULL, GUEST_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			      -1, 0);
 	}
 	if (v->mem == MAP_FAILED) {
@@ -131,57 +137,61 @@ static int vm_memory(vm *v, pvm_error *err)
 	return 0;
 }
 
-/* Load the Image and its device tree into guest RAM the way pvmd plans a Linux boot. */
+/* Plan the boot with the arch (Image header, device tree) and copy the segments in, as pvmd
+ * does before the runner starts the vCPUs. */
 static int vm_load(vm *v, const uint8_t *image, size_t len, pvm_error *err)
 {
-	_cleanup_free_ void *dtb = NULL;
-	pvm_arm64_image hdr;
-	size_t dtb_len;
-	int r;
+	pvm_boot_input in = {
+		.kernel = image,
+		.kernel_len = len,
+		.format = PVM_PAYLOAD_AUTO,
+		.map = v->map,
+		.cpus = v->shape.cpus,
+	};
+	int r = arch->plan_boot(&in, &v->plan, err);
 
-	if ((r = pvm_arm64_image_parse(image, len, &hdr, err)) < 0 ||
-	    (r = pvm_arm64_layout_plan(PVM_ARM64_RAM_BASE, GUEST_RAM_SIZE, &hdr, len, 0, &v->layout,
-				       err)) < 0)
-		return r;
-	r = pvm_fdt_arm64_build(&(pvm_fdt_arm64){ .ram_base = PVM_ARM64_RAM_BASE,
-						  .ram_size = GUEST_RAM_SIZE,
-						  .cpus = 1 },
-				&dtb, &dtb_len, err);
 	if (r < 0)
 		return r;
-	memcpy(v->mem + (v->layout.kernel_gpa - PVM_ARM64_RAM_BASE), image, len);
-	memcpy(v->mem + (v->layout.dtb_gpa - PVM_ARM64_RAM_BASE), dtb, dtb_len);
+	for (size_t i = 0; i < v->plan.n_segments; i++) {
+		const pvm_boot_segment *s = &v->plan.segments[i];
+
+		memcpy(v->mem + (s->gpa - v->map.ram_base), s->data, s->len);
+		diag("  %-11s at IPA 0x%" PRIx64 " (%zu bytes)", s->what, s->gpa, s->len);
+	}
 	return 0;
 }
 
-static int vm_create(vm *v, int kvm_fd, bool protected_vm, enum backing backing,
-		     const uint8_t *image, size_t len, pvm_error *err)
+static int vm_create(vm *v, int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
+		     const uint8_t *image, size_t len, char *refusal, size_t refusal_len,
+		     pvm_error *err)
 {
-	const uint64_t x[4] = { 0 };
+	pvm_device_host host = { .stop_requested = vm_stop_requested, .userdata = v };
+	pvm_host_caps caps = *sys;
+	pvm_error gmem_err = {};
+	uint64_t gmem_flags = 0;
 	int r;
 
-	*v = (vm){ .protected_vm = protected_vm, .backing = backing, .vm_fd = -1, .vgic_fd = -1,
-		   .vcpu_fd = -1, .gmem_fd = -1 };
-	v->dev = (pvm_arm64_devices){ .stop_requested = vm_stop_requested, .userdata = v };
-	if ((r = pvm_arm64_vm_type(protected_vm, true, &v->type, err)) < 0)
+	*v = (vm){ .shape = { .protected_vm = protected_vm, .memory_bytes = GUEST_RAM_SIZE, .cpus = 1 },
+		   .vm_fd = -1, .vcpu_fd = -1, .gmem_fd = -1 };
+	if ((r = arch->memory_map(v->shape.memory_bytes, &v->map, err)) < 0 ||
+	    (r = arch->vm_type(&v->shape, sys, &v->type, err)) < 0)
 		return r;
 	v->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, v->type);
 	if (v->vm_fd < 0)
 		return pvm_error_set(err, errno, "KVM_CREATE_VM type 0x%lx: %m", v->type);
-	if ((r = vm_memory(v, err)) < 0 || (r = vm_load(v, image, len, err)) < 0 ||
-	    (r = pvm_arm64_vgic_create(v->vm_fd, &v->vgic_fd, err)) < 0)
+	caps.guest_memfd = ioctl(v->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD) > 0;
+	r = ioctl(v->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
+	caps.guest_memfd_flags = r > 0 ? (uint64_t)r : 0;
+	r = arch->guest_memfd_flags(&v->shape, &caps, &gmem_flags, &gmem_err);
+	v->backing = r == 0 ? BACKING_GUEST_MEMFD : BACKING_ANONYMOUS;
+	snprintf(refusal, refusal_len, "%s", r == 0 ? "" : gmem_err.message);
+	if ((r = vm_memory(v, gmem_flags, err)) < 0 || (r = vm_load(v, image, len, err)) < 0 ||
+	    (r = arch->vm_setup(kvm_fd, v->vm_fd, &v->shape, err)) < 0)
 		return r;
 	v->vcpu_fd = ioctl(v->vm_fd, KVM_CREATE_VCPU, 0);
 	if (v->vcpu_fd < 0)
 		return pvm_error_set(err, errno, "KVM_CREATE_VCPU: %m");
-	{
-		uint64_t args[4] = { v->layout.dtb_gpa, x[1], x[2], x[3] };
-
-		if ((r = pvm_arm64_vcpu_init(v->vm_fd, v->vcpu_fd, 0, v->layout.kernel_gpa, args,
-					     err)) < 0)
-			return r;
-	}
-	if ((r = pvm_arm64_vgic_finalize(v->vgic_fd, err)) < 0)
+	if ((r = arch->vcpu_setup(kvm_fd, v->vm_fd, v->vcpu_fd, 0, &v->plan.entry, err)) < 0)
 		return r;
 	r = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (r < 0)
@@ -192,6 +202,8 @@ static int vm_create(vm *v, int kvm_fd, bool protected_vm, enum backing backing,
 		v->run = NULL;
 		return pvm_error_set(err, errno, "mmap of kvm_run: %m");
 	}
+	if ((r = arch->devices_new(&host, &v->dev)) < 0)
+		return pvm_error_set(err, -r, "devices: %s", strerror(-r));
 	return 0;
 }
 
@@ -213,32 +225,33 @@ static void on_alarm(int sig)
 }
 
 /* Run until the event `until` (READY or SHUTDOWN); -ETIMEDOUT past the deadline. */
-static int vm_run_until(vm *v, enum pvm_arm64_event_kind until, pvm_arm64_event *ret,
+static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *ret,
 			pvm_error *err)
 {
 	time_t deadline = time(NULL) + RUN_TIMEOUT_SEC;
 
 	for (;;) {
-		pvm_arm64_event ev;
+		pvm_exit_event ev;
 
 		if (ioctl(v->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR) {
 				if (time(NULL) > deadline)
 					return pvm_error_set(err, ETIMEDOUT, "no %s within %d s",
-							     until == PVM_ARM64_EVENT_READY ? "READY" : "power-off",
+							     until == PVM_EXIT_EVENT_READY ? "READY" : "power-off",
 							     RUN_TIMEOUT_SEC);
 				continue;
 			}
 			return pvm_error_set(err, errno, "KVM_RUN: %m");
 		}
-		pvm_arm64_handle_exit(&v->dev, v->run, &ev);
+		arch->handle_exit(v->dev, v->vcpu_fd, v->run, &ev);
 		switch (ev.kind) {
-		case PVM_ARM64_EVENT_CONSOLE:
-			console_byte(v, ev.byte);
+		case PVM_EXIT_EVENT_CONSOLE:
+			for (size_t i = 0; i < ev.console_len; i++)
+				console_byte(v, ev.console[i]);
 			break;
-		case PVM_ARM64_EVENT_CONTINUE:
+		case PVM_EXIT_EVENT_CONTINUE:
 			break;
-		case PVM_ARM64_EVENT_UNKNOWN_IO:
+		case PVM_EXIT_EVENT_UNKNOWN_IO:
 			diag("guest: %s", ev.detail);
 			break;
 		default:
@@ -255,7 +268,7 @@ static int vm_run_until(vm *v, enum pvm_arm64_event_kind until, pvm_arm64_event 
  * through the host mapping of guest memory. Returns the child's wait status. */
 static int host_read_secret(vm *v, uint64_t *ret_value)
 {
-	volatile uint64_t *secret = (volatile uint64_t *)(v->mem + (v->layout.kernel_gpa - PVM_ARM64_RAM_BASE) +
+	volatile uint64_t *secret = (volatile uint64_t *)(v->mem + (v->plan.entry.pc - v->map.ram_base) +
 							  PVM_ARM64_GUEST_SECRET_OFFSET);
 	int pipefd[2], status = 0;
 	pid_t pid;
@@ -298,51 +311,59 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
 }
 
 /* One VM from creation to power-off, with the memory check at READY. */
-static void run_guest(int kvm_fd, bool protected_vm, enum backing backing, const uint8_t *image,
-		      size_t len)
+static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
+		      const uint8_t *image, size_t len)
 {
 	const char *what = protected_vm ? "protected VM" : "non-protected VM";
+	char refusal[PVM_ERROR_MESSAGE_MAX];
+	uint64_t value = 0, secret_ipa;
 	pvm_error err = {};
-	pvm_arm64_event ev;
-	uint64_t value = 0;
+	pvm_exit_event ev;
 	vm v;
 	int status;
 
-	if (vm_create(&v, kvm_fd, protected_vm, backing, image, len, &err) < 0) {
+	if (vm_create(&v, kvm_fd, sys, protected_vm, image, len, refusal, sizeof(refusal), &err) < 0) {
 		tap(false, "%s: create: %s", what, err.message);
 		vm_destroy(&v);
 		return;
 	}
-	diag("%s: KVM_CREATE_VM type 0x%lx, memory: %s, %llu MiB at IPA 0x%llx", what, v.type,
-	     backing_names[backing], GUEST_RAM_SIZE >> 20, PVM_ARM64_RAM_BASE);
-	if (vm_run_until(&v, PVM_ARM64_EVENT_READY, &ev, &err) < 0) {
+	diag("%s: KVM_CREATE_VM type 0x%lx, memory: %s, %" PRIu64 " MiB at IPA 0x%" PRIx64, what,
+	     v.type, backing_names[v.backing], v.map.ram_size >> 20, v.map.ram_base);
+	if (refusal[0])
+		diag("%s: guest_memfd refused by the arm64 backend: %s", what, refusal);
+	/* Protected VMs run from guest_memfd where the kernel accepts that; a refusal must come
+	 * from the kernel (the probe's KVM_RUN), never from missing caps; a non-protected VM must
+	 * get guest_memfd. */
+	tap(protected_vm ? (v.backing == BACKING_GUEST_MEMFD || strstr(refusal, "KVM_RUN") != NULL)
+			 : v.backing == BACKING_GUEST_MEMFD,
+	    "%s: memory backing: %s", what, backing_names[v.backing]);
+	if (vm_run_until(&v, PVM_EXIT_EVENT_READY, &ev, &err) < 0) {
 		tap(false, "%s: test guest reaches READY: %s", what, err.message);
 		vm_destroy(&v);
 		return;
 	}
-	tap(v.console_lines >= 3, "%s: test guest printed %u console lines and reached READY", what,
+	tap(v.console_lines >= 4, "%s: test guest printed %u console lines and reached READY", what,
 	    v.console_lines);
 
+	secret_ipa = v.plan.entry.pc + PVM_ARM64_GUEST_SECRET_OFFSET;
 	status = host_read_secret(&v, &value);
 	if (protected_vm) {
 		bool faulted = status > 0 && WIFSIGNALED(status) &&
 			       (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS);
 
-		diag("host read of guest private memory (IPA 0x%" PRIx64 "): %s", v.layout.kernel_gpa +
-		     PVM_ARM64_GUEST_SECRET_OFFSET,
+		diag("host read of protected guest private memory (IPA 0x%" PRIx64 "): %s", secret_ipa,
 		     faulted ? strsignal(WTERMSIG(status)) :
 		     value == PVM_ARM64_GUEST_SECRET ? "read the secret" : "read something else");
 		tap(faulted, "protected VM: the host cannot read the guest's private memory (the read faults: %s; the VMM survives)",
 		    faulted ? strsignal(WTERMSIG(status)) : "no fault");
 	} else {
-		diag("host read of guest memory (IPA 0x%" PRIx64 "): 0x%016" PRIx64, v.layout.kernel_gpa +
-		     PVM_ARM64_GUEST_SECRET_OFFSET, value);
+		diag("host read of guest memory (IPA 0x%" PRIx64 "): 0x%016" PRIx64, secret_ipa, value);
 		tap(status == 0 && value == PVM_ARM64_GUEST_SECRET,
 		    "non-protected VM: the host reads the guest's memory (contrast: no protection)");
 	}
 
 	v.stop_requested = true;
-	if (vm_run_until(&v, PVM_ARM64_EVENT_SHUTDOWN, &ev, &err) < 0)
+	if (vm_run_until(&v, PVM_EXIT_EVENT_SHUTDOWN, &ev, &err) < 0)
 		tap(false, "%s: stops on request: %s", what, err.message);
 	else
 		tap(true, "%s: stops on request (%s)", what, ev.detail);
@@ -371,8 +392,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct itimerval tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	struct utsname u = {};
-	enum backing protected_backing;
-	pvm_error err = {};
+	pvm_host_caps sys = {};
 	size_t len = 0;
 	int r;
 
@@ -395,9 +415,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = pvm_arm64_kvm_has_protected_vm(kvm_fd);
+	sys.protected_vm_type = r == 1;
 	tap(r == 1, "KVM_CREATE_VM accepts the protected VM type (0x%lx): %s",
 	    (unsigned long)KVM_VM_TYPE_ARM_PROTECTED, r == 1 ? "yes" : r == 0 ? "EINVAL" : strerror(-r));
-
 	if (r == 1) {
 		_cleanup_close_ int pvm_fd = ioctl(kvm_fd, KVM_CREATE_VM, KVM_VM_TYPE_ARM_PROTECTED);
 
@@ -407,20 +427,10 @@ int main(int argc, char **argv)
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES));
 	}
 
-	/* Protected VMs run from guest_memfd where the kernel accepts that; else from memory the
-	 * kernel pins itself. The refusal is a kernel gap (kernel-patches/GAPS.md). */
-	r = pvm_arm64_kvm_probe_protected_guest_memfd(kvm_fd, &err);
-	protected_backing = r == 0 ? BACKING_GUEST_MEMFD : BACKING_ANONYMOUS;
-	if (r < 0)
-		diag("kernel gap: %s; protected VMs fall back to %s", err.message,
-		     backing_names[BACKING_ANONYMOUS]);
-	tap(r == 0 || r == -EIO || r == -EINVAL || r == -EOPNOTSUPP,
-	    "memory backing for protected VMs decided by a probe: %s", backing_names[protected_backing]);
-
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &tick, NULL);
-	run_guest(kvm_fd, true, protected_backing, image, len);
-	run_guest(kvm_fd, false, BACKING_GUEST_MEMFD, image, len);
+	run_guest(kvm_fd, &sys, true, image, len);
+	run_guest(kvm_fd, &sys, false, image, len);
 	check_unprivileged();
 
 	diag("%u of %u steps failed", failures, test_number);

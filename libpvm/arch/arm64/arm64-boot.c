@@ -4,9 +4,12 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arm64.h"
+#include "config.h"
 #include "guest-fdt.h"
 #include "kvm-compat.h"
 
@@ -93,15 +96,92 @@ int pvm_arm64_layout_plan(uint64_t ram_base, uint64_t ram_size, const pvm_arm64_
 	return 0;
 }
 
-int pvm_arm64_vm_type(bool protected_vm, bool host_has_protected, unsigned long *ret, pvm_error *err)
+int pvm_arm64_memory_map(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err)
 {
-	if (!protected_vm) {
-		*ret = 0;
+	const uint64_t max = (uint64_t)PVM_MEMORY_MIB_MAX << 20;
+
+	if (memory_bytes < PVM_ARM64_RAM_MIN || memory_bytes > max ||
+	    memory_bytes % PVM_ARM64_KERNEL_ALIGN)
+		return pvm_error_set(err, EINVAL,
+				     "arm64: memory must be a multiple of 2 MiB from %llu MiB to %" PRIu64 " MiB, got %" PRIu64 " bytes",
+				     PVM_ARM64_RAM_MIN >> 20, max >> 20, memory_bytes);
+	*ret = (pvm_memory_map){ .ram_base = PVM_ARM64_RAM_BASE, .ram_size = memory_bytes };
+	return 0;
+}
+
+int pvm_arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
+		      pvm_error *err)
+{
+	if (!shape->protected_vm) {
+		*ret = 0; /* default VM, KVM's default IPA size */
 		return 0;
 	}
-	if (!host_has_protected)
+	if (!sys->protected_vm_type)
 		return pvm_error_set(err, EOPNOTSUPP,
-				     "protected VM requested, but this host's KVM has no protected VM type (needs kvm-arm.mode=protected)");
+				     "arm64: protected_vm requested, but this host's KVM has no protected VM type (pKVM needs kvm-arm.mode=protected)");
 	*ret = KVM_VM_TYPE_ARM_PROTECTED;
+	return 0;
+}
+
+/* Kernel (or raw payload), initrd and device tree as boot segments; x0 = device tree. */
+int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
+{
+	_cleanup_free_ void *dtb = NULL;
+	pvm_arm64_image image = { .text_offset = 0, .image_size = in->kernel_len };
+	pvm_arm64_layout layout;
+	size_t dtb_len = 0;
+	int format = in->format, r;
+
+	memset(plan, 0, sizeof(*plan));
+	if (format == PVM_PAYLOAD_AUTO) {
+		if (!pvm_arm64_image_detect(in->kernel, in->kernel_len))
+			return pvm_error_set(err, EINVAL,
+					     "payload format not recognised: arm64 boots an arm64 Linux Image, or a raw binary when payload_format is \"raw\"");
+		format = PVM_PAYLOAD_LINUX_IMAGE;
+	}
+	switch (format) {
+	case PVM_PAYLOAD_LINUX_IMAGE:
+		r = pvm_arm64_image_parse(in->kernel, in->kernel_len, &image, err);
+		if (r < 0)
+			return r;
+		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image, in->kernel_len,
+					  in->initrd_len, &layout, err);
+		snprintf(plan->format, sizeof(plan->format), "linux-image");
+		break;
+	case PVM_PAYLOAD_RAW:
+		/* Same layout (initrd, device tree at the top of RAM), entered at load_address;
+		 * the segment checks below catch a payload that overlaps them. */
+		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image, in->kernel_len,
+					  in->initrd_len, &layout, err);
+		layout.kernel_gpa = in->load_address;
+		snprintf(plan->format, sizeof(plan->format), "raw");
+		break;
+	default:
+		return pvm_error_set(err, EINVAL, "payload format %d cannot boot on arm64", format);
+	}
+	if (r < 0)
+		return r;
+
+	r = pvm_fdt_arm64_build(&(pvm_fdt_arm64){
+					.ram_base = in->map.ram_base,
+					.ram_size = in->map.ram_size,
+					.cpus = in->cpus,
+					.bootargs = in->params && in->params[0] ? in->params : NULL,
+					.initrd_start = layout.initrd_gpa,
+					.initrd_end = layout.initrd_gpa + (in->initrd ? in->initrd_len : 0),
+				},
+				&dtb, &dtb_len, err);
+	if (r < 0)
+		return r;
+	if ((r = pvm_boot_plan_add(plan, &in->map, "kernel", layout.kernel_gpa, in->kernel,
+				   in->kernel_len, err)) < 0 ||
+	    (in->initrd && (r = pvm_boot_plan_add(plan, &in->map, "initrd", layout.initrd_gpa,
+						  in->initrd, in->initrd_len, err)) < 0) ||
+	    (r = pvm_boot_plan_add(plan, &in->map, "device-tree", layout.dtb_gpa, dtb, dtb_len,
+				   err)) < 0) {
+		pvm_boot_plan_clear(plan);
+		return r;
+	}
+	plan->entry = (pvm_vcpu_entry){ .pc = layout.kernel_gpa, .arg = { layout.dtb_gpa } };
 	return 0;
 }

@@ -1,12 +1,16 @@
-/* The KVM calls of the arm64 backend: the protected VM type (pKVM), the in-kernel GICv3, vCPU
- * init with PSCI 0.2 and entry registers, and a probe that finds out whether this kernel runs
- * protected VMs from guest_memfd. Built only for aarch64 hosts. */
+/* The KVM side of the arm64 backend and its pvm_arch table: the protected VM type (pKVM), the
+ * in-kernel GICv3 with the architected timer, vCPU init with PSCI 0.2 and entry registers, and
+ * a probe that finds out whether this kernel runs protected VMs from guest_memfd. Built only
+ * for aarch64 hosts; the plain-C operations live in arm64-boot.c and arm64-devices.c. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
+#include <fcntl.h>
 
 #include "arm64.h"
 #include "kvm-compat.h"
@@ -33,7 +37,7 @@ int pvm_arm64_kvm_has_protected_vm(int kvm_fd)
 	return errno == EINVAL ? 0 : -errno;
 }
 
-int pvm_arm64_vgic_create(int vm_fd, int *ret_fd, pvm_error *err)
+static int arm64_vgic_create(int vm_fd, int *ret_fd, pvm_error *err)
 {
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	uint64_t dist = PVM_ARM64_GICD_BASE, redist = PVM_ARM64_GICR_BASE;
@@ -55,7 +59,7 @@ int pvm_arm64_vgic_create(int vm_fd, int *ret_fd, pvm_error *err)
 	return 0;
 }
 
-int pvm_arm64_vgic_finalize(int vgic_fd, pvm_error *err)
+static int arm64_vgic_finalize(int vgic_fd, pvm_error *err)
 {
 	struct kvm_device_attr attr = {
 		.group = KVM_DEV_ARM_VGIC_GRP_CTRL,
@@ -67,8 +71,8 @@ int pvm_arm64_vgic_finalize(int vgic_fd, pvm_error *err)
 	return 0;
 }
 
-int pvm_arm64_vcpu_init(int vm_fd, int vcpu_fd, uint32_t index, uint64_t pc, const uint64_t x[4],
-			pvm_error *err)
+static int arm64_vcpu_init(int vm_fd, int vcpu_fd, uint32_t index, uint64_t pc, const uint64_t x[4],
+			   pvm_error *err)
 {
 	struct kvm_vcpu_init init = {};
 	int r;
@@ -136,15 +140,15 @@ int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err)
 		return pvm_error_set(err, -r, "KVM_SET_USER_MEMORY_REGION2 (guest_memfd) on a protected VM: %s (Linux %s)",
 				     strerror(-r), u.release);
 	}
-	if ((r = pvm_arm64_vgic_create(vm_fd, &vgic_fd, err)) < 0)
+	if ((r = arm64_vgic_create(vm_fd, &vgic_fd, err)) < 0)
 		goto out;
 	vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0);
 	if (vcpu_fd < 0) {
 		r = pvm_error_set(err, errno, "KVM_CREATE_VCPU: %m");
 		goto out;
 	}
-	if ((r = pvm_arm64_vcpu_init(vm_fd, vcpu_fd, 0, PVM_ARM64_RAM_BASE, x, err)) < 0 ||
-	    (r = pvm_arm64_vgic_finalize(vgic_fd, err)) < 0)
+	if ((r = arm64_vcpu_init(vm_fd, vcpu_fd, 0, PVM_ARM64_RAM_BASE, x, err)) < 0 ||
+	    (r = arm64_vgic_finalize(vgic_fd, err)) < 0)
 		goto out;
 	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	run = mmap(NULL, (size_t)mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
@@ -167,3 +171,77 @@ out:
 	munmap(mem, PROBE_MEM_SIZE);
 	return r;
 }
+
+/* ---- the pvm_arch operations that need KVM ---- */
+
+/* The runner drives one VM per process, so the vGIC of "the" VM is process state: vm_setup
+ * creates it, and the last vcpu_setup initialises it (GICv3 must be initialised explicitly,
+ * after every vCPU exists, and arch.h has no hook after vCPU creation). */
+static struct {
+	int vgic_fd;
+	uint32_t cpus;
+} arm64_vm = { .vgic_fd = -1 };
+
+static int arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *caps,
+				   uint64_t *ret, pvm_error *err)
+{
+	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	static int protected_probe = 1; /* 1: not probed yet; else the probe's result */
+	static pvm_error protected_probe_err;
+
+	if (!caps->guest_memfd)
+		return pvm_error_set(err, EOPNOTSUPP, "arm64: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
+	/* pvmd maps the memory to load the payload: both flags are needed. */
+	if ((caps->guest_memfd_flags & want) != want)
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "arm64: guest_memfd lacks MMAP|INIT_SHARED (KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
+				     caps->guest_memfd_flags);
+	if (shape->protected_vm) {
+		/* pKVM may accept the memslot and still refuse to run the VM (KVM_RUN: EIO on
+		 * 7.x): find out once per process with a tiny VM rather than trust the caps. */
+		if (protected_probe == 1) {
+			_cleanup_close_ int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+			protected_probe = kvm_fd < 0 ? pvm_error_set(&protected_probe_err, errno, "open /dev/kvm: %m")
+						     : pvm_arm64_kvm_probe_protected_guest_memfd(kvm_fd, &protected_probe_err);
+		}
+		if (protected_probe < 0)
+			return pvm_error_set(err, EOPNOTSUPP,
+					     "arm64: protected VMs cannot run from guest_memfd on this kernel: %s",
+					     protected_probe_err.message);
+	}
+	*ret = want;
+	return 0;
+}
+
+static int arm64_vm_setup(int kvm_fd, int vm_fd, const pvm_vm_shape *shape, pvm_error *err)
+{
+	closep(&arm64_vm.vgic_fd);
+	arm64_vm.cpus = shape->cpus;
+	return arm64_vgic_create(vm_fd, &arm64_vm.vgic_fd, err);
+}
+
+static int arm64_vcpu_setup(int kvm_fd, int vm_fd, int vcpu_fd, uint32_t index,
+			    const pvm_vcpu_entry *entry, pvm_error *err)
+{
+	int r = arm64_vcpu_init(vm_fd, vcpu_fd, index, entry->pc, entry->arg, err);
+
+	if (r < 0 || index + 1 != arm64_vm.cpus)
+		return r;
+	return arm64_vgic_finalize(arm64_vm.vgic_fd, err);
+}
+
+const pvm_arch pvm_arch_arm64 = {
+	.name = "arm64",
+	.memory_map = pvm_arm64_memory_map,
+	.vm_type = pvm_arm64_vm_type,
+	.guest_memfd_flags = arm64_guest_memfd_flags,
+	.vm_setup = arm64_vm_setup,
+	.vcpu_setup = arm64_vcpu_setup,
+	.plan_boot = pvm_arm64_plan_boot,
+	.devices_new = pvm_arm64_devices_new,
+	.devices_free = pvm_arm64_devices_free,
+	.handle_exit = pvm_arm64_handle_exit,
+	.run_ioctls = NULL, /* exits are decoded from kvm_run alone */
+	.n_run_ioctls = 0,
+};
