@@ -34,7 +34,7 @@ static const errno_exit errno_exits[] = {
 	{ EBUSY, PVMCTL_EXIT_CONFLICT },     { EEXIST, PVMCTL_EXIT_CONFLICT },
 	{ ESRCH, PVMCTL_EXIT_CONFLICT },     { ESHUTDOWN, PVMCTL_EXIT_CONFLICT },
 	{ EDQUOT, PVMCTL_EXIT_LIMIT },       { EIO, PVMCTL_EXIT_VM_FAILED },
-	{ EHOSTDOWN, PVMCTL_EXIT_NO_DAEMON }, { ECONNREFUSED, PVMCTL_EXIT_NO_DAEMON },
+	{ EHOSTUNREACH, PVMCTL_EXIT_NO_DAEMON }, { ECONNREFUSED, PVMCTL_EXIT_NO_DAEMON },
 	{ ETIMEDOUT, PVMCTL_EXIT_TIMEOUT },
 };
 
@@ -53,7 +53,7 @@ int pvmctl_exit_code_from_errno(int negative_errno)
 /* The one place an online verb reports a failure. */
 static int fail(const char *verb, int r, const pvm_error *err)
 {
-	if (-r == EHOSTDOWN)
+	if (-r == EHOSTUNREACH)
 		fprintf(stderr,
 			"pvmctl %s: pvmd is not running on the system bus (no owner of org.pvm1)\n",
 			verb);

@@ -25,7 +25,7 @@ static const struct {
 	{ PVM_BUS_ERROR_NO_CONSOLE, ENOTTY, PVMCTL_EXIT_FAILURE },
 	{ PVM_BUS_ERROR_SHUTTING_DOWN, ESHUTDOWN, PVMCTL_EXIT_CONFLICT },
 	/* the bus's own: pvmd not running, call refused by the bus policy */
-	{ "org.freedesktop.DBus.Error.ServiceUnknown", EHOSTDOWN, PVMCTL_EXIT_NO_DAEMON },
+	{ "org.freedesktop.DBus.Error.ServiceUnknown", EHOSTUNREACH, PVMCTL_EXIT_NO_DAEMON },
 	{ "org.freedesktop.DBus.Error.AccessDenied", EACCES, PVMCTL_EXIT_DENIED },
 };
 
