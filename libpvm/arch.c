@@ -1,0 +1,70 @@
+/* Generic half of the architecture interface: picking the native backend, and the boot plan
+ * bookkeeping every backend shares (segments checked against RAM and against each other). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+
+const pvm_arch *pvm_arch_native(void)
+{
+#if defined(__x86_64__)
+	return &pvm_arch_x86_64;
+#elif defined(__aarch64__)
+	return &pvm_arch_arm64;
+#else
+	return NULL;
+#endif
+}
+
+void pvm_boot_plan_clear(pvm_boot_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_segments; i++)
+		free(plan->segments[i].data);
+	memset(plan, 0, sizeof(*plan));
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what, uint64_t gpa,
+		      const void *data, size_t len, pvm_error *err)
+{
+	pvm_boot_segment *seg;
+
+	if (plan->n_segments >= PVM_BOOT_SEGMENTS_MAX)
+		return pvm_error_set(err, E2BIG, "%s: more than %d pieces to load", what,
+				     PVM_BOOT_SEGMENTS_MAX);
+	if (len == 0)
+		return 0;
+	/* overflow-safe: gpa >= base and len <= size - (gpa - base) */
+	if (gpa < map->ram_base || gpa - map->ram_base > map->ram_size ||
+	    len > map->ram_size - (gpa - map->ram_base))
+		return pvm_error_set(err, ERANGE,
+				     "%s: 0x%" PRIx64 "+0x%zx lies outside guest RAM 0x%" PRIx64
+				     "+0x%" PRIx64,
+				     what, gpa, len, map->ram_base, map->ram_size);
+	for (size_t i = 0; i < plan->n_segments; i++) {
+		const pvm_boot_segment *o = &plan->segments[i];
+		if (ranges_overlap(gpa, len, o->gpa, o->len))
+			return pvm_error_set(err, EINVAL,
+					     "%s at 0x%" PRIx64 "+0x%zx overlaps %s at 0x%" PRIx64
+					     "+0x%zx",
+					     what, gpa, len, o->what, o->gpa, o->len);
+	}
+
+	seg = &plan->segments[plan->n_segments];
+	seg->data = calloc(1, len);
+	if (!seg->data)
+		return pvm_error_set(err, ENOMEM, "%s: out of memory for 0x%zx bytes", what, len);
+	if (data)
+		memcpy(seg->data, data, len);
+	seg->gpa = gpa;
+	seg->len = len;
+	strncpy(seg->what, what, sizeof(seg->what) - 1);
+	plan->n_segments++;
+	return 0;
+}

@@ -1,0 +1,177 @@
+/* The architecture interface: everything the generic engine (pvm-runner, pvmd's vm_instance)
+ * needs to know about one CPU architecture. Each backend (arch/x86_64, arch/arm64) provides one
+ * const pvm_arch; generic code never looks at guest registers or device addresses itself.
+ *
+ * Split of work: pvmd plans the boot (parses the payload, decides what bytes go where) and writes
+ * guest memory; the runner creates the VM and vCPUs, sets entry registers and decodes exits into
+ * generic events. Nothing here allocates guest memory or talks to the other process. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct kvm_run;
+
+/* What the host's KVM offers, probed by the runner: system-wide caps on /dev/kvm, per-VM caps
+ * (guest_memfd) on the VM fd once it exists. */
+typedef struct pvm_host_caps {
+	uint64_t vm_types;          /* KVM_CAP_VM_TYPES bitmask (x86); 0 when not reported */
+	int ipa_size;               /* KVM_CAP_ARM_VM_IPA_SIZE (arm64); 0 when not reported */
+	bool protected_vm_type;     /* arm64: KVM_VM_TYPE_ARM_PROTECTED accepted */
+	bool guest_memfd;           /* KVM_CAP_GUEST_MEMFD */
+	uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (GUEST_MEMFD_FLAG_*) */
+	bool user_memory2;          /* KVM_CAP_USER_MEMORY2 */
+} pvm_host_caps;
+
+/* The parts of a VM config the arch needs to create a VM (the runner never sees the whole
+ * config: it gets only this, checked, from pvmd). */
+typedef struct pvm_vm_shape {
+	bool protected_vm;
+	uint64_t memory_bytes;
+	uint32_t cpus;
+} pvm_vm_shape;
+
+/* Guest physical memory layout: one RAM region. */
+typedef struct pvm_memory_map {
+	uint64_t ram_base; /* guest physical address where RAM starts */
+	uint64_t ram_size;
+} pvm_memory_map;
+
+/* Entry state of a vCPU, arch-neutral enough to travel between pvmd and the runner:
+ *   x86_64: pc = 32-bit protected-mode EIP, arg[0] = EBX (hvm_start_info address for PVH);
+ *   arm64:  pc = PC, arg[0..3] = x0..x3 (x0 = device tree address for a Linux Image). */
+#define PVM_ENTRY_ARGS 4
+typedef struct pvm_vcpu_entry {
+	uint64_t pc;
+	uint64_t arg[PVM_ENTRY_ARGS];
+} pvm_vcpu_entry;
+
+/* One piece of the boot image: `len` bytes to copy to guest physical address `gpa`. */
+typedef struct pvm_boot_segment {
+	uint64_t gpa;
+	uint8_t *data; /* owned by the plan */
+	size_t len;
+	char what[24]; /* "kernel", "initrd", "start-info", ... for error messages */
+} pvm_boot_segment;
+
+/* What pvmd gives the arch to plan a boot: the payload as bytes already read and verified. */
+typedef struct pvm_boot_input {
+	const uint8_t *kernel;
+	size_t kernel_len;
+	const uint8_t *initrd; /* NULL: none */
+	size_t initrd_len;
+	const char *params; /* kernel command line, NULL: none */
+	int format;         /* enum pvm_payload_format (config.h) */
+	uint64_t load_address; /* PVM_PAYLOAD_RAW */
+	pvm_memory_map map;
+	uint32_t cpus;
+} pvm_boot_input;
+
+#define PVM_BOOT_SEGMENTS_MAX 16
+typedef struct pvm_boot_plan {
+	pvm_boot_segment segments[PVM_BOOT_SEGMENTS_MAX];
+	size_t n_segments;
+	pvm_vcpu_entry entry; /* the boot vCPU; others start as the arch decides (vcpu_setup) */
+	char format[16];      /* the payload format detected: "pvh-elf", "raw", "linux-image" */
+} pvm_boot_plan;
+
+void pvm_boot_plan_clear(pvm_boot_plan *plan); /* frees segment data, keeps the struct */
+/* Add a segment (copies data) after checking it lies inside RAM and overlaps no other. */
+int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what, uint64_t gpa,
+		      const void *data, size_t len, pvm_error *err);
+
+/* Generic events decoded from a vCPU exit. The runner turns them into messages for pvmd. */
+enum pvm_exit_event_kind {
+	PVM_EXIT_EVENT_CONTINUE,      /* handled (console byte consumed, device access): run again */
+	PVM_EXIT_EVENT_CONSOLE,       /* the guest wrote console bytes (console, console_len) */
+	PVM_EXIT_EVENT_READY,         /* the guest signalled READY */
+	PVM_EXIT_EVENT_SHUTDOWN,      /* the guest powered off */
+	PVM_EXIT_EVENT_REBOOT,        /* the guest asked for a reset */
+	PVM_EXIT_EVENT_IDLE,          /* vCPU halted with nothing that can wake it: park it */
+	PVM_EXIT_EVENT_UNKNOWN_IO,    /* access to no device: detail says what; reads saw all-ones */
+	PVM_EXIT_EVENT_EMULATION_FAILURE, /* KVM could not emulate (or triple fault): fatal */
+	PVM_EXIT_EVENT_CRASH,         /* the guest CPU died (triple fault reported as shutdown) */
+	PVM_EXIT_EVENT_PROTECTION_VIOLATION, /* the guest touched memory it may not (memory fault) */
+	PVM_EXIT_EVENT_FATAL,         /* an exit the engine cannot handle: fatal, detail says */
+};
+
+#define PVM_EXIT_DETAIL_MAX 256
+typedef struct pvm_exit_event {
+	enum pvm_exit_event_kind kind;
+	const uint8_t *console; /* PVM_EXIT_EVENT_CONSOLE: valid until the next handle_exit */
+	size_t console_len;
+	char detail[PVM_EXIT_DETAIL_MAX]; /* for people: exit reason, registers, address */
+} pvm_exit_event;
+
+/* What the runner's device model offers the arch's devices. */
+typedef struct pvm_device_host {
+	/* Console input: returns true and a byte when one is queued. */
+	bool (*console_read)(void *userdata, uint8_t *ret_byte);
+	/* Has pvmd asked the guest to power off (graceful stop)? Guests poll for it. */
+	bool (*stop_requested)(void *userdata);
+	void *userdata;
+} pvm_device_host;
+
+typedef struct pvm_arch_devices pvm_arch_devices; /* per-VM device state, arch-defined */
+
+typedef struct pvm_arch {
+	const char *name; /* "x86_64", "arm64" */
+
+	/* Memory map for a VM with this much RAM; -EINVAL (with a message) if it does not fit. */
+	int (*memory_map)(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err);
+
+	/* KVM_CREATE_VM type for this VM on this host; fails when the config asks for protection
+	 * the host cannot give. `sys` holds only the system-wide caps. */
+	int (*vm_type)(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
+		       pvm_error *err);
+
+	/* guest_memfd flags to ask for on this VM: the strongest the host offers that still lets
+	 * pvmd load the payload (x86 default VM: MMAP|INIT_SHARED). -EOPNOTSUPP if none works. */
+	int (*guest_memfd_flags)(const pvm_vm_shape *shape, const pvm_host_caps *vm_caps,
+				 uint64_t *ret, pvm_error *err);
+
+	/* After memslots exist, before vCPUs: irqchip, TSS, ... */
+	int (*vm_setup)(int kvm_fd, int vm_fd, const pvm_vm_shape *shape, pvm_error *err);
+
+	/* Configure vCPU `index` (CPUID, registers). index 0 enters at `entry`. */
+	int (*vcpu_setup)(int kvm_fd, int vm_fd, int vcpu_fd, uint32_t index,
+			  const pvm_vcpu_entry *entry, pvm_error *err);
+
+	/* Parse the payload and lay out memory: segments plus the boot vCPU's entry state. */
+	int (*plan_boot)(const pvm_boot_input *in, pvm_boot_plan *ret, pvm_error *err);
+
+	/* Device state for one VM (console UART, control port, ...). */
+	int (*devices_new)(const pvm_device_host *host, pvm_arch_devices **ret);
+	void (*devices_free)(pvm_arch_devices *devices);
+
+	/* Decode the exit in `run` (after KVM_RUN returned 0) into one event, completing any
+	 * device access in `run` so KVM_RUN can continue. May use the vCPU ioctls listed in
+	 * run_ioctls (and only those: the runner is sandboxed by then). Callers serialise calls
+	 * per VM. */
+	int (*handle_exit)(pvm_arch_devices *devices, int vcpu_fd, struct kvm_run *run,
+			   pvm_exit_event *ret);
+
+	/* vCPU ioctls handle_exit needs after lock-down (KVM_RUN is always allowed). */
+	const unsigned long *run_ioctls;
+	size_t n_run_ioctls;
+} pvm_arch;
+
+/* The backend for the architecture this binary runs on. */
+const pvm_arch *pvm_arch_native(void);
+
+/* Backends; each is compiled only on its own architecture, but plan_boot and the device model
+ * are plain C and unit-tested anywhere they build. */
+extern const pvm_arch pvm_arch_x86_64;
+extern const pvm_arch pvm_arch_arm64;
+
+/* Guest-visible constants a guest author needs, per arch (also in docs/guest-interface.md). */
+/* x86_64: console 8250 UART at I/O port 0x3f8; control port 0x505:
+ *   outl PVM_X86_READY_MAGIC -> READY; inl -> bit 0 set when pvmd asks the guest to power off.
+ *   hlt with RFLAGS.IF=0 -> shutdown; outb 0xfe to port 0x64 -> reboot. */
+#define PVM_X86_UART_PORT 0x3f8
+#define PVM_X86_CONTROL_PORT 0x505
+#define PVM_X86_READY_MAGIC 0x59444552u /* the bytes "REDY" as a little-endian u32 */
+#define PVM_CONTROL_STOP_REQUESTED 0x1u
