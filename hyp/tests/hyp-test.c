@@ -53,7 +53,8 @@ struct walk_ctx {
 	size_t errlen;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
