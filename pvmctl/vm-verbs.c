@@ -267,6 +267,25 @@ static void catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* Dispatch bus messages until SIGINT/SIGTERM/SIGHUP, or until w's VM has ended. */
+static int run_until_signal(sd_bus *bus, const waiter *w)
+{
+	int r;
+
+	catch_signals();
+	while (!got_signal && !(w && state_is_end(w->state))) {
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, UINT64_MAX);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+	return 0;
+}
+
 int verb_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -360,17 +379,9 @@ int verb_start(int argc, char **argv)
 	 * go; leaving closes the connection and pvmd stops the VM. */
 	fprintf(stderr, "VM '%s' is tied to this pvmctl: it stops when pvmctl exits (Ctrl-C)\n",
 		name);
-	catch_signals();
-	while (!got_signal && !state_is_end(w.state)) {
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return fail(argv[0], r, NULL);
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, UINT64_MAX);
-		if (r < 0 && r != -EINTR)
-			return fail(argv[0], r, NULL);
-	}
+	r = run_until_signal(bus, &w);
+	if (r < 0)
+		return fail(argv[0], r, NULL);
 	if (state_is_end(w.state)) {
 		fprintf(stderr, "VM '%s' %s (%s)\n", name, w.state, w.reason);
 		return strcmp(w.state, "failed") == 0 ? PVMCTL_EXIT_VM_FAILED : PVMCTL_EXIT_OK;
@@ -857,16 +868,8 @@ int verb_monitor(int argc, char **argv)
 		(void)!write(rfd, "\n", 1);
 		close(rfd);
 	}
-	catch_signals();
-	while (!got_signal) {
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return fail(argv[0], r, NULL);
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, UINT64_MAX);
-		if (r < 0 && r != -EINTR)
-			return fail(argv[0], r, NULL);
-	}
+	r = run_until_signal(bus, NULL);
+	if (r < 0)
+		return fail(argv[0], r, NULL);
 	return PVMCTL_EXIT_OK;
 }

@@ -546,54 +546,46 @@ static int require_active(pvmd_vm *vm, sd_bus_error *error)
 	return 0;
 }
 
-int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error)
+/* Stop (graceful, forced at the timeout) or kill: the same checks, one polkit action each. */
+static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t timeout_usec,
+		  sd_bus_error *error)
 {
+	const char *verb = kill_now ? "kill" : "stop";
 	pvm_error err = { 0 };
 	int r;
 
 	r = require_active(vm, error);
 	if (r < 0)
 		return r;
-	if (msg) {
+	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
 		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
 		if (r < 0)
 			return r;
-		r = auth_check_polkit(vm->manager, msg, "org.pvm1.stop-vm", vm, error);
+		r = auth_check_polkit(vm->manager, msg,
+				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm, error);
 		if (r < 0)
 			return r;
 	}
-	if (timeout_usec == 0)
-		timeout_usec = vm->manager->stop_timeout_usec;
-	r = vm_instance_stop(vm->inst, timeout_usec, &err);
+	if (kill_now)
+		r = vm_instance_kill(vm->inst, &err);
+	else
+		r = vm_instance_stop(vm->inst, timeout_usec ?: vm->manager->stop_timeout_usec,
+				     &err);
 	pvmd_vm_changed(vm);
 	if (r < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "Cannot stop VM '%s': %s",
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "Cannot %s VM '%s': %s", verb,
 					 vm->name, err.message);
 	return 0;
 }
 
+int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error)
+{
+	return vm_end(vm, msg, false, timeout_usec, error);
+}
+
 int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
-	pvm_error err = { 0 };
-	int r;
-
-	r = require_active(vm, error);
-	if (r < 0)
-		return r;
-	if (msg) {
-		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
-		if (r < 0)
-			return r;
-		r = auth_check_polkit(vm->manager, msg, "org.pvm1.kill-vm", vm, error);
-		if (r < 0)
-			return r;
-	}
-	r = vm_instance_kill(vm->inst, &err);
-	pvmd_vm_changed(vm);
-	if (r < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "Cannot kill VM '%s': %s",
-					 vm->name, err.message);
-	return 0;
+	return vm_end(vm, msg, true, 0, error);
 }
 
 static int console_input(sd_event_source *s, int fd, uint32_t revents, void *userdata)
