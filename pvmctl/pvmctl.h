@@ -16,22 +16,25 @@ typedef struct pvmctl_context {
 	size_t n_policy_dirs;
 } pvmctl_context;
 
-/* A handler gets the arguments after the verb words (argc within the row's min/max). It prints
- * its result and returns >= 0, or returns a negative errno with `err` filled; pvmctl.c prints
- * that error once (as text on stderr, or as JSON on stdout with --json) and exits 1. */
+/* A handler gets the arguments after the verb words (argc within the row's min/max), the
+ * global options (accepted before or after the verb) in ctx. It prints its result and returns
+ * >= 0, or returns a negative errno with `err` filled; pvmctl.c prints that error once (as text
+ * on stderr, or as JSON on stdout with --json) and exits 1. */
 typedef int (*pvmctl_handler)(int argc, char **argv, pvmctl_context *ctx, pvm_error *err);
+
+/* A handler that parses its own options (the online verbs of vm-verbs.c): argv[0] is the verb,
+ * it checks its own arguments and returns a pvmctl exit code (vm-verbs.h). */
+typedef int (*pvmctl_raw_handler)(int argc, char **argv);
 
 typedef struct pvmctl_verb {
 	const char *verb; /* one or two words: "start", "config check" */
 	const char *args; /* synopsis of the arguments for --help: "FILE", "[DIR...]" */
-	int min_args;
-	int max_args; /* -1: no limit */
-	pvmctl_handler run;
+	int min_args;     /* checked for `run` only */
+	int max_args;     /* -1: no limit */
+	pvmctl_handler run;         /* either this ... */
+	pvmctl_raw_handler run_raw; /* ... or this */
 	const char *help;
 } pvmctl_verb;
-
-#define PVMCTL_EXIT_FAILURE 1 /* the command failed or its input is invalid */
-#define PVMCTL_EXIT_USAGE 2   /* unknown verb, wrong number of arguments, bad option */
 
 /* Print a JSON value built with json-c to stdout (with --json), pretty and with a newline. */
 struct json_object;
@@ -41,4 +44,4 @@ void pvmctl_print_json(struct json_object *v);
 int verb_config_check(int argc, char **argv, pvmctl_context *ctx, pvm_error *err);
 int verb_policy_check(int argc, char **argv, pvmctl_context *ctx, pvm_error *err);
 
-/* vm-verbs.c (verbs that talk to pvmd over D-Bus) declare their handlers below. */
+/* vm-verbs.h declares the online verbs (run_raw handlers) and the exit codes. */
