@@ -14,6 +14,13 @@
 #define PVM_MEMORY_MIB_MAX (64 * 1024)
 #define PVM_CPUS_MAX 64
 #define PVM_PARAMS_MAX 4096
+#define PVM_LOAD_ADDRESS_MAX ((UINT64_C(1) << 48) - 1) /* below any guest physical address limit */
+#define PVM_BOOT_TIMEOUT_MS_MAX (60 * 60 * 1000)
+
+/* Defaults for keys a config file leaves out (pvm-config(5)). */
+#define PVM_CONFIG_DEFAULT_MEMORY_MIB 64
+#define PVM_CONFIG_DEFAULT_CPUS 1
+#define PVM_CONFIG_DEFAULT_BOOT_TIMEOUT_MS 30000
 
 enum pvm_memory_backing {
 	/* guest_memfd only; the VM does not start without it (the default for protected VMs). */
@@ -54,6 +61,15 @@ typedef struct pvm_config {
 	bool debug;               /* debug features (e.g. register dumps); subject to policy */
 	uint32_t boot_timeout_ms; /* start to READY; 0 means no timeout */
 } pvm_config;
+
+/* A config with every default set and no name or kernel yet (so not yet valid): for building a
+ * config in C, followed by pvm_config_validate(). */
+int pvm_config_new(pvm_config **ret);
+
+/* The checks pvm_config_parse() applies, on a config built in C; errors name fields by their
+ * JSON path ("origin: $.cpus: ..."). */
+int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_files,
+			pvm_error *err);
 
 /* Parse and validate JSON text. `origin` names the input in errors (a file name or "<bus>").
  * Paths in the config must be absolute; files are checked for existence and readability only

@@ -11,7 +11,19 @@
 #include "error.h"
 
 #define PVM_POLICY_DIR_ETC "/etc/pvm/policy.d"
+/* Where meson installs the shipped defaults: /usr/share/pvm/policy.d for a /usr build,
+ * PREFIX/share/pvm/policy.d otherwise (the build defines PVM_PKGDATADIR). */
+#ifdef PVM_PKGDATADIR
+#define PVM_POLICY_DIR_VENDOR PVM_PKGDATADIR "/policy.d"
+#else
 #define PVM_POLICY_DIR_VENDOR "/usr/share/pvm/policy.d"
+#endif
+
+#define PVM_POLICY_FILE_MAX (1 << 20) /* bytes per policy file */
+#define PVM_POLICY_DEPTH_MAX 8
+#define PVM_POLICY_FILES_MAX 1024  /* files per directory */
+#define PVM_POLICY_RULES_MAX 1024  /* rules per file */
+#define PVM_POLICY_LIST_MAX 256    /* entries in one list (users, patterns, digests...) */
 
 enum pvm_action {
 	PVM_ACTION_CREATE,  /* CreateVM / StartVM of a new config */
@@ -48,6 +60,18 @@ typedef struct pvm_decision {
  * applied in lexical order of file names. A missing directory is empty, an invalid file is an
  * error naming the file and JSON path. */
 int pvm_policy_load(const char *const *dirs, size_t n_dirs, pvm_policy **ret, pvm_error *err);
+/* The policy of one file's text (as if it were the only file), user and group names resolved
+ * as pvm_policy_load() does. `origin` names the file in errors and decisions. */
+int pvm_policy_parse_text(const char *text, size_t len, const char *origin, pvm_policy **ret,
+			  pvm_error *err);
+
+/* What was loaded, for `pvmctl policy check`: the files applied in order, the number of rules,
+ * and warnings (e.g. a user or group name that does not resolve and so matches nobody). */
+size_t pvm_policy_n_files(const pvm_policy *p);
+const char *pvm_policy_file(const pvm_policy *p, size_t i);
+size_t pvm_policy_n_rules(const pvm_policy *p);
+size_t pvm_policy_n_warnings(const pvm_policy *p);
+const char *pvm_policy_warning(const pvm_policy *p, size_t i);
 pvm_policy *pvm_policy_free(pvm_policy *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(pvm_policy *, pvm_policy_free)
 

@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Page ownership for host, hypervisor and guests, and every transition between states. Each
+ * transition validates its untrusted arguments before taking the lock, checks every page's
+ * state, prepares the page tables (the only step that can fail: -ENOMEM), then commits.
+ *
+ * Lock order: hyp_mem.lock is the only lock; it covers the page array, the pool, the host
+ * stage-2 and every guest's stage-2.
+ */
+#include "hyp/arch.h"
+#include "hyp/mem_protect.h"
+
+static void hyp_lock(struct hyp_mem *m)
+{
+	while (__atomic_exchange_n(&m->lock, 1, __ATOMIC_ACQUIRE))
+		;
+}
+
+static void hyp_unlock(struct hyp_mem *m)
+{
+	__atomic_store_n(&m->lock, 0, __ATOMIC_RELEASE);
+}
+
+static uint64_t pages_to_bytes(uint64_t nr)
+{
+	return nr << HYP_PAGE_SHIFT;
+}
+
+static const struct hyp_region *region_of(const struct hyp_mem *m, uint64_t pa)
+{
+	for (size_t i = 0; i < m->nr_regions; i++) {
+		const struct hyp_region *r = &m->regions[i];
+		if (pa >= hyp_pa_addr(r->map.base) && pa - hyp_pa_addr(r->map.base) < r->map.size)
+			return r;
+	}
+	return NULL;
+}
+
+struct hyp_page *hyp_page_lookup(struct hyp_mem *m, hyp_pa_t pa)
+{
+	const struct hyp_region *r = region_of(m, hyp_pa_addr(pa));
+
+	if (!r)
+		return NULL;
+	return &m->pages[r->first_page +
+			 ((hyp_pa_addr(pa) - hyp_pa_addr(r->map.base)) >> HYP_PAGE_SHIFT)];
+}
+
+enum hyp_page_state hyp_page_state_of(const struct hyp_page *p, unsigned component)
+{
+	if (p->owner == component)
+		return p->borrower == HYP_ID_NONE ? HYP_PAGE_OWNED : HYP_PAGE_SHARED_OWNED;
+	if (p->borrower == component)
+		return HYP_PAGE_SHARED_BORROWED;
+	return HYP_PAGE_NOPAGE;
+}
+
+/* pfn and nr as the host passed them: a non-empty, bounded run of pages in one RAM region. */
+static int check_host_range(const struct hyp_mem *m, uint64_t pfn, uint64_t nr, hyp_pa_t *ret_pa)
+{
+	const struct hyp_region *r;
+	uint64_t pa;
+
+	if (nr == 0 || nr > PVM_HYP_MAX_PAGES_PER_CALL)
+		return -HYP_EINVAL;
+	if (pfn > (UINT64_MAX >> HYP_PAGE_SHIFT) - nr)
+		return -HYP_EINVAL;
+	pa = pages_to_bytes(pfn);
+	r = region_of(m, pa);
+	if (!r || pages_to_bytes(nr) > r->map.size - (pa - hyp_pa_addr(r->map.base)))
+		return -HYP_EINVAL;
+	*ret_pa = hyp_pa(pa);
+	return 0;
+}
+
+static int check_guest_range(uint64_t gfn, uint64_t nr)
+{
+	const uint64_t limit = 1ULL << (HYP_GUEST_IPA_BITS - HYP_PAGE_SHIFT);
+
+	if (nr == 0 || nr > PVM_HYP_MAX_PAGES_PER_CALL || gfn >= limit || nr > limit - gfn)
+		return -HYP_EINVAL;
+	return 0;
+}
+
+static unsigned guest_id(uint64_t handle)
+{
+	return HYP_ID_GUEST0 + (unsigned)handle;
+}
+
+static struct hyp_guest *guest_of_id(struct hyp_mem *m, unsigned id)
+{
+	CHECK(id >= HYP_ID_GUEST0 && id - HYP_ID_GUEST0 < HYP_MAX_GUESTS);
+	return &m->guests[id - HYP_ID_GUEST0];
+}
+
+/* The live guest with this handle, or NULL. Handles are range-checked here, before use. */
+static struct hyp_guest *guest_alive(struct hyp_mem *m, uint64_t handle)
+{
+	if (handle >= HYP_MAX_GUESTS || m->guests[handle].status != HYP_GUEST_ALIVE)
+		return NULL;
+	return &m->guests[handle];
+}
+
+/* Host stage-2 descriptor that matches the tracked state of one page (0: no access). */
+static uint64_t host_pte(hyp_pa_t pa, const struct hyp_page *p)
+{
+	enum hyp_page_state s = hyp_page_state_of(p, HYP_ID_HOST);
+
+	if (s == HYP_PAGE_NOPAGE)
+		return 0;
+	return s2_leaf_pte(pa, S2_MAX_LEVEL, S2_PROT_RWX, S2_MEM_NORMAL, s);
+}
+
+static uint64_t guest_pte(hyp_pa_t pa, const struct hyp_page *p)
+{
+	return s2_leaf_pte(pa, S2_MAX_LEVEL, S2_PROT_RWX, S2_MEM_NORMAL,
+			   hyp_page_state_of(p, p->owner));
+}
+
+static void host_sync_page(struct hyp_mem *m, hyp_pa_t pa, const struct hyp_page *p)
+{
+	/* The host's IPA space is the identity map of physical memory. */
+	s2_set_page(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), host_pte(pa, p));
+}
+
+static void guest_free(struct hyp_mem *m, struct hyp_guest *g)
+{
+	s2_pgtable_destroy(&g->pgt);
+	g->status = HYP_GUEST_FREE;
+}
+
+/*
+ * A transition of the host's own pages, as a check and a commit per page. The check sees the
+ * page as it is; the commit cannot fail and leaves the page array updated; the host stage-2 is
+ * rewritten from it afterwards.
+ */
+struct host_transition {
+	int (*check)(struct hyp_mem *m, const struct hyp_page *p);
+	void (*commit)(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p);
+};
+
+static int share_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_NONE ? 0 : -HYP_EPERM;
+}
+
+static void share_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
+{
+	p->borrower = HYP_ID_HYP;
+}
+
+static int unshare_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP ? 0 : -HYP_EPERM;
+}
+
+static void unshare_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
+{
+	p->borrower = HYP_ID_NONE;
+}
+
+static int donate_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	if (p->owner != HYP_ID_HOST)
+		return -HYP_EPERM;
+	return p->borrower == HYP_ID_NONE ? 0 : -HYP_EBUSY;
+}
+
+static void donate_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
+{
+	p->owner = HYP_ID_HYP;
+	p->flags |= HYP_PAGE_F_DONATED;
+}
+
+static int reclaim_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	/* Only what the host gave: the hypervisor's image and pool never go to the host. */
+	if (p->owner != HYP_ID_HYP || !(p->flags & HYP_PAGE_F_DONATED))
+		return -HYP_EPERM;
+	return p->borrower == HYP_ID_NONE ? 0 : -HYP_EBUSY;
+}
+
+static void reclaim_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
+{
+	p->owner = HYP_ID_HOST;
+	p->flags &= (uint8_t)~HYP_PAGE_F_DONATED;
+}
+
+static int reclaim_guest_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	if (p->owner < HYP_ID_GUEST0 || p->owner == HYP_ID_NONE)
+		return -HYP_EPERM;
+	return guest_of_id(m, p->owner)->status == HYP_GUEST_DEAD ? 0 : -HYP_EBUSY;
+}
+
+static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
+{
+	struct hyp_guest *g = guest_of_id(m, p->owner);
+
+	/* The guest's data must not reach the host: zero before the host can map it. */
+	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(p->gfn)), 0);
+	p->owner = HYP_ID_HOST;
+	p->borrower = HYP_ID_NONE;
+	p->gfn = 0;
+	CHECK(g->nr_pages > 0);
+	if (--g->nr_pages == 0)
+		guest_free(m, g);
+}
+
+static int host_transition(struct hyp_mem *m, uint64_t pfn, uint64_t nr,
+			   const struct host_transition *t)
+{
+	hyp_pa_t pa;
+	int r;
+
+	r = check_host_range(m, pfn, nr, &pa);
+	if (r < 0)
+		return r;
+
+	hyp_lock(m);
+	for (uint64_t i = 0; i < nr; i++) {
+		r = t->check(m, hyp_page_lookup(m, hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i))));
+		if (r < 0)
+			goto unlock;
+	}
+	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), pages_to_bytes(nr));
+	if (r < 0)
+		goto unlock;
+
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
+		struct hyp_page *p = hyp_page_lookup(m, page_pa);
+		t->commit(m, page_pa, p);
+		host_sync_page(m, page_pa, p);
+	}
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+static const struct host_transition share_hyp = { share_hyp_check, share_hyp_commit };
+static const struct host_transition unshare_hyp = { unshare_hyp_check, unshare_hyp_commit };
+static const struct host_transition donate_hyp = { donate_check, donate_hyp_commit };
+static const struct host_transition reclaim_hyp = { reclaim_hyp_check, reclaim_hyp_commit };
+static const struct host_transition reclaim_guest = { reclaim_guest_check, reclaim_guest_commit };
+
+int hyp_host_share_hyp(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return host_transition(m, pfn, nr, &share_hyp);
+}
+
+int hyp_host_unshare_hyp(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return host_transition(m, pfn, nr, &unshare_hyp);
+}
+
+int hyp_host_donate_hyp(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return host_transition(m, pfn, nr, &donate_hyp);
+}
+
+int hyp_host_reclaim_hyp(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return host_transition(m, pfn, nr, &reclaim_hyp);
+}
+
+int hyp_host_reclaim_guest(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return host_transition(m, pfn, nr, &reclaim_guest);
+}
+
+int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+			  uint64_t nr)
+{
+	struct hyp_guest *g;
+	hyp_pa_t pa;
+	int r;
+
+	r = check_host_range(m, pfn, nr, &pa);
+	if (r < 0)
+		return r;
+	r = check_guest_range(gfn, nr);
+	if (r < 0)
+		return r;
+
+	hyp_lock(m);
+	g = guest_alive(m, handle);
+	if (!g) {
+		r = -HYP_ENOENT;
+		goto unlock;
+	}
+	for (uint64_t i = 0; i < nr; i++) {
+		r = donate_check(m,
+				 hyp_page_lookup(m, hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i))));
+		if (r < 0)
+			goto unlock;
+		if (s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL)) {
+			r = -HYP_EBUSY;
+			goto unlock;
+		}
+	}
+	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), pages_to_bytes(nr));
+	if (r < 0)
+		goto unlock;
+	r = s2_prepare(&g->pgt, hyp_ipa(pages_to_bytes(gfn)), pages_to_bytes(nr));
+	if (r < 0)
+		goto unlock;
+
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
+		struct hyp_page *p = hyp_page_lookup(m, page_pa);
+		p->owner = (uint8_t)guest_id(handle);
+		p->gfn = (uint32_t)(gfn + i);
+		host_sync_page(m, page_pa, p);
+		s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), guest_pte(page_pa, p));
+	}
+	g->nr_pages += nr;
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+/* Sharing between a guest and the host, seen from the guest's side of the page. */
+struct guest_transition {
+	enum hyp_page_state from; /* the guest's state the call needs */
+	uint8_t new_borrower;
+};
+
+static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr,
+				  const struct guest_transition *t)
+{
+	struct hyp_guest *g;
+	int r;
+
+	r = check_guest_range(gfn, nr);
+	if (r < 0)
+		return r;
+
+	hyp_lock(m);
+	g = guest_alive(m, handle);
+	if (!g) {
+		r = -HYP_ENOENT;
+		goto unlock;
+	}
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t pte = s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL);
+		struct hyp_page *p;
+
+		if (!pte) {
+			r = -HYP_ENOENT;
+			goto unlock;
+		}
+		p = hyp_page_lookup(m, s2_pte_pa(pte));
+		CHECK(p && p->owner == guest_id(handle));
+		if (hyp_page_state_of(p, p->owner) != t->from) {
+			r = -HYP_EPERM;
+			goto unlock;
+		}
+	}
+	/* Guest pages need not be physically contiguous: prepare the host table page by page. */
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t pte = s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL);
+		r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(s2_pte_pa(pte))), HYP_PAGE_SIZE);
+		if (r < 0)
+			goto unlock;
+	}
+
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_ipa_t ipa = hyp_ipa(pages_to_bytes(gfn + i));
+		hyp_pa_t page_pa = s2_pte_pa(s2_lookup(&g->pgt, ipa, NULL));
+		struct hyp_page *p = hyp_page_lookup(m, page_pa);
+		p->borrower = t->new_borrower;
+		s2_set_page(&g->pgt, ipa, guest_pte(page_pa, p));
+		host_sync_page(m, page_pa, p);
+	}
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+int hyp_guest_share_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr)
+{
+	static const struct guest_transition t = { HYP_PAGE_OWNED, HYP_ID_HOST };
+
+	return guest_share_transition(m, handle, gfn, nr, &t);
+}
+
+int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr)
+{
+	static const struct guest_transition t = { HYP_PAGE_SHARED_OWNED, HYP_ID_NONE };
+
+	return guest_share_transition(m, handle, gfn, nr, &t);
+}
+
+int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
+{
+	int r = -HYP_ENOMEM;
+
+	hyp_lock(m);
+	for (uint64_t h = 0; h < HYP_MAX_GUESTS; h++) {
+		struct hyp_guest *g = &m->guests[h];
+		if (g->status != HYP_GUEST_FREE)
+			continue;
+		/* VMID 0 is the host's. */
+		r = s2_pgtable_init(&g->pgt, &m->pool, HYP_GUEST_IPA_BITS, (uint16_t)(h + 1));
+		if (r < 0)
+			break;
+		g->status = HYP_GUEST_ALIVE;
+		g->nr_pages = 0;
+		*ret_handle = h;
+		break;
+	}
+	hyp_unlock(m);
+	return r;
+}
+
+int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
+{
+	struct hyp_guest *g;
+	int r = 0;
+
+	hyp_lock(m);
+	g = guest_alive(m, handle);
+	if (!g) {
+		r = -HYP_ENOENT;
+		goto unlock;
+	}
+	/* Its pages stay its own until the host reclaims them, zeroed, one by one. */
+	g->status = HYP_GUEST_DEAD;
+	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+	if (g->nr_pages == 0)
+		guest_free(m, g);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *ret_state,
+			unsigned *ret_owner)
+{
+	const struct hyp_page *p;
+	hyp_pa_t pa;
+	int r;
+
+	r = check_host_range(m, pfn, 1, &pa);
+	if (r < 0)
+		return r;
+	hyp_lock(m);
+	p = hyp_page_lookup(m, pa);
+	*ret_state = hyp_page_state_of(p, HYP_ID_HOST);
+	*ret_owner = p->owner >= HYP_ID_GUEST0 ? PVM_HYP_OWNER_GUEST : p->owner;
+	hyp_unlock(m);
+	return 0;
+}
+
+/* Every page of the 2 MiB block around pa is the host's alone: map it as one block. */
+static bool host_owns_block(struct hyp_mem *m, uint64_t block)
+{
+	const struct hyp_region *r = region_of(m, block);
+	uint64_t size = s2_level_size(2);
+
+	if (!r || size > r->map.size - (block - hyp_pa_addr(r->map.base)))
+		return false;
+	for (uint64_t off = 0; off < size; off += HYP_PAGE_SIZE)
+		if (hyp_page_state_of(hyp_page_lookup(m, hyp_pa(block + off)), HYP_ID_HOST) !=
+		    HYP_PAGE_OWNED)
+			return false;
+	return true;
+}
+
+int hyp_host_handle_s2_fault(struct hyp_mem *m, hyp_ipa_t ipa)
+{
+	uint64_t addr = hyp_ipa_addr(ipa) & ~(HYP_PAGE_SIZE - 1);
+	uint64_t block = addr & ~(s2_level_size(2) - 1);
+	const struct hyp_page *p;
+	int r;
+
+	if (addr >> HYP_HOST_IPA_BITS)
+		return -HYP_EINVAL;
+
+	hyp_lock(m);
+	p = hyp_page_lookup(m, hyp_pa(addr));
+	if (!p) {
+		/* Outside the memory map: device memory, never executable. */
+		r = s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE,
+			   S2_PROT_R | S2_PROT_W, S2_MEM_DEVICE, HYP_PAGE_OWNED, false);
+	} else if (hyp_page_state_of(p, HYP_ID_HOST) == HYP_PAGE_NOPAGE) {
+		r = -HYP_EPERM;
+	} else if (host_owns_block(m, block)) {
+		r = s2_map(&m->host_s2, hyp_ipa(block), hyp_pa(block), s2_level_size(2),
+			   S2_PROT_RWX, S2_MEM_NORMAL, HYP_PAGE_OWNED, true);
+	} else {
+		r = s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE, S2_PROT_RWX,
+			   S2_MEM_NORMAL, hyp_page_state_of(p, HYP_ID_HOST), false);
+	}
+	hyp_unlock(m);
+	return r;
+}
+
+static int check_memmap(const struct hyp_memmap_region *map, size_t nr_regions)
+{
+	uint64_t prev_end = 0;
+
+	if (nr_regions == 0 || nr_regions > HYP_MAX_REGIONS)
+		return -HYP_EINVAL;
+	for (size_t i = 0; i < nr_regions; i++) {
+		uint64_t base = hyp_pa_addr(map[i].base), size = map[i].size;
+		if ((base | size) & (HYP_PAGE_SIZE - 1) || size == 0 || base < prev_end)
+			return -HYP_EINVAL;
+		if (base >> HYP_HOST_IPA_BITS || size > (1ULL << HYP_HOST_IPA_BITS) - base)
+			return -HYP_EINVAL;
+		/* Guest frame numbers are stored in 32 bits. */
+		if ((base + size) >> (32 + HYP_PAGE_SHIFT))
+			return -HYP_EINVAL;
+		prev_end = base + size;
+	}
+	return 0;
+}
+
+int hyp_mem_init(struct hyp_mem *m, const struct hyp_memmap_region *map, size_t nr_regions,
+		 hyp_pa_t pool_base, size_t pool_pages)
+{
+	const struct hyp_region *pool_region;
+	size_t array_pages;
+	int r;
+
+	r = check_memmap(map, nr_regions);
+	if (r < 0)
+		return r;
+
+	__builtin_memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < nr_regions; i++) {
+		m->regions[i].map = map[i];
+		m->regions[i].first_page = m->nr_pages;
+		m->nr_pages += map[i].size >> HYP_PAGE_SHIFT;
+	}
+	m->nr_regions = nr_regions;
+
+	pool_region = region_of(m, hyp_pa_addr(pool_base));
+	if (!pool_region || pool_region->map.type != HYP_REGION_HYP ||
+	    pool_pages > (pool_region->map.size -
+			  (hyp_pa_addr(pool_base) - hyp_pa_addr(pool_region->map.base))) >>
+		HYP_PAGE_SHIFT)
+		return -HYP_EINVAL;
+
+	/* The page array sits at the start of the pool memory, the pool proper after it. */
+	array_pages = (m->nr_pages * sizeof(struct hyp_page) + HYP_PAGE_SIZE - 1) >> HYP_PAGE_SHIFT;
+	if (array_pages >= pool_pages)
+		return -HYP_EINVAL;
+	m->pages = arch_pa_to_va(pool_base);
+	r = hyp_pool_init(&m->pool, hyp_pa(hyp_pa_addr(pool_base) + pages_to_bytes(array_pages)),
+			  pool_pages - array_pages);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < nr_regions; i++) {
+		const struct hyp_region *reg = &m->regions[i];
+		uint8_t owner = reg->map.type == HYP_REGION_HYP ? HYP_ID_HYP : HYP_ID_HOST;
+		for (size_t j = 0; j < reg->map.size >> HYP_PAGE_SHIFT; j++)
+			m->pages[reg->first_page + j] = (struct hyp_page){
+				.owner = owner,
+				.borrower = HYP_ID_NONE,
+			};
+	}
+	for (size_t h = 0; h < HYP_MAX_GUESTS; h++)
+		m->guests[h].status = HYP_GUEST_FREE;
+
+	return s2_pgtable_init(&m->host_s2, &m->pool, HYP_HOST_IPA_BITS, 0);
+}
