@@ -54,6 +54,16 @@ static const int sandbox_allowed[] = {
 	SCMP_SYS(fcntl), SCMP_SYS(getrandom), SCMP_SYS(sigaltstack),
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/* The ASan/UBSan runtime (test builds only) inspects the process from its thread and
+ * allocation hooks: allow what it calls so sanitizer runs test the same filter otherwise. */
+static const int sandbox_allowed_sanitizer[] = {
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit), SCMP_SYS(mincore),
+	SCMP_SYS(readlink), SCMP_SYS(getppid), SCMP_SYS(pread64),
+	SCMP_SYS(lseek), SCMP_SYS(uname), SCMP_SYS(sched_getparam), SCMP_SYS(getdents64),
+};
+#endif
+
 static const unsigned long sandbox_refused_ioctls[] = {
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CREATE_GUEST_MEMFD,
 	KVM_CREATE_VCPU, KVM_CREATE_VM, KVM_SET_MEMORY_ATTRIBUTES,
@@ -68,6 +78,10 @@ static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
 		return pvm_error_set(err, ENOMEM, "seccomp_init failed");
 	for (size_t i = 0; i < ELEMENTSOF(sandbox_allowed) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed[i], 0);
+#if defined(__SANITIZE_ADDRESS__)
+	for (size_t i = 0; i < ELEMENTSOF(sandbox_allowed_sanitizer) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed_sanitizer[i], 0);
+#endif
 
 	/* ioctl: (vCPU fd, allowed request) pairs only; everything else is refused. The fd is an
 	 * int (the kernel reads the low 32 bits; the upper half of the register is undefined); the
