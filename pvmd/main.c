@@ -1,0 +1,276 @@
+/* pvmd: the privileged daemon that owns VM lifecycle on the system bus as org.pvm1. This file
+ * reads the command line, prepares the runtime directory, recovers what a previous pvmd left,
+ * takes the bus name and runs the event loop until SIGTERM has stopped every VM. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "pvmd.h"
+
+int manager_request_name(manager *m);
+
+static void help(void)
+{
+	printf("Usage: pvmd [OPTIONS]\n\n"
+	       "The pvm daemon: runs protected VMs for callers on the system bus (org.pvm1).\n\n"
+	       "  --policy-dir DIR       read policy from DIR (repeatable, later wins; replaces\n"
+	       "                         the defaults %s and %s)\n"
+	       "  --runtime-dir DIR      per-VM state (default /run/pvm)\n"
+	       "  --log-dir DIR          console logs (default RUNTIME-DIR/logs; 'none' for none)\n"
+	       "  --runner PATH          the per-VM runner (default %s/pvm-runner)\n"
+	       "  --runner-user USER     user the runner drops to (default: root's ids are kept)\n"
+	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
+	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
+	       "  --no-polkit            never ask polkit, even when it runs\n"
+	       "  --no-machined          do not register VMs with systemd-machined\n"
+	       "  -h --help              this help\n"
+	       "  --version              print the version\n",
+	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR);
+}
+
+static int parse_seconds(const char *s, uint64_t *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0 || v > 24 * 3600)
+		return -EINVAL;
+	*ret = (uint64_t)(v * 1e6);
+	return 0;
+}
+
+enum {
+	OPT_POLICY_DIR = 0x100,
+	OPT_RUNTIME_DIR,
+	OPT_LOG_DIR,
+	OPT_RUNNER,
+	OPT_RUNNER_USER,
+	OPT_STOP_TIMEOUT,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_NO_POLKIT,
+	OPT_NO_MACHINED,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{ "policy-dir", required_argument, NULL, OPT_POLICY_DIR },
+	{ "runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR },
+	{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
+	{ "runner", required_argument, NULL, OPT_RUNNER },
+	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
+	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
+	{ "no-machined", no_argument, NULL, OPT_NO_MACHINED },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{},
+};
+
+static int parse_argv(manager *m, int argc, char **argv)
+{
+	static char log_dir_default[4096];
+	const char *log_dir = NULL;
+	int c;
+
+	m->runtime_dir = "/run/pvm";
+	m->runner_path = PVM_LIBEXECDIR "/pvm-runner";
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case OPT_POLICY_DIR:
+			if (m->n_policy_dirs >= PVMD_POLICY_DIRS_MAX) {
+				fprintf(stderr, "pvmd: at most %d --policy-dir\n",
+					PVMD_POLICY_DIRS_MAX);
+				return -EINVAL;
+			}
+			m->policy_dirs[m->n_policy_dirs++] = optarg;
+			break;
+		case OPT_RUNTIME_DIR:
+			m->runtime_dir = optarg;
+			break;
+		case OPT_LOG_DIR:
+			log_dir = optarg;
+			break;
+		case OPT_RUNNER:
+			m->runner_path = optarg;
+			break;
+		case OPT_RUNNER_USER: {
+			struct passwd *pw = getpwnam(optarg);
+			if (!pw) {
+				fprintf(stderr, "pvmd: --runner-user: no user '%s'\n", optarg);
+				return -EINVAL;
+			}
+			m->runner_uid = pw->pw_uid;
+			m->runner_gid = pw->pw_gid;
+			break;
+		}
+		case OPT_STOP_TIMEOUT:
+			if (parse_seconds(optarg, &m->stop_timeout_usec) < 0) {
+				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			if (parse_seconds(optarg, &m->shutdown_timeout_usec) < 0) {
+				fprintf(stderr, "pvmd: --shutdown-timeout: '%s' is not seconds\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_NO_POLKIT:
+			m->use_polkit = false;
+			break;
+		case OPT_NO_MACHINED:
+			m->use_machined = false;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case OPT_VERSION:
+			printf("pvmd %s\n", PVM_VERSION);
+			return 0;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pvmd: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (m->n_policy_dirs == 0) {
+		m->policy_dirs[m->n_policy_dirs++] = PVM_POLICY_DIR_VENDOR;
+		m->policy_dirs[m->n_policy_dirs++] = PVM_POLICY_DIR_ETC;
+	}
+	if (!log_dir) {
+		snprintf(log_dir_default, sizeof(log_dir_default), "%s/logs", m->runtime_dir);
+		log_dir = log_dir_default;
+	}
+	m->log_dir = strcmp(log_dir, "none") == 0 ? NULL : log_dir;
+	return 1;
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		log_error("Cannot create %s: %m", path);
+		return -errno;
+	}
+	return 0;
+}
+
+static int setup_runtime_dir(manager *m)
+{
+	int r;
+
+	r = make_dir(m->runtime_dir, 0755);
+	if (r >= 0 && asprintf(&m->state_dir, "%s/state", m->runtime_dir) < 0)
+		r = -ENOMEM;
+	if (r >= 0)
+		r = make_dir(m->state_dir, 0700);
+	if (r >= 0 && m->log_dir)
+		r = make_dir(m->log_dir, 0750);
+	return r;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	manager *m = userdata;
+
+	log_info("Received %s; stopping all VMs", strsignal((int)si->ssi_signo));
+	manager_begin_shutdown(m);
+	return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	manager *m = userdata;
+
+	/* a broken edit keeps the policy in force rather than dropping all rules */
+	if (manager_load_policy(m) >= 0)
+		log_info("Policy reloaded");
+	else
+		log_error("Policy reload failed; the previous policy stays in force");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	manager *m = NULL;
+	sigset_t mask;
+	int r;
+
+	log_setup();
+	r = manager_new(&m);
+	if (r < 0) {
+		log_error("Cannot set up: %s", strerror(-r));
+		return EXIT_FAILURE;
+	}
+	r = parse_argv(m, argc, argv);
+	if (r <= 0) {
+		manager_free(m);
+		return r < 0 ? 2 : EXIT_SUCCESS;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
+		goto fail;
+	/* pings WATCHDOG=1 on its own when WATCHDOG_USEC is set */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		goto fail;
+
+	r = manager_load_policy(m);
+	if (r < 0)
+		goto fail;
+	r = setup_runtime_dir(m);
+	if (r < 0)
+		goto fail;
+	r = manager_connect(m);
+	if (r < 0)
+		goto fail;
+	/* recover before taking the name: no caller sees a half-known set of VMs */
+	r = manager_recover(m);
+	if (r < 0)
+		log_error("Recovering the runtime directory failed: %s", strerror(-r));
+	r = manager_request_name(m);
+	if (r < 0)
+		goto fail;
+
+	log_info("pvmd %s ready on the system bus as org.pvm1 (runtime %s, %zu policy dirs)",
+		 PVM_VERSION, m->runtime_dir, m->n_policy_dirs);
+	sd_notify(false, "READY=1");
+	manager_update_status(m);
+
+	r = sd_event_loop(m->event);
+	if (r < 0)
+		log_error("Event loop failed: %s", strerror(-r));
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		if (pvmd_vm_is_active(vm))
+			log_warning("VM '%s' still running at exit; killing it", vm->name);
+	manager_free(m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+fail:
+	log_error("pvmd failed to start: %s", strerror(-r));
+	manager_free(m);
+	return EXIT_FAILURE;
+}

@@ -1,0 +1,699 @@
+/* org.pvm1.Manager at /org/pvm1: creating VMs from config JSON (text or fd), the by-name
+ * lifecycle methods, listing, and pvmd's own lifetime: recovery of a previous instance's
+ * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "bus-client.h"
+#include "pvmd.h"
+
+int manager_new(manager **ret)
+{
+	manager *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	r = sd_event_default(&m->event);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	m->stop_timeout_usec = 10 * 1000 * 1000ULL;
+	m->shutdown_timeout_usec = 20 * 1000 * 1000ULL;
+	m->console_ring_size = 64 * 1024;
+	m->use_polkit = true;
+	m->use_machined = true;
+	*ret = m;
+	return 0;
+}
+
+manager *manager_free(manager *m)
+{
+	if (!m)
+		return NULL;
+	while (m->vms) {
+		pvmd_vm *vm = m->vms;
+		m->vms = vm->next;
+		pvmd_vm_free(vm); /* kills a runner still running */
+	}
+	sd_event_source_disable_unref(m->shutdown_timer);
+	sd_bus_slot_unref(m->manager_slot);
+	sd_bus_slot_unref(m->vm_slot);
+	sd_bus_slot_unref(m->enum_slot);
+	sd_bus_slot_unref(m->om_slot);
+	sd_bus_flush_close_unref(m->bus);
+	pvm_policy_free(m->policy);
+	sd_event_unref(m->event);
+	free(m->state_dir);
+	free(m);
+	return NULL;
+}
+
+int manager_load_policy(manager *m)
+{
+	pvm_policy *p = NULL;
+	pvm_error err = { 0 };
+	int r;
+
+	r = pvm_policy_load(m->policy_dirs, m->n_policy_dirs, &p, &err);
+	if (r < 0) {
+		log_error("Cannot load the policy: %s", err.message);
+		return r;
+	}
+	pvm_policy_free(m->policy);
+	m->policy = p;
+	return 0;
+}
+
+pvmd_vm *manager_find_vm(manager *m, const char *name)
+{
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		if (strcmp(vm->name, name) == 0)
+			return vm;
+	return NULL;
+}
+
+void manager_get_usage(manager *m, uid_t uid, pvm_usage *ret_caller, pvm_usage *ret_global)
+{
+	*ret_caller = (pvm_usage){ 0 };
+	*ret_global = (pvm_usage){ 0 };
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!pvmd_vm_is_active(vm))
+			continue;
+		ret_global->vms++;
+		ret_global->vcpus += vm->cfg->cpus;
+		ret_global->memory_mib += vm->cfg->memory_mib;
+		if (vm->owner == uid) {
+			ret_caller->vms++;
+			ret_caller->vcpus += vm->cfg->cpus;
+			ret_caller->memory_mib += vm->cfg->memory_mib;
+		}
+	}
+}
+
+void manager_update_status(manager *m)
+{
+	unsigned total = 0, active = 0;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		total++;
+		active += pvmd_vm_is_active(vm);
+	}
+	sd_notifyf(false, "STATUS=%s%u VMs running, %u known", m->shutting_down ? "Stopping: " : "",
+		   active, total);
+	if (m->shutting_down && active == 0)
+		sd_event_exit(m->event, 0);
+}
+
+static void manager_add_vm(manager *m, pvmd_vm *vm)
+{
+	vm->next = m->vms;
+	m->vms = vm;
+	m->emitting++;
+	sd_bus_emit_object_added(m->bus, vm->path);
+	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded", "so", vm->name,
+			   vm->path);
+	m->emitting--;
+	pvmd_vm_changed(vm);
+}
+
+int manager_remove_vm(manager *m, pvmd_vm *vm)
+{
+	m->emitting++;
+	sd_bus_emit_object_removed(m->bus, vm->path);
+	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so",
+			   vm->name, vm->path);
+	m->emitting--;
+	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	pvmd_state_remove(m->state_dir, vm->name);
+	pvmd_vm_free(vm);
+	manager_update_status(m);
+	return 0;
+}
+
+/* Look a VM up by the name argument; answers NoSuchVM. */
+static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
+{
+	const char *name;
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &name);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -EBADMSG;
+	vm = manager_find_vm(m, name);
+	if (!vm)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_SUCH_VM,
+					 "No VM named '%s' (see 'pvmctl list')", name);
+	*ret = vm;
+	return 0;
+}
+
+/* ---- CreateVM ---- */
+
+typedef struct create_options {
+	const char *name;
+	int start;
+	int tie;
+} create_options;
+
+static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+		const char *key;
+
+		r = sd_bus_message_read(msg, "s", &key);
+		if (r < 0)
+			return r;
+		if (strcmp(key, "name") == 0)
+			r = sd_bus_message_read(msg, "v", "s", &o->name);
+		else if (strcmp(key, "start") == 0)
+			r = sd_bus_message_read(msg, "v", "b", &o->start);
+		else if (strcmp(key, "tie") == 0)
+			r = sd_bus_message_read(msg, "v", "b", &o->tie);
+		else
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Unknown option '%s' (known: name, start, tie)",
+						 key);
+		if (r == -ENXIO || r == -EINVAL)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Option '%s' has the wrong type (name: s, start: b, "
+						 "tie: b)",
+						 key);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(msg);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(msg);
+}
+
+static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
+		     sd_bus_error *error)
+{
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	create_options o = { 0 };
+	pvm_error err = { 0 };
+	uint8_t digest[32];
+	bool fallback = false;
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_create_options(msg, &o, error);
+	if (r < 0)
+		return r;
+	r = pvm_config_parse(json, len, "<bus>", true, &cfg, &err);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
+					 err.message);
+	if (o.name) {
+		if (!pvm_name_is_valid(o.name))
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Invalid VM name '%s': use 1-%d characters of "
+						 "A-Z a-z 0-9 . _ -, starting with a letter or digit",
+						 o.name, PVM_NAME_MAX);
+		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
+	}
+	if (manager_find_vm(m, cfg->name))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
+					 "A VM named '%s' already exists (choose another name, or "
+					 "remove it with 'pvmctl remove %s' once it is stopped)",
+					 cfg->name, cfg->name);
+	if (m->shutting_down)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
+					 "pvmd is shutting down; VM '%s' was not created", cfg->name);
+
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
+	r = pvmd_vm_new(m, cfg, c.caller.uid, &vm);
+	if (r < 0)
+		return r;
+	TAKE_PTR(cfg);
+	/* from here the VM owns the config; it is freed with the VM on every error path */
+	r = pvmd_vm_pin_payload(vm, error);
+	if (r >= 0) {
+		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
+		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
+	}
+	if (r >= 0) {
+		r = pvmd_vm_instantiate(vm, fallback, &err);
+		if (r < 0)
+			r = sd_bus_error_setf(error,
+					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
+							   : PVM_BUS_ERROR_START_FAILED,
+					      "VM '%s' cannot be set up: %s", vm->name, err.message);
+	}
+	if (r < 0) {
+		pvmd_vm_free(vm);
+		return r;
+	}
+
+	manager_add_vm(m, vm);
+	log_info("VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
+		 (int)c.caller.pid);
+	if (o.tie) {
+		r = pvmd_vm_tie(vm, msg);
+		if (r < 0) {
+			manager_remove_vm(m, vm);
+			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
+		}
+	}
+	if (o.start) {
+		r = pvmd_vm_start(vm, msg, error);
+		if (r < 0) {
+			/* nothing ran: forget the VM so the same command can be retried */
+			manager_remove_vm(m, vm);
+			return r;
+		}
+	}
+	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+}
+
+static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	const char *json;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &json);
+	if (r < 0)
+		return r;
+	return create_vm(userdata, msg, json, strlen(json), error);
+}
+
+static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd, r;
+
+	r = sd_bus_message_read(msg, "h", &fd);
+	if (r < 0)
+		return r;
+	/* The fd is the caller's: read it with our own file offset, never block on a FIFO
+	 * forever, and refuse what is not a regular file or a pipe. */
+	if (fstat(fd, &st) < 0)
+		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "The config fd must be a regular file, pipe or socket");
+	if (S_ISREG(st.st_mode) && st.st_size > PVM_CONFIG_FILE_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config is %lld bytes; at most %d are accepted",
+					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
+	buf = malloc(PVM_CONFIG_FILE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = S_ISREG(st.st_mode) ? pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len,
+							 (off_t)len)
+						 : read(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "The config fd is non-blocking and has no data; "
+						 "pass a file or a pipe closed by its writer");
+		if (n < 0)
+			return sd_bus_error_set_errnof(error, errno, "Cannot read the config fd: %m");
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > PVM_CONFIG_FILE_MAX)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+						 "Config is larger than %d bytes",
+						 PVM_CONFIG_FILE_MAX);
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(userdata, msg, buf, len, error);
+}
+
+/* ---- by-name lifecycle ---- */
+
+static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	r = pvmd_vm_start(vm, msg, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	uint64_t timeout;
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(msg, "t", &timeout);
+	if (r < 0)
+		return r;
+	r = pvmd_vm_stop(vm, msg, timeout, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	r = pvmd_vm_kill(vm, msg, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	manager *m = userdata;
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(m, msg, &vm, error);
+	if (r < 0)
+		return r;
+	if (pvmd_vm_is_active(vm))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "VM '%s' is %s; stop it first ('pvmctl stop %s')",
+					 vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),
+					 vm->name);
+	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	if (r < 0)
+		return r;
+	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
+	if (r < 0)
+		return r;
+	log_info("VM '%s' removed", vm->name);
+	manager_remove_vm(m, vm);
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	r = auth_check_action(userdata, msg, PVM_ACTION_INSPECT, vm, error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(msg, "o", vm->path);
+}
+
+static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	manager *m = userdata;
+	int r;
+
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+	if (r < 0)
+		return r;
+	/* only the VMs the caller may inspect: listing is not a way around the policy */
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!auth_may_inspect(m, msg, vm))
+			continue;
+		r = sd_bus_message_append(reply, "(ssso)", vm->name,
+					  pvm_vm_state_to_string(pvmd_vm_state(vm)),
+					  pvm_death_reason_to_string(pvmd_vm_death_reason(vm)),
+					  vm->path);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	return pvmd_vm_open_console(vm, msg, error);
+}
+
+static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	return pvmd_vm_get_console_log(vm, msg, error);
+}
+
+static int prop_version(sd_bus *bus, const char *path, const char *interface,
+			const char *property, sd_bus_message *reply, void *userdata,
+			sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "s", PVM_VERSION);
+}
+
+static int prop_shutting_down(sd_bus *bus, const char *path, const char *interface,
+			      const char *property, sd_bus_message *reply, void *userdata,
+			      sd_bus_error *error)
+{
+	manager *m = userdata;
+	return sd_bus_message_append(reply, "b", m->shutting_down);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("ShuttingDown", "b", prop_shutting_down, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_METHOD_WITH_ARGS("CreateVM", SD_BUS_ARGS("s", config, "a{sv}", options),
+				SD_BUS_RESULT("s", name, "o", path), method_create_vm,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("CreateVMFromFd", SD_BUS_ARGS("h", config_fd, "a{sv}", options),
+				SD_BUS_RESULT("s", name, "o", path), method_create_vm_from_fd,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("StartVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("StopVM", SD_BUS_ARGS("s", name, "t", timeout_usec),
+				SD_BUS_NO_RESULT, method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("KillVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_kill_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("RemoveVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_remove_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetVM", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
+				method_get_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListVMs", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a(ssso)", vms), method_list_vms,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", console),
+				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
+				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("VMStateChanged",
+				SD_BUS_ARGS("s", name, "o", path, "s", state, "s", death_reason,
+					    "s", message),
+				0),
+	SD_BUS_VTABLE_END,
+};
+
+int manager_connect(manager *m)
+{
+	int r;
+
+	pvm_bus_error_map_register();
+	r = sd_bus_open_system(&m->bus);
+	if (r < 0) {
+		log_error("Cannot connect to the system bus: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH,
+				     PVM_BUS_MANAGER_IFACE, manager_vtable, m);
+	if (r >= 0)
+		r = sd_bus_add_fallback_vtable(m->bus, &m->vm_slot, PVM_BUS_VM_PREFIX,
+					       PVM_BUS_VM_IFACE, vm_vtable, vm_object_find, m);
+	if (r >= 0)
+		r = sd_bus_add_node_enumerator(m->bus, &m->enum_slot, PVM_BUS_VM_PREFIX,
+					       vm_object_enumerate, m);
+	if (r >= 0)
+		r = sd_bus_add_object_manager(m->bus, &m->om_slot, PVM_BUS_PATH);
+	if (r < 0) {
+		log_error("Cannot publish the D-Bus objects: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return r;
+	/* losing the bus ends the event loop; the exit path then ends every VM */
+	sd_bus_set_exit_on_disconnect(m->bus, true);
+	return 0;
+}
+
+int manager_request_name(manager *m);
+int manager_request_name(manager *m)
+{
+	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);
+	if (r < 0)
+		log_error("Cannot own the bus name %s: %s (another pvmd running, or the bus "
+			  "policy does not let this user own it)",
+			  PVM_BUS_NAME, strerror(-r));
+	return r;
+}
+
+/* ---- recovery ---- */
+
+static int recover_one(pvmd_state_record *rec, void *userdata)
+{
+	manager *m = userdata;
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
+	pvm_error err = { 0 };
+	pvmd_vm *vm = NULL;
+	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
+			  rec->state != PVM_VM_FAILED;
+	int r;
+
+	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
+	if (r < 0)
+		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s",
+			  rec->name, (int)rec->runner_pid, err.message);
+	else if (r > 0)
+		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
+			   (int)rec->runner_pid);
+	pvm_error_clear(&err);
+
+	r = pvm_config_parse(rec->config_json, strlen(rec->config_json), rec->name, false, &cfg,
+			     &err);
+	if (r < 0) {
+		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
+			  rec->name, err.message);
+		pvmd_state_remove(m->state_dir, rec->name);
+		return 0;
+	}
+	r = pvmd_vm_new(m, cfg, rec->owner, &vm);
+	if (r < 0)
+		return r;
+	TAKE_PTR(cfg);
+	vm->recovered = true;
+	vm->recorded_pid = rec->runner_pid;
+	if (was_active) {
+		vm->rec_state = PVM_VM_STOPPED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		vm->rec_message = strdup("pvmd restarted");
+	} else {
+		vm->rec_state = rec->state;
+		vm->rec_reason = rec->reason;
+		vm->rec_message = strdup(rec->message ?: "");
+	}
+	if (!vm->rec_message) {
+		pvmd_vm_free(vm);
+		return -ENOMEM;
+	}
+	log_info("VM '%s' recovered from the runtime directory: %s%s", vm->name,
+		 pvm_vm_state_to_string(vm->rec_state),
+		 was_active ? " (was running; runner ended)" : "");
+	manager_add_vm(m, vm);
+	return 0;
+}
+
+int manager_recover(manager *m)
+{
+	return pvmd_state_load_all(m->state_dir, recover_one, m);
+}
+
+/* ---- shutdown ---- */
+
+static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	manager *m = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	bool any = false;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!pvmd_vm_is_active(vm))
+			continue;
+		log_warning("VM '%s' did not stop in time; killing it", vm->name);
+		pvmd_vm_kill(vm, NULL, &e);
+		sd_bus_error_free(&e);
+		any = true;
+	}
+	if (!any)
+		sd_event_exit(m->event, 0);
+	else
+		/* a killed runner is reaped promptly; do not wait for it forever either */
+		sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0,
+					   NULL, NULL);
+	return 0;
+}
+
+int manager_begin_shutdown(manager *m)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint64_t timeout;
+	int r;
+
+	if (m->shutting_down)
+		return 0;
+	m->shutting_down = true;
+	sd_notify(false, "STOPPING=1");
+	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
+				       NULL);
+	/* each VM gets most of the budget for a graceful stop; the rest is for the kill */
+	timeout = m->shutdown_timeout_usec > 2000000 ? m->shutdown_timeout_usec - 1000000
+						     : m->shutdown_timeout_usec;
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!pvmd_vm_is_active(vm) || pvmd_vm_state(vm) == PVM_VM_STOPPING)
+			continue;
+		log_info("Stopping VM '%s'", vm->name);
+		if (pvmd_vm_stop(vm, NULL, MIN(timeout, m->stop_timeout_usec), &e) < 0)
+			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+		sd_bus_error_free(&e);
+	}
+	r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
+				       m->shutdown_timeout_usec, 0, shutdown_timeout, m);
+	if (r < 0)
+		return r;
+	manager_update_status(m);
+	return 0;
+}

@@ -1,0 +1,842 @@
+/* One VM on the bus: the org.pvm1.VM object at /org/pvm1/vm/<escaped name>, its properties and
+ * PropertiesChanged, the lifecycle actions (start, stop, kill, console) that both this object
+ * and org.pvm1.Manager's by-name methods land in, and its record in the runtime directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus-client.h"
+#include "pvmd.h"
+#include "sha256.h"
+
+struct pvmd_console_client {
+	pvmd_vm *vm;
+	int fd;
+	sd_event_source *source;
+};
+
+enum pvm_vm_state pvmd_vm_state(const pvmd_vm *vm)
+{
+	if (vm->recovered || !vm->inst)
+		return vm->rec_state;
+	return vm_instance_state(vm->inst);
+}
+
+enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm)
+{
+	if (vm->recovered || !vm->inst)
+		return vm->rec_reason;
+	return vm_instance_death_reason(vm->inst);
+}
+
+const char *pvmd_vm_message(const pvmd_vm *vm)
+{
+	if (vm->recovered || !vm->inst)
+		return vm->rec_message ?: "";
+	return vm_instance_message(vm->inst) ?: "";
+}
+
+static bool state_is_active(enum pvm_vm_state s)
+{
+	return s == PVM_VM_STARTING || s == PVM_VM_RUNNING || s == PVM_VM_READY ||
+	       s == PVM_VM_STOPPING;
+}
+
+bool pvmd_vm_is_active(const pvmd_vm *vm)
+{
+	return state_is_active(pvmd_vm_state(vm));
+}
+
+static pid_t vm_runner_pid(const pvmd_vm *vm)
+{
+	return vm->inst && !vm->recovered ? vm_instance_runner_pid(vm->inst) : 0;
+}
+
+static uint64_t vm_start_time(const pvmd_vm *vm)
+{
+	return vm->inst && !vm->recovered ? vm_instance_start_time_usec(vm->inst) : 0;
+}
+
+static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
+{
+	*ret = (pvm_memory_report){
+		.unswappable = PVM_UNKNOWN,
+		.unmigratable = PVM_UNKNOWN,
+		.host_mapped = PVM_UNKNOWN,
+	};
+	if (!vm->inst || vm->recovered || vm_instance_memory_report(vm->inst, ret) < 0) {
+		*ret = (pvm_memory_report){
+			.unswappable = PVM_UNKNOWN,
+			.unmigratable = PVM_UNKNOWN,
+			.host_mapped = PVM_UNKNOWN,
+		};
+		snprintf(ret->unswappable_how, sizeof(ret->unswappable_how), "no guest memory");
+		snprintf(ret->unmigratable_how, sizeof(ret->unmigratable_how), "no guest memory");
+		snprintf(ret->host_mapped_how, sizeof(ret->host_mapped_how), "no guest memory");
+	}
+}
+
+/* ---- properties ---- */
+
+static int prop_string(sd_bus *bus, const char *path, const char *interface,
+		       const char *property, sd_bus_message *reply, void *userdata,
+		       sd_bus_error *error)
+{
+	pvmd_vm *vm = userdata;
+	pvm_memory_report mem;
+	const char *v = "";
+
+	vm_memory(vm, &mem);
+	/* one getter for the string properties keeps the vtable below a plain table */
+	if (strcmp(property, "Name") == 0)
+		v = vm->name;
+	else if (strcmp(property, "State") == 0)
+		v = pvm_vm_state_to_string(pvmd_vm_state(vm));
+	else if (strcmp(property, "DeathReason") == 0)
+		v = pvm_death_reason_to_string(pvmd_vm_death_reason(vm));
+	else if (strcmp(property, "Message") == 0)
+		v = pvmd_vm_message(vm);
+	else if (strcmp(property, "MemoryBacking") == 0)
+		v = mem.backing[0] ? mem.backing
+				   : pvm_memory_backing_to_string(vm->cfg->memory_backing);
+	else if (strcmp(property, "Unswappable") == 0)
+		v = pvm_tristate_to_string(mem.unswappable);
+	else if (strcmp(property, "UnswappableHow") == 0)
+		v = mem.unswappable_how;
+	else if (strcmp(property, "Unmigratable") == 0)
+		v = pvm_tristate_to_string(mem.unmigratable);
+	else if (strcmp(property, "UnmigratableHow") == 0)
+		v = mem.unmigratable_how;
+	else if (strcmp(property, "HostMapped") == 0)
+		v = pvm_tristate_to_string(mem.host_mapped);
+	else if (strcmp(property, "HostMappedHow") == 0)
+		v = mem.host_mapped_how;
+	return sd_bus_message_append_basic(reply, 's', v ?: "");
+}
+
+static int prop_uint(sd_bus *bus, const char *path, const char *interface, const char *property,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = userdata;
+	uint32_t v = 0;
+
+	if (strcmp(property, "MemoryMiB") == 0)
+		v = vm->cfg->memory_mib;
+	else if (strcmp(property, "VCPUs") == 0)
+		v = vm->cfg->cpus;
+	else if (strcmp(property, "RunnerPID") == 0)
+		v = (uint32_t)vm_runner_pid(vm);
+	else if (strcmp(property, "Owner") == 0)
+		v = vm->owner;
+	return sd_bus_message_append_basic(reply, 'u', &v);
+}
+
+static int prop_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = userdata;
+	int v = 0;
+
+	if (strcmp(property, "Protected") == 0)
+		v = vm->cfg->protected_vm;
+	else if (strcmp(property, "Tied") == 0)
+		v = vm->track != NULL;
+	return sd_bus_message_append_basic(reply, 'b', &v);
+}
+
+static int prop_start_time(sd_bus *bus, const char *path, const char *interface,
+			   const char *property, sd_bus_message *reply, void *userdata,
+			   sd_bus_error *error)
+{
+	uint64_t v = vm_start_time(userdata);
+	return sd_bus_message_append_basic(reply, 't', &v);
+}
+
+/* ---- lifecycle ---- */
+
+static void console_client_free(pvmd_console_client *c)
+{
+	sd_event_source_disable_unref(c->source);
+	c->source = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static void console_client_remove(pvmd_vm *vm, size_t i)
+{
+	console_client_free(&vm->consoles[i]);
+	vm->consoles[i] = vm->consoles[--vm->n_consoles];
+	/* the moved client's source still points at its old slot's vm: fine, it is per VM */
+}
+
+void pvmd_vm_close_consoles(pvmd_vm *vm)
+{
+	while (vm->n_consoles > 0)
+		console_client_remove(vm, vm->n_consoles - 1);
+}
+
+static void vm_unregister_machine(pvmd_vm *vm)
+{
+	if (!vm->machine_registered)
+		return;
+	vm->machine_registered = false;
+	/* machined also notices the leader's exit; this is for a VM stopped while its runner
+	 * lingers. Errors are not worth more than a debug line. */
+	sd_bus_call_method_async(vm->manager->bus, NULL, "org.freedesktop.machine1",
+				 "/org/freedesktop/machine1", "org.freedesktop.machine1.Manager",
+				 "UnregisterMachine", NULL, NULL, "s", vm->name);
+}
+
+static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+	if (e)
+		log_warning("Registering VM with systemd-machined failed: %s", e->message);
+	return 0;
+}
+
+static void vm_register_machine(pvmd_vm *vm)
+{
+	manager *m = vm->manager;
+	pid_t pid = vm_runner_pid(vm);
+	uint8_t id[16] = { 0 };
+	int r;
+
+	if (!m->use_machined || vm->machine_registered || pid <= 0)
+		return;
+	{
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+		int has = 0;
+		if (sd_bus_call_method(m->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
+				       "org.freedesktop.machine1") < 0 ||
+		    sd_bus_message_read(reply, "b", &has) < 0 || !has)
+			return;
+	}
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+	r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.machine1",
+					   "/org/freedesktop/machine1",
+					   "org.freedesktop.machine1.Manager", "RegisterMachine");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "s", vm->name);
+	if (r >= 0)
+		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
+	if (r >= 0)
+		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = sd_bus_call_async(m->bus, NULL, call, machine_registered_cb, vm, 0);
+	if (r < 0)
+		log_warning("Cannot register VM '%s' with systemd-machined: %s", vm->name,
+			    strerror(-r));
+	else
+		vm->machine_registered = true;
+}
+
+static void vm_save(pvmd_vm *vm)
+{
+	_cleanup_free_ char *config_json = NULL, *exe = NULL;
+	pvmd_state_record rec = {
+		.name = vm->name,
+		.owner = vm->owner,
+		.state = pvmd_vm_state(vm),
+		.reason = pvmd_vm_death_reason(vm),
+		.message = (char *)pvmd_vm_message(vm),
+		.runner_pid = vm_runner_pid(vm),
+		.start_time_usec = vm_start_time(vm),
+		.tied = vm->track != NULL,
+	};
+	pvm_error err = { 0 };
+
+	if (rec.runner_pid > 0) {
+		char link[64], buf[4096];
+		ssize_t n;
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)rec.runner_pid);
+		n = readlink(link, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			exe = strdup(buf);
+		}
+		if (proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
+			rec.runner_start_ticks = 0;
+	}
+	rec.runner_exe = exe;
+	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
+		log_error("Cannot record VM '%s': config does not serialize", vm->name);
+		return;
+	}
+	rec.config_json = config_json;
+	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
+		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
+			  err.message);
+}
+
+static void vm_snapshot(const pvmd_vm *vm, pvmd_vm_published *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->state = pvmd_vm_state(vm);
+	p->reason = pvmd_vm_death_reason(vm);
+	snprintf(p->message, sizeof(p->message), "%s", pvmd_vm_message(vm));
+	p->runner_pid = vm_runner_pid(vm);
+	p->start_time_usec = vm_start_time(vm);
+	vm_memory(vm, &p->mem);
+	p->tied = vm->track != NULL;
+}
+
+void pvmd_vm_changed(pvmd_vm *vm)
+{
+	manager *m = vm->manager;
+	pvmd_vm_published now;
+	const char *changed[20];
+	size_t n = 0;
+	bool state_changed;
+
+	vm_snapshot(vm, &now);
+	state_changed = !vm->published || now.state != vm->pub.state ||
+			now.reason != vm->pub.reason;
+#define CHANGED(field) (!vm->published || memcmp(&now.field, &vm->pub.field, sizeof(now.field)))
+	if (CHANGED(state))
+		changed[n++] = "State";
+	if (CHANGED(reason))
+		changed[n++] = "DeathReason";
+	if (CHANGED(message))
+		changed[n++] = "Message";
+	if (CHANGED(runner_pid))
+		changed[n++] = "RunnerPID";
+	if (CHANGED(start_time_usec))
+		changed[n++] = "StartTime";
+	if (CHANGED(mem.backing))
+		changed[n++] = "MemoryBacking";
+	if (CHANGED(mem.unswappable))
+		changed[n++] = "Unswappable";
+	if (CHANGED(mem.unswappable_how))
+		changed[n++] = "UnswappableHow";
+	if (CHANGED(mem.unmigratable))
+		changed[n++] = "Unmigratable";
+	if (CHANGED(mem.unmigratable_how))
+		changed[n++] = "UnmigratableHow";
+	if (CHANGED(mem.host_mapped))
+		changed[n++] = "HostMapped";
+	if (CHANGED(mem.host_mapped_how))
+		changed[n++] = "HostMappedHow";
+	if (CHANGED(tied))
+		changed[n++] = "Tied";
+#undef CHANGED
+	changed[n] = NULL;
+	vm->pub = now;
+	vm->published = true;
+
+	m->emitting++;
+	if (n > 0) {
+		int r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, PVM_BUS_VM_IFACE,
+							    (char **)changed);
+		if (r < 0)
+			log_warning("Cannot emit PropertiesChanged for VM '%s': %s", vm->name,
+				    strerror(-r));
+	}
+	if (state_changed) {
+		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(now.state),
+			 now.reason != PVM_DEATH_NONE ? ", reason " : "",
+			 now.reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(now.reason) : "");
+		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
+				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(now.state),
+				   pvm_death_reason_to_string(now.reason), now.message);
+	}
+	m->emitting--;
+	if (now.state == PVM_VM_RUNNING || now.state == PVM_VM_READY)
+		vm_register_machine(vm);
+	if (!state_is_active(now.state) && now.state != PVM_VM_CREATED) {
+		pvmd_vm_close_consoles(vm);
+		vm_unregister_machine(vm);
+	}
+	if (n > 0)
+		vm_save(vm);
+	manager_update_status(m);
+}
+
+static void instance_changed(vm_instance *inst, void *userdata)
+{
+	pvmd_vm_changed(userdata);
+}
+
+static void instance_console(vm_instance *inst, const void *data, size_t len, void *userdata)
+{
+	pvmd_vm *vm = userdata;
+
+	for (size_t i = 0; i < vm->n_consoles;) {
+		ssize_t w = send(vm->consoles[i].fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		/* a client too slow to take the bytes loses them rather than stall every VM */
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			console_client_remove(vm, i);
+			continue;
+		}
+		i++;
+	}
+}
+
+static const vm_instance_callbacks instance_callbacks = {
+	.changed = instance_changed,
+	.console = instance_console,
+};
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	manager *m = vm->manager;
+	vm_instance_options opts = {
+		.runner_path = m->runner_path,
+		.runtime_dir = m->runtime_dir,
+		.log_dir = m->log_dir,
+		.runner_uid = m->runner_uid,
+		.runner_gid = m->runner_gid,
+		.allow_memory_fallback = allow_fallback,
+		.console_ring_size = m->console_ring_size,
+	};
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	if (r < 0)
+		return r;
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	return 0;
+}
+
+int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
+{
+	pvmd_vm *vm = calloc(1, sizeof(*vm));
+	int r;
+
+	if (!vm)
+		return -ENOMEM;
+	vm->manager = m;
+	vm->owner = owner;
+	vm->rec_state = PVM_VM_CREATED;
+	vm->name = strdup(cfg->name);
+	if (!vm->name) {
+		free(vm);
+		return -ENOMEM;
+	}
+	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, vm->name, &vm->path);
+	if (r < 0) {
+		free(vm->name);
+		free(vm);
+		return r;
+	}
+	vm->cfg = cfg;
+	*ret = vm;
+	return 0;
+}
+
+pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
+{
+	if (!vm)
+		return NULL;
+	pvmd_vm_close_consoles(vm);
+	free(vm->consoles);
+	vm->track = sd_bus_track_unref(vm->track);
+	vm_instance_free(vm->inst);
+	pvm_config_free(vm->cfg);
+	free(vm->rec_message);
+	free(vm->path);
+	free(vm->name);
+	free(vm);
+	return NULL;
+}
+
+/* The digest pvmd hands to policy is of the bytes it read now; the config then pins it so the
+ * runner loads the same bytes or refuses. */
+static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
+{
+	_cleanup_close_ int fd = -1;
+	sha256_ctx ctx;
+	char buf[65536];
+
+	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "VM '%s': cannot open payload %s: %m", vm->name,
+					 vm->cfg->kernel);
+	sha256_init(&ctx);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+						 "VM '%s': cannot read payload %s: %m", vm->name,
+						 vm->cfg->kernel);
+		if (n == 0)
+			break;
+		sha256_update(&ctx, buf, (size_t)n);
+	}
+	sha256_final(&ctx, digest);
+	if (vm->cfg->has_payload_sha256 && memcmp(vm->cfg->payload_sha256, digest, 32) != 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "VM '%s': payload %s does not match its payload_sha256 "
+					 "(the file changed, or the digest in the config is wrong)",
+					 vm->name, vm->cfg->kernel);
+	return 0;
+}
+
+int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error)
+{
+	uint8_t digest[32];
+	int r = payload_digest(vm, digest, error);
+
+	if (r < 0)
+		return r;
+	memcpy(vm->cfg->payload_sha256, digest, 32);
+	vm->cfg->has_payload_sha256 = true;
+	return 0;
+}
+
+int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
+{
+	manager *m = vm->manager;
+	enum pvm_vm_state s = pvmd_vm_state(vm);
+	uint8_t digest[32];
+	bool fallback = false;
+	pvm_error err = { 0 };
+	int r;
+
+	if (m->shutting_down)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
+					 "pvmd is shutting down; VM '%s' was not started", vm->name);
+	if (state_is_active(s))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
+					 vm->name, pvm_vm_state_to_string(s));
+	r = payload_digest(vm, digest, error);
+	if (r < 0)
+		return r;
+	/* starting consumes resources: the create rules and limits apply to whoever starts it */
+	r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
+	if (r < 0)
+		return r;
+	if (!vm->inst) {
+		r = pvmd_vm_instantiate(vm, fallback, &err);
+		if (r < 0)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_START_FAILED,
+						 "VM '%s' cannot be set up: %s", vm->name,
+						 err.message);
+	}
+	vm->recovered = false;
+	r = vm_instance_start(vm->inst, &err);
+	pvmd_vm_changed(vm);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_START_FAILED,
+					 "VM '%s' failed to start: %s", vm->name, err.message);
+	return 0;
+}
+
+static int require_active(pvmd_vm *vm, sd_bus_error *error)
+{
+	enum pvm_vm_state s = pvmd_vm_state(vm);
+
+	if (!state_is_active(s))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_NOT_RUNNING,
+					 "VM '%s' is not running (state: %s)", vm->name,
+					 pvm_vm_state_to_string(s));
+	return 0;
+}
+
+/* Stop (graceful, forced at the timeout) or kill: the same checks, one polkit action each. */
+static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t timeout_usec,
+		  sd_bus_error *error)
+{
+	const char *verb = kill_now ? "kill" : "stop";
+	pvm_error err = { 0 };
+	int r;
+
+	r = require_active(vm, error);
+	if (r < 0)
+		return r;
+	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
+		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
+		if (r < 0)
+			return r;
+		r = auth_check_polkit(vm->manager, msg,
+				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm, error);
+		if (r < 0)
+			return r;
+	}
+	if (kill_now)
+		r = vm_instance_kill(vm->inst, &err);
+	else
+		r = vm_instance_stop(vm->inst, timeout_usec ?: vm->manager->stop_timeout_usec,
+				     &err);
+	pvmd_vm_changed(vm);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "Cannot %s VM '%s': %s", verb,
+					 vm->name, err.message);
+	return 0;
+}
+
+int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error)
+{
+	return vm_end(vm, msg, false, timeout_usec, error);
+}
+
+int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
+{
+	return vm_end(vm, msg, true, 0, error);
+}
+
+static int console_input(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	pvmd_console_client *c = userdata;
+	pvmd_vm *vm = c->vm;
+	char buf[4096];
+	ssize_t n;
+
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		/* the client detached */
+		for (size_t i = 0; i < vm->n_consoles; i++)
+			if (&vm->consoles[i] == c) {
+				console_client_remove(vm, i);
+				break;
+			}
+		return 0;
+	}
+	if (vm->inst && vm->cfg->console_input)
+		vm_instance_console_write(vm->inst, buf, (size_t)n);
+	return 0;
+}
+
+int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
+{
+	_cleanup_close_ int ours = -1, theirs = -1;
+	_cleanup_free_ char *ring = NULL;
+	size_t ring_len = 0;
+	pvmd_console_client *c;
+	int fds[2], r;
+
+	r = require_active(vm, error);
+	if (r < 0)
+		return r;
+	if (vm->cfg->console_output == PVM_CONSOLE_NONE)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_CONSOLE,
+					 "VM '%s' has no console (console output is \"none\" in its "
+					 "config)",
+					 vm->name);
+	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
+	if (r < 0)
+		return r;
+	if (vm->n_consoles >= PVMD_CONSOLE_CLIENTS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "VM '%s' already has %d consoles attached", vm->name,
+					 PVMD_CONSOLE_CLIENTS_MAX);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+		return sd_bus_error_set_errnof(error, errno, "Cannot create a console socket: %m");
+	ours = fds[0];
+	theirs = fds[1];
+	if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+		return sd_bus_error_set_errnof(error, errno, "Cannot set up the console socket: %m");
+	if (!vm->consoles) {
+		vm->consoles = calloc(PVMD_CONSOLE_CLIENTS_MAX, sizeof(*vm->consoles));
+		if (!vm->consoles)
+			return -ENOMEM;
+	}
+	c = &vm->consoles[vm->n_consoles];
+	*c = (pvmd_console_client){ .vm = vm, .fd = -1 };
+	r = sd_event_add_io(vm->manager->event, &c->source, ours, EPOLLIN, console_input, c);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot watch the console socket: %m");
+	c->fd = TAKE_FD(ours);
+	vm->n_consoles++;
+	/* replay what the guest printed so far, so an attach shows the current screen */
+	if (vm_instance_console_snapshot(vm->inst, &ring, &ring_len) >= 0 && ring_len > 0)
+		(void)!send(c->fd, ring, ring_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return sd_bus_reply_method_return(msg, "h", theirs);
+}
+
+int pvmd_vm_get_console_log(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_free_ char *ring = NULL;
+	size_t len = 0;
+	int r;
+
+	r = auth_check_action(vm->manager, msg, PVM_ACTION_INSPECT, vm, error);
+	if (r < 0)
+		return r;
+	if (vm->inst && !vm->recovered) {
+		r = vm_instance_console_snapshot(vm->inst, &ring, &len);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r, "Cannot read the console of VM "
+								 "'%s': %m",
+						       vm->name);
+	}
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append_array(reply, 'y', ring ?: "", len);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int track_gone(sd_bus_track *track, void *userdata)
+{
+	pvmd_vm *vm = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+	vm->track = sd_bus_track_unref(vm->track);
+	if (pvmd_vm_is_active(vm)) {
+		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
+			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+	} else {
+		pvmd_vm_changed(vm);
+	}
+	return 0;
+}
+
+int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg)
+{
+	int r;
+
+	if (!vm->track) {
+		r = sd_bus_track_new(vm->manager->bus, &vm->track, track_gone, vm);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_track_add_sender(vm->track, msg);
+	if (r < 0)
+		return r;
+	pvmd_vm_changed(vm);
+	return 0;
+}
+
+/* ---- methods on the VM object: the same actions as the Manager's by-name methods ---- */
+
+static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	int r = pvmd_vm_start(userdata, msg, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	uint64_t timeout;
+	int r;
+
+	r = sd_bus_message_read(msg, "t", &timeout);
+	if (r < 0)
+		return r;
+	r = pvmd_vm_stop(userdata, msg, timeout, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	int r = pvmd_vm_kill(userdata, msg, error);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return pvmd_vm_open_console(userdata, msg, error);
+}
+
+static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return pvmd_vm_get_console_log(userdata, msg, error);
+}
+
+#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+const sd_bus_vtable vm_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Name", "s", prop_string, 0, CONST),
+	SD_BUS_PROPERTY("State", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("DeathReason", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("Message", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("Protected", "b", prop_bool, 0, CONST),
+	SD_BUS_PROPERTY("MemoryMiB", "u", prop_uint, 0, CONST),
+	SD_BUS_PROPERTY("MemoryBacking", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("Unswappable", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("UnswappableHow", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("Unmigratable", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMapped", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMappedHow", "s", prop_string, 0, CHANGE),
+	SD_BUS_PROPERTY("VCPUs", "u", prop_uint, 0, CONST),
+	SD_BUS_PROPERTY("RunnerPID", "u", prop_uint, 0, CHANGE),
+	SD_BUS_PROPERTY("StartTime", "t", prop_start_time, 0, CHANGE),
+	SD_BUS_PROPERTY("Owner", "u", prop_uint, 0, CONST),
+	SD_BUS_PROPERTY("Tied", "b", prop_bool, 0, CHANGE),
+	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
+				method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_kill,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", console),
+				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", log),
+				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END,
+};
+#undef CHANGE
+#undef CONST
+
+/* ---- object lookup ---- */
+
+int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+		   void **found, sd_bus_error *error)
+{
+	manager *m = userdata;
+	_cleanup_free_ char *name = NULL;
+	pvmd_vm *vm;
+	int r;
+
+	r = sd_bus_path_decode(path, PVM_BUS_VM_PREFIX, &name);
+	if (r <= 0)
+		return r;
+	vm = manager_find_vm(m, name);
+	if (!vm)
+		return 0;
+	/* a VM the caller may not inspect does not exist for them */
+	if (!m->emitting && !auth_may_inspect(m, sd_bus_get_current_message(bus), vm))
+		return 0;
+	*found = vm;
+	return 1;
+}
+
+int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+			sd_bus_error *error)
+{
+	manager *m = userdata;
+	sd_bus_message *msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	char **list;
+	size_t n = 0, k = 0;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		n++;
+	list = calloc(n + 1, sizeof(char *));
+	if (!list)
+		return -ENOMEM;
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!auth_may_inspect(m, msg, vm))
+			continue;
+		list[k] = strdup(vm->path);
+		if (!list[k]) {
+			for (size_t i = 0; i < k; i++)
+				free(list[i]);
+			free(list);
+			return -ENOMEM;
+		}
+		k++;
+	}
+	*nodes = list;
+	return 1;
+}

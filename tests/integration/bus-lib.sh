@@ -1,0 +1,187 @@
+# Shared harness of the bus-* integration tests (sourced): a private dbus-daemon whose policy is
+# the shipped policy/org.pvm1.conf (included as is), pvmd and clients as separate processes,
+# polling with deadlines, and a cleanup that stops every process by the pid it started.
+# Inputs (from meson): PVMD, PVMCTL, PVM_RUNNER, PVM_GUEST_DIR, PVM_SRCDIR.
+set -euo pipefail
+
+: "${PVMD:?}" "${PVMCTL:?}" "${PVM_RUNNER:?}" "${PVM_SRCDIR:?}" "${PVM_GUEST_DIR:?}"
+
+T=$(mktemp -d /tmp/pvm-bus-test.XXXXXX)
+chmod 755 "$T"
+PIDS=()
+BUS_PID=
+PVMD_PID=
+NOBODY=65534
+
+log() { echo "[$(date +%T.%3N)] $*" >&2; }
+fail() {
+	log "FAIL: $*"
+	dump_logs
+	exit 1
+}
+dump_logs() {
+	for f in "$T"/pvmd*.log; do
+		[ -f "$f" ] && { echo "---- $f" >&2; tail -n 60 "$f" >&2; }
+	done
+	return 0
+}
+
+stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	for p in "${PIDS[@]}"; do stop_pid "$p"; done
+	[ -n "$PVMD_PID" ] && stop_pid "$PVMD_PID"
+	# runners left by a pvmd killed on purpose: the records name them
+	for f in "$T"/run/state/*.json; do
+		[ -f "$f" ] || continue
+		p=$(jq -r .runner_pid "$f" 2>/dev/null || echo 0)
+		if [ "${p:-0}" -gt 0 ] && [ "$(readlink /proc/$p/exe 2>/dev/null)" = "$(readlink -f "$PVM_RUNNER")" ]; then
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	[ -n "$BUS_PID" ] && stop_pid "$BUS_PID"
+	if [ $rc -ne 0 ]; then dump_logs; fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+# wait_until DEADLINE_SEC CMD...: poll CMD every 50 ms until it succeeds or the deadline passes.
+wait_until() {
+	local deadline=$(($(date +%s%N) + $1 * 1000000000))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+start_bus() {
+	cat >"$T/bus.conf" <<-EOF
+	<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+	 "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+	<busconfig>
+	  <type>system</type>
+	  <listen>unix:path=$T/system_bus_socket</listen>
+	  <auth>EXTERNAL</auth>
+	  <!-- the defaults of Debian's system.conf: deny by default, services open up -->
+	  <policy context="default">
+	    <allow user="*"/>
+	    <deny own="*"/>
+	    <deny send_type="method_call"/>
+	    <allow send_type="signal"/>
+	    <allow send_requested_reply="true" send_type="method_return"/>
+	    <allow send_requested_reply="true" send_type="error"/>
+	    <allow receive_type="method_call"/>
+	    <allow receive_type="method_return"/>
+	    <allow receive_type="error"/>
+	    <allow receive_type="signal"/>
+	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+	    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+	    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
+	  </policy>
+	  <policy user="root">
+	    <!-- lets busctl monitor / gdbus monitor become monitors -->
+	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
+	  </policy>
+	  <include>$PVM_SRCDIR/policy/org.pvm1.conf</include>
+	</busconfig>
+	EOF
+	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --nosyslog >"$T/bus.log" 2>&1 &
+	BUS_PID=$!
+	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
+	wait_until 10 test -S "$T/system_bus_socket" || fail "dbus-daemon did not start"
+}
+
+# The test policy: root may do everything; nobody (65534) may run up to one VM of its own from
+# the guest directory and inspect everything, nothing else.
+write_policy() {
+	mkdir -p "$T/policy"
+	cp "$PVM_SRCDIR/policy/policy.d/"*.json "$T/policy/"
+	cat >"$T/policy/70-test-nobody.json" <<-EOF
+	{
+		"rules": [
+			{
+				"who": { "users": [$NOBODY] },
+				"actions": ["create", "stop", "inspect", "attach"],
+				"vms": ["@own"],
+				"payloads": { "path_prefixes": ["$PVM_GUEST_DIR"] },
+				"limits": { "vms": 1, "vcpus": 2, "memory_mib": 256 }
+			},
+			{
+				"who": { "users": [$NOBODY] },
+				"actions": ["inspect"],
+				"vms": ["*"]
+			}
+		]
+	}
+	EOF
+}
+
+PVMD_N=0
+start_pvmd() {
+	PVMD_N=$((PVMD_N + 1))
+	"$PVMD" --policy-dir "$T/policy" --runtime-dir "$T/run" --runner "$PVM_RUNNER" \
+		--no-machined --stop-timeout 5 --shutdown-timeout 10 "$@" >"$T/pvmd$PVMD_N.log" 2>&1 &
+	PVMD_PID=$!
+	wait_until 20 busctl --system status org.pvm1 ||
+		fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
+}
+
+# Runs as nobody, with no supplementary groups, same bus.
+as_nobody() {
+	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all \
+		env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+}
+
+# vm_config NAME GUEST [extra JSON members]: a config file for one of the engine's test guests.
+vm_config() {
+	local name=$1 guest=$2 extra=${3:-}
+	cat >"$T/$name.json" <<-EOF
+	{
+		"name": "$name",
+		"kernel": "$PVM_GUEST_DIR/$guest",
+		"memory_mib": 16,
+		"cpus": 1,
+		"protected": true,
+		"memory_backing": "guest_memfd",
+		"console": { "output": "ring", "input": true }${extra:+,$extra}
+	}
+	EOF
+	chmod 644 "$T/$name.json"
+	echo "$T/$name.json"
+}
+
+vm_prop() { # vm_prop NAME PROPERTY: the value as busctl prints it, without the type
+	local path
+	path=$(busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager GetVM s "$1" | awk '{print $2}' | tr -d '"')
+	busctl --system get-property org.pvm1 "$path" org.pvm1.VM "$2" | cut -d' ' -f2- | sed 's/^"\(.*\)"$/\1/'
+}
+
+vm_state_is() { [ "$(vm_prop "$1" State)" = "$2" ]; }
+
+# expect_error ERRNAME CMD...: CMD fails and its output names ERRNAME.
+expect_error() {
+	local want=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		fail "expected $want from: $*; it succeeded: $out"
+	fi
+	grep -q "$want" <<<"$out" || fail "expected $want from: $*; got: $out"
+	log "ok: $want <- $*"
+}
