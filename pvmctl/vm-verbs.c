@@ -860,14 +860,8 @@ int verb_monitor(int argc, char **argv)
 				  "',arg0='" PVM_BUS_VM_IFACE "'",
 				  on_properties, &mon)) < 0)
 		return fail(argv[0], r, NULL);
-	if (!mon.json)
-		fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
-	/* let a caller that starts us in the background know the matches are in place */
-	if (getenv("PVMCTL_MONITOR_READY_FD")) {
-		int rfd = atoi(getenv("PVMCTL_MONITOR_READY_FD"));
-		(void)!write(rfd, "\n", 1);
-		close(rfd);
-	}
+	/* said once the matches are in place: a script can wait for this line */
+	fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
 	r = run_until_signal(bus, NULL);
 	if (r < 0)
 		return fail(argv[0], r, NULL);

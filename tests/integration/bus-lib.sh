@@ -173,6 +173,11 @@ vm_prop() { # vm_prop NAME PROPERTY: the value as busctl prints it, without the 
 	busctl --system get-property org.pvm1 "$path" org.pvm1.VM "$2" | cut -d' ' -f2- | sed 's/^"\(.*\)"$/\1/'
 }
 
+# proc_gone PID: the process has exited (gone, or a zombie nobody reaped yet)
+proc_gone() {
+	[ ! -r "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 vm_state_is() { [ "$(vm_prop "$1" State)" = "$2" ]; }
 
 # expect_error ERRNAME CMD...: CMD fails and its output names ERRNAME.
