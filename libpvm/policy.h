@@ -11,7 +11,13 @@
 #include "error.h"
 
 #define PVM_POLICY_DIR_ETC "/etc/pvm/policy.d"
+/* Where meson installs the shipped defaults: /usr/share/pvm/policy.d for a /usr build,
+ * PREFIX/share/pvm/policy.d otherwise (the build defines PVM_PKGDATADIR). */
+#ifdef PVM_PKGDATADIR
+#define PVM_POLICY_DIR_VENDOR PVM_PKGDATADIR "/policy.d"
+#else
 #define PVM_POLICY_DIR_VENDOR "/usr/share/pvm/policy.d"
+#endif
 
 #define PVM_POLICY_FILE_MAX (1 << 20) /* bytes per policy file */
 #define PVM_POLICY_DEPTH_MAX 8
