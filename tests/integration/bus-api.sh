@@ -3,19 +3,9 @@
 # a real dbus-daemon with the shipped bus policy and real /dev/kvm: introspection, every
 # method, every named error, and PropertiesChanged plus the lifecycle signals as monitors see
 # them.
-[ "$(id -u)" -eq 0 ] || { echo "needs root (owns org.pvm1, runs VMs)"; exit 77; }
-[ -c /dev/kvm ] || { echo "no /dev/kvm"; exit 77; }
 . "$(dirname "$0")/bus-lib.sh"
 
-write_policy
-start_bus
-start_pvmd
-
-gcall() { # gcall METHOD ARGS...: a Manager method through gdbus
-	local m=$1
-	shift
-	gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method "org.pvm1.Manager.$m" "$@"
-}
+setup_pvmd
 
 # Monitors first, so they see everything from here on.
 gdbus monitor --system --dest org.pvm1 >"$T/gdbus-monitor.txt" 2>&1 &

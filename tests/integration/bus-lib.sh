@@ -4,6 +4,8 @@
 # Inputs (from meson): PVMD, PVMCTL, PVM_RUNNER, PVM_GUEST_DIR, PVM_SRCDIR.
 set -euo pipefail
 
+[ "$(id -u)" -eq 0 ] || { echo "needs root (owns org.pvm1, runs VMs)"; exit 77; }
+[ -c /dev/kvm ] || { echo "no /dev/kvm"; exit 77; }
 : "${PVMD:?}" "${PVMCTL:?}" "${PVM_RUNNER:?}" "${PVM_SRCDIR:?}" "${PVM_GUEST_DIR:?}"
 
 T=$(mktemp -d /tmp/pvm-bus-test.XXXXXX)
@@ -189,4 +191,17 @@ expect_error() {
 	fi
 	grep -q "$want" <<<"$out" || fail "expected $want from: $*; got: $out"
 	log "ok: $want <- $*"
+}
+
+gcall() { # gcall METHOD ARGS...: a Manager method through gdbus
+	local m=$1
+	shift
+	gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method "org.pvm1.Manager.$m" "$@"
+}
+
+# The usual start of a test: test policy, private bus, pvmd.
+setup_pvmd() {
+	write_policy
+	start_bus
+	start_pvmd
 }

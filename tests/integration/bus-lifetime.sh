@@ -3,19 +3,9 @@
 # connection closes (pvmctl --tie, and busctl, which leaves right after its call); pvmd killed
 # with SIGKILL and restarted ends the runners it left and accounts for every VM; SIGTERM stops
 # every VM within the shutdown timeout and refuses new ones meanwhile.
-[ "$(id -u)" -eq 0 ] || { echo "needs root (owns org.pvm1, runs VMs)"; exit 77; }
-[ -c /dev/kvm ] || { echo "no /dev/kvm"; exit 77; }
 . "$(dirname "$0")/bus-lib.sh"
 
-write_policy
-start_bus
-start_pvmd
-
-gcall() {
-	local m=$1
-	shift
-	gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method "org.pvm1.Manager.$m" "$@"
-}
+setup_pvmd
 
 # is_live_runner PID: PID is a pvm-runner that has not exited (a zombie has exited)
 is_live_runner() {
