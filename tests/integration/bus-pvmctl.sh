@@ -27,13 +27,13 @@ grep -q "Started VM 'p1'" "$T/out" || fail "start output: $(cat "$T/out")"
 
 expect_exit 0 "$PVMCTL" list
 grep -Eq "^NAME +STATE" "$T/out" || fail "list header: $(cat "$T/out")"
-grep -Eq "^p1 +ready +- +yes +16M +1 +0 +[0-9]+" "$T/out" || fail "list row: $(cat "$T/out")"
+grep -Eq "^p1 +ready +- +no +16M +1 +0 +[0-9]+" "$T/out" || fail "list row: $(cat "$T/out")"
 expect_exit 0 "$PVMCTL" list --json
 jq -e '.vms | length == 1 and .[0].name == "p1" and .[0].state == "ready"' "$T/out" >/dev/null ||
 	fail "list --json: $(cat "$T/out")"
 expect_exit 0 "$PVMCTL" inspect p1 --json
 jq -e '(.name == "p1") and (.path == "/org/pvm1/vm/p1") and (.state == "ready") and
-	(.death_reason == "none") and (.message | type == "string") and (.protected == true) and
+	(.death_reason == "none") and (.message | type == "string") and (.protected == false) and
 	(.memory_mib == 16) and (.memory_backing == "guest_memfd") and
 	(.unswappable.value | IN("yes","no","unknown")) and (.unswappable.how | length > 0) and
 	(.unmigratable.value | IN("yes","no","unknown")) and (.host_mapped.value | IN("yes","no","unknown")) and
