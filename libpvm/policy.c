@@ -954,12 +954,13 @@ static bool over(uint64_t used, uint64_t add, uint64_t limit)
 	return used > limit || limit - used < add;
 }
 
-static int check_limits(const pvm_policy *p, const struct limit_set *l, const char *scope,
-			const char *where, const pvm_config *cfg, const pvm_usage *u,
-			pvm_decision *ret)
+static int check_limits(const struct limit_set *l, const char *scope, const char *where,
+			const pvm_config *cfg, const pvm_usage *usage, pvm_decision *ret)
 {
-	if (!u)
-		return 1;
+	/* no usage given counts as nothing in use, never as "no limits" */
+	static const pvm_usage nothing = { 0 };
+	const pvm_usage *u = usage ? usage : &nothing;
+
 	if (l->has_vms && over(u->vms, 1, l->vms))
 		return decide(ret, false, "%s limit of %" PRIu64 " VMs reached (%u running; %s)",
 			      scope, l->vms, u->vms, where);
@@ -980,7 +981,7 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 			    const pvm_usage *global_usage, pvm_decision *ret)
 {
 	const struct rule *rule;
-	struct limit_set mine;
+	struct limit_set fallback;
 	char where[PVM_ERROR_MESSAGE_MAX];
 	int r;
 
@@ -1022,24 +1023,18 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 				      cfg->kernel, where);
 	}
 
-	/* the deciding rule's limits, where it sets them, else the policy's per-caller ones */
-	mine = p->per_caller;
-	if (rule->limits.has_vms) {
-		mine.has_vms = true;
-		mine.vms = rule->limits.vms;
-	}
-	if (rule->limits.has_vcpus) {
-		mine.has_vcpus = true;
-		mine.vcpus = rule->limits.vcpus;
-	}
-	if (rule->limits.has_memory_mib) {
-		mine.has_memory_mib = true;
-		mine.memory_mib = rule->limits.memory_mib;
-	}
-	r = check_limits(p, &mine, "per-caller", where, cfg, caller_usage, ret);
+	/* the deciding rule's limits, and the policy's per-caller ones where the rule sets none */
+	fallback = p->per_caller;
+	fallback.has_vms &= !rule->limits.has_vms;
+	fallback.has_vcpus &= !rule->limits.has_vcpus;
+	fallback.has_memory_mib &= !rule->limits.has_memory_mib;
+	r = check_limits(&rule->limits, "per-caller", where, cfg, caller_usage, ret);
 	if (r <= 0)
 		return r;
-	r = check_limits(p, &p->global, "global", "limits.global", cfg, global_usage, ret);
+	r = check_limits(&fallback, "per-caller", "limits.per_caller", cfg, caller_usage, ret);
+	if (r <= 0)
+		return r;
+	r = check_limits(&p->global, "global", "limits.global", cfg, global_usage, ret);
 	if (r <= 0)
 		return r;
 	return decide(ret, true, "uid %u may create VM '%s': allowed by %s", (unsigned)caller->uid,

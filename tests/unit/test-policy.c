@@ -194,7 +194,7 @@ static const struct create_case {
 	  "per-caller limit of 1024 MiB guest memory: 1000 MiB in use plus 64 MiB requested" },
 	{ "policy-wide per-caller limit when the rule sets none", { 0, 0, false, NULL },
 	  { "r", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 5, 5, 5 }, { 5, 5, 5 },
-	  false, "per-caller limit of 5 VMs reached" },
+	  false, "per-caller limit of 5 VMs reached (5 running; limits.per_caller)" },
 	{ "global VM limit", { 0, 0, false, NULL },
 	  { "r", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 10, 10, 640 }, false,
 	  "global limit of 10 VMs reached" },
@@ -296,6 +296,15 @@ static void test_memory_fallback(const pvm_policy *strict)
 	      "lax create: %s", d.reason);
 	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
 	      "strict create");
+
+	/* usage not given counts as nothing in use: limits still apply to the VM itself */
+	cfg.memory_backing = PVM_MEMORY_BACKING_GUEST_MEMFD;
+	cfg.memory_mib = 4097;
+	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
+	      "no usage: %s", d.reason);
+	CHECK(strstr(d.reason, "global limit of 4096 MiB guest memory: 0 MiB in use plus 4097 MiB") !=
+		      NULL,
+	      "%s", d.reason);
 }
 
 struct bad_policy {
