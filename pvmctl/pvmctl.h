@@ -10,8 +10,8 @@
 
 /* Global options, parsed once in pvmctl.c before the handler runs. */
 typedef struct pvmctl_context {
-	bool json;                /* --json: machine-readable output on stdout */
-	bool no_file_check;       /* --no-file-check: config check skips payload files */
+	bool json;		  /* --json: machine-readable output on stdout */
+	bool no_file_check;	  /* --no-file-check: config check skips payload files */
 	const char **policy_dirs; /* --policy-dir DIR (repeatable), in increasing priority */
 	size_t n_policy_dirs;
 } pvmctl_context;
@@ -27,11 +27,11 @@ typedef int (*pvmctl_handler)(int argc, char **argv, pvmctl_context *ctx, pvm_er
 typedef int (*pvmctl_raw_handler)(int argc, char **argv);
 
 typedef struct pvmctl_verb {
-	const char *verb; /* one or two words: "start", "config check" */
-	const char *args; /* synopsis of the arguments for --help: "FILE", "[DIR...]" */
-	int min_args;     /* checked for `run` only */
-	int max_args;     /* -1: no limit */
-	pvmctl_handler run;         /* either this ... */
+	const char *verb;	    /* one or two words: "start", "config check" */
+	const char *args;	    /* synopsis of the arguments for --help: "FILE", "[DIR...]" */
+	int min_args;		    /* checked for `run` only */
+	int max_args;		    /* -1: no limit */
+	pvmctl_handler run;	    /* either this ... */
 	pvmctl_raw_handler run_raw; /* ... or this */
 	const char *help;
 } pvmctl_verb;
