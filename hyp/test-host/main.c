@@ -304,6 +304,10 @@ static void test_hyp_protected(void)
 	hyp_code();
 	check(aborts == before + 1 && (abort_esr >> 26) == EC_IABT_CUR && abort_far == HYP_IMAGE,
 	      "executing hypervisor code aborts");
+	before = aborts;
+	((void (*)(void))PL011_BASE)();
+	check(aborts == before + 1 && (abort_esr >> 26) == EC_IABT_CUR && abort_far == PL011_BASE,
+	      "executing device memory aborts (stage-2 XN)");
 	check(access_works(PAGE_A), "host keeps running");
 }
 

@@ -22,6 +22,8 @@
 #define ESR_IL (1ULL << 25)
 #define ESR_DABT_WNR (1ULL << 6)
 #define FSC_SYNC_EXTERNAL 0x10
+#define FSC_TRANSLATION_L0 0x04
+#define FSC_TRANSLATION_L3 0x07
 
 #define HCR_VM (1ULL << 0)
 #define HCR_TSC (1ULL << 19)
@@ -257,8 +259,17 @@ static void handle_s2_abort(uint64_t esr)
 {
 	/* HPFAR_EL2.FIPA holds IPA[47:12] in bits [43:4]. */
 	uint64_t ipa = ((read_sysreg(hpfar_el2) >> 4) << 12) | (read_sysreg(far_el2) & 0xfff);
+	uint64_t fsc = esr & 0x3f;
 	int r;
 
+	/*
+	 * Only a translation fault can be a page not faulted in yet. A permission fault (say, a
+	 * fetch from device memory mapped XN) would fault again forever if retried.
+	 */
+	if (fsc < FSC_TRANSLATION_L0 || fsc > FSC_TRANSLATION_L3) {
+		inject_host_abort(esr);
+		return;
+	}
 	r = hyp_host_handle_s2_fault(&mem, hyp_ipa(ipa));
 	if (r == 0)
 		return; /* mapped: the host retries the access */
