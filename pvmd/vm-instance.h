@@ -19,10 +19,12 @@ typedef struct vm_instance_options {
 	const char *runner_path;   /* pvm-runner executable */
 	const char *runtime_dir;   /* per-VM state lives in <runtime_dir>/vms/<name>/ */
 	const char *log_dir;       /* console logs: <log_dir>/<name>.log; NULL: no log file */
-	uid_t runner_uid;          /* uid/gid the runner drops to */
-	gid_t runner_gid;
+	uid_t runner_uid;          /* uid/gid the runner drops to; 0: one of its own from the */
+	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */
 	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
-	size_t console_ring_size;   /* bytes kept in memory */
+	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
+	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0; 0: 61184 */
+	unsigned runner_uid_count;  /* its size; 0: 256 */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -32,6 +34,8 @@ typedef struct vm_instance_callbacks {
 	void (*console)(vm_instance *vm, const void *data, size_t len, void *userdata);
 } vm_instance_callbacks;
 
+/* The instance watches its runner with a pidfd child source, for which sd-event needs SIGCHLD
+ * blocked: vm_instance_new blocks it in the calling thread. */
 int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err);
@@ -58,3 +62,24 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret);
 int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_len);
 /* Send bytes to the guest's console input (if the config enables input). */
 int vm_instance_console_write(vm_instance *vm, const void *data, size_t len);
+
+/* Sandbox self-check (tests and diagnostics): the running runner attempts what its lock-down
+ * forbids and reports each result; `changed` is called when the report arrives. */
+typedef struct vm_instance_sandbox_report {
+	/* 0 means the attempt SUCCEEDED (a broken sandbox); otherwise the errno it failed with */
+	int create_guest_memfd;      /* KVM_CREATE_GUEST_MEMFD on the VM fd */
+	int set_user_memory_region2; /* a new anonymous-memory memslot, v2 ioctl */
+	int set_user_memory_region;  /* the same with the v1 ioctl */
+	int mmap_exec;               /* an executable mapping */
+	int open_dev_kvm;            /* opening /dev/kvm again */
+	int seccomp_mode;            /* PR_GET_SECCOMP: 2 = filter */
+	int no_new_privs;            /* PR_GET_NO_NEW_PRIVS */
+	uid_t uid;
+	gid_t gid;
+	bool vm_fd_valid; /* the VM fd the attempts used was open: the attempts were real */
+	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
+} vm_instance_sandbox_report;
+
+int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err);
+/* true and the report once it has arrived (since the last start) */
+bool vm_instance_sandbox_report_get(const vm_instance *vm, vm_instance_sandbox_report *ret);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include "arch.h"
 #include "kvm-compat.h"
@@ -71,6 +72,65 @@ static int x86_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps 
 				     caps->guest_memfd_flags);
 	*ret = want;
 	return 0;
+}
+
+/* A throwaway VM with a 64 KiB guest_memfd memslot and no userspace mapping, running three
+ * real-mode instructions (mov al,'P'; out 0x10,al; hlt). If the port write arrives, KVM faults
+ * guest memory in from the guest_memfd itself; if the fetch fails (an internal error here), it
+ * needs the mapping. */
+static int x86_guest_memfd_needs_mapping(int kvm_fd, uint64_t flags, bool *ret, pvm_error *err)
+{
+	static const uint8_t code[] = { 0xb0, 'P', 0xe6, 0x10, 0xf4 };
+	const size_t size = 64 * 1024;
+	_cleanup_close_ int vm_fd = -1, gmem_fd = -1, vcpu_fd = -1;
+	struct kvm_create_guest_memfd gm = { .size = size, .flags = flags };
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = { .rip = 0, .rflags = 0x2 };
+	struct kvm_run *run;
+	int run_size, r;
+	void *m;
+
+	if (!(flags & GUEST_MEMFD_FLAG_MMAP))
+		return pvm_error_set(err, EINVAL, "probe needs a mappable guest_memfd");
+	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0UL);
+	if (vm_fd < 0)
+		return pvm_error_set(err, errno, "probe: KVM_CREATE_VM: %m");
+	gmem_fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &gm);
+	if (gmem_fd < 0)
+		return pvm_error_set(err, errno, "probe: KVM_CREATE_GUEST_MEMFD: %m");
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_fd, 0);
+	if (m == MAP_FAILED)
+		return pvm_error_set(err, errno, "probe: mmap of guest_memfd: %m");
+	memcpy(m, code, sizeof(code));
+	munmap(m, size);
+	struct kvm_userspace_memory_region2 region = {
+		.flags = KVM_MEM_GUEST_MEMFD, .memory_size = size, .guest_memfd = (uint32_t)gmem_fd,
+	};
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &region) < 0)
+		return pvm_error_set(err, errno, "probe: KVM_SET_USER_MEMORY_REGION2: %m");
+	vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0UL);
+	run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vcpu_fd < 0 || run_size <= 0)
+		return pvm_error_set(err, errno, "probe: KVM_CREATE_VCPU: %m");
+	run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+	if (run == MAP_FAILED)
+		return pvm_error_set(err, errno, "probe: mmap of the run area: %m");
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) == 0) {
+		sregs.cs.base = 0;
+		sregs.cs.selector = 0;
+		r = ioctl(vcpu_fd, KVM_SET_SREGS, &sregs);
+	} else
+		r = -1;
+	if (r == 0)
+		r = ioctl(vcpu_fd, KVM_SET_REGS, &regs);
+	if (r == 0)
+		r = ioctl(vcpu_fd, KVM_RUN, 0);
+	if (r < 0)
+		r = pvm_error_set(err, errno, "probe: running the probe guest: %m");
+	else
+		*ret = !(run->exit_reason == KVM_EXIT_IO && run->io.port == 0x10);
+	munmap(run, (size_t)run_size);
+	return r < 0 ? r : 0;
 }
 
 static int x86_vm_setup(int kvm_fd, int vm_fd, const pvm_vm_shape *shape, pvm_error *err)
@@ -332,6 +392,7 @@ const pvm_arch pvm_arch_x86_64 = {
 	.memory_map = x86_memory_map,
 	.vm_type = x86_vm_type,
 	.guest_memfd_flags = x86_guest_memfd_flags,
+	.guest_memfd_needs_mapping = x86_guest_memfd_needs_mapping,
 	.vm_setup = x86_vm_setup,
 	.vcpu_setup = x86_vcpu_setup,
 	.plan_boot = x86_64_plan_boot,

@@ -1,0 +1,153 @@
+/* Guest memory creation, loading and the mapping check behind the memory report. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+
+#include "kvm-compat.h"
+#include "memory.h"
+
+static int set_memslot(int vm_fd, const struct kvm_userspace_memory_region2 *region, pvm_error *err)
+{
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, region) < 0)
+		return pvm_error_set(err, errno,
+				     "KVM_SET_USER_MEMORY_REGION2 (slot %u, 0x%llx bytes at 0x%llx, flags 0x%x): %m",
+				     region->slot, (unsigned long long)region->memory_size,
+				     (unsigned long long)region->guest_phys_addr, region->flags);
+	return 0;
+}
+
+int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flags, bool map,
+			   pvm_guest_memory *ret, pvm_error *err)
+{
+	struct kvm_create_guest_memfd gm = { .size = size, .flags = flags };
+	_cleanup_close_ int fd = -1;
+	void *m = NULL;
+	int r;
+
+	fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &gm);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD (0x%" PRIx64 " bytes, flags 0x%" PRIx64 "): %m",
+				     size, flags);
+	/* Without `map`, no userspace_addr: KVM faults guest memory in from the guest_memfd
+	 * itself and the runner holds no mapping of guest RAM. Some KVMs reach even guest_memfd
+	 * memory through the memslot's mapping; there the runner must keep one (not inherited). */
+	if (map) {
+		m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			return pvm_error_set(err, errno, "guest_memfd: mmap for the memslot: %m");
+		(void)madvise(m, size, MADV_DONTFORK);
+	}
+	struct kvm_userspace_memory_region2 region = {
+		.slot = PVM_GUEST_MEMORY_SLOT,
+		.flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)m,
+		.guest_memfd = (uint32_t)fd,
+		.guest_memfd_offset = 0,
+	};
+	r = set_memslot(vm_fd, &region, err);
+	if (r < 0) {
+		if (m)
+			munmap(m, size);
+		return r;
+	}
+	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_GUEST_MEMFD, .fd = TAKE_FD(fd), .flags = flags,
+				   .size = size, .gpa = gpa, .mapping = m };
+	return 0;
+}
+
+int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_memory *ret,
+			   pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	void *m;
+	int r;
+
+	fd = memfd_create("pvm-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "memfd_create: %m");
+	if (ftruncate(fd, (off_t)size) < 0)
+		return pvm_error_set(err, errno, "memfd: ftruncate to 0x%" PRIx64 ": %m", size);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return pvm_error_set(err, errno, "memfd: mmap: %m");
+	/* no THP (a huge page split under memory pressure is a swap-out path), not inherited by
+	 * children, and locked: unswappable, though the kernel may still migrate it */
+	if (madvise(m, size, MADV_NOHUGEPAGE) < 0 || madvise(m, size, MADV_DONTFORK) < 0 ||
+	    mlock(m, size) < 0) {
+		r = pvm_error_set(err, errno, "memfd: madvise/mlock of 0x%" PRIx64 " bytes: %m", size);
+		munmap(m, size);
+		return r;
+	}
+	struct kvm_userspace_memory_region2 region = {
+		.slot = PVM_GUEST_MEMORY_SLOT,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)m,
+	};
+	r = set_memslot(vm_fd, &region, err);
+	if (r < 0) {
+		munmap(m, size);
+		return r;
+	}
+	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_MEMFD_MLOCK, .fd = TAKE_FD(fd), .size = size,
+				   .gpa = gpa, .mapping = m };
+	return 0;
+}
+
+int pvm_guest_memory_load(int fd, uint64_t ram_base, uint64_t size, const pvm_boot_plan *plan,
+			  pvm_error *err)
+{
+	uint8_t *m;
+
+	for (size_t i = 0; i < plan->n_segments; i++) {
+		const pvm_boot_segment *s = &plan->segments[i];
+		if (s->gpa < ram_base || s->gpa - ram_base > size || s->len > size - (s->gpa - ram_base))
+			return pvm_error_set(err, ERANGE, "%s does not fit guest memory", s->what);
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return pvm_error_set(err, errno, "mmap of guest memory (0x%" PRIx64 " bytes): %m", size);
+	for (size_t i = 0; i < plan->n_segments; i++) {
+		const pvm_boot_segment *s = &plan->segments[i];
+		memcpy(m + (s->gpa - ram_base), s->data, s->len);
+	}
+	if (munmap(m, size) < 0)
+		return pvm_error_set(err, errno, "munmap of guest memory: %m");
+	return 0;
+}
+
+static void memory_fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+int pvm_memory_mapped_by(pid_t pid, dev_t dev, ino_t ino)
+{
+	char path[64], line[512];
+	_cleanup_(memory_fclosep) FILE *f = NULL;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/maps");
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long long inode;
+		/* start-end perms offset major:minor inode [path] */
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) != 3)
+			continue;
+		if (inode == (unsigned long long)ino && makedev(maj, min) == dev)
+			return 1;
+	}
+	return 0;
+}

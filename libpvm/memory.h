@@ -1,0 +1,44 @@
+/* Guest memory: created in the runner (guest_memfd bound to the VM, or the memfd + mlock
+ * fallback), loaded by pvmd through a short-lived mapping, and checked for host mappings by
+ * scanning /proc/PID/maps. Where guest RAM comes from is decided here and nowhere else. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch.h"
+#include "error.h"
+
+enum pvm_memory_kind {
+	PVM_MEMORY_GUEST_MEMFD = 1, /* guest_memfd, KVM_MEM_GUEST_MEMFD memslot */
+	PVM_MEMORY_MEMFD_MLOCK = 2, /* fallback: memfd mapped, mlocked, no THP, not inherited */
+};
+
+typedef struct pvm_guest_memory {
+	enum pvm_memory_kind kind;
+	int fd;
+	uint64_t flags; /* GUEST_MEMFD_FLAG_* */
+	uint64_t size;
+	uint64_t gpa;
+	void *mapping; /* the mapping the memslot points at (must stay), or NULL */
+} pvm_guest_memory;
+
+#define PVM_GUEST_MEMORY_SLOT 0
+
+/* Runner side. Each creates the memory and its memslot at `gpa` on `vm_fd`. */
+/* map: give the memslot a userspace mapping (only for KVMs that need one, see
+ * pvm_arch.guest_memfd_needs_mapping). */
+int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flags, bool map,
+			   pvm_guest_memory *ret, pvm_error *err);
+int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_memory *ret,
+			   pvm_error *err);
+
+/* pvmd side: copy each segment of the plan into the memory behind fd (guest physical ram_base
+ * at file offset 0) through a mapping that is gone when this returns. */
+int pvm_guest_memory_load(int fd, uint64_t ram_base, uint64_t size, const pvm_boot_plan *plan,
+			  pvm_error *err);
+
+/* Does /proc/<pid>/maps (pid 0: /proc/self/maps) map the file with this device and inode?
+ * Returns 1 mapped, 0 not mapped, negative errno if the file could not be read. */
+int pvm_memory_mapped_by(pid_t pid, dev_t dev, ino_t ino);

@@ -1,0 +1,954 @@
+/* One VM in pvmd: reads and verifies the payload, plans the boot, spawns the sandboxed runner,
+ * loads guest memory through a short-lived mapping of the guest_memfd the runner hands over,
+ * and follows the VM on the sd-event loop until it ends. Everything from the runner is
+ * untrusted: messages are checked (runner-protocol.c) and a malformed one ends the VM as a
+ * protection violation. Lifecycle: CREATED -> STARTING -> RUNNING -> READY -> STOPPING ->
+ * STOPPED | FAILED, with the death reason decided in one place (vm_decide_end). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "kvm-compat.h"
+#include "memory.h"
+#include "runner-protocol.h"
+#include "sha256.h"
+#include "vm-instance.h"
+
+#define VM_CONSOLE_RING_DEFAULT (64u * 1024)
+#define VM_RUNNER_UID_BASE_DEFAULT 61184
+#define VM_RUNNER_UID_COUNT_DEFAULT 256
+#define VM_RUNNER_UID_SLOTS_MAX 4096
+#define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
+#define VM_MEMFD_LINK_PREFIX "/memfd:pvm-guest-ram"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct vm_instance {
+	sd_event *event;
+	pvm_config *cfg;
+	char *runner_path, *log_dir;
+	vm_instance_options opts;
+	vm_instance_callbacks cb;
+	void *userdata;
+
+	enum pvm_vm_state state;
+	enum pvm_death_reason death;
+	char message[PVM_ERROR_MESSAGE_MAX];
+	uint64_t start_time_usec;
+
+	/* the current run */
+	pid_t pid;
+	int pidfd, sock, log_fd;
+	sd_event_source *child_source, *io_source, *boot_timer, *stop_timer;
+	uid_t uid;
+	int uid_slot; /* -1: uid given by the options */
+	pvm_memory_map map;
+	pvm_boot_plan plan;
+	bool boot_sent, running_seen, stop_requested;
+	runner_msg_running running;
+
+	/* guest memory held by pvmd */
+	int mem_fd;
+	enum runner_backing backing;
+	uint64_t mem_flags, mem_size;
+	bool runner_maps; /* the runner said KVM needs its mapping of guest memory */
+	struct stat mem_st;
+
+	/* how it ends */
+	bool exit_seen, error_seen, forced;
+	uint32_t exit_kind;
+	enum pvm_death_reason forced_reason;
+
+	bool have_sandbox_report;
+	vm_instance_sandbox_report sandbox_report;
+
+	char *ring;
+	size_t ring_size, ring_head, ring_len;
+};
+
+/* per-process allocation of runner uids (pvmd is single-threaded) */
+static uint8_t vm_uid_slots[VM_RUNNER_UID_SLOTS_MAX];
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void vm_changed(vm_instance *vm)
+{
+	if (vm->cb.changed)
+		vm->cb.changed(vm, vm->userdata);
+}
+
+static void vm_set_message(vm_instance *vm, const char *fmt, ...) _printf_(2, 3);
+static void vm_set_message(vm_instance *vm, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->message, sizeof(vm->message), fmt, ap);
+	va_end(ap);
+}
+
+static pvm_config *vm_config_copy(const pvm_config *cfg)
+{
+	pvm_config *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *cfg;
+	c->kernel = cfg->kernel ? strdup(cfg->kernel) : NULL;
+	c->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
+	c->params = cfg->params ? strdup(cfg->params) : NULL;
+	if ((cfg->kernel && !c->kernel) || (cfg->initrd && !c->initrd) || (cfg->params && !c->params)) {
+		free(c->kernel), free(c->initrd), free(c->params), free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void vm_config_copy_free(pvm_config *c)
+{
+	if (c) {
+		free(c->kernel), free(c->initrd), free(c->params), free(c);
+	}
+}
+
+int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
+		    pvm_error *err)
+{
+	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
+	sigset_t chld;
+
+	if (!event || !cfg || !opts || !opts->runner_path || !cfg->kernel)
+		return pvm_error_set(err, EINVAL, "vm_instance_new: event, config, kernel and runner path are required");
+	if (opts->runner_uid_count > VM_RUNNER_UID_SLOTS_MAX)
+		return pvm_error_set(err, EINVAL, "runner uid range: at most %d uids", VM_RUNNER_UID_SLOTS_MAX);
+	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
+		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	vm->pid = 0;
+	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
+	vm->uid_slot = -1;
+	vm->event = sd_event_ref(event);
+	vm->opts = *opts;
+	vm->opts.runtime_dir = NULL; /* not kept: per-VM runtime state is not needed by the engine */
+	vm->runner_path = strdup(opts->runner_path);
+	vm->log_dir = opts->log_dir ? strdup(opts->log_dir) : NULL;
+	vm->cfg = vm_config_copy(cfg);
+	vm->ring_size = opts->console_ring_size ? opts->console_ring_size : VM_CONSOLE_RING_DEFAULT;
+	vm->ring = malloc(vm->ring_size);
+	if (!vm->runner_path || (opts->log_dir && !vm->log_dir) || !vm->cfg || !vm->ring)
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	vm->opts.runner_path = vm->runner_path;
+	vm->opts.log_dir = vm->log_dir;
+	if (cb)
+		vm->cb = *cb;
+	vm->userdata = userdata;
+	vm->state = PVM_VM_CREATED;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
+
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+/* ---- console ---- */
+
+static void vm_console_add(vm_instance *vm, const uint8_t *p, size_t n)
+{
+	if (vm->cfg->console_output == PVM_CONSOLE_NONE)
+		return;
+	if (vm->log_fd >= 0) {
+		/* a full disk loses log lines, never VM state */
+		if (write(vm->log_fd, p, n) < 0) {
+			close(vm->log_fd);
+			vm->log_fd = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		vm->ring[(vm->ring_head + vm->ring_len) % vm->ring_size] = (char)p[i];
+		if (vm->ring_len < vm->ring_size)
+			vm->ring_len++;
+		else
+			vm->ring_head = (vm->ring_head + 1) % vm->ring_size;
+	}
+	if (vm->cb.console)
+		vm->cb.console(vm, p, n, vm->userdata);
+}
+
+int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_len)
+{
+	char *buf = malloc(vm->ring_len + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < vm->ring_len; i++)
+		buf[i] = vm->ring[(vm->ring_head + i) % vm->ring_size];
+	buf[vm->ring_len] = '\0';
+	*ret = buf;
+	*ret_len = vm->ring_len;
+	return 0;
+}
+
+static bool vm_runner_alive(const vm_instance *vm)
+{
+	return vm->pid > 0;
+}
+
+int vm_instance_console_write(vm_instance *vm, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (!vm->cfg->console_input)
+		return -EPERM;
+	if (!vm_runner_alive(vm) || !vm->boot_sent)
+		return -ENOTCONN;
+	while (len > 0) {
+		size_t n = MIN(len, (size_t)RUNNER_CONSOLE_CHUNK);
+		int r = runner_msg_send(vm->sock, RUNNER_MSG_CONSOLE_INPUT, p, n, -1);
+		if (r < 0)
+			return r;
+		p += n, len -= n;
+	}
+	return 0;
+}
+
+/* ---- ending a run ---- */
+
+static void vm_release_run(vm_instance *vm)
+{
+	vm->io_source = sd_event_source_disable_unref(vm->io_source);
+	vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
+	vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+	if (vm->sock >= 0)
+		close(TAKE_FD(vm->sock));
+	if (vm->mem_fd >= 0)
+		close(TAKE_FD(vm->mem_fd));
+	if (vm->log_fd >= 0)
+		close(TAKE_FD(vm->log_fd));
+	if (vm->pidfd >= 0)
+		close(TAKE_FD(vm->pidfd));
+	if (vm->uid_slot >= 0) {
+		vm_uid_slots[vm->uid_slot] = 0;
+		vm->uid_slot = -1;
+	}
+	pvm_boot_plan_clear(&vm->plan);
+	vm->pid = 0;
+}
+
+static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
+{
+	if (!vm_runner_alive(vm))
+		return;
+	if (!vm->forced) {
+		vm->forced = true;
+		vm->forced_reason = reason;
+	}
+	syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+}
+
+/* A start that cannot go on: record why and kill the runner; the child handler finishes. */
+static void vm_fail_start(vm_instance *vm, enum pvm_death_reason reason, const char *fmt, ...)
+	_printf_(3, 4);
+static void vm_fail_start(vm_instance *vm, enum pvm_death_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vm->forced) {
+		va_start(ap, fmt);
+		vsnprintf(vm->message, sizeof(vm->message), fmt, ap);
+		va_end(ap);
+	}
+	vm_force(vm, reason);
+}
+
+/* How the runner's end maps to the VM's final state: the guest's own exit first, then what
+ * pvmd forced, then a setup error, then how the process died. */
+static const struct {
+	enum pvm_vm_state state;
+	enum pvm_death_reason reason;
+} vm_exit_table[] = {
+	[PVM_EXIT_EVENT_SHUTDOWN] = { PVM_VM_STOPPED, PVM_DEATH_SHUTDOWN },
+	[PVM_EXIT_EVENT_REBOOT] = { PVM_VM_STOPPED, PVM_DEATH_REBOOT },
+	[PVM_EXIT_EVENT_EMULATION_FAILURE] = { PVM_VM_FAILED, PVM_DEATH_EMULATION_FAILURE },
+	[PVM_EXIT_EVENT_CRASH] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
+	[PVM_EXIT_EVENT_PROTECTION_VIOLATION] = { PVM_VM_FAILED, PVM_DEATH_PROTECTION_VIOLATION },
+	[PVM_EXIT_EVENT_FATAL] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
+};
+
+static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
+{
+	if (vm->exit_seen && vm->exit_kind < ELEMENTSOF(vm_exit_table) &&
+	    vm_exit_table[vm->exit_kind].reason != PVM_DEATH_NONE) {
+		vm->state = vm_exit_table[vm->exit_kind].state;
+		vm->death = vm_exit_table[vm->exit_kind].reason;
+		if (vm->death == PVM_DEATH_SHUTDOWN && vm->stop_requested)
+			vm->death = PVM_DEATH_STOPPED;
+	} else if (vm->forced) {
+		vm->death = vm->forced_reason;
+		vm->state = vm->death == PVM_DEATH_KILLED ? PVM_VM_STOPPED : PVM_VM_FAILED;
+		if (vm->death == PVM_DEATH_KILLED && !vm->message[0])
+			vm_set_message(vm, "runner killed (SIGKILL)");
+	} else if (vm->error_seen || !vm->running_seen) {
+		vm->state = PVM_VM_FAILED;
+		vm->death = PVM_DEATH_START_FAILED;
+		if (!vm->message[0])
+			vm_set_message(vm, "runner ended during start (%s %d)",
+				       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+	} else if (si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
+		vm->state = PVM_VM_FAILED;
+		vm->death = PVM_DEATH_PROTECTION_VIOLATION;
+		vm_set_message(vm, "runner killed by its seccomp filter (SIGSYS): a forbidden system call");
+	} else {
+		vm->state = PVM_VM_FAILED;
+		vm->death = PVM_DEATH_CRASH;
+		vm_set_message(vm, "runner ended unexpectedly (%s %d)",
+			       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+	}
+}
+
+static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	/* messages the runner sent before it died decide how it ended: read them first */
+	if (vm->io_source)
+		vm_on_io(vm->io_source, vm->sock, EPOLLIN, vm);
+	vm_decide_end(vm, si);
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	vm_release_run(vm);
+	vm_changed(vm);
+	return 0;
+}
+
+/* ---- messages from the runner ---- */
+
+static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+{
+	char path[64], link[128] = "";
+	ssize_t n;
+
+	if (m->backing != RUNNER_BACKING_GUEST_MEMFD && m->backing != RUNNER_BACKING_MEMFD_MLOCK)
+		return -EBADMSG;
+	if (m->backing == RUNNER_BACKING_MEMFD_MLOCK &&
+	    !(vm->opts.allow_memory_fallback && vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD))
+		return -EPERM;
+	if (m->memory_bytes != vm->map.ram_size || m->ram_base != vm->map.ram_base ||
+	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
+	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
+		return -EBADMSG;
+	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
+	    (uint64_t)vm->mem_st.st_size != m->memory_bytes)
+		return -EBADMSG;
+	/* the fd must really be what the runner says it is */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (m->backing == RUNNER_BACKING_GUEST_MEMFD ? strcmp(link, VM_GUEST_MEMFD_LINK) != 0
+						     : strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
+{
+	_cleanup_close_ int mem_fd = fd;
+	runner_msg_boot boot = { .entry = vm->plan.entry };
+	pvm_error err = { 0 };
+	int r;
+
+	if (vm->state != PVM_VM_STARTING || vm->boot_sent || vm->mem_fd >= 0)
+		return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner sent its memory twice or out of order");
+	r = vm_check_memory(vm, m, mem_fd);
+	if (r == -EPERM)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
+				     "the runner fell back to memfd+mlock, which this VM may not use");
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+				     "runner's guest memory does not match the request (backing %u, 0x%" PRIx64 " bytes)",
+				     m->backing, m->memory_bytes);
+	r = pvm_guest_memory_load(mem_fd, vm->map.ram_base, m->memory_bytes, &vm->plan, &err);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "loading the payload: %s", err.message);
+	vm->mem_fd = TAKE_FD(mem_fd);
+	vm->backing = m->backing;
+	vm->mem_flags = m->guest_memfd_flags;
+	vm->mem_size = m->memory_bytes;
+	vm->runner_maps = m->created_flags & RUNNER_CREATED_RUNNER_MAPS;
+	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
+
+	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "sending the entry state to the runner: %s", strerror(-r));
+	vm->boot_sent = true;
+}
+
+static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
+{
+	const runner_msg_header *h = (const runner_msg_header *)buf;
+	const void *body = runner_msg_body(buf);
+
+	switch (h->type) {
+	case RUNNER_MSG_CREATED:
+		vm_on_created(vm, body, fd);
+		return;
+	case RUNNER_MSG_RUNNING:
+		if (!vm->boot_sent || vm->running_seen)
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner reported running out of order");
+		memcpy(&vm->running, body, sizeof(vm->running));
+		vm->running_seen = true;
+		if (vm->state == PVM_VM_STARTING) {
+			vm->state = PVM_VM_RUNNING;
+			vm_changed(vm);
+		}
+		return;
+	case RUNNER_MSG_CONSOLE:
+		vm_console_add(vm, body, runner_msg_body_size(buf));
+		return;
+	case RUNNER_MSG_READY:
+		if (!vm->running_seen)
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner reported ready before running");
+		vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
+		if (vm->state == PVM_VM_RUNNING) {
+			vm->state = PVM_VM_READY;
+			vm_changed(vm);
+		}
+		return;
+	case RUNNER_MSG_NOTICE: {
+		const runner_msg_event *e = body;
+		vm_set_message(vm, "%s%s", e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "", e->detail);
+		vm_changed(vm);
+		return;
+	}
+	case RUNNER_MSG_EXIT: {
+		const runner_msg_event *e = body;
+		if (!vm->exit_seen) {
+			vm->exit_seen = true;
+			vm->exit_kind = e->kind;
+			vm_set_message(vm, "%s", e->detail);
+		}
+		return;
+	}
+	case RUNNER_MSG_ERROR: {
+		const runner_msg_error *e = body;
+		vm->error_seen = true;
+		vm_set_message(vm, "runner: %s", e->message);
+		return;
+	}
+	case RUNNER_MSG_SELF_CHECK_RESULT: {
+		const runner_msg_self_check *c = body;
+		vm->sandbox_report = (vm_instance_sandbox_report){
+			.create_guest_memfd = c->create_guest_memfd,
+			.set_user_memory_region2 = c->set_user_memory_region2,
+			.set_user_memory_region = c->set_user_memory_region,
+			.mmap_exec = c->mmap_exec,
+			.open_dev_kvm = c->open_dev_kvm,
+			.seccomp_mode = c->seccomp_mode,
+			.no_new_privs = c->no_new_privs,
+			.uid = c->uid,
+			.gid = c->gid,
+			.vm_fd_valid = c->vm_fd_valid,
+			.namespaces = vm->running.namespaces,
+		};
+		vm->have_sandbox_report = true;
+		vm_changed(vm);
+		return;
+	}
+	}
+}
+
+static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
+	vm_instance *vm = userdata;
+
+	for (;;) {
+		const char *reason = "";
+		int mem_fd = -1, r;
+
+		r = runner_msg_recv(vm->sock, buf, true, &mem_fd, &reason);
+		if (r == -EAGAIN || r == -EINTR)
+			return 0;
+		if (r == 0 || r == -ECONNRESET) {
+			/* the runner closed its end; its exit (child source) finishes the VM */
+			vm->io_source = sd_event_source_disable_unref(vm->io_source);
+			return 0;
+		}
+		if (r < 0) {
+			vm->io_source = sd_event_source_disable_unref(vm->io_source);
+			vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner sent a malformed message: %s",
+				      r == -EBADMSG ? reason : strerror(-r));
+			return 0;
+		}
+		vm_on_message(vm, buf, mem_fd);
+		if (!vm->io_source)
+			return 0;
+	}
+}
+
+/* ---- timers ---- */
+
+static int vm_on_boot_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	if (vm->state != PVM_VM_READY)
+		vm_fail_start(vm, PVM_DEATH_BOOT_TIMEOUT, "the guest did not signal ready within %u ms",
+			      vm->cfg->boot_timeout_ms);
+	return 0;
+}
+
+static int vm_on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	vm_set_message(vm, "the guest did not power off in time; killed");
+	vm_force(vm, PVM_DEATH_KILLED);
+	return 0;
+}
+
+/* ---- start ---- */
+
+static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret, size_t *ret_len,
+			pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct stat st;
+	size_t done = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "%s %s: %m", what, path);
+	if (fstat(fd, &st) < 0)
+		return pvm_error_set(err, errno, "%s %s: %m", what, path);
+	if (!S_ISREG(st.st_mode))
+		return pvm_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
+	if (st.st_size == 0 || (uint64_t)st.st_size > max)
+		return pvm_error_set(err, EFBIG, "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what, path,
+				     (long long)st.st_size, max);
+	buf = malloc((size_t)st.st_size);
+	if (!buf)
+		return pvm_error_set(err, ENOMEM, "%s: out of memory", what);
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what, path);
+		done += (size_t)n;
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_len = done;
+	return 0;
+}
+
+static int vm_plan(vm_instance *vm, pvm_error *err)
+{
+	const pvm_arch *arch = pvm_arch_native();
+	_cleanup_free_ uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_len = 0, initrd_len = 0;
+	uint64_t mem = (uint64_t)vm->cfg->memory_mib << 20;
+	int r;
+
+	if (!arch)
+		return pvm_error_set(err, ENOTSUP, "no KVM backend for this architecture");
+	r = arch->memory_map(mem, &vm->map, err);
+	if (r < 0)
+		return r;
+	r = vm_read_file(vm->cfg->kernel, "kernel", mem, &kernel, &kernel_len, err);
+	if (r < 0)
+		return r;
+	if (vm->cfg->has_payload_sha256) {
+		uint8_t digest[SHA256_DIGEST_SIZE];
+		sha256(kernel, kernel_len, digest);
+		if (memcmp(digest, vm->cfg->payload_sha256, sizeof(digest)) != 0)
+			return pvm_error_set(err, EBADMSG, "kernel %s: SHA-256 does not match payload_sha256 in the config",
+					     vm->cfg->kernel);
+	}
+	if (vm->cfg->initrd) {
+		r = vm_read_file(vm->cfg->initrd, "initrd", mem, &initrd, &initrd_len, err);
+		if (r < 0)
+			return r;
+	}
+	pvm_boot_input in = {
+		.kernel = kernel,
+		.kernel_len = kernel_len,
+		.initrd = initrd,
+		.initrd_len = initrd_len,
+		.params = vm->cfg->params,
+		.format = vm->cfg->payload_format,
+		.load_address = vm->cfg->load_address,
+		.map = vm->map,
+		.cpus = vm->cfg->cpus,
+	};
+	return arch->plan_boot(&in, &vm->plan, err);
+}
+
+static int vm_pick_uid(vm_instance *vm, pvm_error *err)
+{
+	unsigned count = vm->opts.runner_uid_count ? vm->opts.runner_uid_count : VM_RUNNER_UID_COUNT_DEFAULT;
+	uid_t base = vm->opts.runner_uid_base ? vm->opts.runner_uid_base : VM_RUNNER_UID_BASE_DEFAULT;
+
+	if (vm->opts.runner_uid != 0) {
+		vm->uid = vm->opts.runner_uid;
+		return 0;
+	}
+	for (unsigned i = 0; i < count; i++)
+		if (!vm_uid_slots[i]) {
+			vm_uid_slots[i] = 1;
+			vm->uid_slot = (int)i;
+			vm->uid = base + i;
+			return 0;
+		}
+	return pvm_error_set(err, EUSERS, "all %u runner uids from %u are in use", count, (unsigned)base);
+}
+
+static int vm_open_log(vm_instance *vm, pvm_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (!vm->log_dir || vm->cfg->console_output != PVM_CONSOLE_RING_AND_LOG)
+		return 0;
+	if (asprintf(&path, "%s/%s.log", vm->log_dir, vm->cfg->name) < 0)
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	vm->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (vm->log_fd < 0)
+		return pvm_error_set(err, errno, "console log %s: %m", path);
+	return 0;
+}
+
+static int vm_spawn(vm_instance *vm, pvm_error *err)
+{
+	int pair[2], r;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return pvm_error_set(err, errno, "socketpair: %m");
+	pid = fork();
+	if (pid < 0) {
+		r = errno;
+		close(pair[0]), close(pair[1]);
+		return pvm_error_set(err, r, "fork: %m");
+	}
+	if (pid == 0) {
+		/* child: only async-signal-safe calls until exec */
+		char *argv[] = { (char *)"pvm-runner", NULL };
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(pair[1], 3) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		execv(vm->runner_path, argv);
+		_exit(127);
+	}
+	close(pair[1]);
+	vm->sock = pair[0];
+	vm->pid = pid;
+	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (vm->pidfd < 0) {
+		r = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		vm->pid = 0;
+		return pvm_error_set(err, r, "pidfd_open: %m");
+	}
+	r = sd_event_add_child_pidfd(vm->event, &vm->child_source, vm->pidfd, WEXITED, vm_on_child, vm);
+	if (r >= 0)
+		r = sd_event_add_io(vm->event, &vm->io_source, vm->sock, EPOLLIN, vm_on_io, vm);
+	if (r < 0) {
+		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+		waitpid(pid, NULL, 0);
+		vm->pid = 0;
+		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
+	}
+	return 0;
+}
+
+int vm_instance_start(vm_instance *vm, pvm_error *err)
+{
+	int r;
+
+	if (vm->state != PVM_VM_CREATED && vm->state != PVM_VM_STOPPED && vm->state != PVM_VM_FAILED)
+		return pvm_error_set(err, EBUSY, "VM %s is %s", vm->cfg->name, pvm_vm_state_to_string(vm->state));
+
+	/* a fresh run */
+	vm->child_source = sd_event_source_disable_unref(vm->child_source);
+	vm->death = PVM_DEATH_NONE;
+	vm->message[0] = '\0';
+	vm->boot_sent = vm->running_seen = vm->stop_requested = false;
+	vm->exit_seen = vm->error_seen = vm->forced = vm->have_sandbox_report = false;
+	vm->ring_head = vm->ring_len = 0;
+	memset(&vm->running, 0, sizeof(vm->running));
+	vm->start_time_usec = now_usec(CLOCK_REALTIME);
+
+	r = vm_plan(vm, err);
+	if (r >= 0)
+		r = vm_pick_uid(vm, err);
+	if (r >= 0)
+		r = vm_open_log(vm, err);
+	if (r >= 0)
+		r = vm_spawn(vm, err);
+	if (r >= 0) {
+		runner_msg_create c = {
+			.memory_bytes = vm->map.ram_size,
+			.cpus = vm->cfg->cpus,
+			.flags = (vm->cfg->protected_vm ? RUNNER_CREATE_PROTECTED : 0) |
+				 (vm->opts.allow_memory_fallback &&
+						  vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
+					  ? RUNNER_CREATE_ALLOW_FALLBACK
+					  : 0),
+			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
+			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
+		};
+		r = runner_msg_send(vm->sock, RUNNER_MSG_CREATE, &c, sizeof(c), -1);
+		if (r < 0) {
+			vm->state = PVM_VM_STARTING;
+			vm_fail_start(vm, PVM_DEATH_START_FAILED, "sending the VM shape to the runner: %s", strerror(-r));
+			vm_changed(vm);
+			return 0; /* the runner exists; its exit ends the start */
+		}
+	}
+	if (r < 0) {
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm_release_run(vm);
+		vm->state = PVM_VM_FAILED;
+		vm->death = PVM_DEATH_START_FAILED;
+		vm_set_message(vm, "%s", err ? err->message : "start failed");
+		vm_changed(vm);
+		return r;
+	}
+
+	if (vm->cfg->boot_timeout_ms > 0) {
+		r = sd_event_add_time_relative(vm->event, &vm->boot_timer, CLOCK_MONOTONIC,
+					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0, vm_on_boot_timeout, vm);
+		if (r < 0)
+			vm_fail_start(vm, PVM_DEATH_START_FAILED, "boot timer: %s", strerror(-r));
+	}
+	vm->state = PVM_VM_STARTING;
+	vm_changed(vm);
+	return 0;
+}
+
+/* ---- stop ---- */
+
+int vm_instance_stop(vm_instance *vm, uint64_t timeout_usec, pvm_error *err)
+{
+	int r;
+
+	if (!vm_runner_alive(vm))
+		return pvm_error_set(err, ENOTCONN, "VM %s is not running", vm->cfg->name);
+	if (vm->state == PVM_VM_STOPPING)
+		return 0;
+	if (vm->state == PVM_VM_STARTING) {
+		/* no guest to ask yet */
+		vm_force(vm, PVM_DEATH_KILLED);
+		vm->state = PVM_VM_STOPPING;
+		vm_changed(vm);
+		return 0;
+	}
+	r = runner_msg_send(vm->sock, RUNNER_MSG_STOP_REQUEST, NULL, 0, -1);
+	if (r < 0) {
+		vm_force(vm, PVM_DEATH_KILLED);
+	} else {
+		vm->stop_requested = true;
+		r = sd_event_add_time_relative(vm->event, &vm->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
+					       vm_on_stop_timeout, vm);
+		if (r < 0)
+			vm_force(vm, PVM_DEATH_KILLED);
+	}
+	vm->state = PVM_VM_STOPPING;
+	vm_changed(vm);
+	return 0;
+}
+
+int vm_instance_kill(vm_instance *vm, pvm_error *err)
+{
+	if (!vm_runner_alive(vm))
+		return pvm_error_set(err, ENOTCONN, "VM %s is not running", vm->cfg->name);
+	vm_force(vm, PVM_DEATH_KILLED);
+	if (vm->state != PVM_VM_STOPPING) {
+		vm->state = PVM_VM_STOPPING;
+		vm_changed(vm);
+	}
+	return 0;
+}
+
+int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err)
+{
+	int r;
+
+	if (!vm_runner_alive(vm) || !vm->running_seen)
+		return pvm_error_set(err, ENOTCONN, "VM %s is not running", vm->cfg->name);
+	vm->have_sandbox_report = false;
+	r = runner_msg_send(vm->sock, RUNNER_MSG_SELF_CHECK, NULL, 0, -1);
+	if (r < 0)
+		return pvm_error_set(err, -r, "asking the runner for its self-check: %s", strerror(-r));
+	return 0;
+}
+
+bool vm_instance_sandbox_report_get(const vm_instance *vm, vm_instance_sandbox_report *ret)
+{
+	if (!vm->have_sandbox_report)
+		return false;
+	*ret = vm->sandbox_report;
+	return true;
+}
+
+/* ---- queries ---- */
+
+const pvm_config *vm_instance_config(const vm_instance *vm)
+{
+	return vm->cfg;
+}
+
+enum pvm_vm_state vm_instance_state(const vm_instance *vm)
+{
+	return vm->state;
+}
+
+enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm)
+{
+	return vm->death;
+}
+
+const char *vm_instance_message(const vm_instance *vm)
+{
+	return vm->message;
+}
+
+pid_t vm_instance_runner_pid(const vm_instance *vm)
+{
+	return vm->pid;
+}
+
+uint64_t vm_instance_start_time_usec(const vm_instance *vm)
+{
+	return vm->start_time_usec;
+}
+
+/* VmLck of a process in kB, or -1. */
+static long vm_locked_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void vm_report_mapped(const vm_instance *vm, pvm_memory_report *rep)
+{
+	int runner = pvm_memory_mapped_by(vm->pid, vm->mem_st.st_dev, vm->mem_st.st_ino);
+	int self = pvm_memory_mapped_by(0, vm->mem_st.st_dev, vm->mem_st.st_ino);
+
+	if (runner < 0 || self < 0) {
+		rep->host_mapped = PVM_UNKNOWN;
+		snprintf(rep->host_mapped_how, sizeof(rep->host_mapped_how),
+			 "could not read /proc/%d/maps or /proc/%d/maps: %s", (int)vm->pid, (int)getpid(),
+			 strerror(-(runner < 0 ? runner : self)));
+		return;
+	}
+	rep->host_mapped = runner || self ? PVM_YES : PVM_NO;
+	snprintf(rep->host_mapped_how, sizeof(rep->host_mapped_how),
+		 "inode %llu %s in /proc/%d/maps (runner), %s in /proc/%d/maps (pvmd)%s",
+		 (unsigned long long)vm->mem_st.st_ino, runner ? "mapped" : "not mapped", (int)vm->pid,
+		 self ? "mapped" : "not mapped", (int)getpid(),
+		 vm->runner_maps ? "; the runner maps it because this host's KVM reaches guest_memfd "
+				   "memory only through the memslot's mapping (probed at VM creation)"
+				 : "");
+}
+
+int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
+{
+	pvm_memory_report rep = { .unswappable = PVM_UNKNOWN, .unmigratable = PVM_UNKNOWN,
+				  .host_mapped = PVM_UNKNOWN };
+
+	if (vm->mem_fd < 0) {
+		snprintf(rep.backing, sizeof(rep.backing), "none");
+		snprintf(rep.host_mapped_how, sizeof(rep.host_mapped_how), "the VM has no guest memory now");
+		*ret = rep;
+		return 0;
+	}
+	rep.flags = vm->mem_flags;
+	rep.size_bytes = vm->mem_size;
+	vm_report_mapped(vm, &rep);
+	if (vm->backing == RUNNER_BACKING_GUEST_MEMFD) {
+		snprintf(rep.backing, sizeof(rep.backing), "guest_memfd");
+		rep.unswappable = PVM_YES;
+		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
+			 "backing is guest_memfd (pvmd's fd is %s, %llu bytes): its pages are unevictable and never swapped; "
+			 "allocation is not reported (st_blocks %lld)",
+			 VM_GUEST_MEMFD_LINK, (unsigned long long)vm->mem_st.st_size, (long long)vm->mem_st.st_blocks);
+		rep.unmigratable = PVM_YES;
+		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
+			 "backing is guest_memfd: the kernel marks its mapping unmovable and refuses folio migration");
+	} else {
+		long kb = vm_locked_kb(vm->pid);
+		snprintf(rep.backing, sizeof(rep.backing), "memfd-mlock");
+		rep.unswappable = kb >= 0 && (uint64_t)kb * 1024 >= vm->mem_size ? PVM_YES : PVM_UNKNOWN;
+		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
+			 "mlock of the runner's mapping: VmLck %ld kB in /proc/%d/status for %llu kB of guest memory",
+			 kb, (int)vm->pid, (unsigned long long)(vm->mem_size / 1024));
+		rep.unmigratable = PVM_NO;
+		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
+			 "mlock does not stop page migration (compaction, NUMA balancing may move the pages)");
+	}
+	*ret = rep;
+	return 0;
+}
+
+vm_instance *vm_instance_free(vm_instance *vm)
+{
+	if (!vm)
+		return NULL;
+	if (vm_runner_alive(vm)) {
+		siginfo_t si;
+		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+		while (waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+			;
+	}
+	vm->child_source = sd_event_source_disable_unref(vm->child_source);
+	vm_release_run(vm);
+	vm_config_copy_free(vm->cfg);
+	free(vm->runner_path);
+	free(vm->log_dir);
+	free(vm->ring);
+	sd_event_unref(vm->event);
+	free(vm);
+	return NULL;
+}

@@ -1,0 +1,408 @@
+/* pvm-runner: one per VM, spawned by pvmd with a SOCK_SEQPACKET socket on fd 3. It creates the
+ * VM (KVM binds a VM to the process that creates it), its guest memory and vCPUs, hands the
+ * memory fd to pvmd, waits for the entry state, locks itself down (sandbox.c) and runs the vCPUs.
+ * It trusts nothing from the guest and checks every message from pvmd (runner-protocol.h).
+ *
+ * Threads: the main thread serves pvmd's messages and flushes console output; one thread per
+ * vCPU runs KVM_RUN. Lock order: devices_lock, then console_lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "kvm-compat.h"
+#include "kvm.h"
+#include "memory.h"
+#include "runner-protocol.h"
+#include "sandbox.h"
+
+#define RUNNER_CONTROL_FD 3
+#define RUNNER_FLUSH_MSEC 20
+#define RUNNER_NOTICE_BURST 16 /* unknown-I/O notices sent before rate limiting */
+
+typedef struct runner {
+	int sock;
+	const pvm_arch *arch;
+	int kvm_fd, vm_fd;
+	pvm_vm_shape shape;
+	pvm_memory_map map;
+	pvm_guest_memory memory;
+	pvm_kvm_vcpu *vcpus;
+	int *vcpu_fds;
+	uid_t uid;
+	gid_t gid;
+
+	pthread_mutex_t devices_lock;
+	pvm_arch_devices *devices;
+	atomic_bool stop_requested;
+
+	pthread_mutex_t console_lock;
+	uint8_t console_out[RUNNER_CONSOLE_CHUNK];
+	size_t console_out_len;
+	uint8_t console_in[RUNNER_CONSOLE_CHUNK];
+	size_t console_in_head, console_in_len;
+
+	uint64_t unknown_io;
+	runner_sandbox sandbox;
+} runner;
+
+static runner R = { .sock = -1, .kvm_fd = -1, .vm_fd = -1 };
+
+/* Report a setup failure to pvmd and exit: nothing has run in the guest yet. */
+static _Noreturn void runner_fail(const pvm_error *err)
+{
+	runner_msg_error e = { .error = err->code ? err->code : EINVAL };
+
+	/* the message may be cut at the protocol's text size */
+	memcpy(e.message, err->message, sizeof(e.message) - 1);
+	fprintf(stderr, "pvm-runner: %s\n", err->message);
+	runner_msg_send(R.sock, RUNNER_MSG_ERROR, &e, sizeof(e), -1);
+	exit(EXIT_FAILURE);
+}
+
+static void console_flush_locked(void)
+{
+	if (R.console_out_len > 0) {
+		runner_msg_send(R.sock, RUNNER_MSG_CONSOLE, R.console_out, R.console_out_len, -1);
+		R.console_out_len = 0;
+	}
+}
+
+static void console_flush(void)
+{
+	pthread_mutex_lock(&R.console_lock);
+	console_flush_locked();
+	pthread_mutex_unlock(&R.console_lock);
+}
+
+static void console_append(const uint8_t *p, size_t n)
+{
+	pthread_mutex_lock(&R.console_lock);
+	while (n > 0) {
+		size_t k = MIN(n, sizeof(R.console_out) - R.console_out_len);
+		memcpy(R.console_out + R.console_out_len, p, k);
+		R.console_out_len += k, p += k, n -= k;
+		/* a full buffer blocks this vCPU on the socket: a flooding guest is slowed to the
+		 * pace pvmd reads at, and memory stays bounded on both sides */
+		if (R.console_out_len == sizeof(R.console_out))
+			console_flush_locked();
+	}
+	pthread_mutex_unlock(&R.console_lock);
+}
+
+static bool device_console_read(void *userdata, uint8_t *ret)
+{
+	bool have;
+
+	pthread_mutex_lock(&R.console_lock);
+	have = R.console_in_len > 0;
+	if (have) {
+		*ret = R.console_in[R.console_in_head];
+		R.console_in_head = (R.console_in_head + 1) % sizeof(R.console_in);
+		R.console_in_len--;
+	}
+	pthread_mutex_unlock(&R.console_lock);
+	return have;
+}
+
+static void console_input(const uint8_t *p, size_t n)
+{
+	pthread_mutex_lock(&R.console_lock);
+	for (size_t i = 0; i < n && R.console_in_len < sizeof(R.console_in); i++) {
+		R.console_in[(R.console_in_head + R.console_in_len) % sizeof(R.console_in)] = p[i];
+		R.console_in_len++;
+	}
+	pthread_mutex_unlock(&R.console_lock);
+}
+
+static bool device_stop_requested(void *userdata)
+{
+	return atomic_load(&R.stop_requested);
+}
+
+static void send_event(uint16_t type, const pvm_exit_event *ev)
+{
+	runner_msg_event m = { .kind = ev->kind };
+
+	snprintf(m.detail, sizeof(m.detail), "%s", ev->detail);
+	runner_msg_send(R.sock, type, &m, sizeof(m), -1);
+}
+
+/* The VM is over: everything the guest printed goes out first, then the reason. */
+static _Noreturn void vm_end(const pvm_exit_event *ev)
+{
+	console_flush();
+	send_event(RUNNER_MSG_EXIT, ev);
+	_exit(EXIT_SUCCESS);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	pvm_kvm_vcpu *vcpu = arg;
+	pvm_exit_event ev;
+
+	for (;;) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			ev = (pvm_exit_event){ .kind = PVM_EXIT_EVENT_FATAL };
+			snprintf(ev.detail, sizeof(ev.detail), "KVM_RUN failed: %s", strerror(errno));
+			vm_end(&ev);
+		}
+		pthread_mutex_lock(&R.devices_lock);
+		R.arch->handle_exit(R.devices, vcpu->fd, vcpu->run, &ev);
+		if (ev.kind == PVM_EXIT_EVENT_CONSOLE)
+			console_append(ev.console, ev.console_len);
+		pthread_mutex_unlock(&R.devices_lock);
+
+		switch (ev.kind) {
+		case PVM_EXIT_EVENT_CONTINUE:
+		case PVM_EXIT_EVENT_CONSOLE:
+			break;
+		case PVM_EXIT_EVENT_READY:
+			console_flush();
+			runner_msg_send(R.sock, RUNNER_MSG_READY, NULL, 0, -1);
+			break;
+		case PVM_EXIT_EVENT_UNKNOWN_IO:
+			R.unknown_io++;
+			if (R.unknown_io <= RUNNER_NOTICE_BURST || R.unknown_io % 4096 == 0) {
+				size_t n = strlen(ev.detail);
+				snprintf(ev.detail + n, sizeof(ev.detail) - n, " (unknown access #%llu)",
+					 (unsigned long long)R.unknown_io);
+				send_event(RUNNER_MSG_NOTICE, &ev);
+			}
+			break;
+		case PVM_EXIT_EVENT_IDLE:
+			/* nothing can wake this vCPU: park it; pvmd decides when the VM ends */
+			console_flush();
+			send_event(RUNNER_MSG_NOTICE, &ev);
+			for (;;)
+				ppoll(NULL, 0, NULL, NULL);
+		default:
+			vm_end(&ev);
+		}
+	}
+	return NULL;
+}
+
+/* Wait for one message of `type` from pvmd during setup (nothing else is valid then). */
+static void setup_recv(uint16_t type, void *buf, pvm_error *err)
+{
+	struct pollfd p = { .fd = R.sock, .events = POLLIN };
+	const char *reason = "";
+	int fd = -1, r;
+
+	for (;;) {
+		r = runner_msg_recv(R.sock, buf, false, &fd, &reason);
+		if (r != -EAGAIN)
+			break;
+		poll(&p, 1, -1);
+	}
+	if (r == 0)
+		exit(EXIT_SUCCESS); /* pvmd went away */
+	if (r < 0) {
+		pvm_error_set(err, -r, "bad message from pvmd: %s", r == -EBADMSG ? reason : strerror(-r));
+		runner_fail(err);
+	}
+	if (((runner_msg_header *)buf)->type != type) {
+		pvm_error_set(err, EPROTO, "pvmd sent message type %u during setup, expected %u",
+			      ((runner_msg_header *)buf)->type, type);
+		runner_fail(err);
+	}
+}
+
+static void runner_create(const runner_msg_create *c, pvm_error *err)
+{
+	pvm_host_caps caps = { 0 };
+	unsigned long type;
+	uint64_t flags;
+	bool needs_mapping = false;
+	int r;
+
+	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 || c->memory_bytes == 0 ||
+	    (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0) {
+		pvm_error_set(err, EINVAL, "invalid create request (cpus %u, memory %llu, flags 0x%x, uid %u, gid %u)",
+			      c->cpus, (unsigned long long)c->memory_bytes, c->flags, c->uid, c->gid);
+		runner_fail(err);
+	}
+	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,
+				  .memory_bytes = c->memory_bytes, .cpus = c->cpus };
+	R.uid = c->uid;
+	R.gid = c->gid;
+
+	if (pvm_kvm_open(&R.kvm_fd, err) < 0)
+		runner_fail(err);
+	pvm_kvm_probe_system(R.kvm_fd, &caps);
+	if (R.arch->memory_map(R.shape.memory_bytes, &R.map, err) < 0 ||
+	    R.arch->vm_type(&R.shape, &caps, &type, err) < 0 ||
+	    pvm_kvm_create_vm(R.kvm_fd, type, &R.vm_fd, err) < 0)
+		runner_fail(err);
+	pvm_kvm_probe_vm(R.vm_fd, &caps);
+
+	r = R.arch->guest_memfd_flags(&R.shape, &caps, &flags, err);
+	if (r == 0 && R.arch->guest_memfd_needs_mapping)
+		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, flags, &needs_mapping, err);
+	if (r == 0)
+		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags, needs_mapping,
+					   &R.memory, err);
+	else if (r == -EOPNOTSUPP && (c->flags & RUNNER_CREATE_ALLOW_FALLBACK)) {
+		pvm_error_clear(err);
+		r = pvm_memfd_mlock_create(R.vm_fd, R.map.ram_base, R.map.ram_size, &R.memory, err);
+	}
+	if (r < 0)
+		runner_fail(err);
+
+	if (R.arch->vm_setup(R.kvm_fd, R.vm_fd, &R.shape, err) < 0)
+		runner_fail(err);
+	R.vcpus = calloc(c->cpus, sizeof(*R.vcpus));
+	R.vcpu_fds = calloc(c->cpus, sizeof(*R.vcpu_fds));
+	if (!R.vcpus || !R.vcpu_fds) {
+		pvm_error_set(err, ENOMEM, "out of memory");
+		runner_fail(err);
+	}
+	for (uint32_t i = 0; i < c->cpus; i++) {
+		if (pvm_kvm_create_vcpu(R.kvm_fd, R.vm_fd, i, &R.vcpus[i], err) < 0)
+			runner_fail(err);
+		R.vcpu_fds[i] = R.vcpus[i].fd;
+	}
+
+	runner_msg_created m = {
+		.backing = R.memory.kind == PVM_MEMORY_GUEST_MEMFD ? RUNNER_BACKING_GUEST_MEMFD
+								   : RUNNER_BACKING_MEMFD_MLOCK,
+		.created_flags = R.memory.mapping ? RUNNER_CREATED_RUNNER_MAPS : 0,
+		.guest_memfd_flags = R.memory.flags,
+		.memory_bytes = R.memory.size,
+		.ram_base = R.memory.gpa,
+		.vm_type = type,
+	};
+	r = runner_msg_send(R.sock, RUNNER_MSG_CREATED, &m, sizeof(m), R.memory.fd);
+	if (r < 0) {
+		pvm_error_set(err, -r, "sending the guest memory to pvmd: %s", strerror(-r));
+		runner_fail(err);
+	}
+}
+
+static void runner_boot(const runner_msg_boot *b, pvm_error *err)
+{
+	pvm_device_host host = {
+		.console_read = device_console_read,
+		.stop_requested = device_stop_requested,
+	};
+	runner_msg_running running = { 0 };
+
+	for (uint32_t i = 0; i < R.shape.cpus; i++)
+		if (R.arch->vcpu_setup(R.kvm_fd, R.vm_fd, R.vcpus[i].fd, i, &b->entry, err) < 0)
+			runner_fail(err);
+	if (R.arch->devices_new(&host, &R.devices) < 0) {
+		pvm_error_set(err, ENOMEM, "out of memory for devices");
+		runner_fail(err);
+	}
+
+	/* Lock-down. The memslot holds the guest memory; the runner keeps no fd to it. */
+	close(TAKE_FD(R.memory.fd));
+	close(TAKE_FD(R.kvm_fd));
+	R.sandbox = (runner_sandbox){
+		.uid = R.uid, .gid = R.gid, .vm_fd = R.vm_fd,
+		.vcpu_fds = R.vcpu_fds, .n_vcpus = R.shape.cpus,
+		.run_ioctls = R.arch->run_ioctls, .n_run_ioctls = R.arch->n_run_ioctls,
+	};
+	if (runner_sandbox_apply(&R.sandbox, &running.namespaces, err) < 0)
+		runner_fail(err);
+	running.uid = getuid();
+	running.gid = getgid();
+	runner_msg_send(R.sock, RUNNER_MSG_RUNNING, &running, sizeof(running), -1);
+
+	for (uint32_t i = 0; i < R.shape.cpus; i++) {
+		pthread_t t;
+		int r = pthread_create(&t, NULL, vcpu_thread, &R.vcpus[i]);
+		if (r != 0) {
+			pvm_exit_event ev = { .kind = PVM_EXIT_EVENT_FATAL };
+			snprintf(ev.detail, sizeof(ev.detail), "starting vCPU %u thread: %s", i, strerror(r));
+			vm_end(&ev);
+		}
+	}
+}
+
+/* After boot: serve pvmd until it closes the socket; flush console output regularly. */
+static _Noreturn void runner_serve(void)
+{
+	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
+	struct timespec flush = { .tv_nsec = RUNNER_FLUSH_MSEC * 1000000L };
+
+	for (;;) {
+		struct pollfd p = { .fd = R.sock, .events = POLLIN };
+		const char *reason = "";
+		int fd = -1, r;
+
+		if (ppoll(&p, 1, &flush, NULL) == 0) {
+			console_flush();
+			continue;
+		}
+		r = runner_msg_recv(R.sock, buf, false, &fd, &reason);
+		if (r == -EAGAIN || r == -EINTR)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				fprintf(stderr, "pvm-runner: bad message from pvmd: %s\n",
+					r == -EBADMSG ? reason : strerror(-r));
+			_exit(r == 0 ? EXIT_SUCCESS : EXIT_FAILURE); /* pvmd is gone or broken */
+		}
+		switch (((runner_msg_header *)buf)->type) {
+		case RUNNER_MSG_STOP_REQUEST:
+			atomic_store(&R.stop_requested, true);
+			break;
+		case RUNNER_MSG_CONSOLE_INPUT:
+			console_input(runner_msg_body(buf), runner_msg_body_size(buf));
+			break;
+		case RUNNER_MSG_SELF_CHECK: {
+			runner_msg_self_check sc;
+			runner_sandbox_self_check(&R.sandbox, &sc);
+			runner_msg_send(R.sock, RUNNER_MSG_SELF_CHECK_RESULT, &sc, sizeof(sc), -1);
+			break;
+		}
+		default:
+			fprintf(stderr, "pvm-runner: unexpected message type %u after boot\n",
+				((runner_msg_header *)buf)->type);
+			_exit(EXIT_FAILURE);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
+	pvm_error err = { 0 };
+
+	if (argc != 1 || isatty(RUNNER_CONTROL_FD) || fcntl(RUNNER_CONTROL_FD, F_GETFD) < 0) {
+		fprintf(stderr, "pvm-runner: started by pvmd only (expects its socket on fd %d)\n",
+			RUNNER_CONTROL_FD);
+		return EXIT_FAILURE;
+	}
+	R.sock = RUNNER_CONTROL_FD;
+	/* die with pvmd; set again after the credential change */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&R.devices_lock, NULL);
+	pthread_mutex_init(&R.console_lock, NULL);
+	R.arch = pvm_arch_native();
+	if (!R.arch) {
+		pvm_error_set(&err, ENOTSUP, "no KVM backend for this architecture");
+		runner_fail(&err);
+	}
+
+	setup_recv(RUNNER_MSG_CREATE, buf, &err);
+	runner_create(runner_msg_body(buf), &err);
+	setup_recv(RUNNER_MSG_BOOT, buf, &err);
+	runner_boot(runner_msg_body(buf), &err);
+	runner_serve();
+}

@@ -1,0 +1,179 @@
+/* Engine integration test helpers: config for a test guest, an event loop with deadlines
+ * (never a fixed sleep), and outcome checks that print the VM's console and message. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine-harness.h"
+
+void engine_require_kvm(void)
+{
+	if (access("/dev/kvm", F_OK) < 0) {
+		printf("SKIP: /dev/kvm is absent on this machine\n");
+		exit(ENGINE_SKIP);
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "FAIL: the engine tests need root (the runner drops to its own uid)\n");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void on_changed(vm_instance *vm, void *userdata)
+{
+	engine_vm *t = userdata;
+	enum pvm_vm_state s = vm_instance_state(vm);
+
+	if (t->n_states < 64 && (t->n_states == 0 || t->states[t->n_states - 1] != s))
+		t->states[t->n_states++] = s;
+}
+
+void engine_vm_init(engine_vm *t, const char *guest, uint32_t memory_mib)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->kernel, sizeof(t->kernel), "%s/%s.elf", ENGINE_GUEST_DIR, guest);
+	snprintf(t->cfg.name, sizeof(t->cfg.name), "test-%s", guest);
+	t->cfg.kernel = t->kernel;
+	t->cfg.memory_mib = memory_mib;
+	t->cfg.cpus = 1;
+	t->cfg.memory_backing = PVM_MEMORY_BACKING_GUEST_MEMFD;
+	t->cfg.payload_format = PVM_PAYLOAD_AUTO;
+	t->cfg.console_output = PVM_CONSOLE_RING_AND_LOG;
+	CHECK(sd_event_new(&t->event) >= 0);
+}
+
+void engine_vm_create(engine_vm *t, const vm_instance_options *opts)
+{
+	vm_instance_callbacks cb = { .changed = on_changed };
+	vm_instance_options o = { 0 };
+	pvm_error err = { 0 };
+
+	if (opts)
+		o = *opts;
+	if (!o.runner_path)
+		o.runner_path = ENGINE_RUNNER;
+	if (!o.log_dir) {
+		snprintf(t->log_dir, sizeof(t->log_dir), "/tmp/pvm-engine-test-XXXXXX");
+		CHECK(mkdtemp(t->log_dir));
+		o.log_dir = t->log_dir;
+	}
+	if (vm_instance_new(t->event, &t->cfg, &o, &cb, t, &t->vm, &err) < 0) {
+		fprintf(stderr, "vm_instance_new: %s\n", err.message);
+		exit(EXIT_FAILURE);
+	}
+}
+
+void engine_vm_start(engine_vm *t)
+{
+	pvm_error err = { 0 };
+
+	if (vm_instance_start(t->vm, &err) < 0) {
+		fprintf(stderr, "vm_instance_start: %s\n", err.message);
+		exit(EXIT_FAILURE);
+	}
+}
+
+void engine_vm_done(engine_vm *t)
+{
+	char path[256];
+
+	t->vm = vm_instance_free(t->vm);
+	t->event = sd_event_unref(t->event);
+	if (t->log_dir[0]) {
+		snprintf(path, sizeof(path), "%s/%s.log", t->log_dir, t->cfg.name);
+		unlink(path);
+		rmdir(t->log_dir);
+	}
+}
+
+static uint64_t now_msec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool run_until(engine_vm *t, bool (*pred)(engine_vm *t, const void *arg), const void *arg,
+		      uint64_t timeout_msec)
+{
+	uint64_t deadline = now_msec() + timeout_msec;
+
+	while (!pred(t, arg)) {
+		if (now_msec() >= deadline)
+			return false;
+		CHECK(sd_event_run(t->event, 50 * 1000) >= 0);
+	}
+	return true;
+}
+
+static bool has_ended(engine_vm *t, const void *arg)
+{
+	enum pvm_vm_state s = vm_instance_state(t->vm);
+	return s == PVM_VM_STOPPED || s == PVM_VM_FAILED;
+}
+
+static bool in_state(engine_vm *t, const void *arg)
+{
+	enum pvm_vm_state want = *(const enum pvm_vm_state *)arg;
+	return vm_instance_state(t->vm) == want || has_ended(t, NULL);
+}
+
+bool engine_wait_state(engine_vm *t, enum pvm_vm_state state, uint64_t timeout_msec)
+{
+	return run_until(t, in_state, &state, timeout_msec) && vm_instance_state(t->vm) == state;
+}
+
+bool engine_wait_ended(engine_vm *t, uint64_t timeout_msec)
+{
+	return run_until(t, has_ended, NULL, timeout_msec);
+}
+
+bool engine_console_has(engine_vm *t, const char *needle)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	bool found;
+
+	CHECK(vm_instance_console_snapshot(t->vm, &buf, &len) == 0);
+	found = strstr(buf, needle) != NULL;
+	free(buf);
+	return found;
+}
+
+static bool console_pred(engine_vm *t, const void *arg)
+{
+	return engine_console_has(t, arg);
+}
+
+bool engine_wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec)
+{
+	return run_until(t, console_pred, needle, timeout_msec);
+}
+
+bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state)
+{
+	for (unsigned i = 0; i < t->n_states; i++)
+		if (t->states[i] == state)
+			return true;
+	return false;
+}
+
+void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_reason reason)
+{
+	enum pvm_vm_state s = vm_instance_state(t->vm);
+	enum pvm_death_reason r = vm_instance_death_reason(t->vm);
+	char *console = NULL;
+	size_t len = 0;
+
+	if (s == state && r == reason)
+		return;
+	vm_instance_console_snapshot(t->vm, &console, &len);
+	fprintf(stderr, "%s: expected %s/%s, got %s/%s\nmessage: %s\nconsole:\n%s\n", t->cfg.name,
+		pvm_vm_state_to_string(state), pvm_death_reason_to_string(reason),
+		pvm_vm_state_to_string(s), pvm_death_reason_to_string(r), vm_instance_message(t->vm),
+		console ? console : "");
+	free(console);
+	exit(EXIT_FAILURE);
+}

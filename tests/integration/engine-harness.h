@@ -1,0 +1,53 @@
+/* Shared helpers for the engine integration tests: they drive vm_instance directly on an
+ * sd-event loop with the build tree's pvm-runner and test guests, on the real /dev/kvm. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "vm-instance.h"
+
+#define ENGINE_SKIP 77
+
+typedef struct engine_vm {
+	sd_event *event;
+	vm_instance *vm;
+	pvm_config cfg;
+	char kernel[512];
+	char log_dir[128];
+	/* every state the VM went through, in order */
+	enum pvm_vm_state states[64];
+	unsigned n_states;
+} engine_vm;
+
+/* Exit 77 when /dev/kvm is absent; fail loudly when not root (the runner drops privileges). */
+void engine_require_kvm(void);
+
+/* A config for guests/x86_64/<guest>.elf with this much RAM. */
+void engine_vm_init(engine_vm *t, const char *guest, uint32_t memory_mib);
+/* Create the instance with default test options (log dir in a fresh temp dir). */
+void engine_vm_create(engine_vm *t, const vm_instance_options *opts);
+void engine_vm_start(engine_vm *t);
+void engine_vm_done(engine_vm *t);
+
+/* Run the loop until the VM is in `state` (or has ended, for STOPPED/FAILED) or the deadline. */
+bool engine_wait_state(engine_vm *t, enum pvm_vm_state state, uint64_t timeout_msec);
+bool engine_wait_ended(engine_vm *t, uint64_t timeout_msec);
+/* Run the loop until the console ring contains `needle`. */
+bool engine_wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec);
+bool engine_console_has(engine_vm *t, const char *needle);
+bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state);
+
+/* Check an outcome and print what happened when it is not the expected one. */
+void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_reason reason);
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			exit(EXIT_FAILURE);                                                        \
+		}                                                                                  \
+	} while (0)
