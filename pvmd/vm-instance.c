@@ -32,6 +32,8 @@
 #define VM_RUNNER_UID_COUNT_DEFAULT 256
 #define VM_RUNNER_UID_SLOTS_MAX 4096
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
+/* Linux 7.x (seen on arm64 7.3): guest_memfd files live on their own pseudo-filesystem */
+#define VM_GUEST_MEMFD_LINK_FS "/[kvm-gmem]"
 #define VM_MEMFD_LINK_PREFIX "/memfd:pvm-guest-ram"
 
 #ifndef P_PIDFD
@@ -369,7 +371,8 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
-	if (m->backing == RUNNER_BACKING_GUEST_MEMFD ? strcmp(link, VM_GUEST_MEMFD_LINK) != 0
+	if (m->backing == RUNNER_BACKING_GUEST_MEMFD ? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
+								strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
 						     : strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
 		return -EBADMSG;
 	return 0;
