@@ -134,14 +134,20 @@ write_policy() {
 	EOF
 }
 
+# pvmd owns its name, or has already exited (then waiting longer is pointless)
+pvmd_up() {
+	busctl --system status org.pvm1 >/dev/null 2>&1 || proc_gone "$PVMD_PID"
+}
+
 PVMD_N=0
 start_pvmd() {
 	PVMD_N=$((PVMD_N + 1))
 	"$PVMD" --policy-dir "$T/policy" --runtime-dir "$T/run" --runner "$PVM_RUNNER" \
 		--no-machined --stop-timeout 5 --shutdown-timeout 10 "$@" >"$T/pvmd$PVMD_N.log" 2>&1 &
 	PVMD_PID=$!
-	wait_until 20 busctl --system status org.pvm1 ||
-		fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
+	wait_until 20 pvmd_up || fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
+	busctl --system status org.pvm1 >/dev/null 2>&1 ||
+		fail "pvmd exited at start (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
 }
 
 # Runs as nobody, with no supplementary groups, same bus.
