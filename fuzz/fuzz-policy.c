@@ -17,9 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ .uid = 0, .gid = 0 },
 		{ .uid = 1000, .gid = 1000, .groups = groups, .n_groups = 2, .unit = "a.service" },
 	};
-	pvm_config cfg = { .name = "vm-1", .kernel = (char *)"/srv/guests/a.elf", .cpus = 2,
-			   .memory_mib = 64, .protected_vm = true,
-			   .memory_backing = PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD, .debug = true };
+	pvm_config cfg = { .name = "vm-1",
+			   .kernel = (char *)"/srv/guests/a.elf",
+			   .cpus = 2,
+			   .memory_mib = 64,
+			   .protected_vm = true,
+			   .memory_backing = PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD,
+			   .debug = true };
 	pvm_usage usage = { .vms = 1, .vcpus = 2, .memory_mib = 128 };
 	pvm_error err = { 0 };
 	pvm_decision d;

@@ -54,7 +54,8 @@ bool pvm_name_is_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || !strchr("._-", c)))
 			return false;
 	}
@@ -114,10 +115,11 @@ static int check_path(const char *path, const char *origin, const char *jpath, b
 		const char *end = strchrnul(c, '/');
 		size_t n = (size_t)(end - c);
 		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return pvm_json_error(err, EINVAL, origin, jpath,
-					      "expected a normalized path (no empty, \".\" or "
-					      "\"..\" components, no trailing \"/\"), got \"%.64s\"",
-					      path);
+			return pvm_json_error(
+			    err, EINVAL, origin, jpath,
+			    "expected a normalized path (no empty, \".\" or "
+			    "\"..\" components, no trailing \"/\"), got \"%.64s\"",
+			    path);
 		if (*end == '\0')
 			break;
 		c = end;
@@ -138,8 +140,7 @@ static int check_path(const char *path, const char *origin, const char *jpath, b
 	return 0;
 }
 
-int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_files,
-			pvm_error *err)
+int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_files, pvm_error *err)
 {
 	int r;
 
@@ -294,8 +295,8 @@ static int parse_cpus(json_object *v, const char *origin, const char *path, void
 			 &((struct parse_state *)userdata)->cfg->cpus, err);
 }
 
-static int parse_boot_timeout(json_object *v, const char *origin, const char *path,
-			      void *userdata, pvm_error *err)
+static int parse_boot_timeout(json_object *v, const char *origin, const char *path, void *userdata,
+			      pvm_error *err)
 {
 	return parse_u32(v, 0, PVM_BOOT_TIMEOUT_MS_MAX, origin, path,
 			 &((struct parse_state *)userdata)->cfg->boot_timeout_ms, err);
@@ -304,8 +305,8 @@ static int parse_boot_timeout(json_object *v, const char *origin, const char *pa
 static int parse_protected(json_object *v, const char *origin, const char *path, void *userdata,
 			   pvm_error *err)
 {
-	return pvm_json_get_bool(v, origin, path, &((struct parse_state *)userdata)->cfg->protected_vm,
-				 err);
+	return pvm_json_get_bool(v, origin, path,
+				 &((struct parse_state *)userdata)->cfg->protected_vm, err);
 }
 
 static int parse_debug(json_object *v, const char *origin, const char *path, void *userdata,
@@ -351,12 +352,12 @@ static int parse_payload_sha256(json_object *v, const char *origin, const char *
 	return r;
 }
 
-static int parse_load_address(json_object *v, const char *origin, const char *path,
-			      void *userdata, pvm_error *err)
+static int parse_load_address(json_object *v, const char *origin, const char *path, void *userdata,
+			      pvm_error *err)
 {
 	struct parse_state *st = userdata;
-	int r = pvm_json_get_uint(v, 0, PVM_LOAD_ADDRESS_MAX, origin, path,
-				  &st->cfg->load_address, err);
+	int r = pvm_json_get_uint(v, 0, PVM_LOAD_ADDRESS_MAX, origin, path, &st->cfg->load_address,
+				  err);
 
 	if (r >= 0)
 		st->have_load_address = true;
@@ -375,8 +376,8 @@ static int parse_console_output(json_object *v, const char *origin, const char *
 	return r;
 }
 
-static int parse_console_input(json_object *v, const char *origin, const char *path,
-			       void *userdata, pvm_error *err)
+static int parse_console_input(json_object *v, const char *origin, const char *path, void *userdata,
+			       pvm_error *err)
 {
 	return pvm_json_get_bool(v, origin, path,
 				 &((struct parse_state *)userdata)->cfg->console_input, err);
@@ -437,7 +438,8 @@ int pvm_config_parse(const char *json, size_t len, const char *origin, bool chec
 
 	/* what is required or tied to another key, then the shared rules */
 	if (!st.have_name)
-		return pvm_json_error(err, EINVAL, origin, "$.name", "missing (a VM name is required)");
+		return pvm_json_error(err, EINVAL, origin, "$.name",
+				      "missing (a VM name is required)");
 	if (cfg->payload_format == PVM_PAYLOAD_RAW && !st.have_load_address)
 		return pvm_json_error(err, EINVAL, origin, "$.load_address",
 				      "missing (required with \"payload_format\": \"raw\")");
@@ -513,8 +515,8 @@ int pvm_config_to_json(const pvm_config *cfg, char **ret)
 	console = json_object_new_object();
 	r |= add(obj, "console", console);
 	if (console) {
-		r |= add(console, "output", json_object_new_string(pvm_console_output_to_string(
-						    cfg->console_output)));
+		r |= add(console, "output",
+			 json_object_new_string(pvm_console_output_to_string(cfg->console_output)));
 		r |= add(console, "input", json_object_new_boolean(cfg->console_input));
 	}
 	r |= add(obj, "debug", json_object_new_boolean(cfg->debug));
@@ -523,8 +525,8 @@ int pvm_config_to_json(const pvm_config *cfg, char **ret)
 		return -ENOMEM;
 
 	text = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_SPACED |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+							      JSON_C_TO_STRING_SPACED |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (!text)
 		return -ENOMEM;
 	*ret = text;

@@ -14,7 +14,8 @@
 #define PVM_MEMORY_MIB_MAX (64 * 1024)
 #define PVM_CPUS_MAX 64
 #define PVM_PARAMS_MAX 4096
-#define PVM_LOAD_ADDRESS_MAX ((UINT64_C(1) << 48) - 1) /* below any guest physical address limit */
+/* below the guest physical address limit of any host pvm supports */
+#define PVM_LOAD_ADDRESS_MAX ((UINT64_C(1) << 48) - 1)
 #define PVM_BOOT_TIMEOUT_MS_MAX (60 * 60 * 1000)
 
 /* Defaults for keys a config file leaves out (pvm-config(5)). */

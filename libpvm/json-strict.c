@@ -10,8 +10,8 @@
 
 #include "json-strict.h"
 
-int pvm_json_error(pvm_error *err, int code, const char *origin, const char *path,
-		   const char *fmt, ...)
+int pvm_json_error(pvm_error *err, int code, const char *origin, const char *path, const char *fmt,
+		   ...)
 {
 	char msg[PVM_ERROR_MESSAGE_MAX];
 	va_list ap;
@@ -303,25 +303,25 @@ int pvm_json_parse(const char *text, size_t len, size_t max_len, int max_depth, 
 		return pvm_error_set(err, ENOMEM, "%s: out of memory", origin);
 	/* trailing text is checked below, for a clearer message than json-c's */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
-					    JSON_TOKENER_ALLOW_TRAILING_CHARS);
+					JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	obj = json_tokener_parse_ex(tok, text, (int)len);
 	end = json_tokener_get_parse_end(tok);
 	if (!obj) {
 		enum json_tokener_error e = json_tokener_get_error(tok);
 		unsigned line, col;
-		const char *what = e == json_tokener_continue ? "unexpected end of input"
-			: e == json_tokener_error_depth
-			? "nesting too deep"
-			: json_tokener_error_desc(e);
+		const char *what = e == json_tokener_continue	   ? "unexpected end of input"
+				   : e == json_tokener_error_depth ? "nesting too deep"
+								   : json_tokener_error_desc(e);
 
 		offset_to_line(text, MIN(end, len), &line, &col);
 		json_tokener_free(tok);
 		if (e == json_tokener_error_depth)
-			return pvm_error_set(err, EINVAL,
-					     "%s: line %u, column %u: JSON nested deeper than %d levels",
-					     origin, line, col, max_depth);
-		return pvm_error_set(err, EINVAL, "%s: line %u, column %u: invalid JSON: %s", origin,
-				     line, col, what);
+			return pvm_error_set(
+			    err, EINVAL,
+			    "%s: line %u, column %u: JSON nested deeper than %d levels", origin,
+			    line, col, max_depth);
+		return pvm_error_set(err, EINVAL, "%s: line %u, column %u: invalid JSON: %s",
+				     origin, line, col, what);
 	}
 	while (end < len && is_json_space(text[end]))
 		end++;
@@ -335,7 +335,11 @@ int pvm_json_parse(const char *text, size_t len, size_t max_len, int max_depth, 
 	}
 
 	struct scanner s = {
-		.text = text, .len = len, .tok = tok, .origin = origin, .err = err,
+		.text = text,
+		.len = len,
+		.tok = tok,
+		.origin = origin,
+		.err = err,
 	};
 	r = scan_value(&s, "$");
 	json_tokener_free(tok);
@@ -363,8 +367,8 @@ int pvm_json_read_file(const char *path, size_t max_len, char **ret_text, size_t
 	if (!S_ISREG(st.st_mode))
 		return pvm_error_set(err, EINVAL, "%s: not a regular file", path);
 	if ((uint64_t)st.st_size > max_len)
-		return pvm_error_set(err, EFBIG, "%s: %" PRIu64 " bytes, at most %zu accepted", path,
-				     (uint64_t)st.st_size, max_len);
+		return pvm_error_set(err, EFBIG, "%s: %" PRIu64 " bytes, at most %zu accepted",
+				     path, (uint64_t)st.st_size, max_len);
 	/* read one byte more than allowed so a file that grows meanwhile is caught too */
 	buf = malloc(max_len + 2);
 	if (!buf)
@@ -473,8 +477,8 @@ int pvm_json_get_bool(json_object *v, const char *origin, const char *path, bool
 		      pvm_error *err)
 {
 	if (!json_object_is_type(v, json_type_boolean))
-		return pvm_json_error(err, EINVAL, origin, path,
-				      "expected true or false, got %s", GOT(v));
+		return pvm_json_error(err, EINVAL, origin, path, "expected true or false, got %s",
+				      GOT(v));
 	*ret = json_object_get_boolean(v);
 	return 0;
 }
@@ -538,7 +542,10 @@ int pvm_json_get_enum(json_object *v, const char *const *names, size_t n_names, 
 			}
 	for (size_t i = 0; i < n_names && used < sizeof(expected); i++)
 		used += (size_t)snprintf(expected + used, sizeof(expected) - used, "%s\"%s\"",
-					 i == 0 ? "" : i + 1 == n_names ? " or " : ", ", names[i]);
+					 i == 0		    ? ""
+					 : i + 1 == n_names ? " or "
+							    : ", ",
+					 names[i]);
 	return pvm_json_error(err, EINVAL, origin, path, "expected %s, got %s", expected, GOT(v));
 }
 
@@ -549,7 +556,7 @@ int pvm_json_parse_members(json_object *obj, const pvm_json_member *table, size_
 	if (r < 0)
 		return r;
 
-	json_object_object_foreach(obj, key, value) {
+	json_object_object_foreach (obj, key, value) {
 		char child[PVM_JSON_PATH_MAX];
 		const pvm_json_member *m = NULL;
 

@@ -36,8 +36,8 @@ void pvm_json_path_key(char out[static PVM_JSON_PATH_MAX], const char *parent, c
 void pvm_json_path_index(char out[static PVM_JSON_PATH_MAX], const char *parent, size_t index);
 
 /* Record "origin: path: message" and return -code. */
-int pvm_json_error(pvm_error *err, int code, const char *origin, const char *path,
-		   const char *fmt, ...) _printf_(5, 6);
+int pvm_json_error(pvm_error *err, int code, const char *origin, const char *path, const char *fmt,
+		   ...) _printf_(5, 6);
 
 /* "got ..." text for error messages: `"abc"`, `1.5`, `-3`, `null`, `an object`, `an array`. */
 const char *pvm_json_describe(json_object *v, char *buf, size_t n);

@@ -36,16 +36,16 @@ struct id_list {
 };
 
 struct rule {
-	size_t file; /* index into pvm_policy.files */
+	size_t file;  /* index into pvm_policy.files */
 	size_t index; /* position in its file's "rules", for messages */
 	/* who: every category present must match; within one, any entry */
 	bool everyone;
 	bool has_users, has_groups, has_units;
 	struct id_list users, groups;
 	struct str_list units;
-	unsigned actions; /* 1 << enum pvm_action */
+	unsigned actions;    /* 1 << enum pvm_action */
 	struct str_list vms; /* fnmatch patterns on VM names */
-	bool vms_own;        /* "@own": VMs whose owner is the caller */
+	bool vms_own;	     /* "@own": VMs whose owner is the caller */
 	bool deny;
 	/* consulted only when this rule is the one that allows a create */
 	bool debug;
@@ -201,11 +201,47 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* A user or group name to its id through NSS, growing the buffer for large groups. Returns
+ * -ENOENT for a name that does not exist. */
+static int resolve_name(const char *name, bool group, uint64_t *ret_id)
+{
+	size_t size = 4096;
+
+	for (;;) {
+		_cleanup_free_ char *buf = malloc(size);
+		int e;
+
+		if (!buf)
+			return -ENOMEM;
+		if (group) {
+			struct group gr, *res = NULL;
+			e = getgrnam_r(name, &gr, buf, size, &res);
+			if (e == 0 && res) {
+				*ret_id = res->gr_gid;
+				return 0;
+			}
+		} else {
+			struct passwd pw, *res = NULL;
+			e = getpwnam_r(name, &pw, buf, size, &res);
+			if (e == 0 && res) {
+				*ret_id = res->pw_uid;
+				return 0;
+			}
+		}
+		if (e == 0)
+			return -ENOENT;
+		if (e != ERANGE || size >= (1u << 24))
+			return -e;
+		size *= 4;
+	}
+}
+
 /* A user or group is a number (an id) or a name resolved now, at load: a name that does not
  * resolve is kept out of the rule (it matches nobody) and reported as a warning. */
 static int parse_id_list(json_object *v, bool group, const char *origin, const char *path,
 			 struct parse_ctx *ctx, struct id_list *out, pvm_error *err)
 {
+	const char *kind = group ? "group" : "user";
 	size_t n;
 	int r = pvm_json_get_array(v, 0, PVM_POLICY_LIST_MAX, origin, path, &n, err);
 
@@ -213,9 +249,8 @@ static int parse_id_list(json_object *v, bool group, const char *origin, const c
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(v, i);
-		char child[PVM_JSON_PATH_MAX];
+		char child[PVM_JSON_PATH_MAX], why[512];
 		const char *name;
-		char buf[16384];
 		uint64_t id;
 
 		pvm_json_path_index(child, path, i);
@@ -223,43 +258,37 @@ static int parse_id_list(json_object *v, bool group, const char *origin, const c
 			r = pvm_json_get_uint(e, 0, UINT32_MAX - 1, origin, child, &id, err);
 			if (r < 0)
 				return r;
-		} else {
-			if (!json_object_is_type(e, json_type_string))
-				return pvm_json_error(err, EINVAL, origin, child,
-						      "expected a %s name or a numeric %s, got %s",
-						      group ? "group" : "user", group ? "gid" : "uid",
-						      pvm_json_describe(e, buf, sizeof(buf)));
-			r = pvm_json_get_string(e, 1, 256, origin, child, &name, err);
-			if (r < 0)
-				return r;
-			if (all_digits(name))
-				return pvm_json_error(err, EINVAL, origin, child,
-						      "expected a %s name, got \"%s\" (write "
-						      "numeric ids as JSON numbers)",
-						      group ? "group" : "user", name);
-			if (group) {
-				struct group gr, *res = NULL;
-				if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res) {
-					if (policy_warn(ctx->policy,
-							"%s: %s: no group \"%s\" on this system; the "
-							"entry matches nobody",
-							origin, child, name) < 0)
-						return OOM(origin);
-					continue;
-				}
-				id = res->gr_gid;
-			} else {
-				struct passwd pw, *res = NULL;
-				if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res) {
-					if (policy_warn(ctx->policy,
-							"%s: %s: no user \"%s\" on this system; the "
-							"entry matches nobody",
-							origin, child, name) < 0)
-						return OOM(origin);
-					continue;
-				}
-				id = res->pw_uid;
-			}
+			if (id_list_add(out, (uint32_t)id) < 0)
+				return OOM(origin);
+			continue;
+		}
+		if (!json_object_is_type(e, json_type_string))
+			return pvm_json_error(err, EINVAL, origin, child,
+					      "expected a %s name or a numeric %s, got %s", kind,
+					      group ? "gid" : "uid", pvm_json_describe(e, why, 64));
+		r = pvm_json_get_string(e, 1, 256, origin, child, &name, err);
+		if (r < 0)
+			return r;
+		if (all_digits(name))
+			return pvm_json_error(
+			    err, EINVAL, origin, child,
+			    "expected a %s name, got \"%s\" (write numeric ids as "
+			    "JSON numbers)",
+			    kind, name);
+		r = resolve_name(name, group, &id);
+		if (r == -ENOMEM)
+			return OOM(origin);
+		if (r < 0) {
+			if (r == -ENOENT)
+				snprintf(why, sizeof(why), "no %s \"%s\" on this system", kind,
+					 name);
+			else
+				snprintf(why, sizeof(why), "cannot look up %s \"%s\": %s", kind,
+					 name, strerror(-r));
+			if (policy_warn(ctx->policy, "%s: %s: %s; the entry matches nobody", origin,
+					child, why) < 0)
+				return OOM(origin);
+			continue;
 		}
 		if (id_list_add(out, (uint32_t)id) < 0)
 			return OOM(origin);
@@ -300,24 +329,21 @@ static int parse_str_list(json_object *v, size_t max_len, const char *origin, co
 	return 0;
 }
 
-static int who_users(json_object *v, const char *origin, const char *path, void *u,
-		     pvm_error *err)
+static int who_users(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	ctx->rule->has_users = true;
 	return parse_id_list(v, false, origin, path, ctx, &ctx->rule->users, err);
 }
 
-static int who_groups(json_object *v, const char *origin, const char *path, void *u,
-		      pvm_error *err)
+static int who_groups(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	ctx->rule->has_groups = true;
 	return parse_id_list(v, true, origin, path, ctx, &ctx->rule->groups, err);
 }
 
-static int who_units(json_object *v, const char *origin, const char *path, void *u,
-		     pvm_error *err)
+static int who_units(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	ctx->rule->has_units = true;
@@ -343,19 +369,19 @@ static const pvm_json_member who_members[] = {
 	{ "everyone", who_everyone },
 };
 
-static int rule_who(json_object *v, const char *origin, const char *path, void *u,
-		    pvm_error *err)
+static int rule_who(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	struct rule *rule = ctx->rule;
-	int r = pvm_json_parse_members(v, who_members, ELEMENTSOF(who_members), origin, path, u,
-				       err);
+	int r =
+	    pvm_json_parse_members(v, who_members, ELEMENTSOF(who_members), origin, path, u, err);
 
 	if (r < 0)
 		return r;
 	if (rule->everyone && (rule->has_users || rule->has_groups || rule->has_units))
-		return pvm_json_error(err, EINVAL, origin, path,
-				      "\"everyone\" cannot be combined with users, groups or units");
+		return pvm_json_error(
+		    err, EINVAL, origin, path,
+		    "\"everyone\" cannot be combined with users, groups or units");
 	if (!rule->everyone && !rule->has_users && !rule->has_groups && !rule->has_units)
 		return pvm_json_error(err, EINVAL, origin, path,
 				      "expected at least one of users, groups, units, everyone");
@@ -399,8 +425,7 @@ static int check_vm_pattern(const char *s, const char *origin, const char *path,
 	return 0;
 }
 
-static int rule_vms(json_object *v, const char *origin, const char *path, void *u,
-		    pvm_error *err)
+static int rule_vms(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	size_t n;
@@ -425,8 +450,7 @@ static int rule_effect(json_object *v, const char *origin, const char *path, voi
 	return r;
 }
 
-static int rule_debug(json_object *v, const char *origin, const char *path, void *u,
-		      pvm_error *err)
+static int rule_debug(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	return pvm_json_get_bool(v, origin, path, &((struct parse_ctx *)u)->rule->debug, err);
 }
@@ -499,8 +523,7 @@ static int limit_field(json_object *v, const char *origin, const char *path, uin
 	return r;
 }
 
-static int limit_vms(json_object *v, const char *origin, const char *path, void *u,
-		     pvm_error *err)
+static int limit_vms(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct limit_set *l = ((struct parse_ctx *)u)->limits;
 	return limit_field(v, origin, path, UINT32_MAX, &l->has_vms, &l->vms, err);
@@ -542,12 +565,8 @@ static int rule_limits(json_object *v, const char *origin, const char *path, voi
 }
 
 static const pvm_json_member rule_members[] = {
-	{ "who", rule_who },
-	{ "actions", rule_actions },
-	{ "vms", rule_vms },
-	{ "effect", rule_effect },
-	{ "debug", rule_debug },
-	{ "payloads", rule_payloads },
+	{ "who", rule_who },	   { "actions", rule_actions }, { "vms", rule_vms },
+	{ "effect", rule_effect }, { "debug", rule_debug },	{ "payloads", rule_payloads },
 	{ "limits", rule_limits },
 };
 
@@ -556,8 +575,8 @@ static int parse_rule(json_object *v, const char *origin, const char *path, stru
 {
 	struct rule *rule = ctx->rule;
 	bool create_options;
-	int r = pvm_json_parse_members(v, rule_members, ELEMENTSOF(rule_members), origin, path,
-				       ctx, err);
+	int r = pvm_json_parse_members(v, rule_members, ELEMENTSOF(rule_members), origin, path, ctx,
+				       err);
 
 	if (r < 0)
 		return r;
@@ -582,8 +601,7 @@ static int parse_rule(json_object *v, const char *origin, const char *path, stru
 	return 0;
 }
 
-static int top_rules(json_object *v, const char *origin, const char *path, void *u,
-		     pvm_error *err)
+static int top_rules(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	struct parse_ctx *ctx = u;
 	pvm_policy *p = ctx->policy;
@@ -630,27 +648,24 @@ static const pvm_json_member top_limits_members[] = {
 	{ "per_caller", limits_per_caller },
 };
 
-static int top_limits(json_object *v, const char *origin, const char *path, void *u,
-		      pvm_error *err)
+static int top_limits(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
-	return pvm_json_parse_members(v, top_limits_members, ELEMENTSOF(top_limits_members),
-				      origin, path, u, err);
+	return pvm_json_parse_members(v, top_limits_members, ELEMENTSOF(top_limits_members), origin,
+				      path, u, err);
 }
 
-static int memory_protected_requires(json_object *v, const char *origin, const char *path,
-				     void *u, pvm_error *err)
+static int memory_protected_requires(json_object *v, const char *origin, const char *path, void *u,
+				     pvm_error *err)
 {
-	return pvm_json_get_bool(v, origin, path,
-				 &((struct parse_ctx *)u)->policy->protected_requires_guest_memfd,
-				 err);
+	return pvm_json_get_bool(
+	    v, origin, path, &((struct parse_ctx *)u)->policy->protected_requires_guest_memfd, err);
 }
 
 static const pvm_json_member memory_members[] = {
 	{ "protected_requires_guest_memfd", memory_protected_requires },
 };
 
-static int top_memory(json_object *v, const char *origin, const char *path, void *u,
-		      pvm_error *err)
+static int top_memory(json_object *v, const char *origin, const char *path, void *u, pvm_error *err)
 {
 	return pvm_json_parse_members(v, memory_members, ELEMENTSOF(memory_members), origin, path,
 				      u, err);
@@ -783,7 +798,7 @@ static int collect_dir(const char *dir, struct entry **entries, size_t *n, pvm_e
 }
 
 /* A file that is empty or a symlink to /dev/null masks the same name in an earlier directory
- * (systemd's drop-in convention). */
+ * (systemd's drop-in convention). Files everyone may write are refused. */
 static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 {
 	struct stat st;
@@ -796,6 +811,11 @@ static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 	}
 	if (!S_ISREG(st.st_mode))
 		return pvm_error_set(err, EINVAL, "%s: not a regular file", path);
+	/* whoever can write a policy file decides who runs VMs */
+	if (st.st_mode & S_IWOTH)
+		return pvm_error_set(err, EPERM,
+				     "%s: writable by everyone (mode %04o); refusing it", path,
+				     (unsigned)(st.st_mode & 07777));
 	*ret = st.st_size == 0;
 	return 0;
 }
@@ -898,6 +918,7 @@ static int decide(pvm_decision *ret, bool allowed, const char *fmt, ...)
 	va_list ap;
 
 	ret->allowed = allowed;
+	ret->limit_exceeded = false;
 	va_start(ap, fmt);
 	vsnprintf(ret->reason, sizeof(ret->reason), fmt, ap);
 	va_end(ap);
@@ -954,25 +975,29 @@ static bool over(uint64_t used, uint64_t add, uint64_t limit)
 	return used > limit || limit - used < add;
 }
 
-static int check_limits(const pvm_policy *p, const struct limit_set *l, const char *scope,
-			const char *where, const pvm_config *cfg, const pvm_usage *u,
-			pvm_decision *ret)
+static int check_limits(const struct limit_set *l, const char *scope, const char *where,
+			const pvm_config *cfg, const pvm_usage *usage, pvm_decision *ret)
 {
-	if (!u)
-		return 1;
+	/* no usage given counts as nothing in use, never as "no limits" */
+	static const pvm_usage nothing = { 0 };
+	const pvm_usage *u = usage ? usage : &nothing;
+	int r = 1;
+
 	if (l->has_vms && over(u->vms, 1, l->vms))
-		return decide(ret, false, "%s limit of %" PRIu64 " VMs reached (%u running; %s)",
-			      scope, l->vms, u->vms, where);
-	if (l->has_vcpus && over(u->vcpus, cfg->cpus, l->vcpus))
-		return decide(ret, false,
-			      "%s limit of %" PRIu64 " vCPUs: %u in use plus %u requested (%s)",
-			      scope, l->vcpus, u->vcpus, cfg->cpus, where);
-	if (l->has_memory_mib && over(u->memory_mib, cfg->memory_mib, l->memory_mib))
-		return decide(ret, false,
-			      "%s limit of %" PRIu64 " MiB guest memory: %" PRIu64
-			      " MiB in use plus %u MiB requested (%s)",
-			      scope, l->memory_mib, u->memory_mib, cfg->memory_mib, where);
-	return 1;
+		r = decide(ret, false, "%s limit of %" PRIu64 " VMs reached (%u running; %s)",
+			   scope, l->vms, u->vms, where);
+	else if (l->has_vcpus && over(u->vcpus, cfg->cpus, l->vcpus))
+		r = decide(ret, false,
+			   "%s limit of %" PRIu64 " vCPUs: %u in use plus %u requested (%s)", scope,
+			   l->vcpus, u->vcpus, cfg->cpus, where);
+	else if (l->has_memory_mib && over(u->memory_mib, cfg->memory_mib, l->memory_mib))
+		r = decide(ret, false,
+			   "%s limit of %" PRIu64 " MiB guest memory: %" PRIu64
+			   " MiB in use plus %u MiB requested (%s)",
+			   scope, l->memory_mib, u->memory_mib, cfg->memory_mib, where);
+	if (r == 0)
+		ret->limit_exceeded = true;
+	return r;
 }
 
 int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
@@ -980,7 +1005,7 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 			    const pvm_usage *global_usage, pvm_decision *ret)
 {
 	const struct rule *rule;
-	struct limit_set mine;
+	struct limit_set fallback;
 	char where[PVM_ERROR_MESSAGE_MAX];
 	int r;
 
@@ -993,20 +1018,24 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 	snprintf(where, sizeof(where), RULE_FMT, RULE_ARGS(p, rule));
 
 	if (cfg->debug && !rule->debug)
-		return decide(ret, false, "VM '%s' asks for debug features, which " RULE_FMT
-			      " does not allow", cfg->name, RULE_ARGS(p, rule));
+		return decide(ret, false,
+			      "VM '%s' asks for debug features, which " RULE_FMT " does not allow",
+			      cfg->name, RULE_ARGS(p, rule));
 	if (cfg->protected_vm && cfg->memory_backing != PVM_MEMORY_BACKING_GUEST_MEMFD &&
 	    p->protected_requires_guest_memfd)
-		return decide(ret, false,
-			      "VM '%s' is protected and asks for \"%s\" memory, but policy requires "
-			      "guest_memfd for protected VMs (memory.protected_requires_guest_memfd)",
-			      cfg->name, pvm_memory_backing_to_string(cfg->memory_backing));
+		return decide(
+		    ret, false,
+		    "VM '%s' is protected and asks for \"%s\" memory, but policy requires "
+		    "guest_memfd for protected VMs (memory.protected_requires_guest_memfd)",
+		    cfg->name, pvm_memory_backing_to_string(cfg->memory_backing));
 	if (rule->has_path_prefixes) {
 		if (!cfg->kernel || !path_allowed(rule, cfg->kernel))
-			return decide(ret, false, "payload %s is not under a path prefix allowed by %s",
+			return decide(ret, false,
+				      "payload %s is not under a path prefix allowed by %s",
 				      cfg->kernel ? cfg->kernel : "(none)", where);
 		if (cfg->initrd && !path_allowed(rule, cfg->initrd))
-			return decide(ret, false, "initrd %s is not under a path prefix allowed by %s",
+			return decide(ret, false,
+				      "initrd %s is not under a path prefix allowed by %s",
 				      cfg->initrd, where);
 	}
 	if (cfg->has_payload_sha256 && payload_sha256 &&
@@ -1022,24 +1051,18 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 				      cfg->kernel, where);
 	}
 
-	/* the deciding rule's limits, where it sets them, else the policy's per-caller ones */
-	mine = p->per_caller;
-	if (rule->limits.has_vms) {
-		mine.has_vms = true;
-		mine.vms = rule->limits.vms;
-	}
-	if (rule->limits.has_vcpus) {
-		mine.has_vcpus = true;
-		mine.vcpus = rule->limits.vcpus;
-	}
-	if (rule->limits.has_memory_mib) {
-		mine.has_memory_mib = true;
-		mine.memory_mib = rule->limits.memory_mib;
-	}
-	r = check_limits(p, &mine, "per-caller", where, cfg, caller_usage, ret);
+	/* the deciding rule's limits, and the policy's per-caller ones where the rule sets none */
+	fallback = p->per_caller;
+	fallback.has_vms &= !rule->limits.has_vms;
+	fallback.has_vcpus &= !rule->limits.has_vcpus;
+	fallback.has_memory_mib &= !rule->limits.has_memory_mib;
+	r = check_limits(&rule->limits, "per-caller", where, cfg, caller_usage, ret);
 	if (r <= 0)
 		return r;
-	r = check_limits(p, &p->global, "global", "limits.global", cfg, global_usage, ret);
+	r = check_limits(&fallback, "per-caller", "limits.per_caller", cfg, caller_usage, ret);
+	if (r <= 0)
+		return r;
+	r = check_limits(&p->global, "global", "limits.global", cfg, global_usage, ret);
 	if (r <= 0)
 		return r;
 	return decide(ret, true, "uid %u may create VM '%s': allowed by %s", (unsigned)caller->uid,

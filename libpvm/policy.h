@@ -21,9 +21,9 @@
 
 #define PVM_POLICY_FILE_MAX (1 << 20) /* bytes per policy file */
 #define PVM_POLICY_DEPTH_MAX 8
-#define PVM_POLICY_FILES_MAX 1024  /* files per directory */
-#define PVM_POLICY_RULES_MAX 1024  /* rules per file */
-#define PVM_POLICY_LIST_MAX 256    /* entries in one list (users, patterns, digests...) */
+#define PVM_POLICY_FILES_MAX 1024 /* files per directory */
+#define PVM_POLICY_RULES_MAX 1024 /* rules per file */
+#define PVM_POLICY_LIST_MAX 256	  /* entries in one list (users, patterns, digests...) */
 
 enum pvm_action {
 	PVM_ACTION_CREATE,  /* CreateVM / StartVM of a new config */
@@ -53,6 +53,7 @@ typedef struct pvm_policy pvm_policy;
 typedef struct pvm_decision {
 	bool allowed;
 	char reason[512]; /* why, naming the rule's file, for denials and for logs */
+	bool limit_exceeded; /* denied by a VM count, vCPU or memory limit (LimitExceeded) */
 } pvm_decision;
 
 /* Load policy from directories in increasing priority (e.g. vendor, then /etc): *.json files,

@@ -29,7 +29,8 @@ int verb_config_check(int argc, char **argv, pvmctl_context *ctx, pvm_error *err
 	/* the config as pvmd reads it, defaults filled in */
 	r = pvm_config_to_json(cfg, &text);
 	if (r < 0)
-		return pvm_error_set(err, r, "%s: cannot format the config: %s", file, strerror(-r));
+		return pvm_error_set(err, r, "%s: cannot format the config: %s", file,
+				     strerror(-r));
 	_cleanup_json_ json_object *out = json_object_new_object();
 	json_object *parsed = json_tokener_parse(text);
 	if (!out || !parsed) {

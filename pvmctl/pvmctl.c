@@ -38,19 +38,20 @@ static void print_help(FILE *f)
 		snprintf(synopsis, sizeof(synopsis), "%s %s", verbs[i].verb, verbs[i].args);
 		fprintf(f, "  %s\n      %s\n", synopsis, verbs[i].help);
 	}
-	fprintf(f, "\nOptions:\n"
-		   "  --json                   machine-readable output (JSON on stdout)\n"
-		   "  --policy-dir DIR         policy directory to use instead of the standard ones;\n"
-		   "                           repeat for several, in increasing priority\n"
-		   "  --no-file-check          config check: do not open the payload files\n"
-		   "  -h, --help               show this help\n"
-		   "  --version                show the version\n");
+	fprintf(f,
+		"\nOptions:\n"
+		"  --json                   machine-readable output (JSON on stdout)\n"
+		"  --policy-dir DIR         policy directory to use instead of the standard ones;\n"
+		"                           repeat for several, in increasing priority\n"
+		"  --no-file-check          config check: do not open the payload files\n"
+		"  -h, --help               show this help\n"
+		"  --version                show the version\n");
 }
 
 void pvmctl_print_json(struct json_object *v)
 {
 	puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* How many of argv's leading words spell `verb` ("config check" is two); 0 if they do not. */
@@ -145,7 +146,7 @@ static int run_verb(const pvmctl_verb *v, int words, int argc, char **argv, pvmc
 	if (v->run_raw) {
 		/* argv[0] is the verb's last word, as getopt expects a program name there */
 		getopt_reset();
-		return v->run_raw(argc - words + 1, argv + words - 1);
+		return v->run_raw(argc - words + 1, argv + words - 1, ctx);
 	}
 
 	/* options may also follow the verb: `pvmctl config check FILE --json` */
@@ -156,8 +157,8 @@ static int run_verb(const pvmctl_verb *v, int words, int argc, char **argv, pvmc
 	argv += words - 1 + optind;
 	n = argc - words + 1 - optind;
 	if (n < v->min_args || (v->max_args >= 0 && n > v->max_args)) {
-		fprintf(stderr, "pvmctl: wrong number of arguments.\nUsage: pvmctl %s %s\n", v->verb,
-			v->args);
+		fprintf(stderr, "pvmctl: wrong number of arguments.\nUsage: pvmctl %s %s\n",
+			v->verb, v->args);
 		return PVMCTL_EXIT_USAGE;
 	}
 	r = v->run(n, argv, ctx, &err);

@@ -10,8 +10,8 @@
 
 /* Global options, parsed once in pvmctl.c before the handler runs. */
 typedef struct pvmctl_context {
-	bool json;                /* --json: machine-readable output on stdout */
-	bool no_file_check;       /* --no-file-check: config check skips payload files */
+	bool json;		  /* --json: machine-readable output on stdout */
+	bool no_file_check;	  /* --no-file-check: config check skips payload files */
 	const char **policy_dirs; /* --policy-dir DIR (repeatable), in increasing priority */
 	size_t n_policy_dirs;
 } pvmctl_context;
@@ -23,15 +23,16 @@ typedef struct pvmctl_context {
 typedef int (*pvmctl_handler)(int argc, char **argv, pvmctl_context *ctx, pvm_error *err);
 
 /* A handler that parses its own options (the online verbs of vm-verbs.c): argv[0] is the verb,
- * it checks its own arguments and returns a pvmctl exit code (vm-verbs.h). */
-typedef int (*pvmctl_raw_handler)(int argc, char **argv);
+ * it checks its own arguments and returns a pvmctl exit code (vm-verbs.h). ctx carries the
+ * global options given before the verb (`pvmctl --json list`). */
+typedef int (*pvmctl_raw_handler)(int argc, char **argv, pvmctl_context *ctx);
 
 typedef struct pvmctl_verb {
-	const char *verb; /* one or two words: "start", "config check" */
-	const char *args; /* synopsis of the arguments for --help: "FILE", "[DIR...]" */
-	int min_args;     /* checked for `run` only */
-	int max_args;     /* -1: no limit */
-	pvmctl_handler run;         /* either this ... */
+	const char *verb;	    /* one or two words: "start", "config check" */
+	const char *args;	    /* synopsis of the arguments for --help: "FILE", "[DIR...]" */
+	int min_args;		    /* checked for `run` only */
+	int max_args;		    /* -1: no limit */
+	pvmctl_handler run;	    /* either this ... */
 	pvmctl_raw_handler run_raw; /* ... or this */
 	const char *help;
 } pvmctl_verb;

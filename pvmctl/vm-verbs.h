@@ -1,6 +1,9 @@
 /* pvmctl's online verbs: each talks to pvmd on the system bus through libpvm/bus-client.h.
- * Every verb takes (argc, argv) with argv[0] the verb name and returns a pvmctl exit code. */
+ * Every verb takes (argc, argv) with argv[0] the verb name, plus the global options, and returns
+ * a pvmctl exit code. */
 #pragma once
+
+#include "pvmctl.h"
 
 /* Exit codes of the online verbs (pvmctl(1), EXIT STATUS). Stable. */
 enum {
@@ -17,15 +20,15 @@ enum {
 	PVMCTL_EXIT_TIMEOUT = 10,     /* --wait-ready / stop waited longer than allowed */
 };
 
-int verb_start(int argc, char **argv);
-int verb_stop(int argc, char **argv);
-int verb_kill(int argc, char **argv);
-int verb_remove(int argc, char **argv);
-int verb_inspect(int argc, char **argv);
-int verb_list(int argc, char **argv);
-int verb_console(int argc, char **argv);
-int verb_logs(int argc, char **argv);
-int verb_monitor(int argc, char **argv);
+int verb_start(int argc, char **argv, pvmctl_context *ctx);
+int verb_stop(int argc, char **argv, pvmctl_context *ctx);
+int verb_kill(int argc, char **argv, pvmctl_context *ctx);
+int verb_remove(int argc, char **argv, pvmctl_context *ctx);
+int verb_inspect(int argc, char **argv, pvmctl_context *ctx);
+int verb_list(int argc, char **argv, pvmctl_context *ctx);
+int verb_console(int argc, char **argv, pvmctl_context *ctx);
+int verb_logs(int argc, char **argv, pvmctl_context *ctx);
+int verb_monitor(int argc, char **argv, pvmctl_context *ctx);
 
 /* Map an errno from libpvm/bus-client.h to the exit codes above (pure; unit-tested). */
 int pvmctl_exit_code_from_errno(int negative_errno);

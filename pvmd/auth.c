@@ -82,12 +82,6 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 	return 0;
 }
 
-/* A denial by a limit is LimitExceeded: the caller can act on it by stopping something. */
-static bool reason_is_limit(const char *reason)
-{
-	return strstr(reason, " limit of ") != NULL;
-}
-
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error)
 {
@@ -104,7 +98,8 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
-		bool limit = reason_is_limit(d.reason);
+		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM */
+		bool limit = d.limit_exceeded;
 		log_notice("Denied creating VM '%s' to uid %u (pid %d): %s", cfg->name,
 			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
 		if (limit)

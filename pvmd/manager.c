@@ -225,7 +225,9 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	r = read_create_options(msg, &o, error);
 	if (r < 0)
 		return r;
-	r = pvm_config_parse(json, len, "<bus>", true, &cfg, &err);
+	/* files are checked only once the caller is known to be allowed to create at all, so
+	 * pvmd's answers say nothing about files to callers who may not */
+	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 					 err.message);
@@ -254,7 +256,12 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 		return r;
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path */
-	r = pvmd_vm_pin_payload(vm, error);
+	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
+				      err.message);
+	if (r >= 0)
+		r = pvmd_vm_pin_payload(vm, error);
 	if (r >= 0) {
 		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
 		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);

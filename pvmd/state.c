@@ -273,7 +273,8 @@ int pvmd_state_load_all(const char *state_dir,
 		names = grown;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *text = NULL;
 		pvmd_state_record rec = { 0 };

@@ -199,6 +199,7 @@ static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page
 
 	/* The guest's data must not reach the host: zero before the host can map it. */
 	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	arch_clean_dcache_page(arch_pa_to_va(pa));
 	s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(p->gfn)), 0);
 	p->owner = HYP_ID_HOST;
 	p->borrower = HYP_ID_NONE;

@@ -3,6 +3,7 @@
  * example loads; the JSON written back parses to the same config. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,12 +32,14 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"\xff\", " K "}", "line 1, column 11: invalid JSON" },
 	{ "{\"name\": \"a\xc3\", " K "}", "line 1, column " },
 	/* unknown and duplicate keys */
-	{ "{\"name\": \"a\", " K ", \"memory\": 1}", "$.memory: unknown key (known keys: name, kernel" },
+	{ "{\"name\": \"a\", " K ", \"memory\": 1}",
+	  "$.memory: unknown key (known keys: name, kernel" },
 	{ "{\"name\": \"a\", " K ", \"console\": {\"colour\": 1}}",
 	  "$.console.colour: unknown key (known keys: output, input)" },
 	{ "{\"name\": \"a\", " K ", \"x y\": 1}", "$[\"x y\"]: unknown key" },
 	{ "{\"name\": \"a\", \"name\": \"b\", " K "}", "$.name: duplicate key in one object" },
-	{ "{\"name\": \"a\", \"n\\u0061me\": \"b\", " K "}", "$.name: duplicate key in one object" },
+	{ "{\"name\": \"a\", \"n\\u0061me\": \"b\", " K "}",
+	  "$.name: duplicate key in one object" },
 	{ "{\"name\": \"a\", " K ", \"console\": {\"input\": true, \"input\": false}}",
 	  "$.console.input: duplicate key in one object" },
 	/* types */
@@ -47,9 +50,12 @@ static const struct bad_case bad_cases[] = {
 	  "$.memory_mib: expected an integer from 1 to 65536, got \"64\"" },
 	{ "{\"name\": \"a\", " K ", \"protected\": \"yes\"}",
 	  "$.protected: expected true or false, got \"yes\"" },
-	{ "{\"name\": \"a\", " K ", \"protected\": 1}", "$.protected: expected true or false, got 1" },
-	{ "{\"name\": \"a\", " K ", \"debug\": null}", "$.debug: expected true or false, got null" },
-	{ "{\"name\": \"a\", " K ", \"console\": []}", "$.console: expected an object, got an array" },
+	{ "{\"name\": \"a\", " K ", \"protected\": 1}",
+	  "$.protected: expected true or false, got 1" },
+	{ "{\"name\": \"a\", " K ", \"debug\": null}",
+	  "$.debug: expected true or false, got null" },
+	{ "{\"name\": \"a\", " K ", \"console\": []}",
+	  "$.console: expected an object, got an array" },
 	{ "{\"name\": \"a\", " K ", \"console\": {\"input\": 0}}",
 	  "$.console.input: expected true or false, got 0" },
 	/* numbers */
@@ -74,8 +80,10 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a\", " K ", \"memory_mib\": -9223372036854775809}",
 	  "$.memory_mib: integer -9223372036854775809 does not fit in 64 bits" },
 	{ "{\"name\": \"a\", " K ", \"memory_mib\": 064}", "line 1, column " },
-	{ "{\"name\": \"a\", " K ", \"cpus\": 0}", "$.cpus: expected an integer from 1 to 64, got 0" },
-	{ "{\"name\": \"a\", " K ", \"cpus\": 65}", "$.cpus: expected an integer from 1 to 64, got 65" },
+	{ "{\"name\": \"a\", " K ", \"cpus\": 0}",
+	  "$.cpus: expected an integer from 1 to 64, got 0" },
+	{ "{\"name\": \"a\", " K ", \"cpus\": 65}",
+	  "$.cpus: expected an integer from 1 to 64, got 65" },
 	{ "{\"name\": \"a\", " K ", \"boot_timeout_ms\": 3600001}",
 	  "$.boot_timeout_ms: expected an integer from 0 to 3600000, got 3600001" },
 	/* names */
@@ -87,28 +95,35 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a b\", " K "}", "$.name: expected 1 to 64 characters" },
 	{ "{\"name\": \"caf\xc3\xa9\", " K "}", "$.name: expected 1 to 64 characters" },
 	{ "{\"name\": \"a\\u0000b\", " K "}", "$.name: expected a string without NUL characters" },
-	{ "{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", " K "}",
+	{ "{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", " K
+	  "}",
 	  "$.name: expected a string of 1 to 64 bytes, got 65" },
 	/* paths */
 	{ "{\"name\": \"a\"}", "$.kernel: missing (the payload path is required)" },
-	{ "{\"name\": \"a\", \"kernel\": \"\"}", "$.kernel: expected a string of 1 to 4095 bytes, got 0" },
-	{ "{\"name\": \"a\", \"kernel\": \"k\"}", "$.kernel: expected an absolute path, got \"k\"" },
+	{ "{\"name\": \"a\", \"kernel\": \"\"}",
+	  "$.kernel: expected a string of 1 to 4095 bytes, got 0" },
+	{ "{\"name\": \"a\", \"kernel\": \"k\"}",
+	  "$.kernel: expected an absolute path, got \"k\"" },
 	{ "{\"name\": \"a\", \"kernel\": \"/a/../k\"}", "$.kernel: expected a normalized path" },
 	{ "{\"name\": \"a\", \"kernel\": \"/a/./k\"}", "$.kernel: expected a normalized path" },
 	{ "{\"name\": \"a\", \"kernel\": \"/a//k\"}", "$.kernel: expected a normalized path" },
 	{ "{\"name\": \"a\", \"kernel\": \"/a/\"}", "$.kernel: expected a normalized path" },
 	{ "{\"name\": \"a\", \"kernel\": \"/\"}", "$.kernel: expected a normalized path" },
-	{ "{\"name\": \"a\", \"kernel\": \"/a\\nb\"}", "$.kernel: expected a path without control" },
-	{ "{\"name\": \"a\", \"kernel\": \"/a\\u0000b\"}", "$.kernel: expected a string without NUL" },
+	{ "{\"name\": \"a\", \"kernel\": \"/a\\nb\"}",
+	  "$.kernel: expected a path without control" },
+	{ "{\"name\": \"a\", \"kernel\": \"/a\\u0000b\"}",
+	  "$.kernel: expected a string without NUL" },
 	{ "{\"name\": \"a\", " K ", \"initrd\": \"initrd.img\"}",
 	  "$.initrd: expected an absolute path, got \"initrd.img\"" },
 	/* params */
 	{ "{\"name\": \"a\", " K ", \"params\": \"a\\tb\"}",
 	  "$.params: expected a command line without control characters (byte 1)" },
-	{ "{\"name\": \"a\", " K ", \"params\": \"\"}", "$.params: expected a string of 1 to 4096 bytes" },
+	{ "{\"name\": \"a\", " K ", \"params\": \"\"}",
+	  "$.params: expected a string of 1 to 4096 bytes" },
 	/* enumerations */
 	{ "{\"name\": \"a\", " K ", \"memory_backing\": \"anonymous\"}",
-	  "$.memory_backing: expected \"guest_memfd\" or \"prefer_guest_memfd\", got \"anonymous\"" },
+	  "$.memory_backing: expected \"guest_memfd\" or \"prefer_guest_memfd\", got "
+	  "\"anonymous\"" },
 	{ "{\"name\": \"a\", " K ", \"payload_format\": \"elf\"}",
 	  "$.payload_format: expected \"auto\", \"pvh\", \"linux\" or \"raw\", got \"elf\"" },
 	{ "{\"name\": \"a\", " K ", \"console\": {\"output\": \"file\"}}",
@@ -122,7 +137,8 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a\", " K ", \"payload_sha256\": "
 	  "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85500\"}",
 	  "$.payload_sha256: expected 64 hexadecimal digits" },
-	{ "{\"name\": \"a\", " K ", \"payload_sha256\": 1}", "$.payload_sha256: expected a string, got 1" },
+	{ "{\"name\": \"a\", " K ", \"payload_sha256\": 1}",
+	  "$.payload_sha256: expected a string, got 1" },
 	/* raw payloads and load_address */
 	{ "{\"name\": \"a\", " K ", \"load_address\": 4096}",
 	  "$.load_address: only allowed with \"payload_format\": \"raw\"" },
@@ -130,7 +146,8 @@ static const struct bad_case bad_cases[] = {
 	  "$.load_address: only allowed with \"payload_format\": \"raw\"" },
 	{ "{\"name\": \"a\", " K ", \"payload_format\": \"raw\"}",
 	  "$.load_address: missing (required with \"payload_format\": \"raw\")" },
-	{ "{\"name\": \"a\", " K ", \"payload_format\": \"raw\", \"load_address\": 281474976710656}",
+	{ "{\"name\": \"a\", " K
+	  ", \"payload_format\": \"raw\", \"load_address\": 281474976710656}",
 	  "$.load_address: expected an integer from 0 to 281474976710655, got 281474976710656" },
 	/* nesting */
 	{ "{\"name\": \"a\", " K ", \"console\": {\"x\": [[[[[[[[[]]]]]]]]]}}",
@@ -179,34 +196,35 @@ static void test_defaults(void)
 }
 
 static const char full_json[] =
-	"{ \"name\": \"full-1.x_y\", \"kernel\": \"/boot/Image\", \"initrd\": \"/boot/initrd\","
-	" \"params\": \"console=ttyS0 quiet\", \"memory_mib\": 65536, \"cpus\": 64,"
-	" \"protected\": false, \"memory_backing\": \"prefer_guest_memfd\","
-	" \"payload_format\": \"raw\", \"load_address\": 281474976710655,"
-	" \"payload_sha256\": \"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\","
-	" \"console\": { \"output\": \"none\", \"input\": true }, \"debug\": true,"
-	" \"boot_timeout_ms\": 0 }";
+    "{ \"name\": \"full-1.x_y\", \"kernel\": \"/boot/Image\", \"initrd\": \"/boot/initrd\","
+    " \"params\": \"console=ttyS0 quiet\", \"memory_mib\": 65536, \"cpus\": 64,"
+    " \"protected\": false, \"memory_backing\": \"prefer_guest_memfd\","
+    " \"payload_format\": \"raw\", \"load_address\": 281474976710655,"
+    " \"payload_sha256\": \"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\","
+    " \"console\": { \"output\": \"none\", \"input\": true }, \"debug\": true,"
+    " \"boot_timeout_ms\": 0 }";
 
-static const char full_json_written[] = "{\n"
-					"  \"name\": \"full-1.x_y\",\n"
-					"  \"kernel\": \"/boot/Image\",\n"
-					"  \"initrd\": \"/boot/initrd\",\n"
-					"  \"params\": \"console=ttyS0 quiet\",\n"
-					"  \"memory_mib\": 65536,\n"
-					"  \"cpus\": 64,\n"
-					"  \"protected\": false,\n"
-					"  \"memory_backing\": \"prefer_guest_memfd\",\n"
-					"  \"payload_format\": \"raw\",\n"
-					"  \"load_address\": 281474976710655,\n"
-					"  \"payload_sha256\": "
-					"\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\n"
-					"  \"console\": {\n"
-					"    \"output\": \"none\",\n"
-					"    \"input\": true\n"
-					"  },\n"
-					"  \"debug\": true,\n"
-					"  \"boot_timeout_ms\": 0\n"
-					"}";
+static const char full_json_written[] =
+    "{\n"
+    "  \"name\": \"full-1.x_y\",\n"
+    "  \"kernel\": \"/boot/Image\",\n"
+    "  \"initrd\": \"/boot/initrd\",\n"
+    "  \"params\": \"console=ttyS0 quiet\",\n"
+    "  \"memory_mib\": 65536,\n"
+    "  \"cpus\": 64,\n"
+    "  \"protected\": false,\n"
+    "  \"memory_backing\": \"prefer_guest_memfd\",\n"
+    "  \"payload_format\": \"raw\",\n"
+    "  \"load_address\": 281474976710655,\n"
+    "  \"payload_sha256\": "
+    "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\n"
+    "  \"console\": {\n"
+    "    \"output\": \"none\",\n"
+    "    \"input\": true\n"
+    "  },\n"
+    "  \"debug\": true,\n"
+    "  \"boot_timeout_ms\": 0\n"
+    "}";
 
 static void test_full_and_round_trip(void)
 {
@@ -229,6 +247,48 @@ static void test_full_and_round_trip(void)
 	if (r < 0)
 		return;
 	CHECK(pvm_config_to_json(again, &text2) == 0 && strcmp(text, text2) == 0, "round trip");
+}
+
+static void c_set_memory(pvm_config *c)
+{
+	c->memory_mib = PVM_MEMORY_MIB_MAX + 1;
+}
+
+static void c_set_format(pvm_config *c)
+{
+	c->payload_format = (enum pvm_payload_format)9;
+}
+
+static void c_set_console(pvm_config *c)
+{
+	c->console_output = (enum pvm_console_output)9;
+}
+
+static void c_set_address(pvm_config *c)
+{
+	c->payload_format = PVM_PAYLOAD_RAW;
+	c->load_address = PVM_LOAD_ADDRESS_MAX + 1;
+}
+
+static void c_set_timeout(pvm_config *c)
+{
+	c->boot_timeout_ms = PVM_BOOT_TIMEOUT_MS_MAX + 1;
+}
+
+static void c_set_params(pvm_config *c)
+{
+	c->params = malloc(PVM_PARAMS_MAX + 2);
+	memset(c->params, 'x', PVM_PARAMS_MAX + 1);
+	c->params[PVM_PARAMS_MAX + 1] = '\0';
+}
+
+static void c_set_long_path(pvm_config *c)
+{
+	free(c->kernel);
+	c->kernel = malloc(PATH_MAX + 1);
+	memset(c->kernel, 'k', PATH_MAX);
+	c->kernel[0] = '/';
+	c->kernel[PATH_MAX] = '\0';
 }
 
 static void test_c_api(void)
@@ -262,6 +322,36 @@ static void test_c_api(void)
 	pvm_error_clear(&err);
 	CHECK(pvm_config_validate(cfg, "<c>", false, &err) == -EINVAL, "address without raw");
 	CHECK(strstr(err.message, "$.load_address: only allowed") != NULL, "%s", err.message);
+
+	/* the rules a JSON file cannot reach, because the reader's own bounds come first */
+	static const struct {
+		void (*set)(pvm_config *c);
+		const char *message;
+	} c_cases[] = {
+		{ c_set_memory,
+		  "<c>: $.memory_mib: expected an integer from 1 to 65536, got 65537" },
+		{ c_set_format, "<c>: $.payload_format: invalid value 9" },
+		{ c_set_console, "<c>: $.console.output: invalid value 9" },
+		{ c_set_address,
+		  "<c>: $.load_address: expected an integer from 0 to 281474976710655, "
+		  "got 281474976710656" },
+		{ c_set_timeout,
+		  "<c>: $.boot_timeout_ms: expected an integer from 0 to 3600000, got "
+		  "3600001" },
+		{ c_set_params, "<c>: $.params: expected at most 4096 bytes, got 4097" },
+		{ c_set_long_path, "<c>: $.kernel: expected a path shorter than 4096 bytes" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(c_cases); i++) {
+		_cleanup_(pvm_config_freep) pvm_config *c = NULL;
+		CHECK(pvm_config_new(&c) == 0, "new");
+		strcpy(c->name, "c");
+		c->kernel = strdup("/k");
+		c_cases[i].set(c);
+		pvm_error_clear(&err);
+		CHECK(pvm_config_validate(c, "<c>", false, &err) < 0, "C case %zu accepted", i);
+		CHECK(strcmp(err.message, c_cases[i].message) == 0,
+		      "C case %zu:\n   got: %s\n  want: %s", i, err.message, c_cases[i].message);
+	}
 }
 
 static void test_names(void)
@@ -270,10 +360,20 @@ static void test_names(void)
 		const char *name;
 		bool valid;
 	} names[] = {
-		{ "a", true },        { "A9", true },       { "0", true },     { "vm-1.test_x", true },
-		{ "", false },        { "-a", false },      { ".a", false },   { "_a", false },
-		{ "a b", false },     { "a/b", false },     { "a:b", false },  { "a\nb", false },
-		{ "\xc3\xa9", false }, { "a*", false },
+		{ "a", true },
+		{ "A9", true },
+		{ "0", true },
+		{ "vm-1.test_x", true },
+		{ "", false },
+		{ "-a", false },
+		{ ".a", false },
+		{ "_a", false },
+		{ "a b", false },
+		{ "a/b", false },
+		{ "a:b", false },
+		{ "a\nb", false },
+		{ "\xc3\xa9", false },
+		{ "a*", false },
 		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true },
 		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false },
 	};
@@ -308,9 +408,10 @@ static void test_files(void)
 	CHECK(pvm_config_parse(json, strlen(json), "vm.json", false, &cfg, &err) == 0,
 	      "missing files are fine without check_files");
 	cfg = pvm_config_free(cfg);
-	CHECK(pvm_config_parse(json, strlen(json), "vm.json", true, &cfg, &err) == -ENOENT, "missing");
+	CHECK(pvm_config_parse(json, strlen(json), "vm.json", true, &cfg, &err) == -ENOENT,
+	      "missing");
 	CHECK(strstr(err.message, "vm.json: $.kernel: cannot open /tmp/") &&
-		      strstr(err.message, "/missing: No such file or directory"),
+		  strstr(err.message, "/missing: No such file or directory"),
 	      "%s", err.message);
 
 	pvm_error_clear(&err);
@@ -318,7 +419,7 @@ static void test_files(void)
 		 kernel, dir);
 	CHECK(pvm_config_parse(json, strlen(json), "vm.json", true, &cfg, &err) == -EINVAL, "dir");
 	CHECK(strstr(err.message, "vm.json: $.initrd: /tmp/") &&
-		      strstr(err.message, "is not a regular file"),
+		  strstr(err.message, "is not a regular file"),
 	      "%s", err.message);
 
 	/* load_file: the file name is the origin */
@@ -330,7 +431,7 @@ static void test_files(void)
 	pvm_error_clear(&err);
 	CHECK(pvm_config_load_file(path, true, &cfg, &err) == -ERANGE, "cpus 0 in a file");
 	CHECK(strncmp(err.message, path, strlen(path)) == 0 &&
-		      strstr(err.message, ": $.cpus: expected an integer from 1 to 64, got 0"),
+		  strstr(err.message, ": $.cpus: expected an integer from 1 to 64, got 0"),
 	      "%s", err.message);
 
 	pvm_error_clear(&err);
@@ -338,7 +439,8 @@ static void test_files(void)
 	CHECK(strstr(err.message, ": not a regular file") != NULL, "%s", err.message);
 	pvm_error_clear(&err);
 	CHECK(pvm_config_load_file("/nonexistent/vm.json", true, &cfg, &err) == -ENOENT, "enoent");
-	CHECK(strcmp(err.message, "/nonexistent/vm.json: cannot open: No such file or directory") == 0,
+	CHECK(strcmp(err.message, "/nonexistent/vm.json: cannot open: No such file or directory") ==
+		  0,
 	      "%s", err.message);
 
 	/* absurd sizes: refused before parsing */
@@ -362,7 +464,8 @@ static void test_files(void)
 		memcpy(text, "{\"name\": \"a\"\0}", 14);
 		pvm_error_clear(&err);
 		CHECK(pvm_config_parse(text, 14, "nul.json", false, &cfg, &err) == -EINVAL, "NUL");
-		CHECK(strcmp(err.message, "nul.json: line 1, column 13: NUL byte in JSON text") == 0,
+		CHECK(strcmp(err.message, "nul.json: line 1, column 13: NUL byte in JSON text") ==
+			  0,
 		      "%s", err.message);
 	}
 

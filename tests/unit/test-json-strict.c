@@ -16,15 +16,15 @@ static void parse_expect(const char *text, const char *want_prefix)
 		return;
 	}
 	CHECK(r < 0 && !o, "%s accepted", text);
-	CHECK(strncmp(err.message, want_prefix, strlen(want_prefix)) == 0, "%s:\n   got: %s\n  want: %s",
-	      text, err.message, want_prefix);
+	CHECK(strncmp(err.message, want_prefix, strlen(want_prefix)) == 0,
+	      "%s:\n   got: %s\n  want: %s", text, err.message, want_prefix);
 }
 
 static void test_duplicates(void)
 {
 	parse_expect("{\"a\": 1, \"b\": 2}", NULL);
 	parse_expect("{\"a\": {\"a\": {\"a\": 1}}}", NULL); /* the same key at different levels */
-	parse_expect("[{\"a\": 1}, {\"a\": 1}]", NULL);     /* ... and in sibling objects */
+	parse_expect("[{\"a\": 1}, {\"a\": 1}]", NULL);	    /* ... and in sibling objects */
 	parse_expect("{\"a\": 1, \"a\": 2}", "t.json: $.a: duplicate key in one object");
 	parse_expect("{\"a\": 1, \"\\u0061\": 2}", "t.json: $.a: duplicate key in one object");
 	parse_expect("{\"x\": [0, {\"k\": 1, \"b\": 0, \"k\": 1}]}",
@@ -45,7 +45,8 @@ static void test_duplicates(void)
 		     "t.json: $.a: integer 100000000000000000000000... does not fit");
 	parse_expect("{\"a\": 1e400}", NULL); /* a float: refused by the typed readers */
 	parse_expect("  {\"a\": 1}  \n", NULL);
-	parse_expect("{\"a\": 1} 2", "t.json: line 1, column 10: unexpected text after the JSON value");
+	parse_expect("{\"a\": 1} 2",
+		     "t.json: line 1, column 10: unexpected text after the JSON value");
 	parse_expect("{\"a\":\n\n  1,}", "t.json: line 3, column 5: invalid JSON");
 	parse_expect("[[[[[[[1]]]]]]]", NULL);
 	parse_expect("[[[[[[[[1]]]]]]]]", "t.json: line 1, column 9: JSON nested deeper than 8");
@@ -62,9 +63,10 @@ static void test_readers(void)
 	size_t n;
 	static const char *const names[] = { "one", "two" };
 	static const char text[] =
-		"{\"i\": 7, \"neg\": -7, \"big\": 18446744073709551615, \"f\": 2.0, \"s\": \"str\","
-		" \"b\": false, \"arr\": [1, 2, 3], \"long\": \"0123456789012345678901234567890123456789"
-		"0123456789\"}";
+	    "{\"i\": 7, \"neg\": -7, \"big\": 18446744073709551615, \"f\": 2.0, \"s\": \"str\","
+	    " \"b\": false, \"arr\": [1, 2, 3], \"long\": "
+	    "\"0123456789012345678901234567890123456789"
+	    "0123456789\"}";
 
 	CHECK(pvm_json_parse(text, strlen(text), 4096, 8, "t", &o, &err) == 0, "%s", err.message);
 #define GET(k) json_object_object_get(o, k)
@@ -75,7 +77,7 @@ static void test_readers(void)
 	pvm_error_clear(&err);
 	CHECK(pvm_json_get_uint(GET("neg"), 0, 100, "t", "$.neg", &u, &err) == -ERANGE, "negative");
 	CHECK(pvm_json_get_uint(GET("big"), 0, UINT64_MAX, "t", "$.big", &u, &err) == 0 &&
-		      u == UINT64_MAX,
+		  u == UINT64_MAX,
 	      "uint64 max");
 	pvm_error_clear(&err);
 	CHECK(pvm_json_get_uint(GET("f"), 0, 100, "t", "$.f", &u, &err) == -EINVAL, "float");
@@ -100,7 +102,8 @@ static void test_readers(void)
 	CHECK(strcmp(err.message, "t: $.arr: expected at most 2 entries, got 3") == 0, "%s",
 	      err.message);
 	pvm_error_clear(&err);
-	CHECK(pvm_json_get_array(GET("arr"), 4, 5, "t", "$.arr", &n, &err) == -EINVAL, "short array");
+	CHECK(pvm_json_get_array(GET("arr"), 4, 5, "t", "$.arr", &n, &err) == -EINVAL,
+	      "short array");
 	CHECK(strcmp(err.message, "t: $.arr: expected at least 4 entries, got 3") == 0, "%s",
 	      err.message);
 	pvm_error_clear(&err);

@@ -15,27 +15,36 @@
 
 /* Rule numbers in the reasons below are positions in this list. */
 static const char policy_text[] =
-	"{ \"rules\": ["
-	/* 0 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"create\", \"stop\", \"inspect\","
-	" \"attach\"], \"vms\": [\"*\"], \"debug\": true},"
-	/* 1 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"create\", \"stop\", \"inspect\","
-	" \"attach\"], \"vms\": [\"@own\"], \"limits\": {\"vms\": 2, \"vcpus\": 4, \"memory_mib\": 1024},"
-	" \"payloads\": {\"path_prefixes\": [\"/srv/guests\", \"/opt/pvm/\"]}},"
-	/* 2 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"inspect\"], \"vms\": [\"shared-*\"]},"
-	/* 3 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"inspect\"], \"vms\": [\"shared-secret\"],"
-	" \"effect\": \"deny\"},"
-	/* 4 */ " {\"who\": {\"units\": [\"monitor@*.service\"]}, \"actions\": [\"inspect\"], \"vms\": [\"*\"]},"
-	/* 5 */ " {\"who\": {\"users\": [2000], \"units\": [\"build.service\"]}, \"actions\": [\"create\"],"
-	" \"vms\": [\"ci-*\"], \"payloads\": {\"sha256\": [\"" DIGEST_A "\"]}},"
-	/* 6 */ " {\"who\": {\"everyone\": true}, \"actions\": [\"inspect\"], \"vms\": [\"public\"]},"
-	/* 7 */ " {\"who\": {\"users\": [\"daemon\"]}, \"actions\": [\"stop\"], \"vms\": [\"*\"]},"
-	/* 8 */ " {\"who\": {\"groups\": [\"adm\"]}, \"actions\": [\"attach\"], \"vms\": [\"console-*\"]},"
-	/* 9 */ " {\"who\": {\"users\": [3000]}, \"actions\": [\"create\"], \"vms\": [\"*\"], \"debug\": false},"
-	/* 10 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"stop\"], \"vms\": [\"pinned\"], \"effect\": \"deny\"}"
-	" ],"
-	" \"limits\": {\"global\": {\"vms\": 10, \"vcpus\": 16, \"memory_mib\": 4096},"
-	" \"per_caller\": {\"vms\": 5}},"
-	" \"memory\": {\"protected_requires_guest_memfd\": true} }";
+    "{ \"rules\": ["
+    /* 0 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"create\", \"stop\", \"inspect\","
+    " \"attach\"], \"vms\": [\"*\"], \"debug\": true},"
+    /* 1 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"create\", \"stop\", \"inspect\","
+    " \"attach\"], \"vms\": [\"@own\"], \"limits\": {\"vms\": 2, \"vcpus\": 4, \"memory_mib\": "
+    "1024},"
+    " \"payloads\": {\"path_prefixes\": [\"/srv/guests\", \"/opt/pvm/\"]}},"
+    /* 2 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"inspect\"], \"vms\": [\"shared-*\"]},"
+    /* 3 */ " {\"who\": {\"groups\": [100]}, \"actions\": [\"inspect\"], \"vms\": "
+    "[\"shared-secret\"],"
+    " \"effect\": \"deny\"},"
+    /* 4 */ " {\"who\": {\"units\": [\"monitor@*.service\"]}, \"actions\": [\"inspect\"], \"vms\": "
+    "[\"*\"]},"
+    /* 5 */ " {\"who\": {\"users\": [2000], \"units\": [\"build.service\"]}, \"actions\": "
+    "[\"create\"],"
+    " \"vms\": [\"ci-*\"], \"payloads\": {\"sha256\": [\"" DIGEST_A "\"]}},"
+    /* 6 */ " {\"who\": {\"everyone\": true}, \"actions\": [\"inspect\"], \"vms\": [\"public\"]},"
+    /* 7 */ " {\"who\": {\"users\": [\"daemon\"]}, \"actions\": [\"stop\"], \"vms\": [\"*\"]},"
+    /* 8 */ " {\"who\": {\"groups\": [\"adm\"]}, \"actions\": [\"attach\"], \"vms\": "
+    "[\"console-*\"]},"
+    /* 9 */ " {\"who\": {\"users\": [3000]}, \"actions\": [\"create\"], \"vms\": [\"*\"], "
+    "\"debug\": false},"
+    /* 10 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"stop\"], \"vms\": [\"pinned\"], "
+    "\"effect\": \"deny\"},"
+    /* 11 */ " {\"who\": {\"users\": [4000]}, \"actions\": [\"create\"], \"vms\": [\"*\"],"
+    " \"payloads\": {\"path_prefixes\": [\"/\"]}}"
+    " ],"
+    " \"limits\": {\"global\": {\"vms\": 10, \"vcpus\": 16, \"memory_mib\": 4096},"
+    " \"per_caller\": {\"vms\": 5}},"
+    " \"memory\": {\"protected_requires_guest_memfd\": true} }";
 
 static const gid_t groups_100[] = { 50, 100 };
 
@@ -67,49 +76,154 @@ static const struct action_case {
 	bool allowed;
 	const char *reason;
 } action_cases[] = {
-	{ "root may do everything", { 0, 0, false, NULL }, PVM_ACTION_CREATE, "x", 0, true,
+	{ "root may do everything",
+	  { 0, 0, false, NULL },
+	  PVM_ACTION_CREATE,
+	  "x",
+	  0,
+	  true,
 	  "uid 0 may create VM 'x': allowed by p.json rule 0" },
 	{ "root attach", { 0, 0, false, NULL }, PVM_ACTION_ATTACH, "y", 1000, true, "rule 0" },
-	{ "a later deny rule overrides root's allow", { 0, 0, false, NULL }, PVM_ACTION_STOP,
-	  "pinned", 0, false, "uid 0 may not stop VM 'pinned': denied by p.json rule 10" },
-	{ "deny by default", { 1000, 1000, false, NULL }, PVM_ACTION_STOP, "x", 1000, false,
+	{ "a later deny rule overrides root's allow",
+	  { 0, 0, false, NULL },
+	  PVM_ACTION_STOP,
+	  "pinned",
+	  0,
+	  false,
+	  "uid 0 may not stop VM 'pinned': denied by p.json rule 10" },
+	{ "deny by default",
+	  { 1000, 1000, false, NULL },
+	  PVM_ACTION_STOP,
+	  "x",
+	  1000,
+	  false,
 	  "no policy rule lets uid 1000 stop VM 'x' (denied by default)" },
-	{ "supplementary group, own VM", { 1000, 1000, true, NULL }, PVM_ACTION_STOP, "x", 1000,
-	  true, "allowed by p.json rule 1" },
-	{ "group, another user's VM", { 1000, 1000, true, NULL }, PVM_ACTION_STOP, "x", 1001,
-	  false, "denied by default" },
-	{ "primary group, name pattern", { 1000, 100, false, NULL }, PVM_ACTION_INSPECT,
-	  "shared-a", 0, true, "allowed by p.json rule 2" },
-	{ "pattern does not match", { 1000, 100, false, NULL }, PVM_ACTION_INSPECT, "sharedx", 0,
-	  false, "denied by default" },
-	{ "last match wins: deny after allow", { 1000, 100, false, NULL }, PVM_ACTION_INSPECT,
-	  "shared-secret", 0, false, "denied by p.json rule 3" },
-	{ "last match wins over own", { 1000, 1000, true, NULL }, PVM_ACTION_INSPECT,
-	  "shared-secret", 1000, false, "denied by p.json rule 3" },
-	{ "unit pattern", { 500, 500, false, "monitor@1.service" }, PVM_ACTION_INSPECT, "any", 0,
-	  true, "allowed by p.json rule 4" },
-	{ "unit pattern, other action", { 500, 500, false, "monitor@1.service" }, PVM_ACTION_STOP,
-	  "any", 0, false, "denied by default" },
-	{ "no unit", { 500, 500, false, NULL }, PVM_ACTION_INSPECT, "any", 0, false,
+	{ "supplementary group, own VM",
+	  { 1000, 1000, true, NULL },
+	  PVM_ACTION_STOP,
+	  "x",
+	  1000,
+	  true,
+	  "allowed by p.json rule 1" },
+	{ "group, another user's VM",
+	  { 1000, 1000, true, NULL },
+	  PVM_ACTION_STOP,
+	  "x",
+	  1001,
+	  false,
 	  "denied by default" },
-	{ "unit pattern mismatch", { 500, 500, false, "monitor.service" }, PVM_ACTION_INSPECT,
-	  "any", 0, false, "denied by default" },
-	{ "uid and unit both match", { 2000, 2000, false, "build.service" }, PVM_ACTION_CREATE,
-	  "ci-1", 2000, true, "allowed by p.json rule 5" },
-	{ "uid without the unit", { 2000, 2000, false, NULL }, PVM_ACTION_CREATE, "ci-1", 2000,
-	  false, "denied by default" },
-	{ "unit without the uid", { 2001, 2000, false, "build.service" }, PVM_ACTION_CREATE,
-	  "ci-1", 2001, false, "denied by default" },
-	{ "everyone", { 4242, 4242, false, NULL }, PVM_ACTION_INSPECT, "public", 0, true,
+	{ "primary group, name pattern",
+	  { 1000, 100, false, NULL },
+	  PVM_ACTION_INSPECT,
+	  "shared-a",
+	  0,
+	  true,
+	  "allowed by p.json rule 2" },
+	{ "pattern does not match",
+	  { 1000, 100, false, NULL },
+	  PVM_ACTION_INSPECT,
+	  "sharedx",
+	  0,
+	  false,
+	  "denied by default" },
+	{ "last match wins: deny after allow",
+	  { 1000, 100, false, NULL },
+	  PVM_ACTION_INSPECT,
+	  "shared-secret",
+	  0,
+	  false,
+	  "denied by p.json rule 3" },
+	{ "last match wins over own",
+	  { 1000, 1000, true, NULL },
+	  PVM_ACTION_INSPECT,
+	  "shared-secret",
+	  1000,
+	  false,
+	  "denied by p.json rule 3" },
+	{ "unit pattern",
+	  { 500, 500, false, "monitor@1.service" },
+	  PVM_ACTION_INSPECT,
+	  "any",
+	  0,
+	  true,
+	  "allowed by p.json rule 4" },
+	{ "unit pattern, other action",
+	  { 500, 500, false, "monitor@1.service" },
+	  PVM_ACTION_STOP,
+	  "any",
+	  0,
+	  false,
+	  "denied by default" },
+	{ "no unit",
+	  { 500, 500, false, NULL },
+	  PVM_ACTION_INSPECT,
+	  "any",
+	  0,
+	  false,
+	  "denied by default" },
+	{ "unit pattern mismatch",
+	  { 500, 500, false, "monitor.service" },
+	  PVM_ACTION_INSPECT,
+	  "any",
+	  0,
+	  false,
+	  "denied by default" },
+	{ "uid and unit both match",
+	  { 2000, 2000, false, "build.service" },
+	  PVM_ACTION_CREATE,
+	  "ci-1",
+	  2000,
+	  true,
+	  "allowed by p.json rule 5" },
+	{ "uid without the unit",
+	  { 2000, 2000, false, NULL },
+	  PVM_ACTION_CREATE,
+	  "ci-1",
+	  2000,
+	  false,
+	  "denied by default" },
+	{ "unit without the uid",
+	  { 2001, 2000, false, "build.service" },
+	  PVM_ACTION_CREATE,
+	  "ci-1",
+	  2001,
+	  false,
+	  "denied by default" },
+	{ "everyone",
+	  { 4242, 4242, false, NULL },
+	  PVM_ACTION_INSPECT,
+	  "public",
+	  0,
+	  true,
 	  "allowed by p.json rule 6" },
-	{ "everyone, other action", { 4242, 4242, false, NULL }, PVM_ACTION_STOP, "public", 0,
-	  false, "denied by default" },
-	{ "user by name (daemon = uid 1)", { 1, 1, false, NULL }, PVM_ACTION_STOP, "v", 0, true,
+	{ "everyone, other action",
+	  { 4242, 4242, false, NULL },
+	  PVM_ACTION_STOP,
+	  "public",
+	  0,
+	  false,
+	  "denied by default" },
+	{ "user by name (daemon = uid 1)",
+	  { 1, 1, false, NULL },
+	  PVM_ACTION_STOP,
+	  "v",
+	  0,
+	  true,
 	  "allowed by p.json rule 7" },
-	{ "group by name (adm = gid 4)", { 77, 4, false, NULL }, PVM_ACTION_ATTACH, "console-1",
-	  0, true, "allowed by p.json rule 8" },
-	{ "group by name, pattern mismatch", { 77, 4, false, NULL }, PVM_ACTION_ATTACH, "other", 0,
-	  false, "denied by default" },
+	{ "group by name (adm = gid 4)",
+	  { 77, 4, false, NULL },
+	  PVM_ACTION_ATTACH,
+	  "console-1",
+	  0,
+	  true,
+	  "allowed by p.json rule 8" },
+	{ "group by name, pattern mismatch",
+	  { 77, 4, false, NULL },
+	  PVM_ACTION_ATTACH,
+	  "other",
+	  0,
+	  false,
+	  "denied by default" },
 };
 
 static void test_actions(const pvm_policy *p)
@@ -129,7 +243,8 @@ static void test_actions(const pvm_policy *p)
 	pvm_decision d;
 	CHECK(pvm_policy_check_action(p, &root, _PVM_ACTION_MAX, "x", 0, &d) == -EINVAL,
 	      "unknown action");
-	CHECK(pvm_policy_check_action(p, &root, PVM_ACTION_STOP, NULL, 0, &d) == -EINVAL, "no name");
+	CHECK(pvm_policy_check_action(p, &root, PVM_ACTION_STOP, NULL, 0, &d) == -EINVAL,
+	      "no name");
 }
 
 struct cfg_spec {
@@ -150,77 +265,192 @@ static const struct create_case {
 	bool allowed;
 	const char *reason;
 } create_cases[] = {
-	{ "root, debug allowed", { 0, 0, false, NULL },
-	  { "r", "/anything", NULL, 1, 64, true, false, true, NULL }, NULL, { 0 }, { 0 }, true,
+	{ "root, debug allowed",
+	  { 0, 0, false, NULL },
+	  { "r", "/anything", NULL, 1, 64, true, false, true, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
 	  "uid 0 may create VM 'r': allowed by p.json rule 0" },
-	{ "debug not allowed by the deciding rule", { 3000, 3000, false, NULL },
-	  { "d", "/k", NULL, 1, 64, true, false, true, NULL }, NULL, { 0 }, { 0 }, false,
+	{ "debug not allowed by the deciding rule",
+	  { 3000, 3000, false, NULL },
+	  { "d", "/k", NULL, 1, 64, true, false, true, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
 	  "VM 'd' asks for debug features, which p.json rule 9 does not allow" },
-	{ "without debug", { 3000, 3000, false, NULL },
-	  { "d", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 0 }, true,
+	{ "without debug",
+	  { 3000, 3000, false, NULL },
+	  { "d", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
 	  "allowed by p.json rule 9" },
-	{ "protected VMs need guest_memfd", { 3000, 3000, false, NULL },
-	  { "m", "/k", NULL, 1, 64, true, true, false, NULL }, NULL, { 0 }, { 0 }, false,
+	{ "protected VMs need guest_memfd",
+	  { 3000, 3000, false, NULL },
+	  { "m", "/k", NULL, 1, 64, true, true, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
 	  "VM 'm' is protected and asks for \"prefer_guest_memfd\" memory, but policy requires "
 	  "guest_memfd" },
-	{ "unprotected VMs may prefer guest_memfd", { 3000, 3000, false, NULL },
-	  { "m", "/k", NULL, 1, 64, false, true, false, NULL }, NULL, { 0 }, { 0 }, true,
+	{ "unprotected VMs may prefer guest_memfd",
+	  { 3000, 3000, false, NULL },
+	  { "m", "/k", NULL, 1, 64, false, true, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
 	  "allowed" },
-	{ "payload under a prefix", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a.elf", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 0 },
-	  true, "allowed by p.json rule 1" },
-	{ "prefix with a trailing slash", { 1000, 1000, true, NULL },
-	  { "g", "/opt/pvm/x/a.elf", "/srv/guests/initrd", 1, 64, true, false, false, NULL }, NULL,
-	  { 0 }, { 0 }, true, "allowed by p.json rule 1" },
-	{ "prefix is a whole path component", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests-evil/a.elf", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 },
-	  { 0 }, false, "payload /srv/guests-evil/a.elf is not under a path prefix allowed by "
-			"p.json rule 1" },
-	{ "initrd outside the prefixes", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a.elf", "/tmp/initrd", 1, 64, true, false, false, NULL }, NULL,
-	  { 0 }, { 0 }, false, "initrd /tmp/initrd is not under a path prefix" },
-	{ "per-caller VM limit of the rule", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL }, NULL, { 2, 2, 128 },
-	  { 2, 2, 128 }, false, "per-caller limit of 2 VMs reached (2 running; p.json rule 1)" },
-	{ "per-caller vCPU limit", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a", NULL, 2, 64, true, false, false, NULL }, NULL, { 1, 3, 64 },
-	  { 1, 3, 64 }, false, "per-caller limit of 4 vCPUs: 3 in use plus 2 requested" },
-	{ "per-caller vCPU limit reached exactly", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL }, NULL, { 1, 3, 64 },
-	  { 1, 3, 64 }, true, "allowed" },
-	{ "per-caller memory limit", { 1000, 1000, true, NULL },
-	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL }, NULL, { 1, 1, 1000 },
-	  { 1, 1, 1000 }, false,
+	{ "payload under a prefix",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a.elf", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
+	  "allowed by p.json rule 1" },
+	{ "prefix with a trailing slash",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/opt/pvm/x/a.elf", "/srv/guests/initrd", 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
+	  "allowed by p.json rule 1" },
+	{ "prefix is a whole path component",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests-evil/a.elf", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
+	  "payload /srv/guests-evil/a.elf is not under a path prefix allowed by "
+	  "p.json rule 1" },
+	{ "initrd outside the prefixes",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a.elf", "/tmp/initrd", 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
+	  "initrd /tmp/initrd is not under a path prefix" },
+	{ "per-caller VM limit of the rule",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 2, 2, 128 },
+	  { 2, 2, 128 },
+	  false,
+	  "per-caller limit of 2 VMs reached (2 running; p.json rule 1)" },
+	{ "per-caller vCPU limit",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a", NULL, 2, 64, true, false, false, NULL },
+	  NULL,
+	  { 1, 3, 64 },
+	  { 1, 3, 64 },
+	  false,
+	  "per-caller limit of 4 vCPUs: 3 in use plus 2 requested" },
+	{ "per-caller vCPU limit reached exactly",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 1, 3, 64 },
+	  { 1, 3, 64 },
+	  true,
+	  "allowed" },
+	{ "per-caller memory limit",
+	  { 1000, 1000, true, NULL },
+	  { "g", "/srv/guests/a", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 1, 1, 1000 },
+	  { 1, 1, 1000 },
+	  false,
 	  "per-caller limit of 1024 MiB guest memory: 1000 MiB in use plus 64 MiB requested" },
-	{ "policy-wide per-caller limit when the rule sets none", { 0, 0, false, NULL },
-	  { "r", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 5, 5, 5 }, { 5, 5, 5 },
-	  false, "per-caller limit of 5 VMs reached" },
-	{ "global VM limit", { 0, 0, false, NULL },
-	  { "r", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 10, 10, 640 }, false,
+	{ "policy-wide per-caller limit when the rule sets none",
+	  { 0, 0, false, NULL },
+	  { "r", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 5, 5, 5 },
+	  { 5, 5, 5 },
+	  false,
+	  "per-caller limit of 5 VMs reached (5 running; limits.per_caller)" },
+	{ "global VM limit",
+	  { 0, 0, false, NULL },
+	  { "r", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 10, 10, 640 },
+	  false,
 	  "global limit of 10 VMs reached" },
-	{ "global vCPU limit", { 0, 0, false, NULL },
-	  { "r", "/k", NULL, 4, 64, true, false, false, NULL }, NULL, { 0 }, { 3, 13, 192 }, false,
+	{ "global vCPU limit",
+	  { 0, 0, false, NULL },
+	  { "r", "/k", NULL, 4, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 3, 13, 192 },
+	  false,
 	  "global limit of 16 vCPUs: 13 in use plus 4 requested" },
-	{ "global memory limit without overflow", { 0, 0, false, NULL },
-	  { "r", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 },
-	  { 1, 1, UINT64_MAX - 10 }, false, "global limit of 4096 MiB guest memory" },
-	{ "payload digest allowed", { 2000, 2000, false, "build.service" },
-	  { "ci-1", "/k", NULL, 1, 64, true, false, false, NULL }, DIGEST_A, { 0 }, { 0 }, true,
-	  "allowed by p.json rule 5" },
-	{ "payload digest not allowed", { 2000, 2000, false, "build.service" },
+	{ "global memory limit without overflow",
+	  { 0, 0, false, NULL },
+	  { "r", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 1, 1, UINT64_MAX - 10 },
+	  false,
+	  "global limit of 4096 MiB guest memory" },
+	{ "payload digest allowed",
+	  { 2000, 2000, false, "build.service" },
 	  { "ci-1", "/k", NULL, 1, 64, true, false, false, NULL },
-	  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", { 0 }, { 0 }, false,
+	  DIGEST_A,
+	  { 0 },
+	  { 0 },
+	  true,
+	  "allowed by p.json rule 5" },
+	{ "payload digest not allowed",
+	  { 2000, 2000, false, "build.service" },
+	  { "ci-1", "/k", NULL, 1, 64, true, false, false, NULL },
+	  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+	  { 0 },
+	  { 0 },
+	  false,
 	  "payload /k has no SHA-256 digest allowed by p.json rule 5" },
-	{ "payload digest unknown", { 2000, 2000, false, "build.service" },
-	  { "ci-1", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 0 }, false,
+	{ "payload digest unknown",
+	  { 2000, 2000, false, "build.service" },
+	  { "ci-1", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
 	  "has no SHA-256 digest allowed" },
-	{ "config's expected digest differs from the payload's", { 0, 0, false, NULL },
+	{ "config's expected digest differs from the payload's",
+	  { 0, 0, false, NULL },
 	  { "r", "/k", NULL, 1, 64, true, false, false,
 	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" },
-	  DIGEST_A, { 0 }, { 0 }, false,
+	  DIGEST_A,
+	  { 0 },
+	  { 0 },
+	  false,
 	  "payload /k does not have the SHA-256 the config expects" },
-	{ "create denied outright", { 1000, 1000, false, NULL },
-	  { "n", "/k", NULL, 1, 64, true, false, false, NULL }, NULL, { 0 }, { 0 }, false,
+	{ "prefix \"/\" covers every path",
+	  { 4000, 4000, false, NULL },
+	  { "s", "/any/where", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
+	  "allowed by p.json rule 11" },
+	{ "create denied outright",
+	  { 1000, 1000, false, NULL },
+	  { "n", "/k", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  false,
 	  "no policy rule lets uid 1000 create VM 'n' (denied by default)" },
 };
 
@@ -238,8 +468,8 @@ static void fill_config(pvm_config *cfg, const struct cfg_spec *s)
 	cfg->cpus = s->cpus;
 	cfg->memory_mib = s->memory_mib;
 	cfg->protected_vm = s->protected_vm;
-	cfg->memory_backing = s->prefer ? PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
-					: PVM_MEMORY_BACKING_GUEST_MEMFD;
+	cfg->memory_backing =
+	    s->prefer ? PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD : PVM_MEMORY_BACKING_GUEST_MEMFD;
 	cfg->debug = s->debug;
 	cfg->has_payload_sha256 = s->expected_sha != NULL;
 	if (s->expected_sha)
@@ -261,6 +491,9 @@ static void test_create(const pvm_policy *p)
 		CHECK(pvm_policy_check_create(p, &caller, &cfg, c->computed_sha ? digest : NULL,
 					      &c->mine, &c->all, &d) == 0,
 		      "case %zu", i);
+		/* the limit denials, and only they, are flagged for LimitExceeded */
+		CHECK(d.limit_exceeded == (strstr(c->reason, " limit of ") != NULL),
+		      "%s: limit_exceeded=%d", c->what, d.limit_exceeded);
 		CHECK(d.allowed == c->allowed, "%s: allowed=%d (%s)", c->what, d.allowed, d.reason);
 		CHECK(strstr(d.reason, c->reason) != NULL, "%s:\n   got: %s\n  want: ...%s...",
 		      c->what, d.reason, c->reason);
@@ -296,6 +529,15 @@ static void test_memory_fallback(const pvm_policy *strict)
 	      "lax create: %s", d.reason);
 	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
 	      "strict create");
+
+	/* usage not given counts as nothing in use: limits still apply to the VM itself */
+	cfg.memory_backing = PVM_MEMORY_BACKING_GUEST_MEMFD;
+	cfg.memory_mib = 4097;
+	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
+	      "no usage: %s", d.reason);
+	CHECK(strstr(d.reason,
+		     "global limit of 4096 MiB guest memory: 0 MiB in use plus 4097 MiB") != NULL,
+	      "%s", d.reason);
 }
 
 struct bad_policy {
@@ -394,8 +636,8 @@ static void test_bad_policies(void)
 
 		snprintf(want, sizeof(want), "p.json: %s", c->message);
 		CHECK(r < 0 && !p && r == -err.code, "case %zu (%s) accepted", i, c->json);
-		CHECK(strncmp(err.message, want, strlen(want)) == 0, "case %zu:\n   got: %s\n  want: %s",
-		      i, err.message, want);
+		CHECK(strncmp(err.message, want, strlen(want)) == 0,
+		      "case %zu:\n   got: %s\n  want: %s", i, err.message, want);
 		pvm_policy_free(p);
 	}
 
@@ -407,7 +649,8 @@ static void test_bad_policies(void)
 	pvm_policy *p = NULL;
 	pvm_error err = { 0 };
 	CHECK(pvm_policy_parse_text(big, strlen(big), "p.json", &p, &err) == -E2BIG, "long list");
-	CHECK(strcmp(err.message, "p.json: $.rules[0].who.users: expected at most 256 entries, got 257") == 0,
+	CHECK(strcmp(err.message,
+		     "p.json: $.rules[0].who.users: expected at most 256 entries, got 257") == 0,
 	      "%s", err.message);
 }
 
@@ -420,14 +663,15 @@ static void test_unresolved_names(void)
 	pvm_caller anyone = { .uid = 0 };
 	pvm_decision d;
 
-	CHECK(pvm_policy_parse_text(text, strlen(text), "n.json", &p, &err) == 0, "%s", err.message);
+	CHECK(pvm_policy_parse_text(text, strlen(text), "n.json", &p, &err) == 0, "%s",
+	      err.message);
 	if (!p)
 		return;
 	CHECK(pvm_policy_n_warnings(p) == 2, "%zu warnings", pvm_policy_n_warnings(p));
 	CHECK(pvm_policy_warning(p, 0) &&
-		      strcmp(pvm_policy_warning(p, 0),
-			     "n.json: $.rules[0].who.users[0]: no user \"no-such-user-pvm\" on this "
-			     "system; the entry matches nobody") == 0,
+		  strcmp(pvm_policy_warning(p, 0),
+			 "n.json: $.rules[0].who.users[0]: no user \"no-such-user-pvm\" on this "
+			 "system; the entry matches nobody") == 0,
 	      "%s", pvm_policy_warning(p, 0));
 	CHECK(pvm_policy_warning(p, 1) && strstr(pvm_policy_warning(p, 1), "no group"), "group");
 	/* the rule stays, matching nobody: not even uid 0 */
@@ -458,8 +702,8 @@ static bool allowed(const pvm_policy *p, uid_t uid, enum pvm_action a, const cha
 }
 
 #define ALLOW_UID(uid, vm)                                                                         \
-	"{\"rules\": [{\"who\": {\"users\": [" #uid "]}, \"actions\": [\"inspect\"], \"vms\": [\"" vm \
-	"\"]}]}"
+	"{\"rules\": [{\"who\": {\"users\": [" #uid                                                \
+	"]}, \"actions\": [\"inspect\"], \"vms\": [\"" vm "\"]}]}"
 
 static void test_dirs(void)
 {
@@ -480,17 +724,17 @@ static void test_dirs(void)
 
 	write_file(vendor, "40-a.json", ALLOW_UID(1, "a"));
 	write_file(vendor, "50-b.json", ALLOW_UID(2, "b"));
-	write_file(etc, "50-b.json", ALLOW_UID(3, "b"));           /* replaces the vendor file */
+	write_file(etc, "50-b.json", ALLOW_UID(3, "b")); /* replaces the vendor file */
 	write_file(vendor, "60-masked.json", ALLOW_UID(4, "m"));
-	write_file(etc, "60-masked.json", "");                    /* empty: masks */
+	write_file(etc, "60-masked.json", ""); /* empty: masks */
 	write_file(vendor, "70-devnull.json", ALLOW_UID(5, "n"));
 	snprintf(path, sizeof(path), "%s/70-devnull.json", etc);
-	CHECK(symlink("/dev/null", path) == 0, "symlink");          /* to /dev/null: masks */
+	CHECK(symlink("/dev/null", path) == 0, "symlink"); /* to /dev/null: masks */
 	write_file(etc, "45-deny.json",
 		   "{\"rules\": [{\"who\": {\"users\": [1]}, \"actions\": [\"inspect\"], "
 		   "\"vms\": [\"a\"], \"effect\": \"deny\"}]}"); /* after 40-a in lexical order */
-	write_file(etc, "README", "not json");                    /* ignored: not *.json */
-	write_file(etc, ".hidden.json", "not json");              /* ignored: hidden */
+	write_file(etc, "README", "not json");			 /* ignored: not *.json */
+	write_file(etc, ".hidden.json", "not json");		 /* ignored: hidden */
 
 	{
 		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
@@ -498,8 +742,10 @@ static void test_dirs(void)
 		if (p) {
 			CHECK(pvm_policy_n_files(p) == 3, "%zu files", pvm_policy_n_files(p));
 			CHECK(pvm_policy_n_rules(p) == 3, "%zu rules", pvm_policy_n_rules(p));
-			CHECK(strstr(pvm_policy_file(p, 0), "/vendor/40-a.json") != NULL, "order 0");
-			CHECK(strstr(pvm_policy_file(p, 1), "/etc/45-deny.json") != NULL, "order 1");
+			CHECK(strstr(pvm_policy_file(p, 0), "/vendor/40-a.json") != NULL,
+			      "order 0");
+			CHECK(strstr(pvm_policy_file(p, 1), "/etc/45-deny.json") != NULL,
+			      "order 1");
 			CHECK(strstr(pvm_policy_file(p, 2), "/etc/50-b.json") != NULL, "order 2");
 			CHECK(pvm_policy_file(p, 3) == NULL, "no 4th file");
 			CHECK(!allowed(p, 1, PVM_ACTION_INSPECT, "a"), "45-deny comes after 40-a");
@@ -515,7 +761,8 @@ static void test_dirs(void)
 		write_file(etc, "40-a.json", "{\"rules\": [{\"who\": {}}]}");
 		pvm_error_clear(&err);
 		CHECK(pvm_policy_load(dirs, 3, &p, &err) == -EINVAL && !p, "invalid file");
-		snprintf(path, sizeof(path), "%s/40-a.json: $.rules[0].who: expected at least one", etc);
+		snprintf(path, sizeof(path), "%s/40-a.json: $.rules[0].who: expected at least one",
+			 etc);
 		CHECK(strncmp(err.message, path, strlen(path)) == 0, "%s", err.message);
 		snprintf(path, sizeof(path), "%s/40-a.json", etc);
 		unlink(path);
@@ -530,6 +777,19 @@ static void test_dirs(void)
 		CHECK(strstr(err.message, "80-dir.json: not a regular file") != NULL, "%s",
 		      err.message);
 		rmdir(path);
+	}
+	{
+		/* a policy file everyone may write is refused */
+		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+		snprintf(path, sizeof(path), "%s/50-b.json", etc);
+		CHECK(chmod(path, 0646) == 0, "chmod");
+		pvm_error_clear(&err);
+		CHECK(pvm_policy_load(dirs, 3, &p, &err) == -EPERM && !p, "world-writable");
+		CHECK(strstr(err.message,
+			     "/etc/50-b.json: writable by everyone (mode 0646); refusing it") !=
+			  NULL,
+		      "%s", err.message);
+		CHECK(chmod(path, 0644) == 0, "chmod back");
 	}
 	{
 		/* no directories at all: an empty policy that denies everything */
@@ -553,8 +813,30 @@ static void test_dirs(void)
 		      "%s", err.message);
 	}
 
-	const char *names[] = { "40-a.json", "45-deny.json", "50-b.json", "60-masked.json",
-				"README", ".hidden.json" };
+	{
+		/* a directory holds at most PVM_POLICY_FILES_MAX policy files */
+		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+		char many[64], name[32];
+		snprintf(many, sizeof(many), "%s/many", root);
+		mkdir(many, 0755);
+		for (int i = 0; i <= PVM_POLICY_FILES_MAX; i++) {
+			snprintf(name, sizeof(name), "%04d.json", i);
+			write_file(many, name, "{}");
+		}
+		const char *one[] = { many };
+		pvm_error_clear(&err);
+		CHECK(pvm_policy_load(one, 1, &p, &err) == -E2BIG, "too many files");
+		CHECK(strstr(err.message, "/many: more than 1024 policy files") != NULL, "%s",
+		      err.message);
+		for (int i = 0; i <= PVM_POLICY_FILES_MAX; i++) {
+			snprintf(path, sizeof(path), "%s/%04d.json", many, i);
+			unlink(path);
+		}
+		rmdir(many);
+	}
+
+	const char *names[] = { "40-a.json",	  "45-deny.json", "50-b.json",
+				"60-masked.json", "README",	  ".hidden.json" };
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		snprintf(path, sizeof(path), "%s/%s", etc, names[i]);
 		unlink(path);
@@ -577,8 +859,12 @@ static void test_shipped(const char *srcdir)
 	const char *dirs[] = { def, ex };
 	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL, *both = NULL;
 	pvm_error err = { 0 };
-	pvm_config cfg = { .name = "vm", .kernel = (char *)"/usr/share/pvm/guests/x.elf",
-			   .cpus = 1, .memory_mib = 64, .protected_vm = true, .debug = true };
+	pvm_config cfg = { .name = "vm",
+			   .kernel = (char *)"/usr/share/pvm/guests/x.elf",
+			   .cpus = 1,
+			   .memory_mib = 64,
+			   .protected_vm = true,
+			   .debug = true };
 	pvm_caller root = { .uid = 0 }, user = { .uid = 1000, .gid = 1000 };
 	pvm_usage none = { 0 };
 	pvm_decision d;
@@ -596,7 +882,7 @@ static void test_shipped(const char *srcdir)
 		      pvm_action_to_string((enum pvm_action)a));
 		pvm_caller u = { .uid = 1000, .gid = 0 }; /* even in group root */
 		CHECK(pvm_policy_check_action(p, &u, (enum pvm_action)a, "x", 1000, &d) == 0 &&
-			      !d.allowed,
+			  !d.allowed,
 		      "own VM");
 	}
 	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, &none, &none, &d) == 0 && d.allowed,
@@ -622,7 +908,7 @@ int main(int argc, char **argv)
 	      "%s", err.message);
 	if (!p)
 		return check_exit("test-policy");
-	CHECK(pvm_policy_n_rules(p) == 11 && pvm_policy_n_files(p) == 1, "counts");
+	CHECK(pvm_policy_n_rules(p) == 12 && pvm_policy_n_files(p) == 1, "counts");
 	CHECK(pvm_policy_n_warnings(p) == 0, "warnings: %s", pvm_policy_warning(p, 0));
 	test_actions(p);
 	test_create(p);

@@ -41,6 +41,10 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid)
 	fake_arch_tlb_flushes++;
 }
 
+void arch_clean_dcache_page(void *va)
+{
+}
+
 _Noreturn void arch_panic(const char *file, int line, const char *what)
 {
 	fprintf(stderr, "hyp CHECK failed: %s:%d: %s\n", file, line, what);

@@ -18,4 +18,7 @@ hyp_pa_t arch_va_to_pa(const void *va);
  */
 void arch_s2_tlb_flush_vmid(uint16_t vmid);
 
+/* The hypervisor wrote this page; its next owner may read it with caches off: clean to PoC. */
+void arch_clean_dcache_page(void *va);
+
 #endif

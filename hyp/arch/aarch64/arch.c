@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The aarch64 port at EL2: the arch interface for the core (identity-mapped physical memory,
+ * TLB and cache maintenance), the hypervisor's own stage 1, the host's stage 2, the HVC table,
+ * stage-2 fault handling with abort injection, and the drop to the host at EL1.
+ */
+#include "hyp/arch.h"
+#include "hyp/mem_protect.h"
+#include "lib.h"
+
+#define RAM_BASE 0x40000000ULL
+#define RAM_SIZE (128ULL << 20)	    /* the test harness runs QEMU with -m 128M */
+#define TEST_SELECTOR 0x40100000ULL /* written by QEMU's loader device: the test group */
+
+#define ESR_EC(esr) ((esr) >> 26)
+#define EC_HVC64 0x16
+#define EC_SMC64 0x17
+#define EC_IABT_LOW 0x20
+#define EC_IABT_CUR 0x21
+#define EC_DABT_LOW 0x24
+#define EC_DABT_CUR 0x25
+#define ESR_IL (1ULL << 25)
+#define ESR_DABT_WNR (1ULL << 6)
+#define FSC_SYNC_EXTERNAL 0x10
+#define FSC_TRANSLATION_L0 0x04
+#define FSC_TRANSLATION_L3 0x07
+
+#define HCR_VM (1ULL << 0)
+#define HCR_TSC (1ULL << 19)
+#define HCR_RW (1ULL << 31)
+#define HCR_APK (1ULL << 40)
+#define HCR_API (1ULL << 41)
+
+extern char __hyp_start[], __hyp_end[], __pool_start[], __pool_end[];
+extern char hyp_vectors[], host_start[];
+void hyp_enter_host(uint64_t entry, uint64_t arg) __attribute__((noreturn));
+void hyp_main(void) __attribute__((noreturn));
+void hyp_handle_host_sync(uint64_t *regs);
+void hyp_bad_vector(uint64_t kind) __attribute__((noreturn));
+
+static struct hyp_mem mem;
+static uint64_t hyp_s1_l1[512] __attribute__((aligned(4096)));
+
+void *arch_pa_to_va(hyp_pa_t pa)
+{
+	return (void *)(uintptr_t)hyp_pa_addr(pa); /* the hypervisor's stage 1 is the identity */
+}
+
+hyp_pa_t arch_va_to_pa(const void *va)
+{
+	return hyp_pa((uint64_t)(uintptr_t)va);
+}
+
+void arch_s2_tlb_flush_vmid(uint16_t vmid)
+{
+	/* One CPU and few VMIDs: dropping every stage-1&2 entry is simple and always right. */
+	dsb(ishst);
+	__asm__ volatile("tlbi alle1is" : : : "memory");
+	dsb(ish);
+	isb();
+}
+
+void arch_clean_dcache_page(void *va)
+{
+	uint64_t line = 4ULL << ((read_sysreg(ctr_el0) >> 16) & 0xf); /* DminLine */
+
+	for (uint64_t a = (uintptr_t)va; a < (uintptr_t)va + HYP_PAGE_SIZE; a += line)
+		__asm__ volatile("dc civac, %0" : : "r"(a) : "memory");
+	dsb(ish);
+}
+
+static void __attribute__((noreturn)) system_off(void)
+{
+	register uint64_t x0 __asm__("x0") = PVM_HYP_PSCI_SYSTEM_OFF;
+
+	/* With virtualization=on and no EL3, QEMU implements PSCI behind SMC from EL2. */
+	__asm__ volatile("smc #0" : "+r"(x0) : : "memory");
+	for (;;)
+		__asm__ volatile("wfi");
+}
+
+_Noreturn void arch_panic(const char *file, int line, const char *what)
+{
+	print("# hyp panic: %s:%d: %s\n", file, line, what);
+	system_off();
+}
+
+void hyp_bad_vector(uint64_t kind)
+{
+	print(
+	    "# hyp panic: unexpected exception, vector %lu, ESR_EL2 %lx ELR_EL2 %lx FAR_EL2 %lx\n",
+	    kind, read_sysreg(esr_el2), read_sysreg(elr_el2), read_sysreg(far_el2));
+	system_off();
+}
+
+/*
+ * The hypervisor's stage 1: identity, 1 GiB blocks, device memory below RAM (the PL011),
+ * normal write-back memory for RAM. MAIR_EL2 attribute 0 is device nGnRE, 1 is normal WB.
+ */
+static void setup_stage1(void)
+{
+	const uint64_t af = 1ULL << 10, sh_inner = 3ULL << 8, xn = 1ULL << 54;
+	const uint64_t ap_rw = 1ULL << 6; /* AP[1] is RES1 at EL2 */
+
+	hyp_s1_l1[0] = 0x00000000ULL | af | ap_rw | (0ULL << 2) | xn | 1;
+	hyp_s1_l1[1] = 0x40000000ULL | af | ap_rw | sh_inner | (1ULL << 2) | 1;
+
+	write_sysreg(0xff04ULL, mair_el2);
+	/* T0SZ=32 (4 GiB, start at level 1), WBWA walks, inner shareable, 4K, PS=40 bits. */
+	write_sysreg(32ULL | (1ULL << 8) | (1ULL << 10) | (3ULL << 12) | (2ULL << 16) |
+			 (1ULL << 23) | (1ULL << 31),
+		     tcr_el2);
+	write_sysreg((uintptr_t)hyp_s1_l1, ttbr0_el2);
+	isb();
+	__asm__ volatile("tlbi alle2" : : : "memory");
+	dsb(ish);
+	isb();
+	/* M, C, I; everything else off (no WXN, little-endian). */
+	write_sysreg((1ULL << 0) | (1ULL << 2) | (1ULL << 12) | 0x30c50830ULL, sctlr_el2);
+	isb();
+}
+
+static void setup_host_stage2(void)
+{
+	uint64_t vtcr;
+	int r;
+
+	r = s2_vtcr(&mem.host_s2.geo, read_sysreg(id_aa64mmfr0_el1) & 0xf, &vtcr);
+	CHECK(r == 0);
+	write_sysreg(vtcr, vtcr_el2);
+	write_sysreg(s2_vttbr(&mem.host_s2), vttbr_el2);
+	write_sysreg(HCR_VM | HCR_RW | HCR_TSC | HCR_API | HCR_APK, hcr_el2);
+	isb();
+	arch_s2_tlb_flush_vmid(0);
+}
+
+/* --- the host's calls -------------------------------------------------------------------- */
+
+static int hvc_version(uint64_t *regs)
+{
+	regs[2] = PVM_HYP_ABI_VERSION;
+	return 0;
+}
+
+static int hvc_share_hyp(uint64_t *regs)
+{
+	return hyp_host_share_hyp(&mem, regs[1], regs[2]);
+}
+
+static int hvc_unshare_hyp(uint64_t *regs)
+{
+	return hyp_host_unshare_hyp(&mem, regs[1], regs[2]);
+}
+
+static int hvc_donate_hyp(uint64_t *regs)
+{
+	return hyp_host_donate_hyp(&mem, regs[1], regs[2]);
+}
+
+static int hvc_reclaim_hyp(uint64_t *regs)
+{
+	return hyp_host_reclaim_hyp(&mem, regs[1], regs[2]);
+}
+
+static int hvc_guest_create(uint64_t *regs)
+{
+	return hyp_guest_create(&mem, &regs[2]);
+}
+
+static int hvc_guest_destroy(uint64_t *regs)
+{
+	return hyp_guest_destroy(&mem, regs[1]);
+}
+
+static int hvc_donate_guest(uint64_t *regs)
+{
+	return hyp_host_donate_guest(&mem, regs[1], regs[2], regs[3], regs[4]);
+}
+
+static int hvc_reclaim_guest(uint64_t *regs)
+{
+	return hyp_host_reclaim_guest(&mem, regs[1], regs[2]);
+}
+
+static int hvc_page_state(uint64_t *regs)
+{
+	enum hyp_page_state state;
+	unsigned owner;
+	int r;
+
+	r = hyp_host_page_state(&mem, regs[1], &state, &owner);
+	if (r == 0) {
+		regs[2] = state;
+		regs[3] = owner;
+	}
+	return r;
+}
+
+static const struct {
+	uint64_t fn;
+	int (*handler)(uint64_t *regs);
+} host_calls[] = {
+	{ PVM_HYP_FN_VERSION, hvc_version },
+	{ PVM_HYP_FN_HOST_SHARE_HYP, hvc_share_hyp },
+	{ PVM_HYP_FN_HOST_UNSHARE_HYP, hvc_unshare_hyp },
+	{ PVM_HYP_FN_HOST_DONATE_HYP, hvc_donate_hyp },
+	{ PVM_HYP_FN_HOST_RECLAIM_HYP, hvc_reclaim_hyp },
+	{ PVM_HYP_FN_GUEST_CREATE, hvc_guest_create },
+	{ PVM_HYP_FN_GUEST_DESTROY, hvc_guest_destroy },
+	{ PVM_HYP_FN_HOST_DONATE_GUEST, hvc_donate_guest },
+	{ PVM_HYP_FN_HOST_RECLAIM_GUEST, hvc_reclaim_guest },
+	{ PVM_HYP_FN_PAGE_STATE, hvc_page_state },
+};
+
+static void handle_hvc(uint64_t *regs)
+{
+	if (regs[0] == PVM_HYP_PSCI_SYSTEM_OFF)
+		system_off();
+	for (size_t i = 0; i < HYP_ARRAY_SIZE(host_calls); i++) {
+		if (host_calls[i].fn != regs[0])
+			continue;
+		regs[1] = (uint64_t)(int64_t)host_calls[i].handler(regs);
+		regs[0] = PVM_HYP_SMCCC_SUCCESS;
+		return;
+	}
+	regs[0] = PVM_HYP_SMCCC_NOT_SUPPORTED;
+}
+
+/*
+ * Deliver a synchronous external abort to the host, as if its own access had failed: the
+ * host's exception state is set up the way the CPU would, and we return into its vector.
+ */
+static void inject_host_abort(uint64_t esr_el2)
+{
+	uint64_t spsr = read_sysreg(spsr_el2), mode = spsr & 0xf, offset, ec, esr;
+	bool data = ESR_EC(esr_el2) == EC_DABT_LOW;
+
+	if (mode == 0x5) /* EL1h */
+		offset = 0x200;
+	else if (mode == 0x4) /* EL1t */
+		offset = 0x000;
+	else /* EL0 */
+		offset = 0x400;
+	if (mode == 0)
+		ec = data ? EC_DABT_LOW : EC_IABT_LOW;
+	else
+		ec = data ? EC_DABT_CUR : EC_IABT_CUR;
+	esr = (ec << 26) | ESR_IL | FSC_SYNC_EXTERNAL | (data ? esr_el2 & ESR_DABT_WNR : 0);
+
+	write_sysreg(esr, esr_el1);
+	write_sysreg(read_sysreg(far_el2), far_el1);
+	write_sysreg(read_sysreg(elr_el2), elr_el1);
+	write_sysreg(spsr, spsr_el1);
+	write_sysreg(read_sysreg(vbar_el1) + offset, elr_el2);
+	write_sysreg(0x3c5ULL, spsr_el2); /* EL1h, DAIF masked */
+}
+
+static void handle_s2_abort(uint64_t esr)
+{
+	/* HPFAR_EL2.FIPA holds IPA[47:12] in bits [43:4]. */
+	uint64_t ipa = ((read_sysreg(hpfar_el2) >> 4) << 12) | (read_sysreg(far_el2) & 0xfff);
+	uint64_t fsc = esr & 0x3f;
+	int r;
+
+	/*
+	 * Only a translation fault can be a page not faulted in yet. A permission fault (say, a
+	 * fetch from device memory mapped XN) would fault again forever if retried.
+	 */
+	if (fsc < FSC_TRANSLATION_L0 || fsc > FSC_TRANSLATION_L3) {
+		inject_host_abort(esr);
+		return;
+	}
+	r = hyp_host_handle_s2_fault(&mem, hyp_ipa(ipa));
+	if (r == 0)
+		return; /* mapped: the host retries the access */
+	if (r == -HYP_ENOMEM)
+		arch_panic(__FILE__, __LINE__, "host stage-2 pool exhausted");
+	inject_host_abort(esr);
+}
+
+void hyp_handle_host_sync(uint64_t *regs)
+{
+	uint64_t esr = read_sysreg(esr_el2);
+
+	switch (ESR_EC(esr)) {
+	case EC_HVC64:
+		handle_hvc(regs);
+		break;
+	case EC_SMC64:
+		/* The host's firmware is us: an SMC answers "not supported" and moves on. */
+		regs[0] = PVM_HYP_SMCCC_NOT_SUPPORTED;
+		write_sysreg(read_sysreg(elr_el2) + 4, elr_el2);
+		break;
+	case EC_DABT_LOW:
+	case EC_IABT_LOW:
+		handle_s2_abort(esr);
+		break;
+	default:
+		print("# hyp panic: host trap ESR_EL2 %lx ELR_EL2 %lx\n", esr,
+		      read_sysreg(elr_el2));
+		system_off();
+	}
+}
+
+void hyp_main(void)
+{
+	const struct hyp_memmap_region map[] = {
+		{ hyp_pa(RAM_BASE), (uintptr_t)__hyp_start - RAM_BASE, HYP_REGION_HOST_RAM },
+		{ hyp_pa((uintptr_t)__hyp_start), (uintptr_t)__hyp_end - (uintptr_t)__hyp_start,
+		  HYP_REGION_HYP },
+		{ hyp_pa((uintptr_t)__hyp_end), RAM_BASE + RAM_SIZE - (uintptr_t)__hyp_end,
+		  HYP_REGION_HOST_RAM },
+	};
+	uint64_t group = *(volatile uint32_t *)TEST_SELECTOR;
+	int r;
+
+	setup_stage1();
+	write_sysreg((uintptr_t)hyp_vectors, vbar_el2);
+	isb();
+	print("# pvm-hyp: at EL%lu, hypervisor %p-%p, test group %lu\n",
+	      (read_sysreg(CurrentEL) >> 2) & 3, __hyp_start, __hyp_end, group);
+
+	r = hyp_mem_init(&mem, map, HYP_ARRAY_SIZE(map), hyp_pa((uintptr_t)__pool_start),
+			 ((uintptr_t)__pool_end - (uintptr_t)__pool_start) >> HYP_PAGE_SHIFT);
+	CHECK(r == 0);
+	setup_host_stage2();
+
+	/* A host that starts with its MMU and caches off; it sets up its own vectors. */
+	write_sysreg(0x30d00800ULL, sctlr_el1);
+	isb();
+	hyp_enter_host((uintptr_t)host_start, group);
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The EL1 test host: calls the hypervisor's HVC interface the way a host kernel would and
+ * prints TAP. A page it gave away must fault when touched: the hypervisor injects a
+ * synchronous abort, host_sync_exception() records it and resumes after the access.
+ * Runs with its MMU off (device-type accesses), so all accesses are aligned 64-bit words.
+ */
+#include <stdbool.h>
+
+#include "lib.h"
+#include "pvm-hyp-abi.h"
+
+#define RAM_BASE 0x40000000UL
+#define HYP_IMAGE 0x40200000UL	 /* the hypervisor's region (see hyp.ld) */
+#define HYP_POOLISH 0x40300000UL /* inside the hypervisor's region, past its code */
+#define PAGE_A 0x40800000UL	 /* host RAM the tests play with */
+#define PAGE_B 0x40a00000UL
+#define PFN(pa) ((pa) >> PVM_HYP_PAGE_SHIFT)
+#define EC_IABT_CUR 0x21
+#define EC_DABT_CUR 0x25
+#define PAGE_SIZE (1UL << PVM_HYP_PAGE_SHIFT)
+
+void host_main(uint64_t group) __attribute__((noreturn));
+void host_sync_exception(uint64_t *frame);
+void host_bad_vector(uint64_t kind) __attribute__((noreturn));
+
+struct hvc_res {
+	uint64_t x0, x1, x2, x3;
+};
+
+static struct hvc_res hvc(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4)
+{
+	register uint64_t x0 __asm__("x0") = fn;
+	register uint64_t x1 __asm__("x1") = a1;
+	register uint64_t x2 __asm__("x2") = a2;
+	register uint64_t x3 __asm__("x3") = a3;
+	register uint64_t x4 __asm__("x4") = a4;
+
+	__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4) : : "memory");
+	return (struct hvc_res){ x0, x1, x2, x3 };
+}
+
+/* The result of a call the hypervisor knows (x1), or a marker if it refused the ID. */
+static int64_t call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4)
+{
+	struct hvc_res r = hvc(fn, a1, a2, a3, a4);
+
+	return r.x0 == PVM_HYP_SMCCC_SUCCESS ? (int64_t)r.x1 : 0x7fff;
+}
+
+static void __attribute__((noreturn)) power_off(void)
+{
+	hvc(PVM_HYP_PSCI_SYSTEM_OFF, 0, 0, 0, 0);
+	print("# host: power off returned\n");
+	for (;;)
+		;
+}
+
+/* --- aborts the hypervisor injects ------------------------------------------------------- */
+
+static volatile uint64_t aborts, abort_esr, abort_far;
+
+void host_sync_exception(uint64_t *frame)
+{
+	uint64_t esr = read_sysreg(esr_el1), ec = esr >> 26;
+
+	aborts++;
+	abort_esr = esr;
+	abort_far = read_sysreg(far_el1);
+	if (ec == EC_DABT_CUR) {
+		/* Skip the load or store that failed. */
+		write_sysreg(read_sysreg(elr_el1) + 4, elr_el1);
+	} else if (ec == EC_IABT_CUR) {
+		/* A call into memory we may not execute: return to the caller. */
+		write_sysreg(frame[30], elr_el1);
+	} else {
+		print("not ok - unexpected exception ESR_EL1 %lx ELR_EL1 %lx\n", esr,
+		      read_sysreg(elr_el1));
+		power_off();
+	}
+}
+
+void host_bad_vector(uint64_t kind)
+{
+	print("not ok - unexpected exception at vector %lu, ESR_EL1 %lx\n", kind,
+	      read_sysreg(esr_el1));
+	power_off();
+}
+
+static uint64_t peek(uint64_t addr)
+{
+	uint64_t v = 0xdeadbeefUL;
+
+	__asm__ volatile("ldr %0, [%1]" : "+r"(v) : "r"(addr) : "memory");
+	return v;
+}
+
+static void poke(uint64_t addr, uint64_t v)
+{
+	__asm__ volatile("str %0, [%1]" : : "r"(v), "r"(addr) : "memory");
+}
+
+static void fill(uint64_t page, uint64_t v)
+{
+	for (uint64_t off = 0; off < PAGE_SIZE; off += 8)
+		poke(page + off, v);
+}
+
+static bool filled_with(uint64_t page, uint64_t v)
+{
+	for (uint64_t off = 0; off < PAGE_SIZE; off += 8)
+		if (peek(page + off) != v)
+			return false;
+	return true;
+}
+
+/* Did touching addr raise exactly one injected abort of this class, at addr? */
+static bool access_aborts(uint64_t addr, bool write, uint64_t ec)
+{
+	uint64_t before = aborts;
+
+	if (write)
+		poke(addr, 0x1234);
+	else
+		peek(addr);
+	return aborts == before + 1 && abort_far == addr && (abort_esr >> 26) == ec;
+}
+
+static bool access_works(uint64_t addr)
+{
+	uint64_t before = aborts;
+
+	poke(addr, 0xfeedf00dUL);
+	return peek(addr) == 0xfeedf00dUL && aborts == before;
+}
+
+/* --- TAP ----------------------------------------------------------------------------------- */
+
+static unsigned tests, failures;
+
+static void check(bool ok, const char *what)
+{
+	tests++;
+	if (!ok)
+		failures++;
+	print("%sok %u - %s\n", ok ? "" : "not ", tests, what);
+}
+
+static void check_ret(int64_t got, int64_t want, const char *what)
+{
+	tests++;
+	if (got != want)
+		failures++;
+	print("%sok %u - %s: %ld", got == want ? "" : "not ", tests, what, got);
+	if (got != want)
+		print(" (expected %ld)", want);
+	print("\n");
+}
+
+static void check_state(uint64_t pa, uint64_t state, uint64_t owner, const char *what)
+{
+	struct hvc_res r = hvc(PVM_HYP_FN_PAGE_STATE, PFN(pa), 0, 0, 0);
+
+	tests++;
+	if (r.x0 || r.x1 || r.x2 != state || r.x3 != owner)
+		failures++;
+	print("%sok %u - %s: state %lu owner %lu\n",
+	      !r.x0 && !r.x1 && r.x2 == state && r.x3 == owner ? "" : "not ", tests, what, r.x2,
+	      r.x3);
+}
+
+/* --- test groups ------------------------------------------------------------------------- */
+
+static void test_basics(void)
+{
+	struct hvc_res r = hvc(PVM_HYP_FN_VERSION, 0, 0, 0, 0);
+
+	check(((read_sysreg(CurrentEL) >> 2) & 3) == 1, "host runs at EL1");
+	check(r.x0 == PVM_HYP_SMCCC_SUCCESS && r.x1 == 0 && r.x2 == PVM_HYP_ABI_VERSION,
+	      "VERSION reports the ABI version");
+	check(hvc(PVM_HYP_FN(0x7ff), 0, 0, 0, 0).x0 == PVM_HYP_SMCCC_NOT_SUPPORTED,
+	      "unknown function ID: NOT_SUPPORTED");
+	check(access_works(PAGE_A), "host RAM faults in lazily and is usable");
+	check(access_works(RAM_BASE + 0x1ff8), "host RAM below the hypervisor is usable");
+	check_state(PAGE_A, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "host page is owned");
+	check_state(HYP_IMAGE, PVM_HYP_PAGE_NOPAGE, PVM_HYP_OWNER_HYP, "hypervisor page");
+}
+
+static void test_share(void)
+{
+	poke(PAGE_A, 42);
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 2, 0, 0), 0, "share 2 pages");
+	check_state(PAGE_A + PAGE_SIZE, PVM_HYP_PAGE_SHARED_OWNED, PVM_HYP_OWNER_HOST,
+		    "shared page");
+	check(peek(PAGE_A) == 42 && access_works(PAGE_A + 8), "shared page stays usable");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
+		  "share again");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EBUSY,
+		  "donate a shared page");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 2, 0, 0), 0, "unshare");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
+		  "unshare again");
+	check_state(PAGE_A, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "owned again");
+	check(peek(PAGE_A) == 42, "contents kept");
+}
+
+static void test_donate_hyp(void)
+{
+	poke(PAGE_A, 7);
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), 0, "donate to hyp");
+	check_state(PAGE_A, PVM_HYP_PAGE_NOPAGE, PVM_HYP_OWNER_HYP, "donated page");
+	check(access_aborts(PAGE_A + 0x10, false, EC_DABT_CUR), "read of donated page aborts");
+	check(access_aborts(PAGE_A + 0x18, true, EC_DABT_CUR), "write of donated page aborts");
+	check(abort_esr & (1UL << 6), "injected abort says write (WnR)");
+	check(access_works(PAGE_A + PAGE_SIZE), "the next page is still the host's");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
+		  "share a page given away");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), 0, "reclaim from hyp");
+	check(access_works(PAGE_A + 0x10), "reclaimed page usable");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
+		  "reclaim again");
+}
+
+static void test_guest(void)
+{
+	struct hvc_res r = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0);
+	uint64_t g = r.x2;
+
+	check(r.x0 == 0 && r.x1 == 0, "create a guest");
+	fill(PAGE_B, 0x5ec2e75ec2e7UL);
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B), 0x100, 1), 0,
+		  "donate a page to the guest");
+	check_state(PAGE_B, PVM_HYP_PAGE_NOPAGE, PVM_HYP_OWNER_GUEST, "guest page");
+	check(access_aborts(PAGE_B + 0x40, false, EC_DABT_CUR), "read of guest page aborts");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x100, 1), -PVM_HYP_EBUSY,
+		  "donate to an occupied guest address");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), -PVM_HYP_EBUSY,
+		  "reclaim while the guest lives");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x101, 1), -PVM_HYP_ENOENT,
+		  "donate to a torn-down guest");
+	check(access_aborts(PAGE_B, true, EC_DABT_CUR), "dead guest's page still aborts");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), 0, "reclaim the page");
+	check(filled_with(PAGE_B, 0), "reclaimed page reads as zeros");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), -PVM_HYP_ENOENT, "destroy again");
+}
+
+static void test_bad_arguments(void)
+{
+	const uint64_t gfn_limit = 1UL << (36 - 12);
+	uint64_t g = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0).x2;
+
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 0, 0, 0), -PVM_HYP_EINVAL,
+		  "zero pages");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 513, 0, 0), -PVM_HYP_EINVAL,
+		  "513 pages");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, ~0UL, 1, 0, 0), -PVM_HYP_EINVAL, "pfn ~0");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, ~0UL >> 12, 1, 0, 0), -PVM_HYP_EINVAL,
+		  "pfn whose address overflows");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, (~0UL >> 12) - 1, 4, 0, 0), -PVM_HYP_EINVAL,
+		  "pfn + nr overflows");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PL011_BASE), 1, 0, 0), -PVM_HYP_EINVAL,
+		  "MMIO page");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(0x48000000UL), 1, 0, 0), -PVM_HYP_EINVAL,
+		  "page past the end of RAM");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE) - 1, 2, 0, 0), -PVM_HYP_EINVAL,
+		  "range into the hypervisor's region");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE), 1, 0, 0), -PVM_HYP_EPERM,
+		  "share a hypervisor page");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(HYP_IMAGE), 1, 0, 0), -PVM_HYP_EPERM,
+		  "take a hypervisor page");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(HYP_POOLISH), 1, 0, 0), -PVM_HYP_EPERM,
+		  "reclaim a hypervisor page as a guest's");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, 99, 0, 0, 0), -PVM_HYP_ENOENT,
+		  "destroy an unknown guest");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, ~0UL, PFN(PAGE_A), 0, 1), -PVM_HYP_ENOENT,
+		  "donate to guest handle ~0");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit, 1), -PVM_HYP_EINVAL,
+		  "guest address past its IPA space");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit - 1, 2),
+		  -PVM_HYP_EINVAL, "guest range past its IPA space");
+	check_ret(call(PVM_HYP_FN_PAGE_STATE, PFN(PL011_BASE), 0, 0, 0), -PVM_HYP_EINVAL,
+		  "page state of MMIO");
+	check(hvc(PVM_HYP_FN_GUEST_SHARE_HOST, 0, 1, 0, 0).x0 == PVM_HYP_SMCCC_NOT_SUPPORTED,
+	      "guest-only call from the host: NOT_SUPPORTED");
+	{
+		register uint64_t x0 __asm__("x0") = PVM_HYP_PSCI_SYSTEM_OFF;
+		__asm__ volatile("smc #0" : "+r"(x0) : : "memory");
+		check(x0 == PVM_HYP_SMCCC_NOT_SUPPORTED, "SMC from the host is trapped, refused");
+	}
+	check(access_works(PAGE_A), "host still works after the refusals");
+}
+
+static void test_hyp_protected(void)
+{
+	void (*hyp_code)(void) = (void (*)(void))HYP_IMAGE;
+	uint64_t before;
+
+	check(access_aborts(HYP_IMAGE, false, EC_DABT_CUR), "read of hypervisor code aborts");
+	check(access_aborts(HYP_IMAGE + 0x100, true, EC_DABT_CUR),
+	      "write to hypervisor code aborts");
+	check(access_aborts(HYP_POOLISH, true, EC_DABT_CUR), "write to hypervisor data aborts");
+	before = aborts;
+	hyp_code();
+	check(aborts == before + 1 && (abort_esr >> 26) == EC_IABT_CUR && abort_far == HYP_IMAGE,
+	      "executing hypervisor code aborts");
+	before = aborts;
+	((void (*)(void))PL011_BASE)();
+	check(aborts == before + 1 && (abort_esr >> 26) == EC_IABT_CUR && abort_far == PL011_BASE,
+	      "executing device memory aborts (stage-2 XN)");
+	check(access_works(PAGE_A), "host keeps running");
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} groups[] = {
+	{ "basics", test_basics },
+	{ "share", test_share },
+	{ "donate-hyp", test_donate_hyp },
+	{ "guest", test_guest },
+	{ "bad-arguments", test_bad_arguments },
+	{ "hyp-protected", test_hyp_protected },
+};
+
+void host_main(uint64_t group)
+{
+	if (group < 1 || group > sizeof(groups) / sizeof(groups[0])) {
+		print("not ok 1 - no test group %lu\n1..1\n", group);
+		power_off();
+	}
+	print("# host: test group %lu: %s\n", group, groups[group - 1].name);
+	groups[group - 1].run();
+	print("1..%u\n# host: %u failed\n", tests, failures);
+	power_off();
+}
