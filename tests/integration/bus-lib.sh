@@ -70,39 +70,7 @@ wait_until() {
 }
 
 start_bus() {
-	cat >"$T/bus.conf" <<-EOF
-	<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
-	 "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-	<busconfig>
-	  <type>system</type>
-	  <listen>unix:path=$T/system_bus_socket</listen>
-	  <auth>EXTERNAL</auth>
-	  <!-- the defaults of Debian's system.conf: deny by default, services open up -->
-	  <policy context="default">
-	    <allow user="*"/>
-	    <deny own="*"/>
-	    <deny send_type="method_call"/>
-	    <allow send_type="signal"/>
-	    <allow send_requested_reply="true" send_type="method_return"/>
-	    <allow send_requested_reply="true" send_type="error"/>
-	    <allow receive_type="method_call"/>
-	    <allow receive_type="method_return"/>
-	    <allow receive_type="error"/>
-	    <allow receive_type="signal"/>
-	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-	    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
-	    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
-	  </policy>
-	  <policy user="root">
-	    <!-- lets busctl monitor / gdbus monitor become monitors -->
-	    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-	  </policy>
-	  <include>$PVM_SRCDIR/policy/org.pvm1.conf</include>
-	</busconfig>
-	EOF
+	"$PVM_SRCDIR/scripts/private-bus-config" "$T/system_bus_socket" "$PVM_SRCDIR" >"$T/bus.conf"
 	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --nosyslog >"$T/bus.log" 2>&1 &
 	BUS_PID=$!
 	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
