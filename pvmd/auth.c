@@ -74,10 +74,9 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 		log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
 			   pvm_action_to_string(action), vm->name, (unsigned)c.caller.uid,
 			   (int)c.caller.pid, d.reason);
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed to %s VM '%s' as uid %u: %s",
-					 pvm_action_to_string(action), vm->name,
-					 (unsigned)c.caller.uid, d.reason);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
+		    pvm_action_to_string(action), vm->name, (unsigned)c.caller.uid, d.reason);
 	}
 	return 0;
 }
@@ -98,7 +97,8 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
-		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM */
+		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM
+		 */
 		bool limit = d.limit_exceeded;
 		log_notice("Denied creating VM '%s' to uid %u (pid %d): %s", cfg->name,
 			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
@@ -161,10 +161,9 @@ int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, co
 
 	/* Without the interaction flag the call answers at once, so the event loop does not stall
 	 * on a password prompt. */
-	r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.PolicyKit1",
-					   "/org/freedesktop/PolicyKit1/Authority",
-					   "org.freedesktop.PolicyKit1.Authority",
-					   "CheckAuthorization");
+	r = sd_bus_message_new_method_call(
+	    m->bus, &call, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+	    "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
 	if (r >= 0)
 		r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
 					  "s", c.sender, action_id, 1, "vm", vm->name, 0, "");

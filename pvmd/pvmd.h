@@ -29,13 +29,13 @@ typedef struct manager {
 	size_t n_policy_dirs;
 
 	const char *runtime_dir; /* per-VM runner state: <runtime_dir>/vms/<name>/ (the engine's) */
-	char *state_dir;         /* our records: <runtime_dir>/state/<name>.json */
-	const char *log_dir;     /* console logs; NULL: none */
+	char *state_dir;	 /* our records: <runtime_dir>/state/<name>.json */
+	const char *log_dir;	 /* console logs; NULL: none */
 	const char *runner_path;
 	uid_t runner_uid;
 	gid_t runner_gid;
 	size_t console_ring_size;
-	uint64_t stop_timeout_usec;     /* StopVM with timeout 0, tied VMs */
+	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
 	bool use_polkit;
 	bool use_machined;
@@ -160,8 +160,8 @@ int pvmd_state_save(const char *state_dir, const pvmd_state_record *r, pvm_error
 int pvmd_state_remove(const char *state_dir, const char *name);
 /* Load every record; calls cb for each, in name order. Broken files are reported and moved
  * aside, never silently dropped. */
-int pvmd_state_load_all(const char *state_dir,
-			int (*cb)(pvmd_state_record *r, void *userdata), void *userdata);
+int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, void *userdata),
+			void *userdata);
 int proc_start_ticks(pid_t pid, uint64_t *ret);
 int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).

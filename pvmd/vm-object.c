@@ -83,9 +83,8 @@ static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
 
 /* ---- properties ---- */
 
-static int prop_string(sd_bus *bus, const char *path, const char *interface,
-		       const char *property, sd_bus_message *reply, void *userdata,
-		       sd_bus_error *error)
+static int prop_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	pvmd_vm *vm = userdata;
 	pvm_memory_report mem;
@@ -298,8 +297,8 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	bool state_changed;
 
 	vm_snapshot(vm, &now);
-	state_changed = !vm->published || now.state != vm->pub.state ||
-			now.reason != vm->pub.reason;
+	state_changed =
+	    !vm->published || now.state != vm->pub.state || now.reason != vm->pub.reason;
 #define CHANGED(field) (!vm->published || memcmp(&now.field, &vm->pub.field, sizeof(now.field)))
 	if (CHANGED(state))
 		changed[n++] = "State";
@@ -343,7 +342,8 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	if (state_changed) {
 		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(now.state),
 			 now.reason != PVM_DEATH_NONE ? ", reason " : "",
-			 now.reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(now.reason) : "");
+			 now.reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(now.reason)
+						      : "");
 		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
 				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(now.state),
 				   pvm_death_reason_to_string(now.reason), now.message);
@@ -508,7 +508,8 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
-					 "pvmd is shutting down; VM '%s' was not started", vm->name);
+					 "pvmd is shutting down; VM '%s' was not started",
+					 vm->name);
 	if (state_is_active(s))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
 					 vm->name, pvm_vm_state_to_string(s));
@@ -562,7 +563,8 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 		if (r < 0)
 			return r;
 		r = auth_check_polkit(vm->manager, msg,
-				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm, error);
+				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm,
+				      error);
 		if (r < 0)
 			return r;
 	}
@@ -624,10 +626,11 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	if (vm->cfg->console_output == PVM_CONSOLE_NONE)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_CONSOLE,
-					 "VM '%s' has no console (console output is \"none\" in its "
-					 "config)",
-					 vm->name);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_NO_CONSOLE,
+		    "VM '%s' has no console (console output is \"none\" in its "
+		    "config)",
+		    vm->name);
 	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
 	if (r < 0)
 		return r;
@@ -640,7 +643,8 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	ours = fds[0];
 	theirs = fds[1];
 	if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot set up the console socket: %m");
+		return sd_bus_error_set_errnof(error, errno,
+					       "Cannot set up the console socket: %m");
 	if (!vm->consoles) {
 		vm->consoles = calloc(PVMD_CONSOLE_CLIENTS_MAX, sizeof(*vm->consoles));
 		if (!vm->consoles)
@@ -672,8 +676,9 @@ int pvmd_vm_get_console_log(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *erro
 	if (vm->inst && !vm->recovered) {
 		r = vm_instance_console_snapshot(vm->inst, &ring, &len);
 		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "Cannot read the console of VM "
-								 "'%s': %m",
+			return sd_bus_error_set_errnof(error, r,
+						       "Cannot read the console of VM "
+						       "'%s': %m",
 						       vm->name);
 	}
 	r = sd_bus_message_new_method_return(msg, &reply);
