@@ -83,77 +83,100 @@ static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
 
 /* ---- properties ---- */
 
-static int prop_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+/* Each property is a row: name, D-Bus type, whether it reads the memory report (which looks at
+ * /proc, so only those rows pay for it), and a one-line getter. */
+typedef union prop_value {
+	const char *s;
+	uint32_t u;
+	int b;
+	uint64_t t;
+} prop_value;
+
+typedef prop_value (*prop_getter)(const pvmd_vm *vm, const pvm_memory_report *mem);
+
+#define GETTER(fn, member, expr)                                                                   \
+	static prop_value fn(const pvmd_vm *vm, const pvm_memory_report *mem)                      \
+	{                                                                                          \
+		(void)vm;                                                                          \
+		(void)mem;                                                                         \
+		return (prop_value){ .member = (expr) };                                           \
+	}
+GETTER(get_name, s, vm->name)
+GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
+GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
+GETTER(get_message, s, pvmd_vm_message(vm))
+GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_memory_mib, u, vm->cfg->memory_mib)
+/* the backing in use once known, before that the configured preference */
+GETTER(get_memory_backing, s,
+       mem->backing[0] ? mem->backing : pvm_memory_backing_to_string(vm->cfg->memory_backing))
+GETTER(get_unswappable, s, pvm_tristate_to_string(mem->unswappable))
+GETTER(get_unswappable_how, s, mem->unswappable_how)
+GETTER(get_unmigratable, s, pvm_tristate_to_string(mem->unmigratable))
+GETTER(get_unmigratable_how, s, mem->unmigratable_how)
+GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
+GETTER(get_host_mapped_how, s, mem->host_mapped_how)
+GETTER(get_vcpus, u, vm->cfg->cpus)
+GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
+GETTER(get_start_time, t, vm_start_time(vm))
+GETTER(get_owner, u, vm->owner)
+GETTER(get_tied, b, vm->track != NULL)
+#undef GETTER
+
+typedef struct vm_prop {
+	const char *name;
+	char type;
+	bool needs_memory;
+	prop_getter get;
+} vm_prop;
+
+static const vm_prop vm_props[] = {
+	{ "Name", 's', false, get_name },
+	{ "State", 's', false, get_state },
+	{ "DeathReason", 's', false, get_death_reason },
+	{ "Message", 's', false, get_message },
+	{ "Protected", 'b', false, get_protected },
+	{ "MemoryMiB", 'u', false, get_memory_mib },
+	{ "MemoryBacking", 's', true, get_memory_backing },
+	{ "Unswappable", 's', true, get_unswappable },
+	{ "UnswappableHow", 's', true, get_unswappable_how },
+	{ "Unmigratable", 's', true, get_unmigratable },
+	{ "UnmigratableHow", 's', true, get_unmigratable_how },
+	{ "HostMapped", 's', true, get_host_mapped },
+	{ "HostMappedHow", 's', true, get_host_mapped_how },
+	{ "VCPUs", 'u', false, get_vcpus },
+	{ "RunnerPID", 'u', false, get_runner_pid },
+	{ "StartTime", 't', false, get_start_time },
+	{ "Owner", 'u', false, get_owner },
+	{ "Tied", 'b', false, get_tied },
+};
+
+static int prop_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+		    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-	pvmd_vm *vm = userdata;
-	pvm_memory_report mem;
-	const char *v = "";
+	const pvmd_vm *vm = userdata;
+	pvm_memory_report mem = { 0 };
+	prop_value v;
 
-	vm_memory(vm, &mem);
-	/* one getter for the string properties keeps the vtable below a plain table */
-	if (strcmp(property, "Name") == 0)
-		v = vm->name;
-	else if (strcmp(property, "State") == 0)
-		v = pvm_vm_state_to_string(pvmd_vm_state(vm));
-	else if (strcmp(property, "DeathReason") == 0)
-		v = pvm_death_reason_to_string(pvmd_vm_death_reason(vm));
-	else if (strcmp(property, "Message") == 0)
-		v = pvmd_vm_message(vm);
-	else if (strcmp(property, "MemoryBacking") == 0)
-		v = mem.backing[0] ? mem.backing
-				   : pvm_memory_backing_to_string(vm->cfg->memory_backing);
-	else if (strcmp(property, "Unswappable") == 0)
-		v = pvm_tristate_to_string(mem.unswappable);
-	else if (strcmp(property, "UnswappableHow") == 0)
-		v = mem.unswappable_how;
-	else if (strcmp(property, "Unmigratable") == 0)
-		v = pvm_tristate_to_string(mem.unmigratable);
-	else if (strcmp(property, "UnmigratableHow") == 0)
-		v = mem.unmigratable_how;
-	else if (strcmp(property, "HostMapped") == 0)
-		v = pvm_tristate_to_string(mem.host_mapped);
-	else if (strcmp(property, "HostMappedHow") == 0)
-		v = mem.host_mapped_how;
-	return sd_bus_message_append_basic(reply, 's', v ?: "");
-}
-
-static int prop_uint(sd_bus *bus, const char *path, const char *interface, const char *property,
-		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-	pvmd_vm *vm = userdata;
-	uint32_t v = 0;
-
-	if (strcmp(property, "MemoryMiB") == 0)
-		v = vm->cfg->memory_mib;
-	else if (strcmp(property, "VCPUs") == 0)
-		v = vm->cfg->cpus;
-	else if (strcmp(property, "RunnerPID") == 0)
-		v = (uint32_t)vm_runner_pid(vm);
-	else if (strcmp(property, "Owner") == 0)
-		v = vm->owner;
-	return sd_bus_message_append_basic(reply, 'u', &v);
-}
-
-static int prop_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
-		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-	pvmd_vm *vm = userdata;
-	int v = 0;
-
-	if (strcmp(property, "Protected") == 0)
-		v = vm->cfg->protected_vm;
-	else if (strcmp(property, "Tied") == 0)
-		v = vm->track != NULL;
-	return sd_bus_message_append_basic(reply, 'b', &v);
-}
-
-static int prop_start_time(sd_bus *bus, const char *path, const char *interface,
-			   const char *property, sd_bus_message *reply, void *userdata,
-			   sd_bus_error *error)
-{
-	uint64_t v = vm_start_time(userdata);
-	return sd_bus_message_append_basic(reply, 't', &v);
+	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
+		const vm_prop *p = &vm_props[i];
+		if (strcmp(p->name, property) != 0)
+			continue;
+		if (p->needs_memory)
+			vm_memory(vm, &mem);
+		v = p->get(vm, &mem);
+		switch (p->type) {
+		case 's':
+			return sd_bus_message_append_basic(reply, 's', v.s ?: "");
+		case 'u':
+			return sd_bus_message_append_basic(reply, 'u', &v.u);
+		case 'b':
+			return sd_bus_message_append_basic(reply, 'b', &v.b);
+		default:
+			return sd_bus_message_append_basic(reply, 't', &v.t);
+		}
+	}
+	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
 /* ---- lifecycle ---- */
@@ -761,24 +784,24 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_string, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_bool, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_uint, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_start_time, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_bool, 0, CHANGE),
+	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
