@@ -450,9 +450,13 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	manager *m = userdata;
 	int r;
 
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -461,7 +465,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		return r;
 	/* only the VMs the caller may inspect: listing is not a way around the policy */
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!auth_may_inspect(m, msg, vm))
+		if (!auth_caller_may_inspect(m, &c, vm))
 			continue;
 		r = sd_bus_message_append(
 		    reply, "(ssso)", vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),

@@ -132,8 +132,9 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 /* Policy-file check for creating or starting a VM with this config (limits included). */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error);
-/* May the sender see this VM at all (quiet: no error)? */
-bool auth_may_inspect(manager *m, sd_bus_message *msg, const pvmd_vm *vm);
+/* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
+ * caller serves a whole listing: the credentials are asked of the bus once. */
+bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
 /* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own. */
 int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
 		      sd_bus_error *error);

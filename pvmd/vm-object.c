@@ -194,7 +194,9 @@ static void console_client_remove(pvmd_vm *vm, size_t i)
 {
 	console_client_free(&vm->consoles[i]);
 	vm->consoles[i] = vm->consoles[--vm->n_consoles];
-	/* the moved client's source still points at its old slot's vm: fine, it is per VM */
+	/* the last client moved into slot i: its event source must follow it */
+	if (i < vm->n_consoles)
+		sd_event_source_set_userdata(vm->consoles[i].source, &vm->consoles[i]);
 }
 
 void pvmd_vm_close_consoles(pvmd_vm *vm)
@@ -824,6 +826,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 {
 	manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
+	sd_bus_message *msg;
 	pvmd_vm *vm;
 	int r;
 
@@ -834,8 +837,12 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (!vm)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
-	if (!m->emitting && !auth_may_inspect(m, sd_bus_get_current_message(bus), vm))
-		return 0;
+	msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	if (msg) {
+		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+		if (auth_get_caller(msg, &c, NULL) < 0 || !auth_caller_may_inspect(m, &c, vm))
+			return 0;
+	}
 	*found = vm;
 	return 1;
 }
@@ -845,8 +852,12 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 {
 	manager *m = userdata;
 	sd_bus_message *msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
 	size_t n = 0, k = 0;
+
+	if (msg && auth_get_caller(msg, &c, NULL) < 0)
+		return 0; /* unknown caller: sees no VMs */
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		n++;
@@ -854,7 +865,7 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 	if (!list)
 		return -ENOMEM;
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!auth_may_inspect(m, msg, vm))
+		if (!auth_caller_may_inspect(m, msg ? &c : NULL, vm))
 			continue;
 		list[k] = strdup(vm->path);
 		if (!list[k]) {
