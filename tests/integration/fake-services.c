@@ -128,7 +128,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], services[i].what) == 0)
 			s = &services[i];
 	if (!s || (strcmp(s->what, "polkit") == 0) != (argc == 3)) {
-		fprintf(stderr, "usage: fake-services machined | fake-services polkit ANSWER-FILE\n");
+		fprintf(stderr,
+			"usage: fake-services machined | fake-services polkit ANSWER-FILE\n");
 		return 2;
 	}
 	answer_file = argc == 3 ? argv[2] : NULL;
