@@ -177,3 +177,8 @@ void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_rea
 	free(console);
 	exit(EXIT_FAILURE);
 }
+
+const char *engine_runner_path(void)
+{
+	return ENGINE_RUNNER;
+}

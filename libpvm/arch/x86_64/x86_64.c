@@ -272,8 +272,10 @@ static void x86_handle_io(pvm_arch_devices *d, struct kvm_run *run, pvm_exit_eve
 		} else if (port == X86_I8042_COMMAND || port == X86_I8042_DATA) {
 			if (!out)
 				memset(data, 0, size); /* status: no data, input buffer empty */
-			else if (port == X86_I8042_COMMAND && data[0] == X86_I8042_CMD_RESET)
+			else if (port == X86_I8042_COMMAND && data[0] == X86_I8042_CMD_RESET) {
 				ev->kind = PVM_EXIT_EVENT_REBOOT;
+				snprintf(ev->detail, sizeof(ev->detail), "i8042 reset (0xfe to port 0x64)");
+			}
 		} else if (port == X86_POST_PORT && out) {
 			/* POST codes and I/O delays: a sink by convention */
 		} else {
