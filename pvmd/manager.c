@@ -627,7 +627,6 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		return r;
 	TAKE_PTR(cfg);
 	vm->recovered = true;
-	vm->recorded_pid = rec->runner_pid;
 	if (was_active) {
 		vm->rec_state = PVM_VM_STOPPED;
 		vm->rec_reason = PVM_DEATH_KILLED;

@@ -47,16 +47,7 @@ typedef struct manager {
 	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot;
 } manager;
 
-/* What we last told the bus, so PropertiesChanged names exactly what changed. */
-typedef struct pvmd_vm_published {
-	enum pvm_vm_state state;
-	enum pvm_death_reason reason;
-	char message[256];
-	pid_t runner_pid;
-	uint64_t start_time_usec;
-	pvm_memory_report mem;
-	bool tied;
-} pvmd_vm_published;
+#define PVMD_VM_PROPS_MAX 24
 
 struct pvmd_vm {
 	manager *manager;
@@ -74,13 +65,15 @@ struct pvmd_vm {
 	char *rec_message;
 
 	sd_bus_track *track; /* set when the VM is tied to its creator's bus name */
-	pvmd_vm_published pub;
-	bool published;
+	/* What we last told the bus, so PropertiesChanged names exactly what changed: each
+	 * changing property's value as text, by its row in vm-object.c's property table. */
+	char *published[PVMD_VM_PROPS_MAX];
+	enum pvm_vm_state published_state;
+	enum pvm_death_reason published_reason;
+	bool published_once;
 	bool machine_registered;
 	pvmd_console_client *consoles;
 	size_t n_consoles;
-	/* the runner as last recorded, to verify it after a restart */
-	pid_t recorded_pid;
 };
 
 /* manager.c */

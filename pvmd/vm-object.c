@@ -3,6 +3,7 @@
  * and org.pvm1.Manager's by-name methods land in, and its record in the runtime directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,15 +129,16 @@ typedef struct vm_prop {
 	char type;
 	bool needs_memory;
 	prop_getter get;
+	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
 } vm_prop;
 
 static const vm_prop vm_props[] = {
-	{ "Name", 's', false, get_name },
+	{ "Name", 's', false, get_name, true },
 	{ "State", 's', false, get_state },
 	{ "DeathReason", 's', false, get_death_reason },
 	{ "Message", 's', false, get_message },
-	{ "Protected", 'b', false, get_protected },
-	{ "MemoryMiB", 'u', false, get_memory_mib },
+	{ "Protected", 'b', false, get_protected, true },
+	{ "MemoryMiB", 'u', false, get_memory_mib, true },
 	{ "MemoryBacking", 's', true, get_memory_backing },
 	{ "Unswappable", 's', true, get_unswappable },
 	{ "UnswappableHow", 's', true, get_unswappable_how },
@@ -144,10 +146,10 @@ static const vm_prop vm_props[] = {
 	{ "UnmigratableHow", 's', true, get_unmigratable_how },
 	{ "HostMapped", 's', true, get_host_mapped },
 	{ "HostMappedHow", 's', true, get_host_mapped_how },
-	{ "VCPUs", 'u', false, get_vcpus },
+	{ "VCPUs", 'u', false, get_vcpus, true },
 	{ "RunnerPID", 'u', false, get_runner_pid },
 	{ "StartTime", 't', false, get_start_time },
-	{ "Owner", 'u', false, get_owner },
+	{ "Owner", 'u', false, get_owner, true },
 	{ "Tied", 'b', false, get_tied },
 };
 
@@ -301,60 +303,63 @@ static void vm_save(pvmd_vm *vm)
 			  err.message);
 }
 
-static void vm_snapshot(const pvmd_vm *vm, pvmd_vm_published *p)
+/* A property's current value as text, to compare with what was published. */
+static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_report *mem)
 {
-	memset(p, 0, sizeof(*p));
-	p->state = pvmd_vm_state(vm);
-	p->reason = pvmd_vm_death_reason(vm);
-	snprintf(p->message, sizeof(p->message), "%s", pvmd_vm_message(vm));
-	p->runner_pid = vm_runner_pid(vm);
-	p->start_time_usec = vm_start_time(vm);
-	vm_memory(vm, &p->mem);
-	p->tied = vm->track != NULL;
+	prop_value v = p->get(vm, mem);
+	char *text = NULL;
+	int r;
+
+	switch (p->type) {
+	case 's':
+		return strdup(v.s ?: "");
+	case 'u':
+		r = asprintf(&text, "%" PRIu32, v.u);
+		break;
+	case 'b':
+		r = asprintf(&text, "%d", v.b);
+		break;
+	default:
+		r = asprintf(&text, "%" PRIu64, v.t);
+		break;
+	}
+	return r < 0 ? NULL : text;
 }
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
 	manager *m = vm->manager;
-	pvmd_vm_published now;
-	const char *changed[20];
+	enum pvm_vm_state state = pvmd_vm_state(vm);
+	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
+	const char *changed[ELEMENTSOF(vm_props) + 1];
+	pvm_memory_report mem;
 	size_t n = 0;
 	bool state_changed;
 
-	vm_snapshot(vm, &now);
-	state_changed =
-	    !vm->published || now.state != vm->pub.state || now.reason != vm->pub.reason;
-#define CHANGED(field) (!vm->published || memcmp(&now.field, &vm->pub.field, sizeof(now.field)))
-	if (CHANGED(state))
-		changed[n++] = "State";
-	if (CHANGED(reason))
-		changed[n++] = "DeathReason";
-	if (CHANGED(message))
-		changed[n++] = "Message";
-	if (CHANGED(runner_pid))
-		changed[n++] = "RunnerPID";
-	if (CHANGED(start_time_usec))
-		changed[n++] = "StartTime";
-	if (CHANGED(mem.backing))
-		changed[n++] = "MemoryBacking";
-	if (CHANGED(mem.unswappable))
-		changed[n++] = "Unswappable";
-	if (CHANGED(mem.unswappable_how))
-		changed[n++] = "UnswappableHow";
-	if (CHANGED(mem.unmigratable))
-		changed[n++] = "Unmigratable";
-	if (CHANGED(mem.unmigratable_how))
-		changed[n++] = "UnmigratableHow";
-	if (CHANGED(mem.host_mapped))
-		changed[n++] = "HostMapped";
-	if (CHANGED(mem.host_mapped_how))
-		changed[n++] = "HostMappedHow";
-	if (CHANGED(tied))
-		changed[n++] = "Tied";
-#undef CHANGED
+	_Static_assert(ELEMENTSOF(vm_props) <= PVMD_VM_PROPS_MAX, "grow PVMD_VM_PROPS_MAX");
+	vm_memory(vm, &mem);
+	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
+		char *text;
+
+		if (vm_props[i].constant)
+			continue;
+		text = prop_text(&vm_props[i], vm, &mem);
+		if (!text)
+			continue; /* out of memory: announce it next time */
+		if (vm->published[i] && strcmp(vm->published[i], text) == 0) {
+			free(text);
+			continue;
+		}
+		free(vm->published[i]);
+		vm->published[i] = text;
+		changed[n++] = vm_props[i].name;
+	}
 	changed[n] = NULL;
-	vm->pub = now;
-	vm->published = true;
+	state_changed =
+	    !vm->published_once || state != vm->published_state || reason != vm->published_reason;
+	vm->published_state = state;
+	vm->published_reason = reason;
+	vm->published_once = true;
 
 	m->emitting++;
 	if (n > 0) {
@@ -365,18 +370,17 @@ void pvmd_vm_changed(pvmd_vm *vm)
 				    strerror(-r));
 	}
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(now.state),
-			 now.reason != PVM_DEATH_NONE ? ", reason " : "",
-			 now.reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(now.reason)
-						      : "");
+		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			 reason != PVM_DEATH_NONE ? ", reason " : "",
+			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
-				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(now.state),
-				   pvm_death_reason_to_string(now.reason), now.message);
+				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(state),
+				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
 	}
 	m->emitting--;
-	if (now.state == PVM_VM_RUNNING || now.state == PVM_VM_READY)
+	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
 		vm_register_machine(vm);
-	if (!state_is_active(now.state) && now.state != PVM_VM_CREATED) {
+	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
 		vm_unregister_machine(vm);
 	}
@@ -468,6 +472,8 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	vm->track = sd_bus_track_unref(vm->track);
 	vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
+	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
+		free(vm->published[i]);
 	free(vm->rec_message);
 	free(vm->path);
 	free(vm->name);
