@@ -70,7 +70,8 @@ int main(void)
 	CHECK(pvm_kvm_create_vm(kvm_fd, 0, &vm_fd, &err) == 0);
 
 	/* guest_memfd without a mapping */
-	CHECK(pvm_guest_memfd_create(vm_fd, 0, SIZE, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, false,
+	CHECK(pvm_guest_memfd_create(vm_fd, 0, SIZE,
+				     GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, false,
 				     &gm, &err) == 0);
 	CHECK(gm.kind == PVM_MEMORY_GUEST_MEMFD && gm.mapping == NULL && gm.size == SIZE);
 	CHECK(fstat(gm.fd, &st) == 0 && (uint64_t)st.st_size == SIZE);
@@ -90,7 +91,8 @@ int main(void)
 	munmap(m, SIZE);
 	/* a plan that does not fit is refused before anything is written */
 	pvm_boot_plan_clear(&plan);
-	plan.segments[0] = (pvm_boot_segment){ .gpa = SIZE - 2, .data = (uint8_t *)"xyz", .len = 3, .what = "c" };
+	plan.segments[0] =
+	    (pvm_boot_segment){ .gpa = SIZE - 2, .data = (uint8_t *)"xyz", .len = 3, .what = "c" };
 	plan.n_segments = 1;
 	CHECK(pvm_guest_memory_load(gm.fd, 0, SIZE, &plan, &err) == -ERANGE);
 	plan.n_segments = 0;
