@@ -798,7 +798,7 @@ static int collect_dir(const char *dir, struct entry **entries, size_t *n, pvm_e
 }
 
 /* A file that is empty or a symlink to /dev/null masks the same name in an earlier directory
- * (systemd's drop-in convention). */
+ * (systemd's drop-in convention). Files everyone may write are refused. */
 static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 {
 	struct stat st;
@@ -811,6 +811,11 @@ static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 	}
 	if (!S_ISREG(st.st_mode))
 		return pvm_error_set(err, EINVAL, "%s: not a regular file", path);
+	/* whoever can write a policy file decides who runs VMs */
+	if (st.st_mode & S_IWOTH)
+		return pvm_error_set(err, EPERM,
+				     "%s: writable by everyone (mode %04o); refusing it", path,
+				     (unsigned)(st.st_mode & 07777));
 	*ret = st.st_size == 0;
 	return 0;
 }

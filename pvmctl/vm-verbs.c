@@ -48,7 +48,8 @@ static int report(const char *verb, int r, const char *message, int code)
 static int fail(const char *verb, int r, const pvm_error *err)
 {
 	if (-r == EHOSTUNREACH)
-		return report(verb, r, "pvmd is not running on the system bus (no owner of org.pvm1)",
+		return report(verb, r,
+			      "pvmd is not running on the system bus (no owner of org.pvm1)",
 			      PVMCTL_EXIT_NO_DAEMON);
 	return report(verb, r, err && err->message[0] ? err->message : strerror(-r),
 		      pvmctl_exit_code_from_errno(r));
@@ -209,12 +210,10 @@ static json_object *vm_json(const pvm_bus_vm_info *i)
 	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
 	json_object_object_add(o, "memory_backing",
 			       json_object_new_string(i->memory_backing ?: ""));
-	json_object_object_add(o, "unswappable",
-			       tristate_json(i->unswappable, i->unswappable_how));
+	json_object_object_add(o, "unswappable", tristate_json(i->unswappable, i->unswappable_how));
 	json_object_object_add(o, "unmigratable",
 			       tristate_json(i->unmigratable, i->unmigratable_how));
-	json_object_object_add(o, "host_mapped",
-			       tristate_json(i->host_mapped, i->host_mapped_how));
+	json_object_object_add(o, "host_mapped", tristate_json(i->host_mapped, i->host_mapped_how));
 	json_object_object_add(o, "vcpus", json_object_new_int64(i->vcpus));
 	json_object_object_add(o, "runner_pid", json_object_new_int64(i->runner_pid));
 	json_object_object_add(o, "start_time_usec", json_object_new_uint64(i->start_time_usec));
@@ -234,7 +233,8 @@ static void format_time(uint64_t usec, char *buf, size_t len)
 	time_t t = (time_t)(usec / 1000000);
 	struct tm tm;
 
-	if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+	if (usec == 0 || !gmtime_r(&t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		snprintf(buf, len, "-");
 }
 
@@ -285,7 +285,7 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 		{},
 	};
 	static const char synopsis[] =
-		"CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
+	    "CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
@@ -388,8 +388,8 @@ static int stop_or_kill(int argc, char **argv, pvmctl_context *ctx, bool kill_no
 		{ "no-wait", no_argument, NULL, 'N' },
 		{},
 	};
-	const char *synopsis = kill_now ? "NAME [--no-wait]"
-					: "NAME [--timeout SEC] [--force] [--no-wait]";
+	const char *synopsis =
+	    kill_now ? "NAME [--no-wait]" : "NAME [--timeout SEC] [--force] [--no-wait]";
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	uint64_t timeout = 10 * 1000000ULL;
@@ -707,8 +707,8 @@ typedef struct monitor {
 	bool json;
 } monitor;
 
-static void monitor_emit(const monitor *mon, const char *event, const char *vm,
-			 json_object *fields, const char *human)
+static void monitor_emit(const monitor *mon, const char *event, const char *vm, json_object *fields,
+			 const char *human)
 {
 	struct timespec ts;
 	char stamp[64];
@@ -725,11 +725,11 @@ static void monitor_emit(const monitor *mon, const char *event, const char *vm,
 		json_object_object_add(o, "event", json_object_new_string(event));
 		json_object_object_add(o, "vm", json_object_new_string(vm));
 		if (fields) {
-			json_object_object_foreach(fields, k, v)
+			json_object_object_foreach (fields, k, v)
 				json_object_object_add(o, k, json_object_get(v));
 		}
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		printf("%s.%03ld %-8s %-20s %s\n", stamp, ts.tv_nsec / 1000000, event, vm, human);
@@ -790,7 +790,8 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 			const char *key;
 			if (sd_bus_message_read(m, "s", &key) < 0)
 				break;
-			used += (size_t)snprintf(human + used, used < sizeof(human) ? sizeof(human) - used : 0,
+			used += (size_t)snprintf(human + used,
+						 used < sizeof(human) ? sizeof(human) - used : 0,
 						 "%s%s", used ? "," : "", key);
 			if (used >= sizeof(human))
 				used = sizeof(human) - 1;
@@ -808,15 +809,21 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 		static const struct {
 			const char *prop, *key;
 		} keys[] = {
-			{ "State", "state" },	    { "DeathReason", "death_reason" },
-			{ "Message", "message" },   { "MemoryBacking", "memory_backing" },
-			{ "Unswappable", "unswappable" }, { "Unmigratable", "unmigratable" },
-			{ "HostMapped", "host_mapped" }, { "RunnerPID", "runner_pid" },
-			{ "StartTime", "start_time_usec" }, { "Tied", "tied" },
+			{ "State", "state" },
+			{ "DeathReason", "death_reason" },
+			{ "Message", "message" },
+			{ "MemoryBacking", "memory_backing" },
+			{ "Unswappable", "unswappable" },
+			{ "Unmigratable", "unmigratable" },
+			{ "HostMapped", "host_mapped" },
+			{ "RunnerPID", "runner_pid" },
+			{ "StartTime", "start_time_usec" },
+			{ "Tied", "tied" },
 		};
 		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
 			json_object *v;
-			if (strstr(human, keys[k].prop) && json_object_object_get_ex(full, keys[k].key, &v))
+			if (strstr(human, keys[k].prop) &&
+			    json_object_object_get_ex(full, keys[k].key, &v))
 				json_object_object_add(changed, keys[k].key, json_object_get(v));
 		}
 		json_object_object_add(f, "changed", changed);
@@ -838,8 +845,8 @@ int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	if ((r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded",
-				     on_added_removed, &mon)) < 0 ||
+	if ((r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
+				     "VMAdded", on_added_removed, &mon)) < 0 ||
 	    (r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
 				     "VMRemoved", on_added_removed, &mon)) < 0 ||
 	    (r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,

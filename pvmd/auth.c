@@ -57,29 +57,44 @@ void auth_caller_done(pvmd_caller *c)
 	*c = (pvmd_caller){ 0 };
 }
 
+static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const pvmd_vm *vm,
+			sd_bus_error *error)
+{
+	pvm_decision d = { 0 };
+	int r;
+
+	r = pvm_policy_check_action(m->policy, &c->caller, action, vm->name, vm->owner, &d);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
+	if (!d.allowed) {
+		if (error) /* quiet checks (listing) do not log every VM they skip */
+			log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
+				   pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid,
+				   (int)c->caller.pid, d.reason);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
+		    pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid, d.reason);
+	}
+	return 0;
+}
+
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	pvm_decision d = { 0 };
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	r = pvm_policy_check_action(m->policy, &c.caller, action, vm->name, vm->owner, &d);
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
-	if (!d.allowed) {
-		log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
-			   pvm_action_to_string(action), vm->name, (unsigned)c.caller.uid,
-			   (int)c.caller.pid, d.reason);
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed to %s VM '%s' as uid %u: %s",
-					 pvm_action_to_string(action), vm->name,
-					 (unsigned)c.caller.uid, d.reason);
-	}
-	return 0;
+	return check_caller(m, &c, action, vm, error);
+}
+
+bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm)
+{
+	if (!c)
+		return true; /* our own enumeration (signals, ObjectManager bookkeeping) */
+	return check_caller(m, c, PVM_ACTION_INSPECT, vm, NULL) >= 0;
 }
 
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
@@ -98,7 +113,8 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
-		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM */
+		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM
+		 */
 		bool limit = d.limit_exceeded;
 		log_notice("Denied creating VM '%s' to uid %u (pid %d): %s", cfg->name,
 			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
@@ -114,15 +130,6 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (ret_allow_fallback)
 		*ret_allow_fallback = pvm_policy_allows_memory_fallback(m->policy, &c.caller, cfg);
 	return 0;
-}
-
-bool auth_may_inspect(manager *m, sd_bus_message *msg, const pvmd_vm *vm)
-{
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
-	if (!msg)
-		return true; /* our own enumeration (signals, ObjectManager bookkeeping) */
-	return auth_check_action(m, msg, PVM_ACTION_INSPECT, vm, &e) >= 0;
 }
 
 static int polkit_running(sd_bus *bus)
@@ -161,10 +168,9 @@ int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, co
 
 	/* Without the interaction flag the call answers at once, so the event loop does not stall
 	 * on a password prompt. */
-	r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.PolicyKit1",
-					   "/org/freedesktop/PolicyKit1/Authority",
-					   "org.freedesktop.PolicyKit1.Authority",
-					   "CheckAuthorization");
+	r = sd_bus_message_new_method_call(
+	    m->bus, &call, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+	    "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
 	if (r >= 0)
 		r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
 					  "s", c.sender, action_id, 1, "vm", vm->name, 0, "");

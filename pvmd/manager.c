@@ -129,8 +129,8 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
 	m->emitting++;
 	sd_bus_emit_object_removed(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so",
-			   vm->name, vm->path);
+	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so", vm->name,
+			   vm->path);
 	m->emitting--;
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
@@ -195,10 +195,11 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 						 "Unknown option '%s' (known: name, start, tie)",
 						 key);
 		if (r == -ENXIO || r == -EINVAL)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Option '%s' has the wrong type (name: s, start: b, "
-						 "tie: b)",
-						 key);
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "Option '%s' has the wrong type (name: s, start: b, "
+			    "tie: b)",
+			    key);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(msg);
@@ -229,14 +230,15 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	 * pvmd's answers say nothing about files to callers who may not */
 	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
-					 err.message);
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Invalid VM config: %s", err.message);
 	if (o.name) {
 		if (!pvm_name_is_valid(o.name))
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Invalid VM name '%s': use 1-%d characters of "
-						 "A-Z a-z 0-9 . _ -, starting with a letter or digit",
-						 o.name, PVM_NAME_MAX);
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "Invalid VM name '%s': use 1-%d characters of "
+			    "A-Z a-z 0-9 . _ -, starting with a letter or digit",
+			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
 	if (manager_find_vm(m, cfg->name))
@@ -246,7 +248,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 					 cfg->name, cfg->name);
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
-					 "pvmd is shutting down; VM '%s' was not created", cfg->name);
+					 "pvmd is shutting down; VM '%s' was not created",
+					 cfg->name);
 
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
@@ -272,7 +275,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			r = sd_bus_error_setf(error,
 					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
 							   : PVM_BUS_ERROR_START_FAILED,
-					      "VM '%s' cannot be set up: %s", vm->name, err.message);
+					      "VM '%s' cannot be set up: %s", vm->name,
+					      err.message);
 	}
 	if (r < 0) {
 		pvmd_vm_free(vm);
@@ -336,9 +340,9 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = S_ISREG(st.st_mode) ? pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len,
-							 (off_t)len)
-						 : read(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len);
+		ssize_t n = S_ISREG(st.st_mode)
+				? pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len)
+				: read(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -346,7 +350,8 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 						 "The config fd is non-blocking and has no data; "
 						 "pass a file or a pipe closed by its writer");
 		if (n < 0)
-			return sd_bus_error_set_errnof(error, errno, "Cannot read the config fd: %m");
+			return sd_bus_error_set_errnof(error, errno,
+						       "Cannot read the config fd: %m");
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -414,10 +419,9 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
-					 "VM '%s' is %s; stop it first ('pvmctl stop %s')",
-					 vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),
-					 vm->name);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_BUSY, "VM '%s' is %s; stop it first ('pvmctl stop %s')",
+		    vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)), vm->name);
 	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
 	if (r < 0)
 		return r;
@@ -446,9 +450,13 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	manager *m = userdata;
 	int r;
 
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -457,12 +465,11 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		return r;
 	/* only the VMs the caller may inspect: listing is not a way around the policy */
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!auth_may_inspect(m, msg, vm))
+		if (!auth_caller_may_inspect(m, &c, vm))
 			continue;
-		r = sd_bus_message_append(reply, "(ssso)", vm->name,
-					  pvm_vm_state_to_string(pvmd_vm_state(vm)),
-					  pvm_death_reason_to_string(pvmd_vm_death_reason(vm)),
-					  vm->path);
+		r = sd_bus_message_append(
+		    reply, "(ssso)", vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),
+		    pvm_death_reason_to_string(pvmd_vm_death_reason(vm)), vm->path);
 		if (r < 0)
 			return r;
 	}
@@ -494,9 +501,8 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(vm, msg, error);
 }
 
-static int prop_version(sd_bus *bus, const char *path, const char *interface,
-			const char *property, sd_bus_message *reply, void *userdata,
-			sd_bus_error *error)
+static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+			sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	return sd_bus_message_append(reply, "s", PVM_VERSION);
 }
@@ -524,25 +530,23 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("StopVM", SD_BUS_ARGS("s", name, "t", timeout_usec),
 				SD_BUS_NO_RESULT, method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("KillVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
-				method_kill_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("KillVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_kill_vm,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("RemoveVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_remove_vm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetVM", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
 				method_get_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListVMs", SD_BUS_NO_ARGS,
-				SD_BUS_RESULT("a(ssso)", vms), method_list_vms,
-				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListVMs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssso)", vms),
+				method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", console),
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
-	SD_BUS_SIGNAL_WITH_ARGS("VMStateChanged",
-				SD_BUS_ARGS("s", name, "o", path, "s", state, "s", death_reason,
-					    "s", message),
-				0),
+	SD_BUS_SIGNAL_WITH_ARGS(
+	    "VMStateChanged",
+	    SD_BUS_ARGS("s", name, "o", path, "s", state, "s", death_reason, "s", message), 0),
 	SD_BUS_VTABLE_END,
 };
 
@@ -556,8 +560,8 @@ int manager_connect(manager *m)
 		log_error("Cannot connect to the system bus: %s", strerror(-r));
 		return r;
 	}
-	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH,
-				     PVM_BUS_MANAGER_IFACE, manager_vtable, m);
+	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
+				     manager_vtable, m);
 	if (r >= 0)
 		r = sd_bus_add_fallback_vtable(m->bus, &m->vm_slot, PVM_BUS_VM_PREFIX,
 					       PVM_BUS_VM_IFACE, vm_vtable, vm_object_find, m);
@@ -603,8 +607,8 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 
 	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
 	if (r < 0)
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s",
-			  rec->name, (int)rec->runner_pid, err.message);
+		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
+			  (int)rec->runner_pid, err.message);
 	else if (r > 0)
 		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
 			   (int)rec->runner_pid);
@@ -623,7 +627,6 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		return r;
 	TAKE_PTR(cfg);
 	vm->recovered = true;
-	vm->recorded_pid = rec->runner_pid;
 	if (was_active) {
 		vm->rec_state = PVM_VM_STOPPED;
 		vm->rec_reason = PVM_DEATH_KILLED;

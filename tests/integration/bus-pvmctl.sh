@@ -82,6 +82,16 @@ vm_config nr1 no-ready.elf '"boot_timeout_ms": 1000' >/dev/null
 expect_exit 8 "$PVMCTL" start "$T/nr1.json" --wait-ready --timeout 20
 grep -q "boot-timeout" "$T/err" || fail "no-ready message: $(cat "$T/err")"
 
+# config from standard input (a pipe: CreateVMFromFd reads until the writer closes)
+cat "$cfg" | "$PVMCTL" start - --name p2 --json >"$T/out" || fail "start - failed"
+jq -e '.name == "p2" and .path == "/org/pvm1/vm/p2"' "$T/out" >/dev/null || fail "start --json: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" kill p2
+expect_exit 0 "$PVMCTL" --json inspect p2
+jq -e '.state == "stopped" and .death_reason == "killed"' "$T/out" >/dev/null || fail "p2: $(cat "$T/out")"
+expect_exit 3 "$PVMCTL" --json inspect nope
+jq -e '.exit_code == 3 and .errno_name == "ENOENT" and (.error | test("No VM named"))' "$T/out" >/dev/null ||
+	fail "JSON error: $(cat "$T/out")"
+
 # --- stop, kill, remove ---
 expect_exit 0 "$PVMCTL" stop p1 --timeout 5
 grep -Eq "VM 'p1' stopped \((shutdown|stopped)\)" "$T/out" || fail "stop: $(cat "$T/out")"

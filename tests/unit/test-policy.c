@@ -779,6 +779,19 @@ static void test_dirs(void)
 		rmdir(path);
 	}
 	{
+		/* a policy file everyone may write is refused */
+		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+		snprintf(path, sizeof(path), "%s/50-b.json", etc);
+		CHECK(chmod(path, 0646) == 0, "chmod");
+		pvm_error_clear(&err);
+		CHECK(pvm_policy_load(dirs, 3, &p, &err) == -EPERM && !p, "world-writable");
+		CHECK(strstr(err.message,
+			     "/etc/50-b.json: writable by everyone (mode 0646); refusing it") !=
+			  NULL,
+		      "%s", err.message);
+		CHECK(chmod(path, 0644) == 0, "chmod back");
+	}
+	{
 		/* no directories at all: an empty policy that denies everything */
 		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
 		const char *none[] = { missing };
