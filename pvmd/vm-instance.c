@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@
 #define VM_RUNNER_UID_COUNT_DEFAULT 256
 #define VM_RUNNER_UID_SLOTS_MAX 4096
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
+/* Linux 7.x (seen on arm64 7.3): guest_memfd files live on their own pseudo-filesystem */
+#define VM_GUEST_MEMFD_LINK_FS "/[kvm-gmem]"
 #define VM_MEMFD_LINK_PREFIX "/memfd:pvm-guest-ram"
 
 #ifndef P_PIDFD
@@ -68,6 +71,7 @@ struct vm_instance {
 	uint64_t mem_flags, mem_size;
 	bool runner_maps; /* the runner said KVM needs its mapping of guest memory */
 	struct stat mem_st;
+	char mem_link[128]; /* what /proc/self/fd says the memory fd is */
 
 	/* how it ends */
 	bool exit_seen, error_seen, forced;
@@ -337,7 +341,7 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 	}
 }
 
-static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static void vm_read_messages(vm_instance *vm, unsigned max);
 
 static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
@@ -345,7 +349,7 @@ static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 
 	/* messages the runner sent before it died decide how it ended: read them first */
 	if (vm->io_source)
-		vm_on_io(vm->io_source, vm->sock, EPOLLIN, vm);
+		vm_read_messages(vm, UINT_MAX); /* finite: the runner is gone */
 	vm_decide_end(vm, si);
 	sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	vm_release_run(vm);
@@ -378,9 +382,11 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
 	if (m->backing == RUNNER_BACKING_GUEST_MEMFD
-		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0
+		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
+		      strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
 		: strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
 		return -EBADMSG;
+	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
 	return 0;
 }
 
@@ -500,34 +506,42 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 	}
 }
 
-static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Messages per wakeup: a runner that sends without pause cannot keep pvmd's loop to itself. */
+#define VM_MESSAGES_PER_DISPATCH 64
+
+static void vm_read_messages(vm_instance *vm, unsigned max)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
-	vm_instance *vm = userdata;
 
-	for (;;) {
+	for (unsigned i = 0; i < max; i++) {
 		const char *reason = "";
 		int mem_fd = -1, r;
 
 		r = runner_msg_recv(vm->sock, buf, true, &mem_fd, &reason);
 		if (r == -EAGAIN || r == -EINTR)
-			return 0;
+			return;
 		if (r == 0 || r == -ECONNRESET) {
 			/* the runner closed its end; its exit (child source) finishes the VM */
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
-			return 0;
+			return;
 		}
 		if (r < 0) {
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
 			vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
 				      "runner sent a malformed message: %s",
 				      r == -EBADMSG ? reason : strerror(-r));
-			return 0;
+			return;
 		}
 		vm_on_message(vm, buf, mem_fd);
 		if (!vm->io_source)
-			return 0;
+			return;
 	}
+}
+
+static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	vm_read_messages(userdata, VM_MESSAGES_PER_DISPATCH);
+	return 0;
 }
 
 /* ---- timers ---- */
@@ -697,6 +711,8 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	}
 	close(pair[1]);
 	vm->sock = pair[0];
+	/* pvmd never blocks on its runner: a runner that stops reading only loses input */
+	(void)fcntl(vm->sock, F_SETFL, O_NONBLOCK);
 	vm->pid = pid;
 	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (vm->pidfd < 0) {
@@ -948,10 +964,10 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 		snprintf(rep.backing, sizeof(rep.backing), "guest_memfd");
 		rep.unswappable = PVM_YES;
 		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
-			 "backing is guest_memfd (pvmd's fd is %s, %llu bytes): its pages are "
+			 "backing is guest_memfd (pvmd's fd is %.40s, %llu bytes): its pages are "
 			 "unevictable and never swapped; "
 			 "allocation is not reported (st_blocks %lld)",
-			 VM_GUEST_MEMFD_LINK, (unsigned long long)vm->mem_st.st_size,
+			 vm->mem_link, (unsigned long long)vm->mem_st.st_size,
 			 (long long)vm->mem_st.st_blocks);
 		rep.unmigratable = PVM_YES;
 		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),

@@ -68,7 +68,9 @@ void guest_main(const struct hvm_start_info *si)
 		if (map[i].type != 1 || map[i].addr >= 0x100000000ULL)
 			continue;
 		start = (uint32_t)map[i].addr;
-		end = map[i].addr + map[i].size > 0x100000000ULL ? 0xfffff000u : (uint32_t)(map[i].addr + map[i].size);
+		end = map[i].addr + map[i].size > 0x100000000ULL
+			  ? 0xfffff000u
+			  : (uint32_t)(map[i].addr + map[i].size);
 		/* two pieces: below the image and above it; address 0 is tested too */
 		uint32_t pieces[2][2] = { { start, end < img_start ? end : img_start },
 					  { start > img_end ? start : img_end, end } };

@@ -31,7 +31,8 @@ int main(void)
 	CHECK(engine_console_has(&t, "waiting for a stop request"));
 
 	CHECK(vm_instance_memory_report(t.vm, &rep) == 0);
-	printf("memory: %s flags 0x%llx size %llu\n  unswappable %s: %s\n  unmigratable %s: %s\n  host mapped %s: %s\n",
+	printf("memory: %s flags 0x%llx size %llu\n  unswappable %s: %s\n  unmigratable %s: %s\n  "
+	       "host mapped %s: %s\n",
 	       rep.backing, (unsigned long long)rep.flags, (unsigned long long)rep.size_bytes,
 	       pvm_tristate_to_string(rep.unswappable), rep.unswappable_how,
 	       pvm_tristate_to_string(rep.unmigratable), rep.unmigratable_how,

@@ -32,9 +32,11 @@ int main(void)
 	/* tested + skipped image = all of guest RAM */
 	CHECK(vm_instance_console_snapshot(t.vm, &console, &len) == 0);
 	line = strstr(console, "memtest: ");
-	CHECK(line && sscanf(line, "memtest: %u KiB tested, image %u KiB skipped", &tested, &skipped) == 2);
+	CHECK(line &&
+	      sscanf(line, "memtest: %u KiB tested, image %u KiB skipped", &tested, &skipped) == 2);
 	if (tested + skipped != ENGINE_MEMTEST_MIB * 1024 || skipped > 64) {
-		fprintf(stderr, "memtest covered %u + %u KiB of %u:\n%s\n", tested, skipped, ENGINE_MEMTEST_MIB * 1024, console);
+		fprintf(stderr, "memtest covered %u + %u KiB of %u:\n%s\n", tested, skipped,
+			ENGINE_MEMTEST_MIB * 1024, console);
 		exit(EXIT_FAILURE);
 	}
 	free(console);

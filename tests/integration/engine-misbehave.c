@@ -4,8 +4,8 @@
  * bounded ring and still stops gracefully, an instruction KVM cannot emulate ends as FAILED
  * (emulation-failure) with the exit details, and so does a triple fault, which this host
  * reports either as an internal error (int3 without an IDT: emulation-failure) or as
- * KVM_EXIT_SHUTDOWN (ud2 without an IDT: crash); an i8042 reset is a reboot; bad payloads and configs
- * fail the start with a message. */
+ * KVM_EXIT_SHUTDOWN (ud2 without an IDT: crash); an i8042 reset is a reboot; bad payloads and
+ * configs fail the start with a message. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +26,10 @@ static const struct guest_case {
 	const char *console; /* must appear in the console */
 	const char *message; /* must appear in the final message */
 } cases[] = {
-	{ "spin", 0, STOP_WHEN_READY, 300, NULL, PVM_VM_STOPPED, PVM_DEATH_KILLED, "spinning forever",
-	  "did not power off" },
-	{ "no-ready", 500, RUN_TO_END, 0, NULL, PVM_VM_FAILED, PVM_DEATH_BOOT_TIMEOUT, "never ready",
-	  "did not signal ready within 500 ms" },
+	{ "spin", 0, STOP_WHEN_READY, 300, NULL, PVM_VM_STOPPED, PVM_DEATH_KILLED,
+	  "spinning forever", "did not power off" },
+	{ "no-ready", 500, RUN_TO_END, 0, NULL, PVM_VM_FAILED, PVM_DEATH_BOOT_TIMEOUT,
+	  "never ready", "did not signal ready within 500 ms" },
 	{ "unknown-io", 0, RUN_TO_END, 0, NULL, PVM_VM_STOPPED, PVM_DEATH_SHUTDOWN, ": all-ones ok",
 	  "interrupts disabled" },
 	{ "halt-idle", 0, STOP_WHEN_READY, 300, "idle halt", PVM_VM_STOPPED, PVM_DEATH_KILLED,
@@ -38,9 +38,10 @@ static const struct guest_case {
 	  "jumping to 0xd0000000", "KVM_EXIT_INTERNAL_ERROR" },
 	{ "triple-fault", 0, RUN_TO_END, 0, NULL, PVM_VM_FAILED, PVM_DEATH_EMULATION_FAILURE,
 	  "empty IDT", "KVM_EXIT_INTERNAL_ERROR" },
-	{ "undefined-op", 0, RUN_TO_END, 0, NULL, PVM_VM_FAILED, PVM_DEATH_CRASH, "ud2 without an IDT",
-	  "triple fault (KVM_EXIT_SHUTDOWN)" },
-	{ "reboot", 0, RUN_TO_END, 0, NULL, PVM_VM_STOPPED, PVM_DEATH_REBOOT, "resetting", "i8042 reset" },
+	{ "undefined-op", 0, RUN_TO_END, 0, NULL, PVM_VM_FAILED, PVM_DEATH_CRASH,
+	  "ud2 without an IDT", "triple fault (KVM_EXIT_SHUTDOWN)" },
+	{ "reboot", 0, RUN_TO_END, 0, NULL, PVM_VM_STOPPED, PVM_DEATH_REBOOT, "resetting",
+	  "i8042 reset" },
 };
 
 static void run_case(const struct guest_case *c)
@@ -56,7 +57,8 @@ static void run_case(const struct guest_case *c)
 		CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
 		if (c->wait_message) {
 			/* the runner's notice arrives on the loop */
-			for (int i = 0; i < 100 && !strstr(vm_instance_message(t.vm), c->wait_message); i++)
+			for (int i = 0;
+			     i < 100 && !strstr(vm_instance_message(t.vm), c->wait_message); i++)
 				sd_event_run(t.event, 50 * 1000);
 			CHECK(strstr(vm_instance_message(t.vm), c->wait_message));
 		}
@@ -67,11 +69,13 @@ static void run_case(const struct guest_case *c)
 	if (c->console)
 		CHECK(engine_console_has(&t, c->console));
 	if (c->message && !strstr(vm_instance_message(t.vm), c->message)) {
-		fprintf(stderr, "%s: message \"%s\" lacks \"%s\"\n", c->guest, vm_instance_message(t.vm), c->message);
+		fprintf(stderr, "%s: message \"%s\" lacks \"%s\"\n", c->guest,
+			vm_instance_message(t.vm), c->message);
 		exit(EXIT_FAILURE);
 	}
 	printf("%-12s -> %s/%s: %s\n", c->guest, pvm_vm_state_to_string(vm_instance_state(t.vm)),
-	       pvm_death_reason_to_string(vm_instance_death_reason(t.vm)), vm_instance_message(t.vm));
+	       pvm_death_reason_to_string(vm_instance_death_reason(t.vm)),
+	       vm_instance_message(t.vm));
 	engine_vm_done(&t);
 }
 
@@ -118,7 +122,8 @@ static void bad_start(const char *what, void (*setup)(engine_vm *t), bool sync, 
 		CHECK(r == 0 && engine_wait_ended(&t, 10000));
 	engine_expect_end(&t, PVM_VM_FAILED, PVM_DEATH_START_FAILED);
 	if (!strstr(vm_instance_message(t.vm), message)) {
-		fprintf(stderr, "%s: message \"%s\" lacks \"%s\"\n", what, vm_instance_message(t.vm), message);
+		fprintf(stderr, "%s: message \"%s\" lacks \"%s\"\n", what,
+			vm_instance_message(t.vm), message);
 		exit(EXIT_FAILURE);
 	}
 	CHECK(vm_instance_runner_pid(t.vm) == 0);
@@ -134,7 +139,8 @@ static void wrong_digest(engine_vm *t)
 
 static void not_pvh(engine_vm *t)
 {
-	snprintf(t->kernel, sizeof(t->kernel), "%s", engine_runner_path()); /* an ELF without the note */
+	snprintf(t->kernel, sizeof(t->kernel), "%s",
+		 engine_runner_path()); /* an ELF without the note */
 }
 
 static void protected_on_x86(engine_vm *t)

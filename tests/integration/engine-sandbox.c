@@ -127,7 +127,8 @@ int main(void)
 		CHECK(count_maps(pid, "kvm-gmem") == 1 && rep.host_mapped == PVM_YES);
 	else
 		CHECK(count_maps(pid, "kvm-gmem") == 0 && rep.host_mapped == PVM_NO);
-	printf("runner %d: uid 61999, no capabilities, seccomp filter, no_new_privs, no memory fd; %s\n",
+	printf("runner %d: uid 61999, no capabilities, seccomp filter, no_new_privs, no memory fd; "
+	       "%s\n",
 	       (int)pid, rep.host_mapped_how);
 
 	/* from inside */
@@ -135,10 +136,12 @@ int main(void)
 	for (int i = 0; i < 200 && !vm_instance_sandbox_report_get(t.vm, &sb); i++)
 		CHECK(sd_event_run(t.event, 50 * 1000) >= 0);
 	CHECK(vm_instance_sandbox_report_get(t.vm, &sb));
-	printf("self-check: create_guest_memfd %s, memslot v2 %s, memslot v1 %s, exec mapping %s, open /dev/kvm %s; seccomp %d nnp %d uid %u namespaces 0x%x\n",
+	printf("self-check: create_guest_memfd %s, memslot v2 %s, memslot v1 %s, exec mapping %s, "
+	       "open /dev/kvm %s; seccomp %d nnp %d uid %u namespaces 0x%x\n",
 	       strerror(sb.create_guest_memfd), strerror(sb.set_user_memory_region2),
-	       strerror(sb.set_user_memory_region), strerror(sb.mmap_exec), strerror(sb.open_dev_kvm),
-	       sb.seccomp_mode, sb.no_new_privs, (unsigned)sb.uid, sb.namespaces);
+	       strerror(sb.set_user_memory_region), strerror(sb.mmap_exec),
+	       strerror(sb.open_dev_kvm), sb.seccomp_mode, sb.no_new_privs, (unsigned)sb.uid,
+	       sb.namespaces);
 	CHECK(sb.vm_fd_valid);
 	CHECK(sb.create_guest_memfd == EPERM);
 	CHECK(sb.set_user_memory_region2 == EPERM);

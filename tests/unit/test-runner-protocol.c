@@ -12,7 +12,8 @@
 
 static size_t build(uint8_t *buf, uint16_t type, const void *body, size_t len)
 {
-	runner_msg_header h = { RUNNER_MSG_MAGIC, RUNNER_MSG_VERSION, type, (uint32_t)(sizeof(h) + len), 0 };
+	runner_msg_header h = { RUNNER_MSG_MAGIC, RUNNER_MSG_VERSION, type,
+				(uint32_t)(sizeof(h) + len), 0 };
 	memcpy(buf, &h, sizeof(h));
 	if (len)
 		memcpy(buf + sizeof(h), body, len);
@@ -73,7 +74,8 @@ int main(void)
 	/* over a real socketpair: the fd arrives, a message without one is refused as CREATED */
 	assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	assert(runner_msg_send(sv[1], RUNNER_MSG_CREATED, &cr, sizeof(cr), STDIN_FILENO) == 0);
-	assert(runner_msg_recv(sv[0], buf, true, &fd, &reason) == (int)(sizeof(runner_msg_header) + sizeof(cr)));
+	assert(runner_msg_recv(sv[0], buf, true, &fd, &reason) ==
+	       (int)(sizeof(runner_msg_header) + sizeof(cr)));
 	assert(fd >= 0);
 	close(fd);
 	assert(runner_msg_send(sv[1], RUNNER_MSG_CREATED, &cr, sizeof(cr), -1) == 0);
