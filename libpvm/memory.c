@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "kvm-compat.h"
@@ -84,9 +85,10 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 	if (m == MAP_FAILED)
 		return pvm_error_set(err, errno, "memfd: mmap: %m");
 	/* no THP (a huge page split under memory pressure is a swap-out path), not inherited by
-	 * children, and locked: unswappable, though the kernel may still migrate it */
+	 * children, and locked: unswappable, though the kernel may still migrate it. mlock by
+	 * system call: the sanitizer runtimes replace the libc call with a no-op. */
 	if (madvise(m, size, MADV_NOHUGEPAGE) < 0 || madvise(m, size, MADV_DONTFORK) < 0 ||
-	    mlock(m, size) < 0) {
+	    syscall(SYS_mlock, m, size) < 0) {
 		r = pvm_error_set(err, errno, "memfd: madvise/mlock of 0x%" PRIx64 " bytes: %m",
 				  size);
 		munmap(m, size);
