@@ -544,6 +544,10 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (state_is_active(s))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
 					 vm->name, pvm_vm_state_to_string(s));
+	/* the payload is read only for callers who may create VMs at all */
+	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r < 0)
+		return r;
 	r = payload_digest(vm, digest, error);
 	if (r < 0)
 		return r;
