@@ -56,6 +56,25 @@ printf 'ping-4711' >&7
 wait_until 10 grep -q "ping-4711" "$T/console-out" || fail "console echo: $(cat "$T/console-out")"
 log "ok: console input reached the guest and came back"
 
+# --- console on a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches ---
+mkfifo "$T/tty-in"
+script -qec "$PVMCTL console p1" /dev/null <"$T/tty-in" >"$T/tty-out" 2>&1 &
+tty_pid=$!
+PIDS+=($tty_pid)
+exec 9>"$T/tty-in"
+wait_until 10 grep -q "Press Ctrl-] to detach" "$T/tty-out" || fail "tty console: $(cat "$T/tty-out")"
+printf 'tty-ping-99' >&9
+wait_until 10 grep -q "tty-ping-99" "$T/tty-out" || fail "tty console echo: $(cat "$T/tty-out")"
+printf '\035' >&9
+wait_until 10 proc_gone $tty_pid || fail "Ctrl-] did not detach: $(cat "$T/tty-out")"
+rc=0
+wait $tty_pid || rc=$?
+[ $rc -eq 0 ] || fail "console exit $rc after detach"
+grep -q "Detached from VM 'p1'" "$T/tty-out" || fail "detach message: $(cat "$T/tty-out")"
+exec 9>&-
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 did not keep running after the detach"
+log "ok: console on a terminal: raw input reaches the guest, Ctrl-] detaches, the VM runs on"
+
 # --- errors and exit codes ---
 expect_exit 3 "$PVMCTL" inspect nope
 grep -q "No VM named 'nope'" "$T/err" || fail "message: $(cat "$T/err")"

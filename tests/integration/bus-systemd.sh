@@ -93,6 +93,6 @@ log "ok: SIGHUP reloads the policy; a broken one leaves the previous in force"
 kill -TERM "$PVMD_PID"
 wait "$PVMD_PID" || fail "pvmd exit status"
 PVMD_PID=
-grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
+wait_until 5 grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
 log "ok: STOPPING=1 on SIGTERM"
 log "PASS bus-systemd"
