@@ -769,32 +769,66 @@ static int on_monitor_state(sd_bus_message *m, void *userdata, sd_bus_error *ret
 	return 0;
 }
 
+/* Property names as PropertiesChanged carries them, and their keys in the JSON schema. */
+static const struct {
+	const char *prop, *key;
+} changed_keys[] = {
+	{ "State", "state" },
+	{ "DeathReason", "death_reason" },
+	{ "Message", "message" },
+	{ "MemoryBacking", "memory_backing" },
+	{ "Unswappable", "unswappable" },
+	{ "UnswappableHow", "unswappable" },
+	{ "Unmigratable", "unmigratable" },
+	{ "UnmigratableHow", "unmigratable" },
+	{ "HostMapped", "host_mapped" },
+	{ "HostMappedHow", "host_mapped" },
+	{ "RunnerPID", "runner_pid" },
+	{ "StartTime", "start_time_usec" },
+	{ "Tied", "tied" },
+};
+
+/* "key=value key=value" for people; a tristate shows its value, not how it was found. */
+static void changed_human(json_object *changed, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	json_object_object_foreach (changed, key, v) {
+		json_object *inner;
+		const char *text;
+
+		if (json_object_is_type(v, json_type_object) &&
+		    json_object_object_get_ex(v, "value", &inner))
+			v = inner;
+		text = json_object_get_string(v);
+		if (used < len)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? " " : "",
+						 key, text && text[0] ? text : "\"\"");
+	}
+}
+
 static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	_cleanup_free_ char *name = NULL;
-	const char *iface;
 	pvm_bus_vm_info i = { 0 };
-	char human[512] = "";
-	size_t used = 0;
+	json_object *f, *full, *changed;
+	const char *iface;
+	bool seen[ELEMENTSOF(changed_keys)] = { false };
+	char human[1024];
 
 	if (sd_bus_path_decode(sd_bus_message_get_path(m), PVM_BUS_VM_PREFIX, &name) <= 0)
 		return 0;
 	if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, PVM_BUS_VM_IFACE) != 0)
 		return 0;
-	/* which keys changed: read the dictionary twice, once for names, once for values */
-	sd_bus_message_rewind(m, true);
-	sd_bus_message_skip(m, "s");
-	json_object *f = json_object_new_object();
+	/* read the dictionary twice: once for which keys came, once for their values */
 	if (sd_bus_message_enter_container(m, 'a', "{sv}") >= 0) {
 		while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
 			const char *key;
 			if (sd_bus_message_read(m, "s", &key) < 0)
 				break;
-			used += (size_t)snprintf(human + used,
-						 used < sizeof(human) ? sizeof(human) - used : 0,
-						 "%s%s", used ? "," : "", key);
-			if (used >= sizeof(human))
-				used = sizeof(human) - 1;
+			for (size_t k = 0; k < ELEMENTSOF(changed_keys); k++)
+				seen[k] |= strcmp(changed_keys[k].prop, key) == 0;
 			sd_bus_message_skip(m, "v");
 			sd_bus_message_exit_container(m);
 		}
@@ -802,34 +836,22 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 	}
 	sd_bus_message_rewind(m, true);
 	sd_bus_message_skip(m, "s");
-	if (pvm_bus_vm_info_read(m, &i) >= 0) {
-		json_object *full = vm_json(&i);
-		json_object *changed = json_object_new_object();
-		/* keep only the keys that came in the signal (vm_json fills every key) */
-		static const struct {
-			const char *prop, *key;
-		} keys[] = {
-			{ "State", "state" },
-			{ "DeathReason", "death_reason" },
-			{ "Message", "message" },
-			{ "MemoryBacking", "memory_backing" },
-			{ "Unswappable", "unswappable" },
-			{ "Unmigratable", "unmigratable" },
-			{ "HostMapped", "host_mapped" },
-			{ "RunnerPID", "runner_pid" },
-			{ "StartTime", "start_time_usec" },
-			{ "Tied", "tied" },
-		};
-		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-			json_object *v;
-			if (strstr(human, keys[k].prop) &&
-			    json_object_object_get_ex(full, keys[k].key, &v))
-				json_object_object_add(changed, keys[k].key, json_object_get(v));
-		}
-		json_object_object_add(f, "changed", changed);
-		json_object_put(full);
+	if (pvm_bus_vm_info_read(m, &i) < 0) {
+		pvm_bus_vm_info_done(&i);
+		return 0;
 	}
+	full = vm_json(&i);
+	changed = json_object_new_object();
+	for (size_t k = 0; k < ELEMENTSOF(changed_keys); k++) {
+		json_object *v;
+		if (seen[k] && json_object_object_get_ex(full, changed_keys[k].key, &v))
+			json_object_object_add(changed, changed_keys[k].key, json_object_get(v));
+	}
+	json_object_put(full);
 	pvm_bus_vm_info_done(&i);
+	changed_human(changed, human, sizeof(human));
+	f = json_object_new_object();
+	json_object_object_add(f, "changed", changed);
 	monitor_emit(userdata, "changed", name, f, human);
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
+typedef struct config_reader config_reader;
 
 typedef struct manager {
 	sd_event *event;
@@ -40,7 +41,9 @@ typedef struct manager {
 	bool use_polkit;
 	bool use_machined;
 
-	pvmd_vm *vms; /* list, newest first */
+	pvmd_vm *vms;		/* list, newest first */
+	config_reader *readers; /* CreateVMFromFd calls waiting for their config's end */
+	unsigned n_readers;
 	bool shutting_down;
 	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
 	sd_event_source *shutdown_timer;

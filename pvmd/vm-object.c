@@ -334,7 +334,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	const char *changed[ELEMENTSOF(vm_props) + 1];
 	pvm_memory_report mem;
 	size_t n = 0;
-	bool state_changed;
+	bool state_changed, record;
 
 	_Static_assert(ELEMENTSOF(vm_props) <= PVMD_VM_PROPS_MAX, "grow PVMD_VM_PROPS_MAX");
 	vm_memory(vm, &mem);
@@ -354,6 +354,11 @@ void pvmd_vm_changed(pvmd_vm *vm)
 		vm->published[i] = text;
 		changed[n++] = vm_props[i].name;
 	}
+	/* the first values go out with InterfacesAdded; PropertiesChanged is for changes. The
+	 * record is written on the first publish and on every change. */
+	record = n > 0;
+	if (!vm->published_once)
+		n = 0;
 	changed[n] = NULL;
 	state_changed =
 	    !vm->published_once || state != vm->published_state || reason != vm->published_reason;
@@ -384,7 +389,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 		pvmd_vm_close_consoles(vm);
 		vm_unregister_machine(vm);
 	}
-	if (n > 0)
+	if (record)
 		vm_save(vm);
 	manager_update_status(m);
 }

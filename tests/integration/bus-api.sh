@@ -84,6 +84,14 @@ busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep -q "^h " || f
 	fail "Version"
 log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version"
 
+# names with characters object paths cannot hold are escaped (sd_bus_path_encode)
+gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -qF "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" ||
+	fail "escaped path"
+busctl --system get-property org.pvm1 /org/pvm1/vm/a_2eb_2dc_5fd org.pvm1.VM Name | grep -qF '"a.b-c_d"' ||
+	fail "escaped object's Name"
+gcall RemoveVM a.b-c_d >/dev/null
+log "ok: object paths of names with . - _"
+
 # --- every named error ---
 expect_error org.pvm1.Error.NoSuchVM gcall GetVM nope
 expect_error org.pvm1.Error.NoSuchVM dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \

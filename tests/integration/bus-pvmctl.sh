@@ -56,6 +56,25 @@ printf 'ping-4711' >&7
 wait_until 10 grep -q "ping-4711" "$T/console-out" || fail "console echo: $(cat "$T/console-out")"
 log "ok: console input reached the guest and came back"
 
+# --- console on a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches ---
+mkfifo "$T/tty-in"
+script -qec "$PVMCTL console p1" /dev/null <"$T/tty-in" >"$T/tty-out" 2>&1 &
+tty_pid=$!
+PIDS+=($tty_pid)
+exec 9>"$T/tty-in"
+wait_until 10 grep -q "Press Ctrl-] to detach" "$T/tty-out" || fail "tty console: $(cat "$T/tty-out")"
+printf 'tty-ping-99' >&9
+wait_until 10 grep -q "tty-ping-99" "$T/tty-out" || fail "tty console echo: $(cat "$T/tty-out")"
+printf '\035' >&9
+wait_until 10 proc_gone $tty_pid || fail "Ctrl-] did not detach: $(cat "$T/tty-out")"
+rc=0
+wait $tty_pid || rc=$?
+[ $rc -eq 0 ] || fail "console exit $rc after detach"
+grep -q "Detached from VM 'p1'" "$T/tty-out" || fail "detach message: $(cat "$T/tty-out")"
+exec 9>&-
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 did not keep running after the detach"
+log "ok: console on a terminal: raw input reaches the guest, Ctrl-] detaches, the VM runs on"
+
 # --- errors and exit codes ---
 expect_exit 3 "$PVMCTL" inspect nope
 grep -q "No VM named 'nope'" "$T/err" || fail "message: $(cat "$T/err")"
@@ -88,6 +107,23 @@ jq -e '.name == "p2" and .path == "/org/pvm1/vm/p2"' "$T/out" >/dev/null || fail
 expect_exit 0 "$PVMCTL" kill p2
 expect_exit 0 "$PVMCTL" --json inspect p2
 jq -e '.state == "stopped" and .death_reason == "killed"' "$T/out" >/dev/null || fail "p2: $(cat "$T/out")"
+# a writer that takes its time holds up only its own call
+mkfifo "$T/cfg-pipe"
+exec 6<>"$T/cfg-pipe"
+"$PVMCTL" start - --name slow <"$T/cfg-pipe" >"$T/slow.out" 2>&1 6>&- &
+slow_pid=$!
+PIDS+=($slow_pid)
+t0=$(date +%s%N)
+expect_exit 0 "$PVMCTL" list
+[ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ] || fail "pvmd stalled while a config pipe was open"
+proc_gone $slow_pid && fail "start - returned before its config was written: $(cat "$T/slow.out")"
+cat "$cfg" >&6
+exec 6>&-
+rc=0
+wait $slow_pid || rc=$?
+[ $rc -eq 0 ] && grep -q "Started VM 'slow'" "$T/slow.out" || fail "slow start: $rc $(cat "$T/slow.out")"
+expect_exit 0 "$PVMCTL" kill slow
+log "ok: a config pipe is read as its data comes; other calls go on meanwhile"
 expect_exit 3 "$PVMCTL" --json inspect nope
 jq -e '.exit_code == 3 and .errno_name == "ENOENT" and (.error | test("No VM named"))' "$T/out" >/dev/null ||
 	fail "JSON error: $(cat "$T/out")"

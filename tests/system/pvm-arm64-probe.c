@@ -5,7 +5,7 @@
  * type in use, the memory backing chosen (and why), the test guest reaching READY, the host's
  * read of the protected guest's private memory faulting, and a non-protected VM for contrast.
  *
- *   pvm-arm64-probe GUEST_IMAGE */
+ *   pvm-arm64-probe GUEST_IMAGE [--try-protected-guest-memfd] */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -121,6 +121,15 @@ static int vm_memory(vm *v, uint64_t gmem_flags, pvm_error *err)
 		if (v->gmem_fd < 0)
 			return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD: %m");
 		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem_fd, 0);
+		{
+			char path[64], link[128] = "";
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", v->gmem_fd);
+			n = readlink(path, link, sizeof(link) - 1);
+			link[n > 0 ? n : 0] = '\0';
+			diag("guest_memfd file: %s", link);
+		}
 		slot.flags = KVM_MEM_GUEST_MEMFD;
 		slot.guest_memfd = (uint32_t)v->gmem_fd;
 	} else {
@@ -331,10 +340,9 @@ static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
 	     v.type, backing_names[v.backing], v.map.ram_size >> 20, v.map.ram_base);
 	if (refusal[0])
 		diag("%s: guest_memfd refused by the arm64 backend: %s", what, refusal);
-	/* Protected VMs run from guest_memfd where the kernel accepts that; a refusal must come
-	 * from the kernel (the probe's KVM_RUN), never from missing caps; a non-protected VM must
-	 * get guest_memfd. */
-	tap(protected_vm ? (v.backing == BACKING_GUEST_MEMFD || strstr(refusal, "KVM_RUN") != NULL)
+	/* Protected VMs run from guest_memfd where the kernel can; a refusal must name the kernel
+	 * gap, never missing caps; a non-protected VM must get guest_memfd. */
+	tap(protected_vm ? (v.backing == BACKING_GUEST_MEMFD || strstr(refusal, "GAPS.md") != NULL)
 			 : v.backing == BACKING_GUEST_MEMFD,
 	    "%s: memory backing: %s", what, backing_names[v.backing]);
 	if (vm_run_until(&v, PVM_EXIT_EVENT_READY, &ev, &err) < 0) {
@@ -396,8 +404,10 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int r;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s GUEST_IMAGE\n", argv[0]);
+	bool try_gmem = argc == 3 && strcmp(argv[2], "--try-protected-guest-memfd") == 0;
+
+	if (argc != 2 && !try_gmem) {
+		fprintf(stderr, "usage: %s GUEST_IMAGE [--try-protected-guest-memfd]\n", argv[0]);
 		return 2;
 	}
 	printf("1..%d\n", PROBE_STEPS);
@@ -425,6 +435,14 @@ int main(int argc, char **argv)
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD),
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS),
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES));
+	}
+
+	/* Evidence for kernel-patches/GAPS.md, on request only: the experiment may panic the host. */
+	if (try_gmem) {
+		pvm_error gerr = {};
+
+		r = pvm_arm64_kvm_probe_protected_guest_memfd(kvm_fd, &gerr);
+		diag("protected VM from guest_memfd: %s", r == 0 ? "runs" : gerr.message);
 	}
 
 	sigaction(SIGALRM, &sa, NULL);

@@ -60,5 +60,6 @@ int pvm_arm64_handle_exit(pvm_arch_devices *devices, int vcpu_fd, struct kvm_run
 /* 1 if KVM_CREATE_VM accepts the protected type, 0 if not, -errno on other failures. */
 int pvm_arm64_kvm_has_protected_vm(int kvm_fd);
 /* Does a protected VM run from a guest_memfd memslot? 0: yes; -errno: the call that failed
- * (e.g. -EIO from KVM_RUN on 7.x pKVM), described in err. Runs a three-instruction guest. */
+ * (e.g. -EIO from KVM_RUN on 7.x pKVM), described in err. Runs a three-instruction guest.
+ * For gathering evidence only: on 7.3.4 it once ended in a host SError panic. */
 int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err);
