@@ -45,6 +45,8 @@ manager *manager_free(manager *m)
 		return NULL;
 	while (m->readers)
 		config_reader_free(m->readers);
+	while (m->polkit_queries)
+		polkit_query_free(m->polkit_queries);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -521,7 +523,9 @@ static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(vm, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -533,7 +537,9 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_kill(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -553,8 +559,8 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
-	if (r < 0)
-		return r;
+	if (r <= 0)
+		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
 	log_info("VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);

@@ -605,8 +605,8 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 		r = auth_check_polkit(vm->manager, msg,
 				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm,
 				      error);
-		if (r < 0)
-			return r;
+		if (r <= 0)
+			return r < 0 ? r : 1; /* polkit is being asked; the call comes back */
 	}
 	if (kill_now)
 		r = vm_instance_kill(vm->inst, &err);
@@ -778,13 +778,17 @@ static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(userdata, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_kill(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error)
