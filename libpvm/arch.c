@@ -30,8 +30,8 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what, uint64_t gpa,
-		      const void *data, size_t len, pvm_error *err)
+int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what,
+		      uint64_t gpa, const void *data, size_t len, pvm_error *err)
 {
 	pvm_boot_segment *seg;
 

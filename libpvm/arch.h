@@ -18,12 +18,12 @@ struct kvm_run;
 /* What the host's KVM offers, probed by the runner: system-wide caps on /dev/kvm, per-VM caps
  * (guest_memfd) on the VM fd once it exists. */
 typedef struct pvm_host_caps {
-	uint64_t vm_types;          /* KVM_CAP_VM_TYPES bitmask (x86); 0 when not reported */
-	int ipa_size;               /* KVM_CAP_ARM_VM_IPA_SIZE (arm64); 0 when not reported */
-	bool protected_vm_type;     /* arm64: KVM_VM_TYPE_ARM_PROTECTED accepted */
-	bool guest_memfd;           /* KVM_CAP_GUEST_MEMFD */
+	uint64_t vm_types;	    /* KVM_CAP_VM_TYPES bitmask (x86); 0 when not reported */
+	int ipa_size;		    /* KVM_CAP_ARM_VM_IPA_SIZE (arm64); 0 when not reported */
+	bool protected_vm_type;	    /* arm64: KVM_VM_TYPE_ARM_PROTECTED accepted */
+	bool guest_memfd;	    /* KVM_CAP_GUEST_MEMFD */
 	uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (GUEST_MEMFD_FLAG_*) */
-	bool user_memory2;          /* KVM_CAP_USER_MEMORY2 */
+	bool user_memory2;	    /* KVM_CAP_USER_MEMORY2 */
 } pvm_host_caps;
 
 /* The parts of a VM config the arch needs to create a VM (the runner never sees the whole
@@ -63,8 +63,8 @@ typedef struct pvm_boot_input {
 	size_t kernel_len;
 	const uint8_t *initrd; /* NULL: none */
 	size_t initrd_len;
-	const char *params; /* kernel command line, NULL: none */
-	int format;         /* enum pvm_payload_format (config.h) */
+	const char *params;    /* kernel command line, NULL: none */
+	int format;	       /* enum pvm_payload_format (config.h) */
 	uint64_t load_address; /* PVM_PAYLOAD_RAW */
 	pvm_memory_map map;
 	uint32_t cpus;
@@ -80,22 +80,23 @@ typedef struct pvm_boot_plan {
 
 void pvm_boot_plan_clear(pvm_boot_plan *plan); /* frees segment data, keeps the struct */
 /* Add a segment (copies data) after checking it lies inside RAM and overlaps no other. */
-int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what, uint64_t gpa,
-		      const void *data, size_t len, pvm_error *err);
+int pvm_boot_plan_add(pvm_boot_plan *plan, const pvm_memory_map *map, const char *what,
+		      uint64_t gpa, const void *data, size_t len, pvm_error *err);
 
 /* Generic events decoded from a vCPU exit. The runner turns them into messages for pvmd. */
 enum pvm_exit_event_kind {
-	PVM_EXIT_EVENT_CONTINUE,      /* handled (console byte consumed, device access): run again */
-	PVM_EXIT_EVENT_CONSOLE,       /* the guest wrote console bytes (console, console_len) */
-	PVM_EXIT_EVENT_READY,         /* the guest signalled READY */
-	PVM_EXIT_EVENT_SHUTDOWN,      /* the guest powered off */
-	PVM_EXIT_EVENT_REBOOT,        /* the guest asked for a reset */
-	PVM_EXIT_EVENT_IDLE,          /* vCPU halted with nothing that can wake it: park it */
-	PVM_EXIT_EVENT_UNKNOWN_IO,    /* access to no device: detail says what; reads saw all-ones */
+	PVM_EXIT_EVENT_CONTINUE,   /* handled (console byte consumed, device access): run again */
+	PVM_EXIT_EVENT_CONSOLE,	   /* the guest wrote console bytes (console, console_len) */
+	PVM_EXIT_EVENT_READY,	   /* the guest signalled READY */
+	PVM_EXIT_EVENT_SHUTDOWN,   /* the guest powered off */
+	PVM_EXIT_EVENT_REBOOT,	   /* the guest asked for a reset */
+	PVM_EXIT_EVENT_IDLE,	   /* vCPU halted with nothing that can wake it: park it */
+	PVM_EXIT_EVENT_UNKNOWN_IO, /* access to no device: detail says what; reads saw all-ones */
 	PVM_EXIT_EVENT_EMULATION_FAILURE, /* KVM could not emulate (or triple fault): fatal */
-	PVM_EXIT_EVENT_CRASH,         /* the guest CPU died (triple fault reported as shutdown) */
-	PVM_EXIT_EVENT_PROTECTION_VIOLATION, /* the guest touched memory it may not (memory fault) */
-	PVM_EXIT_EVENT_FATAL,         /* an exit the engine cannot handle: fatal, detail says */
+	PVM_EXIT_EVENT_CRASH, /* the guest CPU died (triple fault reported as shutdown) */
+	PVM_EXIT_EVENT_PROTECTION_VIOLATION, /* the guest touched memory it may not (memory fault)
+					      */
+	PVM_EXIT_EVENT_FATAL, /* an exit the engine cannot handle: fatal, detail says */
 };
 
 #define PVM_EXIT_DETAIL_MAX 256

@@ -47,10 +47,12 @@ int pvm_bus_error_to_pvm(const sd_bus_error *e, int r, const char *what, pvm_err
 		code = sd_bus_error_get_errno(e);
 		if (code <= 0)
 			code = EIO;
-		/* pvmd's errors are sentences for people; the standard D-Bus ones get the call named */
+		/* pvmd's errors are sentences for people; the standard D-Bus ones get the call
+		 * named */
 		if (strncmp(e->name, "org.pvm1.Error.", 15) == 0)
 			return pvm_error_set(err, code, "%s", e->message ?: e->name);
-		return pvm_error_set(err, code, "%s: %s (%s)", what, e->message ?: "failed", e->name);
+		return pvm_error_set(err, code, "%s: %s (%s)", what, e->message ?: "failed",
+				     e->name);
 	}
 	return pvm_error_set(err, code, "%s: %s", what, strerror(code));
 }
@@ -58,10 +60,12 @@ int pvm_bus_error_to_pvm(const sd_bus_error *e, int r, const char *what, pvm_err
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info)
 {
 	char **strs[] = {
-		&info->path, &info->name, &info->state, &info->death_reason, &info->message,
-		&info->memory_backing, &info->unswappable, &info->unswappable_how,
-		&info->unmigratable, &info->unmigratable_how, &info->host_mapped,
-		&info->host_mapped_how,
+		&info->path,	     &info->name,
+		&info->state,	     &info->death_reason,
+		&info->message,	     &info->memory_backing,
+		&info->unswappable,  &info->unswappable_how,
+		&info->unmigratable, &info->unmigratable_how,
+		&info->host_mapped,  &info->host_mapped_how,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
 		free(*strs[i]);
@@ -100,7 +104,10 @@ typedef struct vm_prop {
 	size_t offset;
 } vm_prop;
 
-#define P(n, t, f) { n, t, offsetof(pvm_bus_vm_info, f) }
+#define P(n, t, f)                                                                                 \
+	{                                                                                          \
+		n, t, offsetof(pvm_bus_vm_info, f)                                                 \
+	}
 static const vm_prop vm_props[] = {
 	P("Name", 's', name),
 	P("State", 's', state),
@@ -211,8 +218,8 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 			return r;
 	}
 	if (opts) {
-		r = sd_bus_message_append(m, "{sv}{sv}", "start", "b", (int)opts->start, "tie",
-					  "b", (int)opts->tie);
+		r = sd_bus_message_append(m, "{sv}{sv}", "start", "b", (int)opts->start, "tie", "b",
+					  (int)opts->tie);
 		if (r < 0)
 			return r;
 	}
@@ -235,7 +242,8 @@ static int create_common(sd_bus *bus, const char *member, char type, const void 
 	if (r >= 0)
 		r = append_options(m, opts);
 	if (r < 0)
-		return pvm_error_set(err, -r, "%s: cannot build the call: %s", member, strerror(-r));
+		return pvm_error_set(err, -r, "%s: cannot build the call: %s", member,
+				     strerror(-r));
 	r = sd_bus_call(bus, m, 0, &e, &reply);
 	if (r < 0)
 		return pvm_bus_error_to_pvm(&e, r, member, err);
@@ -262,8 +270,8 @@ int pvm_bus_create_vm_from_fd(sd_bus *bus, int fd, const pvm_bus_create_options 
 }
 
 /* Calls that take a VM name (and maybe more) and return nothing. */
-static int call_manager(sd_bus *bus, const char *member, sd_bus_message **ret_reply,
-			pvm_error *err, const char *types, ...)
+static int call_manager(sd_bus *bus, const char *member, sd_bus_message **ret_reply, pvm_error *err,
+			const char *types, ...)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -278,7 +286,8 @@ static int call_manager(sd_bus *bus, const char *member, sd_bus_message **ret_re
 		va_end(ap);
 	}
 	if (r < 0)
-		return pvm_error_set(err, -r, "%s: cannot build the call: %s", member, strerror(-r));
+		return pvm_error_set(err, -r, "%s: cannot build the call: %s", member,
+				     strerror(-r));
 	r = sd_bus_call(bus, m, 0, &e, ret_reply);
 	if (r < 0)
 		return pvm_bus_error_to_pvm(&e, r, member, err);
@@ -328,8 +337,8 @@ static int get_all(sd_bus *bus, const char *path, pvm_bus_vm_info *info, pvm_err
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	int r;
 
-	r = sd_bus_call_method(bus, PVM_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-			       "GetAll", &e, &reply, "s", PVM_BUS_VM_IFACE);
+	r = sd_bus_call_method(bus, PVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+			       &e, &reply, "s", PVM_BUS_VM_IFACE);
 	if (r < 0)
 		return pvm_bus_error_to_pvm(&e, r, "GetAll", err);
 	r = pvm_bus_vm_info_read(reply, info);

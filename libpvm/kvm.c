@@ -42,7 +42,8 @@ void pvm_kvm_probe_system(int kvm_fd, pvm_host_caps *caps)
 void pvm_kvm_probe_vm(int vm_fd, pvm_host_caps *caps)
 {
 	caps->guest_memfd = check_extension(vm_fd, KVM_CAP_GUEST_MEMFD) > 0;
-	caps->guest_memfd_flags = caps->guest_memfd ? (uint64_t)check_extension(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS) : 0;
+	caps->guest_memfd_flags =
+	    caps->guest_memfd ? (uint64_t)check_extension(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS) : 0;
 	caps->user_memory2 = caps->user_memory2 || check_extension(vm_fd, KVM_CAP_USER_MEMORY2) > 0;
 }
 
@@ -65,7 +66,8 @@ int pvm_kvm_create_vcpu(int kvm_fd, int vm_fd, uint32_t index, pvm_kvm_vcpu *ret
 	void *run;
 
 	if (size < (int)sizeof(struct kvm_run))
-		return pvm_error_set(err, size < 0 ? errno : EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %d", size);
+		return pvm_error_set(err, size < 0 ? errno : EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %d",
+				     size);
 	fd = ioctl(vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (fd < 0)
 		return pvm_error_set(err, errno, "KVM_CREATE_VCPU %u: %m", index);

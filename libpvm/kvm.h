@@ -12,7 +12,7 @@ struct kvm_run;
 
 int pvm_kvm_open(int *ret_fd, pvm_error *err);
 void pvm_kvm_probe_system(int kvm_fd, pvm_host_caps *caps); /* fills system-wide fields */
-void pvm_kvm_probe_vm(int vm_fd, pvm_host_caps *caps);      /* fills per-VM fields */
+void pvm_kvm_probe_vm(int vm_fd, pvm_host_caps *caps);	    /* fills per-VM fields */
 int pvm_kvm_create_vm(int kvm_fd, unsigned long type, int *ret_fd, pvm_error *err);
 
 typedef struct pvm_kvm_vcpu {

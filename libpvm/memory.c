@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "kvm-compat.h"
@@ -13,10 +14,11 @@
 static int set_memslot(int vm_fd, const struct kvm_userspace_memory_region2 *region, pvm_error *err)
 {
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, region) < 0)
-		return pvm_error_set(err, errno,
-				     "KVM_SET_USER_MEMORY_REGION2 (slot %u, 0x%llx bytes at 0x%llx, flags 0x%x): %m",
-				     region->slot, (unsigned long long)region->memory_size,
-				     (unsigned long long)region->guest_phys_addr, region->flags);
+		return pvm_error_set(
+		    err, errno,
+		    "KVM_SET_USER_MEMORY_REGION2 (slot %u, 0x%llx bytes at 0x%llx, flags 0x%x): %m",
+		    region->slot, (unsigned long long)region->memory_size,
+		    (unsigned long long)region->guest_phys_addr, region->flags);
 	return 0;
 }
 
@@ -30,7 +32,9 @@ int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flag
 
 	fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &gm);
 	if (fd < 0)
-		return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD (0x%" PRIx64 " bytes, flags 0x%" PRIx64 "): %m",
+		return pvm_error_set(err, errno,
+				     "KVM_CREATE_GUEST_MEMFD (0x%" PRIx64 " bytes, flags 0x%" PRIx64
+				     "): %m",
 				     size, flags);
 	/* Without `map`, no userspace_addr: KVM faults guest memory in from the guest_memfd
 	 * itself and the runner holds no mapping of guest RAM. Some KVMs reach even guest_memfd
@@ -56,8 +60,12 @@ int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flag
 			munmap(m, size);
 		return r;
 	}
-	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_GUEST_MEMFD, .fd = TAKE_FD(fd), .flags = flags,
-				   .size = size, .gpa = gpa, .mapping = m };
+	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_GUEST_MEMFD,
+				   .fd = TAKE_FD(fd),
+				   .flags = flags,
+				   .size = size,
+				   .gpa = gpa,
+				   .mapping = m };
 	return 0;
 }
 
@@ -77,10 +85,12 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 	if (m == MAP_FAILED)
 		return pvm_error_set(err, errno, "memfd: mmap: %m");
 	/* no THP (a huge page split under memory pressure is a swap-out path), not inherited by
-	 * children, and locked: unswappable, though the kernel may still migrate it */
+	 * children, and locked: unswappable, though the kernel may still migrate it. mlock by
+	 * system call: the sanitizer runtimes replace the libc call with a no-op. */
 	if (madvise(m, size, MADV_NOHUGEPAGE) < 0 || madvise(m, size, MADV_DONTFORK) < 0 ||
-	    mlock(m, size) < 0) {
-		r = pvm_error_set(err, errno, "memfd: madvise/mlock of 0x%" PRIx64 " bytes: %m", size);
+	    syscall(SYS_mlock, m, size) < 0) {
+		r = pvm_error_set(err, errno, "memfd: madvise/mlock of 0x%" PRIx64 " bytes: %m",
+				  size);
 		munmap(m, size);
 		return r;
 	}
@@ -95,8 +105,11 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 		munmap(m, size);
 		return r;
 	}
-	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_MEMFD_MLOCK, .fd = TAKE_FD(fd), .size = size,
-				   .gpa = gpa, .mapping = m };
+	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_MEMFD_MLOCK,
+				   .fd = TAKE_FD(fd),
+				   .size = size,
+				   .gpa = gpa,
+				   .mapping = m };
 	return 0;
 }
 
@@ -107,12 +120,14 @@ int pvm_guest_memory_load(int fd, uint64_t ram_base, uint64_t size, const pvm_bo
 
 	for (size_t i = 0; i < plan->n_segments; i++) {
 		const pvm_boot_segment *s = &plan->segments[i];
-		if (s->gpa < ram_base || s->gpa - ram_base > size || s->len > size - (s->gpa - ram_base))
+		if (s->gpa < ram_base || s->gpa - ram_base > size ||
+		    s->len > size - (s->gpa - ram_base))
 			return pvm_error_set(err, ERANGE, "%s does not fit guest memory", s->what);
 	}
 	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
-		return pvm_error_set(err, errno, "mmap of guest memory (0x%" PRIx64 " bytes): %m", size);
+		return pvm_error_set(err, errno, "mmap of guest memory (0x%" PRIx64 " bytes): %m",
+				     size);
 	for (size_t i = 0; i < plan->n_segments; i++) {
 		const pvm_boot_segment *s = &plan->segments[i];
 		memcpy(m + (s->gpa - ram_base), s->data, s->len);

@@ -201,11 +201,47 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* A user or group name to its id through NSS, growing the buffer for large groups. Returns
+ * -ENOENT for a name that does not exist. */
+static int resolve_name(const char *name, bool group, uint64_t *ret_id)
+{
+	size_t size = 4096;
+
+	for (;;) {
+		_cleanup_free_ char *buf = malloc(size);
+		int e;
+
+		if (!buf)
+			return -ENOMEM;
+		if (group) {
+			struct group gr, *res = NULL;
+			e = getgrnam_r(name, &gr, buf, size, &res);
+			if (e == 0 && res) {
+				*ret_id = res->gr_gid;
+				return 0;
+			}
+		} else {
+			struct passwd pw, *res = NULL;
+			e = getpwnam_r(name, &pw, buf, size, &res);
+			if (e == 0 && res) {
+				*ret_id = res->pw_uid;
+				return 0;
+			}
+		}
+		if (e == 0)
+			return -ENOENT;
+		if (e != ERANGE || size >= (1u << 24))
+			return -e;
+		size *= 4;
+	}
+}
+
 /* A user or group is a number (an id) or a name resolved now, at load: a name that does not
  * resolve is kept out of the rule (it matches nobody) and reported as a warning. */
 static int parse_id_list(json_object *v, bool group, const char *origin, const char *path,
 			 struct parse_ctx *ctx, struct id_list *out, pvm_error *err)
 {
+	const char *kind = group ? "group" : "user";
 	size_t n;
 	int r = pvm_json_get_array(v, 0, PVM_POLICY_LIST_MAX, origin, path, &n, err);
 
@@ -213,9 +249,8 @@ static int parse_id_list(json_object *v, bool group, const char *origin, const c
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(v, i);
-		char child[PVM_JSON_PATH_MAX];
+		char child[PVM_JSON_PATH_MAX], why[512];
 		const char *name;
-		char buf[16384];
 		uint64_t id;
 
 		pvm_json_path_index(child, path, i);
@@ -223,46 +258,37 @@ static int parse_id_list(json_object *v, bool group, const char *origin, const c
 			r = pvm_json_get_uint(e, 0, UINT32_MAX - 1, origin, child, &id, err);
 			if (r < 0)
 				return r;
-		} else {
-			if (!json_object_is_type(e, json_type_string))
-				return pvm_json_error(err, EINVAL, origin, child,
-						      "expected a %s name or a numeric %s, got %s",
-						      group ? "group" : "user",
-						      group ? "gid" : "uid",
-						      pvm_json_describe(e, buf, sizeof(buf)));
-			r = pvm_json_get_string(e, 1, 256, origin, child, &name, err);
-			if (r < 0)
-				return r;
-			if (all_digits(name))
-				return pvm_json_error(err, EINVAL, origin, child,
-						      "expected a %s name, got \"%s\" (write "
-						      "numeric ids as JSON numbers)",
-						      group ? "group" : "user", name);
-			if (group) {
-				struct group gr, *res = NULL;
-				if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res) {
-					if (policy_warn(
-						ctx->policy,
-						"%s: %s: no group \"%s\" on this system; the "
-						"entry matches nobody",
-						origin, child, name) < 0)
-						return OOM(origin);
-					continue;
-				}
-				id = res->gr_gid;
-			} else {
-				struct passwd pw, *res = NULL;
-				if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res) {
-					if (policy_warn(
-						ctx->policy,
-						"%s: %s: no user \"%s\" on this system; the "
-						"entry matches nobody",
-						origin, child, name) < 0)
-						return OOM(origin);
-					continue;
-				}
-				id = res->pw_uid;
-			}
+			if (id_list_add(out, (uint32_t)id) < 0)
+				return OOM(origin);
+			continue;
+		}
+		if (!json_object_is_type(e, json_type_string))
+			return pvm_json_error(err, EINVAL, origin, child,
+					      "expected a %s name or a numeric %s, got %s", kind,
+					      group ? "gid" : "uid", pvm_json_describe(e, why, 64));
+		r = pvm_json_get_string(e, 1, 256, origin, child, &name, err);
+		if (r < 0)
+			return r;
+		if (all_digits(name))
+			return pvm_json_error(
+			    err, EINVAL, origin, child,
+			    "expected a %s name, got \"%s\" (write numeric ids as "
+			    "JSON numbers)",
+			    kind, name);
+		r = resolve_name(name, group, &id);
+		if (r == -ENOMEM)
+			return OOM(origin);
+		if (r < 0) {
+			if (r == -ENOENT)
+				snprintf(why, sizeof(why), "no %s \"%s\" on this system", kind,
+					 name);
+			else
+				snprintf(why, sizeof(why), "cannot look up %s \"%s\": %s", kind,
+					 name, strerror(-r));
+			if (policy_warn(ctx->policy, "%s: %s: %s; the entry matches nobody", origin,
+					child, why) < 0)
+				return OOM(origin);
+			continue;
 		}
 		if (id_list_add(out, (uint32_t)id) < 0)
 			return OOM(origin);
@@ -772,7 +798,7 @@ static int collect_dir(const char *dir, struct entry **entries, size_t *n, pvm_e
 }
 
 /* A file that is empty or a symlink to /dev/null masks the same name in an earlier directory
- * (systemd's drop-in convention). */
+ * (systemd's drop-in convention). Files everyone may write are refused. */
 static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 {
 	struct stat st;
@@ -785,6 +811,11 @@ static int file_is_mask(const char *path, bool *ret, pvm_error *err)
 	}
 	if (!S_ISREG(st.st_mode))
 		return pvm_error_set(err, EINVAL, "%s: not a regular file", path);
+	/* whoever can write a policy file decides who runs VMs */
+	if (st.st_mode & S_IWOTH)
+		return pvm_error_set(err, EPERM,
+				     "%s: writable by everyone (mode %04o); refusing it", path,
+				     (unsigned)(st.st_mode & 07777));
 	*ret = st.st_size == 0;
 	return 0;
 }

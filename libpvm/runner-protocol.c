@@ -26,12 +26,12 @@ static const runner_msg_rule runner_msg_rules[] = {
 	[RUNNER_MSG_RUNNING] = { true, FIXED(runner_msg_running), 0, 0, 0 },
 	[RUNNER_MSG_CONSOLE] = { true, 1, RUNNER_CONSOLE_CHUNK, 0, 0, 0 },
 	[RUNNER_MSG_READY] = { true, 0, 0, 0, 0, 0 },
-	[RUNNER_MSG_NOTICE] = { true, FIXED(runner_msg_event), 0, offsetof(runner_msg_event, detail),
-				PVM_EXIT_DETAIL_MAX },
+	[RUNNER_MSG_NOTICE] = { true, FIXED(runner_msg_event), 0,
+				offsetof(runner_msg_event, detail), PVM_EXIT_DETAIL_MAX },
 	[RUNNER_MSG_EXIT] = { true, FIXED(runner_msg_event), 0, offsetof(runner_msg_event, detail),
 			      PVM_EXIT_DETAIL_MAX },
-	[RUNNER_MSG_ERROR] = { true, FIXED(runner_msg_error), 0, offsetof(runner_msg_error, message),
-			       RUNNER_TEXT_MAX },
+	[RUNNER_MSG_ERROR] = { true, FIXED(runner_msg_error), 0,
+			       offsetof(runner_msg_error, message), RUNNER_TEXT_MAX },
 	[RUNNER_MSG_SELF_CHECK_RESULT] = { true, FIXED(runner_msg_self_check), 0, 0, 0 },
 };
 
@@ -124,7 +124,9 @@ int runner_msg_recv(int sock, void *buf, bool from_runner, int *ret_fd, const ch
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = RUNNER_MSG_MAX };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf) };
 	int fds[4], n_fds = 0, r;
 	ssize_t n;

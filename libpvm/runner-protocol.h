@@ -18,19 +18,19 @@
 
 enum runner_msg_type {
 	/* pvmd -> runner */
-	RUNNER_MSG_CREATE = 1,    /* runner_msg_create */
-	RUNNER_MSG_BOOT,          /* runner_msg_boot */
+	RUNNER_MSG_CREATE = 1,	  /* runner_msg_create */
+	RUNNER_MSG_BOOT,	  /* runner_msg_boot */
 	RUNNER_MSG_STOP_REQUEST,  /* no body: the guest should power off */
 	RUNNER_MSG_CONSOLE_INPUT, /* 1..RUNNER_CONSOLE_CHUNK bytes */
-	RUNNER_MSG_SELF_CHECK,    /* no body: attempt forbidden operations, report */
+	RUNNER_MSG_SELF_CHECK,	  /* no body: attempt forbidden operations, report */
 	/* runner -> pvmd */
 	RUNNER_MSG_CREATED = 16, /* runner_msg_created + the guest memory fd (SCM_RIGHTS) */
-	RUNNER_MSG_RUNNING,      /* runner_msg_running: locked down, vCPUs about to run */
-	RUNNER_MSG_CONSOLE,      /* 1..RUNNER_CONSOLE_CHUNK bytes of guest output */
-	RUNNER_MSG_READY,        /* no body: the guest signalled READY */
-	RUNNER_MSG_NOTICE,       /* runner_msg_event: something pvmd should record, VM goes on */
-	RUNNER_MSG_EXIT,         /* runner_msg_event: the VM ended; the runner exits next */
-	RUNNER_MSG_ERROR,        /* runner_msg_error: setup failed; the runner exits next */
+	RUNNER_MSG_RUNNING,	 /* runner_msg_running: locked down, vCPUs about to run */
+	RUNNER_MSG_CONSOLE,	 /* 1..RUNNER_CONSOLE_CHUNK bytes of guest output */
+	RUNNER_MSG_READY,	 /* no body: the guest signalled READY */
+	RUNNER_MSG_NOTICE,	 /* runner_msg_event: something pvmd should record, VM goes on */
+	RUNNER_MSG_EXIT,	 /* runner_msg_event: the VM ended; the runner exits next */
+	RUNNER_MSG_ERROR,	 /* runner_msg_error: setup failed; the runner exits next */
 	RUNNER_MSG_SELF_CHECK_RESULT, /* runner_msg_self_check */
 };
 
@@ -49,7 +49,7 @@ typedef struct runner_msg_header {
 typedef struct runner_msg_create {
 	uint64_t memory_bytes;
 	uint32_t cpus;
-	uint32_t flags; /* RUNNER_CREATE_* */
+	uint32_t flags;	   /* RUNNER_CREATE_* */
 	uint32_t uid, gid; /* what the runner drops to */
 } runner_msg_create;
 
@@ -61,7 +61,7 @@ enum runner_backing {
 #define RUNNER_CREATED_RUNNER_MAPS (1u << 0) /* the runner keeps a mapping: KVM needs it */
 
 typedef struct runner_msg_created {
-	uint32_t backing; /* enum runner_backing */
+	uint32_t backing;	/* enum runner_backing */
 	uint32_t created_flags; /* RUNNER_CREATED_* */
 	uint64_t guest_memfd_flags;
 	uint64_t memory_bytes;
@@ -104,10 +104,10 @@ typedef struct runner_msg_self_check {
 	int32_t set_user_memory_region;
 	int32_t mmap_exec;
 	int32_t open_dev_kvm;
-	int32_t seccomp_mode;  /* PR_GET_SECCOMP result */
-	int32_t no_new_privs;  /* PR_GET_NO_NEW_PRIVS result */
+	int32_t seccomp_mode; /* PR_GET_SECCOMP result */
+	int32_t no_new_privs; /* PR_GET_NO_NEW_PRIVS result */
 	uint32_t uid, gid;
-	int32_t vm_fd_valid;   /* the VM fd the attempts used was open (F_GETFD succeeded) */
+	int32_t vm_fd_valid; /* the VM fd the attempts used was open (F_GETFD succeeded) */
 } runner_msg_self_check;
 
 /* Check a received message: header fields, size against its type, string termination, and

@@ -6,7 +6,7 @@
 
 enum {
 	UART_RBR_THR = 0, /* DLAB=1: DLL */
-	UART_IER = 1,     /* DLAB=1: DLM */
+	UART_IER = 1,	  /* DLAB=1: DLM */
 	UART_IIR_FCR = 2,
 	UART_LCR = 3,
 	UART_MCR = 4,

@@ -13,7 +13,7 @@ typedef struct uart_8250 {
 	/* host side: where received bytes come from */
 	bool (*rx)(void *userdata, uint8_t *ret_byte);
 	void *userdata;
-	bool has_rx;     /* a byte fetched from rx() and not yet read by the guest */
+	bool has_rx; /* a byte fetched from rx() and not yet read by the guest */
 	uint8_t rx_byte;
 } uart_8250;
 

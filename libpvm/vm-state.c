@@ -7,8 +7,8 @@
 #include "vm-state.h"
 
 static const char *const vm_state_names[_PVM_VM_STATE_MAX] = {
-	[PVM_VM_CREATED] = "created",   [PVM_VM_STARTING] = "starting", [PVM_VM_RUNNING] = "running",
-	[PVM_VM_READY] = "ready",       [PVM_VM_STOPPING] = "stopping", [PVM_VM_STOPPED] = "stopped",
+	[PVM_VM_CREATED] = "created", [PVM_VM_STARTING] = "starting", [PVM_VM_RUNNING] = "running",
+	[PVM_VM_READY] = "ready",     [PVM_VM_STOPPING] = "stopping", [PVM_VM_STOPPED] = "stopped",
 	[PVM_VM_FAILED] = "failed",
 };
 

@@ -146,7 +146,7 @@ static int run_verb(const pvmctl_verb *v, int words, int argc, char **argv, pvmc
 	if (v->run_raw) {
 		/* argv[0] is the verb's last word, as getopt expects a program name there */
 		getopt_reset();
-		return v->run_raw(argc - words + 1, argv + words - 1);
+		return v->run_raw(argc - words + 1, argv + words - 1, ctx);
 	}
 
 	/* options may also follow the verb: `pvmctl config check FILE --json` */

@@ -23,8 +23,9 @@ typedef struct pvmctl_context {
 typedef int (*pvmctl_handler)(int argc, char **argv, pvmctl_context *ctx, pvm_error *err);
 
 /* A handler that parses its own options (the online verbs of vm-verbs.c): argv[0] is the verb,
- * it checks its own arguments and returns a pvmctl exit code (vm-verbs.h). */
-typedef int (*pvmctl_raw_handler)(int argc, char **argv);
+ * it checks its own arguments and returns a pvmctl exit code (vm-verbs.h). ctx carries the
+ * global options given before the verb (`pvmctl --json list`). */
+typedef int (*pvmctl_raw_handler)(int argc, char **argv, pvmctl_context *ctx);
 
 typedef struct pvmctl_verb {
 	const char *verb;	    /* one or two words: "start", "config check" */

@@ -23,44 +23,36 @@
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
 
-typedef struct errno_exit {
-	int err;
-	int code;
-} errno_exit;
+/* --json given before or after the verb: errors, too, go out as JSON on stdout */
+static bool json_output;
 
-static const errno_exit errno_exits[] = {
-	{ ENOENT, PVMCTL_EXIT_NO_SUCH_VM },  { EACCES, PVMCTL_EXIT_DENIED },
-	{ EPERM, PVMCTL_EXIT_DENIED },       { EINVAL, PVMCTL_EXIT_INVALID },
-	{ EBUSY, PVMCTL_EXIT_CONFLICT },     { EEXIST, PVMCTL_EXIT_CONFLICT },
-	{ ESRCH, PVMCTL_EXIT_CONFLICT },     { ESHUTDOWN, PVMCTL_EXIT_CONFLICT },
-	{ EDQUOT, PVMCTL_EXIT_LIMIT },       { EIO, PVMCTL_EXIT_VM_FAILED },
-	{ EHOSTUNREACH, PVMCTL_EXIT_NO_DAEMON }, { ECONNREFUSED, PVMCTL_EXIT_NO_DAEMON },
-	{ ETIMEDOUT, PVMCTL_EXIT_TIMEOUT },
-};
-
-int pvmctl_exit_code_from_errno(int negative_errno)
+/* The one place an online verb reports a failure; returns the exit code. */
+static int report(const char *verb, int r, const char *message, int code)
 {
-	int e = negative_errno < 0 ? -negative_errno : negative_errno;
-
-	if (e == 0)
-		return PVMCTL_EXIT_OK;
-	for (size_t i = 0; i < ELEMENTSOF(errno_exits); i++)
-		if (errno_exits[i].err == e)
-			return errno_exits[i].code;
-	return PVMCTL_EXIT_FAILURE;
+	if (json_output) {
+		/* the shape pvmctl.c gives the offline verbs' errors, plus the exit code */
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string(message));
+		json_object_object_add(o, "errno", json_object_new_int(-r));
+		json_object_object_add(o, "errno_name",
+				       json_object_new_string(strerrorname_np(-r) ?: ""));
+		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		pvmctl_print_json(o);
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "pvmctl %s: %s\n", verb, message);
+	}
+	return code;
 }
 
-/* The one place an online verb reports a failure. */
 static int fail(const char *verb, int r, const pvm_error *err)
 {
 	if (-r == EHOSTUNREACH)
-		fprintf(stderr,
-			"pvmctl %s: pvmd is not running on the system bus (no owner of org.pvm1)\n",
-			verb);
-	else
-		fprintf(stderr, "pvmctl %s: %s\n", verb,
-			err && err->message[0] ? err->message : strerror(-r));
-	return pvmctl_exit_code_from_errno(r);
+		return report(verb, r,
+			      "pvmd is not running on the system bus (no owner of org.pvm1)",
+			      PVMCTL_EXIT_NO_DAEMON);
+	return report(verb, r, err && err->message[0] ? err->message : strerror(-r),
+		      pvmctl_exit_code_from_errno(r));
 }
 
 static int usage(const char *verb, const char *synopsis)
@@ -74,10 +66,8 @@ static int connect_bus(const char *verb, sd_bus **ret)
 	pvm_error err = { 0 };
 	int r = pvm_bus_open(ret, &err);
 
-	if (r < 0) {
-		fprintf(stderr, "pvmctl %s: %s\n", verb, err.message);
-		return PVMCTL_EXIT_NO_DAEMON;
-	}
+	if (r < 0)
+		return report(verb, r, err.message, PVMCTL_EXIT_NO_DAEMON);
 	return 0;
 }
 
@@ -220,12 +210,10 @@ static json_object *vm_json(const pvm_bus_vm_info *i)
 	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
 	json_object_object_add(o, "memory_backing",
 			       json_object_new_string(i->memory_backing ?: ""));
-	json_object_object_add(o, "unswappable",
-			       tristate_json(i->unswappable, i->unswappable_how));
+	json_object_object_add(o, "unswappable", tristate_json(i->unswappable, i->unswappable_how));
 	json_object_object_add(o, "unmigratable",
 			       tristate_json(i->unmigratable, i->unmigratable_how));
-	json_object_object_add(o, "host_mapped",
-			       tristate_json(i->host_mapped, i->host_mapped_how));
+	json_object_object_add(o, "host_mapped", tristate_json(i->host_mapped, i->host_mapped_how));
 	json_object_object_add(o, "vcpus", json_object_new_int64(i->vcpus));
 	json_object_object_add(o, "runner_pid", json_object_new_int64(i->runner_pid));
 	json_object_object_add(o, "start_time_usec", json_object_new_uint64(i->start_time_usec));
@@ -236,8 +224,7 @@ static json_object *vm_json(const pvm_bus_vm_info *i)
 
 static void print_json(json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	pvmctl_print_json(o);
 	json_object_put(o);
 }
 
@@ -246,7 +233,8 @@ static void format_time(uint64_t usec, char *buf, size_t len)
 	time_t t = (time_t)(usec / 1000000);
 	struct tm tm;
 
-	if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+	if (usec == 0 || !gmtime_r(&t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		snprintf(buf, len, "-");
 }
 
@@ -286,7 +274,7 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 	return 0;
 }
 
-int verb_start(int argc, char **argv)
+int verb_start(int argc, char **argv, pvmctl_context *ctx)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -297,14 +285,14 @@ int verb_start(int argc, char **argv)
 		{},
 	};
 	static const char synopsis[] =
-		"CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
+	    "CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
 	_cleanup_close_ int fd = -1;
 	pvm_bus_create_options co = { .start = true };
 	uint64_t timeout = 60 * 1000000ULL;
-	bool wait_ready = false, json = false;
+	bool wait_ready = false, json = ctx->json;
 	pvm_error err = { 0 };
 	waiter w = { 0 };
 	int c, r;
@@ -334,6 +322,7 @@ int verb_start(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return usage(argv[0], synopsis);
+	json_output = json;
 	/* pvmd reads the config through the fd: it sees exactly the bytes we opened, and a
 	 * caller need not let pvmd open its files */
 	fd = strcmp(argv[optind], "-") == 0 ? dup(STDIN_FILENO)
@@ -391,7 +380,7 @@ int verb_start(int argc, char **argv)
 
 /* ---- stop / kill / remove ---- */
 
-static int stop_or_kill(int argc, char **argv, bool kill_now)
+static int stop_or_kill(int argc, char **argv, pvmctl_context *ctx, bool kill_now)
 {
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 'T' },
@@ -399,8 +388,8 @@ static int stop_or_kill(int argc, char **argv, bool kill_now)
 		{ "no-wait", no_argument, NULL, 'N' },
 		{},
 	};
-	const char *synopsis = kill_now ? "NAME [--no-wait]"
-					: "NAME [--timeout SEC] [--force] [--no-wait]";
+	const char *synopsis =
+	    kill_now ? "NAME [--no-wait]" : "NAME [--timeout SEC] [--force] [--no-wait]";
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	uint64_t timeout = 10 * 1000000ULL;
@@ -451,17 +440,17 @@ static int stop_or_kill(int argc, char **argv, bool kill_now)
 	return PVMCTL_EXIT_OK;
 }
 
-int verb_stop(int argc, char **argv)
+int verb_stop(int argc, char **argv, pvmctl_context *ctx)
 {
-	return stop_or_kill(argc, argv, false);
+	return stop_or_kill(argc, argv, ctx, false);
 }
 
-int verb_kill(int argc, char **argv)
+int verb_kill(int argc, char **argv, pvmctl_context *ctx)
 {
-	return stop_or_kill(argc, argv, true);
+	return stop_or_kill(argc, argv, ctx, true);
 }
 
-int verb_remove(int argc, char **argv)
+int verb_remove(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	pvm_error err = { 0 };
@@ -480,8 +469,8 @@ int verb_remove(int argc, char **argv)
 
 /* ---- inspect / list ---- */
 
-static bool parse_json_flag(int argc, char **argv, int want_args, const char *synopsis,
-			    bool *ret_json, int *ret_code)
+static bool parse_json_flag(int argc, char **argv, pvmctl_context *ctx, int want_args,
+			    const char *synopsis, bool *ret_json, int *ret_code)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -489,7 +478,7 @@ static bool parse_json_flag(int argc, char **argv, int want_args, const char *sy
 	};
 	int c;
 
-	*ret_json = false;
+	*ret_json = ctx->json;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		if (c != 'j') {
@@ -502,10 +491,11 @@ static bool parse_json_flag(int argc, char **argv, int want_args, const char *sy
 		*ret_code = usage(argv[0], synopsis);
 		return false;
 	}
+	json_output = *ret_json;
 	return true;
 }
 
-int verb_inspect(int argc, char **argv)
+int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	pvm_bus_vm_info i = { 0 };
@@ -514,7 +504,7 @@ int verb_inspect(int argc, char **argv)
 	bool json;
 	int r;
 
-	if (!parse_json_flag(argc, argv, 1, "NAME [--json]", &json, &r))
+	if (!parse_json_flag(argc, argv, ctx, 1, "NAME [--json]", &json, &r))
 		return r;
 	r = connect_bus(argv[0], &bus);
 	if (r)
@@ -551,7 +541,7 @@ int verb_inspect(int argc, char **argv)
 	return PVMCTL_EXIT_OK;
 }
 
-int verb_list(int argc, char **argv)
+int verb_list(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	pvm_bus_vm_info *vms = NULL;
@@ -560,7 +550,7 @@ int verb_list(int argc, char **argv)
 	bool json;
 	int r;
 
-	if (!parse_json_flag(argc, argv, 0, "[--json]", &json, &r))
+	if (!parse_json_flag(argc, argv, ctx, 0, "[--json]", &json, &r))
 		return r;
 	r = connect_bus(argv[0], &bus);
 	if (r)
@@ -613,7 +603,7 @@ static bool write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
-int verb_console(int argc, char **argv)
+int verb_console(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_close_ int fd = -1;
@@ -690,7 +680,7 @@ int verb_console(int argc, char **argv)
 	return code;
 }
 
-int verb_logs(int argc, char **argv)
+int verb_logs(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_free_ void *data = NULL;
@@ -717,8 +707,8 @@ typedef struct monitor {
 	bool json;
 } monitor;
 
-static void monitor_emit(const monitor *mon, const char *event, const char *vm,
-			 json_object *fields, const char *human)
+static void monitor_emit(const monitor *mon, const char *event, const char *vm, json_object *fields,
+			 const char *human)
 {
 	struct timespec ts;
 	char stamp[64];
@@ -735,11 +725,11 @@ static void monitor_emit(const monitor *mon, const char *event, const char *vm,
 		json_object_object_add(o, "event", json_object_new_string(event));
 		json_object_object_add(o, "vm", json_object_new_string(vm));
 		if (fields) {
-			json_object_object_foreach(fields, k, v)
+			json_object_object_foreach (fields, k, v)
 				json_object_object_add(o, k, json_object_get(v));
 		}
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		printf("%s.%03ld %-8s %-20s %s\n", stamp, ts.tv_nsec / 1000000, event, vm, human);
@@ -779,31 +769,66 @@ static int on_monitor_state(sd_bus_message *m, void *userdata, sd_bus_error *ret
 	return 0;
 }
 
+/* Property names as PropertiesChanged carries them, and their keys in the JSON schema. */
+static const struct {
+	const char *prop, *key;
+} changed_keys[] = {
+	{ "State", "state" },
+	{ "DeathReason", "death_reason" },
+	{ "Message", "message" },
+	{ "MemoryBacking", "memory_backing" },
+	{ "Unswappable", "unswappable" },
+	{ "UnswappableHow", "unswappable" },
+	{ "Unmigratable", "unmigratable" },
+	{ "UnmigratableHow", "unmigratable" },
+	{ "HostMapped", "host_mapped" },
+	{ "HostMappedHow", "host_mapped" },
+	{ "RunnerPID", "runner_pid" },
+	{ "StartTime", "start_time_usec" },
+	{ "Tied", "tied" },
+};
+
+/* "key=value key=value" for people; a tristate shows its value, not how it was found. */
+static void changed_human(json_object *changed, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	json_object_object_foreach (changed, key, v) {
+		json_object *inner;
+		const char *text;
+
+		if (json_object_is_type(v, json_type_object) &&
+		    json_object_object_get_ex(v, "value", &inner))
+			v = inner;
+		text = json_object_get_string(v);
+		if (used < len)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", used ? " " : "",
+						 key, text && text[0] ? text : "\"\"");
+	}
+}
+
 static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	_cleanup_free_ char *name = NULL;
-	const char *iface;
 	pvm_bus_vm_info i = { 0 };
-	char human[512] = "";
-	size_t used = 0;
+	json_object *f, *full, *changed;
+	const char *iface;
+	bool seen[ELEMENTSOF(changed_keys)] = { false };
+	char human[1024];
 
 	if (sd_bus_path_decode(sd_bus_message_get_path(m), PVM_BUS_VM_PREFIX, &name) <= 0)
 		return 0;
 	if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, PVM_BUS_VM_IFACE) != 0)
 		return 0;
-	/* which keys changed: read the dictionary twice, once for names, once for values */
-	sd_bus_message_rewind(m, true);
-	sd_bus_message_skip(m, "s");
-	json_object *f = json_object_new_object();
+	/* read the dictionary twice: once for which keys came, once for their values */
 	if (sd_bus_message_enter_container(m, 'a', "{sv}") >= 0) {
 		while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
 			const char *key;
 			if (sd_bus_message_read(m, "s", &key) < 0)
 				break;
-			used += (size_t)snprintf(human + used, used < sizeof(human) ? sizeof(human) - used : 0,
-						 "%s%s", used ? "," : "", key);
-			if (used >= sizeof(human))
-				used = sizeof(human) - 1;
+			for (size_t k = 0; k < ELEMENTSOF(changed_keys); k++)
+				seen[k] |= strcmp(changed_keys[k].prop, key) == 0;
 			sd_bus_message_skip(m, "v");
 			sd_bus_message_exit_container(m);
 		}
@@ -811,45 +836,39 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 	}
 	sd_bus_message_rewind(m, true);
 	sd_bus_message_skip(m, "s");
-	if (pvm_bus_vm_info_read(m, &i) >= 0) {
-		json_object *full = vm_json(&i);
-		json_object *changed = json_object_new_object();
-		/* keep only the keys that came in the signal (vm_json fills every key) */
-		static const struct {
-			const char *prop, *key;
-		} keys[] = {
-			{ "State", "state" },	    { "DeathReason", "death_reason" },
-			{ "Message", "message" },   { "MemoryBacking", "memory_backing" },
-			{ "Unswappable", "unswappable" }, { "Unmigratable", "unmigratable" },
-			{ "HostMapped", "host_mapped" }, { "RunnerPID", "runner_pid" },
-			{ "StartTime", "start_time_usec" }, { "Tied", "tied" },
-		};
-		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-			json_object *v;
-			if (strstr(human, keys[k].prop) && json_object_object_get_ex(full, keys[k].key, &v))
-				json_object_object_add(changed, keys[k].key, json_object_get(v));
-		}
-		json_object_object_add(f, "changed", changed);
-		json_object_put(full);
+	if (pvm_bus_vm_info_read(m, &i) < 0) {
+		pvm_bus_vm_info_done(&i);
+		return 0;
 	}
+	full = vm_json(&i);
+	changed = json_object_new_object();
+	for (size_t k = 0; k < ELEMENTSOF(changed_keys); k++) {
+		json_object *v;
+		if (seen[k] && json_object_object_get_ex(full, changed_keys[k].key, &v))
+			json_object_object_add(changed, changed_keys[k].key, json_object_get(v));
+	}
+	json_object_put(full);
 	pvm_bus_vm_info_done(&i);
+	changed_human(changed, human, sizeof(human));
+	f = json_object_new_object();
+	json_object_object_add(f, "changed", changed);
 	monitor_emit(userdata, "changed", name, f, human);
 	return 0;
 }
 
-int verb_monitor(int argc, char **argv)
+int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	monitor mon = { 0 };
 	int r;
 
-	if (!parse_json_flag(argc, argv, 0, "[--json]", &mon.json, &r))
+	if (!parse_json_flag(argc, argv, ctx, 0, "[--json]", &mon.json, &r))
 		return r;
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	if ((r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded",
-				     on_added_removed, &mon)) < 0 ||
+	if ((r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
+				     "VMAdded", on_added_removed, &mon)) < 0 ||
 	    (r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
 				     "VMRemoved", on_added_removed, &mon)) < 0 ||
 	    (r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
@@ -860,14 +879,8 @@ int verb_monitor(int argc, char **argv)
 				  "',arg0='" PVM_BUS_VM_IFACE "'",
 				  on_properties, &mon)) < 0)
 		return fail(argv[0], r, NULL);
-	if (!mon.json)
-		fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
-	/* let a caller that starts us in the background know the matches are in place */
-	if (getenv("PVMCTL_MONITOR_READY_FD")) {
-		int rfd = atoi(getenv("PVMCTL_MONITOR_READY_FD"));
-		(void)!write(rfd, "\n", 1);
-		close(rfd);
-	}
+	/* said once the matches are in place: a script can wait for this line */
+	fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
 	r = run_until_signal(bus, NULL);
 	if (r < 0)
 		return fail(argv[0], r, NULL);

@@ -117,7 +117,8 @@ static int parse_argv(manager *m, int argc, char **argv)
 		}
 		case OPT_STOP_TIMEOUT:
 			if (parse_seconds(optarg, &m->stop_timeout_usec) < 0) {
-				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n", optarg);
+				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n",
+					optarg);
 				return -EINVAL;
 			}
 			break;

@@ -3,9 +3,11 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 
 #include "bus-client.h"
 #include "pvmd.h"
+
+static void config_reader_free(config_reader *cr);
 
 int manager_new(manager **ret)
 {
@@ -39,6 +43,10 @@ manager *manager_free(manager *m)
 {
 	if (!m)
 		return NULL;
+	while (m->readers)
+		config_reader_free(m->readers);
+	while (m->polkit_queries)
+		polkit_query_free(m->polkit_queries);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -129,8 +137,8 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
 	m->emitting++;
 	sd_bus_emit_object_removed(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so",
-			   vm->name, vm->path);
+	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so", vm->name,
+			   vm->path);
 	m->emitting--;
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
@@ -195,10 +203,11 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 						 "Unknown option '%s' (known: name, start, tie)",
 						 key);
 		if (r == -ENXIO || r == -EINVAL)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Option '%s' has the wrong type (name: s, start: b, "
-						 "tie: b)",
-						 key);
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "Option '%s' has the wrong type (name: s, start: b, "
+			    "tie: b)",
+			    key);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(msg);
@@ -225,16 +234,19 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	r = read_create_options(msg, &o, error);
 	if (r < 0)
 		return r;
-	r = pvm_config_parse(json, len, "<bus>", true, &cfg, &err);
+	/* files are checked only once the caller is known to be allowed to create at all, so
+	 * pvmd's answers say nothing about files to callers who may not */
+	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
-					 err.message);
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Invalid VM config: %s", err.message);
 	if (o.name) {
 		if (!pvm_name_is_valid(o.name))
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Invalid VM name '%s': use 1-%d characters of "
-						 "A-Z a-z 0-9 . _ -, starting with a letter or digit",
-						 o.name, PVM_NAME_MAX);
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "Invalid VM name '%s': use 1-%d characters of "
+			    "A-Z a-z 0-9 . _ -, starting with a letter or digit",
+			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
 	if (manager_find_vm(m, cfg->name))
@@ -244,7 +256,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 					 cfg->name, cfg->name);
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
-					 "pvmd is shutting down; VM '%s' was not created", cfg->name);
+					 "pvmd is shutting down; VM '%s' was not created",
+					 cfg->name);
 
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
@@ -254,7 +267,12 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 		return r;
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path */
-	r = pvmd_vm_pin_payload(vm, error);
+	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
+				      err.message);
+	if (r >= 0)
+		r = pvmd_vm_pin_payload(vm, error);
 	if (r >= 0) {
 		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
 		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
@@ -265,7 +283,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			r = sd_bus_error_setf(error,
 					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
 							   : PVM_BUS_ERROR_START_FAILED,
-					      "VM '%s' cannot be set up: %s", vm->name, err.message);
+					      "VM '%s' cannot be set up: %s", vm->name,
+					      err.message);
 	}
 	if (r < 0) {
 		pvmd_vm_free(vm);
@@ -304,18 +323,120 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return create_vm(userdata, msg, json, strlen(json), error);
 }
 
+/* CreateVMFromFd: the fd is the caller's. A regular file is read at once, with our own
+ * offset. A pipe or socket is read as its data comes, on the event loop, so a writer that
+ * stalls holds up only its own call, and only for CONFIG_FD_TIMEOUT_USEC. */
+#define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
+#define CONFIG_FD_READERS_MAX 16
+
+struct config_reader {
+	manager *manager;
+	config_reader *next;
+	sd_bus_message *msg;
+	int fd;
+	char *buf;
+	size_t len;
+	sd_event_source *io, *timer;
+};
+
+static void config_reader_free(config_reader *cr)
+{
+	for (config_reader **p = &cr->manager->readers; *p; p = &(*p)->next)
+		if (*p == cr) {
+			*p = cr->next;
+			break;
+		}
+	cr->manager->n_readers--;
+	sd_event_source_disable_unref(cr->io);
+	sd_event_source_disable_unref(cr->timer);
+	sd_bus_message_unref(cr->msg);
+	if (cr->fd >= 0)
+		close(cr->fd);
+	free(cr->buf);
+	free(cr);
+}
+
+/* The whole config is in: on to CreateVM proper, which replies (or we reply its error). */
+static int config_complete(manager *m, sd_bus_message *msg, char *buf, size_t len,
+			   sd_bus_error *error)
+{
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(m, msg, buf, len, error);
+}
+
+static void config_reader_finish(config_reader *cr, int r, sd_bus_error *error)
+{
+	if (r >= 0)
+		r = config_complete(cr->manager, cr->msg, cr->buf, cr->len, error);
+	if (r < 0) {
+		if (sd_bus_error_is_set(error))
+			sd_bus_reply_method_error(cr->msg, error);
+		else
+			sd_bus_reply_method_errno(cr->msg, r, NULL);
+	}
+	config_reader_free(cr);
+}
+
+static int config_reader_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	config_reader *cr = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	for (;;) {
+		/* read only what is there: a read of a readable pipe or socket does not block */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 0) <= 0)
+			return 0;
+		n = read(fd, cr->buf + cr->len, PVM_CONFIG_FILE_MAX + 1 - cr->len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			sd_bus_error_set_errnof(&e, errno, "Cannot read the config fd: %m");
+			config_reader_finish(cr, -errno, &e);
+			return 0;
+		}
+		if (n == 0) {
+			config_reader_finish(cr, 0, &e);
+			return 0;
+		}
+		cr->len += (size_t)n;
+		if (cr->len > PVM_CONFIG_FILE_MAX) {
+			int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
+						  "Config is larger than %d bytes",
+						  PVM_CONFIG_FILE_MAX);
+			config_reader_finish(cr, r, &e);
+			return 0;
+		}
+	}
+}
+
+static int config_reader_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_ARGUMENT,
+				  "The config fd did not reach its end within %llu s: close "
+				  "the writing end once the config is written",
+				  CONFIG_FD_TIMEOUT_USEC / 1000000);
+
+	config_reader_finish(userdata, r, &e);
+	return 0;
+}
+
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
+	manager *m = userdata;
+	config_reader *cr;
 	struct stat st;
 	int fd, r;
 
 	r = sd_bus_message_read(msg, "h", &fd);
 	if (r < 0)
 		return r;
-	/* The fd is the caller's: read it with our own file offset, never block on a FIFO
-	 * forever, and refuse what is not a regular file or a pipe. */
 	if (fstat(fd, &st) < 0)
 		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
 	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
@@ -325,34 +446,54 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
 					 "Config is %lld bytes; at most %d are accepted",
 					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
-	buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = S_ISREG(st.st_mode) ? pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len,
-							 (off_t)len)
-						 : read(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "The config fd is non-blocking and has no data; "
-						 "pass a file or a pipe closed by its writer");
-		if (n < 0)
-			return sd_bus_error_set_errnof(error, errno, "Cannot read the config fd: %m");
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > PVM_CONFIG_FILE_MAX)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-						 "Config is larger than %d bytes",
-						 PVM_CONFIG_FILE_MAX);
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_free_ char *buf = malloc(PVM_CONFIG_FILE_MAX + 1);
+		size_t len = 0;
+		if (!buf)
+			return -ENOMEM;
+		for (;;) {
+			ssize_t n = pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return sd_bus_error_set_errnof(error, errno,
+							       "Cannot read the config fd: %m");
+			if (n == 0)
+				break;
+			len += (size_t)n;
+			if (len > PVM_CONFIG_FILE_MAX)
+				return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+							 "Config is larger than %d bytes",
+							 PVM_CONFIG_FILE_MAX);
+		}
+		return config_complete(m, msg, buf, len, error);
 	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config contains a NUL byte: it is not JSON text");
-	return create_vm(userdata, msg, buf, len, error);
+
+	if (m->n_readers >= CONFIG_FD_READERS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "%d configs are being read already; try again",
+					 CONFIG_FD_READERS_MAX);
+	cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		return -ENOMEM;
+	*cr = (config_reader){ .manager = m, .fd = -1, .next = m->readers };
+	m->readers = cr;
+	m->n_readers++;
+	cr->msg = sd_bus_message_ref(msg);
+	cr->buf = malloc(PVM_CONFIG_FILE_MAX + 1);
+	cr->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	r = !cr->buf ? -ENOMEM : cr->fd < 0 ? -errno : 0;
+	if (r >= 0)
+		r = sd_event_add_io(m->event, &cr->io, cr->fd, EPOLLIN, config_reader_readable, cr);
+	if (r >= 0)
+		r = sd_event_add_time_relative(m->event, &cr->timer, CLOCK_MONOTONIC,
+					       CONFIG_FD_TIMEOUT_USEC, 0, config_reader_timeout,
+					       cr);
+	if (r < 0) {
+		config_reader_free(cr);
+		return sd_bus_error_set_errnof(error, r, "Cannot read the config fd: %m");
+	}
+	return 1; /* the reply comes when the config is in */
 }
 
 /* ---- by-name lifecycle ---- */
@@ -382,7 +523,9 @@ static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(vm, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -394,7 +537,9 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_kill(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -407,16 +552,15 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
-					 "VM '%s' is %s; stop it first ('pvmctl stop %s')",
-					 vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),
-					 vm->name);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_BUSY, "VM '%s' is %s; stop it first ('pvmctl stop %s')",
+		    vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)), vm->name);
 	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
 	if (r < 0)
 		return r;
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
-	if (r < 0)
-		return r;
+	if (r <= 0)
+		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
 	log_info("VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
@@ -439,9 +583,13 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	manager *m = userdata;
 	int r;
 
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -450,12 +598,11 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		return r;
 	/* only the VMs the caller may inspect: listing is not a way around the policy */
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!auth_may_inspect(m, msg, vm))
+		if (!auth_caller_may_inspect(m, &c, vm))
 			continue;
-		r = sd_bus_message_append(reply, "(ssso)", vm->name,
-					  pvm_vm_state_to_string(pvmd_vm_state(vm)),
-					  pvm_death_reason_to_string(pvmd_vm_death_reason(vm)),
-					  vm->path);
+		r = sd_bus_message_append(
+		    reply, "(ssso)", vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)),
+		    pvm_death_reason_to_string(pvmd_vm_death_reason(vm)), vm->path);
 		if (r < 0)
 			return r;
 	}
@@ -487,9 +634,8 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(vm, msg, error);
 }
 
-static int prop_version(sd_bus *bus, const char *path, const char *interface,
-			const char *property, sd_bus_message *reply, void *userdata,
-			sd_bus_error *error)
+static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+			sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	return sd_bus_message_append(reply, "s", PVM_VERSION);
 }
@@ -517,25 +663,23 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("StopVM", SD_BUS_ARGS("s", name, "t", timeout_usec),
 				SD_BUS_NO_RESULT, method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("KillVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
-				method_kill_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("KillVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_kill_vm,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("RemoveVM", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_remove_vm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetVM", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
 				method_get_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListVMs", SD_BUS_NO_ARGS,
-				SD_BUS_RESULT("a(ssso)", vms), method_list_vms,
-				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListVMs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssso)", vms),
+				method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", console),
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
-	SD_BUS_SIGNAL_WITH_ARGS("VMStateChanged",
-				SD_BUS_ARGS("s", name, "o", path, "s", state, "s", death_reason,
-					    "s", message),
-				0),
+	SD_BUS_SIGNAL_WITH_ARGS(
+	    "VMStateChanged",
+	    SD_BUS_ARGS("s", name, "o", path, "s", state, "s", death_reason, "s", message), 0),
 	SD_BUS_VTABLE_END,
 };
 
@@ -549,8 +693,8 @@ int manager_connect(manager *m)
 		log_error("Cannot connect to the system bus: %s", strerror(-r));
 		return r;
 	}
-	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH,
-				     PVM_BUS_MANAGER_IFACE, manager_vtable, m);
+	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
+				     manager_vtable, m);
 	if (r >= 0)
 		r = sd_bus_add_fallback_vtable(m->bus, &m->vm_slot, PVM_BUS_VM_PREFIX,
 					       PVM_BUS_VM_IFACE, vm_vtable, vm_object_find, m);
@@ -596,8 +740,8 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 
 	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
 	if (r < 0)
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s",
-			  rec->name, (int)rec->runner_pid, err.message);
+		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
+			  (int)rec->runner_pid, err.message);
 	else if (r > 0)
 		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
 			   (int)rec->runner_pid);
@@ -616,7 +760,6 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		return r;
 	TAKE_PTR(cfg);
 	vm->recovered = true;
-	vm->recorded_pid = rec->runner_pid;
 	if (was_active) {
 		vm->rec_state = PVM_VM_STOPPED;
 		vm->rec_reason = PVM_DEATH_KILLED;

@@ -20,6 +20,8 @@
 
 typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
+typedef struct config_reader config_reader;
+typedef struct polkit_query polkit_query;
 
 typedef struct manager {
 	sd_event *event;
@@ -29,34 +31,28 @@ typedef struct manager {
 	size_t n_policy_dirs;
 
 	const char *runtime_dir; /* per-VM runner state: <runtime_dir>/vms/<name>/ (the engine's) */
-	char *state_dir;         /* our records: <runtime_dir>/state/<name>.json */
-	const char *log_dir;     /* console logs; NULL: none */
+	char *state_dir;	 /* our records: <runtime_dir>/state/<name>.json */
+	const char *log_dir;	 /* console logs; NULL: none */
 	const char *runner_path;
 	uid_t runner_uid;
 	gid_t runner_gid;
 	size_t console_ring_size;
-	uint64_t stop_timeout_usec;     /* StopVM with timeout 0, tied VMs */
+	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
 	bool use_polkit;
 	bool use_machined;
 
-	pvmd_vm *vms; /* list, newest first */
+	pvmd_vm *vms;		      /* list, newest first */
+	config_reader *readers;	      /* CreateVMFromFd calls waiting for their config's end */
+	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
+	unsigned n_readers;
 	bool shutting_down;
 	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
 	sd_event_source *shutdown_timer;
 	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot;
 } manager;
 
-/* What we last told the bus, so PropertiesChanged names exactly what changed. */
-typedef struct pvmd_vm_published {
-	enum pvm_vm_state state;
-	enum pvm_death_reason reason;
-	char message[256];
-	pid_t runner_pid;
-	uint64_t start_time_usec;
-	pvm_memory_report mem;
-	bool tied;
-} pvmd_vm_published;
+#define PVMD_VM_PROPS_MAX 24
 
 struct pvmd_vm {
 	manager *manager;
@@ -74,13 +70,15 @@ struct pvmd_vm {
 	char *rec_message;
 
 	sd_bus_track *track; /* set when the VM is tied to its creator's bus name */
-	pvmd_vm_published pub;
-	bool published;
+	/* What we last told the bus, so PropertiesChanged names exactly what changed: each
+	 * changing property's value as text, by its row in vm-object.c's property table. */
+	char *published[PVMD_VM_PROPS_MAX];
+	enum pvm_vm_state published_state;
+	enum pvm_death_reason published_reason;
+	bool published_once;
 	bool machine_registered;
 	pvmd_console_client *consoles;
 	size_t n_consoles;
-	/* the runner as last recorded, to verify it after a restart */
-	pid_t recorded_pid;
 };
 
 /* manager.c */
@@ -111,6 +109,8 @@ const char *pvmd_vm_message(const pvmd_vm *vm);
 bool pvmd_vm_is_active(const pvmd_vm *vm);
 void pvmd_vm_changed(pvmd_vm *vm);
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
+/* Stop and kill for a caller (msg) or for pvmd itself (msg NULL): 0 when done, 1 when polkit
+ * is being asked (no reply yet; the call is dispatched again), < 0 with error set. */
 int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error);
 int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
@@ -132,11 +132,15 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 /* Policy-file check for creating or starting a VM with this config (limits included). */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error);
-/* May the sender see this VM at all (quiet: no error)? */
-bool auth_may_inspect(manager *m, sd_bus_message *msg, const pvmd_vm *vm);
-/* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own. */
+/* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
+ * caller serves a whole listing: the credentials are asked of the bus once. */
+bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
+/* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own.
+ * 1: allowed; 0: polkit is being asked, the handler returns at once without a reply and the
+ * call is dispatched again with the answer; < 0: denied (error set). */
 int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
 		      sd_bus_error *error);
+void polkit_query_free(polkit_query *q);
 
 /* state.c: the records under <runtime_dir>/state. The record itself is pure data. */
 typedef struct pvmd_state_record {
@@ -160,8 +164,8 @@ int pvmd_state_save(const char *state_dir, const pvmd_state_record *r, pvm_error
 int pvmd_state_remove(const char *state_dir, const char *name);
 /* Load every record; calls cb for each, in name order. Broken files are reported and moved
  * aside, never silently dropped. */
-int pvmd_state_load_all(const char *state_dir,
-			int (*cb)(pvmd_state_record *r, void *userdata), void *userdata);
+int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, void *userdata),
+			void *userdata);
 int proc_start_ticks(pid_t pid, uint64_t *ret);
 int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).

@@ -51,7 +51,8 @@ int pvmd_state_record_to_json(const pvmd_state_record *r, char **ret)
 	}
 	json_object_object_add(o, "name", json_object_new_string(r->name));
 	json_object_object_add(o, "owner", json_object_new_int64(r->owner));
-	json_object_object_add(o, "state", json_object_new_string(pvm_vm_state_to_string(r->state)));
+	json_object_object_add(o, "state",
+			       json_object_new_string(pvm_vm_state_to_string(r->state)));
 	json_object_object_add(o, "death_reason",
 			       json_object_new_string(pvm_death_reason_to_string(r->reason)));
 	json_object_object_add(o, "message", json_object_new_string(r->message ?: ""));
@@ -63,7 +64,7 @@ int pvmd_state_record_to_json(const pvmd_state_record *r, char **ret)
 	json_object_object_add(o, "tied", json_object_new_boolean(r->tied));
 	json_object_object_add(o, "config", cfg);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (!text)
 		return -ENOMEM;
 	*ret = text;
@@ -109,7 +110,8 @@ int pvmd_state_record_from_json(const char *text, pvmd_state_record *ret, pvm_er
 	    (r = dup_string(o, "runner_exe", &rec.runner_exe, err)) < 0)
 		goto fail;
 	if (!pvm_name_is_valid(rec.name)) {
-		r = pvm_error_set(err, EINVAL, "field 'name': '%s' is not a valid VM name", rec.name);
+		r = pvm_error_set(err, EINVAL, "field 'name': '%s' is not a valid VM name",
+				  rec.name);
 		goto fail;
 	}
 	if ((r = get_field(o, "state", json_type_string, &v, err)) < 0)
@@ -247,8 +249,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int pvmd_state_load_all(const char *state_dir,
-			int (*cb)(pvmd_state_record *r, void *userdata), void *userdata)
+int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, void *userdata),
+			void *userdata)
 {
 	DIR *d = opendir(state_dir);
 	char **names = NULL;
@@ -273,7 +275,8 @@ int pvmd_state_load_all(const char *state_dir,
 		names = grown;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *text = NULL;
 		pvmd_state_record rec = { 0 };

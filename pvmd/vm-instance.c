@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@
 #define VM_RUNNER_UID_COUNT_DEFAULT 256
 #define VM_RUNNER_UID_SLOTS_MAX 4096
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
+/* Linux 7.x (seen on arm64 7.3): guest_memfd files live on their own pseudo-filesystem */
+#define VM_GUEST_MEMFD_LINK_FS "/[kvm-gmem]"
 #define VM_MEMFD_LINK_PREFIX "/memfd:pvm-guest-ram"
 
 #ifndef P_PIDFD
@@ -68,6 +71,7 @@ struct vm_instance {
 	uint64_t mem_flags, mem_size;
 	bool runner_maps; /* the runner said KVM needs its mapping of guest memory */
 	struct stat mem_st;
+	char mem_link[128]; /* what /proc/self/fd says the memory fd is */
 
 	/* how it ends */
 	bool exit_seen, error_seen, forced;
@@ -116,7 +120,8 @@ static pvm_config *vm_config_copy(const pvm_config *cfg)
 	c->kernel = cfg->kernel ? strdup(cfg->kernel) : NULL;
 	c->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
 	c->params = cfg->params ? strdup(cfg->params) : NULL;
-	if ((cfg->kernel && !c->kernel) || (cfg->initrd && !c->initrd) || (cfg->params && !c->params)) {
+	if ((cfg->kernel && !c->kernel) || (cfg->initrd && !c->initrd) ||
+	    (cfg->params && !c->params)) {
 		free(c->kernel), free(c->initrd), free(c->params), free(c);
 		return NULL;
 	}
@@ -138,9 +143,12 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	sigset_t chld;
 
 	if (!event || !cfg || !opts || !opts->runner_path || !cfg->kernel)
-		return pvm_error_set(err, EINVAL, "vm_instance_new: event, config, kernel and runner path are required");
+		return pvm_error_set(
+		    err, EINVAL,
+		    "vm_instance_new: event, config, kernel and runner path are required");
 	if (opts->runner_uid_count > VM_RUNNER_UID_SLOTS_MAX)
-		return pvm_error_set(err, EINVAL, "runner uid range: at most %d uids", VM_RUNNER_UID_SLOTS_MAX);
+		return pvm_error_set(err, EINVAL, "runner uid range: at most %d uids",
+				     VM_RUNNER_UID_SLOTS_MAX);
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
@@ -152,7 +160,8 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	vm->uid_slot = -1;
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
-	vm->opts.runtime_dir = NULL; /* not kept: per-VM runtime state is not needed by the engine */
+	vm->opts.runtime_dir =
+	    NULL; /* not kept: per-VM runtime state is not needed by the engine */
 	vm->runner_path = strdup(opts->runner_path);
 	vm->log_dir = opts->log_dir ? strdup(opts->log_dir) : NULL;
 	vm->cfg = vm_config_copy(cfg);
@@ -272,7 +281,7 @@ static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
 
 /* A start that cannot go on: record why and kill the runner; the child handler finishes. */
 static void vm_fail_start(vm_instance *vm, enum pvm_death_reason reason, const char *fmt, ...)
-	_printf_(3, 4);
+    _printf_(3, 4);
 static void vm_fail_start(vm_instance *vm, enum pvm_death_reason reason, const char *fmt, ...)
 {
 	va_list ap;
@@ -317,11 +326,13 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 		vm->death = PVM_DEATH_START_FAILED;
 		if (!vm->message[0])
 			vm_set_message(vm, "runner ended during start (%s %d)",
-				       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+				       si->si_code == CLD_EXITED ? "exit status" : "signal",
+				       si->si_status);
 	} else if (si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_PROTECTION_VIOLATION;
-		vm_set_message(vm, "runner killed by its seccomp filter (SIGSYS): a forbidden system call");
+		vm_set_message(
+		    vm, "runner killed by its seccomp filter (SIGSYS): a forbidden system call");
 	} else {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_CRASH;
@@ -330,7 +341,7 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 	}
 }
 
-static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static void vm_read_messages(vm_instance *vm, unsigned max);
 
 static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
@@ -338,7 +349,7 @@ static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 
 	/* messages the runner sent before it died decide how it ended: read them first */
 	if (vm->io_source)
-		vm_on_io(vm->io_source, vm->sock, EPOLLIN, vm);
+		vm_read_messages(vm, UINT_MAX); /* finite: the runner is gone */
 	vm_decide_end(vm, si);
 	sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	vm_release_run(vm);
@@ -356,7 +367,8 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	if (m->backing != RUNNER_BACKING_GUEST_MEMFD && m->backing != RUNNER_BACKING_MEMFD_MLOCK)
 		return -EBADMSG;
 	if (m->backing == RUNNER_BACKING_MEMFD_MLOCK &&
-	    !(vm->opts.allow_memory_fallback && vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD))
+	    !(vm->opts.allow_memory_fallback &&
+	      vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD))
 		return -EPERM;
 	if (m->memory_bytes != vm->map.ram_size || m->ram_base != vm->map.ram_base ||
 	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
@@ -369,9 +381,12 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
-	if (m->backing == RUNNER_BACKING_GUEST_MEMFD ? strcmp(link, VM_GUEST_MEMFD_LINK) != 0
-						     : strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
+	if (m->backing == RUNNER_BACKING_GUEST_MEMFD
+		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
+		      strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
+		: strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
 		return -EBADMSG;
+	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
 	return 0;
 }
 
@@ -383,18 +398,23 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 	int r;
 
 	if (vm->state != PVM_VM_STARTING || vm->boot_sent || vm->mem_fd >= 0)
-		return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner sent its memory twice or out of order");
+		return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+				     "runner sent its memory twice or out of order");
 	r = vm_check_memory(vm, m, mem_fd);
 	if (r == -EPERM)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
-				     "the runner fell back to memfd+mlock, which this VM may not use");
+		return vm_fail_start(
+		    vm, PVM_DEATH_START_FAILED,
+		    "the runner fell back to memfd+mlock, which this VM may not use");
 	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
-				     "runner's guest memory does not match the request (backing %u, 0x%" PRIx64 " bytes)",
-				     m->backing, m->memory_bytes);
+		return vm_fail_start(
+		    vm, PVM_DEATH_PROTECTION_VIOLATION,
+		    "runner's guest memory does not match the request (backing %u, 0x%" PRIx64
+		    " bytes)",
+		    m->backing, m->memory_bytes);
 	r = pvm_guest_memory_load(mem_fd, vm->map.ram_base, m->memory_bytes, &vm->plan, &err);
 	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "loading the payload: %s", err.message);
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "loading the payload: %s",
+				     err.message);
 	vm->mem_fd = TAKE_FD(mem_fd);
 	vm->backing = m->backing;
 	vm->mem_flags = m->guest_memfd_flags;
@@ -404,7 +424,8 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 
 	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
 	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "sending the entry state to the runner: %s", strerror(-r));
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
+				     "sending the entry state to the runner: %s", strerror(-r));
 	vm->boot_sent = true;
 }
 
@@ -419,7 +440,8 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		return;
 	case RUNNER_MSG_RUNNING:
 		if (!vm->boot_sent || vm->running_seen)
-			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner reported running out of order");
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+					     "runner reported running out of order");
 		memcpy(&vm->running, body, sizeof(vm->running));
 		vm->running_seen = true;
 		if (vm->state == PVM_VM_STARTING) {
@@ -432,7 +454,8 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		return;
 	case RUNNER_MSG_READY:
 		if (!vm->running_seen)
-			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner reported ready before running");
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+					     "runner reported ready before running");
 		vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
 		if (vm->state == PVM_VM_RUNNING) {
 			vm->state = PVM_VM_READY;
@@ -441,7 +464,8 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		return;
 	case RUNNER_MSG_NOTICE: {
 		const runner_msg_event *e = body;
-		vm_set_message(vm, "%s%s", e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "", e->detail);
+		vm_set_message(vm, "%s%s", e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "",
+			       e->detail);
 		vm_changed(vm);
 		return;
 	}
@@ -482,33 +506,42 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 	}
 }
 
-static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Messages per wakeup: a runner that sends without pause cannot keep pvmd's loop to itself. */
+#define VM_MESSAGES_PER_DISPATCH 64
+
+static void vm_read_messages(vm_instance *vm, unsigned max)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
-	vm_instance *vm = userdata;
 
-	for (;;) {
+	for (unsigned i = 0; i < max; i++) {
 		const char *reason = "";
 		int mem_fd = -1, r;
 
 		r = runner_msg_recv(vm->sock, buf, true, &mem_fd, &reason);
 		if (r == -EAGAIN || r == -EINTR)
-			return 0;
+			return;
 		if (r == 0 || r == -ECONNRESET) {
 			/* the runner closed its end; its exit (child source) finishes the VM */
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
-			return 0;
+			return;
 		}
 		if (r < 0) {
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
-			vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION, "runner sent a malformed message: %s",
+			vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+				      "runner sent a malformed message: %s",
 				      r == -EBADMSG ? reason : strerror(-r));
-			return 0;
+			return;
 		}
 		vm_on_message(vm, buf, mem_fd);
 		if (!vm->io_source)
-			return 0;
+			return;
 	}
+}
+
+static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	vm_read_messages(userdata, VM_MESSAGES_PER_DISPATCH);
+	return 0;
 }
 
 /* ---- timers ---- */
@@ -518,7 +551,8 @@ static int vm_on_boot_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	vm_instance *vm = userdata;
 
 	if (vm->state != PVM_VM_READY)
-		vm_fail_start(vm, PVM_DEATH_BOOT_TIMEOUT, "the guest did not signal ready within %u ms",
+		vm_fail_start(vm, PVM_DEATH_BOOT_TIMEOUT,
+			      "the guest did not signal ready within %u ms",
 			      vm->cfg->boot_timeout_ms);
 	return 0;
 }
@@ -534,8 +568,8 @@ static int vm_on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- start ---- */
 
-static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret, size_t *ret_len,
-			pvm_error *err)
+static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret,
+			size_t *ret_len, pvm_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -550,8 +584,9 @@ static int vm_read_file(const char *path, const char *what, size_t max, uint8_t 
 	if (!S_ISREG(st.st_mode))
 		return pvm_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
 	if (st.st_size == 0 || (uint64_t)st.st_size > max)
-		return pvm_error_set(err, EFBIG, "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what, path,
-				     (long long)st.st_size, max);
+		return pvm_error_set(err, EFBIG,
+				     "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what,
+				     path, (long long)st.st_size, max);
 	buf = malloc((size_t)st.st_size);
 	if (!buf)
 		return pvm_error_set(err, ENOMEM, "%s: out of memory", what);
@@ -560,7 +595,8 @@ static int vm_read_file(const char *path, const char *what, size_t max, uint8_t 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what, path);
+			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what,
+					     path);
 		done += (size_t)n;
 	}
 	*ret = TAKE_PTR(buf);
@@ -588,8 +624,10 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		uint8_t digest[SHA256_DIGEST_SIZE];
 		sha256(kernel, kernel_len, digest);
 		if (memcmp(digest, vm->cfg->payload_sha256, sizeof(digest)) != 0)
-			return pvm_error_set(err, EBADMSG, "kernel %s: SHA-256 does not match payload_sha256 in the config",
-					     vm->cfg->kernel);
+			return pvm_error_set(
+			    err, EBADMSG,
+			    "kernel %s: SHA-256 does not match payload_sha256 in the config",
+			    vm->cfg->kernel);
 	}
 	if (vm->cfg->initrd) {
 		r = vm_read_file(vm->cfg->initrd, "initrd", mem, &initrd, &initrd_len, err);
@@ -612,8 +650,10 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 
 static int vm_pick_uid(vm_instance *vm, pvm_error *err)
 {
-	unsigned count = vm->opts.runner_uid_count ? vm->opts.runner_uid_count : VM_RUNNER_UID_COUNT_DEFAULT;
-	uid_t base = vm->opts.runner_uid_base ? vm->opts.runner_uid_base : VM_RUNNER_UID_BASE_DEFAULT;
+	unsigned count =
+	    vm->opts.runner_uid_count ? vm->opts.runner_uid_count : VM_RUNNER_UID_COUNT_DEFAULT;
+	uid_t base =
+	    vm->opts.runner_uid_base ? vm->opts.runner_uid_base : VM_RUNNER_UID_BASE_DEFAULT;
 
 	if (vm->opts.runner_uid != 0) {
 		vm->uid = vm->opts.runner_uid;
@@ -626,7 +666,8 @@ static int vm_pick_uid(vm_instance *vm, pvm_error *err)
 			vm->uid = base + i;
 			return 0;
 		}
-	return pvm_error_set(err, EUSERS, "all %u runner uids from %u are in use", count, (unsigned)base);
+	return pvm_error_set(err, EUSERS, "all %u runner uids from %u are in use", count,
+			     (unsigned)base);
 }
 
 static int vm_open_log(vm_instance *vm, pvm_error *err)
@@ -670,6 +711,8 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	}
 	close(pair[1]);
 	vm->sock = pair[0];
+	/* pvmd never blocks on its runner: a runner that stops reading only loses input */
+	(void)fcntl(vm->sock, F_SETFL, O_NONBLOCK);
 	vm->pid = pid;
 	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (vm->pidfd < 0) {
@@ -679,7 +722,8 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 		vm->pid = 0;
 		return pvm_error_set(err, r, "pidfd_open: %m");
 	}
-	r = sd_event_add_child_pidfd(vm->event, &vm->child_source, vm->pidfd, WEXITED, vm_on_child, vm);
+	r = sd_event_add_child_pidfd(vm->event, &vm->child_source, vm->pidfd, WEXITED, vm_on_child,
+				     vm);
 	if (r >= 0)
 		r = sd_event_add_io(vm->event, &vm->io_source, vm->sock, EPOLLIN, vm_on_io, vm);
 	if (r < 0) {
@@ -695,8 +739,10 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 {
 	int r;
 
-	if (vm->state != PVM_VM_CREATED && vm->state != PVM_VM_STOPPED && vm->state != PVM_VM_FAILED)
-		return pvm_error_set(err, EBUSY, "VM %s is %s", vm->cfg->name, pvm_vm_state_to_string(vm->state));
+	if (vm->state != PVM_VM_CREATED && vm->state != PVM_VM_STOPPED &&
+	    vm->state != PVM_VM_FAILED)
+		return pvm_error_set(err, EBUSY, "VM %s is %s", vm->cfg->name,
+				     pvm_vm_state_to_string(vm->state));
 
 	/* a fresh run */
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
@@ -721,16 +767,18 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 			.cpus = vm->cfg->cpus,
 			.flags = (vm->cfg->protected_vm ? RUNNER_CREATE_PROTECTED : 0) |
 				 (vm->opts.allow_memory_fallback &&
-						  vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
-					  ? RUNNER_CREATE_ALLOW_FALLBACK
-					  : 0),
+					  vm->cfg->memory_backing ==
+					      PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
+				      ? RUNNER_CREATE_ALLOW_FALLBACK
+				      : 0),
 			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
 			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
 		};
 		r = runner_msg_send(vm->sock, RUNNER_MSG_CREATE, &c, sizeof(c), -1);
 		if (r < 0) {
 			vm->state = PVM_VM_STARTING;
-			vm_fail_start(vm, PVM_DEATH_START_FAILED, "sending the VM shape to the runner: %s", strerror(-r));
+			vm_fail_start(vm, PVM_DEATH_START_FAILED,
+				      "sending the VM shape to the runner: %s", strerror(-r));
 			vm_changed(vm);
 			return 0; /* the runner exists; its exit ends the start */
 		}
@@ -747,7 +795,8 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 
 	if (vm->cfg->boot_timeout_ms > 0) {
 		r = sd_event_add_time_relative(vm->event, &vm->boot_timer, CLOCK_MONOTONIC,
-					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0, vm_on_boot_timeout, vm);
+					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0,
+					       vm_on_boot_timeout, vm);
 		if (r < 0)
 			vm_fail_start(vm, PVM_DEATH_START_FAILED, "boot timer: %s", strerror(-r));
 	}
@@ -778,8 +827,8 @@ int vm_instance_stop(vm_instance *vm, uint64_t timeout_usec, pvm_error *err)
 		vm_force(vm, PVM_DEATH_KILLED);
 	} else {
 		vm->stop_requested = true;
-		r = sd_event_add_time_relative(vm->event, &vm->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
-					       vm_on_stop_timeout, vm);
+		r = sd_event_add_time_relative(vm->event, &vm->stop_timer, CLOCK_MONOTONIC,
+					       timeout_usec, 0, vm_on_stop_timeout, vm);
 		if (r < 0)
 			vm_force(vm, PVM_DEATH_KILLED);
 	}
@@ -809,7 +858,8 @@ int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err)
 	vm->have_sandbox_report = false;
 	r = runner_msg_send(vm->sock, RUNNER_MSG_SELF_CHECK, NULL, 0, -1);
 	if (r < 0)
-		return pvm_error_set(err, -r, "asking the runner for its self-check: %s", strerror(-r));
+		return pvm_error_set(err, -r, "asking the runner for its self-check: %s",
+				     strerror(-r));
 	return 0;
 }
 
@@ -879,28 +929,31 @@ static void vm_report_mapped(const vm_instance *vm, pvm_memory_report *rep)
 	if (runner < 0 || self < 0) {
 		rep->host_mapped = PVM_UNKNOWN;
 		snprintf(rep->host_mapped_how, sizeof(rep->host_mapped_how),
-			 "could not read /proc/%d/maps or /proc/%d/maps: %s", (int)vm->pid, (int)getpid(),
-			 strerror(-(runner < 0 ? runner : self)));
+			 "could not read /proc/%d/maps or /proc/%d/maps: %s", (int)vm->pid,
+			 (int)getpid(), strerror(-(runner < 0 ? runner : self)));
 		return;
 	}
 	rep->host_mapped = runner || self ? PVM_YES : PVM_NO;
 	snprintf(rep->host_mapped_how, sizeof(rep->host_mapped_how),
 		 "inode %llu %s in /proc/%d/maps (runner), %s in /proc/%d/maps (pvmd)%s",
-		 (unsigned long long)vm->mem_st.st_ino, runner ? "mapped" : "not mapped", (int)vm->pid,
-		 self ? "mapped" : "not mapped", (int)getpid(),
-		 vm->runner_maps ? "; the runner maps it because this host's KVM reaches guest_memfd "
-				   "memory only through the memslot's mapping (probed at VM creation)"
-				 : "");
+		 (unsigned long long)vm->mem_st.st_ino, runner ? "mapped" : "not mapped",
+		 (int)vm->pid, self ? "mapped" : "not mapped", (int)getpid(),
+		 vm->runner_maps
+		     ? "; the runner maps it because this host's KVM reaches guest_memfd "
+		       "memory only through the memslot's mapping (probed at VM creation)"
+		     : "");
 }
 
 int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 {
-	pvm_memory_report rep = { .unswappable = PVM_UNKNOWN, .unmigratable = PVM_UNKNOWN,
+	pvm_memory_report rep = { .unswappable = PVM_UNKNOWN,
+				  .unmigratable = PVM_UNKNOWN,
 				  .host_mapped = PVM_UNKNOWN };
 
 	if (vm->mem_fd < 0) {
 		snprintf(rep.backing, sizeof(rep.backing), "none");
-		snprintf(rep.host_mapped_how, sizeof(rep.host_mapped_how), "the VM has no guest memory now");
+		snprintf(rep.host_mapped_how, sizeof(rep.host_mapped_how),
+			 "the VM has no guest memory now");
 		*ret = rep;
 		return 0;
 	}
@@ -911,22 +964,28 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 		snprintf(rep.backing, sizeof(rep.backing), "guest_memfd");
 		rep.unswappable = PVM_YES;
 		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
-			 "backing is guest_memfd (pvmd's fd is %s, %llu bytes): its pages are unevictable and never swapped; "
+			 "backing is guest_memfd (pvmd's fd is %.40s, %llu bytes): its pages are "
+			 "unevictable and never swapped; "
 			 "allocation is not reported (st_blocks %lld)",
-			 VM_GUEST_MEMFD_LINK, (unsigned long long)vm->mem_st.st_size, (long long)vm->mem_st.st_blocks);
+			 vm->mem_link, (unsigned long long)vm->mem_st.st_size,
+			 (long long)vm->mem_st.st_blocks);
 		rep.unmigratable = PVM_YES;
 		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
-			 "backing is guest_memfd: the kernel marks its mapping unmovable and refuses folio migration");
+			 "backing is guest_memfd: the kernel marks its mapping unmovable and "
+			 "refuses folio migration");
 	} else {
 		long kb = vm_locked_kb(vm->pid);
 		snprintf(rep.backing, sizeof(rep.backing), "memfd-mlock");
-		rep.unswappable = kb >= 0 && (uint64_t)kb * 1024 >= vm->mem_size ? PVM_YES : PVM_UNKNOWN;
+		rep.unswappable =
+		    kb >= 0 && (uint64_t)kb * 1024 >= vm->mem_size ? PVM_YES : PVM_UNKNOWN;
 		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
-			 "mlock of the runner's mapping: VmLck %ld kB in /proc/%d/status for %llu kB of guest memory",
+			 "mlock of the runner's mapping: VmLck %ld kB in /proc/%d/status for %llu "
+			 "kB of guest memory",
 			 kb, (int)vm->pid, (unsigned long long)(vm->mem_size / 1024));
 		rep.unmigratable = PVM_NO;
 		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
-			 "mlock does not stop page migration (compaction, NUMA balancing may move the pages)");
+			 "mlock does not stop page migration (compaction, NUMA balancing may move "
+			 "the pages)");
 	}
 	*ret = rep;
 	return 0;

@@ -3,6 +3,7 @@
  * and org.pvm1.Manager's by-name methods land in, and its record in the runtime directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,78 +84,101 @@ static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
 
 /* ---- properties ---- */
 
-static int prop_string(sd_bus *bus, const char *path, const char *interface,
-		       const char *property, sd_bus_message *reply, void *userdata,
-		       sd_bus_error *error)
+/* Each property is a row: name, D-Bus type, whether it reads the memory report (which looks at
+ * /proc, so only those rows pay for it), and a one-line getter. */
+typedef union prop_value {
+	const char *s;
+	uint32_t u;
+	int b;
+	uint64_t t;
+} prop_value;
+
+typedef prop_value (*prop_getter)(const pvmd_vm *vm, const pvm_memory_report *mem);
+
+#define GETTER(fn, member, expr)                                                                   \
+	static prop_value fn(const pvmd_vm *vm, const pvm_memory_report *mem)                      \
+	{                                                                                          \
+		(void)vm;                                                                          \
+		(void)mem;                                                                         \
+		return (prop_value){ .member = (expr) };                                           \
+	}
+GETTER(get_name, s, vm->name)
+GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
+GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
+GETTER(get_message, s, pvmd_vm_message(vm))
+GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_memory_mib, u, vm->cfg->memory_mib)
+/* the backing in use once known, before that the configured preference */
+GETTER(get_memory_backing, s,
+       mem->backing[0] ? mem->backing : pvm_memory_backing_to_string(vm->cfg->memory_backing))
+GETTER(get_unswappable, s, pvm_tristate_to_string(mem->unswappable))
+GETTER(get_unswappable_how, s, mem->unswappable_how)
+GETTER(get_unmigratable, s, pvm_tristate_to_string(mem->unmigratable))
+GETTER(get_unmigratable_how, s, mem->unmigratable_how)
+GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
+GETTER(get_host_mapped_how, s, mem->host_mapped_how)
+GETTER(get_vcpus, u, vm->cfg->cpus)
+GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
+GETTER(get_start_time, t, vm_start_time(vm))
+GETTER(get_owner, u, vm->owner)
+GETTER(get_tied, b, vm->track != NULL)
+#undef GETTER
+
+typedef struct vm_prop {
+	const char *name;
+	char type;
+	bool needs_memory;
+	prop_getter get;
+	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
+} vm_prop;
+
+static const vm_prop vm_props[] = {
+	{ "Name", 's', false, get_name, true },
+	{ "State", 's', false, get_state },
+	{ "DeathReason", 's', false, get_death_reason },
+	{ "Message", 's', false, get_message },
+	{ "Protected", 'b', false, get_protected, true },
+	{ "MemoryMiB", 'u', false, get_memory_mib, true },
+	{ "MemoryBacking", 's', true, get_memory_backing },
+	{ "Unswappable", 's', true, get_unswappable },
+	{ "UnswappableHow", 's', true, get_unswappable_how },
+	{ "Unmigratable", 's', true, get_unmigratable },
+	{ "UnmigratableHow", 's', true, get_unmigratable_how },
+	{ "HostMapped", 's', true, get_host_mapped },
+	{ "HostMappedHow", 's', true, get_host_mapped_how },
+	{ "VCPUs", 'u', false, get_vcpus, true },
+	{ "RunnerPID", 'u', false, get_runner_pid },
+	{ "StartTime", 't', false, get_start_time },
+	{ "Owner", 'u', false, get_owner, true },
+	{ "Tied", 'b', false, get_tied },
+};
+
+static int prop_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+		    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-	pvmd_vm *vm = userdata;
-	pvm_memory_report mem;
-	const char *v = "";
+	const pvmd_vm *vm = userdata;
+	pvm_memory_report mem = { 0 };
+	prop_value v;
 
-	vm_memory(vm, &mem);
-	/* one getter for the string properties keeps the vtable below a plain table */
-	if (strcmp(property, "Name") == 0)
-		v = vm->name;
-	else if (strcmp(property, "State") == 0)
-		v = pvm_vm_state_to_string(pvmd_vm_state(vm));
-	else if (strcmp(property, "DeathReason") == 0)
-		v = pvm_death_reason_to_string(pvmd_vm_death_reason(vm));
-	else if (strcmp(property, "Message") == 0)
-		v = pvmd_vm_message(vm);
-	else if (strcmp(property, "MemoryBacking") == 0)
-		v = mem.backing[0] ? mem.backing
-				   : pvm_memory_backing_to_string(vm->cfg->memory_backing);
-	else if (strcmp(property, "Unswappable") == 0)
-		v = pvm_tristate_to_string(mem.unswappable);
-	else if (strcmp(property, "UnswappableHow") == 0)
-		v = mem.unswappable_how;
-	else if (strcmp(property, "Unmigratable") == 0)
-		v = pvm_tristate_to_string(mem.unmigratable);
-	else if (strcmp(property, "UnmigratableHow") == 0)
-		v = mem.unmigratable_how;
-	else if (strcmp(property, "HostMapped") == 0)
-		v = pvm_tristate_to_string(mem.host_mapped);
-	else if (strcmp(property, "HostMappedHow") == 0)
-		v = mem.host_mapped_how;
-	return sd_bus_message_append_basic(reply, 's', v ?: "");
-}
-
-static int prop_uint(sd_bus *bus, const char *path, const char *interface, const char *property,
-		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-	pvmd_vm *vm = userdata;
-	uint32_t v = 0;
-
-	if (strcmp(property, "MemoryMiB") == 0)
-		v = vm->cfg->memory_mib;
-	else if (strcmp(property, "VCPUs") == 0)
-		v = vm->cfg->cpus;
-	else if (strcmp(property, "RunnerPID") == 0)
-		v = (uint32_t)vm_runner_pid(vm);
-	else if (strcmp(property, "Owner") == 0)
-		v = vm->owner;
-	return sd_bus_message_append_basic(reply, 'u', &v);
-}
-
-static int prop_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
-		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-	pvmd_vm *vm = userdata;
-	int v = 0;
-
-	if (strcmp(property, "Protected") == 0)
-		v = vm->cfg->protected_vm;
-	else if (strcmp(property, "Tied") == 0)
-		v = vm->track != NULL;
-	return sd_bus_message_append_basic(reply, 'b', &v);
-}
-
-static int prop_start_time(sd_bus *bus, const char *path, const char *interface,
-			   const char *property, sd_bus_message *reply, void *userdata,
-			   sd_bus_error *error)
-{
-	uint64_t v = vm_start_time(userdata);
-	return sd_bus_message_append_basic(reply, 't', &v);
+	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
+		const vm_prop *p = &vm_props[i];
+		if (strcmp(p->name, property) != 0)
+			continue;
+		if (p->needs_memory)
+			vm_memory(vm, &mem);
+		v = p->get(vm, &mem);
+		switch (p->type) {
+		case 's':
+			return sd_bus_message_append_basic(reply, 's', v.s ?: "");
+		case 'u':
+			return sd_bus_message_append_basic(reply, 'u', &v.u);
+		case 'b':
+			return sd_bus_message_append_basic(reply, 'b', &v.b);
+		default:
+			return sd_bus_message_append_basic(reply, 't', &v.t);
+		}
+	}
+	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
 /* ---- lifecycle ---- */
@@ -172,7 +196,9 @@ static void console_client_remove(pvmd_vm *vm, size_t i)
 {
 	console_client_free(&vm->consoles[i]);
 	vm->consoles[i] = vm->consoles[--vm->n_consoles];
-	/* the moved client's source still points at its old slot's vm: fine, it is per VM */
+	/* the last client moved into slot i: its event source must follow it */
+	if (i < vm->n_consoles)
+		sd_event_source_set_userdata(vm->consoles[i].source, &vm->consoles[i]);
 }
 
 void pvmd_vm_close_consoles(pvmd_vm *vm)
@@ -277,60 +303,68 @@ static void vm_save(pvmd_vm *vm)
 			  err.message);
 }
 
-static void vm_snapshot(const pvmd_vm *vm, pvmd_vm_published *p)
+/* A property's current value as text, to compare with what was published. */
+static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_report *mem)
 {
-	memset(p, 0, sizeof(*p));
-	p->state = pvmd_vm_state(vm);
-	p->reason = pvmd_vm_death_reason(vm);
-	snprintf(p->message, sizeof(p->message), "%s", pvmd_vm_message(vm));
-	p->runner_pid = vm_runner_pid(vm);
-	p->start_time_usec = vm_start_time(vm);
-	vm_memory(vm, &p->mem);
-	p->tied = vm->track != NULL;
+	prop_value v = p->get(vm, mem);
+	char *text = NULL;
+	int r;
+
+	switch (p->type) {
+	case 's':
+		return strdup(v.s ?: "");
+	case 'u':
+		r = asprintf(&text, "%" PRIu32, v.u);
+		break;
+	case 'b':
+		r = asprintf(&text, "%d", v.b);
+		break;
+	default:
+		r = asprintf(&text, "%" PRIu64, v.t);
+		break;
+	}
+	return r < 0 ? NULL : text;
 }
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
 	manager *m = vm->manager;
-	pvmd_vm_published now;
-	const char *changed[20];
+	enum pvm_vm_state state = pvmd_vm_state(vm);
+	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
+	const char *changed[ELEMENTSOF(vm_props) + 1];
+	pvm_memory_report mem;
 	size_t n = 0;
-	bool state_changed;
+	bool state_changed, record;
 
-	vm_snapshot(vm, &now);
-	state_changed = !vm->published || now.state != vm->pub.state ||
-			now.reason != vm->pub.reason;
-#define CHANGED(field) (!vm->published || memcmp(&now.field, &vm->pub.field, sizeof(now.field)))
-	if (CHANGED(state))
-		changed[n++] = "State";
-	if (CHANGED(reason))
-		changed[n++] = "DeathReason";
-	if (CHANGED(message))
-		changed[n++] = "Message";
-	if (CHANGED(runner_pid))
-		changed[n++] = "RunnerPID";
-	if (CHANGED(start_time_usec))
-		changed[n++] = "StartTime";
-	if (CHANGED(mem.backing))
-		changed[n++] = "MemoryBacking";
-	if (CHANGED(mem.unswappable))
-		changed[n++] = "Unswappable";
-	if (CHANGED(mem.unswappable_how))
-		changed[n++] = "UnswappableHow";
-	if (CHANGED(mem.unmigratable))
-		changed[n++] = "Unmigratable";
-	if (CHANGED(mem.unmigratable_how))
-		changed[n++] = "UnmigratableHow";
-	if (CHANGED(mem.host_mapped))
-		changed[n++] = "HostMapped";
-	if (CHANGED(mem.host_mapped_how))
-		changed[n++] = "HostMappedHow";
-	if (CHANGED(tied))
-		changed[n++] = "Tied";
-#undef CHANGED
+	_Static_assert(ELEMENTSOF(vm_props) <= PVMD_VM_PROPS_MAX, "grow PVMD_VM_PROPS_MAX");
+	vm_memory(vm, &mem);
+	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
+		char *text;
+
+		if (vm_props[i].constant)
+			continue;
+		text = prop_text(&vm_props[i], vm, &mem);
+		if (!text)
+			continue; /* out of memory: announce it next time */
+		if (vm->published[i] && strcmp(vm->published[i], text) == 0) {
+			free(text);
+			continue;
+		}
+		free(vm->published[i]);
+		vm->published[i] = text;
+		changed[n++] = vm_props[i].name;
+	}
+	/* the first values go out with InterfacesAdded; PropertiesChanged is for changes. The
+	 * record is written on the first publish and on every change. */
+	record = n > 0;
+	if (!vm->published_once)
+		n = 0;
 	changed[n] = NULL;
-	vm->pub = now;
-	vm->published = true;
+	state_changed =
+	    !vm->published_once || state != vm->published_state || reason != vm->published_reason;
+	vm->published_state = state;
+	vm->published_reason = reason;
+	vm->published_once = true;
 
 	m->emitting++;
 	if (n > 0) {
@@ -341,21 +375,21 @@ void pvmd_vm_changed(pvmd_vm *vm)
 				    strerror(-r));
 	}
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(now.state),
-			 now.reason != PVM_DEATH_NONE ? ", reason " : "",
-			 now.reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(now.reason) : "");
+		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			 reason != PVM_DEATH_NONE ? ", reason " : "",
+			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
-				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(now.state),
-				   pvm_death_reason_to_string(now.reason), now.message);
+				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(state),
+				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
 	}
 	m->emitting--;
-	if (now.state == PVM_VM_RUNNING || now.state == PVM_VM_READY)
+	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
 		vm_register_machine(vm);
-	if (!state_is_active(now.state) && now.state != PVM_VM_CREATED) {
+	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
 		vm_unregister_machine(vm);
 	}
-	if (n > 0)
+	if (record)
 		vm_save(vm);
 	manager_update_status(m);
 }
@@ -443,6 +477,8 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	vm->track = sd_bus_track_unref(vm->track);
 	vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
+	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
+		free(vm->published[i]);
 	free(vm->rec_message);
 	free(vm->path);
 	free(vm->name);
@@ -508,10 +544,15 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
-					 "pvmd is shutting down; VM '%s' was not started", vm->name);
+					 "pvmd is shutting down; VM '%s' was not started",
+					 vm->name);
 	if (state_is_active(s))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
 					 vm->name, pvm_vm_state_to_string(s));
+	/* the payload is read only for callers who may create VMs at all */
+	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r < 0)
+		return r;
 	r = payload_digest(vm, digest, error);
 	if (r < 0)
 		return r;
@@ -562,9 +603,10 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 		if (r < 0)
 			return r;
 		r = auth_check_polkit(vm->manager, msg,
-				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm, error);
-		if (r < 0)
-			return r;
+				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm,
+				      error);
+		if (r <= 0)
+			return r < 0 ? r : 1; /* polkit is being asked; the call comes back */
 	}
 	if (kill_now)
 		r = vm_instance_kill(vm->inst, &err);
@@ -624,10 +666,11 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	if (vm->cfg->console_output == PVM_CONSOLE_NONE)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_CONSOLE,
-					 "VM '%s' has no console (console output is \"none\" in its "
-					 "config)",
-					 vm->name);
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_NO_CONSOLE,
+		    "VM '%s' has no console (console output is \"none\" in its "
+		    "config)",
+		    vm->name);
 	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
 	if (r < 0)
 		return r;
@@ -640,7 +683,8 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	ours = fds[0];
 	theirs = fds[1];
 	if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot set up the console socket: %m");
+		return sd_bus_error_set_errnof(error, errno,
+					       "Cannot set up the console socket: %m");
 	if (!vm->consoles) {
 		vm->consoles = calloc(PVMD_CONSOLE_CLIENTS_MAX, sizeof(*vm->consoles));
 		if (!vm->consoles)
@@ -672,8 +716,9 @@ int pvmd_vm_get_console_log(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *erro
 	if (vm->inst && !vm->recovered) {
 		r = vm_instance_console_snapshot(vm->inst, &ring, &len);
 		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "Cannot read the console of VM "
-								 "'%s': %m",
+			return sd_bus_error_set_errnof(error, r,
+						       "Cannot read the console of VM "
+						       "'%s': %m",
 						       vm->name);
 	}
 	r = sd_bus_message_new_method_return(msg, &reply);
@@ -733,13 +778,17 @@ static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(userdata, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_kill(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -756,24 +805,24 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_string, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_bool, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_string, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_uint, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_start_time, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_uint, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_bool, 0, CHANGE),
+	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
@@ -796,6 +845,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 {
 	manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
+	sd_bus_message *msg;
 	pvmd_vm *vm;
 	int r;
 
@@ -806,8 +856,12 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (!vm)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
-	if (!m->emitting && !auth_may_inspect(m, sd_bus_get_current_message(bus), vm))
-		return 0;
+	msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	if (msg) {
+		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+		if (auth_get_caller(msg, &c, NULL) < 0 || !auth_caller_may_inspect(m, &c, vm))
+			return 0;
+	}
 	*found = vm;
 	return 1;
 }
@@ -817,8 +871,12 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 {
 	manager *m = userdata;
 	sd_bus_message *msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
 	size_t n = 0, k = 0;
+
+	if (msg && auth_get_caller(msg, &c, NULL) < 0)
+		return 0; /* unknown caller: sees no VMs */
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		n++;
@@ -826,7 +884,7 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 	if (!list)
 		return -ENOMEM;
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!auth_may_inspect(m, msg, vm))
+		if (!auth_caller_may_inspect(m, msg ? &c : NULL, vm))
 			continue;
 		list[k] = strdup(vm->path);
 		if (!list[k]) {

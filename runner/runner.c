@@ -156,7 +156,8 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			ev = (pvm_exit_event){ .kind = PVM_EXIT_EVENT_FATAL };
-			snprintf(ev.detail, sizeof(ev.detail), "KVM_RUN failed: %s", strerror(errno));
+			snprintf(ev.detail, sizeof(ev.detail), "KVM_RUN failed: %s",
+				 strerror(errno));
 			vm_end(&ev);
 		}
 		pthread_mutex_lock(&R.devices_lock);
@@ -177,7 +178,8 @@ static void *vcpu_thread(void *arg)
 			R.unknown_io++;
 			if (R.unknown_io <= RUNNER_NOTICE_BURST || R.unknown_io % 4096 == 0) {
 				size_t n = strlen(ev.detail);
-				snprintf(ev.detail + n, sizeof(ev.detail) - n, " (unknown access #%llu)",
+				snprintf(ev.detail + n, sizeof(ev.detail) - n,
+					 " (unknown access #%llu)",
 					 (unsigned long long)R.unknown_io);
 				send_event(RUNNER_MSG_NOTICE, &ev);
 			}
@@ -211,7 +213,8 @@ static void setup_recv(uint16_t type, void *buf, pvm_error *err)
 	if (r == 0)
 		exit(EXIT_SUCCESS); /* pvmd went away */
 	if (r < 0) {
-		pvm_error_set(err, -r, "bad message from pvmd: %s", r == -EBADMSG ? reason : strerror(-r));
+		pvm_error_set(err, -r, "bad message from pvmd: %s",
+			      r == -EBADMSG ? reason : strerror(-r));
 		runner_fail(err);
 	}
 	if (((runner_msg_header *)buf)->type != type) {
@@ -229,14 +232,17 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	bool needs_mapping = false;
 	int r;
 
-	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 || c->memory_bytes == 0 ||
-	    (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0) {
-		pvm_error_set(err, EINVAL, "invalid create request (cpus %u, memory %llu, flags 0x%x, uid %u, gid %u)",
-			      c->cpus, (unsigned long long)c->memory_bytes, c->flags, c->uid, c->gid);
+	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 ||
+	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0) {
+		pvm_error_set(
+		    err, EINVAL,
+		    "invalid create request (cpus %u, memory %llu, flags 0x%x, uid %u, gid %u)",
+		    c->cpus, (unsigned long long)c->memory_bytes, c->flags, c->uid, c->gid);
 		runner_fail(err);
 	}
 	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,
-				  .memory_bytes = c->memory_bytes, .cpus = c->cpus };
+				  .memory_bytes = c->memory_bytes,
+				  .cpus = c->cpus };
 	R.uid = c->uid;
 	R.gid = c->gid;
 
@@ -253,8 +259,8 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	if (r == 0 && R.arch->guest_memfd_needs_mapping)
 		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, flags, &needs_mapping, err);
 	if (r == 0)
-		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags, needs_mapping,
-					   &R.memory, err);
+		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags,
+					   needs_mapping, &R.memory, err);
 	else if (r == -EOPNOTSUPP && (c->flags & RUNNER_CREATE_ALLOW_FALLBACK)) {
 		pvm_error_clear(err);
 		r = pvm_memfd_mlock_create(R.vm_fd, R.map.ram_base, R.map.ram_size, &R.memory, err);
@@ -312,9 +318,13 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 	close(TAKE_FD(R.memory.fd));
 	close(TAKE_FD(R.kvm_fd));
 	R.sandbox = (runner_sandbox){
-		.uid = R.uid, .gid = R.gid, .vm_fd = R.vm_fd,
-		.vcpu_fds = R.vcpu_fds, .n_vcpus = R.shape.cpus,
-		.run_ioctls = R.arch->run_ioctls, .n_run_ioctls = R.arch->n_run_ioctls,
+		.uid = R.uid,
+		.gid = R.gid,
+		.vm_fd = R.vm_fd,
+		.vcpu_fds = R.vcpu_fds,
+		.n_vcpus = R.shape.cpus,
+		.run_ioctls = R.arch->run_ioctls,
+		.n_run_ioctls = R.arch->n_run_ioctls,
 	};
 	if (runner_sandbox_apply(&R.sandbox, &running.namespaces, err) < 0)
 		runner_fail(err);
@@ -327,7 +337,8 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 		int r = pthread_create(&t, NULL, vcpu_thread, &R.vcpus[i]);
 		if (r != 0) {
 			pvm_exit_event ev = { .kind = PVM_EXIT_EVENT_FATAL };
-			snprintf(ev.detail, sizeof(ev.detail), "starting vCPU %u thread: %s", i, strerror(r));
+			snprintf(ev.detail, sizeof(ev.detail), "starting vCPU %u thread: %s", i,
+				 strerror(r));
 			vm_end(&ev);
 		}
 	}

@@ -44,29 +44,37 @@ static uint32_t sandbox_unshare(void)
  * argument-filtered ones below: socket I/O to pvmd, waiting, locks, thread start and exit,
  * heap growth. */
 static const int sandbox_allowed[] = {
-	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(ppoll),
-	SCMP_SYS(poll), SCMP_SYS(close), SCMP_SYS(futex), SCMP_SYS(exit), SCMP_SYS(exit_group),
-	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction), SCMP_SYS(clock_gettime),
-	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(munmap), SCMP_SYS(madvise),
-	SCMP_SYS(brk), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(gettid),
-	SCMP_SYS(getpid), SCMP_SYS(sched_yield), SCMP_SYS(getuid), SCMP_SYS(getgid),
-	SCMP_SYS(geteuid), SCMP_SYS(getegid), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-	SCMP_SYS(fcntl), SCMP_SYS(getrandom), SCMP_SYS(sigaltstack),
+	SCMP_SYS(read),		SCMP_SYS(write),	   SCMP_SYS(sendmsg),
+	SCMP_SYS(recvmsg),	SCMP_SYS(ppoll),	   SCMP_SYS(poll),
+	SCMP_SYS(close),	SCMP_SYS(futex),	   SCMP_SYS(exit),
+	SCMP_SYS(exit_group),	SCMP_SYS(rt_sigreturn),	   SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(clock_gettime),   SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),	SCMP_SYS(munmap),	   SCMP_SYS(madvise),
+	SCMP_SYS(brk),		SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(gettid),	SCMP_SYS(getpid),	   SCMP_SYS(sched_yield),
+	SCMP_SYS(getuid),	SCMP_SYS(getgid),	   SCMP_SYS(geteuid),
+	SCMP_SYS(getegid),	SCMP_SYS(fstat),	   SCMP_SYS(newfstatat),
+	SCMP_SYS(fcntl),	SCMP_SYS(getrandom),	   SCMP_SYS(sigaltstack),
 };
 
 #if defined(__SANITIZE_ADDRESS__)
 /* The ASan/UBSan runtime (test builds only) inspects the process from its thread and
  * allocation hooks: allow what it calls so sanitizer runs test the same filter otherwise. */
 static const int sandbox_allowed_sanitizer[] = {
-	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit), SCMP_SYS(mincore),
-	SCMP_SYS(readlink), SCMP_SYS(getppid), SCMP_SYS(pread64),
-	SCMP_SYS(lseek), SCMP_SYS(uname), SCMP_SYS(sched_getparam), SCMP_SYS(getdents64),
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64),  SCMP_SYS(getrlimit),
+	SCMP_SYS(mincore),	     SCMP_SYS(readlink),   SCMP_SYS(getppid),
+	SCMP_SYS(pread64),	     SCMP_SYS(lseek),	   SCMP_SYS(uname),
+	SCMP_SYS(sched_getparam),    SCMP_SYS(getdents64),
 };
 #endif
 
 static const unsigned long sandbox_refused_ioctls[] = {
-	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_CREATE_GUEST_MEMFD,
-	KVM_CREATE_VCPU, KVM_CREATE_VM, KVM_SET_MEMORY_ATTRIBUTES,
+	KVM_SET_USER_MEMORY_REGION,
+	KVM_SET_USER_MEMORY_REGION2,
+	KVM_CREATE_GUEST_MEMFD,
+	KVM_CREATE_VCPU,
+	KVM_CREATE_VM,
+	KVM_SET_MEMORY_ATTRIBUTES,
 };
 
 static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
@@ -87,13 +95,15 @@ static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
 	 * int (the kernel reads the low 32 bits; the upper half of the register is undefined); the
 	 * request must match all 64 bits, so stray upper bits can only lead to a refusal. */
 	for (size_t v = 0; v < sb->n_vcpus && r == 0; v++) {
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
-				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)KVM_RUN));
+		r = seccomp_rule_add(
+		    ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
+		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)KVM_RUN));
 		for (size_t i = 0; i < sb->n_run_ioctls && r == 0; i++)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-					     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
-					     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sb->run_ioctls[i]));
+			r = seccomp_rule_add(
+			    ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+			    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
+			    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sb->run_ioctls[i]));
 	}
 	/* The memory and VM-building ioctls say EPERM, so the self-check can observe the refusal;
 	 * any other ioctl falls to the default action and kills the runner. (An unconditional
@@ -153,8 +163,10 @@ int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm
 	capng_clear(CAPNG_SELECT_BOTH);
 	r = capng_change_id((int)sb->uid, (int)sb->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
 	if (r < 0)
-		return pvm_error_set(err, EPERM, "dropping to uid %u gid %u without capabilities failed (capng_change_id %d)",
-				     (unsigned)sb->uid, (unsigned)sb->gid, r);
+		return pvm_error_set(
+		    err, EPERM,
+		    "dropping to uid %u gid %u without capabilities failed (capng_change_id %d)",
+		    (unsigned)sb->uid, (unsigned)sb->gid, r);
 	capng_get_caps_process();
 	if (getuid() != sb->uid || geteuid() != sb->uid || getgid() != sb->gid ||
 	    capng_have_capabilities(CAPNG_SELECT_BOTH) != CAPNG_NONE)

@@ -12,8 +12,8 @@
 typedef struct runner_sandbox {
 	uid_t uid;
 	gid_t gid;
-	int vm_fd;            /* kept open only so the self-check's attempts are real */
-	const int *vcpu_fds;  /* the only fds ioctl may name */
+	int vm_fd;	     /* kept open only so the self-check's attempts are real */
+	const int *vcpu_fds; /* the only fds ioctl may name */
 	size_t n_vcpus;
 	const unsigned long *run_ioctls; /* vCPU ioctls besides KVM_RUN (from the arch) */
 	size_t n_run_ioctls;

@@ -15,7 +15,8 @@ void guest_main(const struct hvm_start_info *si)
 	guest_put_hex(port_read);
 	guest_puts(", mmio read ");
 	guest_put_hex(mmio_read);
-	guest_puts(port_read == 0xff && mmio_read == 0xffffffffu ? ": all-ones ok\n" : ": UNEXPECTED\n");
+	guest_puts(port_read == 0xff && mmio_read == 0xffffffffu ? ": all-ones ok\n"
+								 : ": UNEXPECTED\n");
 	guest_ready();
 	guest_shutdown();
 }

@@ -16,7 +16,8 @@ void engine_require_kvm(void)
 		exit(ENGINE_SKIP);
 	}
 	if (geteuid() != 0) {
-		fprintf(stderr, "FAIL: the engine tests need root (the runner drops to its own uid)\n");
+		fprintf(stderr,
+			"FAIL: the engine tests need root (the runner drops to its own uid)\n");
 		exit(EXIT_FAILURE);
 	}
 }
@@ -172,8 +173,13 @@ void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_rea
 	vm_instance_console_snapshot(t->vm, &console, &len);
 	fprintf(stderr, "%s: expected %s/%s, got %s/%s\nmessage: %s\nconsole:\n%s\n", t->cfg.name,
 		pvm_vm_state_to_string(state), pvm_death_reason_to_string(reason),
-		pvm_vm_state_to_string(s), pvm_death_reason_to_string(r), vm_instance_message(t->vm),
-		console ? console : "");
+		pvm_vm_state_to_string(s), pvm_death_reason_to_string(r),
+		vm_instance_message(t->vm), console ? console : "");
 	free(console);
 	exit(EXIT_FAILURE);
+}
+
+const char *engine_runner_path(void)
+{
+	return ENGINE_RUNNER;
 }

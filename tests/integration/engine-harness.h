@@ -25,6 +25,8 @@ typedef struct engine_vm {
 
 /* Exit 77 when /dev/kvm is absent; fail loudly when not root (the runner drops privileges). */
 void engine_require_kvm(void);
+/* The build tree's pvm-runner. */
+const char *engine_runner_path(void);
 
 /* A config for guests/x86_64/<guest>.elf with this much RAM. */
 void engine_vm_init(engine_vm *t, const char *guest, uint32_t memory_mib);

@@ -38,10 +38,14 @@ static void make_image(struct image *im, uint32_t paddr, uint32_t memsz, uint32_
 	im->eh.e_ehsize = sizeof(Elf32_Ehdr);
 	im->eh.e_phentsize = sizeof(Elf32_Phdr);
 	im->eh.e_phnum = 2;
-	im->ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD, .p_offset = offsetof(struct image, code),
-				  .p_paddr = paddr, .p_vaddr = paddr, .p_filesz = sizeof(im->code),
+	im->ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD,
+				  .p_offset = offsetof(struct image, code),
+				  .p_paddr = paddr,
+				  .p_vaddr = paddr,
+				  .p_filesz = sizeof(im->code),
 				  .p_memsz = memsz };
-	im->ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE, .p_offset = offsetof(struct image, note),
+	im->ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE,
+				  .p_offset = offsetof(struct image, note),
 				  .p_filesz = sizeof(im->note) };
 	im->note.nh = (Elf32_Nhdr){ .n_namesz = 4, .n_descsz = 4, .n_type = note_type };
 	memcpy(im->note.name, "Xen", 4);
@@ -60,8 +64,11 @@ static const pvm_boot_segment *find(const pvm_boot_plan *p, const char *what)
 static pvm_boot_input input(const void *kernel, size_t len)
 {
 	return (pvm_boot_input){
-		.kernel = kernel, .kernel_len = len, .format = PVM_PAYLOAD_AUTO,
-		.map = { .ram_base = 0, .ram_size = RAM }, .cpus = 1,
+		.kernel = kernel,
+		.kernel_len = len,
+		.format = PVM_PAYLOAD_AUTO,
+		.map = { .ram_base = 0, .ram_size = RAM },
+		.cpus = 1,
 	};
 }
 
@@ -101,7 +108,8 @@ int main(void)
 	memcpy(&v64, find(&plan, "memory map")->data + 8, 8);
 	assert(v64 == RAM);
 	s = find(&plan, "initrd");
-	assert(s && s->gpa + s->len <= RAM && RAM - (s->gpa + s->len) < 4096 && (s->gpa & 0xfff) == 0);
+	assert(s && s->gpa + s->len <= RAM && RAM - (s->gpa + s->len) < 4096 &&
+	       (s->gpa & 0xfff) == 0);
 	assert(strcmp((const char *)find(&plan, "cmdline")->data, "console=ttyS0") == 0);
 	pvm_boot_plan_clear(&plan);
 

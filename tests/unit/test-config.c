@@ -3,6 +3,7 @@
  * example loads; the JSON written back parses to the same config. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -248,6 +249,48 @@ static void test_full_and_round_trip(void)
 	CHECK(pvm_config_to_json(again, &text2) == 0 && strcmp(text, text2) == 0, "round trip");
 }
 
+static void c_set_memory(pvm_config *c)
+{
+	c->memory_mib = PVM_MEMORY_MIB_MAX + 1;
+}
+
+static void c_set_format(pvm_config *c)
+{
+	c->payload_format = (enum pvm_payload_format)9;
+}
+
+static void c_set_console(pvm_config *c)
+{
+	c->console_output = (enum pvm_console_output)9;
+}
+
+static void c_set_address(pvm_config *c)
+{
+	c->payload_format = PVM_PAYLOAD_RAW;
+	c->load_address = PVM_LOAD_ADDRESS_MAX + 1;
+}
+
+static void c_set_timeout(pvm_config *c)
+{
+	c->boot_timeout_ms = PVM_BOOT_TIMEOUT_MS_MAX + 1;
+}
+
+static void c_set_params(pvm_config *c)
+{
+	c->params = malloc(PVM_PARAMS_MAX + 2);
+	memset(c->params, 'x', PVM_PARAMS_MAX + 1);
+	c->params[PVM_PARAMS_MAX + 1] = '\0';
+}
+
+static void c_set_long_path(pvm_config *c)
+{
+	free(c->kernel);
+	c->kernel = malloc(PATH_MAX + 1);
+	memset(c->kernel, 'k', PATH_MAX);
+	c->kernel[0] = '/';
+	c->kernel[PATH_MAX] = '\0';
+}
+
 static void test_c_api(void)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
@@ -279,6 +322,36 @@ static void test_c_api(void)
 	pvm_error_clear(&err);
 	CHECK(pvm_config_validate(cfg, "<c>", false, &err) == -EINVAL, "address without raw");
 	CHECK(strstr(err.message, "$.load_address: only allowed") != NULL, "%s", err.message);
+
+	/* the rules a JSON file cannot reach, because the reader's own bounds come first */
+	static const struct {
+		void (*set)(pvm_config *c);
+		const char *message;
+	} c_cases[] = {
+		{ c_set_memory,
+		  "<c>: $.memory_mib: expected an integer from 1 to 65536, got 65537" },
+		{ c_set_format, "<c>: $.payload_format: invalid value 9" },
+		{ c_set_console, "<c>: $.console.output: invalid value 9" },
+		{ c_set_address,
+		  "<c>: $.load_address: expected an integer from 0 to 281474976710655, "
+		  "got 281474976710656" },
+		{ c_set_timeout,
+		  "<c>: $.boot_timeout_ms: expected an integer from 0 to 3600000, got "
+		  "3600001" },
+		{ c_set_params, "<c>: $.params: expected at most 4096 bytes, got 4097" },
+		{ c_set_long_path, "<c>: $.kernel: expected a path shorter than 4096 bytes" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(c_cases); i++) {
+		_cleanup_(pvm_config_freep) pvm_config *c = NULL;
+		CHECK(pvm_config_new(&c) == 0, "new");
+		strcpy(c->name, "c");
+		c->kernel = strdup("/k");
+		c_cases[i].set(c);
+		pvm_error_clear(&err);
+		CHECK(pvm_config_validate(c, "<c>", false, &err) < 0, "C case %zu accepted", i);
+		CHECK(strcmp(err.message, c_cases[i].message) == 0,
+		      "C case %zu:\n   got: %s\n  want: %s", i, err.message, c_cases[i].message);
+	}
 }
 
 static void test_names(void)

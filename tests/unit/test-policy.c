@@ -38,7 +38,9 @@ static const char policy_text[] =
     /* 9 */ " {\"who\": {\"users\": [3000]}, \"actions\": [\"create\"], \"vms\": [\"*\"], "
     "\"debug\": false},"
     /* 10 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"stop\"], \"vms\": [\"pinned\"], "
-    "\"effect\": \"deny\"}"
+    "\"effect\": \"deny\"},"
+    /* 11 */ " {\"who\": {\"users\": [4000]}, \"actions\": [\"create\"], \"vms\": [\"*\"],"
+    " \"payloads\": {\"path_prefixes\": [\"/\"]}}"
     " ],"
     " \"limits\": {\"global\": {\"vms\": 10, \"vcpus\": 16, \"memory_mib\": 4096},"
     " \"per_caller\": {\"vms\": 5}},"
@@ -434,6 +436,14 @@ static const struct create_case {
 	  { 0 },
 	  false,
 	  "payload /k does not have the SHA-256 the config expects" },
+	{ "prefix \"/\" covers every path",
+	  { 4000, 4000, false, NULL },
+	  { "s", "/any/where", NULL, 1, 64, true, false, false, NULL },
+	  NULL,
+	  { 0 },
+	  { 0 },
+	  true,
+	  "allowed by p.json rule 11" },
 	{ "create denied outright",
 	  { 1000, 1000, false, NULL },
 	  { "n", "/k", NULL, 1, 64, true, false, false, NULL },
@@ -769,6 +779,19 @@ static void test_dirs(void)
 		rmdir(path);
 	}
 	{
+		/* a policy file everyone may write is refused */
+		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+		snprintf(path, sizeof(path), "%s/50-b.json", etc);
+		CHECK(chmod(path, 0646) == 0, "chmod");
+		pvm_error_clear(&err);
+		CHECK(pvm_policy_load(dirs, 3, &p, &err) == -EPERM && !p, "world-writable");
+		CHECK(strstr(err.message,
+			     "/etc/50-b.json: writable by everyone (mode 0646); refusing it") !=
+			  NULL,
+		      "%s", err.message);
+		CHECK(chmod(path, 0644) == 0, "chmod back");
+	}
+	{
 		/* no directories at all: an empty policy that denies everything */
 		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
 		const char *none[] = { missing };
@@ -788,6 +811,28 @@ static void test_dirs(void)
 		CHECK(pvm_policy_load(file, 1, &p, &err) == -ENOTDIR, "not a directory");
 		CHECK(strstr(err.message, "cannot open policy directory: Not a directory") != NULL,
 		      "%s", err.message);
+	}
+
+	{
+		/* a directory holds at most PVM_POLICY_FILES_MAX policy files */
+		_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+		char many[64], name[32];
+		snprintf(many, sizeof(many), "%s/many", root);
+		mkdir(many, 0755);
+		for (int i = 0; i <= PVM_POLICY_FILES_MAX; i++) {
+			snprintf(name, sizeof(name), "%04d.json", i);
+			write_file(many, name, "{}");
+		}
+		const char *one[] = { many };
+		pvm_error_clear(&err);
+		CHECK(pvm_policy_load(one, 1, &p, &err) == -E2BIG, "too many files");
+		CHECK(strstr(err.message, "/many: more than 1024 policy files") != NULL, "%s",
+		      err.message);
+		for (int i = 0; i <= PVM_POLICY_FILES_MAX; i++) {
+			snprintf(path, sizeof(path), "%s/%04d.json", many, i);
+			unlink(path);
+		}
+		rmdir(many);
 	}
 
 	const char *names[] = { "40-a.json",	  "45-deny.json", "50-b.json",
@@ -863,7 +908,7 @@ int main(int argc, char **argv)
 	      "%s", err.message);
 	if (!p)
 		return check_exit("test-policy");
-	CHECK(pvm_policy_n_rules(p) == 11 && pvm_policy_n_files(p) == 1, "counts");
+	CHECK(pvm_policy_n_rules(p) == 12 && pvm_policy_n_files(p) == 1, "counts");
 	CHECK(pvm_policy_n_warnings(p) == 0, "warnings: %s", pvm_policy_warning(p, 0));
 	test_actions(p);
 	test_create(p);

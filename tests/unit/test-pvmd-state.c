@@ -92,8 +92,8 @@ static void test_rejects(void)
 		/* unknown state */
 		"{\"name\":\"a\",\"message\":\"\",\"runner_exe\":\"\",\"state\":\"dancing\"}",
 		/* negative pid */
-		"{\"name\":\"a\",\"message\":\"\",\"runner_exe\":\"\",\"state\":\"running\","
-		"\"death_reason\":\"none\",\"owner\":0,\"runner_pid\":-1}",
+		("{\"name\":\"a\",\"message\":\"\",\"runner_exe\":\"\",\"state\":\"running\","
+		 "\"death_reason\":\"none\",\"owner\":0,\"runner_pid\":-1}"),
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pvmd_state_record r = { 0 };

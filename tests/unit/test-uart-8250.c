@@ -13,7 +13,7 @@ static bool rx(void *userdata, uint8_t *ret)
 	const char **p = userdata;
 	if (!**p)
 		return false;
-	*ret = (uint8_t)*(*p)++;
+	*ret = (uint8_t) * (*p)++;
 	return true;
 }
 

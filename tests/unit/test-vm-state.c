@@ -20,7 +20,8 @@ int main(void)
 		assert(pvm_death_reason_from_string(name) == r);
 	}
 	assert(strcmp(pvm_vm_state_to_string(PVM_VM_READY), "ready") == 0);
-	assert(strcmp(pvm_death_reason_to_string(PVM_DEATH_EMULATION_FAILURE), "emulation-failure") == 0);
+	assert(strcmp(pvm_death_reason_to_string(PVM_DEATH_EMULATION_FAILURE),
+		      "emulation-failure") == 0);
 	assert(pvm_vm_state_to_string(_PVM_VM_STATE_MAX) == NULL);
 	assert(pvm_vm_state_from_string("Ready") == -EINVAL);
 	assert(pvm_death_reason_from_string(NULL) == -EINVAL);

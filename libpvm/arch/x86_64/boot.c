@@ -57,9 +57,11 @@ static int x86_gdt_add(pvm_boot_plan *plan, const pvm_memory_map *map, pvm_error
 {
 	/* flat 4 GiB segments: access/flags bytes as in the Intel SDM descriptor format */
 	uint64_t gdt[X86_GDT_ENTRIES] = {
-		[X86_GDT_CODE32] = 0x00cf9b000000ffffULL, /* code, exec/read, accessed, 32-bit, 4K */
-		[X86_GDT_DATA32] = 0x00cf93000000ffffULL, /* data, read/write, accessed, 32-bit, 4K */
-		[X86_GDT_TSS] = 0x00008b0000000067ULL,    /* 32-bit busy TSS at 0, limit 0x67 */
+		[X86_GDT_CODE32] =
+		    0x00cf9b000000ffffULL, /* code, exec/read, accessed, 32-bit, 4K */
+		[X86_GDT_DATA32] =
+		    0x00cf93000000ffffULL,	       /* data, read/write, accessed, 32-bit, 4K */
+		[X86_GDT_TSS] = 0x00008b0000000067ULL, /* 32-bit busy TSS at 0, limit 0x67 */
 	};
 	return pvm_boot_plan_add(plan, map, "gdt", X86_GDT_GPA, gdt, sizeof(gdt), err);
 }
@@ -68,8 +70,9 @@ static int x86_elf_read(const uint8_t *buf, size_t len, uint64_t off, size_t n, 
 			const char *what, pvm_error *err)
 {
 	if (off > len || n > len - off)
-		return pvm_error_set(err, EINVAL, "PVH ELF: %s at 0x%" PRIx64 "+0x%zx beyond the file (0x%zx bytes)",
-				     what, off, n, len);
+		return pvm_error_set(
+		    err, EINVAL, "PVH ELF: %s at 0x%" PRIx64 "+0x%zx beyond the file (0x%zx bytes)",
+		    what, off, n, len);
 	memcpy(ret, buf + off, n);
 	return 0;
 }
@@ -87,13 +90,15 @@ static int x86_elf_phdr(const uint8_t *buf, size_t len, bool is64, uint64_t phof
 
 	if (is64) {
 		Elf64_Phdr p;
-		r = x86_elf_read(buf, len, phoff + (uint64_t)i * sizeof(p), sizeof(p), &p, "program header", err);
+		r = x86_elf_read(buf, len, phoff + (uint64_t)i * sizeof(p), sizeof(p), &p,
+				 "program header", err);
 		if (r < 0)
 			return r;
 		*ret = (x86_phdr){ p.p_type, p.p_offset, p.p_paddr, p.p_filesz, p.p_memsz };
 	} else {
 		Elf32_Phdr p;
-		r = x86_elf_read(buf, len, phoff + (uint64_t)i * sizeof(p), sizeof(p), &p, "program header", err);
+		r = x86_elf_read(buf, len, phoff + (uint64_t)i * sizeof(p), sizeof(p), &p,
+				 "program header", err);
 		if (r < 0)
 			return r;
 		*ret = (x86_phdr){ p.p_type, p.p_offset, p.p_paddr, p.p_filesz, p.p_memsz };
@@ -108,7 +113,8 @@ typedef struct x86_ehdr {
 	uint64_t phoff;
 } x86_ehdr;
 
-#define X86_EHDR(eh) ((x86_ehdr){ (eh).e_type, (eh).e_machine, (eh).e_phentsize, (eh).e_phnum, (eh).e_phoff })
+#define X86_EHDR(eh)                                                                               \
+	((x86_ehdr){ (eh).e_type, (eh).e_machine, (eh).e_phentsize, (eh).e_phnum, (eh).e_phoff })
 
 static int x86_elf_header(const uint8_t *buf, size_t len, bool is64, x86_ehdr *ret, pvm_error *err)
 {
@@ -147,12 +153,15 @@ static int x86_pvh_note(const uint8_t *buf, size_t len, const x86_phdr *ph, uint
 		desc_off = name_off + (((uint64_t)nh.n_namesz + 3) & ~3ULL);
 		next = desc_off + (((uint64_t)nh.n_descsz + 3) & ~3ULL);
 		if (desc_off > end || next > end)
-			return pvm_error_set(err, EINVAL, "PVH ELF: truncated note at file offset 0x%" PRIx64, pos);
+			return pvm_error_set(
+			    err, EINVAL, "PVH ELF: truncated note at file offset 0x%" PRIx64, pos);
 		if (nh.n_namesz == 4 && memcmp(buf + name_off, "Xen", 4) == 0 &&
 		    nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY) {
 			if (nh.n_descsz != 4 && nh.n_descsz != 8)
-				return pvm_error_set(err, EINVAL, "PVH ELF: PHYS32_ENTRY note has %u bytes, expected 4 or 8",
-						     nh.n_descsz);
+				return pvm_error_set(
+				    err, EINVAL,
+				    "PVH ELF: PHYS32_ENTRY note has %u bytes, expected 4 or 8",
+				    nh.n_descsz);
 			memcpy(ret_entry, buf + desc_off, sizeof(*ret_entry));
 			return 1;
 		}
@@ -190,7 +199,8 @@ static int x86_plan_pvh(const pvm_boot_input *in, pvm_boot_plan *plan, uint32_t 
 	if (eh.machine != EM_386 && eh.machine != EM_X86_64)
 		return pvm_error_set(err, EINVAL, "PVH ELF: machine %u is not x86", eh.machine);
 	if (eh.phnum == 0 || eh.phnum > 64)
-		return pvm_error_set(err, EINVAL, "PVH ELF: %u program headers (1..64 expected)", eh.phnum);
+		return pvm_error_set(err, EINVAL, "PVH ELF: %u program headers (1..64 expected)",
+				     eh.phnum);
 
 	for (unsigned i = 0; i < eh.phnum; i++) {
 		x86_phdr ph;
@@ -205,23 +215,29 @@ static int x86_plan_pvh(const pvm_boot_input *in, pvm_boot_plan *plan, uint32_t 
 		} else if (ph.type == PT_LOAD && ph.memsz > 0) {
 			_cleanup_free_ uint8_t *seg = NULL;
 			if (ph.filesz > ph.memsz || ph.offset > len || ph.filesz > len - ph.offset)
-				return pvm_error_set(err, EINVAL, "PVH ELF: segment %u: file range 0x%" PRIx64 "+0x%" PRIx64
-						     " invalid (file 0x%zx bytes, memsz 0x%" PRIx64 ")",
-						     i, ph.offset, ph.filesz, len, ph.memsz);
+				return pvm_error_set(
+				    err, EINVAL,
+				    "PVH ELF: segment %u: file range 0x%" PRIx64 "+0x%" PRIx64
+				    " invalid (file 0x%zx bytes, memsz 0x%" PRIx64 ")",
+				    i, ph.offset, ph.filesz, len, ph.memsz);
 			if (ph.memsz > in->map.ram_size)
-				return pvm_error_set(err, ERANGE, "PVH ELF: segment %u (0x%" PRIx64 " bytes) is larger than guest RAM",
+				return pvm_error_set(err, ERANGE,
+						     "PVH ELF: segment %u (0x%" PRIx64
+						     " bytes) is larger than guest RAM",
 						     i, ph.memsz);
 			seg = calloc(1, ph.memsz);
 			if (!seg)
 				return pvm_error_set(err, ENOMEM, "PVH ELF: out of memory");
 			memcpy(seg, buf + ph.offset, ph.filesz);
-			r = pvm_boot_plan_add(plan, &in->map, "kernel", ph.paddr, seg, ph.memsz, err);
+			r = pvm_boot_plan_add(plan, &in->map, "kernel", ph.paddr, seg, ph.memsz,
+					      err);
 			if (r < 0)
 				return r;
 		}
 	}
 	if (!found)
-		return pvm_error_set(err, EINVAL, "PVH ELF: no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+		return pvm_error_set(err, EINVAL,
+				     "PVH ELF: no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 	return 0;
 }
 
@@ -248,7 +264,8 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 			format = PVM_PAYLOAD_PVH_ELF;
 		else
 			return pvm_error_set(err, EINVAL,
-					     "payload format not recognised: x86_64 boots a PVH ELF, or a raw binary when payload_format is \"raw\"");
+					     "payload format not recognised: x86_64 boots a PVH "
+					     "ELF, or a raw binary when payload_format is \"raw\"");
 	}
 
 	r = x86_gdt_add(plan, &in->map, err);
@@ -262,11 +279,13 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 		break;
 	case PVM_PAYLOAD_RAW:
 		if (in->load_address > UINT32_MAX)
-			r = pvm_error_set(err, ERANGE, "raw payload: load_address 0x%" PRIx64 " is above 4 GiB (32-bit entry)",
+			r = pvm_error_set(err, ERANGE,
+					  "raw payload: load_address 0x%" PRIx64
+					  " is above 4 GiB (32-bit entry)",
 					  in->load_address);
 		else
-			r = pvm_boot_plan_add(plan, &in->map, "kernel", in->load_address, in->kernel,
-					      in->kernel_len, err);
+			r = pvm_boot_plan_add(plan, &in->map, "kernel", in->load_address,
+					      in->kernel, in->kernel_len, err);
 		entry = (uint32_t)in->load_address;
 		snprintf(plan->format, sizeof(plan->format), "raw");
 		break;
@@ -283,11 +302,12 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 	if (in->params && in->params[0]) {
 		size_t n = strlen(in->params) + 1;
 		if (n > X86_CMDLINE_MAX) {
-			r = pvm_error_set(err, E2BIG, "kernel command line: %zu bytes, at most %u", n - 1,
-					  X86_CMDLINE_MAX - 1);
+			r = pvm_error_set(err, E2BIG, "kernel command line: %zu bytes, at most %u",
+					  n - 1, X86_CMDLINE_MAX - 1);
 			goto fail;
 		}
-		r = pvm_boot_plan_add(plan, &in->map, "cmdline", X86_CMDLINE_GPA, in->params, n, err);
+		r = pvm_boot_plan_add(plan, &in->map, "cmdline", X86_CMDLINE_GPA, in->params, n,
+				      err);
 		if (r < 0)
 			goto fail;
 		si.cmdline_paddr = X86_CMDLINE_GPA;
@@ -298,16 +318,20 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 		if (top > 0x100000000ULL)
 			top = 0x100000000ULL; /* reachable from 32-bit entry */
 		if (in->initrd_len > top - in->map.ram_base) {
-			r = pvm_error_set(err, ERANGE, "initrd (%zu bytes) does not fit in guest RAM", in->initrd_len);
+			r = pvm_error_set(err, ERANGE,
+					  "initrd (%zu bytes) does not fit in guest RAM",
+					  in->initrd_len);
 			goto fail;
 		}
 		gpa = (top - in->initrd_len) & ~0xfffULL;
-		r = pvm_boot_plan_add(plan, &in->map, "initrd", gpa, in->initrd, in->initrd_len, err);
+		r = pvm_boot_plan_add(plan, &in->map, "initrd", gpa, in->initrd, in->initrd_len,
+				      err);
 		if (r < 0)
 			goto fail;
 		mod.paddr = gpa;
 		mod.size = in->initrd_len;
-		r = pvm_boot_plan_add(plan, &in->map, "module list", X86_MODLIST_GPA, &mod, sizeof(mod), err);
+		r = pvm_boot_plan_add(plan, &in->map, "module list", X86_MODLIST_GPA, &mod,
+				      sizeof(mod), err);
 		if (r < 0)
 			goto fail;
 		si.nr_modules = 1;
@@ -317,7 +341,8 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 	r = pvm_boot_plan_add(plan, &in->map, "memory map", X86_MEMMAP_GPA, &mm, sizeof(mm), err);
 	if (r < 0)
 		goto fail;
-	r = pvm_boot_plan_add(plan, &in->map, "start info", X86_BOOT_INFO_GPA, &si, sizeof(si), err);
+	r = pvm_boot_plan_add(plan, &in->map, "start info", X86_BOOT_INFO_GPA, &si, sizeof(si),
+			      err);
 	if (r < 0)
 		goto fail;
 

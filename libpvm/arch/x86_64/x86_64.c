@@ -31,9 +31,9 @@ struct pvm_arch_devices {
 static int x86_memory_map(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err)
 {
 	if (memory_bytes < (2ULL << 20) || memory_bytes > X86_RAM_MAX)
-		return pvm_error_set(err, EINVAL,
-				     "x86_64: memory must be 2 MiB to %llu MiB, got %" PRIu64 " bytes",
-				     X86_RAM_MAX >> 20, memory_bytes);
+		return pvm_error_set(
+		    err, EINVAL, "x86_64: memory must be 2 MiB to %llu MiB, got %" PRIu64 " bytes",
+		    X86_RAM_MAX >> 20, memory_bytes);
 	*ret = (pvm_memory_map){ .ram_base = 0, .ram_size = memory_bytes };
 	return 0;
 }
@@ -42,17 +42,19 @@ static int x86_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsi
 		       pvm_error *err)
 {
 	if (shape->cpus != 1)
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "x86_64: %u vCPUs requested; this backend runs uniprocessor guests "
-				     "(no interrupt controller is emulated, so secondary CPUs cannot be started)",
-				     shape->cpus);
+		return pvm_error_set(
+		    err, EOPNOTSUPP,
+		    "x86_64: %u vCPUs requested; this backend runs uniprocessor guests "
+		    "(no interrupt controller is emulated, so secondary CPUs cannot be started)",
+		    shape->cpus);
 	/* No x86 VM type keeps memory from the host here: a protected_vm config is refused
 	 * rather than run unprotected. */
 	if (shape->protected_vm)
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "x86_64: protected_vm requested but this host offers no protected VM type "
-				     "(KVM_CAP_VM_TYPES 0x%" PRIx64 ")",
-				     sys->vm_types);
+		return pvm_error_set(
+		    err, EOPNOTSUPP,
+		    "x86_64: protected_vm requested but this host offers no protected VM type "
+		    "(KVM_CAP_VM_TYPES 0x%" PRIx64 ")",
+		    sys->vm_types);
 	*ret = 0; /* KVM_X86_DEFAULT_VM */
 	return 0;
 }
@@ -63,12 +65,14 @@ static int x86_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps 
 	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
 	if (!caps->guest_memfd)
-		return pvm_error_set(err, EOPNOTSUPP, "x86_64: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "x86_64: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
 	/* A default VM cannot run from private guest_memfd (accesses exit as MMIO), and pvmd
 	 * must map the memory to load the payload: both flags are needed. */
 	if ((caps->guest_memfd_flags & want) != want)
 		return pvm_error_set(err, EOPNOTSUPP,
-				     "x86_64: guest_memfd lacks MMAP|INIT_SHARED (KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
+				     "x86_64: guest_memfd lacks MMAP|INIT_SHARED "
+				     "(KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
 				     caps->guest_memfd_flags);
 	*ret = want;
 	return 0;
@@ -104,7 +108,9 @@ static int x86_guest_memfd_needs_mapping(int kvm_fd, uint64_t flags, bool *ret, 
 	memcpy(m, code, sizeof(code));
 	munmap(m, size);
 	struct kvm_userspace_memory_region2 region = {
-		.flags = KVM_MEM_GUEST_MEMFD, .memory_size = size, .guest_memfd = (uint32_t)gmem_fd,
+		.flags = KVM_MEM_GUEST_MEMFD,
+		.memory_size = size,
+		.guest_memfd = (uint32_t)gmem_fd,
 	};
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &region) < 0)
 		return pvm_error_set(err, errno, "probe: KVM_SET_USER_MEMORY_REGION2: %m");
@@ -153,7 +159,8 @@ static int x86_set_cpuid(int kvm_fd, int vcpu_fd, pvm_error *err)
 	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
 		return pvm_error_set(err, errno, "x86_64: KVM_GET_SUPPORTED_CPUID: %m");
 	if (ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
-		return pvm_error_set(err, errno, "x86_64: KVM_SET_CPUID2 (%u entries): %m", cpuid->nent);
+		return pvm_error_set(err, errno, "x86_64: KVM_SET_CPUID2 (%u entries): %m",
+				     cpuid->nent);
 	return 0;
 }
 
@@ -181,9 +188,11 @@ static int x86_vcpu_setup(int kvm_fd, int vm_fd, int vcpu_fd, uint32_t index,
 	int r;
 
 	if (index != 0)
-		return pvm_error_set(err, EOPNOTSUPP, "x86_64: vCPU %u: uniprocessor guests only", index);
+		return pvm_error_set(err, EOPNOTSUPP, "x86_64: vCPU %u: uniprocessor guests only",
+				     index);
 	if (entry->pc > UINT32_MAX || entry->arg[0] > UINT32_MAX)
-		return pvm_error_set(err, ERANGE, "x86_64: entry 0x%" PRIx64 " / EBX 0x%" PRIx64 " above 4 GiB",
+		return pvm_error_set(err, ERANGE,
+				     "x86_64: entry 0x%" PRIx64 " / EBX 0x%" PRIx64 " above 4 GiB",
 				     entry->pc, entry->arg[0]);
 
 	r = x86_set_cpuid(kvm_fd, vcpu_fd, err);
@@ -195,9 +204,14 @@ static int x86_vcpu_setup(int kvm_fd, int vm_fd, int vcpu_fd, uint32_t index,
 	/* PVH entry state: 32-bit protected mode, paging off, flat segments from the GDT that
 	 * boot planning placed at X86_GDT_GPA. */
 	sregs.cs = x86_flat_segment(X86_GDT_CODE32, 0xb);
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = x86_flat_segment(X86_GDT_DATA32, 0x3);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+	    x86_flat_segment(X86_GDT_DATA32, 0x3);
 	sregs.tr = (struct kvm_segment){
-		.base = 0, .limit = 0x67, .selector = X86_GDT_TSS * 8, .type = 0xb, .present = 1,
+		.base = 0,
+		.limit = 0x67,
+		.selector = X86_GDT_TSS * 8,
+		.type = 0xb,
+		.present = 1,
 	};
 	sregs.gdt.base = X86_GDT_GPA;
 	sregs.gdt.limit = X86_GDT_ENTRIES * 8 - 1;
@@ -255,33 +269,40 @@ static void x86_handle_io(pvm_arch_devices *d, struct kvm_run *run, pvm_exit_eve
 			uint8_t tx;
 			if (!out)
 				memset(data, uart_8250_read(&d->uart, reg), size);
-			else if (uart_8250_write(&d->uart, reg, data[0], &tx) && ntx < sizeof(d->tx))
+			else if (uart_8250_write(&d->uart, reg, data[0], &tx) &&
+				 ntx < sizeof(d->tx))
 				d->tx[ntx++] = tx;
 		} else if (port == PVM_X86_CONTROL_PORT) {
 			if (!out) {
-				uint32_t v = d->host.stop_requested(d->host.userdata) ? PVM_CONTROL_STOP_REQUESTED : 0;
+				uint32_t v = d->host.stop_requested(d->host.userdata)
+						 ? PVM_CONTROL_STOP_REQUESTED
+						 : 0;
 				memcpy(data, &v, size);
 			} else if (size == 4 && x86_io_value(data, size) == PVM_X86_READY_MAGIC) {
 				ev->kind = PVM_EXIT_EVENT_READY;
 			} else {
 				ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
 				snprintf(ev->detail, sizeof(ev->detail),
-					 "control port 0x%x: write of 0x%x (size %u) is no known command",
+					 "control port 0x%x: write of 0x%x (size %u) is no known "
+					 "command",
 					 port, x86_io_value(data, size), size);
 			}
 		} else if (port == X86_I8042_COMMAND || port == X86_I8042_DATA) {
 			if (!out)
 				memset(data, 0, size); /* status: no data, input buffer empty */
-			else if (port == X86_I8042_COMMAND && data[0] == X86_I8042_CMD_RESET)
+			else if (port == X86_I8042_COMMAND && data[0] == X86_I8042_CMD_RESET) {
 				ev->kind = PVM_EXIT_EVENT_REBOOT;
+				snprintf(ev->detail, sizeof(ev->detail),
+					 "i8042 reset (0xfe to port 0x64)");
+			}
 		} else if (port == X86_POST_PORT && out) {
 			/* POST codes and I/O delays: a sink by convention */
 		} else {
 			if (!out)
 				memset(data, 0xff, size);
 			ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
-			snprintf(ev->detail, sizeof(ev->detail), "I/O port 0x%x: %s of size %u%s", port,
-				 out ? "write" : "read", size, count > 1 ? " (string)" : "");
+			snprintf(ev->detail, sizeof(ev->detail), "I/O port 0x%x: %s of size %u%s",
+				 port, out ? "write" : "read", size, count > 1 ? " (string)" : "");
 		}
 	}
 	if (ntx > 0 && ev->kind == PVM_EXIT_EVENT_CONTINUE) {
@@ -302,7 +323,8 @@ static void x86_describe_rip(int vcpu_fd, char *buf, size_t len)
 		snprintf(buf, len, "registers unavailable (%m)");
 }
 
-static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run, pvm_exit_event *ev)
+static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run,
+			   pvm_exit_event *ev)
 {
 	char where[96];
 
@@ -317,8 +339,8 @@ static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 		ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
 		snprintf(ev->detail, sizeof(ev->detail), "MMIO 0x%llx: %s of size %u",
-			 (unsigned long long)run->mmio.phys_addr, run->mmio.is_write ? "write" : "read",
-			 run->mmio.len);
+			 (unsigned long long)run->mmio.phys_addr,
+			 run->mmio.is_write ? "write" : "read", run->mmio.len);
 		return 0;
 	case KVM_EXIT_HLT: {
 		struct kvm_regs regs;
@@ -330,25 +352,32 @@ static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run
 		/* Nothing can interrupt this vCPU (no interrupt controller): HLT with interrupts
 		 * off is the conventional power-off; with them on it is an idle halt that never
 		 * ends, which the runner parks. */
-		ev->kind = (regs.rflags & X86_RFLAGS_IF) ? PVM_EXIT_EVENT_IDLE : PVM_EXIT_EVENT_SHUTDOWN;
+		ev->kind =
+		    (regs.rflags & X86_RFLAGS_IF) ? PVM_EXIT_EVENT_IDLE : PVM_EXIT_EVENT_SHUTDOWN;
 		snprintf(ev->detail, sizeof(ev->detail), "hlt at rip=0x%llx with interrupts %s",
-			 (unsigned long long)regs.rip, (regs.rflags & X86_RFLAGS_IF) ? "enabled" : "disabled");
+			 (unsigned long long)regs.rip,
+			 (regs.rflags & X86_RFLAGS_IF) ? "enabled" : "disabled");
 		return 0;
 	}
 	case KVM_EXIT_SHUTDOWN:
 		x86_describe_rip(vcpu_fd, where, sizeof(where));
 		ev->kind = PVM_EXIT_EVENT_CRASH;
-		snprintf(ev->detail, sizeof(ev->detail), "triple fault (KVM_EXIT_SHUTDOWN), %s", where);
+		snprintf(ev->detail, sizeof(ev->detail), "triple fault (KVM_EXIT_SHUTDOWN), %s",
+			 where);
 		return 0;
 	case KVM_EXIT_INTERNAL_ERROR: {
 		int n;
 		x86_describe_rip(vcpu_fd, where, sizeof(where));
 		ev->kind = PVM_EXIT_EVENT_EMULATION_FAILURE;
-		n = snprintf(ev->detail, sizeof(ev->detail), "KVM_EXIT_INTERNAL_ERROR suberror %u%s, %s, data:",
-			     run->internal.suberror,
-			     run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)" : "",
-			     where);
-		for (unsigned i = 0; i < run->internal.ndata && i < 8 && n > 0 && (size_t)n < sizeof(ev->detail); i++)
+		n = snprintf(
+		    ev->detail, sizeof(ev->detail),
+		    "KVM_EXIT_INTERNAL_ERROR suberror %u%s, %s, data:", run->internal.suberror,
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)"
+									   : "",
+		    where);
+		for (unsigned i = 0;
+		     i < run->internal.ndata && i < 8 && n > 0 && (size_t)n < sizeof(ev->detail);
+		     i++)
 			n += snprintf(ev->detail + n, sizeof(ev->detail) - n, " 0x%llx",
 				      (unsigned long long)run->internal.data[i]);
 		return 0;
@@ -369,7 +398,8 @@ static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run
 		default:
 			ev->kind = PVM_EXIT_EVENT_CRASH;
 		}
-		snprintf(ev->detail, sizeof(ev->detail), "KVM_EXIT_SYSTEM_EVENT type %u", run->system_event.type);
+		snprintf(ev->detail, sizeof(ev->detail), "KVM_EXIT_SYSTEM_EVENT type %u",
+			 run->system_event.type);
 		return 0;
 	case KVM_EXIT_MEMORY_FAULT:
 		ev->kind = PVM_EXIT_EVENT_PROTECTION_VIOLATION;
@@ -378,7 +408,8 @@ static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run
 	default:
 		x86_describe_rip(vcpu_fd, where, sizeof(where));
 		ev->kind = PVM_EXIT_EVENT_FATAL;
-		snprintf(ev->detail, sizeof(ev->detail), "unhandled KVM exit reason %u, %s", run->exit_reason, where);
+		snprintf(ev->detail, sizeof(ev->detail), "unhandled KVM exit reason %u, %s",
+			 run->exit_reason, where);
 		return 0;
 	}
 }

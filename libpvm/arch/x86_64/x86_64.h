@@ -10,7 +10,7 @@ enum {
 	X86_GDT_UNUSED,
 	X86_GDT_CODE32, /* selector 0x10 */
 	X86_GDT_DATA32, /* selector 0x18 */
-	X86_GDT_TSS,    /* selector 0x20 */
+	X86_GDT_TSS,	/* selector 0x20 */
 	X86_GDT_ENTRIES,
 };
 

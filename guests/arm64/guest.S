@@ -1,0 +1,117 @@
+/* pvm's arm64 test guest: a bare-metal payload in the arm64 Linux Image format (64-byte header),
+ * so the loader that boots Linux boots it too. It prints over the UART, fills and checks RAM,
+ * writes a secret into its (private) memory, signals READY, waits until the host asks it to
+ * stop and powers off with PSCI SYSTEM_OFF. Addresses: libpvm/arch/arm64/arm64-layout.h. */
+#include "arm64-layout.h"
+
+#define PSCI_0_2_FN_SYSTEM_OFF 0x84000008
+#define RAM_TEST_BYTES (1 << 20)
+
+	.section .head, "ax"
+	.globl _head
+_head:
+	b	start                   /* code0: the Image entry point is offset 0 */
+	.long	0                       /* code1 */
+	.quad	0                       /* text_offset */
+	.quad	_image_end - _head      /* image_size: load size including .bss */
+	.quad	0xa                     /* flags: little-endian, 4K pages, anywhere in RAM */
+	.quad	0, 0, 0
+	.ascii	"ARM\x64"               /* magic */
+	.long	0
+
+	.text
+start:
+	adr	x19, _head              /* where we were loaded; everything is PC-relative */
+	mov	x20, x0                 /* device tree address, as Linux gets it */
+	movz	x21, #(PVM_ARM64_UART_BASE >> 16), lsl #16
+	movz	x22, #(PVM_ARM64_CONTROL_BASE >> 16), lsl #16
+
+	adr	x1, msg_hello
+	bl	puts
+	/* The boot protocol: x0 = device tree; check its magic (0xd00dfeed, stored big-endian,
+	 * so a little-endian load sees 0xedfe0dd0). */
+	cbz	x20, 1f
+	ldr	w2, [x20]
+	movz	w3, #0x0dd0
+	movk	w3, #0xedfe, lsl #16
+	cmp	w2, w3
+	b.ne	1f
+	adr	x1, msg_dtb
+	bl	puts
+1:
+	/* Fill the megabyte after the image with an address-derived pattern, then check it. */
+	adr	x4, _image_end
+	add	x4, x4, #0xfff
+	and	x4, x4, #~0xfff
+	mov	x5, #RAM_TEST_BYTES
+	add	x5, x4, x5
+	movz	x7, #0x5a5a, lsl #48
+	mov	x6, x4
+2:	eor	x8, x6, x7
+	str	x8, [x6], #8
+	cmp	x6, x5
+	b.lo	2b
+	mov	x6, x4
+3:	ldr	x8, [x6]
+	eor	x8, x8, x7
+	cmp	x8, x6
+	b.ne	ram_bad
+	add	x6, x6, #8
+	cmp	x6, x5
+	b.lo	3b
+	adr	x1, msg_ram_ok
+	bl	puts
+	b	4f
+ram_bad:
+	adr	x1, msg_ram_bad
+	bl	puts
+	b	power_off
+4:
+	/* The secret, at a fixed offset from the load address so the host knows where to look. */
+	add	x6, x19, #PVM_ARM64_GUEST_SECRET_OFFSET
+	ldr	x8, =PVM_ARM64_GUEST_SECRET
+	str	x8, [x6]
+	str	x8, [x6, #8]
+	dsb	sy
+	adr	x1, msg_secret
+	bl	puts
+
+	movz	w8, #(PVM_ARM64_READY_MAGIC & 0xffff)
+	movk	w8, #(PVM_ARM64_READY_MAGIC >> 16), lsl #16
+	str	w8, [x22, #PVM_ARM64_CONTROL_READY]
+	adr	x1, msg_ready
+	bl	puts
+
+	/* Wait for the host's stop request (each read is one exit; pause between reads). */
+5:	ldr	w8, [x22, #PVM_ARM64_CONTROL_STATUS]
+	tbnz	w8, #0, 6f
+	mov	x9, #0x10000
+7:	subs	x9, x9, #1
+	b.ne	7b
+	b	5b
+6:	adr	x1, msg_stop
+	bl	puts
+power_off:
+	movz	x0, #(PSCI_0_2_FN_SYSTEM_OFF & 0xffff)
+	movk	x0, #(PSCI_0_2_FN_SYSTEM_OFF >> 16), lsl #16
+	hvc	#0
+	b	power_off               /* SYSTEM_OFF does not return; if it does, try again */
+
+/* puts: x1 = NUL-terminated string; writes it to the UART's transmit register. */
+puts:
+	ldrb	w2, [x1], #1
+	cbz	w2, 1f
+	strb	w2, [x21]
+	b	puts
+1:	ret
+
+	.section .rodata
+msg_hello:	.asciz "pvm-guest: arm64 test guest started\n"
+msg_dtb:	.asciz "pvm-guest: device tree found at x0\n"
+msg_ram_ok:	.asciz "pvm-guest: ram test ok (1 MiB)\n"
+msg_ram_bad:	.asciz "pvm-guest: ram test FAILED\n"
+msg_secret:	.asciz "pvm-guest: secret written\n"
+msg_ready:	.asciz "pvm-guest: ready\n"
+msg_stop:	.asciz "pvm-guest: stop requested, powering off\n"
+	.balign 8
+	.ltorg

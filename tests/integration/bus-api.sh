@@ -1,0 +1,200 @@
+#!/bin/bash
+# org.pvm1 driven by clients pvm did not write (busctl, gdbus, dbus-send) against a real pvmd,
+# a real dbus-daemon with the shipped bus policy and real /dev/kvm: introspection, every
+# method, every named error, and PropertiesChanged plus the lifecycle signals as monitors see
+# them.
+. "$(dirname "$0")/bus-lib.sh"
+
+setup_pvmd
+
+# Monitors first, so they see everything from here on.
+gdbus monitor --system --dest org.pvm1 >"$T/gdbus-monitor.txt" 2>&1 &
+PIDS+=($!)
+busctl --system monitor org.pvm1 >"$T/busctl-monitor.txt" 2>&1 &
+PIDS+=($!)
+wait_until 10 grep -q "owned by" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not start"
+wait_until 10 grep -q "Monitoring bus message stream" "$T/busctl-monitor.txt" ||
+	fail "busctl monitor did not start"
+
+# --- introspection, by three clients ---
+busctl --system introspect org.pvm1 /org/pvm1 >"$T/intro-busctl.txt"
+for w in org.pvm1.Manager .CreateVM .CreateVMFromFd .StartVM .StopVM .KillVM .RemoveVM .GetVM \
+	.ListVMs .OpenConsole .GetConsoleLog .VMAdded .VMRemoved .VMStateChanged .Version \
+	org.freedesktop.DBus.ObjectManager org.freedesktop.DBus.Introspectable; do
+	grep -q -- "$w" "$T/intro-busctl.txt" || fail "busctl introspect lacks $w"
+done
+gdbus introspect --system --dest org.pvm1 --object-path /org/pvm1 >"$T/intro-gdbus.txt"
+grep -q "CreateVM(in  s config," "$T/intro-gdbus.txt" || fail "gdbus introspect: no CreateVM(s config, ...)"
+grep -q "VMStateChanged(s name," "$T/intro-gdbus.txt" || fail "gdbus introspect: no VMStateChanged"
+dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.freedesktop.DBus.Introspectable.Introspect \
+	>"$T/intro-dbus-send.txt"
+grep -q '<node name="vm"/>' "$T/intro-dbus-send.txt" || fail "dbus-send introspect: no vm child node"
+log "ok: introspection (busctl, gdbus, dbus-send)"
+
+# --- CreateVM (text) with start, by busctl ---
+cfg=$(vm_config w1 wait-stop.elf)
+out=$(busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true)
+[ "$out" = 'so "w1" "/org/pvm1/vm/w1"' ] || fail "CreateVM reply: $out"
+wait_until 10 vm_state_is w1 ready || fail "w1 not ready: $(vm_prop w1 State) $(vm_prop w1 Message)"
+log "ok: CreateVM + start -> ready"
+
+# --- properties of the VM object ---
+path=/org/pvm1/vm/w1
+busctl --system introspect org.pvm1 "$path" org.pvm1.VM >"$T/intro-vm.txt"
+for w in Name State DeathReason Message Protected MemoryMiB MemoryBacking Unswappable UnswappableHow \
+	Unmigratable UnmigratableHow HostMapped HostMappedHow VCPUs RunnerPID StartTime Owner Tied \
+	.Start .Stop .Kill .OpenConsole .GetConsoleLog; do
+	grep -q -- "$w" "$T/intro-vm.txt" || fail "VM object lacks $w"
+done
+[ "$(vm_prop w1 Name)" = w1 ] || fail "Name"
+[ "$(vm_prop w1 Protected)" = false ] || fail "Protected: $(vm_prop w1 Protected)"
+[ "$(vm_prop w1 MemoryMiB)" = 16 ] || fail "MemoryMiB"
+[ "$(vm_prop w1 VCPUs)" = 1 ] || fail "VCPUs"
+[ "$(vm_prop w1 Owner)" = 0 ] || fail "Owner"
+[ "$(vm_prop w1 DeathReason)" = none ] || fail "DeathReason"
+[ "$(vm_prop w1 MemoryBacking)" = guest_memfd ] || fail "MemoryBacking: $(vm_prop w1 MemoryBacking)"
+for p in Unswappable Unmigratable HostMapped; do
+	v=$(vm_prop w1 $p)
+	case "$v" in yes | no | unknown) ;; *) fail "$p: '$v'" ;; esac
+	[ -n "$(vm_prop w1 ${p}How)" ] || fail "${p}How is empty"
+done
+pid=$(vm_prop w1 RunnerPID)
+[ "$pid" -gt 0 ] && [ "$(readlink /proc/$pid/exe)" = "$(readlink -f "$PVM_RUNNER")" ] ||
+	fail "RunnerPID $pid is not a pvm-runner"
+[ "$(vm_prop w1 StartTime)" -gt 1600000000000000 ] || fail "StartTime"
+gdbus call --system --dest org.pvm1 --object-path $path --method org.freedesktop.DBus.Properties.GetAll \
+	org.pvm1.VM | grep -q "'State': <'ready'>" || fail "gdbus GetAll"
+log "ok: VM properties"
+
+# --- the read methods ---
+gcall GetVM w1 | grep -q "objectpath '/org/pvm1/vm/w1'" || fail "GetVM"
+dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.pvm1.Manager.ListVMs |
+	tr -s ' \n' ' ' | grep -q 'string "w1" string "ready" string "none" object path "/org/pvm1/vm/w1"' ||
+	fail "ListVMs"
+dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.freedesktop.DBus.ObjectManager.GetManagedObjects |
+	grep -q 'object path "/org/pvm1/vm/w1"' || fail "GetManagedObjects"
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager GetConsoleLog s w1 >"$T/log.txt"
+grep -q "^ay " "$T/log.txt" || fail "GetConsoleLog reply"
+# gdbus prints ay as bytes: "wait-stop" is 77 61 69 74 2d 73 74 6f 70
+gdbus call --system --dest org.pvm1 --object-path $path --method org.pvm1.VM.GetConsoleLog |
+	grep -q "0x77, 0x61, 0x69, 0x74, 0x2d, 0x73, 0x74, 0x6f, 0x70" || fail "VM.GetConsoleLog has no guest output"
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager OpenConsole s w1 | grep -q "^h " || fail "OpenConsole"
+busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep -q "^h " || fail "VM.OpenConsole"
+[ "$(busctl --system get-property org.pvm1 /org/pvm1 org.pvm1.Manager Version | cut -d' ' -f2)" != '""' ] ||
+	fail "Version"
+log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version"
+
+# names with characters object paths cannot hold are escaped (sd_bus_path_encode)
+gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -qF "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" ||
+	fail "escaped path"
+busctl --system get-property org.pvm1 /org/pvm1/vm/a_2eb_2dc_5fd org.pvm1.VM Name | grep -qF '"a.b-c_d"' ||
+	fail "escaped object's Name"
+gcall RemoveVM a.b-c_d >/dev/null
+log "ok: object paths of names with . - _"
+
+# --- every named error ---
+expect_error org.pvm1.Error.NoSuchVM gcall GetVM nope
+expect_error org.pvm1.Error.NoSuchVM dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \
+	org.pvm1.Manager.StopVM string:nope uint64:0
+expect_error org.pvm1.Error.InvalidConfig gcall CreateVM '{ not json' '{}'
+expect_error org.pvm1.Error.InvalidConfig gcall CreateVM '{"name": "x"}' '{}'
+expect_error org.pvm1.Error.InvalidArgument gcall CreateVM "$(cat "$cfg")" "{'name': <'../bad'>}"
+expect_error org.pvm1.Error.InvalidArgument gcall CreateVM "$(cat "$cfg")" "{'bogus': <true>}"
+expect_error org.pvm1.Error.AlreadyExists gcall CreateVM "$(cat "$cfg")" '{}'
+expect_error org.pvm1.Error.Busy gcall StartVM w1
+expect_error org.pvm1.Error.Busy gcall RemoveVM w1
+# created, not started
+gcall CreateVM "$(cat "$cfg")" "{'name': <'c1'>}" | grep -q "'/org/pvm1/vm/c1'" || fail "CreateVM c1"
+[ "$(vm_prop c1 State)" = created ] || fail "c1 state $(vm_prop c1 State)"
+expect_error org.pvm1.Error.NotRunning gcall StopVM c1 0
+expect_error org.pvm1.Error.NotRunning gcall KillVM c1
+expect_error org.pvm1.Error.NotRunning gcall OpenConsole c1
+# a payload that is not a PVH ELF cannot start
+printf 'not an elf\n' >"$T/junk.bin"
+chmod 644 "$T/junk.bin"
+sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/junk.bin\"|" "$cfg" >"$T/junk.json"
+if out=$(gcall CreateVM "$(cat "$T/junk.json")" "{'name': <'junk'>, 'start': <true>}" 2>&1); then
+	# the runner found out after the call returned: the VM must end as failed
+	wait_until 10 vm_state_is junk failed || fail "junk VM: $(vm_prop junk State)"
+	[ "$(vm_prop junk DeathReason)" = start-failed ] || fail "junk reason $(vm_prop junk DeathReason)"
+	gcall RemoveVM junk >/dev/null
+	log "ok: a bad payload ends as failed/start-failed (engine checks it after the spawn)"
+else
+	grep -q org.pvm1.Error.StartFailed <<<"$out" || fail "junk payload: $out"
+	log "ok: org.pvm1.Error.StartFailed <- bad payload"
+fi
+# StartFailed from StartVM itself: a recorded payload that vanished cannot be digested, so
+# make the start fail at the runner spawn instead: pvmd refuses to start when its policy
+# digest pin differs (the file changed since CreateVM)
+cp "$PVM_GUEST_DIR/wait-stop.elf" "$T/changing.elf"
+chmod 644 "$T/changing.elf"
+sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/changing.elf\"|" "$cfg" >"$T/changing.json"
+gcall CreateVM "$(cat "$T/changing.json")" "{'name': <'changing'>}" >/dev/null
+echo garbage >>"$T/changing.elf"
+expect_error org.pvm1.Error.InvalidConfig gcall StartVM changing
+gcall RemoveVM changing >/dev/null
+# no console
+vm_config quiet wait-stop.elf >/dev/null
+sed -i 's|"console": { "output": "ring", "input": true }|"console": { "output": "none", "input": false }|' "$T/quiet.json"
+gcall CreateVM "$(cat "$T/quiet.json")" "{'start': <true>}" >/dev/null
+wait_until 10 vm_state_is quiet ready || fail "quiet not ready"
+expect_error org.pvm1.Error.NoConsole gcall OpenConsole quiet
+# policy and limits: nobody
+expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.KillVM w1
+expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/junk.json")" "{'name': <'nb0'>}"
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
+	"$(cat "$cfg")" "{'name': <'nb1'>, 'start': <true>}" >/dev/null || fail "nobody may create nb1"
+[ "$(vm_prop nb1 Owner)" = $NOBODY ] || fail "nb1 owner $(vm_prop nb1 Owner)"
+expect_error org.pvm1.Error.LimitExceeded as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{'name': <'nb2'>, 'start': <true>}"
+# the bus policy: only root owns org.pvm1
+expect_error org.freedesktop.DBus.Error.AccessDenied as_nobody dbus-send --system --print-reply \
+	--dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.RequestName string:org.pvm1 uint32:0
+
+# ShuttingDown is exercised in bus-lifetime (it needs pvmd in its shutdown).
+
+# --- stop, kill, remove, start again ---
+gdbus call --system --dest org.pvm1 --object-path $path --method org.pvm1.VM.Stop 5000000 >/dev/null
+wait_until 10 vm_state_is w1 stopped || fail "w1 did not stop: $(vm_prop w1 State)"
+r=$(vm_prop w1 DeathReason)
+[ "$r" = shutdown ] || [ "$r" = stopped ] || fail "w1 graceful stop reason: $r"
+[ "$(vm_prop w1 RunnerPID)" = 0 ] || fail "w1 RunnerPID after stop"
+kill -0 "$pid" 2>/dev/null && fail "runner $pid still alive after stop"
+log "ok: graceful stop ($r)"
+gcall StartVM w1 >/dev/null
+wait_until 10 vm_state_is w1 ready || fail "w1 restart"
+gcall KillVM w1 >/dev/null
+wait_until 10 vm_state_is w1 stopped || wait_until 1 vm_state_is w1 failed || fail "w1 kill"
+[ "$(vm_prop w1 DeathReason)" = killed ] || fail "w1 kill reason $(vm_prop w1 DeathReason)"
+busctl --system call org.pvm1 $path org.pvm1.VM Start
+wait_until 10 vm_state_is w1 ready || fail "VM.Start"
+busctl --system call org.pvm1 $path org.pvm1.VM Kill
+wait_until 10 vm_state_is w1 stopped || fail "VM.Kill"
+gcall StopVM quiet 2000000 >/dev/null
+gcall StopVM nb1 2000000 >/dev/null
+wait_until 10 vm_state_is quiet stopped || fail "quiet stop"
+for v in w1 c1 quiet; do gcall RemoveVM $v >/dev/null; done
+expect_error org.pvm1.Error.NoSuchVM gcall GetVM w1
+log "ok: Stop, Kill, Start, Remove (Manager and VM object)"
+
+# --- what the monitors saw ---
+wait_until 10 grep -q "VMRemoved" "$T/gdbus-monitor.txt" || fail "gdbus monitor: no VMRemoved"
+for w in "org.pvm1.Manager.VMAdded ('w1', objectpath '/org/pvm1/vm/w1')" \
+	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'starting'" \
+	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'ready'" \
+	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'stopped', 'killed'" \
+	"org.freedesktop.DBus.Properties.PropertiesChanged ('org.pvm1.VM', {'State': <'ready'>" \
+	"org.freedesktop.DBus.ObjectManager.InterfacesAdded (objectpath '/org/pvm1/vm/w1'" \
+	"org.freedesktop.DBus.ObjectManager.InterfacesRemoved (objectpath '/org/pvm1/vm/w1'" \
+	"org.pvm1.Manager.VMRemoved ('w1', objectpath '/org/pvm1/vm/w1')"; do
+	grep -qF "$w" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not see: $w"
+done
+grep -q "'RunnerPID': <uint32 0>" "$T/gdbus-monitor.txt" || fail "no RunnerPID change to 0 seen"
+wait_until 10 grep -q "Member=VMRemoved" "$T/busctl-monitor.txt" || fail "busctl monitor: no VMRemoved"
+for w in "Member=PropertiesChanged" "Member=VMStateChanged" "Member=InterfacesAdded" "Member=CreateVM"; do
+	grep -q "$w" "$T/busctl-monitor.txt" || fail "busctl monitor did not see $w"
+done
+log "ok: PropertiesChanged, VMAdded/VMRemoved/VMStateChanged, InterfacesAdded/Removed observed"
+log "PASS bus-api"

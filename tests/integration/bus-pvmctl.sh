@@ -1,0 +1,163 @@
+#!/bin/bash
+# pvmctl's online verbs against a real pvmd on a private bus and real /dev/kvm: start (with
+# --wait-ready), list, inspect, logs, console (input echoed by the guest), monitor, stop, kill,
+# remove; the --json schemas; the documented exit codes, for root and for nobody.
+. "$(dirname "$0")/bus-lib.sh"
+
+setup_pvmd
+# expect_exit CODE CMD...: CMD exits with CODE
+expect_exit() {
+	local want=$1 rc=0
+	shift
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+	[ $rc -eq "$want" ] || fail "exit $rc (want $want) from: $* -- $(cat "$T/out" "$T/err")"
+	log "ok: exit $want <- $*"
+}
+
+"$PVMCTL" monitor --json >"$T/monitor.jsonl" 2>"$T/monitor.err" &
+PIDS+=($!)
+# it says so on stderr once its matches are in place
+wait_until 10 grep -q "Monitoring pvmd events" "$T/monitor.err" || fail "pvmctl monitor did not start"
+
+# --- start, list, inspect, logs ---
+cfg=$(vm_config p1 wait-stop.elf)
+expect_exit 0 "$PVMCTL" start "$cfg" --wait-ready
+grep -q "Started VM 'p1'" "$T/out" || fail "start output: $(cat "$T/out")"
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 not ready after --wait-ready"
+
+expect_exit 0 "$PVMCTL" list
+grep -Eq "^NAME +STATE" "$T/out" || fail "list header: $(cat "$T/out")"
+grep -Eq "^p1 +ready +- +no +16M +1 +0 +[0-9]+" "$T/out" || fail "list row: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" list --json
+jq -e '.vms | length == 1 and .[0].name == "p1" and .[0].state == "ready"' "$T/out" >/dev/null ||
+	fail "list --json: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" inspect p1 --json
+jq -e '(.name == "p1") and (.path == "/org/pvm1/vm/p1") and (.state == "ready") and
+	(.death_reason == "none") and (.message | type == "string") and (.protected == false) and
+	(.memory_mib == 16) and (.memory_backing == "guest_memfd") and
+	(.unswappable.value | IN("yes","no","unknown")) and (.unswappable.how | length > 0) and
+	(.unmigratable.value | IN("yes","no","unknown")) and (.host_mapped.value | IN("yes","no","unknown")) and
+	(.vcpus == 1) and (.runner_pid > 0) and (.start_time_usec > 0) and (.owner_uid == 0) and
+	(.tied == false)' "$T/out" >/dev/null || fail "inspect --json schema: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" inspect p1
+grep -q "^State: *ready" "$T/out" && grep -q "^Memory: *16 MiB, guest_memfd" "$T/out" ||
+	fail "inspect: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" logs p1
+grep -q "wait-stop: ready" "$T/out" || fail "logs: $(cat "$T/out")"
+
+# --- console: what we type reaches the guest, which echoes it ---
+mkfifo "$T/console-in"
+"$PVMCTL" console p1 <"$T/console-in" >"$T/console-out" 2>"$T/console-err" &
+con_pid=$!
+PIDS+=($con_pid)
+exec 7>"$T/console-in"
+wait_until 10 grep -q "wait-stop: ready" "$T/console-out" || fail "console replay: $(cat "$T/console-out" "$T/console-err")"
+printf 'ping-4711' >&7
+wait_until 10 grep -q "ping-4711" "$T/console-out" || fail "console echo: $(cat "$T/console-out")"
+log "ok: console input reached the guest and came back"
+
+# --- console on a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches ---
+mkfifo "$T/tty-in"
+script -qec "$PVMCTL console p1" /dev/null <"$T/tty-in" >"$T/tty-out" 2>&1 &
+tty_pid=$!
+PIDS+=($tty_pid)
+exec 9>"$T/tty-in"
+wait_until 10 grep -q "Press Ctrl-] to detach" "$T/tty-out" || fail "tty console: $(cat "$T/tty-out")"
+printf 'tty-ping-99' >&9
+wait_until 10 grep -q "tty-ping-99" "$T/tty-out" || fail "tty console echo: $(cat "$T/tty-out")"
+printf '\035' >&9
+wait_until 10 proc_gone $tty_pid || fail "Ctrl-] did not detach: $(cat "$T/tty-out")"
+rc=0
+wait $tty_pid || rc=$?
+[ $rc -eq 0 ] || fail "console exit $rc after detach"
+grep -q "Detached from VM 'p1'" "$T/tty-out" || fail "detach message: $(cat "$T/tty-out")"
+exec 9>&-
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 did not keep running after the detach"
+log "ok: console on a terminal: raw input reaches the guest, Ctrl-] detaches, the VM runs on"
+
+# --- errors and exit codes ---
+expect_exit 3 "$PVMCTL" inspect nope
+grep -q "No VM named 'nope'" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 3 "$PVMCTL" stop nope
+echo '{ "name": ' >"$T/bad.json"
+expect_exit 5 "$PVMCTL" start "$T/bad.json"
+grep -q "Invalid VM config" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 5 "$PVMCTL" start "$cfg" --name ../x
+expect_exit 6 "$PVMCTL" start "$cfg"
+grep -q "already exists" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 2 "$PVMCTL" stop
+expect_exit 2 "$PVMCTL" stop p1 --bogus
+expect_exit 4 as_nobody "$PVMCTL" kill p1
+grep -q "Not allowed" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 0 as_nobody "$PVMCTL" start "$cfg" --name nb1 --wait-ready
+expect_exit 7 as_nobody "$PVMCTL" start "$cfg" --name nb2
+grep -q "limit" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 0 as_nobody "$PVMCTL" list --json
+jq -e '.vms | map(.name) | sort == ["nb1", "p1"]' "$T/out" >/dev/null || fail "nobody's list: $(cat "$T/out")"
+expect_exit 0 as_nobody "$PVMCTL" stop nb1 --timeout 5
+grep -q "VM 'nb1' stopped" "$T/out" || fail "stop output: $(cat "$T/out")"
+# a guest that never reports ready: --wait-ready fails with the reason
+vm_config nr1 no-ready.elf '"boot_timeout_ms": 1000' >/dev/null
+expect_exit 8 "$PVMCTL" start "$T/nr1.json" --wait-ready --timeout 20
+grep -q "boot-timeout" "$T/err" || fail "no-ready message: $(cat "$T/err")"
+
+# config from standard input (a pipe: CreateVMFromFd reads until the writer closes)
+cat "$cfg" | "$PVMCTL" start - --name p2 --json >"$T/out" || fail "start - failed"
+jq -e '.name == "p2" and .path == "/org/pvm1/vm/p2"' "$T/out" >/dev/null || fail "start --json: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" kill p2
+expect_exit 0 "$PVMCTL" --json inspect p2
+jq -e '.state == "stopped" and .death_reason == "killed"' "$T/out" >/dev/null || fail "p2: $(cat "$T/out")"
+# a writer that takes its time holds up only its own call
+mkfifo "$T/cfg-pipe"
+exec 6<>"$T/cfg-pipe"
+"$PVMCTL" start - --name slow <"$T/cfg-pipe" >"$T/slow.out" 2>&1 6>&- &
+slow_pid=$!
+PIDS+=($slow_pid)
+t0=$(date +%s%N)
+expect_exit 0 "$PVMCTL" list
+[ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ] || fail "pvmd stalled while a config pipe was open"
+proc_gone $slow_pid && fail "start - returned before its config was written: $(cat "$T/slow.out")"
+cat "$cfg" >&6
+exec 6>&-
+rc=0
+wait $slow_pid || rc=$?
+[ $rc -eq 0 ] && grep -q "Started VM 'slow'" "$T/slow.out" || fail "slow start: $rc $(cat "$T/slow.out")"
+expect_exit 0 "$PVMCTL" kill slow
+log "ok: a config pipe is read as its data comes; other calls go on meanwhile"
+expect_exit 3 "$PVMCTL" --json inspect nope
+jq -e '.exit_code == 3 and .errno_name == "ENOENT" and (.error | test("No VM named"))' "$T/out" >/dev/null ||
+	fail "JSON error: $(cat "$T/out")"
+
+# --- stop, kill, remove ---
+expect_exit 0 "$PVMCTL" stop p1 --timeout 5
+grep -Eq "VM 'p1' stopped \((shutdown|stopped)\)" "$T/out" || fail "stop: $(cat "$T/out")"
+wait_until 10 proc_gone $con_pid || fail "console did not end with the VM"
+grep -q "no longer running" "$T/console-err" || fail "console end message: $(cat "$T/console-err")"
+exec 7>&-
+expect_exit 6 "$PVMCTL" stop p1
+vm_config s1 spin.elf >/dev/null
+expect_exit 0 "$PVMCTL" start "$T/s1.json"
+expect_exit 0 "$PVMCTL" kill s1
+grep -q "VM 's1' stopped (killed)" "$T/out" || fail "kill: $(cat "$T/out")"
+expect_exit 6 "$PVMCTL" stop s1 --force
+expect_exit 0 "$PVMCTL" remove s1
+expect_exit 3 "$PVMCTL" inspect s1
+
+# --- monitor saw it all, as JSON lines ---
+wait_until 10 grep -q '"event":"removed"' "$T/monitor.jsonl" || fail "monitor: $(cat "$T/monitor.jsonl" "$T/monitor.err")"
+jq -se 'all(.[]; has("time_usec") and has("event") and has("vm"))' "$T/monitor.jsonl" >/dev/null ||
+	fail "monitor lines lack keys"
+jq -se 'any(.[]; .event == "added" and .vm == "p1")' "$T/monitor.jsonl" >/dev/null || fail "monitor: no added p1"
+jq -se 'any(.[]; .event == "state" and .vm == "p1" and .state == "ready")' "$T/monitor.jsonl" >/dev/null ||
+	fail "monitor: no p1 ready"
+jq -se 'any(.[]; .event == "changed" and .vm == "p1" and .changed.state == "stopped")' "$T/monitor.jsonl" \
+	>/dev/null || fail "monitor: no p1 PropertiesChanged to stopped"
+jq -se 'any(.[]; .event == "removed" and .vm == "s1")' "$T/monitor.jsonl" >/dev/null || fail "monitor: no removed s1"
+log "ok: monitor --json"
+
+# --- no pvmd on the bus ---
+stop_pid "$PVMD_PID"
+PVMD_PID=
+expect_exit 9 "$PVMCTL" list
+grep -q "pvmd is not running" "$T/err" || fail "message: $(cat "$T/err")"
+log "PASS bus-pvmctl"

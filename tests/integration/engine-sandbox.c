@@ -1,0 +1,173 @@
+/* Contract: once guest code runs, the runner is locked down. From outside (/proc/<pid>): no
+ * capabilities (effective, permitted, inheritable, ambient, bounding), seccomp filter mode,
+ * no_new_privs, its own non-root uid/gid, no supplementary groups, no guest_memfd among its
+ * fds, no /dev/kvm fd; guest memory mappings only where the memory report says the host's KVM
+ * needs one. From inside: the runner's own attempts at KVM_CREATE_GUEST_MEMFD, new memslots
+ * (v1 and v2), an executable mapping and opening /dev/kvm are refused with EPERM, on a VM fd
+ * that is really open. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine-harness.h"
+
+static char *status_field(pid_t pid, const char *field)
+{
+	static char value[256];
+	char path[64], line[512];
+	size_t n = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	CHECK(f);
+	value[0] = '\0';
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			char *v = line + n + 1;
+			v += strspn(v, " \t");
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(value, sizeof(value), "%s", v);
+		}
+	fclose(f);
+	return value;
+}
+
+static void expect_status(pid_t pid, const char *field, const char *want)
+{
+	const char *got = status_field(pid, field);
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "runner %s: \"%s\", expected \"%s\"\n", field, got, want);
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* Count the runner's fds whose target contains `needle`. */
+static int count_fds(pid_t pid, const char *needle)
+{
+	char dir[64], path[384], target[256];
+	struct dirent *de;
+	int count = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	CHECK(d);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strstr(target, needle))
+			count++;
+	}
+	closedir(d);
+	return count;
+}
+
+static int count_maps(pid_t pid, const char *needle)
+{
+	char path[64], line[512];
+	int count = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			count++;
+	fclose(f);
+	return count;
+}
+
+int main(void)
+{
+	vm_instance_options o = { .runner_uid = 61999, .runner_gid = 61998 };
+	vm_instance_sandbox_report sb;
+	pvm_memory_report rep;
+	pvm_error err = { 0 };
+	engine_vm t;
+	pid_t pid;
+
+	engine_require_kvm();
+	engine_vm_init(&t, "wait-stop", 16);
+	engine_vm_create(&t, &o);
+	engine_vm_start(&t);
+	CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
+	pid = vm_instance_runner_pid(t.vm);
+	CHECK(pid > 0);
+
+	/* from outside */
+	expect_status(pid, "Uid", "61999\t61999\t61999\t61999");
+	expect_status(pid, "Gid", "61998\t61998\t61998\t61998");
+	expect_status(pid, "Groups", "");
+	expect_status(pid, "CapInh", "0000000000000000");
+	expect_status(pid, "CapPrm", "0000000000000000");
+	expect_status(pid, "CapEff", "0000000000000000");
+	expect_status(pid, "CapBnd", "0000000000000000");
+	expect_status(pid, "CapAmb", "0000000000000000");
+	expect_status(pid, "NoNewPrivs", "1");
+	expect_status(pid, "Seccomp", "2");
+	CHECK(count_fds(pid, "kvm-gmem") == 0);
+	CHECK(count_fds(pid, "memfd:") == 0);
+	CHECK(count_fds(pid, "/dev/kvm") == 0);
+	CHECK(count_fds(pid, "kvm-vcpu") == 1);
+	/* a mapping of guest memory in the runner exactly when the report says KVM needs it */
+	CHECK(vm_instance_memory_report(t.vm, &rep) == 0);
+	CHECK(count_maps(getpid(), "kvm-gmem") == 0); /* never in pvmd (this process) */
+	if (strstr(rep.host_mapped_how, "the runner maps it because"))
+		CHECK(count_maps(pid, "kvm-gmem") == 1 && rep.host_mapped == PVM_YES);
+	else
+		CHECK(count_maps(pid, "kvm-gmem") == 0 && rep.host_mapped == PVM_NO);
+	printf("runner %d: uid 61999, no capabilities, seccomp filter, no_new_privs, no memory fd; "
+	       "%s\n",
+	       (int)pid, rep.host_mapped_how);
+
+	/* from inside */
+	CHECK(vm_instance_request_sandbox_check(t.vm, &err) == 0);
+	for (int i = 0; i < 200 && !vm_instance_sandbox_report_get(t.vm, &sb); i++)
+		CHECK(sd_event_run(t.event, 50 * 1000) >= 0);
+	CHECK(vm_instance_sandbox_report_get(t.vm, &sb));
+	printf("self-check: create_guest_memfd %s, memslot v2 %s, memslot v1 %s, exec mapping %s, "
+	       "open /dev/kvm %s; seccomp %d nnp %d uid %u namespaces 0x%x\n",
+	       strerror(sb.create_guest_memfd), strerror(sb.set_user_memory_region2),
+	       strerror(sb.set_user_memory_region), strerror(sb.mmap_exec),
+	       strerror(sb.open_dev_kvm), sb.seccomp_mode, sb.no_new_privs, (unsigned)sb.uid,
+	       sb.namespaces);
+	CHECK(sb.vm_fd_valid);
+	CHECK(sb.create_guest_memfd == EPERM);
+	CHECK(sb.set_user_memory_region2 == EPERM);
+	CHECK(sb.set_user_memory_region == EPERM);
+	CHECK(sb.mmap_exec == EPERM);
+	CHECK(sb.open_dev_kvm == EPERM);
+	CHECK(sb.seccomp_mode == 2 && sb.no_new_privs == 1);
+	CHECK(sb.uid == 61999 && sb.gid == 61998);
+	CHECK(sb.namespaces == 0xf); /* as root: mount, ipc, net, uts */
+
+	/* the VM still runs after the attempts, and stops gracefully */
+	CHECK(vm_instance_state(t.vm) == PVM_VM_READY);
+	CHECK(vm_instance_stop(t.vm, 10 * 1000000ULL, &err) == 0);
+	CHECK(engine_wait_ended(&t, 15000));
+	engine_expect_end(&t, PVM_VM_STOPPED, PVM_DEATH_STOPPED);
+
+	/* default uids come from the per-VM range, never root */
+	engine_vm_done(&t);
+	engine_vm_init(&t, "wait-stop", 16);
+	engine_vm_create(&t, NULL);
+	engine_vm_start(&t);
+	CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
+	expect_status(vm_instance_runner_pid(t.vm), "Uid", "61184\t61184\t61184\t61184");
+	CHECK(vm_instance_kill(t.vm, &err) == 0);
+	CHECK(engine_wait_ended(&t, 10000));
+	engine_vm_done(&t);
+	printf("engine-sandbox: ok\n");
+	return 0;
+}

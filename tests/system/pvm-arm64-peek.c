@@ -1,0 +1,114 @@
+/* The host's attempt to read a VM's memory in the arm64 system test: finds the guest memory
+ * file (guest_memfd or memfd) among a process's open files - pvmd holds it - maps it and
+ * reads 8 bytes at OFFSET in a child process, so a fault ends the child, not the caller.
+ *
+ *   pvm-arm64-peek PID OFFSET
+ * Prints "value 0x..." (exit 0), "fault <signal>" (exit 1), or an error (exit 2). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+/* guest_memfd (before 7.x, and on its own filesystem since), or pvm's memfd fallback */
+static const char *const memory_links[] = { "anon_inode:[kvm-gmem]", "/[kvm-gmem]", "/memfd:pvm-guest-ram" };
+
+/* A copy of the process's fd: guest_memfd cannot be reopened through /proc (ENXIO), so take
+ * the descriptor itself, as a debugger could (pidfd_getfd, PTRACE_MODE_ATTACH). */
+static int steal_fd(int pidfd, const char *name)
+{
+	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(name), 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int open_guest_memory(const char *pid, char *ret_link, size_t link_len)
+{
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+	char dir[64], path[320];
+	struct dirent *de;
+	DIR *d;
+	int fd = -ENOENT;
+
+	if (pidfd < 0)
+		return -errno;
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while (fd < 0 && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, ret_link, link_len - 1);
+		if (n <= 0)
+			continue;
+		ret_link[n] = '\0';
+		for (size_t i = 0; i < ELEMENTSOF(memory_links); i++)
+			if (strncmp(ret_link, memory_links[i], strlen(memory_links[i])) == 0) {
+				fd = steal_fd(pidfd, de->d_name);
+				break;
+			}
+	}
+	closedir(d);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_close_ int fd = -1;
+	char link[256] = "";
+	uint64_t offset, value = 0;
+	int pipefd[2], status = 0;
+	struct stat st;
+	pid_t child;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s PID OFFSET\n", argv[0]);
+		return 2;
+	}
+	offset = strtoull(argv[2], NULL, 0);
+	fd = open_guest_memory(argv[1], link, sizeof(link));
+	if (fd < 0 || fstat(fd, &st) < 0 || offset + 8 > (uint64_t)st.st_size) {
+		printf("error: no guest memory file in process %s (%s)\n", argv[1],
+		       fd < 0 ? strerror(-fd) : "offset beyond its size");
+		return 2;
+	}
+	if (pipe(pipefd) < 0)
+		return 2;
+	child = fork();
+	if (child == 0) {
+		volatile uint64_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		uint64_t v;
+
+		if ((void *)p == MAP_FAILED)
+			_exit(3);
+		v = p[offset / 8];
+		(void)!write(pipefd[1], &v, sizeof(v));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], &value, sizeof(value)) != sizeof(value))
+		value = 0;
+	waitpid(child, &status, 0);
+	if (WIFSIGNALED(status)) {
+		printf("fault %s reading %s at offset 0x%" PRIx64 "\n", strsignal(WTERMSIG(status)), link, offset);
+		return 1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		printf("error: mmap of %s failed\n", link);
+		return 2;
+	}
+	printf("value 0x%016" PRIx64 " read from %s at offset 0x%" PRIx64 "\n", value, link, offset);
+	return 0;
+}

@@ -1,0 +1,41 @@
+#!/bin/bash
+# pvmd's shipped files agree with the code: the unit passes systemd-analyze verify, the bus and
+# polkit policies are well-formed XML, every polkit action pvmd asks about is declared, and the
+# bash completion offers every pvmctl command and parses.
+# Usage: test-pvmd-files.sh SOURCE-DIR BUILD-DIR
+set -euo pipefail
+src=$1
+build=$2
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+
+# the unit, with ExecStart pointing at the built daemon
+if command -v systemd-analyze >/dev/null; then
+	sed "s|^ExecStart=[^ ]*|ExecStart=$build/pvmd/pvmd|" "$build/pvmd/pvmd.service" >"$t/pvmd.service"
+	out=$(systemd-analyze verify --man=no "$t/pvmd.service" 2>&1) || { echo "$out"; exit 1; }
+	[ -z "$out" ] || { echo "systemd-analyze verify: $out"; exit 1; }
+	grep -q '^Type=notify$' "$t/pvmd.service" && grep -q '^BusName=org.pvm1$' "$t/pvmd.service"
+fi
+
+python3 - "$src/policy/org.pvm1.conf" "$src/policy/org.pvm1.policy" <<'PY'
+import sys, xml.etree.ElementTree as ET
+conf = ET.parse(sys.argv[1]).getroot()
+assert conf.tag == "busconfig"
+owners = [p.get("user") for p in conf.findall("policy") if p.find("allow[@own='org.pvm1']") is not None]
+assert owners == ["root"], owners
+assert ET.parse(sys.argv[2]).getroot().tag == "policyconfig"
+PY
+declared=$(python3 -c '
+import sys, xml.etree.ElementTree as ET
+print(" ".join(a.get("id") for a in ET.parse(sys.argv[1]).getroot().findall("action")))' "$src/policy/org.pvm1.policy")
+for used in $(grep -oh '"org\.pvm1\.[a-z-]*-vm"' "$src"/pvmd/*.c | tr -d '"' | sort -u); do
+	grep -qw "$used" <<<"$declared" || { echo "polkit action $used is not in org.pvm1.policy"; exit 1; }
+done
+
+# completion: every command of `pvmctl --help` is offered
+bash -n "$src/shell/pvmctl.bash"
+offered=$(bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl ''); COMP_CWORD=1; _pvmctl; echo \${COMPREPLY[*]}")
+for cmd in $("$build/pvmctl/pvmctl" --help | sed -n 's/^  \([a-z]\+\) .*/\1/p; s/^  \([a-z]\+\)$/\1/p' | sort -u); do
+	grep -qw "$cmd" <<<"$offered" || { echo "completion does not offer '$cmd' (offers: $offered)"; exit 1; }
+done
+echo "test-pvmd-files: ok"
