@@ -149,6 +149,17 @@ as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method o
 [ "$(vm_prop nb1 Owner)" = $NOBODY ] || fail "nb1 owner $(vm_prop nb1 Owner)"
 expect_error org.pvm1.Error.LimitExceeded as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{'name': <'nb2'>, 'start': <true>}"
+# groups come from the bus credentials: supplementary and primary
+getvm_as() { # getvm_as SETPRIV-ARGS...: GetVM w1 as that identity
+	setpriv "$@" --inh-caps=-all env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
+		gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.GetVM w1
+}
+getvm_as --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP >/dev/null ||
+	fail "a member of group $GROUP (supplementary) may inspect"
+getvm_as --reuid=$STRANGER --regid=$GROUP --clear-groups >/dev/null ||
+	fail "a member of group $GROUP (primary) may inspect"
+expect_error org.pvm1.Error.PolicyDenied getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
+log "ok: group rules match supplementary and primary groups from the bus credentials"
 # the bus policy: only root owns org.pvm1
 expect_error org.freedesktop.DBus.Error.AccessDenied as_nobody dbus-send --system --print-reply \
 	--dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.RequestName string:org.pvm1 uint32:0
