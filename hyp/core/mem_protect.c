@@ -93,10 +93,17 @@ static struct hyp_guest *guest_of_id(struct hyp_mem *m, unsigned id)
 	return &m->guests[id - HYP_ID_GUEST0];
 }
 
-/* The live guest with this handle, or NULL. Handles are range-checked here, before use. */
+/* A handle as the host passed it: a slot number, checked before the lock. */
+static int check_guest_handle(uint64_t handle)
+{
+	return handle < HYP_MAX_GUESTS ? 0 : -HYP_ENOENT;
+}
+
+/* The live guest with this (range-checked) handle, or NULL. */
 static struct hyp_guest *guest_alive(struct hyp_mem *m, uint64_t handle)
 {
-	if (handle >= HYP_MAX_GUESTS || m->guests[handle].status != HYP_GUEST_ALIVE)
+	CHECK(handle < HYP_MAX_GUESTS);
+	if (m->guests[handle].status != HYP_GUEST_ALIVE)
 		return NULL;
 	return &m->guests[handle];
 }
@@ -288,6 +295,9 @@ int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint
 	r = check_guest_range(gfn, nr);
 	if (r < 0)
 		return r;
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
 
 	hyp_lock(m);
 	g = guest_alive(m, handle);
@@ -367,6 +377,9 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	int r;
 
 	r = check_guest_range(gfn, nr);
+	if (r < 0)
+		return r;
+	r = check_guest_handle(handle);
 	if (r < 0)
 		return r;
 
@@ -459,7 +472,11 @@ int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 {
 	struct hyp_guest *g;
-	int r = 0;
+	int r;
+
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
 
 	hyp_lock(m);
 	g = guest_alive(m, handle);
