@@ -736,13 +736,18 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	pvmd_vm *vm = NULL;
 	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
 			  rec->state != PVM_VM_FAILED;
+	_cleanup_free_ char *reap_failure = NULL;
 	int r;
 
 	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
-	if (r < 0)
+	if (r < 0) {
+		/* still accounted for: the VM is listed as failed, saying which runner lives on */
 		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
 			  (int)rec->runner_pid, err.message);
-	else if (r > 0)
+		if (asprintf(&reap_failure, "pvmd restarted; its runner %d could not be ended: %s",
+			     (int)rec->runner_pid, err.message) < 0)
+			return -ENOMEM;
+	} else if (r > 0)
 		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
 			   (int)rec->runner_pid);
 	pvm_error_clear(&err);
@@ -760,7 +765,11 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		return r;
 	TAKE_PTR(cfg);
 	vm->recovered = true;
-	if (was_active) {
+	if (reap_failure) {
+		vm->rec_state = PVM_VM_FAILED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		vm->rec_message = TAKE_PTR(reap_failure);
+	} else if (was_active) {
 		vm->rec_state = PVM_VM_STOPPED;
 		vm->rec_reason = PVM_DEATH_KILLED;
 		vm->rec_message = strdup("pvmd restarted");
