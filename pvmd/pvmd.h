@@ -77,6 +77,7 @@ struct pvmd_vm {
 	enum pvm_death_reason published_reason;
 	bool published_once;
 	bool machine_registered;
+	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
 };
