@@ -38,7 +38,9 @@ guest_code_start:
 	hvc	#0
 	FN(18)
 	hvc	#0
-	/* 4: touch an address with no page: a stage-2 fault ends the run */
+	/* 4: wait for an interrupt: the hypervisor hands the CPU to the host instead */
+	wfi
+	/* 5: touch an address with no page: a stage-2 fault ends the run */
 	movz	x14, #0x20, lsl #16
 	ldr	x15, [x14]
 	b	.

@@ -351,6 +351,10 @@ static void test_guest_run(void)
 	      "guest sharing a page it lacks gets -ENOENT");
 
 	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_OTHER && (r.x3 >> 26) == 0x01,
+	      "guest WFI returns the CPU to the host (EC 0x01)");
+
+	r = guest_run(g, 0);
 	check(r.x2 == PVM_HYP_EXIT_FAULT && r.x3 == 0x200000,
 	      "guest touching an address without a page exits with the IPA");
 

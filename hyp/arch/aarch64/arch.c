@@ -13,6 +13,7 @@
 #define TEST_SELECTOR 0x40100000ULL /* written by QEMU's loader device: the test group */
 
 #define ESR_EC(esr) ((esr) >> 26)
+#define EC_WFX 0x01
 #define EC_HVC64 0x16
 #define EC_SMC64 0x17
 #define EC_IABT_LOW 0x20
@@ -26,6 +27,8 @@
 #define FSC_TRANSLATION_L3 0x07
 
 #define HCR_VM (1ULL << 0)
+#define HCR_TWI (1ULL << 13)
+#define HCR_TWE (1ULL << 14)
 #define HCR_TSC (1ULL << 19)
 #define HCR_RW (1ULL << 31)
 #define HCR_APK (1ULL << 40)
@@ -272,6 +275,11 @@ static int run_guest(uint64_t handle, struct vcpu *v, uint64_t *ret_info)
 			}
 			v->x[0] = PVM_HYP_SMCCC_NOT_SUPPORTED;
 			continue;
+		case EC_WFX:
+			/* Waiting is the host's business: hand the CPU back, past the WFI. */
+			v->pc += 4;
+			*ret_info = esr;
+			return PVM_HYP_EXIT_OTHER;
 		case EC_DABT_LOW:
 		case EC_IABT_LOW:
 			*ret_info =
@@ -318,6 +326,8 @@ static int hvc_guest_run(uint64_t *regs)
 	el1_load(&guest);
 	host_vtcr = read_sysreg(vtcr_el2);
 	write_sysreg(guest_vtcr, vtcr_el2);
+	/* A guest's WFI/WFE traps: with no timer of ours yet, it must not sleep on the CPU. */
+	write_sysreg(read_sysreg(hcr_el2) | HCR_TWI | HCR_TWE, hcr_el2);
 	write_sysreg(vttbr, vttbr_el2);
 	isb();
 
@@ -331,6 +341,7 @@ static int hvc_guest_run(uint64_t *regs)
 	v->spsr_el1 = guest.spsr;
 	v->esr_el1 = guest.esr;
 	v->far_el1 = guest.far;
+	write_sysreg(read_sysreg(hcr_el2) & ~(HCR_TWI | HCR_TWE), hcr_el2);
 	write_sysreg(host_vtcr, vtcr_el2);
 	write_sysreg(s2_vttbr(&mem.host_s2), vttbr_el2);
 	isb();
