@@ -494,6 +494,22 @@ unlock:
 	return r;
 }
 
+int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr)
+{
+	struct hyp_guest *g;
+	int r;
+
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
+	hyp_lock(m);
+	g = guest_alive(m, handle);
+	if (g)
+		*ret_vttbr = s2_vttbr(&g->pgt);
+	hyp_unlock(m);
+	return g ? 0 : -HYP_ENOENT;
+}
+
 int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *ret_state,
 			unsigned *ret_owner)
 {

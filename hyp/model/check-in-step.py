@@ -7,7 +7,8 @@ import re
 import sys
 
 # Calls that change no ownership state, or are not transitions.
-NOT_MODELLED = {'hyp_mem_init', 'hyp_host_page_state', 'hyp_page_lookup', 'hyp_page_state_of'}
+NOT_MODELLED = {'hyp_mem_init', 'hyp_host_page_state', 'hyp_page_lookup', 'hyp_page_state_of',
+                'hyp_guest_vttbr'}
 
 
 def main():
