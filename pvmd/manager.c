@@ -715,7 +715,6 @@ int manager_connect(manager *m)
 	return 0;
 }
 
-int manager_request_name(manager *m);
 int manager_request_name(manager *m)
 {
 	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);

@@ -87,6 +87,7 @@ int manager_new(manager **ret);
 manager *manager_free(manager *m);
 int manager_load_policy(manager *m);
 int manager_connect(manager *m);
+int manager_request_name(manager *m);
 int manager_recover(manager *m);
 int manager_begin_shutdown(manager *m);
 pvmd_vm *manager_find_vm(manager *m, const char *name);
