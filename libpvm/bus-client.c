@@ -250,10 +250,14 @@ static int create_common(sd_bus *bus, const char *member, char type, const void 
 	r = sd_bus_message_read(reply, "so", &name, &path);
 	if (r < 0)
 		return pvm_error_set(err, -r, "%s: unexpected reply: %s", member, strerror(-r));
-	if (ret_name && !(*ret_name = strdup(name)))
+	/* outputs are written only on success: copy both first */
+	_cleanup_free_ char *name_copy = strdup(name), *path_copy = strdup(path);
+	if (!name_copy || !path_copy)
 		return pvm_error_set(err, ENOMEM, "out of memory");
-	if (ret_path && !(*ret_path = strdup(path)))
-		return pvm_error_set(err, ENOMEM, "out of memory");
+	if (ret_name)
+		*ret_name = TAKE_PTR(name_copy);
+	if (ret_path)
+		*ret_path = TAKE_PTR(path_copy);
 	return 0;
 }
 

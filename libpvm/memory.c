@@ -44,6 +44,7 @@ int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flag
 		if (m == MAP_FAILED)
 			return pvm_error_set(err, errno, "guest_memfd: mmap for the memslot: %m");
 		(void)madvise(m, size, MADV_DONTFORK);
+		(void)madvise(m, size, MADV_DONTDUMP);
 	}
 	struct kvm_userspace_memory_region2 region = {
 		.slot = PVM_GUEST_MEMORY_SLOT,
@@ -88,7 +89,7 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 	 * children, and locked: unswappable, though the kernel may still migrate it. mlock by
 	 * system call: the sanitizer runtimes replace the libc call with a no-op. */
 	if (madvise(m, size, MADV_NOHUGEPAGE) < 0 || madvise(m, size, MADV_DONTFORK) < 0 ||
-	    syscall(SYS_mlock, m, size) < 0) {
+	    madvise(m, size, MADV_DONTDUMP) < 0 || syscall(SYS_mlock, m, size) < 0) {
 		r = pvm_error_set(err, errno, "memfd: madvise/mlock of 0x%" PRIx64 " bytes: %m",
 				  size);
 		munmap(m, size);

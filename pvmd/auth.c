@@ -2,6 +2,7 @@
  * message body), the policy files decide, and polkit, when it runs, is asked in addition for
  * destructive actions on other people's VMs. Denials name the rule so a person can act. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus-client.h"
@@ -132,64 +133,104 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	return 0;
 }
 
-static int polkit_running(sd_bus *bus)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	int has, r;
+/* polkit is asked without blocking, the way systemd asks it: the first pass of a method call
+ * sends CheckAuthorization and leaves the call unanswered; polkit's answer is kept and the call
+ * is queued for dispatch again (sd_bus_enqueue_for_read), and the second pass finds the answer.
+ * Everything the handler checked before is checked again then, against the VM as it is. */
+struct polkit_query {
+	manager *manager;
+	polkit_query *next;
+	sd_bus_message *request; /* the method call waiting for the answer */
+	char *action;
+	sd_bus_slot *slot;
+	bool done, authorized, challenge, absent;
+	char *failure; /* polkit could not be asked: why */
+};
 
-	r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-			       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
-			       "org.freedesktop.PolicyKit1");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_read(reply, "b", &has);
-	return r < 0 ? r : has;
+void polkit_query_free(polkit_query *q)
+{
+	for (polkit_query **p = &q->manager->polkit_queries; *p; p = &(*p)->next)
+		if (*p == q) {
+			*p = q->next;
+			break;
+		}
+	sd_bus_slot_unref(q->slot);
+	sd_bus_message_unref(q->request);
+	free(q->action);
+	free(q->failure);
+	free(q);
+}
+
+static int polkit_answered(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	polkit_query *q = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	int authorized = 0, challenge = 0, r;
+
+	q->slot = sd_bus_slot_unref(q->slot);
+	q->done = true;
+	if (e) {
+		/* no polkit on this bus: the policy files have decided */
+		q->absent = sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN,
+						   SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+		if (!q->absent) {
+			log_warning("polkit CheckAuthorization(%s) failed: %s", q->action,
+				    e->message ?: e->name);
+			q->failure = strdup(e->message ?: e->name);
+		}
+	} else {
+		r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+		if (r >= 0)
+			r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+		if (r < 0)
+			q->failure = strdup("unexpected reply from polkit");
+		q->authorized = authorized;
+		q->challenge = challenge;
+	}
+	r = sd_bus_enqueue_for_read(q->manager->bus, q->request);
+	if (r < 0) {
+		log_error("Cannot resume a call after polkit answered: %s", strerror(-r));
+		sd_bus_reply_method_errno(q->request, r, NULL);
+		polkit_query_free(q);
+	}
+	return 0;
 }
 
 int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
 		      sd_bus_error *error)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	int authorized = 0, challenge = 0, r;
+	polkit_query *q;
+	int r;
 
 	if (!m->use_polkit)
-		return 0;
+		return 1;
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
 	/* root, and owners acting on their own VMs, are decided by the policy files alone */
 	if (c.caller.uid == 0 || c.caller.uid == vm->owner)
-		return 0;
-	r = polkit_running(m->bus);
-	if (r <= 0)
-		return 0; /* no polkit on this bus: the policy files have decided */
+		return 1;
 
-	/* Without the interaction flag the call answers at once, so the event loop does not stall
-	 * on a password prompt. */
-	r = sd_bus_message_new_method_call(
-	    m->bus, &call, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
-	    "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
-	if (r >= 0)
-		r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
-					  "s", c.sender, action_id, 1, "vm", vm->name, 0, "");
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %m");
-	r = sd_bus_call(m->bus, call, 5 * 1000 * 1000, &e, &reply);
-	if (r < 0) {
-		log_warning("polkit CheckAuthorization(%s) failed: %s", action_id,
-			    e.message ?: strerror(-r));
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed: polkit could not be asked about %s (%s)",
-					 action_id, e.message ?: strerror(-r));
-	}
-	r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
-	if (r >= 0)
-		r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "Unexpected reply from polkit: %m");
-	if (!authorized)
+	for (q = m->polkit_queries; q; q = q->next)
+		if (q->request == msg && strcmp(q->action, action_id) == 0)
+			break;
+	if (q && !q->done)
+		return 0;
+	if (q) {
+		bool ok = q->absent || (q->authorized && !q->failure);
+		_cleanup_free_ char *failure = q->failure ? strdup(q->failure) : NULL;
+		bool challenge = q->challenge;
+
+		polkit_query_free(q);
+		if (ok)
+			return 1;
+		if (failure)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+						 "Not allowed: polkit could not be asked about %s "
+						 "(%s)",
+						 action_id, failure);
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
 					 "Not allowed to act on VM '%s' owned by uid %u: polkit "
 					 "denied %s%s",
@@ -197,5 +238,31 @@ int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, co
 					 challenge ? " (authentication required: run pvmctl as an "
 						     "administrator)"
 						   : "");
+	}
+
+	/* Without the interaction flag polkit answers at once, never after a password prompt. */
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	*q = (polkit_query){ .manager = m, .next = m->polkit_queries };
+	m->polkit_queries = q;
+	q->request = sd_bus_message_ref(msg);
+	q->action = strdup(action_id);
+	r = q->action ? 0 : -ENOMEM;
+	if (r >= 0)
+		r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.PolicyKit1",
+						   "/org/freedesktop/PolicyKit1/Authority",
+						   "org.freedesktop.PolicyKit1.Authority",
+						   "CheckAuthorization");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
+					  "s", c.sender, action_id, 1, "vm", vm->name, 0, "");
+	if (r >= 0)
+		r = sd_bus_call_async(m->bus, &q->slot, call, polkit_answered, q,
+				      5 * 1000 * 1000ULL);
+	if (r < 0) {
+		polkit_query_free(q);
+		return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %m");
+	}
 	return 0;
 }

@@ -16,8 +16,6 @@
 
 #include "pvmd.h"
 
-int manager_request_name(manager *m);
-
 static void help(void)
 {
 	printf("Usage: pvmd [OPTIONS]\n\n"

@@ -3,9 +3,11 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 
 #include "bus-client.h"
 #include "pvmd.h"
+
+static void config_reader_free(config_reader *cr);
 
 int manager_new(manager **ret)
 {
@@ -39,6 +43,10 @@ manager *manager_free(manager *m)
 {
 	if (!m)
 		return NULL;
+	while (m->readers)
+		config_reader_free(m->readers);
+	while (m->polkit_queries)
+		polkit_query_free(m->polkit_queries);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -315,18 +323,120 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return create_vm(userdata, msg, json, strlen(json), error);
 }
 
+/* CreateVMFromFd: the fd is the caller's. A regular file is read at once, with our own
+ * offset. A pipe or socket is read as its data comes, on the event loop, so a writer that
+ * stalls holds up only its own call, and only for CONFIG_FD_TIMEOUT_USEC. */
+#define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
+#define CONFIG_FD_READERS_MAX 16
+
+struct config_reader {
+	manager *manager;
+	config_reader *next;
+	sd_bus_message *msg;
+	int fd;
+	char *buf;
+	size_t len;
+	sd_event_source *io, *timer;
+};
+
+static void config_reader_free(config_reader *cr)
+{
+	for (config_reader **p = &cr->manager->readers; *p; p = &(*p)->next)
+		if (*p == cr) {
+			*p = cr->next;
+			break;
+		}
+	cr->manager->n_readers--;
+	sd_event_source_disable_unref(cr->io);
+	sd_event_source_disable_unref(cr->timer);
+	sd_bus_message_unref(cr->msg);
+	if (cr->fd >= 0)
+		close(cr->fd);
+	free(cr->buf);
+	free(cr);
+}
+
+/* The whole config is in: on to CreateVM proper, which replies (or we reply its error). */
+static int config_complete(manager *m, sd_bus_message *msg, char *buf, size_t len,
+			   sd_bus_error *error)
+{
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(m, msg, buf, len, error);
+}
+
+static void config_reader_finish(config_reader *cr, int r, sd_bus_error *error)
+{
+	if (r >= 0)
+		r = config_complete(cr->manager, cr->msg, cr->buf, cr->len, error);
+	if (r < 0) {
+		if (sd_bus_error_is_set(error))
+			sd_bus_reply_method_error(cr->msg, error);
+		else
+			sd_bus_reply_method_errno(cr->msg, r, NULL);
+	}
+	config_reader_free(cr);
+}
+
+static int config_reader_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	config_reader *cr = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	for (;;) {
+		/* read only what is there: a read of a readable pipe or socket does not block */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 0) <= 0)
+			return 0;
+		n = read(fd, cr->buf + cr->len, PVM_CONFIG_FILE_MAX + 1 - cr->len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			sd_bus_error_set_errnof(&e, errno, "Cannot read the config fd: %m");
+			config_reader_finish(cr, -errno, &e);
+			return 0;
+		}
+		if (n == 0) {
+			config_reader_finish(cr, 0, &e);
+			return 0;
+		}
+		cr->len += (size_t)n;
+		if (cr->len > PVM_CONFIG_FILE_MAX) {
+			int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
+						  "Config is larger than %d bytes",
+						  PVM_CONFIG_FILE_MAX);
+			config_reader_finish(cr, r, &e);
+			return 0;
+		}
+	}
+}
+
+static int config_reader_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_ARGUMENT,
+				  "The config fd did not reach its end within %llu s: close "
+				  "the writing end once the config is written",
+				  CONFIG_FD_TIMEOUT_USEC / 1000000);
+
+	config_reader_finish(userdata, r, &e);
+	return 0;
+}
+
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
+	manager *m = userdata;
+	config_reader *cr;
 	struct stat st;
 	int fd, r;
 
 	r = sd_bus_message_read(msg, "h", &fd);
 	if (r < 0)
 		return r;
-	/* The fd is the caller's: read it with our own file offset, never block on a FIFO
-	 * forever, and refuse what is not a regular file or a pipe. */
 	if (fstat(fd, &st) < 0)
 		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
 	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
@@ -336,35 +446,54 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
 					 "Config is %lld bytes; at most %d are accepted",
 					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
-	buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = S_ISREG(st.st_mode)
-				? pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len)
-				: read(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "The config fd is non-blocking and has no data; "
-						 "pass a file or a pipe closed by its writer");
-		if (n < 0)
-			return sd_bus_error_set_errnof(error, errno,
-						       "Cannot read the config fd: %m");
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > PVM_CONFIG_FILE_MAX)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-						 "Config is larger than %d bytes",
-						 PVM_CONFIG_FILE_MAX);
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_free_ char *buf = malloc(PVM_CONFIG_FILE_MAX + 1);
+		size_t len = 0;
+		if (!buf)
+			return -ENOMEM;
+		for (;;) {
+			ssize_t n = pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return sd_bus_error_set_errnof(error, errno,
+							       "Cannot read the config fd: %m");
+			if (n == 0)
+				break;
+			len += (size_t)n;
+			if (len > PVM_CONFIG_FILE_MAX)
+				return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+							 "Config is larger than %d bytes",
+							 PVM_CONFIG_FILE_MAX);
+		}
+		return config_complete(m, msg, buf, len, error);
 	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config contains a NUL byte: it is not JSON text");
-	return create_vm(userdata, msg, buf, len, error);
+
+	if (m->n_readers >= CONFIG_FD_READERS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "%d configs are being read already; try again",
+					 CONFIG_FD_READERS_MAX);
+	cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		return -ENOMEM;
+	*cr = (config_reader){ .manager = m, .fd = -1, .next = m->readers };
+	m->readers = cr;
+	m->n_readers++;
+	cr->msg = sd_bus_message_ref(msg);
+	cr->buf = malloc(PVM_CONFIG_FILE_MAX + 1);
+	cr->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	r = !cr->buf ? -ENOMEM : cr->fd < 0 ? -errno : 0;
+	if (r >= 0)
+		r = sd_event_add_io(m->event, &cr->io, cr->fd, EPOLLIN, config_reader_readable, cr);
+	if (r >= 0)
+		r = sd_event_add_time_relative(m->event, &cr->timer, CLOCK_MONOTONIC,
+					       CONFIG_FD_TIMEOUT_USEC, 0, config_reader_timeout,
+					       cr);
+	if (r < 0) {
+		config_reader_free(cr);
+		return sd_bus_error_set_errnof(error, r, "Cannot read the config fd: %m");
+	}
+	return 1; /* the reply comes when the config is in */
 }
 
 /* ---- by-name lifecycle ---- */
@@ -394,7 +523,9 @@ static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(vm, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -406,7 +537,9 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	r = pvmd_vm_kill(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -426,8 +559,8 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
-	if (r < 0)
-		return r;
+	if (r <= 0)
+		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
 	log_info("VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
@@ -582,7 +715,6 @@ int manager_connect(manager *m)
 	return 0;
 }
 
-int manager_request_name(manager *m);
 int manager_request_name(manager *m)
 {
 	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);
@@ -603,13 +735,18 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	pvmd_vm *vm = NULL;
 	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
 			  rec->state != PVM_VM_FAILED;
+	_cleanup_free_ char *reap_failure = NULL;
 	int r;
 
 	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
-	if (r < 0)
+	if (r < 0) {
+		/* still accounted for: the VM is listed as failed, saying which runner lives on */
 		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
 			  (int)rec->runner_pid, err.message);
-	else if (r > 0)
+		if (asprintf(&reap_failure, "pvmd restarted; its runner %d could not be ended: %s",
+			     (int)rec->runner_pid, err.message) < 0)
+			return -ENOMEM;
+	} else if (r > 0)
 		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
 			   (int)rec->runner_pid);
 	pvm_error_clear(&err);
@@ -627,7 +764,11 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		return r;
 	TAKE_PTR(cfg);
 	vm->recovered = true;
-	if (was_active) {
+	if (reap_failure) {
+		vm->rec_state = PVM_VM_FAILED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		vm->rec_message = TAKE_PTR(reap_failure);
+	} else if (was_active) {
 		vm->rec_state = PVM_VM_STOPPED;
 		vm->rec_reason = PVM_DEATH_KILLED;
 		vm->rec_message = strdup("pvmd restarted");

@@ -20,6 +20,8 @@
 
 typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
+typedef struct config_reader config_reader;
+typedef struct polkit_query polkit_query;
 
 typedef struct manager {
 	sd_event *event;
@@ -40,7 +42,10 @@ typedef struct manager {
 	bool use_polkit;
 	bool use_machined;
 
-	pvmd_vm *vms; /* list, newest first */
+	pvmd_vm *vms;		      /* list, newest first */
+	config_reader *readers;	      /* CreateVMFromFd calls waiting for their config's end */
+	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
+	unsigned n_readers;
 	bool shutting_down;
 	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
 	sd_event_source *shutdown_timer;
@@ -72,6 +77,7 @@ struct pvmd_vm {
 	enum pvm_death_reason published_reason;
 	bool published_once;
 	bool machine_registered;
+	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
 };
@@ -81,6 +87,7 @@ int manager_new(manager **ret);
 manager *manager_free(manager *m);
 int manager_load_policy(manager *m);
 int manager_connect(manager *m);
+int manager_request_name(manager *m);
 int manager_recover(manager *m);
 int manager_begin_shutdown(manager *m);
 pvmd_vm *manager_find_vm(manager *m, const char *name);
@@ -104,6 +111,8 @@ const char *pvmd_vm_message(const pvmd_vm *vm);
 bool pvmd_vm_is_active(const pvmd_vm *vm);
 void pvmd_vm_changed(pvmd_vm *vm);
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
+/* Stop and kill for a caller (msg) or for pvmd itself (msg NULL): 0 when done, 1 when polkit
+ * is being asked (no reply yet; the call is dispatched again), < 0 with error set. */
 int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error);
 int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
@@ -128,9 +137,12 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
  * caller serves a whole listing: the credentials are asked of the bus once. */
 bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
-/* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own. */
+/* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own.
+ * 1: allowed; 0: polkit is being asked, the handler returns at once without a reply and the
+ * call is dispatched again with the answer; < 0: denied (error set). */
 int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
 		      sd_bus_error *error);
+void polkit_query_free(polkit_query *q);
 
 /* state.c: the records under <runtime_dir>/state. The record itself is pure data. */
 typedef struct pvmd_state_record {

@@ -207,49 +207,69 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
+/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
+ * Calls are asynchronous and never start machined; without it they fail and nothing else
+ * changes. */
+static int machine_call(manager *m, const char *member, sd_bus_message **ret)
+{
+	sd_bus_message *call = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.machine1",
+					   "/org/freedesktop/machine1",
+					   "org.freedesktop.machine1.Manager", member);
+	if (r >= 0)
+		r = sd_bus_message_set_auto_start(call, false);
+	if (r < 0) {
+		sd_bus_message_unref(call);
+		return r;
+	}
+	*ret = call;
+	return 0;
+}
+
 static void vm_unregister_machine(pvmd_vm *vm)
 {
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+
 	if (!vm->machine_registered)
 		return;
 	vm->machine_registered = false;
-	/* machined also notices the leader's exit; this is for a VM stopped while its runner
-	 * lingers. Errors are not worth more than a debug line. */
-	sd_bus_call_method_async(vm->manager->bus, NULL, "org.freedesktop.machine1",
-				 "/org/freedesktop/machine1", "org.freedesktop.machine1.Manager",
-				 "UnregisterMachine", NULL, NULL, "s", vm->name);
+	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
+	/* machined also notices the leader's exit; this covers a runner that lingers */
+	if (machine_call(vm->manager, "UnregisterMachine", &call) >= 0 &&
+	    sd_bus_message_append(call, "s", vm->name) >= 0)
+		sd_bus_send(vm->manager->bus, call, NULL);
 }
 
 static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
+	pvmd_vm *vm = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
-	if (e)
-		log_warning("Registering VM with systemd-machined failed: %s", e->message);
+	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
+	if (!e)
+		return 0;
+	vm->machine_registered = false;
+	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+		log_debug("No systemd-machined on the bus; VM '%s' not registered", vm->name);
+	else
+		log_warning("Registering VM '%s' with systemd-machined failed: %s", vm->name,
+			    e->message ?: e->name);
 	return 0;
 }
 
 static void vm_register_machine(pvmd_vm *vm)
 {
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	manager *m = vm->manager;
 	pid_t pid = vm_runner_pid(vm);
-	uint8_t id[16] = { 0 };
+	uint8_t id[16] = { 0 }; /* none of its own: machined then makes one up */
 	int r;
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	{
-		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-		int has = 0;
-		if (sd_bus_call_method(m->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-				       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
-				       "org.freedesktop.machine1") < 0 ||
-		    sd_bus_message_read(reply, "b", &has) < 0 || !has)
-			return;
-	}
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.machine1",
-					   "/org/freedesktop/machine1",
-					   "org.freedesktop.machine1.Manager", "RegisterMachine");
+	r = machine_call(m, "RegisterMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
@@ -257,7 +277,8 @@ static void vm_register_machine(pvmd_vm *vm)
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
 	if (r >= 0)
-		r = sd_bus_call_async(m->bus, NULL, call, machine_registered_cb, vm, 0);
+		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
+				      0);
 	if (r < 0)
 		log_warning("Cannot register VM '%s' with systemd-machined: %s", vm->name,
 			    strerror(-r));
@@ -475,6 +496,7 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	pvmd_vm_close_consoles(vm);
 	free(vm->consoles);
 	vm->track = sd_bus_track_unref(vm->track);
+	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
 	vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
@@ -605,8 +627,8 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 		r = auth_check_polkit(vm->manager, msg,
 				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm,
 				      error);
-		if (r < 0)
-			return r;
+		if (r <= 0)
+			return r < 0 ? r : 1; /* polkit is being asked; the call comes back */
 	}
 	if (kill_now)
 		r = vm_instance_kill(vm->inst, &err);
@@ -778,13 +800,17 @@ static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	r = pvmd_vm_stop(userdata, msg, timeout, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_kill(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: waiting for polkit */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error)

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -174,6 +175,9 @@ int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm
 	/* the credential change cleared the parent-death signal: set it again */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		return pvm_error_set(err, errno, "PR_SET_PDEATHSIG: %m");
+	/* no core dumps and no ptrace by its own uid: a dump could hold guest memory */
+	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+		return pvm_error_set(err, errno, "disabling core dumps: %m");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return pvm_error_set(err, errno, "PR_SET_NO_NEW_PRIVS: %m");
 	r = sandbox_seccomp(sb, err);

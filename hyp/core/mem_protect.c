@@ -93,10 +93,17 @@ static struct hyp_guest *guest_of_id(struct hyp_mem *m, unsigned id)
 	return &m->guests[id - HYP_ID_GUEST0];
 }
 
-/* The live guest with this handle, or NULL. Handles are range-checked here, before use. */
+/* A handle as the host passed it: a slot number, checked before the lock. */
+static int check_guest_handle(uint64_t handle)
+{
+	return handle < HYP_MAX_GUESTS ? 0 : -HYP_ENOENT;
+}
+
+/* The live guest with this (range-checked) handle, or NULL. */
 static struct hyp_guest *guest_alive(struct hyp_mem *m, uint64_t handle)
 {
-	if (handle >= HYP_MAX_GUESTS || m->guests[handle].status != HYP_GUEST_ALIVE)
+	CHECK(handle < HYP_MAX_GUESTS);
+	if (m->guests[handle].status != HYP_GUEST_ALIVE)
 		return NULL;
 	return &m->guests[handle];
 }
@@ -197,7 +204,10 @@ static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page
 {
 	struct hyp_guest *g = guest_of_id(m, p->owner);
 
-	/* The guest's data must not reach the host: zero before the host can map it. */
+	/*
+	 * The guest's data must not reach the host: zero before the host can map it. The guest
+	 * is dead, so none of its vCPUs can reach the page through a stale TLB entry meanwhile.
+	 */
 	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
 	arch_clean_dcache_page(arch_pa_to_va(pa));
 	s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(p->gfn)), 0);
@@ -285,6 +295,9 @@ int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint
 	r = check_guest_range(gfn, nr);
 	if (r < 0)
 		return r;
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
 
 	hyp_lock(m);
 	g = guest_alive(m, handle);
@@ -309,16 +322,21 @@ int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint
 	if (r < 0)
 		goto unlock;
 
+	/* The host loses the pages, TLB included, before the guest can reach them. */
 	for (uint64_t i = 0; i < nr; i++) {
 		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
 		struct hyp_page *p = hyp_page_lookup(m, page_pa);
 		p->owner = (uint8_t)guest_id(handle);
 		p->gfn = (uint32_t)(gfn + i);
 		host_sync_page(m, page_pa, p);
-		s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), guest_pte(page_pa, p));
+	}
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
+		s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)),
+			    guest_pte(page_pa, hyp_page_lookup(m, page_pa)));
 	}
 	g->nr_pages += nr;
-	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
 	arch_s2_tlb_flush_vmid(g->pgt.vmid);
 unlock:
 	hyp_unlock(m);
@@ -329,7 +347,28 @@ unlock:
 struct guest_transition {
 	enum hyp_page_state from; /* the guest's state the call needs */
 	uint8_t new_borrower;
+	bool host_first; /* the host loses access: its side changes (and is flushed) first */
 };
+
+static void guest_sync_range(struct hyp_mem *m, struct hyp_guest *g, uint64_t gfn, uint64_t nr)
+{
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_ipa_t ipa = hyp_ipa(pages_to_bytes(gfn + i));
+		hyp_pa_t page_pa = s2_pte_pa(s2_lookup(&g->pgt, ipa, NULL));
+		s2_set_page(&g->pgt, ipa, guest_pte(page_pa, hyp_page_lookup(m, page_pa)));
+	}
+	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+}
+
+static void host_sync_guest_range(struct hyp_mem *m, struct hyp_guest *g, uint64_t gfn, uint64_t nr)
+{
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_ipa_t ipa = hyp_ipa(pages_to_bytes(gfn + i));
+		hyp_pa_t page_pa = s2_pte_pa(s2_lookup(&g->pgt, ipa, NULL));
+		host_sync_page(m, page_pa, hyp_page_lookup(m, page_pa));
+	}
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+}
 
 static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr,
 				  const struct guest_transition *t)
@@ -338,6 +377,9 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	int r;
 
 	r = check_guest_range(gfn, nr);
+	if (r < 0)
+		return r;
+	r = check_guest_handle(handle);
 	if (r < 0)
 		return r;
 
@@ -371,15 +413,21 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	}
 
 	for (uint64_t i = 0; i < nr; i++) {
-		hyp_ipa_t ipa = hyp_ipa(pages_to_bytes(gfn + i));
-		hyp_pa_t page_pa = s2_pte_pa(s2_lookup(&g->pgt, ipa, NULL));
-		struct hyp_page *p = hyp_page_lookup(m, page_pa);
-		p->borrower = t->new_borrower;
-		s2_set_page(&g->pgt, ipa, guest_pte(page_pa, p));
-		host_sync_page(m, page_pa, p);
+		uint64_t pte = s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL);
+		hyp_page_lookup(m, s2_pte_pa(pte))->borrower = t->new_borrower;
 	}
-	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
-	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+	/*
+	 * Whoever loses something goes first, TLB flushed: on share the guest's table stops
+	 * calling the page its own before the host maps it; on unshare the host's mapping is gone
+	 * before the guest's table calls the page its own again (hyp/model/ownership.pml).
+	 */
+	if (t->host_first) {
+		host_sync_guest_range(m, g, gfn, nr);
+		guest_sync_range(m, g, gfn, nr);
+	} else {
+		guest_sync_range(m, g, gfn, nr);
+		host_sync_guest_range(m, g, gfn, nr);
+	}
 unlock:
 	hyp_unlock(m);
 	return r;
@@ -387,14 +435,14 @@ unlock:
 
 int hyp_guest_share_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr)
 {
-	static const struct guest_transition t = { HYP_PAGE_OWNED, HYP_ID_HOST };
+	static const struct guest_transition t = { HYP_PAGE_OWNED, HYP_ID_HOST, false };
 
 	return guest_share_transition(m, handle, gfn, nr, &t);
 }
 
 int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr)
 {
-	static const struct guest_transition t = { HYP_PAGE_SHARED_OWNED, HYP_ID_NONE };
+	static const struct guest_transition t = { HYP_PAGE_SHARED_OWNED, HYP_ID_NONE, true };
 
 	return guest_share_transition(m, handle, gfn, nr, &t);
 }
@@ -424,7 +472,11 @@ int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 {
 	struct hyp_guest *g;
-	int r = 0;
+	int r;
+
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
 
 	hyp_lock(m);
 	g = guest_alive(m, handle);
@@ -440,6 +492,22 @@ int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 unlock:
 	hyp_unlock(m);
 	return r;
+}
+
+int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr)
+{
+	struct hyp_guest *g;
+	int r;
+
+	r = check_guest_handle(handle);
+	if (r < 0)
+		return r;
+	hyp_lock(m);
+	g = guest_alive(m, handle);
+	if (g)
+		*ret_vttbr = s2_vttbr(&g->pgt);
+	hyp_unlock(m);
+	return g ? 0 : -HYP_ENOENT;
 }
 
 int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *ret_state,

@@ -27,10 +27,17 @@
 #define PVM_HYP_FN_HOST_DONATE_GUEST PVM_HYP_FN(7)  /* x1: handle, x2: pfn, x3: gfn, x4: nr */
 #define PVM_HYP_FN_HOST_RECLAIM_GUEST PVM_HYP_FN(8) /* x1: pfn, x2: nr_pages */
 #define PVM_HYP_FN_PAGE_STATE PVM_HYP_FN(9)	    /* x1: pfn -> x2: host state, x3: owner */
+#define PVM_HYP_FN_GUEST_RUN PVM_HYP_FN(10)	    /* x1: handle, x2: entry IPA -> x2: exit, x3 */
 
 /* Calls a protected guest makes (HVC #0 from its EL1); arguments are guest frame numbers. */
 #define PVM_HYP_FN_GUEST_SHARE_HOST PVM_HYP_FN(16)   /* x1: gfn, x2: nr_pages */
 #define PVM_HYP_FN_GUEST_UNSHARE_HOST PVM_HYP_FN(17) /* x1: gfn, x2: nr_pages */
+#define PVM_HYP_FN_GUEST_YIELD PVM_HYP_FN(18)	     /* x1: a value for the host */
+
+/* Why GUEST_RUN returned (x2), and what x3 then holds. */
+#define PVM_HYP_EXIT_YIELD 1 /* the guest called GUEST_YIELD; x3: its x1 */
+#define PVM_HYP_EXIT_FAULT 2 /* the guest touched an address it has no page at; x3: the IPA */
+#define PVM_HYP_EXIT_OTHER 3 /* any other trap; x3: ESR_EL2 */
 
 /* PSCI calls the hypervisor forwards for the host (SMC32 IDs from the PSCI specification). */
 #define PVM_HYP_PSCI_SYSTEM_OFF 0x84000008UL

@@ -311,6 +311,60 @@ static void test_hyp_protected(void)
 	check(access_works(PAGE_A), "host keeps running");
 }
 
+extern const char guest_code_start[], guest_code_end[];
+
+#define PAGE_C 0x40c00000UL /* guest code */
+#define PAGE_D 0x40c01000UL /* guest private data */
+#define PAGE_E 0x40c02000UL /* shared with the host by the guest */
+
+static struct hvc_res guest_run(uint64_t g, uint64_t entry)
+{
+	return hvc(PVM_HYP_FN_GUEST_RUN, g, entry, 0, 0);
+}
+
+static void test_guest_run(void)
+{
+	uint64_t g = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0).x2;
+	struct hvc_res r;
+
+	for (uint64_t off = 0; off < (uint64_t)(guest_code_end - guest_code_start); off += 8)
+		poke(PAGE_C + off, *(const uint64_t *)(guest_code_start + off));
+	fill(PAGE_D, 0);
+	fill(PAGE_E, 0);
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_C), 0x100, 3), 0,
+		  "donate code and data pages to the guest");
+
+	r = guest_run(g, 0x100000);
+	check(r.x0 == 0 && r.x1 == 0 && r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0,
+	      "guest runs, shares a page (result 0) and yields");
+	check(peek(PAGE_E) == 0x1234, "host reads what the guest wrote to the shared page");
+	check_state(PAGE_E, PVM_HYP_PAGE_SHARED_BORROWED, PVM_HYP_OWNER_GUEST,
+		    "shared page seen by the host");
+	check(access_aborts(PAGE_D, false, EC_DABT_CUR), "guest private page still aborts");
+
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0, "guest unshares (result 0)");
+	check(access_aborts(PAGE_E, false, EC_DABT_CUR), "unshared page aborts again");
+
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && (int64_t)r.x3 == -PVM_HYP_ENOENT,
+	      "guest sharing a page it lacks gets -ENOENT");
+
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_OTHER && (r.x3 >> 26) == 0x01,
+	      "guest WFI returns the CPU to the host (EC 0x01)");
+
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_FAULT && r.x3 == 0x200000,
+	      "guest touching an address without a page exits with the IPA");
+
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_GUEST_RUN, g, 0, 0, 0), -PVM_HYP_ENOENT, "run a dead guest");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_C), 3, 0, 0), 0,
+		  "reclaim its pages");
+	check(filled_with(PAGE_D, 0), "its private data is gone");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -321,6 +375,7 @@ static const struct {
 	{ "guest", test_guest },
 	{ "bad-arguments", test_bad_arguments },
 	{ "hyp-protected", test_hyp_protected },
+	{ "guest-run", test_guest_run },
 };
 
 void host_main(uint64_t group)

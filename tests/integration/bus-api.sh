@@ -149,6 +149,29 @@ as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method o
 [ "$(vm_prop nb1 Owner)" = $NOBODY ] || fail "nb1 owner $(vm_prop nb1 Owner)"
 expect_error org.pvm1.Error.LimitExceeded as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{'name': <'nb2'>, 'start': <true>}"
+# groups come from the bus credentials: supplementary and primary
+getvm_as() { # getvm_as SETPRIV-ARGS...: GetVM w1 as that identity
+	setpriv "$@" --inh-caps=-all env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
+		gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.GetVM w1
+}
+getvm_as --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP >/dev/null ||
+	fail "a member of group $GROUP (supplementary) may inspect"
+getvm_as --reuid=$STRANGER --regid=$GROUP --clear-groups >/dev/null ||
+	fail "a member of group $GROUP (primary) may inspect"
+expect_error org.pvm1.Error.PolicyDenied getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
+log "ok: group rules match supplementary and primary groups from the bus credentials"
+# a VM the caller may not inspect is not there for them: not listed, its object does not answer
+as_stranger() { setpriv --reuid=$STRANGER --regid=$STRANGER --clear-groups --inh-caps=-all \
+	env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"; }
+expect_error org.freedesktop.DBus.Error.UnknownObject as_stranger dbus-send --system --print-reply \
+	--dest=org.pvm1 $path org.freedesktop.DBus.Properties.Get string:org.pvm1.VM string:State
+out=$(as_stranger dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \
+	org.freedesktop.DBus.ObjectManager.GetManagedObjects) || fail "stranger's GetManagedObjects failed"
+grep -q "/org/pvm1/vm/" <<<"$out" && fail "GetManagedObjects shows VMs to a caller who may not inspect them"
+out=$(as_stranger dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.pvm1.Manager.ListVMs) ||
+	fail "stranger's ListVMs failed"
+grep -q "array \[" <<<"$out" && ! grep -q '"w1"' <<<"$out" || fail "ListVMs shows w1 to a stranger: $out"
+log "ok: hidden from a caller who may not inspect: object, GetManagedObjects, ListVMs"
 # the bus policy: only root owns org.pvm1
 expect_error org.freedesktop.DBus.Error.AccessDenied as_nobody dbus-send --system --print-reply \
 	--dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.RequestName string:org.pvm1 uint32:0

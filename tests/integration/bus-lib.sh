@@ -14,6 +14,8 @@ PIDS=()
 BUS_PID=
 PVMD_PID=
 NOBODY=65534
+STRANGER=2     # "bin": a uid no rule names (dbus-daemon refuses uids without a passwd entry)
+GROUP=4242     # a group whose members may inspect
 
 log() { echo "[$(date +%T.%3N)] $*" >&2; }
 fail() {
@@ -83,7 +85,7 @@ start_bus() {
 }
 
 # The test policy: root may do everything; nobody (65534) may run up to one VM of its own from
-# the guest directory and inspect everything, nothing else.
+# the guest directory and inspect everything, nothing else; members of group 4242 may inspect.
 write_policy() {
 	mkdir -p "$T/policy"
 	cp "$PVM_SRCDIR/policy/policy.d/"*.json "$T/policy/"
@@ -99,6 +101,11 @@ write_policy() {
 			},
 			{
 				"who": { "users": [$NOBODY] },
+				"actions": ["inspect"],
+				"vms": ["*"]
+			},
+			{
+				"who": { "groups": [$GROUP] },
 				"actions": ["inspect"],
 				"vms": ["*"]
 			}

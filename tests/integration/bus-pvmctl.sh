@@ -107,6 +107,23 @@ jq -e '.name == "p2" and .path == "/org/pvm1/vm/p2"' "$T/out" >/dev/null || fail
 expect_exit 0 "$PVMCTL" kill p2
 expect_exit 0 "$PVMCTL" --json inspect p2
 jq -e '.state == "stopped" and .death_reason == "killed"' "$T/out" >/dev/null || fail "p2: $(cat "$T/out")"
+# a writer that takes its time holds up only its own call
+mkfifo "$T/cfg-pipe"
+exec 6<>"$T/cfg-pipe"
+"$PVMCTL" start - --name slow <"$T/cfg-pipe" >"$T/slow.out" 2>&1 6>&- &
+slow_pid=$!
+PIDS+=($slow_pid)
+t0=$(date +%s%N)
+expect_exit 0 "$PVMCTL" list
+[ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ] || fail "pvmd stalled while a config pipe was open"
+proc_gone $slow_pid && fail "start - returned before its config was written: $(cat "$T/slow.out")"
+cat "$cfg" >&6
+exec 6>&-
+rc=0
+wait $slow_pid || rc=$?
+[ $rc -eq 0 ] && grep -q "Started VM 'slow'" "$T/slow.out" || fail "slow start: $rc $(cat "$T/slow.out")"
+expect_exit 0 "$PVMCTL" kill slow
+log "ok: a config pipe is read as its data comes; other calls go on meanwhile"
 expect_exit 3 "$PVMCTL" --json inspect nope
 jq -e '.exit_code == 3 and .errno_name == "ENOENT" and (.error | test("No VM named"))' "$T/out" >/dev/null ||
 	fail "JSON error: $(cat "$T/out")"

@@ -51,6 +51,12 @@ wait_until 5 grep -q "UnregisterMachine name=m1" "$T/machined.log" || fail "no U
 [ "$(grep -c "^RegisterMachine" "$T/machined.log")" -eq 1 ] || fail "registered more than once: $(cat "$T/machined.log")"
 log "ok: machined registration (class vm, leader = runner $pid) and unregistration"
 
+# --- without polkit on the bus, the policy files alone decide ---
+vm_config pk-0 wait-stop.elf >/dev/null
+"$PVMCTL" start "$T/pk-0.json" --wait-ready >/dev/null || fail "start pk-0"
+as_nobody "$PVMCTL" kill pk-0 >/dev/null || fail "nobody could not kill pk-0 with no polkit running"
+log "ok: no polkit: the policy files alone allowed nobody to kill root's pk-0"
+
 # --- polkit: asked about nobody stopping root's pk-1, and obeyed ---
 echo no >"$T/polkit-answer"
 "$FAKE_SERVICES" polkit "$T/polkit-answer" >"$T/polkit.log" 2>&1 &

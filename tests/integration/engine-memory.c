@@ -2,7 +2,8 @@
  * mapping leaves none in the process (the maps scan says so, and sees one while pvmd-style
  * loading maps it); loading writes the plan's bytes at their guest addresses; the memfd+mlock
  * fallback is mapped, locked (VmLck), not inherited across fork and without THP (smaps VmFlags
- * lo, dc, nh), which is what the memory report relies on when it says "unswappable". */
+ * lo, dc, nh) and kept out of core dumps (dd), which is what the memory report relies on when it
+ * says "unswappable". */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,7 +108,8 @@ int main(void)
 	CHECK(status_kb("VmLck") - before >= (long)(SIZE / 1024));
 	vm_flags(gm.mapping, flags, sizeof(flags));
 	printf("fallback mapping VmFlags:%s", flags);
-	CHECK(strstr(flags, " lo") && strstr(flags, " dc") && strstr(flags, " nh"));
+	CHECK(strstr(flags, " lo") && strstr(flags, " dc") && strstr(flags, " nh") &&
+	      strstr(flags, " dd"));
 	CHECK(fstat(gm.fd, &st) == 0);
 	CHECK(pvm_memory_mapped_by(0, st.st_dev, st.st_ino) == 1);
 	munmap(gm.mapping, SIZE);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine-harness.h"
@@ -72,6 +73,17 @@ static int count_fds(pid_t pid, const char *needle)
 	return count;
 }
 
+/* /proc/<pid> of a non-dumpable process belongs to root; a dumpable one to its uid. */
+static int dumpable(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	CHECK(stat(path, &st) == 0);
+	return st.st_uid != 0;
+}
+
 static int count_maps(pid_t pid, const char *needle)
 {
 	char path[64], line[512];
@@ -116,6 +128,7 @@ int main(void)
 	expect_status(pid, "CapAmb", "0000000000000000");
 	expect_status(pid, "NoNewPrivs", "1");
 	expect_status(pid, "Seccomp", "2");
+	CHECK(dumpable(pid) == 0);
 	CHECK(count_fds(pid, "kvm-gmem") == 0);
 	CHECK(count_fds(pid, "memfd:") == 0);
 	CHECK(count_fds(pid, "/dev/kvm") == 0);

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pvmd.h"
@@ -119,6 +121,45 @@ static void test_proc_stat(void)
 	assert(proc_start_ticks(getpid(), &b) == 0 && a == b);
 }
 
+/* A record names a process only by pid + start time + executable: any mismatch leaves the
+ * process alone (a reused pid is never signalled); a match ends it. */
+static void test_reap(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	pid_t child;
+	int status;
+
+	assert(n > 0);
+	exe[n] = '\0';
+	child = fork();
+	assert(child >= 0);
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	pvmd_state_record r = { .name = "vm-1", .runner_pid = child, .runner_exe = exe };
+	pvm_error err = { 0 };
+	uint64_t ticks;
+
+	assert(proc_start_ticks(child, &ticks) == 0);
+	r.runner_start_ticks = ticks + 1; /* another process that had this pid */
+	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
+	assert(kill(child, 0) == 0);
+	r.runner_start_ticks = ticks;
+	r.runner_exe = "/usr/libexec/not-the-runner";
+	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
+	assert(kill(child, 0) == 0);
+	r.runner_exe = exe;
+	assert(pvmd_state_reap_runner(&r, exe, 5000000, &err) == 1);
+	assert(waitpid(child, &status, 0) == child);
+	assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* gone: nothing to do */
+	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
+	r.runner_pid = 0;
+	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-pvmd-state.XXXXXX";
@@ -127,6 +168,7 @@ int main(void)
 	test_round_trip(dir);
 	test_rejects();
 	test_proc_stat();
+	test_reap();
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert(system(cmd) == 0);

@@ -13,6 +13,7 @@
 #define TEST_SELECTOR 0x40100000ULL /* written by QEMU's loader device: the test group */
 
 #define ESR_EC(esr) ((esr) >> 26)
+#define EC_WFX 0x01
 #define EC_HVC64 0x16
 #define EC_SMC64 0x17
 #define EC_IABT_LOW 0x20
@@ -26,6 +27,8 @@
 #define FSC_TRANSLATION_L3 0x07
 
 #define HCR_VM (1ULL << 0)
+#define HCR_TWI (1ULL << 13)
+#define HCR_TWE (1ULL << 14)
 #define HCR_TSC (1ULL << 19)
 #define HCR_RW (1ULL << 31)
 #define HCR_APK (1ULL << 40)
@@ -39,6 +42,12 @@ void hyp_handle_host_sync(uint64_t *regs);
 void hyp_bad_vector(uint64_t kind) __attribute__((noreturn));
 
 static struct hyp_mem mem;
+static struct vcpu {
+	uint64_t x[31]; /* layout known to guest_enter/guest_exit (vectors.S) */
+	uint64_t pc, pstate;
+	uint64_t sctlr_el1, vbar_el1, sp_el1, elr_el1, spsr_el1, esr_el1, far_el1;
+	bool started;
+} vcpus[HYP_MAX_GUESTS];
 static uint64_t hyp_s1_l1[512] __attribute__((aligned(4096)));
 
 void *arch_pa_to_va(hyp_pa_t pa)
@@ -169,7 +178,11 @@ static int hvc_guest_create(uint64_t *regs)
 
 static int hvc_guest_destroy(uint64_t *regs)
 {
-	return hyp_guest_destroy(&mem, regs[1]);
+	int r = hyp_guest_destroy(&mem, regs[1]);
+
+	if (r == 0)
+		vcpus[regs[1]].started = false; /* a new guest in this slot starts afresh */
+	return r;
 }
 
 static int hvc_donate_guest(uint64_t *regs)
@@ -196,6 +209,150 @@ static int hvc_page_state(uint64_t *regs)
 	return r;
 }
 
+/* --- running a guest vCPU ---------------------------------------------------------------- */
+
+struct el1_state {
+	uint64_t sctlr, vbar, sp, elr, spsr, esr, far;
+};
+
+void guest_enter(struct vcpu *vcpu);
+
+static void el1_save(struct el1_state *s)
+{
+	s->sctlr = read_sysreg(sctlr_el1);
+	s->vbar = read_sysreg(vbar_el1);
+	s->sp = read_sysreg(sp_el1);
+	s->elr = read_sysreg(elr_el1);
+	s->spsr = read_sysreg(spsr_el1);
+	s->esr = read_sysreg(esr_el1);
+	s->far = read_sysreg(far_el1);
+}
+
+static void el1_load(const struct el1_state *s)
+{
+	write_sysreg(s->sctlr, sctlr_el1);
+	write_sysreg(s->vbar, vbar_el1);
+	write_sysreg(s->sp, sp_el1);
+	write_sysreg(s->elr, elr_el1);
+	write_sysreg(s->spsr, spsr_el1);
+	write_sysreg(s->esr, esr_el1);
+	write_sysreg(s->far, far_el1);
+	isb();
+}
+
+/*
+ * Run one guest exit's worth of the guest's own calls: share and unshare are handled here
+ * and the guest continues; a yield, a stage-2 fault or any other trap goes back to the host.
+ */
+static int run_guest(uint64_t handle, struct vcpu *v, uint64_t *ret_info)
+{
+	for (;;) {
+		uint64_t esr;
+
+		write_sysreg(v->pc, elr_el2);
+		write_sysreg(v->pstate, spsr_el2);
+		guest_enter(v);
+		esr = read_sysreg(esr_el2);
+		v->pc = read_sysreg(elr_el2);
+		v->pstate = read_sysreg(spsr_el2);
+
+		switch (ESR_EC(esr)) {
+		case EC_HVC64:
+			if (v->x[0] == PVM_HYP_FN_GUEST_SHARE_HOST ||
+			    v->x[0] == PVM_HYP_FN_GUEST_UNSHARE_HOST) {
+				int r =
+				    v->x[0] == PVM_HYP_FN_GUEST_SHARE_HOST
+					? hyp_guest_share_host(&mem, handle, v->x[1], v->x[2])
+					: hyp_guest_unshare_host(&mem, handle, v->x[1], v->x[2]);
+				v->x[0] = PVM_HYP_SMCCC_SUCCESS;
+				v->x[1] = (uint64_t)(int64_t)r;
+				continue;
+			}
+			if (v->x[0] == PVM_HYP_FN_GUEST_YIELD) {
+				*ret_info = v->x[1];
+				v->x[0] = PVM_HYP_SMCCC_SUCCESS;
+				return PVM_HYP_EXIT_YIELD;
+			}
+			v->x[0] = PVM_HYP_SMCCC_NOT_SUPPORTED;
+			continue;
+		case EC_WFX:
+			/* Waiting is the host's business: hand the CPU back, past the WFI. */
+			v->pc += 4;
+			*ret_info = esr;
+			return PVM_HYP_EXIT_OTHER;
+		case EC_DABT_LOW:
+		case EC_IABT_LOW:
+			*ret_info =
+			    ((read_sysreg(hpfar_el2) >> 4) << 12) | (read_sysreg(far_el2) & 0xfff);
+			return PVM_HYP_EXIT_FAULT;
+		default:
+			*ret_info = esr;
+			return PVM_HYP_EXIT_OTHER;
+		}
+	}
+}
+
+static int hvc_guest_run(uint64_t *regs)
+{
+	uint64_t handle = regs[1], vttbr, host_elr, host_spsr, host_vtcr, guest_vtcr, info = 0;
+	struct el1_state host, guest;
+	struct s2_geometry geo;
+	struct vcpu *v;
+	int r, exit;
+
+	r = hyp_guest_vttbr(&mem, handle, &vttbr);
+	if (r < 0)
+		return r;
+	/* Guests have their own IPA size, hence their own VTCR_EL2. */
+	r = s2_geometry(HYP_GUEST_IPA_BITS, &geo);
+	CHECK(r == 0);
+	r = s2_vtcr(&geo, read_sysreg(id_aa64mmfr0_el1) & 0xf, &guest_vtcr);
+	CHECK(r == 0);
+	v = &vcpus[handle];
+	if (!v->started) {
+		memset(v, 0, sizeof(*v));
+		v->pc = regs[2];
+		v->pstate = 0x3c5; /* EL1h, DAIF masked */
+		v->sctlr_el1 = 0x30d00800ULL;
+		v->started = true;
+	}
+
+	/* The host's return state from this HVC lives in EL2 registers the guest run reuses. */
+	host_elr = read_sysreg(elr_el2);
+	host_spsr = read_sysreg(spsr_el2);
+	el1_save(&host);
+	guest = (struct el1_state){ v->sctlr_el1, v->vbar_el1, v->sp_el1, v->elr_el1,
+				    v->spsr_el1,  v->esr_el1,  v->far_el1 };
+	el1_load(&guest);
+	host_vtcr = read_sysreg(vtcr_el2);
+	write_sysreg(guest_vtcr, vtcr_el2);
+	/* A guest's WFI/WFE traps: with no timer of ours yet, it must not sleep on the CPU. */
+	write_sysreg(read_sysreg(hcr_el2) | HCR_TWI | HCR_TWE, hcr_el2);
+	write_sysreg(vttbr, vttbr_el2);
+	isb();
+
+	exit = run_guest(handle, v, &info);
+
+	el1_save(&guest);
+	v->sctlr_el1 = guest.sctlr;
+	v->vbar_el1 = guest.vbar;
+	v->sp_el1 = guest.sp;
+	v->elr_el1 = guest.elr;
+	v->spsr_el1 = guest.spsr;
+	v->esr_el1 = guest.esr;
+	v->far_el1 = guest.far;
+	write_sysreg(read_sysreg(hcr_el2) & ~(HCR_TWI | HCR_TWE), hcr_el2);
+	write_sysreg(host_vtcr, vtcr_el2);
+	write_sysreg(s2_vttbr(&mem.host_s2), vttbr_el2);
+	isb();
+	el1_load(&host);
+	write_sysreg(host_elr, elr_el2);
+	write_sysreg(host_spsr, spsr_el2);
+	regs[2] = (uint64_t)exit;
+	regs[3] = info;
+	return 0;
+}
+
 static const struct {
 	uint64_t fn;
 	int (*handler)(uint64_t *regs);
@@ -210,6 +367,7 @@ static const struct {
 	{ PVM_HYP_FN_HOST_DONATE_GUEST, hvc_donate_guest },
 	{ PVM_HYP_FN_HOST_RECLAIM_GUEST, hvc_reclaim_guest },
 	{ PVM_HYP_FN_PAGE_STATE, hvc_page_state },
+	{ PVM_HYP_FN_GUEST_RUN, hvc_guest_run },
 };
 
 static void handle_hvc(uint64_t *regs)

@@ -20,7 +20,8 @@ flags="-std=gnu17 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie -fno-common
 
 # shellcheck disable=SC2086
 $cc $flags -r -o "$tmp/host.o" \
-	"$src/test-host/start.S" "$src/test-host/main.c" "$src/arch/aarch64/lib.c"
+	"$src/test-host/start.S" "$src/test-host/guest.S" "$src/test-host/main.c" \
+	"$src/arch/aarch64/lib.c"
 $objcopy --prefix-sections=.host --keep-global-symbol=host_start "$tmp/host.o" "$tmp/host-el1.o"
 
 # shellcheck disable=SC2086

@@ -99,6 +99,9 @@ int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *re
 int hyp_guest_share_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 
+/* VTTBR_EL2 value to run the live guest with this handle. */
+int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr);
+
 /*
  * The host faulted on stage 2 at ipa: map it if the host may access it (lazily, in blocks where
  * the whole block is the host's); -EPERM if not (the caller injects an abort into the host).
