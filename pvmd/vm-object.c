@@ -65,17 +65,13 @@ static uint64_t vm_start_time(const pvmd_vm *vm)
 
 static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
 {
-	*ret = (pvm_memory_report){
-		.unswappable = PVM_UNKNOWN,
-		.unmigratable = PVM_UNKNOWN,
-		.host_mapped = PVM_UNKNOWN,
-	};
 	if (!vm->inst || vm->recovered || vm_instance_memory_report(vm->inst, ret) < 0) {
 		*ret = (pvm_memory_report){
 			.unswappable = PVM_UNKNOWN,
 			.unmigratable = PVM_UNKNOWN,
 			.host_mapped = PVM_UNKNOWN,
 		};
+		snprintf(ret->backing, sizeof(ret->backing), "none");
 		snprintf(ret->unswappable_how, sizeof(ret->unswappable_how), "no guest memory");
 		snprintf(ret->unmigratable_how, sizeof(ret->unmigratable_how), "no guest memory");
 		snprintf(ret->host_mapped_how, sizeof(ret->host_mapped_how), "no guest memory");
@@ -108,9 +104,8 @@ GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm))
 GETTER(get_message, s, pvmd_vm_message(vm))
 GETTER(get_protected, b, vm->cfg->protected_vm)
 GETTER(get_memory_mib, u, vm->cfg->memory_mib)
-/* the backing in use once known, before that the configured preference */
-GETTER(get_memory_backing, s,
-       mem->backing[0] ? mem->backing : pvm_memory_backing_to_string(vm->cfg->memory_backing))
+/* guest_memfd or memfd-mlock while guest memory exists, else "none" */
+GETTER(get_memory_backing, s, mem->backing[0] ? mem->backing : "none")
 GETTER(get_unswappable, s, pvm_tristate_to_string(mem->unswappable))
 GETTER(get_unswappable_how, s, mem->unswappable_how)
 GETTER(get_unmigratable, s, pvm_tristate_to_string(mem->unmigratable))

@@ -1,7 +1,9 @@
 #!/bin/bash
 # pvmd's shipped files agree with the code: the unit passes systemd-analyze verify, the bus and
 # polkit policies are well-formed XML, every polkit action pvmd asks about is declared, and the
-# bash completion offers every pvmctl command and parses.
+# bash completion offers every pvmctl command and parses. And pvmd's command line: --help,
+# --version, a bad option (2), a policy that does not load (1, naming the file) - all before
+# pvmd touches a bus.
 # Usage: test-pvmd-files.sh SOURCE-DIR BUILD-DIR
 set -euo pipefail
 src=$1
@@ -38,4 +40,18 @@ offered=$(bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl ''); COMP
 for cmd in $("$build/pvmctl/pvmctl" --help | sed -n 's/^  \([a-z]\+\) .*/\1/p; s/^  \([a-z]\+\)$/\1/p' | sort -u); do
 	grep -qw "$cmd" <<<"$offered" || { echo "completion does not offer '$cmd' (offers: $offered)"; exit 1; }
 done
+# the daemon's command line, before any bus
+pvmd=$build/pvmd/pvmd
+"$pvmd" --help | grep -q -- "--policy-dir DIR"
+"$pvmd" --version | grep -q "^pvmd "
+rc=0
+"$pvmd" --bogus 2>/dev/null || rc=$?
+[ $rc -eq 2 ] || { echo "pvmd --bogus: exit $rc"; exit 1; }
+mkdir "$t/policy"
+echo '{ "rules": [ { "who": { "users": [0] }, "actions": ["fly"] } ] }' >"$t/policy/10-bad.json"
+rc=0
+out=$("$pvmd" --policy-dir "$t/policy" --runtime-dir "$t/run" 2>&1) || rc=$?
+[ $rc -eq 1 ] || { echo "pvmd with a bad policy: exit $rc: $out"; exit 1; }
+grep -q "10-bad.json" <<<"$out" || { echo "the error does not name the file: $out"; exit 1; }
+[ ! -e "$t/run" ] || { echo "pvmd created its runtime dir although the policy did not load"; exit 1; }
 echo "test-pvmd-files: ok"
