@@ -81,6 +81,11 @@ static int arm64_vcpu_init(int vm_fd, int vcpu_fd, uint32_t index, uint64_t pc, 
 	if (ioctl(vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0)
 		return pvm_error_set(err, errno, "KVM_ARM_PREFERRED_TARGET: %m");
 	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	/* Pointer authentication where KVM offers it: a protected VM's ID registers show it either
+	 * way, and Linux's first key write (APIAKeyLo_EL1) is UNDEFINED unless the vCPU has it. */
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
+	    ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_GENERIC) > 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1u << KVM_ARM_VCPU_PTRAUTH_GENERIC;
 	if (index > 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
 	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init) < 0)
