@@ -10,6 +10,10 @@ set -euo pipefail
 
 T=$(mktemp -d /tmp/pvm-bus-test.XXXXXX)
 chmod 755 "$T"
+# Unprivileged callers run pvmctl from here: the build tree may sit under a directory they
+# cannot enter (a checkout in /root, mode 0700).
+install -m 755 "$PVMCTL" "$T/pvmctl"
+PVMCTL=$T/pvmctl
 PIDS=()
 BUS_PID=
 PVMD_PID=
