@@ -1,7 +1,7 @@
 /* The KVM side of the arm64 backend and its pvm_arch table: the protected VM type (pKVM), the
- * in-kernel GICv3 with the architected timer, vCPU init with PSCI 0.2 and entry registers, and
- * a probe that finds out whether this kernel runs protected VMs from guest_memfd. Built only
- * for aarch64 hosts; the plain-C operations live in arm64-boot.c and arm64-devices.c. */
+ * in-kernel GICv3 with the architected timer, vCPU init with PSCI 0.2 and entry registers, the
+ * guest_memfd decision for protected VMs (and the experiment behind it). Built only for aarch64
+ * hosts; the plain-C operations live in arm64-boot.c and arm64-devices.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
