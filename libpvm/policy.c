@@ -1000,9 +1000,12 @@ static int check_limits(const struct limit_set *l, const char *scope, const char
 	return r;
 }
 
-int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
-			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
-			    const pvm_usage *global_usage, pvm_decision *ret)
+/* check_digests false: the payload has not been read yet, so the digest rules wait for the
+ * full check; everything else is decided now. */
+static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
+			bool check_digests, const uint8_t payload_sha256[32],
+			const pvm_usage *caller_usage, const pvm_usage *global_usage,
+			pvm_decision *ret)
 {
 	const struct rule *rule;
 	struct limit_set fallback;
@@ -1038,11 +1041,11 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 				      "initrd %s is not under a path prefix allowed by %s",
 				      cfg->initrd, where);
 	}
-	if (cfg->has_payload_sha256 && payload_sha256 &&
+	if (check_digests && cfg->has_payload_sha256 && payload_sha256 &&
 	    memcmp(cfg->payload_sha256, payload_sha256, 32) != 0)
 		return decide(ret, false, "payload %s does not have the SHA-256 the config expects",
 			      cfg->kernel);
-	if (rule->has_digests) {
+	if (check_digests && rule->has_digests) {
 		bool found = false;
 		for (size_t i = 0; payload_sha256 && i < rule->n_digests && !found; i++)
 			found = memcmp(rule->digests[i], payload_sha256, 32) == 0;
@@ -1067,6 +1070,20 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 		return r;
 	return decide(ret, true, "uid %u may create VM '%s': allowed by %s", (unsigned)caller->uid,
 		      cfg->name, where);
+}
+
+int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
+			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
+			    const pvm_usage *global_usage, pvm_decision *ret)
+{
+	return check_create(p, caller, cfg, true, payload_sha256, caller_usage, global_usage, ret);
+}
+
+int pvm_policy_check_create_before_payload(const pvm_policy *p, const pvm_caller *caller,
+					   const pvm_config *cfg, const pvm_usage *caller_usage,
+					   const pvm_usage *global_usage, pvm_decision *ret)
+{
+	return check_create(p, caller, cfg, false, NULL, caller_usage, global_usage, ret);
 }
 
 bool pvm_policy_allows_memory_fallback(const pvm_policy *p, const pvm_caller *caller,

@@ -87,6 +87,14 @@ int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const
 			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
 			    const pvm_usage *global_usage, pvm_decision *ret);
 
+/* The same check without the digest rules, for before the payload is read: pvmd opens and
+ * hashes a payload only for a caller whose create (path prefixes, limits, debug, backing) the
+ * policy already allows, so a path outside the allowed prefixes is never read. The full check
+ * above still follows once the digest is known. */
+int pvm_policy_check_create_before_payload(const pvm_policy *p, const pvm_caller *caller,
+					   const pvm_config *cfg, const pvm_usage *caller_usage,
+					   const pvm_usage *global_usage, pvm_decision *ret);
+
 /* Whether the memfd+mlock fallback is allowed for this caller/config (protected VMs normally
  * never). */
 bool pvm_policy_allows_memory_fallback(const pvm_policy *p, const pvm_caller *caller,

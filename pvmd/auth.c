@@ -110,7 +110,9 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (r < 0)
 		return r;
 	manager_get_usage(m, c.caller.uid, &mine, &all);
-	r = pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d);
+	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d)
+		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine,
+							    &all, &d);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {

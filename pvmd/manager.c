@@ -271,6 +271,9 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
+	/* the payload is opened and read only where the policy lets this caller use it */
+	if (r >= 0)
+		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
 	if (r >= 0)
 		r = pvmd_vm_pin_payload(vm, error);
 	if (r >= 0) {

@@ -131,7 +131,8 @@ void auth_caller_done(pvmd_caller *c);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error);
-/* Policy-file check for creating or starting a VM with this config (limits included). */
+/* Policy-file check for creating or starting a VM with this config (limits included).
+ * digest NULL: before the payload is read, everything but the digest rules. */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error);
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One

@@ -508,17 +508,37 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
 {
 	_cleanup_close_ int fd = -1;
+	uint64_t max = (uint64_t)vm->cfg->memory_mib << 20, left;
+	struct stat st;
 	sha256_ctx ctx;
 	char buf[65536];
 
-	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* The path may have changed since the config was checked: O_NONBLOCK so a FIFO cannot
+	 * hang pvmd, and no more is read than the regular file's size, which must fit guest
+	 * memory as the boot will require (a huge sparse file or an endless one is refused). */
+	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
 					 "VM '%s': cannot open payload %s: %m", vm->name,
 					 vm->cfg->kernel);
+	if (fstat(fd, &st) < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "VM '%s': cannot stat payload %s: %m", vm->name,
+					 vm->cfg->kernel);
+	if (!S_ISREG(st.st_mode))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "VM '%s': payload %s is not a regular file", vm->name,
+					 vm->cfg->kernel);
+	if ((uint64_t)st.st_size > max)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "VM '%s': payload %s has %lld bytes, more than the VM's "
+					 "%u MiB of memory",
+					 vm->name, vm->cfg->kernel, (long long)st.st_size,
+					 vm->cfg->memory_mib);
+	left = (uint64_t)st.st_size;
 	sha256_init(&ctx);
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+	while (left > 0) {
+		ssize_t n = read(fd, buf, (size_t)MIN(left, (uint64_t)sizeof(buf)));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -528,6 +548,7 @@ static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
 		if (n == 0)
 			break;
 		sha256_update(&ctx, buf, (size_t)n);
+		left -= (uint64_t)n;
 	}
 	sha256_final(&ctx, digest);
 	if (vm->cfg->has_payload_sha256 && memcmp(vm->cfg->payload_sha256, digest, 32) != 0)
@@ -568,6 +589,10 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 					 vm->name, pvm_vm_state_to_string(s));
 	/* the payload is read only for callers who may create VMs at all */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r < 0)
+		return r;
+	/* the payload is opened and read only where the policy lets this caller use it */
+	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
 	if (r < 0)
 		return r;
 	r = payload_digest(vm, digest, error);

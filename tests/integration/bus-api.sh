@@ -144,6 +144,15 @@ expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest or
 	--object-path /org/pvm1 --method org.pvm1.Manager.KillVM w1
 expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/junk.json")" "{'name': <'nb0'>}"
+# payloads pvmd must not read: outside the caller's path prefixes it opens nothing, and it never
+# reads more than guest memory holds (a sparse 1 TiB file would keep its loop busy for an hour)
+truncate -s 1T "$T/huge.elf"
+sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/huge.elf\"|" "$cfg" >"$T/huge.json"
+expect_error "path prefix allowed by" as_nobody timeout 20 gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/huge.json")" "{'name': <'nb-huge'>}"
+expect_error "more than the VM's" timeout 20 gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/huge.json")" "{'name': <'huge'>}"
+rm -f "$T/huge.elf"
 as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
 	"$(cat "$cfg")" "{'name': <'nb1'>, 'start': <true>}" >/dev/null || fail "nobody may create nb1"
 [ "$(vm_prop nb1 Owner)" = $NOBODY ] || fail "nb1 owner $(vm_prop nb1 Owner)"

@@ -497,6 +497,20 @@ static void test_create(const pvm_policy *p)
 		CHECK(d.allowed == c->allowed, "%s: allowed=%d (%s)", c->what, d.allowed, d.reason);
 		CHECK(strstr(d.reason, c->reason) != NULL, "%s:\n   got: %s\n  want: ...%s...",
 		      c->what, d.reason, c->reason);
+
+		/* before the payload is read: the same answer, except that the digest rules
+		 * (and only they) wait for the full check */
+		bool digest_rule = strstr(c->reason, "SHA-256") != NULL;
+		pvm_decision early = { 0 };
+		CHECK(pvm_policy_check_create_before_payload(p, &caller, &cfg, &c->mine, &c->all,
+							     &early) == 0,
+		      "case %zu before the payload", i);
+		CHECK(early.allowed == (c->allowed || digest_rule),
+		      "%s before the payload: allowed=%d (%s)", c->what, early.allowed,
+		      early.reason);
+		if (!digest_rule)
+			CHECK(strcmp(early.reason, d.reason) == 0, "%s before the payload: %s",
+			      c->what, early.reason);
 	}
 }
 
