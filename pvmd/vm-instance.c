@@ -576,7 +576,9 @@ static int vm_read_file(const char *path, const char *what, size_t max, uint8_t 
 	struct stat st;
 	size_t done = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* the path may name a FIFO by now (the config was checked when the VM was created):
+	 * O_NONBLOCK so opening it cannot hang pvmd before the regular-file check below */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return pvm_error_set(err, errno, "%s %s: %m", what, path);
 	if (fstat(fd, &st) < 0)

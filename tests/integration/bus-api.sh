@@ -133,6 +133,15 @@ gcall CreateVM "$(cat "$T/changing.json")" "{'name': <'changing'>}" >/dev/null
 echo garbage >>"$T/changing.elf"
 expect_error org.pvm1.Error.InvalidConfig gcall StartVM changing
 gcall RemoveVM changing >/dev/null
+# an initrd replaced by a FIFO after CreateVM: the start fails, pvmd does not wait for a writer
+cp "$PVM_GUEST_DIR/wait-stop.elf" "$T/fifo-initrd"
+vm_config fifo wait-stop.elf "\"initrd\": \"$T/fifo-initrd\"" >/dev/null
+gcall CreateVM "$(cat "$T/fifo.json")" "{}" >/dev/null
+rm "$T/fifo-initrd"
+mkfifo "$T/fifo-initrd"
+expect_error "not a regular file" timeout 20 gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.StartVM fifo
+gcall RemoveVM fifo >/dev/null
 # no console
 vm_config quiet wait-stop.elf >/dev/null
 sed -i 's|"console": { "output": "ring", "input": true }|"console": { "output": "none", "input": false }|' "$T/quiet.json"
