@@ -110,6 +110,20 @@ static void vm_set_message(vm_instance *vm, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Text from the runner becomes the VM's message, which D-Bus carries as a string (sd-bus
+ * refuses one that is not UTF-8: the property, the VM's GetAll and the whole ObjectManager
+ * listing would fail with it) and pvmctl prints to terminals. The runner writes ASCII; anything
+ * else it sends (control bytes, escape sequences, stray high bytes) becomes '?'. */
+static void vm_message_from_runner(vm_instance *vm, const char *prefix, const char *text)
+{
+	size_t n = strlen(prefix);
+
+	vm_set_message(vm, "%s%s", prefix, text);
+	for (char *p = vm->message + MIN(n, sizeof(vm->message) - 1); *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
 static pvm_config *vm_config_copy(const pvm_config *cfg)
 {
 	pvm_config *c = malloc(sizeof(*c));
@@ -464,8 +478,8 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		return;
 	case RUNNER_MSG_NOTICE: {
 		const runner_msg_event *e = body;
-		vm_set_message(vm, "%s%s", e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "",
-			       e->detail);
+		vm_message_from_runner(vm, e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "",
+				       e->detail);
 		vm_changed(vm);
 		return;
 	}
@@ -474,14 +488,14 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		if (!vm->exit_seen) {
 			vm->exit_seen = true;
 			vm->exit_kind = e->kind;
-			vm_set_message(vm, "%s", e->detail);
+			vm_message_from_runner(vm, "", e->detail);
 		}
 		return;
 	}
 	case RUNNER_MSG_ERROR: {
 		const runner_msg_error *e = body;
 		vm->error_seen = true;
-		vm_set_message(vm, "runner: %s", e->message);
+		vm_message_from_runner(vm, "runner: ", e->message);
 		return;
 	}
 	case RUNNER_MSG_SELF_CHECK_RESULT: {

@@ -1,7 +1,8 @@
 /* A stand-in for pvm-runner that misbehaves on purpose, to test that pvmd treats its runner
  * as untrusted. ENGINE_FAKE_RUNNER selects the misbehaviour: "garbage" (a message with a bad
  * magic), "fake-memory" (CREATED with a memfd of the right size instead of a guest_memfd),
- * "early-ready" (READY before anything), "exit" (exit status 3 during setup). */
+ * "early-ready" (READY before anything), "exit" (exit status 3 during setup), "bad-text" (an
+ * ERROR whose text is not UTF-8 and holds a terminal escape, then exit status 3). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -48,6 +49,12 @@ int main(void)
 		runner_msg_send(3, RUNNER_MSG_CREATED, &m, sizeof(m), mfd);
 	} else if (strcmp(mode, "early-ready") == 0) {
 		runner_msg_send(3, RUNNER_MSG_READY, NULL, 0, -1);
+	} else if (strcmp(mode, "bad-text") == 0) {
+		/* not UTF-8, and a terminal escape: pvmd must not pass either on */
+		runner_msg_error e = { .error = EIO };
+		snprintf(e.message, sizeof(e.message), "bad \xff\xfe text \x1b[2J end");
+		runner_msg_send(3, RUNNER_MSG_ERROR, &e, sizeof(e), -1);
+		return 3;
 	} else {
 		return 3;
 	}

@@ -45,6 +45,8 @@ int main(void)
 	run_fake("fake-memory", PVM_DEATH_PROTECTION_VIOLATION, "does not match the request");
 	run_fake("early-ready", PVM_DEATH_PROTECTION_VIOLATION, "ready before running");
 	run_fake("exit", PVM_DEATH_START_FAILED, "exit status 3");
+	/* text from the runner reaches D-Bus (UTF-8 only) and terminals: printable ASCII only */
+	run_fake("bad-text", PVM_DEATH_START_FAILED, "runner: bad ?? text ?[2J end");
 	unsetenv("ENGINE_FAKE_RUNNER");
 
 	/* freeing a running VM leaves no runner behind */
