@@ -682,6 +682,10 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
+	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+		return 0;
 	if (n <= 0) {
 		/* the client detached */
 		for (size_t i = 0; i < vm->n_consoles; i++)

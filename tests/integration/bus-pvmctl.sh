@@ -52,9 +52,15 @@ con_pid=$!
 PIDS+=($con_pid)
 exec 7>"$T/console-in"
 wait_until 10 grep -q "wait-stop: ready" "$T/console-out" || fail "console replay: $(cat "$T/console-out" "$T/console-err")"
+# a console whose input ends at once (no terminal, nothing to type) still shows the output
+"$PVMCTL" console p1 </dev/null >"$T/null-out" 2>"$T/null-err" &
+null_pid=$!
+PIDS+=($null_pid)
+wait_until 10 grep -q "wait-stop: ready" "$T/null-out" || fail "console </dev/null replay: $(cat "$T/null-out" "$T/null-err")"
 printf 'ping-4711' >&7
 wait_until 10 grep -q "ping-4711" "$T/console-out" || fail "console echo: $(cat "$T/console-out")"
-log "ok: console input reached the guest and came back"
+wait_until 10 grep -q "ping-4711" "$T/null-out" || fail "console </dev/null detached early: $(cat "$T/null-out" "$T/null-err")"
+log "ok: console input reached the guest and came back, also to a console without input"
 
 # --- console on a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches ---
 mkfifo "$T/tty-in"
@@ -133,6 +139,8 @@ expect_exit 0 "$PVMCTL" stop p1 --timeout 5
 grep -Eq "VM 'p1' stopped \((shutdown|stopped)\)" "$T/out" || fail "stop: $(cat "$T/out")"
 wait_until 10 proc_gone $con_pid || fail "console did not end with the VM"
 grep -q "no longer running" "$T/console-err" || fail "console end message: $(cat "$T/console-err")"
+wait_until 10 proc_gone $null_pid || fail "console </dev/null did not end with the VM"
+grep -q "no longer running" "$T/null-err" || fail "console </dev/null end message: $(cat "$T/null-err")"
 exec 7>&-
 expect_exit 6 "$PVMCTL" stop p1
 vm_config s1 spin.elf >/dev/null
