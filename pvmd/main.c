@@ -160,11 +160,33 @@ static int parse_argv(manager *m, int argc, char **argv)
 	return 1;
 }
 
+/* Create a directory pvmd keeps state in, or accept an existing one only if it is really ours:
+ * records and logs in a directory someone else can write to (or a symlink to one) could be
+ * replaced under pvmd, and recovery after a restart trusts them. */
 static int make_dir(const char *path, mode_t mode)
 {
+	struct stat st;
+
 	if (mkdir(path, mode) < 0 && errno != EEXIST) {
 		log_error("Cannot create %s: %m", path);
 		return -errno;
+	}
+	if (lstat(path, &st) < 0) {
+		log_error("Cannot stat %s: %m", path);
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("%s is not a directory (a symlink or file is refused): remove it or pick "
+			  "another --runtime-dir",
+			  path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_error("%s is owned by uid %u with mode %04o: pvmd needs it owned by uid %u and "
+			  "writable by nobody else; fix it or pick another --runtime-dir",
+			  path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+			  (unsigned)geteuid());
+		return -EPERM;
 	}
 	return 0;
 }

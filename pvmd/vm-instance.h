@@ -17,7 +17,7 @@ typedef struct vm_instance vm_instance;
 
 typedef struct vm_instance_options {
 	const char *runner_path;   /* pvm-runner executable */
-	const char *runtime_dir;   /* per-VM state lives in <runtime_dir>/vms/<name>/ */
+	const char *runtime_dir;   /* pvmd's runtime directory (pvmd keeps its records in state/) */
 	const char *log_dir;       /* console logs: <log_dir>/<name>.log; NULL: no log file */
 	uid_t runner_uid;          /* uid/gid the runner drops to; 0: one of its own from the */
 	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */

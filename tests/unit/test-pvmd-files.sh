@@ -54,4 +54,18 @@ out=$("$pvmd" --policy-dir "$t/policy" --runtime-dir "$t/run" 2>&1) || rc=$?
 [ $rc -eq 1 ] || { echo "pvmd with a bad policy: exit $rc: $out"; exit 1; }
 grep -q "10-bad.json" <<<"$out" || { echo "the error does not name the file: $out"; exit 1; }
 [ ! -e "$t/run" ] || { echo "pvmd created its runtime dir although the policy did not load"; exit 1; }
+# a runtime dir that is a symlink, or writable by others, is refused before any bus
+good=$src/policy/policy.d
+mkdir -m 0755 "$t/elsewhere"
+ln -s "$t/elsewhere" "$t/run-link"
+rc=0
+out=$("$pvmd" --policy-dir "$good" --runtime-dir "$t/run-link" 2>&1) || rc=$?
+[ $rc -eq 1 ] || { echo "pvmd with a symlinked runtime dir: exit $rc: $out"; exit 1; }
+grep -q "not a directory" <<<"$out" || { echo "symlinked runtime dir: unclear error: $out"; exit 1; }
+mkdir -m 0777 "$t/run-open"
+chmod 0777 "$t/run-open"
+rc=0
+out=$("$pvmd" --policy-dir "$good" --runtime-dir "$t/run-open" 2>&1) || rc=$?
+[ $rc -eq 1 ] || { echo "pvmd with a world-writable runtime dir: exit $rc: $out"; exit 1; }
+grep -q "writable by nobody else" <<<"$out" || { echo "open runtime dir: unclear error: $out"; exit 1; }
 echo "test-pvmd-files: ok"
