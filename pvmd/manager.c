@@ -554,13 +554,14 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = read_vm(m, msg, &vm, error);
 	if (r < 0)
 		return r;
+	/* authorization first: a caller who may not stop this VM learns nothing of its state */
+	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	if (r < 0)
+		return r;
 	if (pvmd_vm_is_active(vm))
 		return sd_bus_error_setf(
 		    error, PVM_BUS_ERROR_BUSY, "VM '%s' is %s; stop it first ('pvmctl stop %s')",
 		    vm->name, pvm_vm_state_to_string(pvmd_vm_state(vm)), vm->name);
-	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
-	if (r < 0)
-		return r;
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
 	if (r <= 0)
 		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */

@@ -637,13 +637,16 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 	pvm_error err = { 0 };
 	int r;
 
-	r = require_active(vm, error);
-	if (r < 0)
-		return r;
+	/* authorization first: a caller who may not stop this VM learns nothing of its state */
 	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
 		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
 		if (r < 0)
 			return r;
+	}
+	r = require_active(vm, error);
+	if (r < 0)
+		return r;
+	if (msg) {
 		r = auth_check_polkit(vm->manager, msg,
 				      kill_now ? "org.pvm1.kill-vm" : "org.pvm1.stop-vm", vm,
 				      error);
@@ -708,6 +711,9 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	pvmd_console_client *c;
 	int fds[2], r;
 
+	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
+	if (r < 0)
+		return r;
 	r = require_active(vm, error);
 	if (r < 0)
 		return r;
@@ -717,9 +723,6 @@ int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 		    "VM '%s' has no console (console output is \"none\" in its "
 		    "config)",
 		    vm->name);
-	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
-	if (r < 0)
-		return r;
 	if (vm->n_consoles >= PVMD_CONSOLE_CLIENTS_MAX)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
 					 "VM '%s' already has %d consoles attached", vm->name,
