@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "kvm-compat.h"
 
 const pvm_arch *pvm_arch_native(void)
 {
@@ -16,6 +17,23 @@ const pvm_arch *pvm_arch_native(void)
 #else
 	return NULL;
 #endif
+}
+
+int pvm_arch_shared_guest_memfd_flags(const char *arch, const pvm_host_caps *caps, uint64_t *ret,
+				      pvm_error *err)
+{
+	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+
+	if (!caps->guest_memfd)
+		return pvm_error_set(err, EOPNOTSUPP, "%s: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)",
+				     arch);
+	if ((caps->guest_memfd_flags & want) != want)
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "%s: guest_memfd lacks MMAP|INIT_SHARED "
+				     "(KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
+				     arch, caps->guest_memfd_flags);
+	*ret = want;
+	return 0;
 }
 
 void pvm_boot_plan_clear(pvm_boot_plan *plan)

@@ -168,6 +168,11 @@ typedef struct pvm_arch {
 /* The backend for the architecture this binary runs on. */
 const pvm_arch *pvm_arch_native(void);
 
+/* The guest_memfd arrangement both backends use for memory pvmd loads: MMAP|INIT_SHARED.
+ * Fails, naming `arch`, when KVM has no guest_memfd or lacks either flag. */
+int pvm_arch_shared_guest_memfd_flags(const char *arch, const pvm_host_caps *caps, uint64_t *ret,
+				      pvm_error *err);
+
 /* Backends; each is compiled only on its own architecture, but plan_boot and the device model
  * are plain C and unit-tested anywhere they build. */
 extern const pvm_arch pvm_arch_x86_64;

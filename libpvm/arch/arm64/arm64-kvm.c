@@ -211,21 +211,19 @@ static bool kernel_has_protected_guest_memfd_gap(char *release, size_t len)
 static int arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *caps,
 				   uint64_t *ret, pvm_error *err)
 {
-	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 	char release[65];
+	uint64_t flags;
+	int r;
 
-	if (!caps->guest_memfd)
-		return pvm_error_set(err, EOPNOTSUPP, "arm64: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
 	/* pvmd maps the memory to load the payload: both flags are needed. */
-	if ((caps->guest_memfd_flags & want) != want)
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "arm64: guest_memfd lacks MMAP|INIT_SHARED (KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
-				     caps->guest_memfd_flags);
+	r = pvm_arch_shared_guest_memfd_flags("arm64", caps, &flags, err);
+	if (r < 0)
+		return r;
 	if (shape->protected_vm && kernel_has_protected_guest_memfd_gap(release, sizeof(release)))
 		return pvm_error_set(err, EOPNOTSUPP,
 				     "arm64: protected VMs cannot run from guest_memfd on Linux %s (pKVM up to %d.%d: KVM_RUN fails with EIO; kernel-patches/GAPS.md)",
 				     release, PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR, PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
-	*ret = want;
+	*ret = flags;
 	return 0;
 }
 

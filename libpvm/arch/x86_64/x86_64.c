@@ -62,20 +62,9 @@ static int x86_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsi
 static int x86_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *caps,
 				 uint64_t *ret, pvm_error *err)
 {
-	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
-
-	if (!caps->guest_memfd)
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "x86_64: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
 	/* A default VM cannot run from private guest_memfd (accesses exit as MMIO), and pvmd
 	 * must map the memory to load the payload: both flags are needed. */
-	if ((caps->guest_memfd_flags & want) != want)
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "x86_64: guest_memfd lacks MMAP|INIT_SHARED "
-				     "(KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
-				     caps->guest_memfd_flags);
-	*ret = want;
-	return 0;
+	return pvm_arch_shared_guest_memfd_flags("x86_64", caps, ret, err);
 }
 
 /* A throwaway VM with a 64 KiB guest_memfd memslot and no userspace mapping, running three
