@@ -8,9 +8,9 @@
 
 #include "error.h"
 
-#define PVM_NAME_MAX 64             /* [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+#define PVM_NAME_MAX 64		      /* [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
 #define PVM_CONFIG_FILE_MAX (1 << 20) /* bytes of JSON we will read */
-#define PVM_CONFIG_DEPTH_MAX 8        /* JSON nesting */
+#define PVM_CONFIG_DEPTH_MAX 8	      /* JSON nesting */
 #define PVM_MEMORY_MIB_MAX (64 * 1024)
 #define PVM_CPUS_MAX 64
 #define PVM_PARAMS_MAX 4096
@@ -32,16 +32,16 @@ enum pvm_memory_backing {
 };
 
 enum pvm_payload_format {
-	PVM_PAYLOAD_AUTO,        /* detect: ELF with a PVH note, arm64 Image header */
-	PVM_PAYLOAD_PVH_ELF,     /* x86_64: ELF with the Xen PVH entry note */
+	PVM_PAYLOAD_AUTO,	 /* detect: ELF with a PVH note, arm64 Image header */
+	PVM_PAYLOAD_PVH_ELF,	 /* x86_64: ELF with the Xen PVH entry note */
 	PVM_PAYLOAD_LINUX_IMAGE, /* arm64: Linux Image with its 64-byte header */
-	PVM_PAYLOAD_RAW,         /* flat binary loaded at load_address, entered there */
+	PVM_PAYLOAD_RAW,	 /* flat binary loaded at load_address, entered there */
 };
 
 enum pvm_console_output {
 	PVM_CONSOLE_RING_AND_LOG, /* bounded ring buffer in pvmd plus a per-VM log file */
-	PVM_CONSOLE_RING,         /* ring buffer only */
-	PVM_CONSOLE_NONE,         /* output discarded */
+	PVM_CONSOLE_RING,	  /* ring buffer only */
+	PVM_CONSOLE_NONE,	  /* output discarded */
 };
 
 typedef struct pvm_config {
@@ -59,7 +59,7 @@ typedef struct pvm_config {
 	uint8_t payload_sha256[32];
 	enum pvm_console_output console_output;
 	bool console_input;
-	bool debug;               /* debug features (e.g. register dumps); subject to policy */
+	bool debug;		  /* debug features (e.g. register dumps); subject to policy */
 	uint32_t boot_timeout_ms; /* start to READY; 0 means no timeout */
 } pvm_config;
 

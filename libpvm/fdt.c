@@ -194,7 +194,8 @@ int pvm_fdt_arm64_build(const pvm_fdt_arm64 *m, void **ret, size_t *ret_size, pv
 	    (r = fdt_begin_node(fdt, "")) < 0 ||
 	    (r = fdt_property_string(fdt, "compatible", "linux,dummy-virt")) < 0 ||
 	    (r = fdt_property_string(fdt, "model", "pvm arm64")) < 0 ||
-	    (r = prop_u32(fdt, "#address-cells", 2)) < 0 || (r = prop_u32(fdt, "#size-cells", 2)) < 0 ||
+	    (r = prop_u32(fdt, "#address-cells", 2)) < 0 ||
+	    (r = prop_u32(fdt, "#size-cells", 2)) < 0 ||
 	    (r = prop_u32(fdt, "interrupt-parent", GIC_PHANDLE)) < 0 ||
 	    (r = node_chosen(fdt, m)) < 0 || (r = node_memory(fdt, m)) < 0 ||
 	    (r = node_cpus(fdt, m)) < 0 || (r = node_psci(fdt)) < 0 || (r = node_gic(fdt, m)) < 0 ||

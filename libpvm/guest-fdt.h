@@ -14,12 +14,11 @@
 typedef struct pvm_fdt_arm64 {
 	uint64_t ram_base;
 	uint64_t ram_size;
-	uint32_t cpus;         /* 1..PVM_CPUS_MAX */
+	uint32_t cpus;	       /* 1..PVM_CPUS_MAX */
 	const char *bootargs;  /* NULL: no bootargs property */
 	uint64_t initrd_start; /* guest physical; initrd_end == initrd_start: no initrd */
 	uint64_t initrd_end;
 } pvm_fdt_arm64;
 
 /* Build the tree; *ret (malloc'ed, packed) and *ret_size only on success. */
-int pvm_fdt_arm64_build(const pvm_fdt_arm64 *machine, void **ret, size_t *ret_size,
-			pvm_error *err);
+int pvm_fdt_arm64_build(const pvm_fdt_arm64 *machine, void **ret, size_t *ret_size, pvm_error *err);

@@ -52,7 +52,7 @@ typedef struct pvm_policy pvm_policy;
 
 typedef struct pvm_decision {
 	bool allowed;
-	char reason[512]; /* why, naming the rule's file, for denials and for logs */
+	char reason[512];    /* why, naming the rule's file, for denials and for logs */
 	bool limit_exceeded; /* denied by a VM count, vCPU or memory limit (LimitExceeded) */
 } pvm_decision;
 

@@ -2,8 +2,9 @@
 /*
  * Assembler macros for an exception frame of 32 x-registers (slot n holds xn), shared by the
  * EL2 vectors and the EL1 test host's. Only the registers a C handler may clobber are saved:
- * x0-x18, x29, x30; the handler preserves x19-x28 itself.
+ * x0-x18, x29, x30; the handler preserves x19-x28 itself. Assembler, so not clang-formatted.
  */
+/* clang-format off */
 	.macro	frame_save
 	sub	sp, sp, #(32 * 8)
 	stp	x0, x1, [sp, #(0 * 8)]

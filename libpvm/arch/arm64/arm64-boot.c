@@ -45,9 +45,10 @@ int pvm_arm64_image_parse(const void *data, size_t len, pvm_arm64_image *ret, pv
 	uint64_t text_offset, image_size, flags;
 
 	if (!pvm_arm64_image_detect(data, len))
-		return pvm_error_set(err, EINVAL,
-				     "payload: not an arm64 Image (%zu bytes, no 'ARM\\x64' magic at offset 56)",
-				     len);
+		return pvm_error_set(
+		    err, EINVAL,
+		    "payload: not an arm64 Image (%zu bytes, no 'ARM\\x64' magic at offset 56)",
+		    len);
 	text_offset = get_le64(h + 8);
 	image_size = get_le64(h + 16);
 	flags = get_le64(h + 24);
@@ -59,23 +60,26 @@ int pvm_arm64_image_parse(const void *data, size_t len, pvm_arm64_image *ret, pv
 	}
 	if (text_offset >= PVM_ARM64_KERNEL_ALIGN || text_offset % PAGE_SIZE_4K)
 		return pvm_error_set(err, EINVAL,
-				     "payload: Image text_offset 0x%" PRIx64 " (expected page-aligned, below 2 MiB)",
+				     "payload: Image text_offset 0x%" PRIx64
+				     " (expected page-aligned, below 2 MiB)",
 				     text_offset);
 	if (image_size < len)
 		return pvm_error_set(err, EINVAL,
-				     "payload: Image header says %" PRIu64 " bytes but the file has %zu",
+				     "payload: Image header says %" PRIu64
+				     " bytes but the file has %zu",
 				     image_size, len);
 	*ret = (pvm_arm64_image){ .text_offset = text_offset, .image_size = image_size };
 	return 0;
 }
 
 int pvm_arm64_layout_plan(uint64_t ram_base, uint64_t ram_size, const pvm_arm64_image *image,
-			  size_t kernel_len, size_t initrd_len, pvm_arm64_layout *ret, pvm_error *err)
+			  size_t kernel_len, size_t initrd_len, pvm_arm64_layout *ret,
+			  pvm_error *err)
 {
 	uint64_t ram_end = ram_base + ram_size, kernel_gpa, kernel_end, dtb_gpa, initrd_gpa = 0;
 
-	if (ram_base % PVM_ARM64_KERNEL_ALIGN || ram_size % PVM_ARM64_KERNEL_ALIGN || ram_size == 0 ||
-	    ram_end < ram_base)
+	if (ram_base % PVM_ARM64_KERNEL_ALIGN || ram_size % PVM_ARM64_KERNEL_ALIGN ||
+	    ram_size == 0 || ram_end < ram_base)
 		return pvm_error_set(err, EINVAL,
 				     "memory: RAM 0x%" PRIx64 "+0x%" PRIx64 " is not 2 MiB aligned",
 				     ram_base, ram_size);
@@ -84,15 +88,20 @@ int pvm_arm64_layout_plan(uint64_t ram_base, uint64_t ram_size, const pvm_arm64_
 	dtb_gpa = ram_end - PVM_FDT_SIZE_MAX;
 	if (initrd_len) {
 		if (initrd_len > dtb_gpa - ram_base)
-			return pvm_error_set(err, E2BIG, "initrd: %zu bytes do not fit in %" PRIu64 " MiB of RAM",
-					     initrd_len, ram_size >> 20);
+			return pvm_error_set(
+			    err, E2BIG, "initrd: %zu bytes do not fit in %" PRIu64 " MiB of RAM",
+			    initrd_len, ram_size >> 20);
 		initrd_gpa = ALIGN_DOWN(dtb_gpa - initrd_len, PAGE_SIZE_4K);
 	}
 	if (kernel_end > (initrd_len ? initrd_gpa : dtb_gpa) || kernel_end < kernel_gpa)
 		return pvm_error_set(err, E2BIG,
-				     "payload: kernel (%" PRIu64 " bytes in memory)%s does not fit in %" PRIu64 " MiB of RAM",
-				     image->image_size, initrd_len ? " plus initrd" : "", ram_size >> 20);
-	*ret = (pvm_arm64_layout){ .kernel_gpa = kernel_gpa, .initrd_gpa = initrd_gpa, .dtb_gpa = dtb_gpa };
+				     "payload: kernel (%" PRIu64
+				     " bytes in memory)%s does not fit in %" PRIu64 " MiB of RAM",
+				     image->image_size, initrd_len ? " plus initrd" : "",
+				     ram_size >> 20);
+	*ret = (pvm_arm64_layout){ .kernel_gpa = kernel_gpa,
+				   .initrd_gpa = initrd_gpa,
+				   .dtb_gpa = dtb_gpa };
 	return 0;
 }
 
@@ -102,9 +111,11 @@ int pvm_arm64_memory_map(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *
 
 	if (memory_bytes < PVM_ARM64_RAM_MIN || memory_bytes > max ||
 	    memory_bytes % PVM_ARM64_KERNEL_ALIGN)
-		return pvm_error_set(err, EINVAL,
-				     "arm64: memory must be a multiple of 2 MiB from %llu MiB to %" PRIu64 " MiB, got %" PRIu64 " bytes",
-				     PVM_ARM64_RAM_MIN >> 20, max >> 20, memory_bytes);
+		return pvm_error_set(
+		    err, EINVAL,
+		    "arm64: memory must be a multiple of 2 MiB from %llu MiB to %" PRIu64
+		    " MiB, got %" PRIu64 " bytes",
+		    PVM_ARM64_RAM_MIN >> 20, max >> 20, memory_bytes);
 	*ret = (pvm_memory_map){ .ram_base = PVM_ARM64_RAM_BASE, .ram_size = memory_bytes };
 	return 0;
 }
@@ -118,7 +129,8 @@ int pvm_arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsig
 	}
 	if (!sys->protected_vm_type)
 		return pvm_error_set(err, EOPNOTSUPP,
-				     "arm64: protected_vm requested, but this host's KVM has no protected VM type (pKVM needs kvm-arm.mode=protected)");
+				     "arm64: protected_vm requested, but this host's KVM has no "
+				     "protected VM type (pKVM needs kvm-arm.mode=protected)");
 	*ret = KVM_VM_TYPE_ARM_PROTECTED;
 	return 0;
 }
@@ -135,8 +147,10 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 	memset(plan, 0, sizeof(*plan));
 	if (format == PVM_PAYLOAD_AUTO) {
 		if (!pvm_arm64_image_detect(in->kernel, in->kernel_len))
-			return pvm_error_set(err, EINVAL,
-					     "payload format not recognised: arm64 boots an arm64 Linux Image, or a raw binary when payload_format is \"raw\"");
+			return pvm_error_set(
+			    err, EINVAL,
+			    "payload format not recognised: arm64 boots an arm64 Linux Image, or a "
+			    "raw binary when payload_format is \"raw\"");
 		format = PVM_PAYLOAD_LINUX_IMAGE;
 	}
 	switch (format) {
@@ -144,15 +158,15 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 		r = pvm_arm64_image_parse(in->kernel, in->kernel_len, &image, err);
 		if (r < 0)
 			return r;
-		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image, in->kernel_len,
-					  in->initrd_len, &layout, err);
+		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image,
+					  in->kernel_len, in->initrd_len, &layout, err);
 		snprintf(plan->format, sizeof(plan->format), "linux-image");
 		break;
 	case PVM_PAYLOAD_RAW:
 		/* Same layout (initrd, device tree at the top of RAM), entered at load_address;
 		 * the segment checks below catch a payload that overlaps them. */
-		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image, in->kernel_len,
-					  in->initrd_len, &layout, err);
+		r = pvm_arm64_layout_plan(in->map.ram_base, in->map.ram_size, &image,
+					  in->kernel_len, in->initrd_len, &layout, err);
 		layout.kernel_gpa = in->load_address;
 		snprintf(plan->format, sizeof(plan->format), "raw");
 		break;
@@ -162,15 +176,16 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 	if (r < 0)
 		return r;
 
-	r = pvm_fdt_arm64_build(&(pvm_fdt_arm64){
-					.ram_base = in->map.ram_base,
-					.ram_size = in->map.ram_size,
-					.cpus = in->cpus,
-					.bootargs = in->params && in->params[0] ? in->params : NULL,
-					.initrd_start = layout.initrd_gpa,
-					.initrd_end = layout.initrd_gpa + (in->initrd ? in->initrd_len : 0),
-				},
-				&dtb, &dtb_len, err);
+	r = pvm_fdt_arm64_build(
+	    &(pvm_fdt_arm64){
+		.ram_base = in->map.ram_base,
+		.ram_size = in->map.ram_size,
+		.cpus = in->cpus,
+		.bootargs = in->params && in->params[0] ? in->params : NULL,
+		.initrd_start = layout.initrd_gpa,
+		.initrd_end = layout.initrd_gpa + (in->initrd ? in->initrd_len : 0),
+	    },
+	    &dtb, &dtb_len, err);
 	if (r < 0)
 		return r;
 	if ((r = pvm_boot_plan_add(plan, &in->map, "kernel", layout.kernel_gpa, in->kernel,

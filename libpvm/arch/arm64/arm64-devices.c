@@ -85,7 +85,8 @@ static void control_access(pvm_arch_devices *d, struct kvm_run *run, uint64_t of
 	}
 	ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
 	snprintf(ev->detail, sizeof(ev->detail),
-		 "control page +0x%" PRIx64 ": write of 0x%" PRIx32 " (size %" PRIu32 ") is no known command",
+		 "control page +0x%" PRIx64 ": write of 0x%" PRIx32 " (size %" PRIu32
+		 ") is no known command",
 		 off, v, run->mmio.len);
 }
 
@@ -97,8 +98,8 @@ static void mmio(pvm_arch_devices *d, struct kvm_run *run, pvm_exit_event *ev)
 	ev->kind = PVM_EXIT_EVENT_CONTINUE;
 	if (len == 0 || len > sizeof(run->mmio.data)) {
 		ev->kind = PVM_EXIT_EVENT_FATAL;
-		snprintf(ev->detail, sizeof(ev->detail), "MMIO 0x%" PRIx64 ": access of %" PRIu32 " bytes",
-			 addr, len);
+		snprintf(ev->detail, sizeof(ev->detail),
+			 "MMIO 0x%" PRIx64 ": access of %" PRIu32 " bytes", addr, len);
 	} else if (in_range(addr, len, PVM_ARM64_UART_BASE, PVM_ARM64_UART_SIZE)) {
 		uart_access(d, run, addr - PVM_ARM64_UART_BASE, ev);
 	} else if (in_range(addr, len, PVM_ARM64_CONTROL_BASE, PVM_ARM64_CONTROL_SIZE)) {
@@ -107,8 +108,8 @@ static void mmio(pvm_arch_devices *d, struct kvm_run *run, pvm_exit_event *ev)
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, len);
 		ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
-		snprintf(ev->detail, sizeof(ev->detail), "MMIO 0x%" PRIx64 ": %s of size %" PRIu32, addr,
-			 run->mmio.is_write ? "write" : "read", len);
+		snprintf(ev->detail, sizeof(ev->detail), "MMIO 0x%" PRIx64 ": %s of size %" PRIu32,
+			 addr, run->mmio.is_write ? "write" : "read", len);
 	}
 }
 
@@ -132,8 +133,8 @@ int pvm_arm64_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run,
 			return 0;
 		default:
 			ev->kind = PVM_EXIT_EVENT_CRASH;
-			snprintf(ev->detail, sizeof(ev->detail), "KVM_EXIT_SYSTEM_EVENT type %" PRIu32,
-				 run->system_event.type);
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "KVM_EXIT_SYSTEM_EVENT type %" PRIu32, run->system_event.type);
 			return 0;
 		}
 	case KVM_EXIT_INTR:
@@ -146,8 +147,8 @@ int pvm_arm64_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run,
 		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		ev->kind = PVM_EXIT_EVENT_EMULATION_FAILURE;
-		snprintf(ev->detail, sizeof(ev->detail), "KVM_EXIT_INTERNAL_ERROR suberror %" PRIu32,
-			 run->internal.suberror);
+		snprintf(ev->detail, sizeof(ev->detail),
+			 "KVM_EXIT_INTERNAL_ERROR suberror %" PRIu32, run->internal.suberror);
 		return 0;
 	default:
 		ev->kind = PVM_EXIT_EVENT_FATAL;

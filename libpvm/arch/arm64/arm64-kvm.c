@@ -17,7 +17,7 @@
 #include "kvm-compat.h"
 
 #define CORE_REG(name)                                                                             \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |                                    \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |                                     \
 	 (offsetof(struct kvm_regs, name) / sizeof(__u32)))
 
 static int set_one_reg(int vcpu_fd, uint64_t id, uint64_t value)
@@ -85,7 +85,8 @@ static int arm64_vcpu_init(int vm_fd, int vcpu_fd, uint32_t index, uint64_t pc, 
 	 * way, and Linux's first key write (APIAKeyLo_EL1) is UNDEFINED unless the vCPU has it. */
 	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
 	    ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_GENERIC) > 0)
-		init.features[0] |= 1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1u << KVM_ARM_VCPU_PTRAUTH_GENERIC;
+		init.features[0] |=
+		    1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1u << KVM_ARM_VCPU_PTRAUTH_GENERIC;
 	if (index > 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
 	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init) < 0)
@@ -108,7 +109,8 @@ int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err)
 {
 	_cleanup_close_ int vm_fd = -1, gmem_fd = -1, vgic_fd = -1, vcpu_fd = -1;
 	struct kvm_create_guest_memfd gmem = { .size = PROBE_MEM_SIZE,
-					       .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED };
+					       .flags = GUEST_MEMFD_FLAG_MMAP |
+							GUEST_MEMFD_FLAG_INIT_SHARED };
 	struct kvm_userspace_memory_region2 slot = {};
 	struct utsname u = {};
 	struct kvm_run *run;
@@ -121,16 +123,19 @@ int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err)
 	if (vm_fd < 0)
 		return pvm_error_set(err, errno, "KVM_CREATE_VM (protected type): %m");
 	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD) <= 0)
-		return pvm_error_set(err, EOPNOTSUPP, "KVM_CAP_GUEST_MEMFD is 0 on a protected VM (Linux %s)",
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "KVM_CAP_GUEST_MEMFD is 0 on a protected VM (Linux %s)",
 				     u.release);
 	gmem_fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
 	if (gmem_fd < 0)
-		return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD (MMAP|INIT_SHARED) on a protected VM: %m (Linux %s)",
-				     u.release);
+		return pvm_error_set(
+		    err, errno,
+		    "KVM_CREATE_GUEST_MEMFD (MMAP|INIT_SHARED) on a protected VM: %m (Linux %s)",
+		    u.release);
 	mem = mmap(NULL, PROBE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_fd, 0);
 	if (mem == MAP_FAILED)
-		return pvm_error_set(err, errno, "mmap of a protected VM's guest_memfd: %m (Linux %s)",
-				     u.release);
+		return pvm_error_set(
+		    err, errno, "mmap of a protected VM's guest_memfd: %m (Linux %s)", u.release);
 	memcpy(mem, probe_code, sizeof(probe_code));
 	slot = (struct kvm_userspace_memory_region2){
 		.slot = 0,
@@ -143,8 +148,10 @@ int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err)
 	r = ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &slot) < 0 ? -errno : 0;
 	if (r < 0) {
 		munmap(mem, PROBE_MEM_SIZE);
-		return pvm_error_set(err, -r, "KVM_SET_USER_MEMORY_REGION2 (guest_memfd) on a protected VM: %s (Linux %s)",
-				     strerror(-r), u.release);
+		return pvm_error_set(
+		    err, -r,
+		    "KVM_SET_USER_MEMORY_REGION2 (guest_memfd) on a protected VM: %s (Linux %s)",
+		    strerror(-r), u.release);
 	}
 	if ((r = arm64_vgic_create(vm_fd, &vgic_fd, err)) < 0)
 		goto out;
@@ -165,12 +172,14 @@ int pvm_arm64_kvm_probe_protected_guest_memfd(int kvm_fd, pvm_error *err)
 	r = ioctl(vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0;
 	saved = -r;
 	if (r < 0)
-		pvm_error_set(err, saved,
-			      "KVM_RUN of a protected VM whose memory is guest_memfd: %s (Linux %s)",
-			      strerror(saved), u.release);
+		pvm_error_set(
+		    err, saved,
+		    "KVM_RUN of a protected VM whose memory is guest_memfd: %s (Linux %s)",
+		    strerror(saved), u.release);
 	else if (run->exit_reason != KVM_EXIT_SYSTEM_EVENT)
 		r = pvm_error_set(err, EPROTO,
-				  "protected VM on guest_memfd: exit reason %u instead of PSCI SYSTEM_OFF (Linux %s)",
+				  "protected VM on guest_memfd: exit reason %u instead of PSCI "
+				  "SYSTEM_OFF (Linux %s)",
 				  run->exit_reason, u.release);
 	munmap(run, (size_t)mmap_size);
 out:
@@ -205,7 +214,8 @@ static bool kernel_has_protected_guest_memfd_gap(char *release, size_t len)
 	if (sscanf(u.release, "%u.%u", &major, &minor) != 2)
 		return true;
 	return major < PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR ||
-	       (major == PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR && minor <= PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
+	       (major == PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR &&
+		minor <= PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
 }
 
 static int arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *caps,
@@ -220,9 +230,11 @@ static int arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_cap
 	if (r < 0)
 		return r;
 	if (shape->protected_vm && kernel_has_protected_guest_memfd_gap(release, sizeof(release)))
-		return pvm_error_set(err, EOPNOTSUPP,
-				     "arm64: protected VMs cannot run from guest_memfd on Linux %s (pKVM up to %d.%d: KVM_RUN fails with EIO; kernel-patches/GAPS.md)",
-				     release, PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR, PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
+		return pvm_error_set(
+		    err, EOPNOTSUPP,
+		    "arm64: protected VMs cannot run from guest_memfd on Linux %s (pKVM up to "
+		    "%d.%d: KVM_RUN fails with EIO; kernel-patches/GAPS.md)",
+		    release, PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR, PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
 	*ret = flags;
 	return 0;
 }
@@ -269,7 +281,8 @@ static int arm64_reserve_pinned_memory(const pvm_vm_shape *shape, pvm_error *err
 			rl.rlim_max = need;
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 			return pvm_error_set(err, errno,
-					     "arm64: raising RLIMIT_MEMLOCK to %llu bytes for the pages pKVM pins: %m",
+					     "arm64: raising RLIMIT_MEMLOCK to %llu bytes for the "
+					     "pages pKVM pins: %m",
 					     (unsigned long long)need);
 	}
 	return 0;

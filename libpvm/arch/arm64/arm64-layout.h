@@ -21,7 +21,7 @@
 #define PVM_ARM64_CONTROL_READY 0
 #define PVM_ARM64_CONTROL_STATUS 4
 #define PVM_ARM64_READY_MAGIC 0x59444552 /* "REDY" little-endian: PVM_X86_READY_MAGIC (arch.h) */
-#define PVM_ARM64_STOP_REQUESTED 0x1  /* PVM_CONTROL_STOP_REQUESTED (arch.h) */
+#define PVM_ARM64_STOP_REQUESTED 0x1	 /* PVM_CONTROL_STOP_REQUESTED (arch.h) */
 
 /* RAM starts at 2 GiB; the Image goes to its first 2 MiB-aligned address + text_offset. */
 #define PVM_ARM64_RAM_BASE 0x80000000ULL

@@ -15,9 +15,9 @@
 /* ---- Image and layout (arm64-boot.c) ---- */
 
 #define PVM_ARM64_IMAGE_HEADER_SIZE 64
-#define PVM_ARM64_IMAGE_MAGIC 0x644d5241u /* "ARM\x64" at offset 56 */
+#define PVM_ARM64_IMAGE_MAGIC 0x644d5241u  /* "ARM\x64" at offset 56 */
 #define PVM_ARM64_KERNEL_ALIGN 0x200000ULL /* Image base: 2 MiB aligned, plus text_offset */
-#define PVM_ARM64_RAM_MIN (4ULL << 20)     /* kernel + device tree, 2 MiB granules */
+#define PVM_ARM64_RAM_MIN (4ULL << 20)	   /* kernel + device tree, 2 MiB granules */
 
 typedef struct pvm_arm64_image {
 	uint64_t text_offset; /* from the load base */
