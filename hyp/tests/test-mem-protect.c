@@ -83,7 +83,7 @@ static const struct expect expected[NR_STARTS][NR_OPS] = {
 		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), OK(O, N, N), OK(O, N, N),
 	},
 	[ST_HOST_SHARED] = {
-		E(HYP_EPERM), OK(O, N, N), E(HYP_EBUSY), E(HYP_EPERM), E(HYP_EBUSY),
+		E(HYP_EPERM), OK(O, N, N), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
 		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), OK(SO, SB, N), OK(SO, SB, N),
 	},
 	[ST_HYP_DONATED] = {
@@ -96,11 +96,11 @@ static const struct expect expected[NR_STARTS][NR_OPS] = {
 	},
 	[ST_GUEST] = {
 		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
-		OK(SB, N, SO), E(HYP_EPERM), E(HYP_EBUSY), E(HYP_EPERM), OK(N, N, O),
+		OK(SB, N, SO), E(HYP_EPERM), E(HYP_EINVAL), E(HYP_EPERM), OK(N, N, O),
 	},
 	[ST_GUEST_SHARED] = {
 		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
-		E(HYP_EPERM), OK(N, N, O), E(HYP_EBUSY), OK(SB, N, SO), OK(SB, N, SO),
+		E(HYP_EPERM), OK(N, N, O), E(HYP_EINVAL), OK(SB, N, SO), OK(SB, N, SO),
 	},
 	[ST_GUEST_DEAD] = {
 		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_ENOENT),
@@ -271,23 +271,23 @@ static const struct arg_case arg_cases[] = {
 	{ "pfn max", OP_SHARE_HYP, UINT64_MAX, 0, 1, LIVE, -HYP_EINVAL },
 	{ "pfn address overflow", OP_DONATE_HYP, UINT64_MAX >> 12, 0, 1, LIVE, -HYP_EINVAL },
 	{ "pfn+nr overflow", OP_DONATE_HYP, (UINT64_MAX >> 12) - 1, 0, 3, LIVE, -HYP_EINVAL },
-	{ "pfn below RAM", OP_SHARE_HYP, 0, 0, 1, LIVE, -HYP_EINVAL },
-	{ "pfn in a hole", OP_DONATE_HYP, T_PFN(T_HOLE), 0, 1, LIVE, -HYP_EINVAL },
-	{ "pfn past RAM", OP_RECLAIM_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE), 0, 1, LIVE, -HYP_EINVAL },
-	{ "range across regions", OP_SHARE_HYP, T_PFN(T_HYP) - 1, 0, 2, LIVE, -HYP_EINVAL },
-	{ "range into a hole", OP_RECLAIM_GUEST, T_PFN(T_HOLE) - 1, 0, 2, LIVE, -HYP_EINVAL },
+	{ "pfn below RAM", OP_SHARE_HYP, 0, 0, 1, LIVE, -HYP_EPERM },
+	{ "pfn in a hole", OP_DONATE_HYP, T_PFN(T_HOLE), 0, 1, LIVE, -HYP_EPERM },
+	{ "pfn past RAM", OP_RECLAIM_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE), 0, 1, LIVE, -HYP_EPERM },
+	{ "range across regions", OP_SHARE_HYP, T_PFN(T_HYP) - 1, 0, 2, LIVE, -HYP_EPERM },
+	{ "range into a hole", OP_RECLAIM_GUEST, T_PFN(T_HOLE) - 1, 0, 2, LIVE, -HYP_EPERM },
 	{ "hyp pool page", OP_SHARE_HYP, T_PFN(T_HYP) + T_HYP_IMAGE_PAGES + 3, 0, 1, LIVE,
 	  -HYP_EPERM },
 	{ "handle out of range", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, HYP_MAX_GUESTS, -HYP_ENOENT },
 	{ "handle huge", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, UINT64_MAX - 1, -HYP_ENOENT },
 	{ "handle of a free slot", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, 5, -HYP_ENOENT },
-	{ "gfn past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT, 1, LIVE, -HYP_EINVAL },
+	{ "gfn past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT, 1, LIVE, -HYP_ERANGE },
 	{ "gfn+nr past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT - 1, 2, LIVE,
-	  -HYP_EINVAL },
-	{ "gfn max", OP_DONATE_GUEST, T_PFN(X_PA), UINT64_MAX, 1, LIVE, -HYP_EINVAL },
+	  -HYP_ERANGE },
+	{ "gfn max", OP_DONATE_GUEST, T_PFN(X_PA), UINT64_MAX, 1, LIVE, -HYP_ERANGE },
 	{ "last gfn", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT - 1, 1, LIVE, 0 },
 	{ "guest call, zero pages", OP_GUEST_SHARE, 0, 0, 0, LIVE, -HYP_EINVAL },
-	{ "guest call, gfn past IPA space", OP_GUEST_UNSHARE, 0, GFN_LIMIT, 1, LIVE, -HYP_EINVAL },
+	{ "guest call, gfn past IPA space", OP_GUEST_UNSHARE, 0, GFN_LIMIT, 1, LIVE, -HYP_ERANGE },
 	{ "guest call, bad handle", OP_GUEST_SHARE, 0, 0, 1, 99, -HYP_ENOENT },
 	{ "guest call, nothing mapped", OP_GUEST_SHARE, 0, 3, 1, LIVE, -HYP_ENOENT },
 };
@@ -349,9 +349,9 @@ static int test_atomic_ranges(int n)
 	T_ASSERT_EQ(hyp_host_share_hyp(&mem, pfn, 4), -HYP_EPERM);
 	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 4), -HYP_EPERM);
 	T_ASSERT(!memcmp(before, hyp_page_lookup(&mem, hyp_pa(X_PA)), sizeof(before)));
-	/* The guest's target range is partly occupied: -EBUSY, nothing changes. */
+	/* The guest's target range is partly occupied: -EPERM, nothing changes. */
 	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn + 10, 2, 1), 0);
-	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 3), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 3), -HYP_EPERM);
 	T_ASSERT(!memcmp(before, hyp_page_lookup(&mem, hyp_pa(X_PA)), sizeof(before)));
 	/* Guest shares a range with a hole in it: -ENOENT, nothing changes. */
 	T_ASSERT_EQ(hyp_guest_share_host(&mem, guest, 1, 3), -HYP_ENOENT);

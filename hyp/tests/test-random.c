@@ -100,7 +100,37 @@ static bool host_owned(const struct hyp_page *p)
 
 static bool guest_owned(const struct hyp_page *p)
 {
-	return p->owner >= HYP_ID_GUEST0 && p->owner != HYP_ID_NONE;
+	return p->owner >= HYP_ID_GUEST0 && p->owner < HYP_ID_GUESTS;
+}
+
+static bool lent_to_guests(const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_GUESTS;
+}
+
+static bool shared_with_hyp(const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP;
+}
+
+static bool pinned(const struct hyp_page *p)
+{
+	return shared_with_hyp(p) && p->pins;
+}
+
+/* A gfn where guest h maps a page the host lends, if one is found quickly. */
+static uint64_t pick_lent_gfn(uint64_t h)
+{
+	for (int tries = 0; h < HYP_MAX_GUESTS && tries < 64; tries++) {
+		uint64_t gfn = below(48);
+		uint64_t pte =
+		    mem.guests[h].status == HYP_GUEST_ALIVE
+			? s2_lookup(&mem.guests[h].pgt, hyp_ipa(gfn << HYP_PAGE_SHIFT), NULL)
+			: 0;
+		if (pte && s2_pte_state(pte) == HYP_PAGE_SHARED_BORROWED)
+			return gfn;
+	}
+	return pick_gfn();
 }
 
 /* For guest calls: often a gfn the guest has mapped. */
@@ -129,13 +159,19 @@ enum op {
 	OP_GUEST_CREATE,
 	OP_GUEST_DESTROY,
 	OP_HOST_ACCESS,
+	OP_SHARE_GUEST,
+	OP_UNSHARE_GUEST,
+	OP_FORCE_RECLAIM,
+	OP_PIN,
+	OP_UNPIN,
 	NR_OPS,
 };
 
 static const char *const op_names[] = {
-	"share-hyp",	"unshare-hyp",	 "donate-hyp",	"reclaim-hyp",
-	"donate-guest", "reclaim-guest", "guest-share", "guest-unshare",
-	"guest-create", "guest-destroy", "host-access",
+	"share-hyp",	 "unshare-hyp",	  "donate-hyp",	 "reclaim-hyp",
+	"donate-guest",	 "reclaim-guest", "guest-share", "guest-unshare",
+	"guest-create",	 "guest-destroy", "host-access", "share-guest",
+	"unshare-guest", "force-reclaim", "pin",	 "unpin",
 };
 
 struct stats {
@@ -267,12 +303,46 @@ static void run(uint64_t seed, uint64_t nr_ops, size_t pool_pages, struct stats 
 		case OP_HOST_ACCESS:
 			r = host_access(pfn);
 			break;
+		case OP_SHARE_GUEST:
+			if (below(2))
+				pfn = pick_pfn_where(below(2) ? host_owned : lent_to_guests);
+			r = hyp_host_share_guest(&mem, h, pfn, gfn, nr);
+			break;
+		case OP_UNSHARE_GUEST:
+			gfn = pick_lent_gfn(h);
+			r = hyp_host_unshare_guest(&mem, h, gfn, nr);
+			break;
+		case OP_FORCE_RECLAIM:
+			if (below(4))
+				pfn = pick_pfn_where(guest_owned);
+			r = hyp_host_force_reclaim_guest(&mem, pfn);
+			if (r == 0 && !range_is(pfn, 1, 0)) {
+				fprintf(stderr, "step %llu: force-reclaimed page not zeroed\n",
+					(unsigned long long)i);
+				exit(EXIT_FAILURE);
+			}
+			break;
+		case OP_PIN:
+			if (below(2))
+				pfn = pick_pfn_where(shared_with_hyp);
+			r = hyp_pin_shared(&mem, pfn, nr);
+			break;
+		case OP_UNPIN:
+			/* Only the hypervisor unpins, and only what it pinned. */
+			pfn = pick_pfn_where(pinned);
+			r = pfn << HYP_PAGE_SHIFT >= T_MEM_BASE &&
+				    hyp_page_lookup(&mem, hyp_pa(pfn << HYP_PAGE_SHIFT)) &&
+				    pinned(hyp_page_lookup(&mem, hyp_pa(pfn << HYP_PAGE_SHIFT)))
+				? (hyp_unpin_shared(&mem, pfn, 1), 0)
+				: -HYP_ENOENT;
+			break;
 		default:
 			T_ASSERT(0);
 		}
 
 		if (r != 0 && r != -HYP_EPERM && r != -HYP_EBUSY && r != -HYP_ENOENT &&
-		    r != -HYP_EINVAL && r != -HYP_ENOMEM) {
+		    r != -HYP_EINVAL && r != -HYP_ENOMEM && r != -HYP_ERANGE &&
+		    r != -HYP_EHWPOISON) {
 			fprintf(stderr, "step %llu: %s returned %d\n", (unsigned long long)i,
 				op_names[op], r);
 			exit(EXIT_FAILURE);

@@ -195,6 +195,21 @@ static int hvc_reclaim_guest(uint64_t *regs)
 	return hyp_host_reclaim_guest(&mem, regs[1], regs[2]);
 }
 
+static int hvc_share_guest(uint64_t *regs)
+{
+	return hyp_host_share_guest(&mem, regs[1], regs[2], regs[3], regs[4]);
+}
+
+static int hvc_unshare_guest(uint64_t *regs)
+{
+	return hyp_host_unshare_guest(&mem, regs[1], regs[2], regs[3]);
+}
+
+static int hvc_force_reclaim(uint64_t *regs)
+{
+	return hyp_host_force_reclaim_guest(&mem, regs[1]);
+}
+
 static int hvc_page_state(uint64_t *regs)
 {
 	enum hyp_page_state state;
@@ -368,6 +383,9 @@ static const struct {
 	{ PVM_HYP_FN_HOST_RECLAIM_GUEST, hvc_reclaim_guest },
 	{ PVM_HYP_FN_PAGE_STATE, hvc_page_state },
 	{ PVM_HYP_FN_GUEST_RUN, hvc_guest_run },
+	{ PVM_HYP_FN_HOST_SHARE_GUEST, hvc_share_guest },
+	{ PVM_HYP_FN_HOST_UNSHARE_GUEST, hvc_unshare_guest },
+	{ PVM_HYP_FN_HOST_FORCE_RECLAIM, hvc_force_reclaim },
 };
 
 static void handle_hvc(uint64_t *regs)

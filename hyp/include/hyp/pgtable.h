@@ -33,6 +33,11 @@ enum hyp_page_state {
 #define S2_PTE_XN (1ULL << 54)
 #define S2_PTE_SW_SHIFT 55 /* software bits 56:55 hold enum hyp_page_state */
 #define S2_PTE_SW_MASK (3ULL << S2_PTE_SW_SHIFT)
+/*
+ * An invalid level-3 descriptor that remembers a guest page taken back by force: the walker
+ * ignores it (valid bit clear), the ownership core refuses to reuse the address.
+ */
+#define S2_PTE_POISON (1ULL << 58)
 
 #define S2_MAX_LEVEL 3
 #define S2_MAX_ROOT_PAGES 16
@@ -119,6 +124,9 @@ void s2_set_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte);
 
 /* Descriptor translating ipa (0 if none) and the level it sits at. */
 uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_level);
+
+/* The last descriptor on the walk to ipa as stored, valid or not (S2_PTE_POISON markers). */
+uint64_t s2_lookup_desc(const struct s2_pgtable *pgt, hyp_ipa_t ipa);
 
 /* Calls fn for every valid leaf in IPA order; stops at and returns the first nonzero result. */
 typedef int (*s2_leaf_fn)(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *userdata);
