@@ -165,6 +165,17 @@ static void host_sync_page(struct hyp_mem *m, hyp_pa_t pa, const struct hyp_page
 	s2_set_page(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), host_pte(pa, p));
 }
 
+/*
+ * Guests run with their MMU and caches off (non-cacheable), the host and the hypervisor with
+ * caches on; HCR_EL2.FWB is not used. Every page that goes to a guest or comes back from one
+ * is cleaned and invalidated to PoC between the losing side's unmapping and the winning
+ * side's mapping.
+ */
+static void page_to_poc(hyp_pa_t pa)
+{
+	arch_dcache_clean_inval_page(arch_pa_to_va(pa));
+}
+
 static void guest_free(struct hyp_mem *m, struct hyp_guest *g)
 {
 	s2_pgtable_destroy(&g->pgt);
@@ -271,7 +282,7 @@ static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page
 	 * is dead, so none of its vCPUs can reach the page through a stale TLB entry meanwhile.
 	 */
 	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
-	arch_clean_dcache_page(arch_pa_to_va(pa));
+	page_to_poc(pa);
 	s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(p->gfn)), 0);
 	p->owner = HYP_ID_HOST;
 	p->borrower = HYP_ID_NONE;
@@ -429,6 +440,9 @@ static int host_to_guest_transition(struct hyp_mem *m, uint64_t handle, uint64_t
 	}
 	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
 	for (uint64_t i = 0; i < nr; i++)
+		page_to_poc(nth_page(pa, i));
+	arch_icache_inval_all();
+	for (uint64_t i = 0; i < nr; i++)
 		s2_set_page(&g->pgt, gfn_ipa(gfn + i),
 			    s2_leaf_pte(nth_page(pa, i), S2_MAX_LEVEL, S2_PROT_RWX, S2_MEM_NORMAL,
 					t->owned ? HYP_PAGE_OWNED : HYP_PAGE_SHARED_BORROWED));
@@ -483,6 +497,12 @@ static void host_sync_guest_range(struct hyp_mem *m, struct hyp_guest *g, uint64
 	arch_s2_tlb_flush_vmid(m->host_s2.vmid);
 }
 
+static void guest_range_to_poc(struct hyp_mem *m, struct hyp_guest *g, uint64_t gfn, uint64_t nr)
+{
+	for (uint64_t i = 0; i < nr; i++)
+		page_to_poc(s2_pte_pa(s2_lookup(&g->pgt, gfn_ipa(gfn + i), NULL)));
+}
+
 static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr,
 				  const struct guest_transition *t)
 {
@@ -527,9 +547,11 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	 */
 	if (t->host_first) {
 		host_sync_guest_range(m, g, gfn, nr);
+		guest_range_to_poc(m, g, gfn, nr);
 		guest_sync_range(m, g, gfn, nr);
 	} else {
 		guest_sync_range(m, g, gfn, nr);
+		guest_range_to_poc(m, g, gfn, nr);
 		host_sync_guest_range(m, g, gfn, nr);
 	}
 unlock:
@@ -592,6 +614,7 @@ int hyp_host_unshare_guest(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uin
 
 		s2_set_page(&g->pgt, gfn_ipa(gfn + i), 0);
 		arch_s2_tlb_flush_vmid(g->pgt.vmid);
+		page_to_poc(page_pa);
 		if (--p->share_count == 0) {
 			p->borrower = HYP_ID_NONE;
 			host_sync_page(m, page_pa, p);
@@ -630,7 +653,7 @@ int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn)
 	s2_set_page(&g->pgt, gfn_ipa(p->gfn), S2_PTE_POISON);
 	arch_s2_tlb_flush_vmid(g->pgt.vmid);
 	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
-	arch_clean_dcache_page(arch_pa_to_va(pa));
+	page_to_poc(pa);
 	p->owner = HYP_ID_HOST;
 	p->gfn = 0;
 	host_sync_page(m, pa, p);
@@ -726,6 +749,8 @@ static int drop_host_share(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *us
 		return 0;
 	CHECK(p->borrower == HYP_ID_GUESTS && p->share_count > 0);
 	s2_set_page(&c->g->pgt, ipa, 0);
+	arch_s2_tlb_flush_vmid(c->g->pgt.vmid);
+	page_to_poc(pa);
 	if (--p->share_count == 0) {
 		p->borrower = HYP_ID_NONE;
 		host_sync_page(c->m, pa, p);

@@ -69,13 +69,20 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid)
 	isb();
 }
 
-void arch_clean_dcache_page(void *va)
+void arch_dcache_clean_inval_page(void *va)
 {
 	uint64_t line = 4ULL << ((read_sysreg(ctr_el0) >> 16) & 0xf); /* DminLine */
 
 	for (uint64_t a = (uintptr_t)va; a < (uintptr_t)va + HYP_PAGE_SIZE; a += line)
 		__asm__ volatile("dc civac, %0" : : "r"(a) : "memory");
 	dsb(ish);
+}
+
+void arch_icache_inval_all(void)
+{
+	__asm__ volatile("ic ialluis" : : : "memory");
+	dsb(ish);
+	isb();
 }
 
 static void __attribute__((noreturn)) system_off(void)

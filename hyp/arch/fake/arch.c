@@ -11,7 +11,8 @@
 static uint64_t mem_pa;
 static uint8_t *mem_va;
 static uint64_t mem_size;
-uint64_t fake_arch_tlb_flushes;
+uint64_t fake_arch_tlb_flushes, fake_arch_icache_invals;
+void (*fake_arch_dcache_hook)(hyp_pa_t pa);
 
 void fake_arch_set_memory(hyp_pa_t pa_base, void *va, uint64_t size)
 {
@@ -41,8 +42,15 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid)
 	fake_arch_tlb_flushes++;
 }
 
-void arch_clean_dcache_page(void *va)
+void arch_dcache_clean_inval_page(void *va)
 {
+	if (fake_arch_dcache_hook)
+		fake_arch_dcache_hook(arch_va_to_pa(va));
+}
+
+void arch_icache_inval_all(void)
+{
+	fake_arch_icache_invals++;
 }
 
 _Noreturn void arch_panic(const char *file, int line, const char *what)
