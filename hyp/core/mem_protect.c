@@ -159,10 +159,44 @@ static uint64_t guest_pte(hyp_pa_t pa, const struct hyp_page *p)
 			   hyp_page_state_of(p, p->owner));
 }
 
+/*
+ * The host's stage 2 is a cache of the tracking: what it does not map yet, the host faults in.
+ * So only entries that exist are rewritten, and when the pool runs dry its tables are what
+ * the hypervisor takes back (the host cannot use the pool up with faults, say on MMIO in ever
+ * new windows). host_s2_recycle() returns whether that freed anything.
+ */
 static void host_sync_page(struct hyp_mem *m, hyp_pa_t pa, const struct hyp_page *p)
 {
 	/* The host's IPA space is the identity map of physical memory. */
-	s2_set_page(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), host_pte(pa, p));
+	s2_update_page(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), host_pte(pa, p));
+}
+
+static bool host_s2_recycle(struct hyp_mem *m)
+{
+	size_t before = m->pool.nr_free;
+
+	s2_clear(&m->host_s2);
+	return m->pool.nr_free > before;
+}
+
+/* Split any host block over the range (the one allocation a host-side commit may need). */
+static int host_prepare(struct hyp_mem *m, hyp_pa_t pa, uint64_t size)
+{
+	int r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), size);
+
+	if (r == -HYP_ENOMEM && host_s2_recycle(m))
+		r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), size);
+	return r;
+}
+
+/* Tables for a guest's range: a guest's tables are never recycled, the host's may be. */
+static int guest_prepare(struct hyp_mem *m, struct hyp_guest *g, uint64_t gfn, uint64_t nr)
+{
+	int r = s2_prepare(&g->pgt, gfn_ipa(gfn), pages_to_bytes(nr));
+
+	if (r == -HYP_ENOMEM && host_s2_recycle(m))
+		r = s2_prepare(&g->pgt, gfn_ipa(gfn), pages_to_bytes(nr));
+	return r;
 }
 
 /*
@@ -308,7 +342,7 @@ static int host_transition(struct hyp_mem *m, uint64_t pfn, uint64_t nr,
 		if (r < 0)
 			goto unlock;
 	}
-	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), pages_to_bytes(nr));
+	r = host_prepare(m, pa, pages_to_bytes(nr));
 	if (r < 0)
 		goto unlock;
 
@@ -425,10 +459,10 @@ static int host_to_guest_transition(struct hyp_mem *m, uint64_t handle, uint64_t
 		if (r < 0)
 			goto unlock;
 	}
-	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), pages_to_bytes(nr));
+	r = host_prepare(m, pa, pages_to_bytes(nr));
 	if (r < 0)
 		goto unlock;
-	r = s2_prepare(&g->pgt, gfn_ipa(gfn), pages_to_bytes(nr));
+	r = guest_prepare(m, g, gfn, nr);
 	if (r < 0)
 		goto unlock;
 
@@ -531,7 +565,7 @@ static int guest_share_transition(struct hyp_mem *m, uint64_t handle, uint64_t g
 	/* Guest pages need not be physically contiguous: prepare the host table page by page. */
 	for (uint64_t i = 0; i < nr; i++) {
 		uint64_t pte = s2_lookup(&g->pgt, hyp_ipa(pages_to_bytes(gfn + i)), NULL);
-		r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(s2_pte_pa(pte))), HYP_PAGE_SIZE);
+		r = host_prepare(m, s2_pte_pa(pte), HYP_PAGE_SIZE);
 		if (r < 0)
 			goto unlock;
 	}
@@ -599,7 +633,7 @@ int hyp_host_unshare_guest(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uin
 			goto unlock;
 		}
 		CHECK(p->borrower == HYP_ID_GUESTS && p->share_count > 0);
-		r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(s2_pte_pa(pte))), HYP_PAGE_SIZE);
+		r = host_prepare(m, s2_pte_pa(pte), HYP_PAGE_SIZE);
 		if (r < 0)
 			goto unlock;
 	}
@@ -644,7 +678,7 @@ int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn)
 		r = -HYP_EPERM;
 		goto unlock;
 	}
-	r = s2_prepare(&m->host_s2, hyp_ipa(hyp_pa_addr(pa)), HYP_PAGE_SIZE);
+	r = host_prepare(m, pa, HYP_PAGE_SIZE);
 	if (r < 0)
 		goto unlock;
 
@@ -720,6 +754,9 @@ int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 			continue;
 		/* VMID 0 is the host's. */
 		r = s2_pgtable_init(&g->pgt, &m->pool, HYP_GUEST_IPA_BITS, (uint16_t)(h + 1));
+		if (r == -HYP_ENOMEM && host_s2_recycle(m))
+			r = s2_pgtable_init(&g->pgt, &m->pool, HYP_GUEST_IPA_BITS,
+					    (uint16_t)(h + 1));
 		if (r < 0)
 			break;
 		g->status = HYP_GUEST_ALIVE;
@@ -839,31 +876,35 @@ static bool host_owns_block(struct hyp_mem *m, uint64_t block)
 	return true;
 }
 
+static int host_map_fault(struct hyp_mem *m, uint64_t addr, uint64_t block)
+{
+	const struct hyp_page *p = hyp_page_lookup(m, hyp_pa(addr));
+
+	if (!p) /* Outside the memory map: device memory, never executable. */
+		return s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE,
+			      S2_PROT_R | S2_PROT_W, S2_MEM_DEVICE, HYP_PAGE_OWNED, false);
+	if (hyp_page_state_of(p, HYP_ID_HOST) == HYP_PAGE_NOPAGE)
+		return -HYP_EPERM;
+	if (host_owns_block(m, block))
+		return s2_map(&m->host_s2, hyp_ipa(block), hyp_pa(block), s2_level_size(2),
+			      S2_PROT_RWX, S2_MEM_NORMAL, HYP_PAGE_OWNED, true);
+	return s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE, S2_PROT_RWX,
+		      S2_MEM_NORMAL, hyp_page_state_of(p, HYP_ID_HOST), false);
+}
+
 int hyp_host_handle_s2_fault(struct hyp_mem *m, hyp_ipa_t ipa)
 {
 	uint64_t addr = hyp_ipa_addr(ipa) & ~(HYP_PAGE_SIZE - 1);
 	uint64_t block = addr & ~(s2_level_size(2) - 1);
-	const struct hyp_page *p;
 	int r;
 
 	if (addr >> HYP_HOST_IPA_BITS)
 		return -HYP_EINVAL;
 
 	hyp_lock(m);
-	p = hyp_page_lookup(m, hyp_pa(addr));
-	if (!p) {
-		/* Outside the memory map: device memory, never executable. */
-		r = s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE,
-			   S2_PROT_R | S2_PROT_W, S2_MEM_DEVICE, HYP_PAGE_OWNED, false);
-	} else if (hyp_page_state_of(p, HYP_ID_HOST) == HYP_PAGE_NOPAGE) {
-		r = -HYP_EPERM;
-	} else if (host_owns_block(m, block)) {
-		r = s2_map(&m->host_s2, hyp_ipa(block), hyp_pa(block), s2_level_size(2),
-			   S2_PROT_RWX, S2_MEM_NORMAL, HYP_PAGE_OWNED, true);
-	} else {
-		r = s2_map(&m->host_s2, hyp_ipa(addr), hyp_pa(addr), HYP_PAGE_SIZE, S2_PROT_RWX,
-			   S2_MEM_NORMAL, hyp_page_state_of(p, HYP_ID_HOST), false);
-	}
+	r = host_map_fault(m, addr, block);
+	if (r == -HYP_ENOMEM && host_s2_recycle(m))
+		r = host_map_fault(m, addr, block);
 	hyp_unlock(m);
 	return r;
 }

@@ -316,16 +316,17 @@ extern const char guest_code_start[], guest_code_end[];
 #define PAGE_C 0x40c00000UL /* guest code */
 #define PAGE_D 0x40c01000UL /* guest private data */
 #define PAGE_E 0x40c02000UL /* shared with the host by the guest */
+#define PAGE_UNTOUCHED 0x47000000UL /* in a 2 MiB block of host RAM no test touches first */
 
 static struct hvc_res guest_run(uint64_t g, uint64_t entry)
 {
 	return hvc(PVM_HYP_FN_GUEST_RUN, g, entry, 0, 0);
 }
 
-static void test_guest_run(void)
+/* A guest with guest.S at 0x100000 (PAGE_C), its private page and the page it will share. */
+static uint64_t guest_with_code(void)
 {
 	uint64_t g = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0).x2;
-	struct hvc_res r;
 
 	for (uint64_t off = 0; off < (uint64_t)(guest_code_end - guest_code_start); off += 8)
 		poke(PAGE_C + off, *(const uint64_t *)(guest_code_start + off));
@@ -333,6 +334,13 @@ static void test_guest_run(void)
 	fill(PAGE_E, 0);
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_C), 0x100, 3), 0,
 		  "donate code and data pages to the guest");
+	return g;
+}
+
+static void test_guest_run(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
 
 	r = guest_run(g, 0x100000);
 	check(r.x0 == 0 && r.x1 == 0 && r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0,
@@ -365,6 +373,41 @@ static void test_guest_run(void)
 	check(filled_with(PAGE_D, 0), "its private data is gone");
 }
 
+/* Touch MMIO in nr new 2 MiB windows from 4 GiB up: each needs a new host stage-2 table. */
+static void mmio_faults(uint64_t first, uint64_t nr)
+{
+	for (uint64_t i = first; i < first + nr; i++)
+		peek(0x100000000UL + (i << 21));
+}
+
+static void test_mmio_flood(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
+
+	mmio_faults(0, 5000);
+	check(hvc(PVM_HYP_FN_VERSION, 0, 0, 0, 0).x2 == PVM_HYP_ABI_VERSION,
+	      "the hypervisor answers after 5000 MMIO faults in distinct windows");
+	r = guest_run(g, 0x100000);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0 && peek(PAGE_E) == 0x1234,
+	      "the guest runs and shares a page");
+	mmio_faults(5000, 5000);
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0,
+	      "after 10000 MMIO faults the guest still runs (unshares)");
+	check(access_aborts(PAGE_D, false, EC_DABT_CUR), "its private page still aborts");
+	check(access_works(PAGE_A), "host RAM faults in again");
+	/* Both need new tables from the pool the faults went through. */
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_UNTOUCHED), 1, 0, 0), 0,
+		  "the host shares a page of a block it never touched");
+	r = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0);
+	check(r.x0 == 0 && r.x1 == 0, "a second guest can be created");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, r.x2, 0, 0, 0), 0, "and torn down");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_C), 3, 0, 0), 0,
+		  "reclaim its pages");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -376,6 +419,7 @@ static const struct {
 	{ "bad-arguments", test_bad_arguments },
 	{ "hyp-protected", test_hyp_protected },
 	{ "guest-run", test_guest_run },
+	{ "mmio-flood", test_mmio_flood },
 };
 
 void host_main(uint64_t group)

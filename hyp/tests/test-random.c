@@ -205,6 +205,15 @@ static void snapshot_host(uint8_t *views)
 	T_ASSERT_EQ(s2_walk_leaves(&mem.host_s2, snapshot_leaf, views), 0);
 }
 
+/* Every page the host maps after, it mapped the same way before. */
+static bool host_only_dropped(const uint8_t *before, const uint8_t *after)
+{
+	for (size_t i = 0; i < T_MEM_SIZE >> HYP_PAGE_SHIFT; i++)
+		if (after[i] && after[i] != before[i])
+			return false;
+	return true;
+}
+
 static bool range_is(uint64_t pfn, uint64_t nr, uint8_t byte)
 {
 	for (uint64_t i = 0; i < nr; i++) {
@@ -228,8 +237,14 @@ static int host_access(uint64_t pfn)
 	r = hyp_host_handle_s2_fault(&mem, hyp_ipa(pa));
 	if (r == 0)
 		T_ASSERT(host_view(pa));
-	T_ASSERT_EQ(r == 0,
-		    hyp_page_state_of(p, HYP_ID_HOST) != HYP_PAGE_NOPAGE || r == -HYP_ENOMEM);
+	/*
+	 * The host's own tables are recycled when the pool runs dry: a fault fails with -ENOMEM
+	 * only when guests hold the pool (a fault needs at most two new tables).
+	 */
+	if (r == -HYP_ENOMEM)
+		T_ASSERT(mem.pool.nr_free < 2);
+	else
+		T_ASSERT_EQ(r == 0, hyp_page_state_of(p, HYP_ID_HOST) != HYP_PAGE_NOPAGE);
 	return r;
 }
 
@@ -357,10 +372,13 @@ static void run(uint64_t seed, uint64_t nr_ops, size_t pool_pages, struct stats 
 			exit(EXIT_FAILURE);
 		}
 		if (r < 0) {
-			/* All or nothing: a refused call leaves ownership and translation as is. */
+			/*
+			 * All or nothing: a refused call leaves ownership and translation as is,
+			 * but for host mappings dropped when its tables were recycled.
+			 */
 			snapshot_host(host_after);
 			if (memcmp(pages_before, mem.pages, mem.nr_pages * sizeof(*pages_before)) ||
-			    memcmp(host_before, host_after, sizeof(host_before))) {
+			    !host_only_dropped(host_before, host_after)) {
 				fprintf(stderr, "seed %llu step %llu: failed %s changed state\n",
 					(unsigned long long)seed, (unsigned long long)i,
 					op_names[op]);

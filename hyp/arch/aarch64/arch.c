@@ -453,11 +453,13 @@ static void handle_s2_abort(uint64_t esr)
 		inject_host_abort(esr);
 		return;
 	}
+	/*
+	 * -ENOMEM (guests hold the whole pool even after the host's own tables were recycled)
+	 * is the host's to handle like any refused access: it never stops the machine.
+	 */
 	r = hyp_host_handle_s2_fault(&mem, hyp_ipa(ipa));
 	if (r == 0)
 		return; /* mapped: the host retries the access */
-	if (r == -HYP_ENOMEM)
-		arch_panic(__FILE__, __LINE__, "host stage-2 pool exhausted");
 	inject_host_abort(esr);
 }
 

@@ -122,6 +122,15 @@ int s2_prepare(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t size);
 /* Write the level-3 descriptor of a prepared page (0 unmaps). Caller flushes the TLB. */
 void s2_set_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte);
 
+/*
+ * The same for a table filled on demand (the host's): where no table reaches ipa's level-3
+ * entry nothing is mapped there, and nothing is written. A block over ipa is a bug.
+ */
+void s2_update_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte);
+
+/* Unmap everything and free every table below the root, flushing the TLB on the way. */
+void s2_clear(struct s2_pgtable *pgt);
+
 /* Descriptor translating ipa (0 if none) and the level it sits at. */
 uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_level);
 
