@@ -285,11 +285,14 @@ static int reclaim_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
 	/* Only what the host gave: the hypervisor's image and pool never go to the host. */
 	if (p->owner != HYP_ID_HYP || !(p->flags & HYP_PAGE_F_DONATED))
 		return -HYP_EPERM;
-	return p->pins ? -HYP_EBUSY : 0;
+	return p->pins ? -HYP_EBUSY : 0; /* the hypervisor still uses it */
 }
 
 static void reclaim_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
 {
+	/* What the hypervisor kept there is not the host's to read, with caches on or off. */
+	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	page_to_poc(pa);
 	p->owner = HYP_ID_HOST;
 	p->flags &= (uint8_t)~HYP_PAGE_F_DONATED;
 }
@@ -700,8 +703,23 @@ unlock:
 	return r;
 }
 
-/* Pins and their release run on the hypervisor's behalf: pfn and nr are still checked. */
-int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+/*
+ * The hypervisor's holds on pages it may use: pages the host shares with it (pins) and pages
+ * the host donated to it. Taken and dropped on the hypervisor's behalf; pfn and nr are still
+ * checked, and dropping a hold that is not there is a hypervisor bug.
+ */
+static bool shared_with_hyp(const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP;
+}
+
+static bool donated_to_hyp(const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HYP && (p->flags & HYP_PAGE_F_DONATED);
+}
+
+static int hold_pages(struct hyp_mem *m, uint64_t pfn, uint64_t nr,
+		      bool (*holdable)(const struct hyp_page *p))
 {
 	hyp_pa_t pa;
 	int r;
@@ -713,7 +731,7 @@ int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
 	hyp_lock(m);
 	for (uint64_t i = 0; i < nr; i++) {
 		const struct hyp_page *p = hyp_page_lookup(m, nth_page(pa, i));
-		if (p->owner != HYP_ID_HOST || p->borrower != HYP_ID_HYP) {
+		if (!holdable(p)) {
 			r = -HYP_EPERM;
 			goto unlock;
 		}
@@ -729,7 +747,8 @@ unlock:
 	return r;
 }
 
-void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+static void release_pages(struct hyp_mem *m, uint64_t pfn, uint64_t nr,
+			  bool (*holdable)(const struct hyp_page *p))
 {
 	hyp_pa_t pa;
 
@@ -737,10 +756,30 @@ void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
 	hyp_lock(m);
 	for (uint64_t i = 0; i < nr; i++) {
 		struct hyp_page *p = hyp_page_lookup(m, nth_page(pa, i));
-		CHECK(p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP && p->pins > 0);
+		CHECK(holdable(p) && p->pins > 0);
 		p->pins--;
 	}
 	hyp_unlock(m);
+}
+
+int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return hold_pages(m, pfn, nr, shared_with_hyp);
+}
+
+void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	release_pages(m, pfn, nr, shared_with_hyp);
+}
+
+int hyp_hold_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	return hold_pages(m, pfn, nr, donated_to_hyp);
+}
+
+void hyp_release_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr)
+{
+	release_pages(m, pfn, nr, donated_to_hyp);
 }
 
 int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
@@ -761,6 +800,7 @@ int hyp_guest_create(struct hyp_mem *m, uint64_t *ret_handle)
 			break;
 		g->status = HYP_GUEST_ALIVE;
 		g->nr_pages = 0;
+		g->vcpu_loaded = false;
 		*ret_handle = h;
 		break;
 	}
@@ -808,6 +848,11 @@ int hyp_guest_destroy(struct hyp_mem *m, uint64_t handle)
 	r = lock_guest(m, handle, &g);
 	if (r < 0)
 		goto unlock;
+	/* Its tables must not be in use on a CPU while they change, let alone freed. */
+	if (g->vcpu_loaded) {
+		r = -HYP_EBUSY;
+		goto unlock;
+	}
 	/*
 	 * Its pages stay its own until the host reclaims them, zeroed, one by one; what the
 	 * host lent it goes back now, the guest's mappings first.
@@ -827,7 +872,7 @@ unlock:
 	return r;
 }
 
-int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr)
+int hyp_vcpu_load(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr)
 {
 	struct hyp_guest *g;
 	int r;
@@ -835,12 +880,27 @@ int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr)
 	r = check_guest_handle(handle);
 	if (r < 0)
 		return r;
-	hyp_lock(m);
-	g = guest_alive(m, handle);
-	if (g)
-		*ret_vttbr = s2_vttbr(&g->pgt);
+	r = lock_guest(m, handle, &g);
+	if (r < 0)
+		goto unlock;
+	if (g->vcpu_loaded) {
+		r = -HYP_EBUSY; /* its one vCPU runs elsewhere */
+		goto unlock;
+	}
+	g->vcpu_loaded = true;
+	*ret_vttbr = s2_vttbr(&g->pgt);
+unlock:
 	hyp_unlock(m);
-	return g ? 0 : -HYP_ENOENT;
+	return r;
+}
+
+void hyp_vcpu_put(struct hyp_mem *m, uint64_t handle)
+{
+	CHECK(handle < HYP_MAX_GUESTS);
+	hyp_lock(m);
+	CHECK(m->guests[handle].status == HYP_GUEST_ALIVE && m->guests[handle].vcpu_loaded);
+	m->guests[handle].vcpu_loaded = false;
+	hyp_unlock(m);
 }
 
 int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *ret_state,

@@ -8,11 +8,12 @@ import sys
 
 # Calls that change no ownership state, or are not transitions.
 NOT_MODELLED = {'hyp_mem_init', 'hyp_host_page_state', 'hyp_page_lookup', 'hyp_page_state_of',
-                'hyp_guest_vttbr'}
+                'hyp_vcpu_load', 'hyp_vcpu_put'}
 # Transitions the model does not cover yet; each is printed so the gap stays visible. They are
 # checked by hyp-pkvm-expectations and hyp-random against the real tables.
 NOT_YET_MODELLED = {'hyp_host_share_guest', 'hyp_host_unshare_guest',
-                    'hyp_host_force_reclaim_guest', 'hyp_pin_shared', 'hyp_unpin_shared'}
+                    'hyp_host_force_reclaim_guest', 'hyp_pin_shared', 'hyp_unpin_shared',
+                    'hyp_hold_donated', 'hyp_release_donated'}
 
 
 def main():

@@ -216,6 +216,7 @@ static void test_donate_hyp(void)
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share a page given away");
 	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), 0, "reclaim from hyp");
+	check(filled_with(PAGE_A, 0), "reclaimed page comes back zeroed");
 	check(access_works(PAGE_A + 0x10), "reclaimed page usable");
 	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "reclaim again");
@@ -313,9 +314,9 @@ static void test_hyp_protected(void)
 
 extern const char guest_code_start[], guest_code_end[];
 
-#define PAGE_C 0x40c00000UL /* guest code */
-#define PAGE_D 0x40c01000UL /* guest private data */
-#define PAGE_E 0x40c02000UL /* shared with the host by the guest */
+#define PAGE_C 0x40c00000UL	    /* guest code */
+#define PAGE_D 0x40c01000UL	    /* guest private data */
+#define PAGE_E 0x40c02000UL	    /* shared with the host by the guest */
 #define PAGE_UNTOUCHED 0x47000000UL /* in a 2 MiB block of host RAM no test touches first */
 
 static struct hvc_res guest_run(uint64_t g, uint64_t entry)
@@ -408,6 +409,44 @@ static void test_mmio_flood(void)
 		  "reclaim its pages");
 }
 
+static void test_loans_and_force_reclaim(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
+
+	poke(PAGE_A, 99);
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_GUEST, g, PFN(PAGE_A), 0x200, 1), 0,
+		  "lend a page to the guest");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_GUEST, g, PFN(PAGE_A), 0x201, 1), 0,
+		  "lend it again at another guest address");
+	check_state(PAGE_A, PVM_HYP_PAGE_SHARED_OWNED, PVM_HYP_OWNER_HOST, "lent page");
+	check(peek(PAGE_A) == 99 && access_works(PAGE_A + 8), "the host keeps using it");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), 0x202, 1), -PVM_HYP_EPERM,
+		  "a lent page cannot be donated");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x200, 1, 0), 0, "take one loan back");
+	check_state(PAGE_A, PVM_HYP_PAGE_SHARED_OWNED, PVM_HYP_OWNER_HOST, "still lent once");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x201, 1, 0), 0, "take the other back");
+	check_state(PAGE_A, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "the host's alone again");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x201, 1, 0), -PVM_HYP_ENOENT,
+		  "nothing left to take back");
+
+	r = guest_run(g, 0x100000);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0, "the guest writes its private page, shares");
+	check_ret(call(PVM_HYP_FN_HOST_FORCE_RECLAIM, PFN(PAGE_E), 0, 0, 0), -PVM_HYP_EPERM,
+		  "force reclaim of a page the guest shares");
+	check_ret(call(PVM_HYP_FN_HOST_FORCE_RECLAIM, PFN(PAGE_D), 0, 0, 0), 0,
+		  "force reclaim of the guest's private page");
+	check(filled_with(PAGE_D, 0), "it comes back zeroed: the guest's secret is gone");
+	check_state(PAGE_D, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "the host owns it");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), 0x101, 1), -PVM_HYP_EPERM,
+		  "the poisoned guest address takes no new page");
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0, "the guest runs on (unshares)");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_C), 1, 0, 0), 0, "reclaim its code");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_E), 1, 0, 0), 0, "and its data");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -420,6 +459,7 @@ static const struct {
 	{ "hyp-protected", test_hyp_protected },
 	{ "guest-run", test_guest_run },
 	{ "mmio-flood", test_mmio_flood },
+	{ "loans-and-force-reclaim", test_loans_and_force_reclaim },
 };
 
 void host_main(uint64_t group)

@@ -174,6 +174,16 @@ static int reach_guest_dead(void)
 	return r < 0 ? r : destroy();
 }
 
+static int donate_hyp(void)
+{
+	return hyp_host_donate_hyp(&mem, X_PFN, NR);
+}
+
+static int reclaim_hyp(void)
+{
+	return hyp_host_reclaim_hyp(&mem, X_PFN, NR);
+}
+
 static const struct cmo_case cases[] = {
 	{ "host donates to a guest", reach_host, donate, HOST | GUEST, false, true },
 	{ "host lends to a guest", reach_host, lend, GUEST, false, true },
@@ -184,6 +194,8 @@ static const struct cmo_case cases[] = {
 	{ "host reclaims a dead guest's pages", reach_guest_dead, reclaim, HOST, true, false },
 	{ "host reclaims a live guest's pages by force", reach_guest, force_reclaim, HOST | GUEST,
 	  true, false },
+	{ "host reclaims pages it donated to the hypervisor", donate_hyp, reclaim_hyp, HOST, true,
+	  false },
 };
 
 int main(void)

@@ -451,6 +451,47 @@ static int test_guests_and_pool(int n)
 	return n;
 }
 
+static int test_holds_and_loaded_vcpus(int n)
+{
+	uint64_t guest, vttbr, pfn = T_PFN(X_PA);
+
+	t_setup(&mem, 128);
+	/* A page the hypervisor holds stays with it; once released it goes back zeroed. */
+	T_ASSERT_EQ(hyp_host_donate_hyp(&mem, pfn, 2), 0);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn, 2), 0);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn + 1, 1), 0);
+	memset(t_va(X_PA), 0x77, 2 * HYP_PAGE_SIZE); /* the hypervisor's own data */
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 1), -HYP_EBUSY);
+	hyp_release_donated(&mem, pfn, 2);
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 2), -HYP_EBUSY); /* pfn + 1 held twice */
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 1), 0);
+	T_ASSERT(page_is(X_PA, 0));
+	hyp_release_donated(&mem, pfn + 1, 1);
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn + 1, 1), 0);
+	T_ASSERT(page_is(X_PA + HYP_PAGE_SIZE, 0));
+	/* Only donated pages: not the hypervisor's own, not the host's. */
+	T_ASSERT_EQ(hyp_hold_donated(&mem, T_PFN(T_HYP), 1), -HYP_EPERM);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn, 1), -HYP_EPERM);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, T_PFN(T_HOLE), 1), -HYP_EPERM);
+	check_invariants("holds");
+
+	/* A guest whose vCPU is loaded cannot be destroyed; its one vCPU loads once. */
+	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), 0);
+	T_ASSERT_EQ(vttbr, s2_vttbr(&mem.guests[guest].pgt));
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_guest_destroy(&mem, guest), -HYP_EBUSY);
+	T_ASSERT_EQ(mem.guests[guest].status, HYP_GUEST_ALIVE);
+	hyp_vcpu_put(&mem, guest);
+	T_ASSERT_EQ(hyp_guest_destroy(&mem, guest), 0);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), -HYP_ENOENT);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, HYP_MAX_GUESTS, &vttbr), -HYP_ENOENT);
+	check_invariants("loaded vCPUs");
+	printf("ok %d - holds on donated pages, zeroed on return; no destroy under a loaded vCPU\n",
+	       ++n);
+	return n;
+}
+
 static int test_mmio_flood(int n)
 {
 	uint64_t guest, pfn = T_PFN(X_PA), ipa = 1ULL << 32;
@@ -486,12 +527,13 @@ int main(void)
 {
 	int n;
 
-	printf("1..%zu\n", (size_t)NR_STARTS * NR_OPS + HYP_ARRAY_SIZE(arg_cases) + 4);
+	printf("1..%zu\n", (size_t)NR_STARTS * NR_OPS + HYP_ARRAY_SIZE(arg_cases) + 5);
 	n = test_transition_table();
 	n = test_bad_arguments(n);
 	n = test_atomic_ranges(n);
 	n = test_faults_and_blocks(n);
 	n = test_guests_and_pool(n);
+	n = test_holds_and_loaded_vcpus(n);
 	n = test_mmio_flood(n);
 	return 0;
 }

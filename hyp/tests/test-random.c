@@ -113,9 +113,34 @@ static bool shared_with_hyp(const struct hyp_page *p)
 	return p->owner == HYP_ID_HOST && p->borrower == HYP_ID_HYP;
 }
 
+static bool donated_to_hyp(const struct hyp_page *p)
+{
+	return p->owner == HYP_ID_HYP && (p->flags & HYP_PAGE_F_DONATED);
+}
+
 static bool pinned(const struct hyp_page *p)
 {
 	return shared_with_hyp(p) && p->pins;
+}
+
+static bool held(const struct hyp_page *p)
+{
+	return donated_to_hyp(p) && p->pins;
+}
+
+/* The hypervisor drops one of its holds on a page that has one: never on any other page. */
+static int release_one(bool (*has)(const struct hyp_page *p),
+		       void (*release)(struct hyp_mem *m, uint64_t pfn, uint64_t nr))
+{
+	uint64_t pfn = pick_pfn_where(has);
+	const struct hyp_page *p = pfn << HYP_PAGE_SHIFT >= T_MEM_BASE
+				       ? hyp_page_lookup(&mem, hyp_pa(pfn << HYP_PAGE_SHIFT))
+				       : NULL;
+
+	if (!p || !has(p))
+		return -HYP_ENOENT;
+	release(&mem, pfn, 1);
+	return 0;
 }
 
 /* A gfn where guest h maps a page the host lends, if one is found quickly. */
@@ -281,6 +306,12 @@ static void run(uint64_t seed, uint64_t nr_ops, size_t pool_pages, struct stats 
 			break;
 		case OP_RECLAIM_HYP:
 			r = hyp_host_reclaim_hyp(&mem, pfn, nr);
+			if (r == 0 && !range_is(pfn, nr, 0)) {
+				fprintf(stderr,
+					"step %llu: pages back from the hypervisor not zeroed\n",
+					(unsigned long long)i);
+				exit(EXIT_FAILURE);
+			}
 			break;
 		case OP_DONATE_GUEST:
 			if (below(2))
@@ -338,18 +369,19 @@ static void run(uint64_t seed, uint64_t nr_ops, size_t pool_pages, struct stats 
 			}
 			break;
 		case OP_PIN:
-			if (below(2))
-				pfn = pick_pfn_where(shared_with_hyp);
-			r = hyp_pin_shared(&mem, pfn, nr);
+			if (below(2)) {
+				if (below(2))
+					pfn = pick_pfn_where(shared_with_hyp);
+				r = hyp_pin_shared(&mem, pfn, nr);
+			} else {
+				if (below(2))
+					pfn = pick_pfn_where(donated_to_hyp);
+				r = hyp_hold_donated(&mem, pfn, nr);
+			}
 			break;
 		case OP_UNPIN:
-			/* Only the hypervisor unpins, and only what it pinned. */
-			pfn = pick_pfn_where(pinned);
-			r = pfn << HYP_PAGE_SHIFT >= T_MEM_BASE &&
-				    hyp_page_lookup(&mem, hyp_pa(pfn << HYP_PAGE_SHIFT)) &&
-				    pinned(hyp_page_lookup(&mem, hyp_pa(pfn << HYP_PAGE_SHIFT)))
-				? (hyp_unpin_shared(&mem, pfn, 1), 0)
-				: -HYP_ENOENT;
+			r = below(2) ? release_one(pinned, hyp_unpin_shared)
+				     : release_one(held, hyp_release_donated);
 			break;
 		default:
 			T_ASSERT(0);

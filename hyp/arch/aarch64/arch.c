@@ -322,7 +322,7 @@ static int hvc_guest_run(uint64_t *regs)
 	struct vcpu *v;
 	int r, exit;
 
-	r = hyp_guest_vttbr(&mem, handle, &vttbr);
+	r = hyp_vcpu_load(&mem, handle, &vttbr);
 	if (r < 0)
 		return r;
 	/* Guests have their own IPA size, hence their own VTCR_EL2. */
@@ -370,6 +370,7 @@ static int hvc_guest_run(uint64_t *regs)
 	el1_load(&host);
 	write_sysreg(host_elr, elr_el2);
 	write_sysreg(host_spsr, spsr_el2);
+	hyp_vcpu_put(&mem, handle);
 	regs[2] = (uint64_t)exit;
 	regs[3] = info;
 	return 0;

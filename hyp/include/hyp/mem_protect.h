@@ -68,6 +68,7 @@ struct hyp_guest {
 	enum hyp_guest_status status;
 	struct s2_pgtable pgt;
 	uint64_t nr_pages; /* pages it owns (not those the host shares with it) */
+	bool vcpu_loaded;  /* its vCPU runs on a CPU: the guest cannot be destroyed */
 };
 
 struct hyp_mem {
@@ -125,12 +126,23 @@ int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn);
 int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
 void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
 
+/*
+ * A hold keeps a page the host donated to the hypervisor from going back (HOST_RECLAIM_HYP:
+ * -EBUSY) while the hypervisor uses it. Pages that do go back are zeroed first.
+ */
+int hyp_hold_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+void hyp_release_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+
 /* Guest calls, on behalf of the guest with this handle. */
 int hyp_guest_share_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 
-/* VTTBR_EL2 value to run the live guest with this handle. */
-int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr);
+/*
+ * Its vCPU is about to run on this CPU: the live guest's VTTBR_EL2 value, or -EBUSY if that
+ * vCPU is loaded already. Until hyp_vcpu_put(), GUEST_DESTROY answers -EBUSY.
+ */
+int hyp_vcpu_load(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr);
+void hyp_vcpu_put(struct hyp_mem *m, uint64_t handle);
 
 /*
  * The host faulted on stage 2 at ipa: map it if the host may access it (lazily, in blocks where
