@@ -10,6 +10,22 @@
 
 static uint8_t *t_mem;
 
+static struct hyp_mem *t_locked_mem;
+
+void t_check_locked(uint16_t vmid)
+{
+	if (t_locked_mem && !__atomic_load_n(&t_locked_mem->lock, __ATOMIC_RELAXED)) {
+		fprintf(stderr, "TLB flush of VMID %u without the lock held\n", vmid);
+		exit(EXIT_FAILURE);
+	}
+}
+
+void t_require_lock_on_flush(struct hyp_mem *m)
+{
+	t_locked_mem = m;
+	fake_arch_tlb_hook = t_check_locked;
+}
+
 void *t_va(uint64_t pa)
 {
 	return arch_pa_to_va(hyp_pa(pa));

@@ -2,9 +2,12 @@
 /*
  * Cache maintenance on every transition that gives a page to a guest or takes one back: the
  * fake architecture reports each clean-and-invalidate to PoC, and at that moment the side
- * that lost the page must no longer map it and the side that gains it must not map it yet
+ * that lost the page must no longer reach it and the side that gains it must not reach it yet
  * (otherwise a dirty line could still be written back over the new owner's data, or a stale
- * one refilled). Pages a guest may execute also need an instruction-cache invalidation.
+ * one refilled). Reach is the stage-2 table or a TLB entry: the test keeps what each VMID's
+ * table mapped at its last flush, so a missing flush after an unmap shows as a stale entry.
+ * Pages a guest may execute also need an instruction-cache invalidation. Every flush must
+ * happen under the lock.
  */
 #include <string.h>
 
@@ -34,6 +37,7 @@ struct cmo_case {
 
 static const struct cmo_case *cur;
 static unsigned seen[NR];
+static bool host_tlb[NR], guest_tlb[NR]; /* mapped at the VMID's last TLB flush */
 static char failure[256];
 
 static bool host_maps(uint64_t pa)
@@ -74,15 +78,35 @@ static void on_dcache(hyp_pa_t pa)
 		return;
 	}
 	seen[i]++;
-	if ((cur->unmapped & HOST) && host_maps(addr))
-		snprintf(failure, sizeof(failure), "page %llu maintained while the host maps it",
-			 (unsigned long long)i);
-	else if ((cur->unmapped & GUEST) && guest_maps((unsigned)i))
-		snprintf(failure, sizeof(failure), "page %llu maintained while the guest maps it",
-			 (unsigned long long)i);
+	if ((cur->unmapped & HOST) && (host_maps(addr) || host_tlb[i]))
+		snprintf(failure, sizeof(failure),
+			 "page %llu maintained while the host reaches it%s", (unsigned long long)i,
+			 host_maps(addr) ? "" : " (stale TLB entry)");
+	else if ((cur->unmapped & GUEST) && (guest_maps((unsigned)i) || guest_tlb[i]))
+		snprintf(failure, sizeof(failure),
+			 "page %llu maintained while the guest reaches it%s", (unsigned long long)i,
+			 guest_maps((unsigned)i) ? "" : " (stale TLB entry)");
 	else if (cur->zeroed && !page_zero(addr))
 		snprintf(failure, sizeof(failure), "page %llu maintained before it was zeroed",
 			 (unsigned long long)i);
+}
+
+/* A flush makes each VMID's TLB what its table maps now. */
+static void snapshot_tlb(bool host, bool guest_side)
+{
+	for (unsigned i = 0; i < NR; i++) {
+		if (host)
+			host_tlb[i] = host_maps(X_PA + i * HYP_PAGE_SIZE);
+		/* Once its guest is dead a VMID is not walked again: its TLB stays empty. */
+		if (guest_side)
+			guest_tlb[i] = mem.guests[guest].status == HYP_GUEST_ALIVE && guest_maps(i);
+	}
+}
+
+static void on_tlb_flush(uint16_t vmid)
+{
+	t_check_locked(vmid);
+	snapshot_tlb(vmid == mem.host_s2.vmid, vmid == guest + 1);
 }
 
 /* The host has touched the pages (they are in its stage-2, and in its caches). */
@@ -200,6 +224,7 @@ static const struct cmo_case cases[] = {
 
 int main(void)
 {
+	t_require_lock_on_flush(&mem);
 	printf("1..%zu\n", HYP_ARRAY_SIZE(cases));
 	for (size_t c = 0; c < HYP_ARRAY_SIZE(cases); c++) {
 		uint64_t icache_before;
@@ -213,7 +238,9 @@ int main(void)
 		memset(seen, 0, sizeof(seen));
 		failure[0] = 0;
 		icache_before = fake_arch_icache_invals;
+		snapshot_tlb(true, true);
 		fake_arch_dcache_hook = on_dcache;
+		fake_arch_tlb_hook = on_tlb_flush;
 		T_ASSERT_EQ(cur->op(), 0);
 		fake_arch_dcache_hook = NULL;
 

@@ -153,7 +153,56 @@ static void reach(enum start s, uint64_t pa, uint64_t *guest)
 	default:
 		T_ASSERT(0);
 	}
+	/* The host has touched the page if it may: its stage 2 (and TLB) map it. */
+	hyp_host_handle_s2_fault(&mem, hyp_ipa(pa));
 	check_invariants(start_names[s]);
+}
+
+/*
+ * What the TLBs may still hold for the page under test: its host and guest mappings as of
+ * each VMID's last flush (none for a guest no longer alive: nothing runs on its VMID to
+ * refill them). A side that lost the page must not reach it after the call.
+ */
+static uint64_t tlb_pa, tlb_guest;
+static bool host_tlb, guest_tlb;
+
+static bool host_maps(void)
+{
+	return s2_lookup(&mem.host_s2, hyp_ipa(tlb_pa), NULL) != 0;
+}
+
+static bool guest_maps(void)
+{
+	const struct hyp_guest *g = &mem.guests[tlb_guest];
+	uint64_t pte;
+
+	if (g->status == HYP_GUEST_FREE)
+		return false;
+	pte = s2_lookup(&g->pgt, hyp_ipa(X_GFN << HYP_PAGE_SHIFT), NULL);
+	return pte && hyp_pa_addr(s2_pte_pa(pte)) == tlb_pa;
+}
+
+static void on_tlb_flush(uint16_t vmid)
+{
+	t_check_locked(vmid);
+	if (vmid == mem.host_s2.vmid)
+		host_tlb = host_maps();
+	else if (vmid == tlb_guest + 1) /* a dead guest's VMID is never walked again */
+		guest_tlb = mem.guests[tlb_guest].status == HYP_GUEST_ALIVE && guest_maps();
+}
+
+static void check_reach(const struct views *v, const char *what)
+{
+	if (v->host == HYP_PAGE_NOPAGE && (host_maps() || host_tlb)) {
+		fprintf(stderr, "%s: the host still reaches the page%s\n", what,
+			host_maps() ? "" : " through a stale TLB entry");
+		exit(EXIT_FAILURE);
+	}
+	if (v->guest == HYP_PAGE_NOPAGE && (guest_maps() || guest_tlb)) {
+		fprintf(stderr, "%s: the guest still reaches the page%s\n", what,
+			guest_maps() ? "" : " through a stale TLB entry");
+		exit(EXIT_FAILURE);
+	}
 }
 
 static int run_op(enum op op, uint64_t pa, uint64_t guest)
@@ -221,7 +270,13 @@ static int test_transition_table(void)
 
 			reach(s, pa, &guest);
 			before = *hyp_page_lookup(&mem, hyp_pa(pa));
+			tlb_pa = pa;
+			tlb_guest = guest;
+			host_tlb = host_maps();
+			guest_tlb = mem.guests[guest].status == HYP_GUEST_ALIVE && guest_maps();
+			fake_arch_tlb_hook = on_tlb_flush;
 			r = run_op(op, pa, guest);
+			fake_arch_tlb_hook = t_check_locked;
 			if (r != e->ret) {
 				fprintf(stderr, "%s from %s: returned %d, expected %d\n",
 					op_names[op], start_names[s], r, e->ret);
@@ -229,6 +284,7 @@ static int test_transition_table(void)
 			}
 			check_invariants(op_names[op]);
 			v = views_of(pa, guest);
+			check_reach(&v, op_names[op]);
 			want = r == 0 ? e->end : start_views[s];
 			if (v.host != want.host || v.hyp != want.hyp || v.guest != want.guest) {
 				fprintf(stderr, "%s from %s: views %d/%d/%d, expected %d/%d/%d\n",
@@ -276,6 +332,8 @@ static const struct arg_case arg_cases[] = {
 	{ "pfn past RAM", OP_RECLAIM_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE), 0, 1, LIVE, -HYP_EPERM },
 	{ "range across regions", OP_SHARE_HYP, T_PFN(T_HYP) - 1, 0, 2, LIVE, -HYP_EPERM },
 	{ "range into a hole", OP_RECLAIM_GUEST, T_PFN(T_HOLE) - 1, 0, 2, LIVE, -HYP_EPERM },
+	{ "range past the end of RAM", OP_DONATE_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE) - 1, 0, 2, LIVE,
+	  -HYP_EPERM },
 	{ "hyp pool page", OP_SHARE_HYP, T_PFN(T_HYP) + T_HYP_IMAGE_PAGES + 3, 0, 1, LIVE,
 	  -HYP_EPERM },
 	{ "handle out of range", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, HYP_MAX_GUESTS, -HYP_ENOENT },
@@ -475,6 +533,19 @@ static int test_holds_and_loaded_vcpus(int n)
 	T_ASSERT_EQ(hyp_hold_donated(&mem, T_PFN(T_HOLE), 1), -HYP_EPERM);
 	check_invariants("holds");
 
+	/* Counts do not wrap: a full one refuses another loan, pin or hold. */
+	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
+	T_ASSERT_EQ(hyp_host_share_guest(&mem, guest, pfn + 4, 10, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 4 * HYP_PAGE_SIZE))->share_count = UINT32_MAX;
+	T_ASSERT_EQ(hyp_host_share_guest(&mem, guest, pfn + 4, 11, 1), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_share_hyp(&mem, pfn + 5, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 5 * HYP_PAGE_SIZE))->pins = UINT32_MAX;
+	T_ASSERT_EQ(hyp_pin_shared(&mem, pfn + 5, 1), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_donate_hyp(&mem, pfn + 6, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 6 * HYP_PAGE_SIZE))->pins = UINT32_MAX;
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn + 6, 1), -HYP_EBUSY);
+	t_setup(&mem, 128);
+
 	/* A guest whose vCPU is loaded cannot be destroyed; its one vCPU loads once. */
 	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
 	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), 0);
@@ -526,6 +597,8 @@ static int test_mmio_flood(int n)
 int main(void)
 {
 	int n;
+
+	t_require_lock_on_flush(&mem);
 
 	printf("1..%zu\n", (size_t)NR_STARTS * NR_OPS + HYP_ARRAY_SIZE(arg_cases) + 5);
 	n = test_transition_table();

@@ -353,6 +353,8 @@ int main(void)
 	struct states want = { 0 }, pvm_want = { 0 };
 	bool pvm_differs = false;
 
+	t_require_lock_on_flush(&mem);
+
 	printf("1..%zu\n", HYP_ARRAY_SIZE(steps));
 	t_setup(&mem, 128);
 	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);

@@ -431,6 +431,8 @@ int main(int argc, char **argv)
 	struct stats st = { 0 };
 	uint64_t total_ok = 0;
 
+	t_require_lock_on_flush(&mem);
+
 	printf("1..2\n# seed %llu (rerun: hyp-random %llu %llu)\n", (unsigned long long)seed,
 	       (unsigned long long)seed, (unsigned long long)nr_ops);
 	fflush(stdout);

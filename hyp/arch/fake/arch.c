@@ -13,6 +13,7 @@ static uint8_t *mem_va;
 static uint64_t mem_size;
 uint64_t fake_arch_tlb_flushes, fake_arch_icache_invals;
 void (*fake_arch_dcache_hook)(hyp_pa_t pa);
+void (*fake_arch_tlb_hook)(uint16_t vmid);
 
 void fake_arch_set_memory(hyp_pa_t pa_base, void *va, uint64_t size)
 {
@@ -40,6 +41,8 @@ hyp_pa_t arch_va_to_pa(const void *va)
 void arch_s2_tlb_flush_vmid(uint16_t vmid)
 {
 	fake_arch_tlb_flushes++;
+	if (fake_arch_tlb_hook)
+		fake_arch_tlb_hook(vmid);
 }
 
 void arch_dcache_clean_inval_page(void *va)

@@ -2,7 +2,7 @@
 /*
  * The fake architecture for host tests: "physical memory" is a malloc'd arena placed at a
  * chosen physical base address; TLB flushes and icache invalidations are counted, and each
- * data-cache maintenance of a page is reported to a hook the test sets.
+ * TLB flush and data-cache maintenance of a page is reported to hooks the test sets.
  */
 #ifndef HYP_FAKE_ARCH_H
 #define HYP_FAKE_ARCH_H
@@ -14,5 +14,6 @@ void fake_arch_set_memory(hyp_pa_t pa_base, void *va, uint64_t size);
 
 extern uint64_t fake_arch_tlb_flushes, fake_arch_icache_invals;
 extern void (*fake_arch_dcache_hook)(hyp_pa_t pa);
+extern void (*fake_arch_tlb_hook)(uint16_t vmid);
 
 #endif
