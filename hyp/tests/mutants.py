@@ -192,8 +192,12 @@ def main():
     core = open(os.path.join(src, 'core/mem_protect.c')).read()
     mutants = [m for m in MUTANTS if not wanted or m[0] in wanted]
     tmp = tempfile.mkdtemp(prefix='hyp-mutants.')
+    includes.append('-I' + tmp)
     failures = 0
     try:
+        subprocess.run([sys.executable, os.path.join(src, 'model/transitions.py'), 'c',
+                        os.path.join(src, 'model/transitions.txt'),
+                        os.path.join(tmp, 'transitions.h')], check=True)
         support = []
         for s in SUPPORT:
             support.append(os.path.join(tmp, os.path.basename(s) + '.o'))
