@@ -207,7 +207,7 @@ static int guest_prepare(struct hyp_mem *m, struct hyp_guest *g, uint64_t gfn, u
  */
 static void page_to_poc(hyp_pa_t pa)
 {
-	arch_dcache_clean_inval_page(arch_pa_to_va(pa));
+	arch_dcache_clean_inval_page(pa);
 }
 
 static void guest_free(struct hyp_mem *m, struct hyp_guest *g)
@@ -291,7 +291,7 @@ static int reclaim_hyp_check(struct hyp_mem *m, const struct hyp_page *p)
 static void reclaim_hyp_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page *p)
 {
 	/* What the hypervisor kept there is not the host's to read, with caches on or off. */
-	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	arch_zero_page(pa);
 	page_to_poc(pa);
 	p->owner = HYP_ID_HOST;
 	p->flags &= (uint8_t)~HYP_PAGE_F_DONATED;
@@ -318,7 +318,7 @@ static void reclaim_guest_commit(struct hyp_mem *m, hyp_pa_t pa, struct hyp_page
 	 * The guest's data must not reach the host: zero before the host can map it. The guest
 	 * is dead, so none of its vCPUs can reach the page through a stale TLB entry meanwhile.
 	 */
-	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	arch_zero_page(pa);
 	page_to_poc(pa);
 	s2_set_page(&g->pgt, hyp_ipa(pages_to_bytes(p->gfn)), 0);
 	p->owner = HYP_ID_HOST;
@@ -689,7 +689,7 @@ int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn)
 	g = guest_of_id(m, p->owner);
 	s2_set_page(&g->pgt, gfn_ipa(p->gfn), S2_PTE_POISON);
 	arch_s2_tlb_flush_vmid(g->pgt.vmid);
-	__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+	arch_zero_page(pa);
 	page_to_poc(pa);
 	p->owner = HYP_ID_HOST;
 	p->gfn = 0;

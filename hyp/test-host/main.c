@@ -9,6 +9,7 @@
 
 #include "lib.h"
 #include "pvm-hyp-abi.h"
+#include "selftest.h"
 
 #define RAM_BASE 0x40000000UL
 #define HYP_IMAGE 0x40200000UL	 /* the hypervisor's region (see hyp.ld) */
@@ -447,6 +448,45 @@ static void test_loans_and_force_reclaim(void)
 	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_E), 1, 0, 0), 0, "and its data");
 }
 
+/* What the hypervisor's probe of its own memory raised: 0, or its ESR_EL2. */
+static uint64_t probe(enum hyp_probe p)
+{
+	struct hvc_res r = hvc(HYP_SELFTEST_FN_PROBE, p, 0, 0, 0);
+
+	return r.x0 == 0 && r.x1 == 0 ? r.x2 : ~0UL;
+}
+
+/* A fault at EL2 itself (EC 0x21 instruction, 0x25 data) of the given fault status class. */
+static bool el2_fault(uint64_t esr, uint64_t ec, bool permission)
+{
+	uint64_t fsc = esr & 0x3f;
+
+	if (esr == ~0UL || (esr >> 26) != ec)
+		return false;
+	return permission ? fsc >= 0x0c && fsc <= 0x0f : fsc >= 0x04 && fsc <= 0x07;
+}
+
+static void test_w_xor_x(void)
+{
+	uint64_t esr;
+
+	check(probe(HYP_PROBE_EXEC_CODE) == 0, "the hypervisor executes its code");
+	check(probe(HYP_PROBE_WRITE_DATA) == 0, "the hypervisor writes its data");
+	esr = probe(HYP_PROBE_WRITE_CODE);
+	check(el2_fault(esr, EC_DABT_CUR, true) && (esr & (1UL << 6)),
+	      "a write to the hypervisor's code faults (permission, WnR)");
+	esr = probe(HYP_PROBE_EXEC_DATA);
+	check(el2_fault(esr, EC_IABT_CUR, true), "an execute of the hypervisor's data faults");
+	esr = probe(HYP_PROBE_READ_HOST);
+	check(el2_fault(esr, EC_DABT_CUR, false),
+	      "host RAM is not mapped in the hypervisor (translation fault)");
+	check(probe(HYP_PROBE_EXEC_CODE) == 0 &&
+		  hvc(PVM_HYP_FN_VERSION, 0, 0, 0, 0).x2 == PVM_HYP_ABI_VERSION,
+	      "the hypervisor runs on after its faults");
+	check(hvc(HYP_SELFTEST_FN_PROBE, HYP_NR_PROBES, 0, 0, 0).x1 == (uint64_t)-PVM_HYP_EINVAL,
+	      "an unknown probe is refused");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -460,6 +500,7 @@ static const struct {
 	{ "guest-run", test_guest_run },
 	{ "mmio-flood", test_mmio_flood },
 	{ "loans-and-force-reclaim", test_loans_and_force_reclaim },
+	{ "w-xor-x", test_w_xor_x },
 };
 
 void host_main(uint64_t group)

@@ -50,17 +50,17 @@ MUTANTS = [
      '\ts2_set_page(&c->g->pgt, ipa, 0);'),
     # Zeroing and cache maintenance.
     ('no-zeroing-on-reclaim-guest',
-     '\t__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);\n\tpage_to_poc(pa);\n'
+     '\tarch_zero_page(pa);\n\tpage_to_poc(pa);\n'
      '\ts2_set_page(&g->pgt',
      '\tpage_to_poc(pa);\n\ts2_set_page(&g->pgt'),
     ('no-zeroing-on-force-reclaim',
-     'arch_s2_tlb_flush_vmid(g->pgt.vmid);\n\t__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);',
+     'arch_s2_tlb_flush_vmid(g->pgt.vmid);\n\tarch_zero_page(pa);',
      'arch_s2_tlb_flush_vmid(g->pgt.vmid);'),
     ('no-zeroing-on-reclaim-hyp',
-     'with caches on or off. */\n\t__builtin_memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);',
+     'with caches on or off. */\n\tarch_zero_page(pa);',
      'with caches on or off. */'),
     ('no-cache-maintenance',
-     '\tarch_dcache_clean_inval_page(arch_pa_to_va(pa));',
+     '\tarch_dcache_clean_inval_page(pa);',
      '\t(void)pa;'),
     ('no-cache-maintenance-on-donate',
      '\t\tpage_to_poc(nth_page(pa, i));',

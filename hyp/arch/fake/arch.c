@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fake-arch.h"
 
@@ -45,10 +46,16 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid)
 		fake_arch_tlb_hook(vmid);
 }
 
-void arch_dcache_clean_inval_page(void *va)
+void arch_zero_page(hyp_pa_t pa)
 {
+	memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+}
+
+void arch_dcache_clean_inval_page(hyp_pa_t pa)
+{
+	CHECK((hyp_pa_addr(pa) & (HYP_PAGE_SIZE - 1)) == 0);
 	if (fake_arch_dcache_hook)
-		fake_arch_dcache_hook(arch_va_to_pa(va));
+		fake_arch_dcache_hook(pa);
 }
 
 void arch_icache_inval_all(void)

@@ -9,9 +9,16 @@
 
 #include "hyp/types.h"
 
-/* The hypervisor's own mapping of a physical address (and back). */
+/*
+ * The hypervisor's own mapping of a physical address (and back): only for its own memory
+ * (image, pool: page tables and the page array). Pages of the host or a guest are not mapped
+ * in the hypervisor; it reaches them only through arch_zero_page() and the cache maintenance.
+ */
 void *arch_pa_to_va(hyp_pa_t pa);
 hyp_pa_t arch_va_to_pa(const void *va);
+
+/* Zero a page of the host or a guest (through a temporary mapping of its own). */
+void arch_zero_page(hyp_pa_t pa);
 
 /*
  * Stage-2 page-table entries of this VMID changed: make the writes visible to the table walker
@@ -24,7 +31,7 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid);
  * clean and invalidate it to the point of coherency, so no dirty line is later written back
  * over the new owner's data and no stale line hides what the old owner wrote.
  */
-void arch_dcache_clean_inval_page(void *va);
+void arch_dcache_clean_inval_page(hyp_pa_t pa);
 
 /* A guest was given pages it may execute: drop stale instructions (to the PoU, all CPUs). */
 void arch_icache_inval_all(void);
