@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "pvmd.h"
+#include "runner-uids.h"
 
 static void help(void)
 {
@@ -26,14 +27,18 @@ static void help(void)
 	       "  --log-dir DIR          console logs (default RUNTIME-DIR/logs; 'none' for none)\n"
 	       "  --runner PATH          the per-VM runner (default %s/pvm-runner)\n"
 	       "  --runner-user USER     user every runner drops to (default: a uid and gid\n"
-	       "                         of its own per VM, from 61184-61439; never root)\n"
+	       "                         of its own per VM from --runner-uids; never root)\n"
+	       "  --runner-uids FIRST-LAST\n"
+	       "                         per-VM runner uid range, outside systemd's ranges\n"
+	       "                         (default %u-%u, sysusers.d/pvm.conf)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
 	       "  --no-polkit            never ask polkit, even when it runs\n"
 	       "  --no-machined          do not register VMs with systemd-machined\n"
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
-	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR);
+	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, RUNNER_UIDS_FIRST_DEFAULT,
+	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret)
@@ -55,6 +60,7 @@ enum {
 	OPT_LOG_DIR,
 	OPT_RUNNER,
 	OPT_RUNNER_USER,
+	OPT_RUNNER_UIDS,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_NO_POLKIT,
@@ -68,6 +74,7 @@ static const struct option options[] = {
 	{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 	{ "runner", required_argument, NULL, OPT_RUNNER },
 	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
+	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
@@ -84,6 +91,8 @@ static int parse_argv(manager *m, int argc, char **argv)
 	int c;
 
 	m->runtime_dir = "/run/pvm";
+	m->runner_uid_first = RUNNER_UIDS_FIRST_DEFAULT;
+	m->runner_uid_count = RUNNER_UIDS_COUNT_DEFAULT;
 	m->runner_path = PVM_LIBEXECDIR "/pvm-runner";
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
@@ -112,6 +121,15 @@ static int parse_argv(manager *m, int argc, char **argv)
 			}
 			m->runner_uid = pw->pw_uid;
 			m->runner_gid = pw->pw_gid;
+			break;
+		}
+		case OPT_RUNNER_UIDS: {
+			pvm_error err = { 0 };
+			if (runner_uids_parse(optarg, &m->runner_uid_first, &m->runner_uid_count,
+					      &err) < 0) {
+				fprintf(stderr, "pvmd: --runner-uids: %s\n", err.message);
+				return -EINVAL;
+			}
 			break;
 		}
 		case OPT_STOP_TIMEOUT:

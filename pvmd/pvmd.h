@@ -34,8 +34,10 @@ typedef struct manager {
 	char *state_dir;	 /* our records: <runtime_dir>/state/<name>.json */
 	const char *log_dir;	 /* console logs; NULL: none */
 	const char *runner_path;
-	uid_t runner_uid;
+	uid_t runner_uid; /* --runner-user; 0: a uid of its own per VM from the range below */
 	gid_t runner_gid;
+	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
+	uint32_t runner_uid_count;
 	size_t console_ring_size;
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */

@@ -444,6 +444,8 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.log_dir = m->log_dir,
 		.runner_uid = m->runner_uid,
 		.runner_gid = m->runner_gid,
+		.runner_uid_base = m->runner_uid_first,
+		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};

@@ -276,13 +276,14 @@ int main(void)
 	CHECK(engine_wait_ended(&t, 15000));
 	engine_expect_end(&t, PVM_VM_STOPPED, PVM_DEATH_STOPPED);
 
-	/* default uids come from the per-VM range, never root */
+	/* default uids come from the per-VM range (runner-uids.h), never root */
 	engine_vm_done(&t);
 	engine_vm_init(&t, "wait-stop", 16);
 	engine_vm_create(&t, NULL);
 	engine_vm_start(&t);
 	CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
-	expect_status(vm_instance_runner_pid(t.vm), "Uid", "61184\t61184\t61184\t61184");
+	expect_status(vm_instance_runner_pid(t.vm), "Uid",
+		      "1879048192\t1879048192\t1879048192\t1879048192");
 	CHECK(vm_instance_kill(t.vm, &err) == 0);
 	CHECK(engine_wait_ended(&t, 10000));
 	engine_vm_done(&t);

@@ -7,33 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "engine-harness.h"
 
-/* pvmd gives its runner no environment of its own choosing: the mode reaches the fake runner
- * through a wrapper script that sets it, run as the runner. */
-static void write_wrapper(const char *path, const char *mode)
-{
-	FILE *f = fopen(path, "we");
-
-	CHECK(f);
-	fprintf(f, "#!/bin/sh\nENGINE_FAKE_RUNNER=%s exec %s\n", mode, ENGINE_FAKE_RUNNER);
-	CHECK(fclose(f) == 0);
-	CHECK(chmod(path, 0755) == 0);
-}
-
 static void run_fake(const char *mode, enum pvm_death_reason reason, const char *message)
 {
-	char dir[] = "/tmp/pvm-fake-runner.XXXXXX", wrapper[64];
-	vm_instance_options o = { .runner_path = wrapper };
+	engine_fake_runner fake;
+	vm_instance_options o = { .runner_path = fake.path };
 	engine_vm t;
 	pid_t pid;
 
-	CHECK(mkdtemp(dir));
-	snprintf(wrapper, sizeof(wrapper), "%s/runner", dir);
-	write_wrapper(wrapper, mode);
+	engine_fake_runner_make(&fake, mode);
 	engine_vm_init(&t, "hello", 16);
 	engine_vm_create(&t, &o);
 	engine_vm_start(&t);
@@ -50,7 +34,7 @@ static void run_fake(const char *mode, enum pvm_death_reason reason, const char 
 	printf("%-12s -> failed/%s: %s\n", mode, pvm_death_reason_to_string(reason),
 	       vm_instance_message(t.vm));
 	engine_vm_done(&t);
-	CHECK(unlink(wrapper) == 0 && rmdir(dir) == 0);
+	engine_fake_runner_remove(&fake);
 }
 
 int main(void)
