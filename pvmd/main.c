@@ -33,6 +33,10 @@ static void help(void)
 	       "                         (default %u-%u, sysusers.d/pvm.conf)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
+	       "  --bus-reconnect-timeout SEC\n"
+	       "                         after losing the system bus, VMs run on while pvmd\n"
+	       "                         reconnects; after SEC it stops them and exits 1\n"
+	       "                         (default 60)\n"
 	       "  --no-polkit            never ask polkit, even when it runs\n"
 	       "  --no-machined          do not register VMs with systemd-machined\n"
 	       "  -h --help              this help\n"
@@ -63,6 +67,7 @@ enum {
 	OPT_RUNNER_UIDS,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_BUS_RECONNECT_TIMEOUT,
 	OPT_NO_POLKIT,
 	OPT_NO_MACHINED,
 	OPT_VERSION,
@@ -77,6 +82,7 @@ static const struct option options[] = {
 	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "bus-reconnect-timeout", required_argument, NULL, OPT_BUS_RECONNECT_TIMEOUT },
 	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
 	{ "no-machined", no_argument, NULL, OPT_NO_MACHINED },
 	{ "help", no_argument, NULL, 'h' },
@@ -142,6 +148,14 @@ static int parse_argv(manager *m, int argc, char **argv)
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_seconds(optarg, &m->shutdown_timeout_usec) < 0) {
 				fprintf(stderr, "pvmd: --shutdown-timeout: '%s' is not seconds\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BUS_RECONNECT_TIMEOUT:
+			if (parse_seconds(optarg, &m->bus_reconnect_usec) < 0) {
+				fprintf(stderr,
+					"pvmd: --bus-reconnect-timeout: '%s' is not seconds\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -306,6 +320,10 @@ int main(int argc, char **argv)
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (pvmd_vm_is_active(vm))
 			log_warning("VM '%s' still running at exit; killing it", vm->name);
+	if (m->exit_failure) {
+		log_error("pvmd exits: it %s", m->exit_reason);
+		r = -EIO;
+	}
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 

@@ -51,7 +51,17 @@ typedef struct manager {
 	bool shutting_down;
 	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
 	sd_event_source *shutdown_timer;
-	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot;
+	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot, *filter_slot;
+
+	/* Losing the bus: VMs keep running while pvmd reconnects with backoff for up to
+	 * bus_reconnect_usec; then it stops every VM and exits with exit_reason. */
+	uint64_t bus_reconnect_usec;
+	uint64_t bus_lost_usec; /* CLOCK_MONOTONIC when the bus went away; 0: connected */
+	unsigned bus_attempts;
+	int bus_last_error;
+	sd_event_source *bus_retry_timer;
+	bool exit_failure;
+	char exit_reason[256];
 } manager;
 
 #define PVMD_VM_PROPS_MAX 24
@@ -72,6 +82,9 @@ struct pvmd_vm {
 	char *rec_message;
 
 	sd_bus_track *track; /* set when the VM is tied to its creator's bus name */
+	/* Why pvmd itself ended this run (bus lost for good, tied client's connection gone with
+	 * the bus): the VM's Message and record once it has ended, until it starts again. */
+	char *end_note;
 	/* What we last told the bus, so PropertiesChanged names exactly what changed: each
 	 * changing property's value as text, by its row in vm-object.c's property table. */
 	char *published[PVMD_VM_PROPS_MAX];
@@ -83,6 +96,10 @@ struct pvmd_vm {
 	pvmd_console_client *consoles;
 	size_t n_consoles;
 };
+
+#define PVMD_NOTE_TIE_LOST_WITH_BUS                                                                \
+	"stopped by pvmd: the client it was tied to lost its connection when the system bus "      \
+	"went away"
 
 /* manager.c */
 int manager_new(manager **ret);
