@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -237,6 +238,21 @@ static int setup_runtime_dir(manager *m)
 	return r;
 }
 
+/* Each VM holds a few fds (runner socket, pidfd, guest memory, console log, console clients):
+ * the soft limit of 1024 services start with would cap pvmd near 256 VMs, whatever the runner
+ * uid range. pvmd waits with epoll only, so the hard limit is safe to use. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warning("Cannot raise the open file limit to %llu: %m; pvmd will run fewer VMs",
+			    (unsigned long long)rl.rlim_max);
+}
+
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	manager *m = userdata;
@@ -276,6 +292,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	}
 
+	raise_fd_limit();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -1,7 +1,7 @@
-/* Contract: runner uids are not a scarce resource. With 256 VMs starting at once (more than
- * the old 61184-61439 range held), one more still gets a uid of its own, from pvmd's range
- * outside systemd's DynamicUser range. The runners are engine-fake-runner ("hold" stays in
- * setup; "report-uid" names the uid pvmd asked for): no guest runs, so the test is cheap. */
+/* Contract: runner uids are not a scarce resource. With 256 VMs starting at once, one more
+ * still gets a uid of its own, the next one of pvmd's range (outside systemd's DynamicUser
+ * range). The runners are engine-fake-runner ("hold" stays in setup; "report-uid" names the
+ * uid pvmd asked for): no guest runs, so the test is cheap. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
