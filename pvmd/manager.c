@@ -3,6 +3,7 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -790,15 +791,16 @@ static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
 		log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
 }
 
-static void bus_give_up(manager *m)
+/* No bus to serve on: stop every VM as on SIGTERM, noting why, and exit 1 once they ended. */
+static void bus_give_up(manager *m, const char *fmt, ...) _printf_(2, 3);
+static void bus_give_up(manager *m, const char *fmt, ...)
 {
 	_cleanup_free_ char *note = NULL;
+	va_list ap;
 
-	snprintf(m->exit_reason, sizeof(m->exit_reason),
-		 "lost the system bus and could not reconnect within %llu s (%u attempts, last "
-		 "error: %s)",
-		 (unsigned long long)(m->bus_reconnect_usec / 1000000), m->bus_attempts,
-		 strerror(m->bus_last_error));
+	va_start(ap, fmt);
+	vsnprintf(m->exit_reason, sizeof(m->exit_reason), fmt, ap);
+	va_end(ap);
 	m->exit_failure = true;
 	log_error("pvmd %s; stopping every VM and exiting", m->exit_reason);
 	m->bus_retry_timer = sd_event_source_disable_unref(m->bus_retry_timer);
@@ -812,6 +814,34 @@ static void bus_give_up(manager *m)
 	manager_begin_shutdown(m); /* ends the loop once every VM has ended */
 }
 
+static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* The next attempt after a backoff, or giving up once the outage has lasted too long. */
+static void bus_schedule_retry(manager *m)
+{
+	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
+	int r;
+
+	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+		bus_give_up(m,
+			    "lost the system bus and could not reconnect within %llu s (%u "
+			    "attempts, last error: %s)",
+			    (unsigned long long)(m->bus_reconnect_usec / 1000000), m->bus_attempts,
+			    strerror(m->bus_last_error));
+		return;
+	}
+	if (m->bus_retry_timer) {
+		r = sd_event_source_set_time_relative(m->bus_retry_timer, delay);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(m->bus_retry_timer, SD_EVENT_ONESHOT);
+	} else
+		r = sd_event_add_time_relative(m->event, &m->bus_retry_timer, CLOCK_MONOTONIC,
+					       delay, 0, bus_retry, m);
+	if (r < 0)
+		bus_give_up(m, "lost the system bus and cannot schedule a reconnection: %s",
+			    strerror(-r));
+}
+
 static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	manager *m = userdata;
@@ -819,10 +849,8 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 
 	if (e) {
 		/* the name is someone else's now (another pvmd?): retrying cannot fix that */
-		m->bus_last_error = sd_bus_message_get_errno(reply) ?: EIO;
-		log_error("Reconnected to the system bus but cannot own %s: %s", PVM_BUS_NAME,
-			  e->message);
-		bus_give_up(m);
+		bus_give_up(m, "reconnected to the system bus but could not own %s: %s",
+			    PVM_BUS_NAME, e->message);
 		return 0;
 	}
 	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
@@ -837,7 +865,6 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	manager *m = userdata;
-	uint64_t delay;
 	int r;
 
 	m->bus_attempts++;
@@ -847,15 +874,9 @@ static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	if (r >= 0)
 		return 0; /* bus_name_acquired, or bus_filter if this connection drops too */
 	m->bus_last_error = -r;
-	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
-		bus_give_up(m);
-		return 0;
-	}
-	delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
-	log_debug("Reconnecting to the system bus failed (attempt %u): %s; next in %llu ms",
-		  m->bus_attempts, strerror(-r), (unsigned long long)(delay / 1000));
-	sd_event_source_set_time_relative(s, delay);
-	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	log_debug("Reconnecting to the system bus failed (attempt %u): %s", m->bus_attempts,
+		  strerror(-r));
+	bus_schedule_retry(m);
 	return 0;
 }
 
@@ -885,16 +906,9 @@ static void bus_lost(manager *m)
 	}
 	if (m->shutting_down)
 		return; /* SIGTERM came first: the shutdown finishes without a bus */
-	if (!m->bus_retry_timer) {
-		if (sd_event_add_time_relative(m->event, &m->bus_retry_timer, CLOCK_MONOTONIC,
-					       BUS_RETRY_FIRST_USEC, 0, bus_retry, m) < 0) {
-			m->bus_last_error = ENOMEM;
-			bus_give_up(m);
-		}
-		return;
-	}
-	sd_event_source_set_time_relative(m->bus_retry_timer, BUS_RETRY_FIRST_USEC);
-	sd_event_source_set_enabled(m->bus_retry_timer, SD_EVENT_ONESHOT);
+	/* also a connection that drops again before pvmd owns its name: a failed attempt */
+	m->bus_last_error = ECONNRESET;
+	bus_schedule_retry(m);
 }
 
 /* ---- recovery ---- */
