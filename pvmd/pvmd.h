@@ -124,9 +124,14 @@ void pvmd_vm_close_consoles(pvmd_vm *vm);
 typedef struct pvmd_caller {
 	pvm_caller caller;
 	sd_bus_creds *creds; /* owns the strings and gid array the caller points into */
+	gid_t *own_groups;   /* or this owns the gid array, when the bus was asked for it */
 	const char *sender;
 } pvmd_caller;
+/* The caller of msg as the bus vouches for it (never augmented from /proc): uid, pid, groups. */
 int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error);
+/* The fields of creds the bus vouched for, as a pvm_caller pointing into creds; augmented
+ * fields are unknown (gid -1, no groups, no unit, pid 0). -ENODATA without a vouched uid. */
+int auth_caller_from_creds(sd_bus_creds *creds, pvm_caller *ret);
 void auth_caller_done(pvmd_caller *c);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
