@@ -184,10 +184,10 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	manager_get_usage(m, c.caller.uid, &mine, &all);
+	manager_get_usage(m, c.caller.uid, cfg, &mine, &all);
 	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d)
-		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine,
-							    &all, &d);
+		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine, &all,
+							    &d);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
@@ -198,8 +198,9 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
 		if (limit)
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
-						 "Cannot run VM '%s' as uid %u: %s (stop or remove "
-						 "a VM first, or raise the limit in the policy)",
+						 "Cannot run VM '%s' as uid %u: %s (remove a VM "
+						 "no longer needed, stop one to free vCPUs and "
+						 "memory, or raise the limit in the policy)",
 						 cfg->name, (unsigned)c.caller.uid, d.reason);
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
 					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,

@@ -33,6 +33,7 @@ int manager_new(manager **ret)
 	m->stop_timeout_usec = 10 * 1000 * 1000ULL;
 	m->shutdown_timeout_usec = 20 * 1000 * 1000ULL;
 	m->console_ring_size = 64 * 1024;
+	m->vms_max = PVMD_VMS_MAX_DEFAULT;
 	m->use_polkit = true;
 	m->use_machined = true;
 	*ret = m;
@@ -89,22 +90,40 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, pvm_usage *ret_caller, pvm_usage *ret_global)
+void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
 	*ret_global = (pvm_usage){ 0 };
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!pvmd_vm_is_active(vm))
+		bool active = pvmd_vm_is_active(vm);
+
+		/* a VM being started is already on the list: it is not counted against itself */
+		if (vm->cfg == self)
 			continue;
+		/* every record counts as a VM, running or not: each costs pvmd memory and a state
+		 * file; vCPUs and memory are only held while it runs */
 		ret_global->vms++;
+		if (vm->owner == uid)
+			ret_caller->vms++;
+		if (!active)
+			continue;
 		ret_global->vcpus += vm->cfg->cpus;
 		ret_global->memory_mib += vm->cfg->memory_mib;
 		if (vm->owner == uid) {
-			ret_caller->vms++;
 			ret_caller->vcpus += vm->cfg->cpus;
 			ret_caller->memory_mib += vm->cfg->memory_mib;
 		}
 	}
+}
+
+size_t manager_count_vms(manager *m)
+{
+	size_t n = 0;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		n++;
+	return n;
 }
 
 void manager_update_status(manager *m)
@@ -169,6 +188,16 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 					 "No VM named '%s' (see 'pvmctl list')", name);
 	*ret = vm;
 	return 0;
+}
+
+static int check_capacity(manager *m, sd_bus_error *error)
+{
+	if (manager_count_vms(m) < m->vms_max)
+		return 0;
+	return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
+				 "pvmd keeps at most %zu VMs, running or not, and has that many; "
+				 "remove VMs that are no longer needed ('pvmctl remove NAME')",
+				 m->vms_max);
 }
 
 /* ---- CreateVM ---- */
@@ -268,6 +297,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r >= 0) /* after authorization: the count is nothing to tell other callers */
+		r = check_capacity(m, error);
 	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);

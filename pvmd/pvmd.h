@@ -17,6 +17,10 @@
 
 #define PVMD_POLICY_DIRS_MAX 16
 #define PVMD_CONSOLE_CLIENTS_MAX 8
+/* VM records pvmd keeps at most (--max-vms), running or not: each costs memory and a state file,
+ * so creating VMs without starting them cannot grow pvmd without bound. */
+#define PVMD_VMS_MAX_DEFAULT 1024
+#define PVMD_VMS_MAX_LIMIT 65536
 
 typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
@@ -39,6 +43,7 @@ typedef struct manager {
 	size_t console_ring_size;
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
+	size_t vms_max; /* records kept at most; CreateVM beyond it is LimitExceeded */
 	bool use_polkit;
 	bool use_machined;
 
@@ -91,7 +96,11 @@ int manager_request_name(manager *m);
 int manager_recover(manager *m);
 int manager_begin_shutdown(manager *m);
 pvmd_vm *manager_find_vm(manager *m, const char *name);
-void manager_get_usage(manager *m, uid_t uid, pvm_usage *ret_caller, pvm_usage *ret_global);
+/* What uid holds and what all hold: every VM record counts, vCPUs and memory only while the
+ * VM runs. self: the config of the VM a start is for, which is not counted against itself. */
+void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+		       pvm_usage *ret_global);
+size_t manager_count_vms(manager *m);
 void manager_update_status(manager *m);
 int manager_remove_vm(manager *m, pvmd_vm *vm);
 
