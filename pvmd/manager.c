@@ -48,6 +48,7 @@ manager *manager_free(manager *m)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
+	subscribers_free(m);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -144,21 +145,13 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
-	m->emitting++;
-	sd_bus_emit_object_added(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_added(vm);
 	pvmd_vm_changed(vm);
 }
 
 int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
-	m->emitting++;
-	sd_bus_emit_object_removed(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
@@ -170,9 +163,11 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 	return 0;
 }
 
-/* Look a VM up by the name argument; answers NoSuchVM. */
+/* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
+ * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
 static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
 	pvmd_vm *vm = NULL;
 	int r;
@@ -182,12 +177,36 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 		return r;
 	if (r == 0)
 		return -EBADMSG;
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	if (!vm || !auth_caller_may_inspect(m, &c, vm))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_SUCH_VM,
 					 "No VM named '%s' (see 'pvmctl list')", name);
 	*ret = vm;
 	return 0;
+}
+
+/* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
+ * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
+ * would say as much. The answer names nothing but the name: no owner, state or count. */
+static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+{
+	pvmd_vm *vm = manager_find_vm(m, name);
+
+	if (!vm)
+		return 0;
+	if (!auth_caller_may_inspect(m, c, vm))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
+					 "The name '%s' is taken by a VM you may not see; choose "
+					 "another name",
+					 name);
+	return sd_bus_error_setf(
+	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
+	    "A VM named '%s' already exists (choose another name, or remove it "
+	    "with 'pvmctl remove %s' once it is stopped)",
+	    name, name);
 }
 
 static int check_capacity(manager *m, sd_bus_error *error)
@@ -278,11 +297,6 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
-	if (manager_find_vm(m, cfg->name))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
-					 "A VM named '%s' already exists (choose another name, or "
-					 "remove it with 'pvmctl remove %s' once it is stopped)",
-					 cfg->name, cfg->name);
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
 					 "pvmd is shutting down; VM '%s' was not created",
@@ -295,9 +309,12 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	/* from here the VM owns the config; it is freed with the VM on every error path */
+	/* from here the VM owns the config; it is freed with the VM on every error path. Creation
+	 * is authorized first: a caller who may not create learns nothing of names in use. */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
-	if (r >= 0) /* after authorization: the count is nothing to tell other callers */
+	if (r >= 0)
+		r = check_name_free(m, &c, vm->name, error);
+	if (r >= 0)
 		r = check_capacity(m, error);
 	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
@@ -710,6 +727,10 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Subscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_subscribe,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Unsubscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_unsubscribe,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS(

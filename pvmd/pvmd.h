@@ -1,6 +1,7 @@
 /* pvmd's shared types: the manager (bus, event loop, policy, the set of VMs) and one VM as the
  * D-Bus layer sees it. manager.c owns the set; vm-object.c publishes one VM; auth.c decides who
- * may do what; state.c keeps the runtime directory; log.c reports. */
+ * may do what; signals.c tells subscribers about the VMs they may see; state.c keeps the
+ * runtime directory; log.c reports. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +27,7 @@ typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
 typedef struct config_reader config_reader;
 typedef struct polkit_query polkit_query;
+typedef struct pvmd_subscriber pvmd_subscriber;
 
 typedef struct manager {
 	sd_event *event;
@@ -52,7 +54,8 @@ typedef struct manager {
 	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
 	unsigned n_readers;
 	bool shutting_down;
-	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
+	pvmd_subscriber *subscribers; /* who hears about VMs (signals.c) */
+	unsigned n_subscribers;
 	sd_event_source *shutdown_timer;
 	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot;
 } manager;
@@ -127,6 +130,8 @@ int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_get_console_log(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg);
+/* Append the a{sv} of the VM's org.pvm1.VM properties: all of them, or those named in only. */
+int pvmd_vm_append_properties(sd_bus_message *m, const pvmd_vm *vm, char *const *only);
 void pvmd_vm_close_consoles(pvmd_vm *vm);
 
 /* auth.c */
@@ -158,6 +163,15 @@ bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm
 int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
 		      sd_bus_error *error);
 void polkit_query_free(polkit_query *q);
+
+/* signals.c: every signal about a VM goes only to subscribed callers allowed to inspect it */
+int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+void subscribers_free(manager *m);
+void signal_vm_added(pvmd_vm *vm);   /* InterfacesAdded, VMAdded */
+void signal_vm_removed(pvmd_vm *vm); /* InterfacesRemoved, VMRemoved */
+void signal_properties_changed(pvmd_vm *vm, char *const *changed);
+void signal_state_changed(pvmd_vm *vm); /* VMStateChanged */
 
 /* state.c: the records under <runtime_dir>/state. The record itself is pure data. */
 typedef struct pvmd_state_record {

@@ -23,9 +23,9 @@ late() {
 # control: the group rule matches groups the bus saw at connect time
 out=$(late $GROUP --groups=$GROUP) || fail "member of $GROUP at connect time denied: $out"
 [ "$out" = /org/pvm1/vm/g1 ] || fail "GetVM g1: $out"
-expect_error org.pvm1.Error.PolicyDenied late none
+expect_error org.pvm1.Error.NoSuchVM late none
 # a group joined after connecting is not one the bus vouches for
-expect_error org.pvm1.Error.PolicyDenied late $GROUP
+expect_error org.pvm1.Error.NoSuchVM late $GROUP
 log "ok: a group taken after connecting does not match (the bus did not see it)"
 # and a group left after connecting still counts: the bus's view of the connection holds
 out=$(late none --groups=$GROUP) || fail "group left after connecting: $out"
