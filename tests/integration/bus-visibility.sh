@@ -162,4 +162,32 @@ for f in nb-dbus-monitor.txt nb-busctl-monitor.txt nb-gdbus-monitor.txt nb-sub.j
 	done
 done
 log "ok: no signal about root's VMs reached uid $NOBODY, whichever way it listened"
+
+# --- subscriptions: at most 64 per user, and they end with their connection ---
+: "${SUBSCRIBE_MANY:?}"
+install -m 755 "$SUBSCRIBE_MANY" "$T/subscribe-many"
+start_pvmd
+mkfifo "$T/hold"
+# subscribe ARGS...: subscribe-many ARGS as nobody, holding its connections until hold is written
+subscribe() {
+	as_nobody "$T/subscribe-many" "$@" <"$T/hold" >"$T/subs.txt" 2>&1 &
+	sub_pid=$!
+	PIDS+=($sub_pid)
+	exec 9>"$T/hold"
+}
+subscribe 65
+wait_until 10 grep -q "^subscribed" "$T/subs.txt" || fail "subscribe-many: $(cat "$T/subs.txt")"
+grep -q "^subscribed 64$" "$T/subs.txt" && grep -q "org.pvm1.Error.Busy: Too many subscriptions (64 of uid $NOBODY" "$T/subs.txt" ||
+	fail "the 65th subscription of one user: $(cat "$T/subs.txt")"
+# root's subscriptions do not count against nobody's
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager Subscribe || fail "root could not subscribe"
+exec 9>&-
+wait "$sub_pid" || fail "subscribe-many failed"
+# the closed connections' subscriptions are gone: all 64 places are free again
+subscribe 64
+wait_until 10 grep -q "^subscribed" "$T/subs.txt" || fail "subscribe-many: $(cat "$T/subs.txt")"
+grep -qx "subscribed 64" "$T/subs.txt" || fail "subscriptions outlived their connections: $(cat "$T/subs.txt")"
+exec 9>&-
+wait "$sub_pid" || fail "subscribe-many failed"
+log "ok: at most 64 subscriptions per user (Busy beyond), ended with their connections"
 log "PASS bus-visibility"
