@@ -52,6 +52,17 @@ static pvmd_subscriber *subscriber_find(manager *m, const char *name)
 	return NULL;
 }
 
+/* Subscriptions made on a connection to a bus pvmd has since lost (and reconnected to another)
+ * cannot be delivered to any more: their subscribers subscribe again on the new bus. */
+static void subscribers_prune(manager *m)
+{
+	for (pvmd_subscriber *s = m->subscribers, *next; s; s = next) {
+		next = s->next;
+		if (sd_bus_track_get_bus(s->track) != m->bus)
+			subscriber_free(s);
+	}
+}
+
 static int subscriber_gone(sd_bus_track *track, void *userdata)
 {
 	subscriber_free(userdata);
@@ -69,6 +80,7 @@ int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
+	subscribers_prune(m);
 	if (subscriber_find(m, c.sender))
 		return sd_bus_reply_method_return(msg, NULL); /* once per connection is enough */
 	for (s = m->subscribers; s; s = s->next)
@@ -124,13 +136,12 @@ static void emit(pvmd_vm *vm, const char *path, const char *interface, const cha
 
 	if (!m->bus)
 		return;
+	subscribers_prune(m);
 	for (pvmd_subscriber *s = m->subscribers; s; s = s->next) {
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
 		int r;
 
-		/* a subscription made on a connection to the bus pvmd has since lost ends there */
-		if (sd_bus_track_get_bus(s->track) != m->bus ||
-		    !auth_caller_may_inspect(m, &s->caller, vm))
+		if (!auth_caller_may_inspect(m, &s->caller, vm))
 			continue;
 		r = sd_bus_message_new_signal(m->bus, &sig, path, interface, member);
 		if (r >= 0)
