@@ -11,13 +11,31 @@
 
 #include <systemd/sd-bus.h>
 
-int main(int argc, char **argv)
+static int call_get_vm(sd_bus *bus, const char *name)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
+	const char *path;
+	int r;
+
+	r = sd_bus_call_method(bus, "org.pvm1", "/org/pvm1", "org.pvm1.Manager", "GetVM", &e,
+			       &reply, "s", name);
+	if (r < 0)
+		printf("%s: %s\n", e.name ?: "error", e.message ?: strerror(-r));
+	else if (sd_bus_message_read(reply, "o", &path) >= 0)
+		printf("%s\n", path);
+	else
+		r = -EBADMSG;
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&e);
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
 	gid_t gids[16];
 	size_t n = 0;
-	const char *unique, *path;
+	const char *unique;
 	sd_bus *bus = NULL;
 	int r;
 
@@ -36,22 +54,15 @@ int main(int argc, char **argv)
 		r = sd_bus_get_unique_name(bus, &unique); /* connected and said Hello */
 	if (r < 0) {
 		fprintf(stderr, "late-groups: cannot connect: %s\n", strerror(-r));
+		sd_bus_unref(bus);
 		return 2;
 	}
 	if (setgroups(n, gids) < 0) {
 		fprintf(stderr, "late-groups: setgroups: %m\n");
+		sd_bus_flush_close_unref(bus);
 		return 2;
 	}
-	r = sd_bus_call_method(bus, "org.pvm1", "/org/pvm1", "org.pvm1.Manager", "GetVM", &e,
-			       &reply, "s", argv[2]);
-	if (r < 0) {
-		printf("%s: %s\n", e.name ?: "error", e.message ?: strerror(-r));
-		return 1;
-	}
-	if (sd_bus_message_read(reply, "o", &path) < 0)
-		return 2;
-	printf("%s\n", path);
-	sd_bus_message_unref(reply);
+	r = call_get_vm(bus, argv[2]);
 	sd_bus_flush_close_unref(bus);
-	return 0;
+	return r;
 }
