@@ -252,6 +252,11 @@ signals() { # signals JQ-FILTER: the signals to the subscriber that match, one J
 	jq -c --arg sub "$sub" "select(.type == \"signal\" and .destination == \$sub) | $1" \
 		"$T/busctl-monitor.jsonl"
 }
+# the bus monitor writes at its own pace: w1's removal is the last of its signals
+monitor_saw_w1_removed() {
+	signals 'select(.member == "VMRemoved") | .payload.data[0]' | grep -qx '"w1"'
+}
+wait_until 10 monitor_saw_w1_removed || fail "busctl monitor saw no VMRemoved of w1 to the subscriber"
 for m in VMAdded VMRemoved VMStateChanged InterfacesAdded InterfacesRemoved PropertiesChanged; do
 	[ -n "$(signals "select(.member == \"$m\")")" ] || fail "busctl monitor saw no $m to the subscriber"
 done

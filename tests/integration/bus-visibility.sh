@@ -141,7 +141,7 @@ for ev in added state changed; do
 		fail "nobody's pvmctl monitor: no $ev event for mine"
 done
 for v in secret secret-gone mine; do
-	jq -se "any(.[]; .event == \"added\" and .vm == \"$v\")" "$T/root-sub.jsonl" >/dev/null ||
+	wait_until 10 jq -se "any(.[]; .event == \"added\" and .vm == \"$v\")" "$T/root-sub.jsonl" ||
 		fail "root's pvmctl monitor did not see $v added"
 done
 # pvmd's exit is a broadcast (ShuttingDown, then its name goes): every monitor has then had
