@@ -339,7 +339,8 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	r = watch_states(bus, &w, &slot, &err);
+	/* watching is only for waiting: set up before the VM exists, so no change is missed */
+	r = wait_ready || co.tie ? watch_states(bus, &w, &slot, &err) : 0;
 	if (r < 0)
 		return fail(argv[0], r, &err);
 	r = pvm_bus_create_vm_from_fd(bus, fd, &co, &name, &path, &err);
@@ -428,7 +429,7 @@ static int stop_or_kill(int argc, char **argv, pvmctl_context *ctx, bool kill_no
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	r = watch_states(bus, &w, &slot, &err);
+	r = no_wait ? 0 : watch_states(bus, &w, &slot, &err);
 	if (r < 0)
 		return fail(argv[0], r, &err);
 	r = force ? pvm_bus_kill_vm(bus, w.name, &err)
