@@ -29,11 +29,12 @@ static void help(void)
 	       "                         of its own per VM, from 61184-61439; never root)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
+	       "  --max-vms N            VMs kept at most, running or not (default %d)\n"
 	       "  --no-polkit            never ask polkit, even when it runs\n"
 	       "  --no-machined          do not register VMs with systemd-machined\n"
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
-	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR);
+	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, PVMD_VMS_MAX_DEFAULT);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret)
@@ -57,6 +58,7 @@ enum {
 	OPT_RUNNER_USER,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_MAX_VMS,
 	OPT_NO_POLKIT,
 	OPT_NO_MACHINED,
 	OPT_VERSION,
@@ -70,6 +72,7 @@ static const struct option options[] = {
 	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
 	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
 	{ "no-machined", no_argument, NULL, OPT_NO_MACHINED },
 	{ "help", no_argument, NULL, 'h' },
@@ -128,6 +131,22 @@ static int parse_argv(manager *m, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case OPT_MAX_VMS: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
+			    v > PVMD_VMS_MAX_LIMIT) {
+				fprintf(stderr,
+					"pvmd: --max-vms: '%s' is not a number from 1 to %d\n",
+					optarg, PVMD_VMS_MAX_LIMIT);
+				return -EINVAL;
+			}
+			m->vms_max = v;
+			break;
+		}
 		case OPT_NO_POLKIT:
 			m->use_polkit = false;
 			break;
@@ -216,13 +235,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	manager *m = userdata;
-
-	/* a broken edit keeps the policy in force rather than dropping all rules */
-	if (manager_load_policy(m) >= 0)
-		log_info("Policy reloaded");
-	else
-		log_error("Policy reload failed; the previous policy stays in force");
+	manager_reload(userdata);
 	return 0;
 }
 
