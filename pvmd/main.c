@@ -18,6 +18,10 @@
 #include "pvmd.h"
 #include "runner-uids.h"
 
+/* every VM pvmd may keep can run at once: one runner uid each */
+_Static_assert(PVMD_VMS_MAX_LIMIT <= RUNNER_UIDS_COUNT_DEFAULT,
+	       "the default runner uid range must cover --max-vms");
+
 static void help(void)
 {
 	printf("Usage: pvmd [OPTIONS]\n\n"
@@ -34,6 +38,7 @@ static void help(void)
 	       "                         (default %u-%u, sysusers.d/pvm.conf)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
+	       "  --max-vms N            VMs kept at most, running or not (default %d)\n"
 	       "  --bus-reconnect-timeout SEC\n"
 	       "                         after losing the system bus, VMs run on while pvmd\n"
 	       "                         reconnects; after SEC it stops them and exits 1\n"
@@ -43,7 +48,7 @@ static void help(void)
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
 	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, RUNNER_UIDS_FIRST_DEFAULT,
-	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1);
+	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, PVMD_VMS_MAX_DEFAULT);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret)
@@ -68,6 +73,7 @@ enum {
 	OPT_RUNNER_UIDS,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_MAX_VMS,
 	OPT_BUS_RECONNECT_TIMEOUT,
 	OPT_NO_POLKIT,
 	OPT_NO_MACHINED,
@@ -83,6 +89,7 @@ static const struct option options[] = {
 	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
 	{ "bus-reconnect-timeout", required_argument, NULL, OPT_BUS_RECONNECT_TIMEOUT },
 	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
 	{ "no-machined", no_argument, NULL, OPT_NO_MACHINED },
@@ -153,6 +160,22 @@ static int parse_argv(manager *m, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case OPT_MAX_VMS: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
+			    v > PVMD_VMS_MAX_LIMIT) {
+				fprintf(stderr,
+					"pvmd: --max-vms: '%s' is not a number from 1 to %d\n",
+					optarg, PVMD_VMS_MAX_LIMIT);
+				return -EINVAL;
+			}
+			m->vms_max = v;
+			break;
+		}
 		case OPT_BUS_RECONNECT_TIMEOUT:
 			if (parse_seconds(optarg, &m->bus_reconnect_usec) < 0) {
 				fprintf(stderr,

@@ -36,6 +36,7 @@ int manager_new(manager **ret)
 	m->stop_timeout_usec = 10 * 1000 * 1000ULL;
 	m->shutdown_timeout_usec = 20 * 1000 * 1000ULL;
 	m->console_ring_size = 64 * 1024;
+	m->vms_max = PVMD_VMS_MAX_DEFAULT;
 	m->use_polkit = true;
 	m->use_machined = true;
 	m->bus_reconnect_usec = 60 * 1000 * 1000ULL;
@@ -51,6 +52,7 @@ manager *manager_free(manager *m)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
+	subscribers_free(m);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -107,22 +109,40 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, pvm_usage *ret_caller, pvm_usage *ret_global)
+void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
 	*ret_global = (pvm_usage){ 0 };
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!pvmd_vm_is_active(vm))
+		bool active = pvmd_vm_is_active(vm);
+
+		/* a VM being started is already on the list: it is not counted against itself */
+		if (vm->cfg == self)
 			continue;
+		/* every record counts as a VM, running or not: each costs pvmd memory and a state
+		 * file; vCPUs and memory are only held while it runs */
 		ret_global->vms++;
+		if (vm->owner == uid)
+			ret_caller->vms++;
+		if (!active)
+			continue;
 		ret_global->vcpus += vm->cfg->cpus;
 		ret_global->memory_mib += vm->cfg->memory_mib;
 		if (vm->owner == uid) {
-			ret_caller->vms++;
 			ret_caller->vcpus += vm->cfg->cpus;
 			ret_caller->memory_mib += vm->cfg->memory_mib;
 		}
 	}
+}
+
+size_t manager_count_vms(manager *m)
+{
+	size_t n = 0;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		n++;
+	return n;
 }
 
 void manager_update_status(manager *m)
@@ -143,21 +163,13 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
-	m->emitting++;
-	sd_bus_emit_object_added(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_added(vm);
 	pvmd_vm_changed(vm);
 }
 
 int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
-	m->emitting++;
-	sd_bus_emit_object_removed(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
@@ -169,9 +181,11 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 	return 0;
 }
 
-/* Look a VM up by the name argument; answers NoSuchVM. */
+/* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
+ * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
 static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
 	pvmd_vm *vm = NULL;
 	int r;
@@ -181,12 +195,46 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 		return r;
 	if (r == 0)
 		return -EBADMSG;
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	if (!vm || !auth_caller_may_inspect(m, &c, vm))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_SUCH_VM,
 					 "No VM named '%s' (see 'pvmctl list')", name);
 	*ret = vm;
 	return 0;
+}
+
+/* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
+ * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
+ * would say as much. The answer names nothing but the name: no owner, state or count. */
+static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+{
+	pvmd_vm *vm = manager_find_vm(m, name);
+
+	if (!vm)
+		return 0;
+	if (!auth_caller_may_inspect(m, c, vm))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
+					 "The name '%s' is taken by a VM you may not see; choose "
+					 "another name",
+					 name);
+	return sd_bus_error_setf(
+	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
+	    "A VM named '%s' already exists (choose another name, or remove it "
+	    "with 'pvmctl remove %s' once it is stopped)",
+	    name, name);
+}
+
+static int check_capacity(manager *m, sd_bus_error *error)
+{
+	if (manager_count_vms(m) < m->vms_max)
+		return 0;
+	return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
+				 "pvmd keeps at most %zu VMs, running or not, and has that many; "
+				 "remove VMs that are no longer needed ('pvmctl remove NAME')",
+				 m->vms_max);
 }
 
 /* ---- CreateVM ---- */
@@ -267,11 +315,6 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
-	if (manager_find_vm(m, cfg->name))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
-					 "A VM named '%s' already exists (choose another name, or "
-					 "remove it with 'pvmctl remove %s' once it is stopped)",
-					 cfg->name, cfg->name);
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
 					 "pvmd is shutting down; VM '%s' was not created",
@@ -284,8 +327,13 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	/* from here the VM owns the config; it is freed with the VM on every error path */
+	/* from here the VM owns the config; it is freed with the VM on every error path. Creation
+	 * is authorized first: a caller who may not create learns nothing of names in use. */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r >= 0)
+		r = check_name_free(m, &c, vm->name, error);
+	if (r >= 0)
+		r = check_capacity(m, error);
 	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
@@ -724,6 +772,10 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Subscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_subscribe,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Unsubscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_unsubscribe,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),

@@ -87,17 +87,19 @@ log "ok: polkit asked for another user's VM (kill-vm: no -> PolicyDenied, stop-v
 # --- SIGHUP reloads the policy ---
 expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM nope
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1 \
+	>/dev/null || fail "nobody may inspect m1 before the reload"
 cat >"$T/policy/90-test-deny.json" <<EOF2
 { "rules": [ { "who": { "users": [$NOBODY] }, "actions": ["inspect"], "vms": ["m1"], "effect": "deny" } ] }
 EOF2
 kill -HUP "$PVMD_PID"
 wait_until 5 grep -q "Policy reloaded" "$T/pvmd$PVMD_N.log" || fail "no reload"
-expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1
 echo '{ broken' >"$T/policy/95-broken.json"
 kill -HUP "$PVMD_PID"
 wait_until 5 grep -q "previous policy stays in force" "$T/pvmd$PVMD_N.log" || fail "broken policy not reported"
-expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1
 log "ok: SIGHUP reloads the policy; a broken one leaves the previous in force"
 
