@@ -10,13 +10,16 @@
 #include "macro.h"
 #include "runner-uids.h"
 
-/* Uids with a meaning of their own (Linux) or handed out by systemd's allocators
- * (systemd.io/UIDS-GIDS): a runner range may touch none of them. */
+/* Uids with a meaning of their own (Linux), the distributions' system and regular users, and
+ * the ranges systemd's allocators hand out (systemd.io/UIDS-GIDS): a runner range may touch
+ * none of them, since any process sharing a runner's uid could signal it. */
 static const struct {
 	uint64_t first, last;
 	const char *what;
 } runner_uids_reserved[] = {
 	{ 0, 0, "root" },
+	{ 1, 999, "system users" },
+	{ 1000, 60000, "regular users" },
 	{ 60001, 60513, "systemd-homed's users" },
 	{ 60514, 60577, "systemd-nspawn's host users mapped into containers" },
 	{ 60578, 60705, "systemd's dynamic greeter users" },

@@ -26,8 +26,9 @@ typedef struct runner_uids {
 
 /* "FIRST-LAST" (inclusive, decimal) into a range; validated as runner_uids_check does. */
 int runner_uids_parse(const char *text, uid_t *ret_first, uint32_t *ret_count, pvm_error *err);
-/* Refuse a range that is empty, larger than RUNNER_UIDS_COUNT_MAX, reaches root, nobody,
- * the 16-bit or 32-bit -1, 2^31 or above, or any range a systemd allocator hands out. */
+/* Refuse a range that is empty, larger than RUNNER_UIDS_COUNT_MAX, reaches root, system or
+ * regular users (1-60000), nobody, the 16-bit or 32-bit -1, 2^31 or above, or any range a
+ * systemd allocator hands out. */
 int runner_uids_check(uid_t first, uint32_t count, pvm_error *err);
 int runner_uids_init(runner_uids *u, uid_t first, uint32_t count, pvm_error *err);
 /* A free uid of the range; -EUSERS when every one is in use. */
