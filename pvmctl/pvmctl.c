@@ -27,6 +27,9 @@ static const pvmctl_verb verbs[] = {
 	{ "console", "NAME", 0, -1, NULL, verb_console, "Attach to a VM's console" },
 	{ "logs", "NAME", 0, -1, NULL, verb_logs, "Show a VM's console log" },
 	{ "monitor", "[--json]", 0, -1, NULL, verb_monitor, "Follow VM state changes" },
+	/* offline, for pvm-fw (payload-verbs.c) */
+	{ "payload sign", "--key KEY.pem --kernel K [--initrd I] [--cmdline S] -o DESCRIPTOR", 0,
+	  -1, NULL, verb_payload_sign, "Sign a kernel, initrd and command line for pvm-fw" },
 };
 
 static void print_help(FILE *f)

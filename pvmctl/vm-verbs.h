@@ -29,6 +29,8 @@ int verb_list(int argc, char **argv, pvmctl_context *ctx);
 int verb_console(int argc, char **argv, pvmctl_context *ctx);
 int verb_logs(int argc, char **argv, pvmctl_context *ctx);
 int verb_monitor(int argc, char **argv, pvmctl_context *ctx);
+/* payload-verbs.c: offline, but with the same exit codes */
+int verb_payload_sign(int argc, char **argv, pvmctl_context *ctx);
 
 /* Map an errno from libpvm/bus-client.h to the exit codes above (pure; unit-tested). */
 int pvmctl_exit_code_from_errno(int negative_errno);

@@ -29,7 +29,7 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start stop kill remove inspect list console logs monitor config policy"
+	local commands="start stop kill remove inspect list console logs monitor config policy payload"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
@@ -83,6 +83,14 @@ _pvmctl()
 			COMPREPLY=($(compgen -W "check" -- "$cur"))
 		else
 			_pvmctl_files -d
+		fi ;;
+	payload)
+		if [[ ${words[cword-1]} == payload ]]; then
+			COMPREPLY=($(compgen -W "sign" -- "$cur"))
+		elif [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--key --kernel --initrd --cmdline --output" -- "$cur"))
+		elif [[ $prev != --cmdline ]]; then
+			_pvmctl_files
 		fi ;;
 	esac
 }
