@@ -28,7 +28,7 @@ for f in sha256 bignum ecp ecp_curves ecdsa asn1parse asn1write platform platfor
 	$cc $flags -c -o "$tmp/mbedtls-$f.o" "$mbed/library/$f.c"
 	objs="$objs $tmp/mbedtls-$f.o"
 done
-for f in main descriptor libc; do
+for f in main descriptor fw-fdt libc; do
 	# shellcheck disable=SC2086
 	$cc $flags $warn -c -o "$tmp/$f.o" "$src/$f.c"
 	objs="$objs $tmp/$f.o"
