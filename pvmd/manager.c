@@ -3,7 +3,6 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
+#include "worker.h"
 
 static void config_reader_free(config_reader *cr);
 
@@ -326,21 +327,25 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return create_vm(userdata, msg, json, strlen(json), error);
 }
 
-/* CreateVMFromFd: the fd is the caller's. A regular file is read at once, with our own
- * offset. A pipe or socket is read as its data comes, on the event loop, so a writer that
- * stalls holds up only its own call, and only for CONFIG_FD_TIMEOUT_USEC. */
+/* CreateVMFromFd: the fd is the caller's, and so are its file flags and offset, which pvmd
+ * leaves alone. A worker thread reads it (caller-fd.c): a regular file from its start, a pipe or
+ * socket as its data comes until the writer closes it, for at most CONFIG_FD_TIMEOUT_USEC; the
+ * event loop only waits for the thread's answer, so no descriptor can stall pvmd. */
 #define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
-#define CONFIG_FD_READERS_MAX 16
 
 struct config_reader {
 	manager *manager;
 	config_reader *next;
 	sd_bus_message *msg;
+	worker_job *job;
+};
+
+typedef struct config_read {
 	int fd;
 	char *buf;
 	size_t len;
-	sd_event_source *io, *timer;
-};
+	pvm_error err;
+} config_read;
 
 static void config_reader_free(config_reader *cr)
 {
@@ -349,152 +354,109 @@ static void config_reader_free(config_reader *cr)
 			*p = cr->next;
 			break;
 		}
-	cr->manager->n_readers--;
-	sd_event_source_disable_unref(cr->io);
-	sd_event_source_disable_unref(cr->timer);
+	worker_cancel(cr->job);
 	sd_bus_message_unref(cr->msg);
-	if (cr->fd >= 0)
-		close(cr->fd);
-	free(cr->buf);
 	free(cr);
 }
 
-/* The whole config is in: on to CreateVM proper, which replies (or we reply its error). */
-static int config_complete(manager *m, sd_bus_message *msg, char *buf, size_t len,
-			   sd_bus_error *error)
+static void config_read_free(void *data)
 {
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config contains a NUL byte: it is not JSON text");
-	return create_vm(m, msg, buf, len, error);
+	config_read *d = data;
+
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->buf);
+	free(d);
 }
 
-static void config_reader_finish(config_reader *cr, int r, sd_bus_error *error)
+static int config_read_work(void *data, uint64_t deadline_usec)
 {
-	if (r >= 0)
-		r = config_complete(cr->manager, cr->msg, cr->buf, cr->len, error);
+	config_read *d = data;
+	return caller_fd_read_config(d->fd, PVM_CONFIG_FILE_MAX, deadline_usec, &d->buf, &d->len,
+				     &d->err);
+}
+
+static int config_read_result(manager *m, sd_bus_message *msg, int r, config_read *d,
+			      sd_bus_error *error)
+{
+	if (!d || r == -ETIMEDOUT)
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+		    "The config descriptor did not reach its end within %llu s: "
+		    "close the writing end once the config is written",
+		    CONFIG_FD_TIMEOUT_USEC / 1000000);
+	if (r == -EFBIG)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config is larger than %d bytes", PVM_CONFIG_FILE_MAX);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Cannot read the config descriptor: %s", d->err.message);
+	if (memchr(d->buf, '\0', d->len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(m, msg, d->buf, d->len, error);
+}
+
+static void config_read_done(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	config_reader *cr = userdata;
+
+	cr->job = NULL;
+	r = config_read_result(cr->manager, cr->msg, r, data, &e);
 	if (r < 0) {
-		if (sd_bus_error_is_set(error))
-			sd_bus_reply_method_error(cr->msg, error);
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(cr->msg, &e);
 		else
 			sd_bus_reply_method_errno(cr->msg, r, NULL);
 	}
 	config_reader_free(cr);
 }
 
-static int config_reader_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	config_reader *cr = userdata;
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
-	for (;;) {
-		/* read only what is there: a read of a readable pipe or socket does not block */
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 0) <= 0)
-			return 0;
-		n = read(fd, cr->buf + cr->len, PVM_CONFIG_FILE_MAX + 1 - cr->len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			sd_bus_error_set_errnof(&e, errno, "Cannot read the config fd: %m");
-			config_reader_finish(cr, -errno, &e);
-			return 0;
-		}
-		if (n == 0) {
-			config_reader_finish(cr, 0, &e);
-			return 0;
-		}
-		cr->len += (size_t)n;
-		if (cr->len > PVM_CONFIG_FILE_MAX) {
-			int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
-						  "Config is larger than %d bytes",
-						  PVM_CONFIG_FILE_MAX);
-			config_reader_finish(cr, r, &e);
-			return 0;
-		}
-	}
-}
-
-static int config_reader_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_ARGUMENT,
-				  "The config fd did not reach its end within %llu s: close "
-				  "the writing end once the config is written",
-				  CONFIG_FD_TIMEOUT_USEC / 1000000);
-
-	config_reader_finish(userdata, r, &e);
-	return 0;
-}
-
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	manager *m = userdata;
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
 	config_reader *cr;
-	struct stat st;
+	config_read *d;
 	int fd, r;
 
 	r = sd_bus_message_read(msg, "h", &fd);
 	if (r < 0)
 		return r;
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
-	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+	/* a kind that cannot be read is answered at once (the check never blocks) */
+	r = caller_fd_classify(fd, false, &kind, &err);
+	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-					 "The config fd must be a regular file, pipe or socket");
-	if (S_ISREG(st.st_mode) && st.st_size > PVM_CONFIG_FILE_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config is %lld bytes; at most %d are accepted",
-					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
-	if (S_ISREG(st.st_mode)) {
-		_cleanup_free_ char *buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-		size_t len = 0;
-		if (!buf)
-			return -ENOMEM;
-		for (;;) {
-			ssize_t n = pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return sd_bus_error_set_errnof(error, errno,
-							       "Cannot read the config fd: %m");
-			if (n == 0)
-				break;
-			len += (size_t)n;
-			if (len > PVM_CONFIG_FILE_MAX)
-				return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-							 "Config is larger than %d bytes",
-							 PVM_CONFIG_FILE_MAX);
-		}
-		return config_complete(m, msg, buf, len, error);
-	}
-
-	if (m->n_readers >= CONFIG_FD_READERS_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
-					 "%d configs are being read already; try again",
-					 CONFIG_FD_READERS_MAX);
+					 "Cannot read the config descriptor: %s (pass a regular "
+					 "file, a pipe or a connected stream socket)",
+					 err.message);
+	d = calloc(1, sizeof(*d));
 	cr = calloc(1, sizeof(*cr));
-	if (!cr)
+	if (!d || !cr) {
+		free(d);
+		free(cr);
 		return -ENOMEM;
-	*cr = (config_reader){ .manager = m, .fd = -1, .next = m->readers };
+	}
+	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d->fd < 0) {
+		r = -errno;
+		config_read_free(d);
+		free(cr);
+		return r;
+	}
+	*cr = (config_reader){ .manager = m, .next = m->readers, .msg = sd_bus_message_ref(msg) };
 	m->readers = cr;
-	m->n_readers++;
-	cr->msg = sd_bus_message_ref(msg);
-	cr->buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-	cr->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	r = !cr->buf ? -ENOMEM : cr->fd < 0 ? -errno : 0;
-	if (r >= 0)
-		r = sd_event_add_io(m->event, &cr->io, cr->fd, EPOLLIN, config_reader_readable, cr);
-	if (r >= 0)
-		r = sd_event_add_time_relative(m->event, &cr->timer, CLOCK_MONOTONIC,
-					       CONFIG_FD_TIMEOUT_USEC, 0, config_reader_timeout,
-					       cr);
+	r = worker_start(m->event, CONFIG_FD_TIMEOUT_USEC, config_read_work, d, config_read_free,
+			 config_read_done, cr, &cr->job);
 	if (r < 0) {
 		config_reader_free(cr);
-		return sd_bus_error_set_errnof(error, r, "Cannot read the config fd: %m");
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
 	}
 	return 1; /* the reply comes when the config is in */
 }

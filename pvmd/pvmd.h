@@ -45,7 +45,6 @@ typedef struct manager {
 	pvmd_vm *vms;		      /* list, newest first */
 	config_reader *readers;	      /* CreateVMFromFd calls waiting for their config's end */
 	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
-	unsigned n_readers;
 	bool shutting_down;
 	unsigned emitting; /* our own emissions: object lookups skip the caller's policy check */
 	sd_event_source *shutdown_timer;

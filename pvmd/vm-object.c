@@ -687,7 +687,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
@@ -902,7 +903,9 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (r <= 0)
 		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	/* only the one escaping pvmd publishes: "_2D" for "_2d", or a trailing "_00" (decoded to a
+	 * NUL that ends the name early), would otherwise be second paths to the same VM */
+	if (!vm || strcmp(path, vm->path) != 0)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
 	msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
