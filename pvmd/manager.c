@@ -46,6 +46,11 @@ manager *manager_free(manager *m)
 		return NULL;
 	while (m->readers)
 		config_reader_free(m->readers);
+	while (m->creating) {
+		pvmd_vm *vm = m->creating;
+		m->creating = vm->next;
+		pvmd_vm_free(vm); /* answers its call */
+	}
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	while (m->vms) {
@@ -178,6 +183,7 @@ typedef struct create_options {
 	const char *name;
 	int start;
 	int tie;
+	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
 } create_options;
 
 static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
@@ -199,15 +205,20 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			r = sd_bus_message_read(msg, "v", "b", &o->start);
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
+		else if (strcmp(key, "kernel_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
+		else if (strcmp(key, "initrd_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s' (known: name, start, tie)",
+						 "Unknown option '%s' (known: name, start, tie, "
+						 "kernel_fd, initrd_fd)",
 						 key);
 		if (r == -ENXIO || r == -EINVAL)
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b)",
+			    "tie: b, kernel_fd: h, initrd_fd: h)",
 			    key);
 		if (r < 0)
 			return r;
@@ -220,23 +231,109 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 	return sd_bus_message_exit_container(msg);
 }
 
+/* A payload descriptor must be one pvmd can copy; checked before anything is read. */
+static int check_payload_fd(const char *option, int fd, const char *config_path,
+			    sd_bus_error *error)
+{
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
+
+	if (fd < 0)
+		return 0;
+	if (!config_path)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s is given but the config names no %.6s", option,
+					 option);
+	if (caller_fd_classify(fd, true, &kind, &err) < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s: %s (pass a regular file opened for reading)",
+					 option, err.message);
+	return 0;
+}
+
+static pvmd_vm *manager_find_any(manager *m, const char *name)
+{
+	pvmd_vm *vm = manager_find_vm(m, name);
+
+	for (pvmd_vm *c = m->creating; c && !vm; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			vm = c;
+	return vm;
+}
+
+static void creating_remove(manager *m, pvmd_vm *vm)
+{
+	for (pvmd_vm **p = &m->creating; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	vm->next = NULL;
+}
+
+/* The payload is copied: the full policy check on it, then the VM exists. */
+static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	manager *m = vm->manager;
+	pvm_error err = { 0 };
+	bool fallback = false;
+
+	creating_remove(m, vm);
+	if (r >= 0 && m->shutting_down)
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
+				      "pvmd is shutting down; VM '%s' was not created", vm->name);
+	if (r >= 0)
+		r = pvmd_vm_check_create(vm, msg, &fallback, error);
+	if (r >= 0) {
+		/* the config then pins the bytes pvmd holds */
+		memcpy(vm->cfg->payload_sha256, vm->kernel.sha256, 32);
+		vm->cfg->has_payload_sha256 = true;
+		r = pvmd_vm_instantiate(vm, fallback, &err);
+		if (r < 0)
+			r = sd_bus_error_setf(error,
+					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
+							   : PVM_BUS_ERROR_START_FAILED,
+					      "VM '%s' cannot be set up: %s", vm->name,
+					      err.message);
+	}
+	if (r < 0) {
+		pvmd_vm_free(vm);
+		return r;
+	}
+
+	manager_add_vm(m, vm);
+	log_info("VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
+	if (vm->create_tie) {
+		r = pvmd_vm_tie(vm, msg);
+		if (r < 0) {
+			manager_remove_vm(m, vm);
+			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
+		}
+	}
+	if (vm->create_start) {
+		r = pvmd_vm_start(vm, msg, error);
+		if (r < 0) {
+			/* nothing ran: forget the VM so the same command can be retried */
+			manager_remove_vm(m, vm);
+			return r;
+		}
+	}
+	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+}
+
 static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
 		     sd_bus_error *error)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	create_options o = { 0 };
+	create_options o = { .kernel_fd = -1, .initrd_fd = -1 };
 	pvm_error err = { 0 };
-	uint8_t digest[32];
-	bool fallback = false;
 	pvmd_vm *vm = NULL;
 	int r;
 
 	r = read_create_options(msg, &o, error);
 	if (r < 0)
 		return r;
-	/* files are checked only once the caller is known to be allowed to create at all, so
-	 * pvmd's answers say nothing about files to callers who may not */
 	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
@@ -250,7 +347,7 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
-	if (manager_find_vm(m, cfg->name))
+	if (manager_find_any(m, cfg->name))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
 					 "A VM named '%s' already exists (choose another name, or "
 					 "remove it with 'pvmctl remove %s' once it is stopped)",
@@ -268,52 +365,31 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 		return r;
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path */
+	vm->create_start = o.start;
+	vm->create_tie = o.tie;
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
-	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
+	/* paths are checked as text only: pvmd does not look at a caller's files by name */
+	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", false, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
-	/* the payload is opened and read only where the policy lets this caller use it */
 	if (r >= 0)
-		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
 	if (r >= 0)
-		r = pvmd_vm_pin_payload(vm, error);
-	if (r >= 0) {
-		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
-		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
-	}
-	if (r >= 0) {
-		r = pvmd_vm_instantiate(vm, fallback, &err);
-		if (r < 0)
-			r = sd_bus_error_setf(error,
-					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
-							   : PVM_BUS_ERROR_START_FAILED,
-					      "VM '%s' cannot be set up: %s", vm->name,
-					      err.message);
-	}
+		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+	/* the payload is copied only for callers the policy lets create this VM at all */
+	if (r >= 0)
+		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
+	if (r >= 0)
+		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
+					 error);
 	if (r < 0) {
 		pvmd_vm_free(vm);
 		return r;
 	}
-
-	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
-		 (int)c.caller.pid);
-	if (o.tie) {
-		r = pvmd_vm_tie(vm, msg);
-		if (r < 0) {
-			manager_remove_vm(m, vm);
-			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
-		}
-	}
-	if (o.start) {
-		r = pvmd_vm_start(vm, msg, error);
-		if (r < 0) {
-			/* nothing ran: forget the VM so the same command can be retried */
-			manager_remove_vm(m, vm);
-			return r;
-		}
-	}
-	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+	/* until the copy is made the name is taken, the VM not yet published */
+	vm->next = m->creating;
+	m->creating = vm;
+	return 1;
 }
 
 static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -472,7 +548,9 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	if (r < 0)
 		return r;
 	r = pvmd_vm_start(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)

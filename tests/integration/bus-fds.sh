@@ -2,11 +2,20 @@
 # Descriptors callers hand pvmd, over a real bus with the shipped policy: every kind a client
 # can send as CreateVMFromFd's config gets either a VM or a documented org.pvm1.Error; none
 # stalls pvmd (root's ListVMs answers while a caller holds a pipe or socket open, and SIGTERM
-# still ends pvmd); and VM object paths resolve only in pvmd's own escaping.
+# still ends pvmd). Payloads come only as descriptors the caller opened: pvmd opens no path a
+# caller names, and the policy judges where the files really are. VM object paths resolve only
+# in pvmd's own escaping.
 . "$(dirname "$0")/bus-lib.sh"
 : "${FD_CALLER:?}"
 
-setup_pvmd
+# nobody may also use payloads under $T/drop, a directory anyone can write to
+write_policy
+mkdir -m 1777 "$T/drop"
+sed -i "s|\"path_prefixes\": \[\"$PVM_GUEST_DIR\"\]|\"path_prefixes\": [\"$PVM_GUEST_DIR\", \"$T/drop\"]|" \
+	"$T/policy/70-test-nobody.json"
+grep -q "$T/drop" "$T/policy/70-test-nobody.json" || fail "test policy: no $T/drop prefix"
+start_bus
+start_pvmd
 install -m 755 "$FD_CALLER" "$T/fd-caller"
 FDC=$T/fd-caller
 cfg=$(vm_config fdcfg wait-stop.elf)
@@ -54,6 +63,53 @@ for kind in socket-oob pipe-open fifo-rdwr; do
 		fail "held $kind: $(cat "$T/held-$kind.out")"
 done
 log "ok: urgent data, a pipe and a FIFO held open: pvmd serves root meanwhile, answers InvalidArgument"
+
+# --- payloads: pvmd opens no path a caller names ---
+# a config naming a file without its descriptor: refused the same way whether or not the file
+# exists or nobody may read it, so the answer tells nothing about root's files
+for f in /etc/shadow /etc/no-such-file; do
+	vm_config shadow wait-stop.elf "\"initrd\": \"$f\"" >/dev/null
+	out=$(as_nobody "$FDC" payload file "$T/shadow.json" "$PVM_GUEST_DIR/wait-stop.elf")
+	[ "$out" = "error org.pvm1.Error.InvalidArgument: VM 'shadow': the config names initrd $f but the call passes no initrd_fd: pvmd opens payload paths for root only; open the file and pass it as option initrd_fd (pvmctl start does)" ] ||
+		fail "initrd $f without a descriptor: $out"
+done
+log "ok: an initrd path without its descriptor (/etc/shadow, a missing file): the same InvalidArgument"
+# a symlink planted under an allowed prefix, to a file only root may read: pvmctl opens it as
+# the caller, and that fails before pvmd is asked
+install -m 600 "$PVM_GUEST_DIR/wait-stop.elf" "$T/secret.elf"
+as_nobody ln -s "$T/secret.elf" "$T/drop/guest.elf"
+sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/drop/guest.elf\"|" "$(vm_config planted wait-stop.elf)" >"$T/planted2.json"
+chmod 644 "$T/planted2.json"
+if out=$(as_nobody "$PVMCTL" start "$T/planted2.json" 2>&1); then
+	fail "a symlink to a root-only file was started: $out"
+fi
+grep -q "cannot open the kernel $T/drop/guest.elf: Permission denied" <<<"$out" || fail "planted symlink: $out"
+expect_error org.pvm1.Error.NoSuchVM gcall GetVM planted
+log "ok: a planted symlink to a root-only file: pvmctl cannot open it, no VM"
+# the prefix is checked on where the descriptor's file is, not on the config's text
+install -d -o $NOBODY -m 755 "$T/own"
+install -o $NOBODY -m 644 "$PVM_GUEST_DIR/wait-stop.elf" "$T/own/guest.elf"
+vm_config label wait-stop.elf >/dev/null # names $PVM_GUEST_DIR/wait-stop.elf, under the prefix
+out=$(as_nobody "$FDC" payload file "$T/label.json" "$T/own/guest.elf")
+[[ $out == "error org.pvm1.Error.PolicyDenied: "*"payload $T/own/guest.elf is not under a path prefix"* ]] ||
+	fail "a file outside the prefixes behind a label inside them: $out"
+out=$(as_nobody "$FDC" payload memfd "$T/label.json" "$PVM_GUEST_DIR/wait-stop.elf")
+[[ $out == "error org.pvm1.Error.PolicyDenied: "*"cannot locate by path"*"is not under a path prefix"* ]] ||
+	fail "a memfd as the payload of a caller with path prefixes: $out"
+install -o $NOBODY -m 644 "$PVM_GUEST_DIR/wait-stop.elf" "$T/drop/mine.elf"
+out=$(as_nobody "$FDC" payload file "$T/label.json" "$T/drop/mine.elf")
+[ "$out" = "reply label" ] || fail "nobody's own file under an allowed prefix: $out"
+[ "$(jq -r .config.kernel "$T/run/state/label.json")" = "$T/drop/mine.elf" ] ||
+	fail "the record names $(jq -r .config.kernel "$T/run/state/label.json"), not the file loaded"
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s label
+log "ok: path prefixes judge where the descriptor's file is; the record names that file"
+# descriptors that are no regular file
+for kind in pipe socket dir devzero file-path eventfd; do
+	out=$(as_nobody "$FDC" payload $kind "$T/label.json" "$PVM_GUEST_DIR/wait-stop.elf")
+	[[ $out == "error org.pvm1.Error.InvalidArgument: Option kernel_fd: "* ]] ||
+		fail "a $kind as kernel_fd: $out"
+done
+log "ok: a pipe, socket, directory, device, O_PATH or eventfd as kernel_fd: InvalidArgument"
 
 # --- alias object paths: only pvmd's own escaping names a VM ---
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 \
