@@ -14,6 +14,12 @@ mkdir -m 1777 "$T/drop"
 sed -i "s|\"path_prefixes\": \[\"$PVM_GUEST_DIR\"\]|\"path_prefixes\": [\"$PVM_GUEST_DIR\", \"$T/drop\"]|" \
 	"$T/policy/70-test-nobody.json"
 grep -q "$T/drop" "$T/policy/70-test-nobody.json" || fail "test policy: no $T/drop prefix"
+# uid 2 may create VMs of its own from one kernel digest: the initrd must match it as well
+digest=$(sha256sum "$PVM_GUEST_DIR/wait-stop.elf" | cut -d' ' -f1)
+cat >"$T/policy/80-test-digest.json" <<-EOF
+{ "rules": [ { "who": { "users": [$STRANGER] }, "actions": ["create", "stop", "inspect"],
+	"vms": ["@own"], "payloads": { "sha256": ["$digest"] } } ] }
+EOF
 start_bus
 start_pvmd
 install -m 755 "$FD_CALLER" "$T/fd-caller"
@@ -34,7 +40,7 @@ done
 log "ok: a config from a regular file, memfd, sealed memfd, pipe, stream and seqpacket socket"
 
 # --- kinds pvmd does not read: InvalidArgument at once, from an unprivileged caller ---
-for kind in file-wronly file-path dir devnull devzero tty eventfd epoll timerfd pidfd pipe-write \
+for kind in file-wronly file-path dir devnull devzero tty eventfd epoll timerfd signalfd inotify pidfd pipe-write \
 	socket-listen socket-unconnected dgram socket-oob socket-data-oob; do
 	arg=$cfg
 	if [ $kind = file-wronly ]; then # a file nobody may write
@@ -48,7 +54,7 @@ for kind in file-wronly file-path dir devnull devzero tty eventfd epoll timerfd 
 	esac
 	list_answers || fail "ListVMs does not answer after a $kind"
 done
-log "ok: O_WRONLY, O_PATH, directory, devices, tty, eventfd, epoll, timerfd, pidfd, pipe write end, listening, unconnected and datagram sockets, urgent data: InvalidArgument"
+log "ok: O_WRONLY, O_PATH, directory, devices, tty, eventfd, epoll, timerfd, signalfd, inotify, pidfd, pipe write end, listening, unconnected and datagram sockets, urgent data: InvalidArgument"
 
 # --- callers that hold their end open: pvmd keeps serving, and answers by the deadline ---
 for kind in socket-oob pipe-open fifo-rdwr; do
@@ -103,6 +109,21 @@ out=$(as_nobody "$FDC" payload file "$T/label.json" "$T/drop/mine.elf")
 	fail "the record names $(jq -r .config.kernel "$T/run/state/label.json"), not the file loaded"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s label
 log "ok: path prefixes judge where the descriptor's file is; the record names that file"
+# the digest rules judge the initrd as well as the kernel
+as_stranger() {
+	setpriv --reuid=$STRANGER --regid=$STRANGER --clear-groups --inh-caps=-all \
+		env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+}
+vm_config dg wait-stop.elf "\"initrd\": \"$PVM_GUEST_DIR/hello.elf\"" >/dev/null
+if out=$(as_stranger "$PVMCTL" start "$T/dg.json" 2>&1); then
+	fail "an initrd with no allowed digest was started: $out"
+fi
+grep -q "initrd $PVM_GUEST_DIR/hello.elf has no SHA-256 digest allowed" <<<"$out" || fail "initrd digest: $out"
+vm_config dg wait-stop.elf "\"initrd\": \"$PVM_GUEST_DIR/wait-stop.elf\"" >/dev/null
+out=$(as_stranger "$PVMCTL" start "$T/dg.json" 2>&1) || fail "kernel and initrd with allowed digests: $out"
+gcall RemoveVM dg >/dev/null 2>&1 || { gcall KillVM dg >/dev/null 2>&1; wait_until 10 gcall RemoveVM dg; } ||
+	fail "dg cannot be removed"
+log "ok: an initrd whose digest the policy does not list is denied; a listed one is allowed"
 # descriptors that are no regular file
 for kind in pipe socket dir devzero file-path eventfd; do
 	out=$(as_nobody "$FDC" payload $kind "$T/label.json" "$PVM_GUEST_DIR/wait-stop.elf")

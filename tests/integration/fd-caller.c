@@ -9,13 +9,16 @@
  * reply comes, as a caller stalling pvmd would keep them. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -150,6 +153,14 @@ static int make_fd(const char *kind, const char *file)
 		return epoll_create1(EPOLL_CLOEXEC);
 	if (!strcmp(kind, "timerfd"))
 		return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (!strcmp(kind, "signalfd")) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		return signalfd(-1, &set, SFD_CLOEXEC);
+	}
+	if (!strcmp(kind, "inotify"))
+		return inotify_init1(IN_CLOEXEC);
 	if (!strcmp(kind, "pidfd"))
 		return (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (!strcmp(kind, "memfd"))
