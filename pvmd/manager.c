@@ -534,10 +534,11 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 	}
 	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (d->fd < 0) {
-		r = -errno;
 		config_read_free(d);
 		free(cr);
-		return r;
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_BUSY,
+		    "pvmd cannot hold the config descriptor now (%m); try again");
 	}
 	*cr = (config_reader){ .manager = m, .next = m->readers, .msg = sd_bus_message_ref(msg) };
 	m->readers = cr;

@@ -673,9 +673,15 @@ int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int in
 		d->fd[i] = -1;
 	}
 	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		r = 0;
 		if (fds[i] >= 0) {
 			d->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-			r = d->fd[i] < 0 ? -errno : 0;
+			if (d->fd[i] < 0)
+				r = sd_bus_error_setf(
+				    error, PVM_BUS_ERROR_BUSY,
+				    "pvmd cannot hold the %s descriptor now (%m); "
+				    "try again",
+				    payload_names[i]);
 		} else if (paths[i] && c.caller.uid == 0) {
 			/* root's own files: opening them as root grants nothing more */
 			d->path[i] = strdup(paths[i]);
