@@ -1,8 +1,10 @@
 /* Reading what callers pass as descriptors. A caller's descriptor shares its open file
- * description (flags, offset) with the caller, so pvmd never changes it: regular files are read
- * with pread, sockets with MSG_DONTWAIT, pipes through splice(SPLICE_F_NONBLOCK) into a pipe of
- * pvmd's own. Each loop ends at a deadline; the worker thread that runs it keeps the event loop
- * free even where the kernel itself blocks (a file on a stalled FUSE mount). */
+ * description (flags, offset) with the caller, so pvmd never changes it (an O_NONBLOCK set on a
+ * duplicate would be the caller's to clear again): regular files are read with pread, sockets
+ * with MSG_DONTWAIT, pipes through splice(SPLICE_F_NONBLOCK) into a pipe of pvmd's own (reopening
+ * /proc/self/fd/N would need read permission on the caller's pipe, which pvmd without
+ * CAP_DAC_OVERRIDE lacks). Each loop ends at a deadline; the worker thread that runs it keeps the
+ * event loop free even where the kernel itself blocks (a file on a stalled FUSE mount). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
