@@ -268,6 +268,40 @@ static int check_payload_fd(const char *option, int fd, const char *config_path,
 	return 0;
 }
 
+/* A CreateVMFromFd call waiting for its config (method_create_vm_from_fd below). */
+struct config_reader {
+	manager *manager;
+	config_reader *next;
+	uid_t uid; /* the caller's */
+	sd_bus_message *msg;
+	worker_job *job;
+};
+
+/* Descriptors being read for one caller (root aside): a caller holding its ends open takes at
+ * most this many of the WORKER_JOBS_MAX threads, and no more than that from anyone else. */
+#define PVMD_CALLER_JOBS_MAX 4
+
+static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *error)
+{
+	unsigned n = 0;
+
+	if (uid == 0)
+		return 0;
+	if (config) {
+		for (config_reader *cr = m->readers; cr; cr = cr->next)
+			n += cr->uid == uid;
+	} else {
+		for (pvmd_vm *vm = m->creating; vm; vm = vm->next)
+			n += vm->owner == uid;
+	}
+	if (n >= PVMD_CALLER_JOBS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "uid %u has %u %s being read already; try again once they "
+					 "are done",
+					 (unsigned)uid, n, config ? "configs" : "payloads");
+	return 0;
+}
+
 static pvmd_vm *manager_find_any(manager *m, const char *name)
 {
 	pvmd_vm *vm = manager_find_vm(m, name);
@@ -397,6 +431,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	if (r >= 0)
 		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
 	if (r >= 0)
+		r = check_caller_jobs(m, vm->owner, false, error);
+	if (r >= 0)
 		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
 					 error);
 	if (r < 0) {
@@ -425,13 +461,6 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
  * socket as its data comes until the writer closes it, for at most CONFIG_FD_TIMEOUT_USEC; the
  * event loop only waits for the thread's answer, so no descriptor can stall pvmd. */
 #define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
-
-struct config_reader {
-	manager *manager;
-	config_reader *next;
-	sd_bus_message *msg;
-	worker_job *job;
-};
 
 typedef struct config_read {
 	int fd;
@@ -508,6 +537,7 @@ static void config_read_done(int r, void *data, void *userdata)
 
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	manager *m = userdata;
 	enum caller_fd_kind kind;
 	pvm_error err = { 0 };
@@ -525,6 +555,11 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 					 "Cannot read the config descriptor: %s (pass a regular "
 					 "file, a pipe or a connected stream socket)",
 					 err.message);
+	r = auth_get_caller(msg, &c, error);
+	if (r >= 0)
+		r = check_caller_jobs(m, c.caller.uid, true, error);
+	if (r < 0)
+		return r;
 	d = calloc(1, sizeof(*d));
 	cr = calloc(1, sizeof(*cr));
 	if (!d || !cr) {
@@ -534,13 +569,16 @@ static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_
 	}
 	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (d->fd < 0) {
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+				      "pvmd cannot hold the config descriptor now (%m); try again");
 		config_read_free(d);
 		free(cr);
-		return sd_bus_error_setf(
-		    error, PVM_BUS_ERROR_BUSY,
-		    "pvmd cannot hold the config descriptor now (%m); try again");
+		return r;
 	}
-	*cr = (config_reader){ .manager = m, .next = m->readers, .msg = sd_bus_message_ref(msg) };
+	*cr = (config_reader){ .manager = m,
+			       .next = m->readers,
+			       .uid = c.caller.uid,
+			       .msg = sd_bus_message_ref(msg) };
 	m->readers = cr;
 	r = worker_start(m->event, CONFIG_FD_TIMEOUT_USEC, config_read_work, d, config_read_free,
 			 config_read_done, cr, &cr->job);

@@ -70,6 +70,27 @@ for kind in socket-oob pipe-open fifo-rdwr; do
 done
 log "ok: urgent data, a pipe and a FIFO held open: pvmd serves root meanwhile, answers InvalidArgument"
 
+# --- one caller holding its ends open takes at most 4 readers; others are still served ---
+for i in 1 2 3 4; do
+	as_nobody "$FDC" config pipe-open "$cfg" >"$T/cap-$i.out" 2>&1 &
+	PIDS+=($!)
+done
+printf '{' >"$T/broken.json" # a probe that, if read, makes no VM
+chmod 644 "$T/broken.json"
+busy_for_nobody() {
+	out=$(as_nobody "$FDC" config pipe "$T/broken.json")
+	[[ $out == "error org.pvm1.Error.Busy: uid $NOBODY has 4 configs being read already"* ]]
+}
+wait_until 10 busy_for_nobody || fail "a 5th config read for nobody: $out"
+out=$("$FDC" config pipe "$cfg")
+[ "$out" = "reply fdcfg" ] || fail "root while nobody holds 4 readers: $out"
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s fdcfg
+for i in 1 2 3 4; do
+	wait_until 20 grep -q "^error org.pvm1.Error.InvalidArgument: " "$T/cap-$i.out" ||
+		fail "held pipe $i: $(cat "$T/cap-$i.out")"
+done
+log "ok: nobody's 5th held config is Busy; root is served meanwhile"
+
 # --- payloads: pvmd opens no path a caller names ---
 # a config naming a file without its descriptor: refused the same way whether or not the file
 # exists or nobody may read it, so the answer tells nothing about root's files
