@@ -148,31 +148,23 @@ static int blk_request(pvm_virtio_blk *blk, const pvm_vq_chain *c, uint32_t *ret
 	}
 }
 
+/* One request: its answer, then the status byte as the last byte the device writes. */
+static int blk_handle(pvm_virtio_mmio *m, const pvm_vq_chain *c, uint32_t *ret_written,
+		      pvm_error *err)
+{
+	int status = blk_request(m->dev, c, ret_written, err);
+	uint8_t s;
+
+	if (status < 0)
+		return status;
+	s = (uint8_t)status;
+	pvm_vq_chain_write(c, c->writable_bytes - 1, &s, 1);
+	return 0;
+}
+
 static int blk_queue_notify(pvm_virtio_mmio *m, unsigned q, pvm_error *err)
 {
-	pvm_virtio_blk *blk = m->dev;
-	pvm_vq *vq = &m->queues[q];
-	pvm_vq_chain c;
-	bool used = false;
-	int r;
-
-	while ((r = pvm_vq_pop(vq, &m->window, &c, err)) > 0) {
-		uint32_t written = 0;
-		int status = blk_request(blk, &c, &written, err);
-		uint8_t s;
-
-		if (status < 0)
-			return status;
-		s = (uint8_t)status;
-		pvm_vq_chain_write(&c, c.writable_bytes - 1, &s, 1);
-		r = pvm_vq_push(vq, &m->window, c.head, written, err);
-		if (r < 0)
-			return r;
-		used = true;
-	}
-	if (used)
-		pvm_virtio_mmio_used(m);
-	return r;
+	return pvm_virtio_mmio_serve(m, q, blk_handle, err);
 }
 
 const pvm_virtio_device_ops pvm_virtio_blk_ops = {

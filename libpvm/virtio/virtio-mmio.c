@@ -220,6 +220,29 @@ int pvm_virtio_mmio_write(pvm_virtio_mmio *m, uint64_t off, const void *data, un
 	}
 }
 
+int pvm_virtio_mmio_serve(pvm_virtio_mmio *m, unsigned q, pvm_virtio_request_fn handle,
+			  pvm_error *err)
+{
+	pvm_vq *vq = &m->queues[q];
+	pvm_vq_chain c;
+	bool used = false;
+	int r;
+
+	while ((r = pvm_vq_pop(vq, &m->window, &c, err)) > 0) {
+		uint32_t written = 0;
+
+		r = handle(m, &c, &written, err);
+		if (r >= 0)
+			r = pvm_vq_push(vq, &m->window, c.head, written, err);
+		if (r < 0)
+			break;
+		used = true;
+	}
+	if (used)
+		pvm_virtio_mmio_used(m);
+	return r;
+}
+
 void pvm_virtio_mmio_used(pvm_virtio_mmio *m)
 {
 	m->interrupt_status |= VIRTIO_MMIO_INT_VRING;

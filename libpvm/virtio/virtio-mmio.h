@@ -61,6 +61,14 @@ int pvm_virtio_mmio_read(pvm_virtio_mmio *m, uint64_t off, void *data, unsigned 
 int pvm_virtio_mmio_write(pvm_virtio_mmio *m, uint64_t off, const void *data, unsigned len,
 			  pvm_error *err);
 
+/* Serve every request pending on queue q: `handle` reads the request, writes its answer into
+ * the chain's writable part and says how many bytes it wrote; the request then goes back to
+ * the guest and the used-buffer interrupt is flagged. Stops at the first negative return. */
+typedef int (*pvm_virtio_request_fn)(pvm_virtio_mmio *m, const pvm_vq_chain *c,
+				     uint32_t *ret_written, pvm_error *err);
+int pvm_virtio_mmio_serve(pvm_virtio_mmio *m, unsigned q, pvm_virtio_request_fn handle,
+			  pvm_error *err);
+
 /* Tell the driver that requests completed (InterruptStatus used-buffer bit); the caller raises
  * the interrupt line if the platform has one. */
 void pvm_virtio_mmio_used(pvm_virtio_mmio *m);

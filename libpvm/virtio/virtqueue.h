@@ -42,6 +42,12 @@ int pvm_vq_check(const pvm_vq *vq, const pvm_window *w, pvm_error *err);
  * ring is malformed (err says how); the queue must not be used again before a reset. */
 int pvm_vq_pop(pvm_vq *vq, const pvm_window *w, pvm_vq_chain *ret, pvm_error *err);
 
+/* Put back the request pvm_vq_pop() just took, untouched: the device had nothing for it. */
+static inline void pvm_vq_unpop(pvm_vq *vq)
+{
+	vq->last_avail--;
+}
+
 /* Return a request to the guest with the number of bytes the device wrote into it. */
 int pvm_vq_push(pvm_vq *vq, const pvm_window *w, uint16_t head, uint32_t written, pvm_error *err);
 

@@ -1,9 +1,9 @@
 /* A client that hands pvmd every kind of file descriptor a caller can send over the bus, for
  * bus-fds.sh:
  *   fd-caller config KIND FILE         CreateVMFromFd(fd, {}) with FILE's bytes behind fd
- *   fd-caller payload KIND CONFIG FILE [start]
- *                                      CreateVM(CONFIG's text, {kernel_fd: fd[, start]}), fd
- *                                      of FILE
+ *   fd-caller payload KIND CONFIG FILE [start] [name=NAME]
+ *                                      CreateVM(CONFIG's text, {kernel_fd: fd, ...}), fd of
+ *                                      FILE, options start and name as given
  * KIND is the descriptor's type (see the kinds table). One line on stdout: "reply NAME" or
  * "error ERROR.NAME: message". Ends of pipes and sockets the caller keeps stay open until the
  * reply comes, as a caller stalling pvmd would keep them. */
@@ -210,14 +210,21 @@ int main(int argc, char **argv)
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *call = NULL, *reply = NULL;
 	sd_bus *bus = NULL;
-	bool payload = (argc == 5 || argc == 6) && !strcmp(argv[1], "payload");
-	bool start = payload && argc == 6 && !strcmp(argv[5], "start");
-	const char *name;
+	bool payload = argc >= 5 && !strcmp(argv[1], "payload"), start = false;
+	const char *name, *vm_name = NULL;
 	int fd, r;
 
+	for (int i = 5; payload && i < argc; i++) {
+		if (!strcmp(argv[i], "start"))
+			start = true;
+		else if (!strncmp(argv[i], "name=", 5))
+			vm_name = argv[i] + 5;
+		else
+			payload = false;
+	}
 	if (!payload && !(argc == 4 && !strcmp(argv[1], "config"))) {
-		fprintf(stderr,
-			"usage: fd-caller config KIND FILE | payload KIND CONFIG FILE [start]\n");
+		fprintf(stderr, "usage: fd-caller config KIND FILE | payload KIND CONFIG FILE "
+				"[start] [name=NAME]\n");
 		return 2;
 	}
 	content_len = read_file(payload ? argv[4] : argv[3], content, sizeof(content));
@@ -232,10 +239,21 @@ int main(int argc, char **argv)
 		r = sd_bus_message_new_method_call(bus, &call, "org.pvm1", "/org/pvm1",
 						   "org.pvm1.Manager",
 						   payload ? "CreateVM" : "CreateVMFromFd");
-	if (r >= 0)
-		r = payload ? sd_bus_message_append(call, "sa{sv}", config_text, start ? 2 : 1,
-						    "kernel_fd", "h", fd, "start", "b", 1)
-			    : sd_bus_message_append(call, "ha{sv}", fd, 0);
+	if (r >= 0 && !payload)
+		r = sd_bus_message_append(call, "ha{sv}", fd, 0);
+	if (r >= 0 && payload) {
+		r = sd_bus_message_append(call, "s", config_text);
+		if (r >= 0)
+			r = sd_bus_message_open_container(call, 'a', "{sv}");
+		if (r >= 0)
+			r = sd_bus_message_append(call, "{sv}", "kernel_fd", "h", fd);
+		if (r >= 0 && start)
+			r = sd_bus_message_append(call, "{sv}", "start", "b", 1);
+		if (r >= 0 && vm_name)
+			r = sd_bus_message_append(call, "{sv}", "name", "s", vm_name);
+		if (r >= 0)
+			r = sd_bus_message_close_container(call);
+	}
 	if (r < 0) {
 		fprintf(stderr, "fd-caller: building the call: %s\n", strerror(-r));
 		return 2;
