@@ -261,6 +261,7 @@ int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadlin
 			caller_payload *ret, pvm_error *err)
 {
 	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = NULL;
+	_cleanup_(caller_payload_done) caller_payload p = CALLER_PAYLOAD_NULL;
 	_cleanup_close_ int memfd = -1;
 	_cleanup_free_ char *buf = NULL;
 	enum caller_fd_kind kind;
@@ -309,16 +310,17 @@ int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadlin
 	}
 	if (pread(fd, &extra, 1, (off_t)done) > 0)
 		return pvm_error_set(err, EIO, "%s: the file grew while it was read", what);
-	if (EVP_DigestFinal_ex(ctx, ret->sha256, &digest_len) != 1 || digest_len != 32)
+	if (EVP_DigestFinal_ex(ctx, p.sha256, &digest_len) != 1 || digest_len != 32)
 		return pvm_error_set(err, EIO, "%s: SHA-256 failed", what);
-	ret->path = NULL;
 	if (fcntl(memfd, F_ADD_SEALS, PAYLOAD_SEALS) < 0)
 		return pvm_error_set(err, errno, "%s: cannot seal the copy: %m", what);
-	r = caller_fd_real_path(fd, &ret->path);
+	r = caller_fd_real_path(fd, &p.path);
 	if (r < 0 && r != -EXDEV && r != -ENOENT)
 		return pvm_error_set(err, -r, "%s: %s", what, strerror(-r));
-	ret->memfd = TAKE_FD(memfd);
-	ret->size = done;
+	p.memfd = TAKE_FD(memfd);
+	p.size = done;
+	*ret = p;
+	p = CALLER_PAYLOAD_NULL;
 	return 0;
 }
 
