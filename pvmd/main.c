@@ -209,7 +209,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
 	manager *m = userdata;
 
-	log_info("Received %s; stopping all VMs", strsignal((int)si->ssi_signo));
+	log_info("Received %s; shutting down", strsignal((int)si->ssi_signo));
 	manager_begin_shutdown(m);
 	return 0;
 }
@@ -238,6 +238,10 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	}
 
+	/* fds a previous pvmd left in systemd's store: claimed by recovery below */
+	r = pvmd_fdstore_open(&m->fdstore);
+	if (r < 0)
+		log_error("Cannot take the stored file descriptors: %s", strerror(-r));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -280,7 +284,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_error("Event loop failed: %s", strerror(-r));
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
-		if (pvmd_vm_is_active(vm))
+		if (pvmd_vm_is_active(vm) && !(m->keep_vms && vm->stored_pid))
 			log_warning("VM '%s' still running at exit; killing it", vm->name);
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

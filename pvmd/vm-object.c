@@ -294,6 +294,7 @@ static void vm_save(pvmd_vm *vm)
 		.start_time_usec = vm_start_time(vm),
 		.tied = vm->track != NULL,
 	};
+	vm_instance_handover h;
 	pvm_error err = { 0 };
 
 	if (rec.runner_pid > 0) {
@@ -309,6 +310,12 @@ static void vm_save(pvmd_vm *vm)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		rec.runner_uid = h.uid;
+		rec.runner_namespaces = h.namespaces;
+		rec.memory_flags = h.mem_flags;
+		rec.runner_maps = h.runner_maps;
+	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
 		return;
@@ -317,6 +324,33 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+/* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
+ * chance later), and leave it when the VM ends. Without a service manager this does nothing. */
+static void vm_sync_fdstore(pvmd_vm *vm)
+{
+	pvmd_fdstore *s = &vm->manager->fdstore;
+	vm_instance_handover h;
+	int r = 0;
+
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		if (vm->stored_pid == h.pid)
+			return;
+		if (vm->stored_pid)
+			pvmd_fdstore_forget(s, vm->name); /* a previous run's */
+		vm->stored_pid = h.pid;
+		if ((r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_CONTROL, h.sock)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_PIDFD, h.pidfd)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_MEMORY, h.mem_fd)) < 0)
+			log_warning(
+			    "VM '%s': cannot hand its fds to the service manager's store (%s); "
+			    "it will not survive a restart of pvmd",
+			    vm->name, strerror(-r));
+	} else if (vm->stored_pid) {
+		pvmd_fdstore_forget(s, vm->name);
+		vm->stored_pid = 0;
+	}
 }
 
 /* A property's current value as text, to compare with what was published. */
@@ -407,6 +441,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	}
 	if (record)
 		vm_save(vm);
+	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
 
@@ -435,10 +470,11 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	manager *m = vm->manager;
-	vm_instance_options opts = {
+	const manager *m = vm->manager;
+
+	return (vm_instance_options){
 		.runner_path = m->runner_path,
 		.runtime_dir = m->runtime_dir,
 		.log_dir = m->log_dir,
@@ -447,14 +483,38 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
+			    err);
 	if (r < 0)
 		return r;
 	vm_instance_free(vm->inst);
 	vm->inst = inst;
+	return 0;
+}
+
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	/* the memory exists already: its backing is checked, not chosen */
+	vm_instance_options opts = vm_instance_options_for(vm, false);
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
+			      err);
+	if (r < 0)
+		return r;
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	vm->recovered = false;
+	vm->stored_pid = h->pid; /* its fds are in the store already */
 	return 0;
 }
 
@@ -492,7 +552,10 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	free(vm->consoles);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	vm_instance_free(vm->inst);
+	if (vm->manager->keep_vms && vm->stored_pid)
+		vm_instance_abandon(vm->inst); /* the runner and its stored fds stay for the next */
+	else
+		vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
@@ -687,7 +750,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
