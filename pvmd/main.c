@@ -285,7 +285,8 @@ int main(int argc, char **argv)
 		log_error("Event loop failed: %s", strerror(-r));
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (pvmd_vm_is_active(vm) && !(m->keep_vms && vm->stored_pid))
-			log_warning("VM '%s' still running at exit; killing it", vm->name);
+			log_vm_warning(vm->name, "VM '%s' still running at exit; killing it",
+				       vm->name);
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 

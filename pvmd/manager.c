@@ -314,8 +314,8 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	}
 
 	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
-		 (int)c.caller.pid);
+	log_vm_info(vm->name, "VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
+		    (int)c.caller.pid);
 	if (o.tie) {
 		r = pvmd_vm_tie(vm, msg);
 		if (r < 0) {
@@ -584,7 +584,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
 	if (r <= 0)
 		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
-	log_info("VM '%s' removed", vm->name);
+	log_vm_info(vm->name, "VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -833,8 +833,9 @@ static int recover_reap(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, b
 	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
 	if (r < 0) {
 		/* still accounted for: the VM is listed as failed, saying which runner lives on */
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
-			  (int)rec->runner_pid, err.message);
+		log_vm_error(rec->name,
+			     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+			     rec->name, (int)rec->runner_pid, err.message);
 		vm->rec_state = PVM_VM_FAILED;
 		vm->rec_reason = PVM_DEATH_KILLED;
 		if (asprintf(&vm->rec_message,
@@ -843,8 +844,9 @@ static int recover_reap(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, b
 			vm->rec_message = NULL;
 	} else {
 		if (r > 0)
-			log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
-				   (int)rec->runner_pid);
+			log_vm_notice(rec->name,
+				      "VM '%s': killed runner %d left by the previous pvmd",
+				      rec->name, (int)rec->runner_pid);
 		vm->rec_state = was_active ? PVM_VM_STOPPED : rec->state;
 		vm->rec_reason = was_active ? PVM_DEATH_KILLED : rec->reason;
 		vm->rec_message = strdup(was_active ? "pvmd restarted" : rec->message ?: "");
@@ -866,13 +868,16 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	r = pvm_config_parse(rec->config_json, strlen(rec->config_json), rec->name, false, &cfg,
 			     &err);
 	if (r < 0) {
-		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
-			  rec->name, err.message);
+		log_vm_error(
+		    rec->name,
+		    "VM '%s': recorded config no longer parses (%s); its record is dropped",
+		    rec->name, err.message);
 		pvm_error_clear(&err);
 		pvmd_fdstore_forget(&m->fdstore, rec->name);
 		if (pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err) < 0)
-			log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s",
-				  rec->name, (int)rec->runner_pid, err.message);
+			log_vm_error(rec->name,
+				     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+				     rec->name, (int)rec->runner_pid, err.message);
 		pvmd_state_remove(m->state_dir, rec->name);
 		return 0;
 	}
@@ -884,20 +889,23 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	if (was_active) {
 		r = recover_adopt(m, rec, vm, &err);
 		if (r >= 0) {
-			log_notice("VM '%s': took over runner %d from the previous pvmd; the guest "
-				   "kept running",
-				   vm->name, (int)rec->runner_pid);
+			log_vm_notice(
+			    vm->name,
+			    "VM '%s': took over runner %d from the previous pvmd; the guest "
+			    "kept running",
+			    vm->name, (int)rec->runner_pid);
 			manager_add_vm(m, vm);
 			if (stored_state == PVM_VM_STOPPING) {
 				_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 				if (pvmd_vm_stop(vm, NULL, m->stop_timeout_usec, &e) < 0)
-					log_warning("VM '%s': asking it again to stop failed: %s",
-						    vm->name, e.message);
+					log_vm_warning(
+					    vm->name, "VM '%s': asking it again to stop failed: %s",
+					    vm->name, e.message);
 			}
 			return 0;
 		}
-		log_notice("VM '%s': runner %d not taken over: %s", rec->name, (int)rec->runner_pid,
-			   err.message);
+		log_vm_notice(rec->name, "VM '%s': runner %d not taken over: %s", rec->name,
+			      (int)rec->runner_pid, err.message);
 		pvm_error_clear(&err);
 	}
 	r = recover_reap(m, rec, vm, was_active);
@@ -905,9 +913,9 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 		pvmd_vm_free(vm);
 		return r;
 	}
-	log_info("VM '%s' recovered from the runtime directory: %s%s", vm->name,
-		 pvm_vm_state_to_string(vm->rec_state),
-		 was_active ? " (was running; runner ended)" : "");
+	log_vm_info(vm->name, "VM '%s' recovered from the runtime directory: %s%s", vm->name,
+		    pvm_vm_state_to_string(vm->rec_state),
+		    was_active ? " (was running; runner ended)" : "");
 	manager_add_vm(m, vm);
 	return 0;
 }
@@ -931,7 +939,7 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
 			continue;
-		log_warning("VM '%s' did not stop in time; killing it", vm->name);
+		log_vm_warning(vm->name, "VM '%s' did not stop in time; killing it", vm->name);
 		pvmd_vm_kill(vm, NULL, &e);
 		sd_bus_error_free(&e);
 		any = true;
@@ -957,9 +965,10 @@ static int shutdown_stop_vms(manager *m)
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm) || pvmd_vm_state(vm) == PVM_VM_STOPPING)
 			continue;
-		log_info("Stopping VM '%s'", vm->name);
+		log_vm_info(vm->name, "Stopping VM '%s'", vm->name);
 		if (pvmd_vm_stop(vm, NULL, MIN(timeout, m->stop_timeout_usec), &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 		sd_bus_error_free(&e);
 	}
 	r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,

@@ -225,3 +225,10 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_notice(...) log_msg(5, __VA_ARGS__)
 #define log_info(...) log_msg(6, __VA_ARGS__)
 #define log_debug(...) log_msg(7, __VA_ARGS__)
+/* A VM's lifecycle: in the journal with the field PVM_VM=<name> (journalctl PVM_VM=NAME). */
+void log_vm_msg(int prio, const char *vm, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define log_vm_error(vm, ...) log_vm_msg(3, vm, __VA_ARGS__)
+#define log_vm_warning(vm, ...) log_vm_msg(4, vm, __VA_ARGS__)
+#define log_vm_notice(vm, ...) log_vm_msg(5, vm, __VA_ARGS__)
+#define log_vm_info(vm, ...) log_vm_msg(6, vm, __VA_ARGS__)

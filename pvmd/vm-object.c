@@ -425,9 +425,9 @@ void pvmd_vm_changed(pvmd_vm *vm)
 				    strerror(-r));
 	}
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
-			 reason != PVM_DEATH_NONE ? ", reason " : "",
-			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			    reason != PVM_DEATH_NONE ? ", reason " : "",
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
 				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(state),
 				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
@@ -851,7 +851,8 @@ static int track_gone(sd_bus_track *track, void *userdata)
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 	} else {
 		pvmd_vm_changed(vm);
 	}
