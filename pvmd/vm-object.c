@@ -205,6 +205,8 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 /* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
  * Calls are asynchronous and never start machined; without it they fail and nothing else
  * changes. */
+/* Registering starts machined where it is bus-activatable (as systemd ships it); unregistering
+ * never does: a machined that is not running holds nothing of ours. */
 static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
@@ -214,7 +216,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, false);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "RegisterMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -243,7 +245,8 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	if (!e)
+	/* a runner taken over after a restart of pvmd may still be registered from before */
+	if (!e || sd_bus_error_has_name(e, "org.freedesktop.machine1.MachineExists"))
 		return 0;
 	vm->machine_registered = false;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
