@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "bus-client.h"
 #include "pvmd.h"
 #include "sha256.h"
@@ -216,7 +218,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, strcmp(member, "RegisterMachine") == 0);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "CreateMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -257,6 +259,34 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	return 0;
 }
 
+/* The runner's own scope, machine-<name>.scope in machine.slice, with limits from the config:
+ * guest memory plus room for the runner itself, and its threads (one per vCPU, the main one)
+ * plus a few. Guest memory is charged where it is first touched: mostly by the vCPUs, so here. */
+#define VM_SCOPE_MEMORY_HEADROOM_MIB 64
+#define VM_SCOPE_TASKS_HEADROOM 4
+
+static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
+{
+	uint64_t memory_max = ((uint64_t)vm->cfg->memory_mib + VM_SCOPE_MEMORY_HEADROOM_MIB) << 20;
+	uint64_t tasks_max = (uint64_t)vm->cfg->cpus + VM_SCOPE_TASKS_HEADROOM;
+	_cleanup_free_ char *description = NULL, *unit = NULL;
+	int r;
+
+	if (asprintf(&description, "pvm VM %s", vm->name) < 0)
+		return -ENOMEM;
+	r = sd_bus_message_open_container(call, 'a', "(sv)");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sv)(sv)(sv)", "Description", "s", description,
+					  "MemoryMax", "t", memory_max, "TasksMax", "t", tasks_max);
+	/* at shutdown pvmd stops its VMs gracefully first: ordered before pvmd's unit, the scope
+	 * is stopped after it */
+	if (r >= 0 && sd_pid_get_unit(0, &unit) >= 0)
+		r = sd_bus_message_append(call, "(sv)", "Before", "as", 1, unit);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	return r;
+}
+
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
@@ -267,13 +297,15 @@ static void vm_register_machine(pvmd_vm *vm)
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	r = machine_call(m, "RegisterMachine", &call);
+	r = machine_call(m, "CreateMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
 				      0);
@@ -436,7 +468,8 @@ void pvmd_vm_changed(pvmd_vm *vm)
 				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
 	}
 	m->emitting--;
-	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
+	/* from the runner's spawn on: its own allocations go to its scope from the start */
+	if (state_is_active(state))
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
