@@ -204,11 +204,10 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
-/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
- * Calls are asynchronous and never start machined; without it they fail and nothing else
- * changes. */
-/* Registering starts machined where it is bus-activatable (as systemd ships it); unregistering
- * never does: a machined that is not running holds nothing of ours. */
+/* systemd-machined: each running VM is a machine of class "vm" led by its runner, in a scope of
+ * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
+ * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
+ * Without machined they fail and nothing else changes. */
 static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
