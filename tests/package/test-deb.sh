@@ -23,6 +23,7 @@ check() {  # check ARCH: contents and lintian
 		./usr/share/dbus-1/system-services/org.pvm1.service \
 		./usr/share/dbus-1/interfaces/org.pvm1.Manager.xml ./usr/share/polkit-1/actions/org.pvm1.policy \
 		./usr/share/pvm/policy.d/50-default.json ./usr/share/man/man8/pvmd.8.gz \
+		./usr/share/doc/pvmd/examples/50-pvm.rules \
 		./usr/lib/sysusers.d/pvm.conf; do
 		grep -qx "$f" "$T/pvmd-$arch.list" || fail "pvmd_$arch.deb lacks $f"
 	done
