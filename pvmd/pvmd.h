@@ -40,8 +40,10 @@ typedef struct manager {
 	char *state_dir;	 /* our records: <runtime_dir>/state/<name>.json */
 	const char *log_dir;	 /* console logs; NULL: none */
 	const char *runner_path;
-	uid_t runner_uid;
+	uid_t runner_uid; /* --runner-user; 0: a uid of its own per VM from the range below */
 	gid_t runner_gid;
+	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
+	uint32_t runner_uid_count;
 	size_t console_ring_size;
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
@@ -57,7 +59,17 @@ typedef struct manager {
 	pvmd_subscriber *subscribers; /* who hears about VMs (signals.c) */
 	unsigned n_subscribers;
 	sd_event_source *shutdown_timer;
-	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot;
+	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot, *filter_slot;
+
+	/* Losing the bus: VMs keep running while pvmd reconnects with backoff for up to
+	 * bus_reconnect_usec; then it stops every VM and exits with exit_reason. */
+	uint64_t bus_reconnect_usec;
+	uint64_t bus_lost_usec; /* CLOCK_MONOTONIC when the bus went away; 0: connected */
+	unsigned bus_attempts;
+	int bus_last_error;
+	sd_event_source *bus_retry_timer;
+	bool exit_failure;
+	char exit_reason[256];
 } manager;
 
 #define PVMD_VM_PROPS_MAX 24
@@ -78,6 +90,9 @@ struct pvmd_vm {
 	char *rec_message;
 
 	sd_bus_track *track; /* set when the VM is tied to its creator's bus name */
+	/* Why pvmd itself ended this run (bus lost for good, tied client's connection gone with
+	 * the bus): the VM's Message and record once it has ended, until it starts again. */
+	char *end_note;
 	/* What we last told the bus, so PropertiesChanged names exactly what changed: each
 	 * changing property's value as text, by its row in vm-object.c's property table. */
 	char *published[PVMD_VM_PROPS_MAX];
@@ -89,6 +104,10 @@ struct pvmd_vm {
 	pvmd_console_client *consoles;
 	size_t n_consoles;
 };
+
+#define PVMD_NOTE_TIE_LOST_WITH_BUS                                                                \
+	"stopped by pvmd: the client it was tied to lost its connection when the system bus "      \
+	"went away"
 
 /* manager.c */
 int manager_new(manager **ret);

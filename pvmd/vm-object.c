@@ -39,6 +39,8 @@ const char *pvmd_vm_message(const pvmd_vm *vm)
 {
 	if (vm->recovered || !vm->inst)
 		return vm->rec_message ?: "";
+	if (vm->end_note && !pvmd_vm_is_active(vm))
+		return vm->end_note;
 	return vm_instance_message(vm->inst) ?: "";
 }
 
@@ -479,6 +481,8 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.log_dir = m->log_dir,
 		.runner_uid = m->runner_uid,
 		.runner_gid = m->runner_gid,
+		.runner_uid_base = m->runner_uid_first,
+		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};
@@ -532,6 +536,7 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
 	free(vm->rec_message);
+	free(vm->end_note);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
@@ -646,6 +651,8 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 						 err.message);
 	}
 	vm->recovered = false;
+	free(vm->end_note);
+	vm->end_note = NULL;
 	r = vm_instance_start(vm->inst, &err);
 	pvmd_vm_changed(vm);
 	if (r < 0)
@@ -819,7 +826,15 @@ static int track_gone(sd_bus_track *track, void *userdata)
 	pvmd_vm *vm = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-	log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+	/* a tie also ends when the bus itself goes away: that client's connection is gone */
+	if (sd_bus_is_open(sd_bus_track_get_bus(track)) <= 0) {
+		log_info("VM '%s' was tied to a client whose connection ended with the bus; "
+			 "stopping the VM",
+			 vm->name);
+		free(vm->end_note);
+		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
+	} else
+		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)

@@ -189,6 +189,14 @@ proc_gone() {
 	[ ! -r "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
 
+# is_live_runner PID: PID is a pvm-runner that has not exited (a zombie has exited)
+is_live_runner() {
+	[ -r "/proc/$1/stat" ] || return 1
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] || return 1
+	[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$PVM_RUNNER")" ]
+}
+not() { ! "$@"; }
+
 vm_state_is() { [ "$(vm_prop "$1" State)" = "$2" ]; }
 
 # expect_error ERRNAME CMD...: CMD fails and its output names ERRNAME.

@@ -4,7 +4,8 @@
 # when WATCHDOG_USEC is set, STOPPING=1 on SIGTERM); registration of each running VM with a
 # machined (a stand-in that records the calls: class "vm", the runner as leader), undone when
 # the VM stops; polkit (a stand-in answering from a file) asked for a destructive call on
-# another user's VM after the policy files allowed it, and obeyed; SIGHUP reloads the policy.
+# another user's VM after the policy files allowed it, and obeyed; SIGHUP reloads the policy;
+# started with the usual service soft limit of 1024 open files, pvmd raises it to the hard one.
 . "$(dirname "$0")/bus-lib.sh"
 
 : "${FAKE_SERVICES:?}"
@@ -32,13 +33,17 @@ PY
 PIDS+=($!)
 wait_until 10 grep -q listening "$T/notify.log" || fail "notify listener"
 
+ulimit -Sn 1024 # as systemd starts services
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=300000 start_pvmd --machined
+# a few fds per VM: pvmd takes the hard limit rather than stop near 256 VMs
+read -r soft hard < <(awk '/^Max open files/ {print $4, $5}' "/proc/$PVMD_PID/limits")
+[ "$soft" = "$hard" ] || fail "pvmd's open file limit: soft $soft, hard $hard"
 wait_until 5 grep -q "READY=1" "$T/notify.log" || fail "no READY=1"
 wait_until 5 grep -q "STATUS=0 VMs running, 0 known" "$T/notify.log" || fail "no STATUS: $(cat "$T/notify.log")"
 # the event loop pings at half the interval: several pings within a second
 pings_seen() { [ "$(grep -c '^WATCHDOG=1' "$T/notify.log")" -ge 3 ]; }
 wait_until 5 pings_seen || fail "no WATCHDOG=1 pings: $(cat "$T/notify.log")"
-log "ok: READY=1, STATUS=, WATCHDOG=1"
+log "ok: READY=1, STATUS=, WATCHDOG=1, open file limit $soft"
 
 cfg=$(vm_config m1 wait-stop.elf)
 "$PVMCTL" start "$cfg" --wait-ready >/dev/null || fail "start m1"

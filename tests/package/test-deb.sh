@@ -33,7 +33,8 @@ check() {  # check ARCH: contents and lintian
 		./lib/systemd/system/dbus-org.pvm1.service ./usr/share/dbus-1/system.d/org.pvm1.conf \
 		./usr/share/dbus-1/system-services/org.pvm1.service \
 		./usr/share/dbus-1/interfaces/org.pvm1.Manager.xml ./usr/share/polkit-1/actions/org.pvm1.policy \
-		./usr/share/pvm/policy.d/50-default.json ./usr/share/man/man8/pvmd.8.gz; do
+		./usr/share/pvm/policy.d/50-default.json ./usr/share/man/man8/pvmd.8.gz \
+		./usr/lib/sysusers.d/pvm.conf; do
 		grep -qx "$f" "$T/pvmd-$arch.list" || fail "pvmd_$arch.deb lacks $f"
 	done
 	dpkg-deb -c "$T/pvmctl_0.1.0_$arch.deb" | awk '{print $6}' | grep -qx ./usr/bin/pvmctl ||
