@@ -220,6 +220,23 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 	if (opts) {
 		r = sd_bus_message_append(m, "{sv}{sv}", "start", "b", (int)opts->start, "tie", "b",
 					  (int)opts->tie);
+		if (r >= 0 && opts->n_disk_fds > 0) {
+			r = sd_bus_message_open_container(m, 'e', "sv");
+			if (r >= 0)
+				r = sd_bus_message_append(m, "s", "disk_fds");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'v', "ah");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'a', "h");
+			for (size_t i = 0; r >= 0 && i < opts->n_disk_fds; i++)
+				r = sd_bus_message_append_basic(m, 'h', &opts->disk_fds[i]);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+		}
 		if (r < 0)
 			return r;
 	}

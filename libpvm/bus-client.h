@@ -38,9 +38,11 @@ int pvm_bus_error_map_register(void);
 
 /* Options of CreateVM / CreateVMFromFd (the a{sv} argument). */
 typedef struct pvm_bus_create_options {
-	const char *name; /* replaces the config's name, or NULL */
-	bool start;	  /* start right after creating */
-	bool tie;	  /* stop the VM when the calling connection goes away */
+	const char *name;    /* replaces the config's name, or NULL */
+	bool start;	     /* start right after creating */
+	bool tie;	     /* stop the VM when the calling connection goes away */
+	const int *disk_fds; /* one open descriptor per disk of the config, in order */
+	size_t n_disk_fds;
 } pvm_bus_create_options;
 
 /* One VM as GetAll of org.pvm1.VM reports it. Strings are owned by the struct. */

@@ -16,8 +16,10 @@ static const pvmctl_verb verbs[] = {
 	{ "policy check", "[DIR...]", 0, -1, verb_policy_check, NULL,
 	  "Validate policy directories (pvm-policy(5)) without a daemon" },
 	/* verbs that talk to pvmd (vm-verbs.c); they take their options after the verb */
-	{ "start", "CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]", 0, -1,
-	  NULL, verb_start, "Create and start a VM from a config file" },
+	{ "start",
+	  "CONFIG|- [--name NAME] [--disk FILE|--disk-rw FILE]... [--wait-ready] [--tie] "
+	  "[--timeout SEC] [--json]",
+	  0, -1, NULL, verb_start, "Create and start a VM from a config file" },
 	{ "stop", "NAME [--timeout SEC] [--force] [--no-wait]", 0, -1, NULL, verb_stop,
 	  "Ask a VM to stop" },
 	{ "kill", "NAME [--no-wait]", 0, -1, NULL, verb_kill, "Stop a VM at once" },
@@ -25,6 +27,8 @@ static const pvmctl_verb verbs[] = {
 	{ "inspect", "NAME [--json]", 0, -1, NULL, verb_inspect, "Show a VM's state and config" },
 	{ "list", "[--json]", 0, -1, NULL, verb_list, "List the VMs" },
 	{ "console", "NAME", 0, -1, NULL, verb_console, "Attach to a VM's console" },
+	{ "connect", "NAME PORT", 0, -1, NULL, verb_connect,
+	  "Join stdin and stdout to a guest vsock port" },
 	{ "logs", "NAME", 0, -1, NULL, verb_logs, "Show a VM's console log" },
 	{ "monitor", "[--json]", 0, -1, NULL, verb_monitor, "Follow VM state changes" },
 };

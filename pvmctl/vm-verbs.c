@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "bus-client.h"
+#include "config.h"
 #include "vm-state.h"
 #include "vm-verbs.h"
 
@@ -279,6 +281,37 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 	return 0;
 }
 
+/* The disks the config names, opened here with the caller's own rights and passed as fds:
+ * pvmd never opens a disk by path. */
+typedef struct disk_fds {
+	int fd[PVM_DISKS_MAX];
+	size_t n;
+} disk_fds;
+
+static void close_disks(disk_fds *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		close(d->fd[i]);
+}
+
+static int open_disk(disk_fds *d, const char *path, bool writable)
+{
+	int fd;
+
+	if (d->n == PVM_DISKS_MAX) {
+		fprintf(stderr, "pvmctl start: at most %d disks\n", PVM_DISKS_MAX);
+		return PVMCTL_EXIT_INVALID;
+	}
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "pvmctl start: cannot open disk %s%s: %m\n", path,
+			writable ? " for writing" : "");
+		return PVMCTL_EXIT_INVALID;
+	}
+	d->fd[d->n++] = fd;
+	return 0;
+}
+
 int verb_start(int argc, char **argv, pvmctl_context *ctx)
 {
 	static const struct option opts[] = {
@@ -287,10 +320,13 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 		{ "tie", no_argument, NULL, 't' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "disk-rw", required_argument, NULL, 'D' },
 		{},
 	};
-	static const char synopsis[] =
-	    "CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
+	static const char synopsis[] = "CONFIG|- [--name NAME] [--disk FILE|--disk-rw FILE]... "
+				       "[--wait-ready] [--tie] [--timeout SEC] [--json]";
+	_cleanup_(close_disks) disk_fds disks = { .n = 0 };
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
@@ -321,6 +357,12 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 		case 'j':
 			json = true;
 			break;
+		case 'd':
+		case 'D':
+			r = open_disk(&disks, optarg, c == 'D');
+			if (r)
+				return r;
+			break;
 		default:
 			return usage(argv[0], synopsis);
 		}
@@ -328,6 +370,8 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	if (optind + 1 != argc)
 		return usage(argv[0], synopsis);
 	json_output = json;
+	co.disk_fds = disks.fd;
+	co.n_disk_fds = disks.n;
 	/* pvmd reads the config through the fd: it sees exactly the bytes we opened, and a
 	 * caller need not let pvmd open its files */
 	fd = strcmp(argv[optind], "-") == 0 ? dup(STDIN_FILENO)
@@ -894,5 +938,138 @@ int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 	r = run_until_signal(bus, NULL);
 	if (r < 0)
 		return fail(argv[0], r, NULL);
+	return PVMCTL_EXIT_OK;
+}
+
+/* ---- connect ---- */
+
+/* Join stdin/stdout to guest vsock port `port` through the VM's host socket: "CONNECT
+ * <port>\n", then pvm's answer "OK <host port>\n" once the guest accepted, then the stream. */
+static int vsock_dial(const char *socket_path, uint32_t port, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char line[32];
+	size_t n = 0;
+	int len;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, socket_path, strlen(socket_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+	if (!write_all(fd, line, (size_t)len))
+		return -EPIPE;
+	/* byte by byte: what follows the newline is the guest's */
+	while (n < sizeof(line) - 1) {
+		ssize_t k = read(fd, &line[n], 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -ECONNREFUSED; /* the guest refused (a reset closes the socket) */
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -EPROTO;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int verb_connect(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *path = NULL, *socket_path = NULL;
+	_cleanup_close_ int fd = -1;
+	bool stdin_open = true;
+	char *end, out[16384];
+	size_t out_off = 0, out_len = 0;
+	unsigned long port;
+	int r;
+
+	if (argc != 3 || argv[1][0] == '-')
+		return usage(argv[0], "NAME PORT");
+	errno = 0;
+	port = strtoul(argv[2], &end, 10);
+	if (errno || *end || end == argv[2] || port > UINT32_MAX) {
+		fprintf(stderr, "pvmctl connect: '%s' is not a port (0 to %u)\n", argv[2],
+			UINT32_MAX);
+		return PVMCTL_EXIT_INVALID;
+	}
+	r = connect_bus(argv[0], &bus);
+	if (r)
+		return r;
+	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, argv[1], &path);
+	if (r >= 0)
+		r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
+					       "VsockSocket", &e, &socket_path);
+	if (r < 0) {
+		fprintf(stderr, "pvmctl connect: VM '%s': %s\n", argv[1],
+			sd_bus_error_is_set(&e) ? e.message : strerror(-r));
+		return PVMCTL_EXIT_FAILURE;
+	}
+	if (!socket_path[0]) {
+		fprintf(stderr,
+			"pvmctl connect: VM '%s' has no vsock device (\"vsock\": true in "
+			"its config)\n",
+			argv[1]);
+		return PVMCTL_EXIT_INVALID;
+	}
+	r = vsock_dial(socket_path, (uint32_t)port, &fd);
+	if (r < 0) {
+		fprintf(stderr, "pvmctl connect: port %lu of VM '%s' (%s): %s\n", port, argv[1],
+			socket_path, strerror(-r));
+		return PVMCTL_EXIT_FAILURE;
+	}
+	/* the socket never blocks us: while the guest's answers wait to be read, input waits
+	 * too (a blocking write could wait on a guest that waits on us) */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return PVMCTL_EXIT_FAILURE;
+	catch_signals();
+	while (!got_signal) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN | (out_len ? POLLOUT : 0) },
+			{ .fd = stdin_open && !out_len ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		char buf[16384];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return PVMCTL_EXIT_FAILURE;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(fd, buf, sizeof(buf));
+			if (n == 0)
+				return PVMCTL_EXIT_OK;
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0 && !write_all(STDOUT_FILENO, buf, (size_t)n))
+				return PVMCTL_EXIT_FAILURE;
+		}
+		if (out_len && (p[0].revents & POLLOUT)) {
+			n = write(fd, out + out_off, out_len);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0)
+				out_off += (size_t)n, out_len -= (size_t)n;
+		}
+		if (p[1].revents) {
+			n = read(STDIN_FILENO, out, sizeof(out));
+			if (n <= 0) {
+				/* input ended: half-close, keep reading what the guest sends */
+				stdin_open = false;
+				shutdown(fd, SHUT_WR);
+				continue;
+			}
+			out_off = 0;
+			out_len = (size_t)n;
+		}
+	}
 	return PVMCTL_EXIT_OK;
 }

@@ -243,7 +243,33 @@ typedef struct create_options {
 	const char *name;
 	int start;
 	int tie;
+	int disk_fds[PVM_DISKS_MAX]; /* the caller's, owned by the message */
+	size_t n_disk_fds;
 } create_options;
+
+/* disk_fds: "ah", one descriptor per config disk, in order */
+static int read_disk_fds(sd_bus_message *msg, create_options *o, sd_bus_error *error)
+{
+	int r, fd;
+
+	r = sd_bus_message_enter_container(msg, 'v', "ah");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(msg, 'a', "h");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(msg, "h", &fd)) > 0) {
+		if (o->n_disk_fds == PVM_DISKS_MAX)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Option disk_fds: at most %d descriptors",
+						 PVM_DISKS_MAX);
+		o->disk_fds[o->n_disk_fds++] = fd;
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	return r;
+}
 
 static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
 {
@@ -264,15 +290,20 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			r = sd_bus_message_read(msg, "v", "b", &o->start);
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
+		else if (strcmp(key, "disk_fds") == 0)
+			r = read_disk_fds(msg, o, error);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s' (known: name, start, tie)",
+						 "Unknown option '%s' (known: name, start, tie, "
+						 "disk_fds)",
 						 key);
+		if (sd_bus_error_is_set(error))
+			return r;
 		if (r == -ENXIO || r == -EINVAL)
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b)",
+			    "tie: b, disk_fds: ah)",
 			    key);
 		if (r < 0)
 			return r;
@@ -347,7 +378,7 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
 	}
 	if (r >= 0) {
-		r = pvmd_vm_instantiate(vm, fallback, &err);
+		r = pvmd_vm_instantiate(vm, fallback, o.disk_fds, o.n_disk_fds, &err);
 		if (r < 0)
 			r = sd_bus_error_setf(error,
 					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG

@@ -103,6 +103,11 @@ struct pvmd_vm {
 	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
+
+	/* virtio-vsock: the guest's CID (unique among pvmd's VMs; 0: no vsock) and the host
+	 * socket programs connect to (<runtime_dir>/<name>.vsock) */
+	uint32_t vsock_cid;
+	char *vsock_socket;
 };
 
 #define PVMD_NOTE_TIE_LOST_WITH_BUS                                                                \
@@ -135,7 +140,9 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 			sd_bus_error *error);
 int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
+/* disk_fds: the caller's descriptors for the config's disks (CreateVM's disk_fds), one each. */
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, const int *disk_fds, size_t n_disk_fds,
+			pvm_error *err);
 int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error);
 enum pvm_vm_state pvmd_vm_state(const pvmd_vm *vm);
 enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm);

@@ -119,6 +119,8 @@ GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
 GETTER(get_start_time, t, vm_start_time(vm))
 GETTER(get_owner, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
+GETTER(get_vsock_cid, u, vm->vsock_cid)
+GETTER(get_vsock_socket, s, vm->vsock_socket)
 #undef GETTER
 
 typedef struct vm_prop {
@@ -148,6 +150,8 @@ static const vm_prop vm_props[] = {
 	{ "StartTime", 't', false, get_start_time },
 	{ "Owner", 'u', false, get_owner, true },
 	{ "Tied", 'b', false, get_tied },
+	{ "VsockCID", 'u', false, get_vsock_cid, true },
+	{ "VsockSocket", 's', false, get_vsock_socket, true },
 };
 
 static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
@@ -472,7 +476,20 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+/* The lowest CID above the host's (2) that no other VM of pvmd's holds. */
+static uint32_t vsock_cid_pick(const manager *m, const pvmd_vm *self)
+{
+	for (uint32_t cid = 3;; cid++) {
+		bool used = false;
+		for (const pvmd_vm *v = m->vms; v && !used; v = v->next)
+			used = v != self && v->vsock_cid == cid;
+		if (!used)
+			return cid;
+	}
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, const int *disk_fds, size_t n_disk_fds,
+			pvm_error *err)
 {
 	manager *m = vm->manager;
 	vm_instance_options opts = {
@@ -485,9 +502,25 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
+		.disk_fds = disk_fds,
+		.n_disk_fds = n_disk_fds,
+		.vsock_dir = m->runtime_dir,
+		.vsock_uid = vm->owner,
+		.vsock_gid = (gid_t)-1,
 	};
 	vm_instance *inst = NULL;
 	int r;
+
+	if (vm->cfg->vsock) {
+		if (!vm->vsock_cid)
+			vm->vsock_cid = vsock_cid_pick(m, vm);
+		free(vm->vsock_socket);
+		if (asprintf(&vm->vsock_socket, "%s/%s.vsock", m->runtime_dir, vm->name) < 0) {
+			vm->vsock_socket = NULL;
+			return pvm_error_set(err, ENOMEM, "out of memory");
+		}
+		opts.vsock_cid = vm->vsock_cid;
+	}
 
 	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
 	if (r < 0)
@@ -537,6 +570,7 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 		free(vm->published[i]);
 	free(vm->rec_message);
 	free(vm->end_note);
+	free(vm->vsock_socket);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
@@ -644,7 +678,9 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	if (!vm->inst) {
-		r = pvmd_vm_instantiate(vm, fallback, &err);
+		/* a VM recovered after a restart has no disk descriptors: one with disks must be
+		 * created again (vm_instance_new says so) */
+		r = pvmd_vm_instantiate(vm, fallback, NULL, 0, &err);
 		if (r < 0)
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_START_FAILED,
 						 "VM '%s' cannot be set up: %s", vm->name,
@@ -730,7 +766,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
@@ -923,6 +960,8 @@ const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
 	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
 	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
+	SD_BUS_PROPERTY("VsockCID", "u", prop_get, 0, CONST),
+	SD_BUS_PROPERTY("VsockSocket", "s", prop_get, 0, CONST),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,

@@ -29,7 +29,7 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start stop kill remove inspect list console logs monitor config policy"
+	local commands="start stop kill remove inspect list console connect logs monitor config policy"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
@@ -45,13 +45,14 @@ _pvmctl()
 
 	case "$prev" in
 	--timeout|--name) return ;;
+	--disk|--disk-rw) _pvmctl_files; return ;;
 	--policy-dir) _pvmctl_files -d; return ;;
 	esac
 
 	case "$cmd" in
 	start)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--name --wait-ready --tie --timeout --json" -- "$cur"))
+			COMPREPLY=($(compgen -W "--name --disk --disk-rw --wait-ready --tie --timeout --json" -- "$cur"))
 		else
 			_pvmctl_files json
 		fi ;;
@@ -64,6 +65,9 @@ _pvmctl()
 	kill|remove|console|logs)
 		[[ $cmd == kill && $cur == -* ]] && { COMPREPLY=($(compgen -W "--no-wait" -- "$cur")); return; }
 		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
+	connect)
+		# NAME, then a port number
+		[[ ${words[cword-1]} == connect ]] && COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
 	inspect)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--json" -- "$cur"))

@@ -279,6 +279,7 @@ enum {
 
 struct conn {
 	bool used, connected;
+	bool host_done; /* the host will send nothing more: finish echoing, then shut down */
 	uint32_t local, remote;
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt; /* the host's credit */
 	uint32_t fwd_cnt;			       /* bytes we took off our buffer */
@@ -293,7 +294,7 @@ static uint32_t vsock_base;
 static uint8_t *tx_pkt;
 
 static void vsock_send_ports(uint32_t local, uint32_t remote, uint32_t fwd_cnt, uint16_t op,
-			     const uint8_t *data, uint32_t len)
+			     uint32_t flags, const uint8_t *data, uint32_t len)
 {
 	struct vsock_hdr *h = (struct vsock_hdr *)tx_pkt;
 
@@ -304,6 +305,7 @@ static void vsock_send_ports(uint32_t local, uint32_t remote, uint32_t fwd_cnt, 
 				 .len = len,
 				 .type = 1,
 				 .op = op,
+				 .flags = flags,
 				 .buf_alloc = BUF_ALLOC,
 				 .fwd_cnt = fwd_cnt };
 	if (len)
@@ -317,7 +319,7 @@ static void vsock_send_ports(uint32_t local, uint32_t remote, uint32_t fwd_cnt, 
 
 static void vsock_send(struct conn *c, uint16_t op, const uint8_t *data, uint32_t len)
 {
-	vsock_send_ports(c->local, c->remote, c->fwd_cnt, op, data, len);
+	vsock_send_ports(c->local, c->remote, c->fwd_cnt, op, 0, data, len);
 }
 
 /* Send back what the host's credit allows, in packets of at most PKT bytes. */
@@ -356,7 +358,7 @@ static struct conn *conn_new(uint32_t local, uint32_t remote)
 		if (!conns[i].used) {
 			struct conn *c = &conns[i];
 			c->used = true;
-			c->connected = false;
+			c->connected = c->host_done = false;
 			c->local = local, c->remote = remote;
 			c->peer_buf_alloc = c->peer_fwd_cnt = c->tx_cnt = c->fwd_cnt = 0;
 			c->head = c->len = 0;
@@ -372,7 +374,7 @@ static void vsock_packet(const struct vsock_hdr *h, const uint8_t *data, uint32_
 	if (h->op == OP_REQUEST && !c && h->dst_port == LISTEN_PORT) {
 		c = conn_new(h->dst_port, h->src_port);
 		if (!c) {
-			vsock_send_ports(h->dst_port, h->src_port, 0, OP_RST, 0, 0);
+			vsock_send_ports(h->dst_port, h->src_port, 0, OP_RST, 0, 0, 0);
 			return;
 		}
 		c->connected = true;
@@ -383,7 +385,7 @@ static void vsock_packet(const struct vsock_hdr *h, const uint8_t *data, uint32_
 	}
 	if (!c) {
 		if (h->op != OP_RST)
-			vsock_send_ports(h->dst_port, h->src_port, 0, OP_RST, 0, 0);
+			vsock_send_ports(h->dst_port, h->src_port, 0, OP_RST, 0, 0, 0);
 		return;
 	}
 	c->peer_buf_alloc = h->buf_alloc, c->peer_fwd_cnt = h->fwd_cnt;
@@ -405,15 +407,21 @@ static void vsock_packet(const struct vsock_hdr *h, const uint8_t *data, uint32_
 		vsock_send(c, OP_CREDIT_UPDATE, 0, 0);
 		break;
 	case OP_SHUTDOWN:
+		c->host_done = true;
+		break;
 	case OP_RST:
-		if (h->op == OP_SHUTDOWN)
-			vsock_send(c, OP_RST, 0, 0);
 		c->used = false;
 		return;
 	default:
 		break;
 	}
 	conn_echo(c);
+	if (c->host_done && c->len == 0) {
+		/* all echoed: we send nothing more either (the device delivers what it holds,
+		 * then half-closes the host socket) */
+		vsock_send_ports(c->local, c->remote, c->fwd_cnt, OP_SHUTDOWN, 2 /* SEND */, 0, 0);
+		c->used = false;
+	}
 }
 
 static void vsock_serve(uint32_t base)
