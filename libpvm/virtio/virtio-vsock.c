@@ -150,6 +150,10 @@ static void conn_flush(pvm_virtio_vsock *v, pvm_vsock_conn *c)
 		shutdown(c->fd, SHUT_WR);
 		c->host_shut_wr = true;
 	}
+	/* both directions are over: free the slot (the guest hears RST, as after a full
+	 * shutdown) rather than keep it until the guest resets the device */
+	if (c->host_shut_wr && c->host_eof)
+		conn_reset(v, c);
 }
 
 static uint32_t guest_credit(const pvm_vsock_conn *c)
@@ -397,6 +401,8 @@ static int conn_packet(pvm_virtio_vsock *v, pvm_vsock_conn *c, const pvm_vq_chai
 		free(buf);
 		c->host_eof = true;
 		c->owed |= OWE_SHUTDOWN;
+		if (c->host_shut_wr)
+			conn_reset(v, c); /* and the guest had finished too */
 		return conn_packet(v, c, chain, ret_len);
 	}
 	hdr_fill(v, c, &h, VIRTIO_VSOCK_OP_RW, (uint32_t)n, 0);
