@@ -38,9 +38,13 @@ int pvm_bus_error_map_register(void);
 
 /* Options of CreateVM / CreateVMFromFd (the a{sv} argument). */
 typedef struct pvm_bus_create_options {
-	const char *name;    /* replaces the config's name, or NULL */
-	bool start;	     /* start right after creating */
-	bool tie;	     /* stop the VM when the calling connection goes away */
+	const char *name; /* replaces the config's name, or NULL */
+	bool start;	  /* start right after creating */
+	bool tie;	  /* stop the VM when the calling connection goes away */
+	/* The payload files, opened by the caller (pvmd opens the config's payload paths for
+	 * root only): passed as options kernel_fd and initrd_fd when the flag is set. */
+	bool pass_kernel_fd, pass_initrd_fd;
+	int kernel_fd, initrd_fd;
 	const int *disk_fds; /* one open descriptor per disk of the config, in order */
 	size_t n_disk_fds;
 } pvm_bus_create_options;

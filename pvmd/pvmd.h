@@ -11,6 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "caller-fd.h"
 #include "config.h"
 #include "policy.h"
 #include "vm-instance.h"
@@ -27,7 +28,36 @@ typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
 typedef struct config_reader config_reader;
 typedef struct polkit_query polkit_query;
+typedef struct pvmd_payload_wait pvmd_payload_wait;
 typedef struct pvmd_subscriber pvmd_subscriber;
+
+/* fdstore.c: systemd's file-descriptor store, which keeps a running VM's fds across a restart
+ * of pvmd (by name "<vm>-<kind>"). */
+enum pvmd_fdstore_kind {
+	PVMD_FDSTORE_CONTROL, /* pvmd's end of the runner's control socket */
+	PVMD_FDSTORE_PIDFD,   /* the runner's pidfd */
+	PVMD_FDSTORE_MEMORY,  /* guest memory */
+	_PVMD_FDSTORE_KIND_MAX,
+};
+typedef struct pvmd_fdstore_entry {
+	char *vm;
+	enum pvmd_fdstore_kind kind;
+	int fd; /* -1 once taken */
+} pvmd_fdstore_entry;
+typedef struct pvmd_fdstore {
+	bool enabled;		     /* a service manager listens (NOTIFY_SOCKET) */
+	pvmd_fdstore_entry *entries; /* passed at start, until recovery claims them */
+	size_t n;
+} pvmd_fdstore;
+/* Read what the service manager passed (LISTEN_FDS/LISTEN_FDNAMES); returns how many. */
+int pvmd_fdstore_open(pvmd_fdstore *s);
+/* The passed fd of this VM and kind (ownership to the caller), or -ENOENT. */
+int pvmd_fdstore_take(pvmd_fdstore *s, const char *vm, enum pvmd_fdstore_kind kind);
+int pvmd_fdstore_put(pvmd_fdstore *s, const char *vm, enum pvmd_fdstore_kind kind, int fd);
+/* Drop every stored fd of this VM from the service manager's store. */
+void pvmd_fdstore_forget(pvmd_fdstore *s, const char *vm);
+/* After recovery: close what no VM claimed and drop it from the store. */
+void pvmd_fdstore_release_unclaimed(pvmd_fdstore *s);
 
 typedef struct manager {
 	sd_event *event;
@@ -50,15 +80,18 @@ typedef struct manager {
 	size_t vms_max; /* records kept at most; CreateVM beyond it is LimitExceeded */
 	bool use_polkit;
 	bool use_machined;
+	pvmd_fdstore fdstore;
+	bool keep_vms; /* exiting for a restart: runners stay, their fds in the store */
 
 	pvmd_vm *vms;		      /* list, newest first */
+	pvmd_vm *creating;	      /* CreateVM calls whose payload is being read */
 	config_reader *readers;	      /* CreateVMFromFd calls waiting for their config's end */
 	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
-	unsigned n_readers;
 	bool shutting_down;
 	pvmd_subscriber *subscribers; /* who hears about VMs (signals.c) */
 	unsigned n_subscribers;
 	sd_event_source *shutdown_timer;
+	sd_bus_slot *restart_query; /* SIGTERM: is systemd restarting pvmd? */
 	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot, *filter_slot;
 
 	/* Losing the bus: VMs keep running while pvmd reconnects with backoff for up to
@@ -82,6 +115,11 @@ struct pvmd_vm {
 	uid_t owner;
 	pvm_config *cfg;
 	vm_instance *inst; /* NULL for a VM recovered from the runtime directory until started */
+	/* pvmd's sealed copies of the payload; none (memfd -1) for a VM recovered after a
+	 * restart until root starts it again */
+	caller_payload kernel, initrd;
+	pvmd_payload_wait *loading;    /* a copy being made, and the call that waits for it */
+	bool create_start, create_tie; /* CreateVM's options, while its payload is read */
 
 	/* The record found after a restart, shown until the VM runs again. */
 	bool recovered;
@@ -100,6 +138,7 @@ struct pvmd_vm {
 	enum pvm_death_reason published_reason;
 	bool published_once;
 	bool machine_registered;
+	pid_t stored_pid; /* the runner whose fds are in the service manager's store; 0: none */
 	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
@@ -108,6 +147,10 @@ struct pvmd_vm {
 	 * socket programs connect to (<runtime_dir>/<name>.vsock) */
 	uint32_t vsock_cid;
 	char *vsock_socket;
+	/* duplicates of the caller's descriptors for the config's disks (CreateVM's disk_fds);
+	 * a VM recovered after a restart has none */
+	int disk_fds[PVM_DISKS_MAX];
+	size_t n_disk_fds;
 };
 
 #define PVMD_NOTE_TIE_LOST_WITH_BUS                                                                \
@@ -140,15 +183,32 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 			sd_bus_error *error);
 int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
-/* disk_fds: the caller's descriptors for the config's disks (CreateVM's disk_fds), one each. */
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, const int *disk_fds, size_t n_disk_fds,
-			pvm_error *err);
-int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error);
+/* Keep duplicates of the caller's disk descriptors, one per config disk (InvalidArgument when
+ * the count differs). */
+int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *error);
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
+/* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
+ * returns < 0 to have the call answered with the error. */
+typedef int (*pvmd_payload_done_fn)(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error);
+/* Copy the payload on a worker thread: from the caller's descriptors (-1: none), or for a root
+ * caller from the config's paths. 1: the copy is under way and done will be called; < 0: error
+ * set (a path without a descriptor from anyone but root is InvalidArgument). */
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+			 pvmd_payload_done_fn done, sd_bus_error *error);
+bool pvmd_vm_has_payload(const pvmd_vm *vm);
+/* The full create check on the payload pvmd holds: path prefixes on where its files really are,
+ * digests of its copies, limits. */
+int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
+			 sd_bus_error *error);
+/* Take over the running runner a previous pvmd left (fds owned by the VM on success). */
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err);
 enum pvm_vm_state pvmd_vm_state(const pvmd_vm *vm);
 enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm);
 const char *pvmd_vm_message(const pvmd_vm *vm);
 bool pvmd_vm_is_active(const pvmd_vm *vm);
 void pvmd_vm_changed(pvmd_vm *vm);
+/* 0: started; 1: the payload is being read again (root, after a restart) and the call is
+ * dispatched again once it is; < 0: error set. */
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 /* Stop and kill for a caller (msg) or for pvmd itself (msg NULL): 0 when done, 1 when polkit
  * is being asked (no reply yet; the call is dispatched again), < 0 with error set. */
@@ -178,9 +238,11 @@ void auth_caller_done(pvmd_caller *c);
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
- * digest NULL: before the payload is read, everything but the digest rules. */
+ * digest NULL: before the payload is read, everything but the digest rules; initrd_digest NULL
+ * when the config has no initrd. */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
-		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error);
+		      const uint8_t digest[32], const uint8_t initrd_digest[32],
+		      bool *ret_allow_fallback, sd_bus_error *error);
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
  * caller serves a whole listing: the credentials are asked of the bus once. */
 bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
@@ -210,6 +272,10 @@ typedef struct pvmd_state_record {
 	pid_t runner_pid;
 	uint64_t runner_start_ticks; /* /proc/<pid>/stat field 22: tells a reused pid apart */
 	char *runner_exe;
+	uid_t runner_uid; /* with the fields below: how the runner was set up, for adoption */
+	unsigned runner_namespaces;
+	uint64_t memory_flags;
+	bool runner_maps;
 	uint64_t start_time_usec;
 	bool tied;
 	char *config_json;
@@ -226,6 +292,8 @@ int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, v
 			void *userdata);
 int proc_start_ticks(pid_t pid, uint64_t *ret);
 int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
+/* Is the process the record names still that runner (start time, executable)? 1 yes, 0 no. */
+int pvmd_state_runner_matches(const pvmd_state_record *r, const char *runner_path, pvm_error *err);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).
  * Returns 1 when a live runner was killed, 0 when it was gone already. */
 int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
@@ -239,3 +307,10 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_notice(...) log_msg(5, __VA_ARGS__)
 #define log_info(...) log_msg(6, __VA_ARGS__)
 #define log_debug(...) log_msg(7, __VA_ARGS__)
+/* A VM's lifecycle: in the journal with the field PVM_VM=<name> (journalctl PVM_VM=NAME). */
+void log_vm_msg(int prio, const char *vm, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define log_vm_error(vm, ...) log_vm_msg(3, vm, __VA_ARGS__)
+#define log_vm_warning(vm, ...) log_vm_msg(4, vm, __VA_ARGS__)
+#define log_vm_notice(vm, ...) log_vm_msg(5, vm, __VA_ARGS__)
+#define log_vm_info(vm, ...) log_vm_msg(6, vm, __VA_ARGS__)

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
+#include <openssl/evp.h>
 
 #include "devices.h"
 #include "macro.h"
-#include "sha256.h"
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride)
 {
@@ -58,26 +58,35 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	return NULL;
 }
 
+static void evp_ctx_freep(EVP_MD_CTX **p)
+{
+	EVP_MD_CTX_free(*p);
+}
+
 /* The disk's digest, read through before any guest code runs (so no guest can race it). */
-static int disk_check_digest(int fd, const uint8_t want[SHA256_DIGEST_SIZE], pvm_error *err)
+static int disk_check_digest(int fd, const uint8_t want[RUNNER_DISK_DIGEST], pvm_error *err)
 {
 	static uint8_t buf[1 << 16];
-	uint8_t got[SHA256_DIGEST_SIZE];
-	sha256_ctx ctx;
+	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned got_len = 0;
 	off_t pos = 0;
 	ssize_t n;
 
-	sha256_init(&ctx);
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return pvm_error_set(err, ENOMEM, "cannot set up SHA-256");
 	while ((n = pread(fd, buf, sizeof(buf), pos)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return pvm_error_set(err, errno, "reading the disk for its digest: %m");
-		sha256_update(&ctx, buf, (size_t)n);
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
 		pos += n;
 	}
-	sha256_final(&ctx, got);
-	if (memcmp(got, want, sizeof(got)) != 0)
+	if (EVP_DigestFinal_ex(ctx, got, &got_len) != 1 || got_len != RUNNER_DISK_DIGEST)
+		return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
+	if (memcmp(got, want, RUNNER_DISK_DIGEST) != 0)
 		return pvm_error_set(err, EBADMSG,
 				     "the disk's SHA-256 does not match its sha256 in the config");
 	return 0;

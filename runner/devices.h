@@ -17,6 +17,7 @@
 
 #define RUNNER_VSOCK_HELLOS 8 /* host connects still sending their CONNECT line */
 #define RUNNER_VSOCK_PREFIX_MAX 80
+#define RUNNER_DISK_DIGEST 32 /* SHA-256 */
 
 typedef struct runner_vsock_hello {
 	int fd;

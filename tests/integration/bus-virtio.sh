@@ -22,7 +22,7 @@ printf -v fnv "0x%08x" "$h"
 # a config with a disk but no descriptor for it
 cfg=$(vm_config v0 virtio-io.elf '"disks": [{}]')
 "$PVMCTL" start "$cfg" >"$T/out" 2>&1 && fail "a disk without a descriptor was accepted"
-grep -q "1 disks but 0 file descriptors" "$T/out" || fail "no-fd message: $(cat "$T/out")"
+grep -q "1 disks but 0 descriptors" "$T/out" || fail "no-fd message: $(cat "$T/out")"
 
 cfg=$(vm_config v1 virtio-io.elf \
 	"\"disks\": [{\"id\": \"d0\", \"read_only\": false, \"sha256\": \"$sha\"}], \"vsock\": true")
