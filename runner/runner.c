@@ -216,33 +216,23 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* Between CREATED and BOOT pvmd may send device messages; anything else is out of place. */
-static uint16_t setup_device_type(uint16_t type)
-{
-	switch (type) {
-	case RUNNER_MSG_WINDOW:
-	case RUNNER_MSG_DISK:
-	case RUNNER_MSG_VSOCK:
-	case RUNNER_MSG_VSOCK_DIR:
-		return type;
-	default:
-		return RUNNER_MSG_BOOT;
-	}
-}
+/* What pvmd may send during setup: CREATE first; then the devices, in any number, and BOOT. */
+static const uint16_t setup_create_types[] = { RUNNER_MSG_CREATE };
+static const uint16_t setup_boot_types[] = {
+	RUNNER_MSG_BOOT, RUNNER_MSG_WINDOW, RUNNER_MSG_DISK, RUNNER_MSG_VSOCK, RUNNER_MSG_VSOCK_DIR,
+};
 
-/* Wait for one message of `type` from pvmd during setup (nothing else is valid then). */
-static void setup_recv(uint16_t type, void *buf, int *ret_fd, pvm_error *err)
+/* Wait for one setup message of one of the `n` types in `allowed` (nothing else is valid then);
+ * its fd, if any, goes to *ret_fd. */
+static void setup_recv(const uint16_t *allowed, size_t n, void *buf, int *ret_fd, pvm_error *err)
 {
 	struct pollfd p = { .fd = R.sock, .events = POLLIN };
 	const char *reason = "";
+	uint16_t type;
 	int fd = -1, r;
 
 	for (;;) {
 		r = runner_msg_recv(R.sock, buf, false, &fd, &reason);
-		if (r > 0 && type == RUNNER_MSG_BOOT)
-			type = ((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT
-				   ? RUNNER_MSG_BOOT
-				   : setup_device_type(((runner_msg_header *)buf)->type);
 		if (r != -EAGAIN)
 			break;
 		poll(&p, 1, -1);
@@ -254,15 +244,15 @@ static void setup_recv(uint16_t type, void *buf, int *ret_fd, pvm_error *err)
 			      r == -EBADMSG ? reason : strerror(-r));
 		runner_fail(err);
 	}
-	if (((runner_msg_header *)buf)->type != type) {
-		pvm_error_set(err, EPROTO, "pvmd sent message type %u during setup, expected %u",
-			      ((runner_msg_header *)buf)->type, type);
-		runner_fail(err);
-	}
-	if (ret_fd)
-		*ret_fd = fd;
-	else if (fd >= 0)
-		close(fd);
+	type = ((runner_msg_header *)buf)->type;
+	for (size_t i = 0; i < n; i++)
+		if (allowed[i] == type) {
+			*ret_fd = fd;
+			return;
+		}
+	pvm_error_set(err, EPROTO, "pvmd sent message type %u during setup, expected %u", type,
+		      allowed[0]);
+	runner_fail(err);
 }
 
 static void runner_create(const runner_msg_create *c, pvm_error *err)
@@ -504,6 +494,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 	pvm_error err = { 0 };
+	int fd = -1; /* the protocol lets no fd come with CREATE or BOOT */
 
 	if (argc != 1 || isatty(RUNNER_CONTROL_FD) || fcntl(RUNNER_CONTROL_FD, F_GETFD) < 0) {
 		fprintf(stderr, "pvm-runner: started by pvmd only (expects its socket on fd %d)\n",
@@ -524,14 +515,13 @@ int main(int argc, char **argv)
 	}
 	runner_devices_init(&R.virtio, R.arch->virtio_mmio_base, R.arch->virtio_mmio_stride);
 
-	setup_recv(RUNNER_MSG_CREATE, buf, NULL, &err);
+	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
 	for (;;) {
-		int fd = -1;
-		setup_recv(RUNNER_MSG_BOOT, buf, &fd, &err);
+		setup_recv(setup_boot_types, ELEMENTSOF(setup_boot_types), buf, &fd, &err);
 		if (((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT)
 			break;
-		runner_device(buf, fd, &err);
+		runner_device(buf, TAKE_FD(fd), &err);
 	}
 	runner_boot(runner_msg_body(buf), &err);
 	runner_serve();
