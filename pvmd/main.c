@@ -17,6 +17,7 @@
 
 #include "pvmd.h"
 #include "runner-uids.h"
+#include "time-util.h"
 
 /* every VM pvmd may keep can run at once: one runner uid each */
 _Static_assert(PVMD_VMS_MAX_LIMIT <= RUNNER_UIDS_COUNT_DEFAULT,
@@ -51,17 +52,15 @@ static void help(void)
 	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, PVMD_VMS_MAX_DEFAULT);
 }
 
-static int parse_seconds(const char *s, uint64_t *ret)
+/* pvmd's timeouts are at most a day: longer only hides a hung VM or bus */
+static int parse_timeout(const char *option, const char *s, uint64_t *ret)
 {
-	char *end;
-	double v;
+	pvm_error err = { 0 };
+	int r = pvm_parse_seconds(option, s, 24 * 3600, ret, &err);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 24 * 3600)
-		return -EINVAL;
-	*ret = (uint64_t)(v * 1e6);
-	return 0;
+	if (r < 0)
+		fprintf(stderr, "pvmd: %s\n", err.message);
+	return r;
 }
 
 enum {
@@ -147,18 +146,13 @@ static int parse_argv(manager *m, int argc, char **argv)
 			break;
 		}
 		case OPT_STOP_TIMEOUT:
-			if (parse_seconds(optarg, &m->stop_timeout_usec) < 0) {
-				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--stop-timeout", optarg, &m->stop_timeout_usec) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
-			if (parse_seconds(optarg, &m->shutdown_timeout_usec) < 0) {
-				fprintf(stderr, "pvmd: --shutdown-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--shutdown-timeout", optarg, &m->shutdown_timeout_usec) <
+			    0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_MAX_VMS: {
 			char *end;
@@ -177,12 +171,9 @@ static int parse_argv(manager *m, int argc, char **argv)
 			break;
 		}
 		case OPT_BUS_RECONNECT_TIMEOUT:
-			if (parse_seconds(optarg, &m->bus_reconnect_usec) < 0) {
-				fprintf(stderr,
-					"pvmd: --bus-reconnect-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--bus-reconnect-timeout", optarg,
+					  &m->bus_reconnect_usec) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_NO_POLKIT:
 			m->use_polkit = false;
