@@ -133,8 +133,10 @@ void auth_caller_done(pvmd_caller *c)
 	*c = (pvmd_caller){ 0 };
 }
 
-static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const pvmd_vm *vm,
-			sd_bus_error *error)
+/* `verb` names the action in messages where the policy's word is not the caller's: a kill is
+ * decided by the "stop" rules, but a denied kill says "kill". NULL: the policy's word. */
+static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const char *verb,
+			const pvmd_vm *vm, sd_bus_error *error)
 {
 	pvm_decision d = { 0 };
 	int r;
@@ -143,19 +145,20 @@ static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
+		if (!verb)
+			verb = pvm_action_to_string(action);
 		if (error) /* quiet checks (listing) do not log every VM they skip */
-			log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
-				   pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid,
-				   (int)c->caller.pid, d.reason);
-		return sd_bus_error_setf(
-		    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
-		    pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid, d.reason);
+			log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s", verb, vm->name,
+				   (unsigned)c->caller.uid, (int)c->caller.pid, d.reason);
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+					 "Not allowed to %s VM '%s' as uid %u: %s", verb, vm->name,
+					 (unsigned)c->caller.uid, d.reason);
 	}
 	return 0;
 }
 
-int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
-		      sd_bus_error *error)
+int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action, const char *verb,
+			 const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	int r;
@@ -163,14 +166,20 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	return check_caller(m, &c, action, vm, error);
+	return check_caller(m, &c, action, verb, vm, error);
+}
+
+int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
+		      sd_bus_error *error)
+{
+	return auth_check_action_as(m, msg, action, NULL, vm, error);
 }
 
 bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm)
 {
 	if (!c)
 		return true; /* our own enumeration (signals, ObjectManager bookkeeping) */
-	return check_caller(m, c, PVM_ACTION_INSPECT, vm, NULL) >= 0;
+	return check_caller(m, c, PVM_ACTION_INSPECT, NULL, vm, NULL) >= 0;
 }
 
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,

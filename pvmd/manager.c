@@ -222,9 +222,9 @@ static int check_name_free(manager *m, const pvmd_caller *c, const char *name, s
 					 name);
 	return sd_bus_error_setf(
 	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
-	    "A VM named '%s' already exists (choose another name, or remove it "
-	    "with 'pvmctl remove %s' once it is stopped)",
-	    name, name);
+	    "A VM named '%s' already exists (start it again with 'pvmctl start %s', choose "
+	    "another name with --name, or remove it with 'pvmctl remove %s' once it is stopped)",
+	    name, name, name);
 }
 
 static int check_capacity(manager *m, sd_bus_error *error)
@@ -621,7 +621,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
-	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	r = auth_check_action_as(m, msg, PVM_ACTION_STOP, "remove", vm, error);
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))

@@ -170,6 +170,10 @@ void auth_caller_done(pvmd_caller *c);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error);
+/* The same, naming the action `verb` in the denial ("kill" for a KillVM the "stop" rules
+ * decide). */
+int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action, const char *verb,
+			 const pvmd_vm *vm, sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
  * digest NULL: before the payload is read, everything but the digest rules. */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,

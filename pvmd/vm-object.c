@@ -682,7 +682,7 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
 	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
-		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
+		r = auth_check_action_as(vm->manager, msg, PVM_ACTION_STOP, verb, vm, error);
 		if (r < 0)
 			return r;
 	}
@@ -834,7 +834,8 @@ static int track_gone(sd_bus_track *track, void *userdata)
 		free(vm->end_note);
 		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
 	} else
-		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+		log_info("The client that VM '%s' is tied to left the bus; stopping the VM",
+			 vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
