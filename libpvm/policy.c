@@ -160,6 +160,15 @@ size_t pvm_policy_n_rules(const pvm_policy *p)
 	return p->n_rules;
 }
 
+size_t pvm_policy_n_allow_rules(const pvm_policy *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_rules; i++)
+		n += !p->rules[i].deny && p->rules[i].actions != 0;
+	return n;
+}
+
 size_t pvm_policy_n_warnings(const pvm_policy *p)
 {
 	return p->warnings.n;
