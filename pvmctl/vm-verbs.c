@@ -22,6 +22,7 @@
 #include "bus-client.h"
 #include "escape.h"
 #include "time-util.h"
+#include "vm-props.h"
 #include "vm-state.h"
 #include "vm-verbs.h"
 
@@ -891,23 +892,11 @@ static int on_monitor_state(sd_bus_message *m, void *userdata, sd_bus_error *ret
 }
 
 /* Property names as PropertiesChanged carries them, and their keys in the JSON schema. */
+#define CHANGED_KEY(bus, sig, field, key, flags) { bus, key },
 static const struct {
 	const char *prop, *key;
-} changed_keys[] = {
-	{ "State", "state" },
-	{ "DeathReason", "death_reason" },
-	{ "Message", "message" },
-	{ "MemoryBacking", "memory_backing" },
-	{ "Unswappable", "unswappable" },
-	{ "UnswappableHow", "unswappable" },
-	{ "Unmigratable", "unmigratable" },
-	{ "UnmigratableHow", "unmigratable" },
-	{ "HostMapped", "host_mapped" },
-	{ "HostMappedHow", "host_mapped" },
-	{ "RunnerPID", "runner_pid" },
-	{ "StartTime", "start_time_usec" },
-	{ "Tied", "tied" },
-};
+} changed_keys[] = { PVM_VM_PROPERTIES(CHANGED_KEY) };
+#undef CHANGED_KEY
 
 /* "key=value key=value" for people; a tristate shows its value, not how it was found. */
 static void changed_human(json_object *changed, char *buf, size_t len)

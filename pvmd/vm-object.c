@@ -14,6 +14,7 @@
 #include "bus-client.h"
 #include "pvmd.h"
 #include "sha256.h"
+#include "vm-props.h"
 
 struct pvmd_console_client {
 	pvmd_vm *vm;
@@ -104,7 +105,7 @@ GETTER(get_name, s, vm->name)
 GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
 GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
 GETTER(get_message, s, pvmd_vm_message(vm))
-GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_protected_vm, b, vm->cfg->protected_vm)
 GETTER(get_memory_mib, u, vm->cfg->memory_mib)
 /* guest_memfd or memfd-mlock while guest memory exists, else "none" */
 GETTER(get_memory_backing, s, mem->backing[0] ? mem->backing : "none")
@@ -116,8 +117,8 @@ GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
 GETTER(get_host_mapped_how, s, mem->host_mapped_how)
 GETTER(get_vcpus, u, vm->cfg->cpus)
 GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
-GETTER(get_start_time, t, vm_start_time(vm))
-GETTER(get_owner, u, vm->owner)
+GETTER(get_start_time_usec, t, vm_start_time(vm))
+GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
 #undef GETTER
 
@@ -129,26 +130,11 @@ typedef struct vm_prop {
 	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
 } vm_prop;
 
-static const vm_prop vm_props[] = {
-	{ "Name", 's', false, get_name, true },
-	{ "State", 's', false, get_state },
-	{ "DeathReason", 's', false, get_death_reason },
-	{ "Message", 's', false, get_message },
-	{ "Protected", 'b', false, get_protected, true },
-	{ "MemoryMiB", 'u', false, get_memory_mib, true },
-	{ "MemoryBacking", 's', true, get_memory_backing },
-	{ "Unswappable", 's', true, get_unswappable },
-	{ "UnswappableHow", 's', true, get_unswappable_how },
-	{ "Unmigratable", 's', true, get_unmigratable },
-	{ "UnmigratableHow", 's', true, get_unmigratable_how },
-	{ "HostMapped", 's', true, get_host_mapped },
-	{ "HostMappedHow", 's', true, get_host_mapped_how },
-	{ "VCPUs", 'u', false, get_vcpus, true },
-	{ "RunnerPID", 'u', false, get_runner_pid },
-	{ "StartTime", 't', false, get_start_time },
-	{ "Owner", 'u', false, get_owner, true },
-	{ "Tied", 'b', false, get_tied },
-};
+/* The getters above are named after the fields of vm-props.h, which lists every property */
+#define VM_PROP_ROW(bus, sig, field, key, flags)                                                   \
+	{ bus, sig[0], PVM_VM_PROP_MEMORY & flags, get_##field, PVM_VM_PROP_CONST & flags },
+static const vm_prop vm_props[] = { PVM_VM_PROPERTIES(VM_PROP_ROW) };
+#undef VM_PROP_ROW
 
 static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
 		       const pvm_memory_report *mem)
@@ -902,28 +888,15 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(userdata, msg, error);
 }
 
-#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define VM_PROP_VTABLE(bus, sig, field, key, flags)                                                \
+	SD_BUS_PROPERTY(bus, sig, prop_get, 0,                                                     \
+			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                  \
+						    : SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
+	/* clang-format off: the expansion ends in a comma clang-format cannot see */
+	PVM_VM_PROPERTIES(VM_PROP_VTABLE)
+	/* clang-format on */
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
@@ -936,8 +909,7 @@ const sd_bus_vtable vm_vtable[] = {
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END,
 };
-#undef CHANGE
-#undef CONST
+#undef VM_PROP_VTABLE
 
 /* ---- object lookup ---- */
 
