@@ -169,13 +169,18 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 
 int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
+	int r;
+
 	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
-	pvmd_state_remove(m->state_dir, vm->name);
+	r = pvmd_state_remove(m->state_dir, vm->name);
+	if (r < 0) /* the next pvmd would bring the VM back from its record */
+		log_warning("VM '%s': cannot remove its record in %s: %s", vm->name, m->state_dir,
+			    strerror(-r));
 	pvmd_vm_free(vm);
 	manager_update_status(m);
 	return 0;
@@ -1039,7 +1044,10 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	if (r < 0) {
 		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
 			  rec->name, err.message);
-		pvmd_state_remove(m->state_dir, rec->name);
+		r = pvmd_state_remove(m->state_dir, rec->name);
+		if (r < 0)
+			log_warning("VM '%s': cannot remove its record: %s", rec->name,
+				    strerror(-r));
 		return 0;
 	}
 	r = pvmd_vm_new(m, cfg, rec->owner, &vm);
@@ -1083,6 +1091,7 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	manager *m = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	bool any = false;
+	int r;
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
@@ -1093,11 +1102,15 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		any = true;
 	}
 	if (!any)
-		sd_event_exit(m->event, 0);
-	else
-		/* a killed runner is reaped promptly; do not wait for it forever either */
-		sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0,
-					   NULL, NULL);
+		return sd_event_exit(m->event, 0);
+	/* a killed runner is reaped promptly; do not wait for it forever either (a timer without
+	 * a callback ends the loop). Without that timer, end now rather than maybe never. */
+	r = sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0, NULL,
+				       NULL);
+	if (r < 0) {
+		log_error("Cannot arm the exit timer: %s; exiting now", strerror(-r));
+		return sd_event_exit(m->event, 0);
+	}
 	return 0;
 }
 
