@@ -133,28 +133,36 @@ void auth_caller_done(pvmd_caller *c)
 	*c = (pvmd_caller){ 0 };
 }
 
-/* `verb` names the action in messages where the policy's word is not the caller's: a kill is
- * decided by the "stop" rules, but a denied kill says "kill". NULL: the policy's word. */
-static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const char *verb,
-			const pvmd_vm *vm, sd_bus_error *error)
+int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum pvm_action action,
+		       const char *verb, const char *vm_name, uid_t vm_owner, sd_bus_error *error)
 {
 	pvm_decision d = { 0 };
 	int r;
 
-	r = pvm_policy_check_action(m->policy, &c->caller, action, vm->name, vm->owner, &d);
+	r = pvm_policy_check_action(policy, caller, action, vm_name, vm_owner, &d);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
-	if (!d.allowed) {
-		if (!verb)
-			verb = pvm_action_to_string(action);
-		if (error) /* quiet checks (listing) do not log every VM they skip */
-			log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s", verb, vm->name,
-				   (unsigned)c->caller.uid, (int)c->caller.pid, d.reason);
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed to %s VM '%s' as uid %u: %s", verb, vm->name,
-					 (unsigned)c->caller.uid, d.reason);
-	}
-	return 0;
+	if (d.allowed)
+		return 0;
+	return sd_bus_error_setf(
+	    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
+	    verb ?: pvm_action_to_string(action), vm_name, (unsigned)caller->uid, d.reason);
+}
+
+/* The decision for a caller of pvmd's, logged when it is a denial of a call (error set): quiet
+ * checks (listing, signals) do not log every VM they skip. */
+static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const char *verb,
+			const pvmd_vm *vm, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error denial = SD_BUS_ERROR_NULL;
+	int r = auth_decide_action(m->policy, &c->caller, action, verb, vm->name, vm->owner,
+				   error ? error : &denial);
+
+	if (r < 0 && error)
+		log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
+			   verb ?: pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid,
+			   (int)c->caller.pid, error->message);
+	return r;
 }
 
 int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action, const char *verb,

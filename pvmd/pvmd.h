@@ -167,6 +167,11 @@ int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error);
  * fields are unknown (gid -1, no groups, no unit, pid 0). -ENODATA without a vouched uid. */
 int auth_caller_from_creds(sd_bus_creds *creds, pvm_caller *ret);
 void auth_caller_done(pvmd_caller *c);
+/* The policy's answer for `caller` doing `action` on the VM `vm_name` owned by `vm_owner`:
+ * 0, or PolicyDenied in error (naming the action `verb`, or the policy's word when NULL) and a
+ * negative errno. Pure: no bus, no manager, no logging (test-pvmd-auth). */
+int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum pvm_action action,
+		       const char *verb, const char *vm_name, uid_t vm_owner, sd_bus_error *error);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error);

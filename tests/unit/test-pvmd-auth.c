@@ -1,13 +1,16 @@
 /* pvmd decides only on credentials the bus vouches for: a field sd-bus filled in from /proc/PID
  * (SD_BUS_CREDS_AUGMENT, racy with pid reuse and setgid exec) counts as unknown, and without a
- * vouched uid there is no caller at all. */
+ * vouched uid there is no caller at all. Authorization itself is a function of the policy and the
+ * caller alone (auth_decide_action), tested here without a bus or a manager. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bus-client.h"
 #include "check.h"
 #include "pvmd.h"
 
@@ -92,9 +95,66 @@ static void test_mixed(void)
 	rmdir(dir);
 }
 
+/* uid 1000 may stop (and so kill) its own VMs and inspect every VM; nothing else */
+static const char policy_text[] =
+    "{\"rules\": ["
+    "{\"who\": {\"users\": [1000]}, \"actions\": [\"stop\"], \"vms\": [\"@own\"]},"
+    "{\"who\": {\"users\": [1000]}, \"actions\": [\"inspect\"], \"vms\": [\"*\"]}]}";
+
+static void test_decide_action(void)
+{
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+	static const pvm_caller user = { .uid = 1000, .gid = 1000 },
+				other = { .uid = 1001, .gid = 1001 };
+	pvm_error err = { 0 };
+	static const struct {
+		const pvm_caller *caller;
+		enum pvm_action action;
+		const char *verb, *vm;
+		uid_t owner;
+		const char *denial; /* NULL: allowed */
+	} cases[] = {
+		{ &user, PVM_ACTION_STOP, NULL, "mine", 1000, NULL },
+		{ &user, PVM_ACTION_STOP, "kill", "mine", 1000, NULL },
+		{ &user, PVM_ACTION_INSPECT, NULL, "roots", 0, NULL },
+		{ &user, PVM_ACTION_STOP, NULL, "roots", 0,
+		  "Not allowed to stop VM 'roots' as uid 1000: " },
+		/* a kill is decided by the stop rules but named as asked */
+		{ &user, PVM_ACTION_STOP, "kill", "roots", 0,
+		  "Not allowed to kill VM 'roots' as uid 1000: " },
+		{ &user, PVM_ACTION_STOP, "remove", "roots", 0,
+		  "Not allowed to remove VM 'roots' as uid 1000: " },
+		{ &user, PVM_ACTION_ATTACH, NULL, "mine", 1000,
+		  "Not allowed to attach VM 'mine' as uid 1000: " },
+		{ &other, PVM_ACTION_INSPECT, NULL, "mine", 1000,
+		  "Not allowed to inspect VM 'mine' as uid 1001: " },
+	};
+	int r;
+
+	pvm_bus_error_map_register();
+	r = pvm_policy_parse_text(policy_text, sizeof(policy_text) - 1, "test.json", &p, &err);
+	CHECK(r >= 0, "policy: %s", err.message);
+	if (r < 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_action(p, cases[i].caller, cases[i].action, cases[i].verb,
+				       cases[i].vm, cases[i].owner, &e);
+		if (!cases[i].denial) {
+			CHECK(r == 0 && !sd_bus_error_is_set(&e), "case %zu: denied: %s", i,
+			      e.message ?: "");
+			continue;
+		}
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED) &&
+			  strncmp(e.message, cases[i].denial, strlen(cases[i].denial)) == 0,
+		      "case %zu: r=%d %s: %s", i, r, e.name ?: "", e.message ?: "");
+	}
+}
+
 int main(void)
 {
 	test_all_augmented();
 	test_mixed();
+	test_decide_action();
 	return check_exit("test-pvmd-auth");
 }
