@@ -25,7 +25,7 @@ void log_setup(void)
 		max_prio = level[0] - '0';
 }
 
-void log_msg(int prio, const char *fmt, ...)
+void pvmd_log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -226,7 +226,7 @@ int pvmd_state_remove(const char *state_dir, const char *name);
  * aside, never silently dropped. */
 int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, void *userdata),
 			void *userdata);
-int proc_start_ticks(pid_t pid, uint64_t *ret);
+int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret);
 int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).
  * Returns 1 when a live runner was killed, 0 when it was gone already. */
@@ -235,9 +235,9 @@ int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
 
 /* log.c */
 void log_setup(void);
-void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define log_error(...) log_msg(3, __VA_ARGS__)
-#define log_warning(...) log_msg(4, __VA_ARGS__)
-#define log_notice(...) log_msg(5, __VA_ARGS__)
-#define log_info(...) log_msg(6, __VA_ARGS__)
-#define log_debug(...) log_msg(7, __VA_ARGS__)
+void pvmd_log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) pvmd_log_msg(3, __VA_ARGS__)
+#define log_warning(...) pvmd_log_msg(4, __VA_ARGS__)
+#define log_notice(...) pvmd_log_msg(5, __VA_ARGS__)
+#define log_info(...) pvmd_log_msg(6, __VA_ARGS__)
+#define log_debug(...) pvmd_log_msg(7, __VA_ARGS__)

@@ -342,7 +342,7 @@ int proc_parse_start_ticks(const char *line, uint64_t *ret)
 	return 0;
 }
 
-int proc_start_ticks(pid_t pid, uint64_t *ret)
+int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret)
 {
 	char path[64], line[1024];
 	_cleanup_close_ int fd = -1;
@@ -402,7 +402,7 @@ int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
 			return 0;
 		return pvm_error_set(err, errno, "pidfd_open(%d): %m", (int)r->runner_pid);
 	}
-	q = proc_start_ticks(r->runner_pid, &ticks);
+	q = pvmd_proc_start_ticks(r->runner_pid, &ticks);
 	if (q == -ENOENT || q == -ESRCH)
 		return 0;
 	if (q < 0)

@@ -337,7 +337,7 @@ static void vm_save(pvmd_vm *vm)
 			buf[n] = '\0';
 			exe = strdup(buf);
 		}
-		if (proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
+		if (pvmd_proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
