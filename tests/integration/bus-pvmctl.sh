@@ -200,6 +200,14 @@ expect_exit 0 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 
 expect_exit 0 "$PVMCTL" logs s2
 grep -q "VM 's2' has not run yet" "$T/err" || fail "logs of a VM that never ran: $(cat "$T/err")"
 expect_exit 0 "$PVMCTL" remove s2
+# a 64-character name keeps the columns of list aligned
+long=$(printf 'n%.0s' $(seq 64))
+expect_exit 0 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$T/s2.json")" 1 name s "$long"
+expect_exit 0 "$PVMCTL" list
+header_at=$(grep "^NAME " "$T/out" | awk '{ print index($0, "STATE") }')
+row_at=$(grep "^$long " "$T/out" | awk '{ print index($0, "created") }')
+[ -n "$row_at" ] && [ "$header_at" = "$row_at" ] || fail "list columns with a 64-character name: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" remove "$long"
 
 # --- monitor saw it all, as JSON lines ---
 wait_until 10 grep -q '"event":"removed"' "$T/monitor.jsonl" || fail "monitor: $(cat "$T/monitor.jsonl" "$T/monitor.err")"
