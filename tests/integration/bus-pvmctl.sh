@@ -131,6 +131,11 @@ grep -q "VM 'nb1' stopped" "$T/out" || fail "stop output: $(cat "$T/out")"
 vm_config nr1 no-ready.elf '"boot_timeout_ms": 1000' >/dev/null
 expect_exit 8 "$PVMCTL" start "$T/nr1.json" --wait-ready --timeout 20
 grep -q "boot-timeout" "$T/err" || fail "no-ready message: $(cat "$T/err")"
+# a failed VM starts again by name in one step (and fails the same way), and goes in one step
+[ "$(vm_prop nr1 State)" = failed ] || fail "nr1 is $(vm_prop nr1 State), not failed"
+expect_exit 8 "$PVMCTL" start nr1 --wait-ready --timeout 20
+grep -q "boot-timeout" "$T/err" || fail "no-ready message on start by name: $(cat "$T/err")"
+expect_exit 0 "$PVMCTL" remove nr1
 
 # config from standard input (a pipe: CreateVMFromFd reads until the writer closes)
 cat "$cfg" | "$PVMCTL" start - --name p2 --json >"$T/out" || fail "start - failed"
