@@ -8,10 +8,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
@@ -20,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "bus-client.h"
+#include "config.h"
 #include "escape.h"
 #include "time-util.h"
 #include "vm-props.h"
@@ -250,6 +253,94 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 	return 0;
 }
 
+/* The payload files, opened here with the user's own rights: pvmd copies them from these
+ * descriptors and never opens a path it was given. */
+typedef struct start_payload {
+	int kernel, initrd;
+} start_payload;
+
+static void start_payload_done(start_payload *p)
+{
+	closep(&p->kernel);
+	closep(&p->initrd);
+}
+
+/* A failure to read what start was given: exit status 5, as for a config pvmd refuses. */
+_printf_(3, 4) static int start_input_error(const pvmctl_context *ctx, int negative_errno,
+					    const char *fmt, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return pvmctl_report(ctx, negative_errno, msg, PVMCTL_EXIT_INVALID);
+}
+
+static int open_payload(const pvmctl_context *ctx, const char *what, const char *path, int *ret)
+{
+	/* O_NONBLOCK: a FIFO in the config does not hang pvmctl (pvmd refuses it) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return start_input_error(ctx, -errno, "cannot open the %s %s: %s", what, path,
+					 strerror(errno));
+	*ret = fd;
+	return 0;
+}
+
+/* The config goes to pvmd as a memfd of the bytes read here (a file, or standard input), the
+ * kernel and initrd it names as descriptors. A config that does not parse is still sent, so
+ * pvmd's InvalidConfig says what is wrong with it. */
+static int open_start_inputs(const pvmctl_context *ctx, const char *arg, int *ret_config,
+			     start_payload *payload, pvm_bus_create_options *co)
+{
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
+	_cleanup_close_ int in = -1, memfd = -1;
+	_cleanup_free_ char *text = malloc(PVM_CONFIG_FILE_MAX + 1);
+	pvm_error err = { 0 };
+	size_t len = 0;
+	int r;
+
+	in = strcmp(arg, "-") == 0 ? dup(STDIN_FILENO) : open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0 || !text)
+		return start_input_error(ctx, -errno, "cannot open %s: %s", arg, strerror(errno));
+	for (;;) {
+		ssize_t n = read(in, text + len, PVM_CONFIG_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return start_input_error(ctx, -errno, "cannot read %s: %s", arg,
+						 strerror(errno));
+		if (n == 0 || (len += (size_t)n) > PVM_CONFIG_FILE_MAX)
+			break;
+	}
+	memfd = memfd_create("pvmctl-config", MFD_CLOEXEC);
+	if (memfd < 0 || write(memfd, text, len) != (ssize_t)len)
+		return pvmctl_report(ctx, -errno, "cannot hold the config in memory",
+				     PVMCTL_EXIT_FAILURE);
+	if (len <= PVM_CONFIG_FILE_MAX &&
+	    pvm_config_parse(text, len, arg, false, &cfg, &err) >= 0) {
+		if (cfg->kernel) {
+			r = open_payload(ctx, "kernel", cfg->kernel, &payload->kernel);
+			if (r)
+				return r;
+			co->pass_kernel_fd = true;
+			co->kernel_fd = payload->kernel;
+		}
+		if (cfg->initrd) {
+			r = open_payload(ctx, "initrd", cfg->initrd, &payload->initrd);
+			if (r)
+				return r;
+			co->pass_initrd_fd = true;
+			co->initrd_fd = payload->initrd;
+		}
+	}
+	*ret_config = TAKE_FD(memfd);
+	return 0;
+}
+
 /* `start` takes a config file or the name of a VM pvmd has: "-", a path with a slash, a name
  * ending in ".json" and any file that exists are configs; anything else names a VM. */
 static bool start_arg_is_config(const char *arg)
@@ -347,6 +438,7 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
 	_cleanup_close_ int fd = -1;
+	_cleanup_(start_payload_done) start_payload payload = { .kernel = -1, .initrd = -1 };
 	pvm_bus_create_options co = { .start = true, .name = ctx->name, .tie = ctx->tie };
 	pvm_error err = { 0 };
 	waiter w = { 0 };
@@ -354,15 +446,9 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 
 	if (!start_arg_is_config(argv[0]))
 		return start_by_name(argv[0], ctx);
-	/* pvmd reads the config through the fd: it sees exactly the bytes we opened, and a
-	 * caller need not let pvmd open its files */
-	fd = strcmp(argv[0], "-") == 0 ? dup(STDIN_FILENO)
-				       : open(argv[0], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		char msg[PATH_MAX + 64];
-		snprintf(msg, sizeof(msg), "cannot open %s: %s", argv[0], strerror(errno));
-		return pvmctl_report(ctx, -errno, msg, PVMCTL_EXIT_INVALID);
-	}
+	r = open_start_inputs(ctx, argv[0], &fd, &payload, &co);
+	if (r)
+		return r;
 	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
