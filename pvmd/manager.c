@@ -872,14 +872,6 @@ static const sd_bus_vtable manager_vtable[] = {
 #define BUS_RETRY_FIRST_USEC (100 * 1000ULL)
 #define BUS_RETRY_MAX_USEC (5 * 1000 * 1000ULL)
 
-static uint64_t now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void bus_lost(manager *m);
 
 /* sd-bus turns a closed connection into a local Disconnected signal; pvmd keeps running. */
@@ -1001,7 +993,7 @@ static void bus_schedule_retry(manager *m)
 	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
 	int r;
 
-	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+	if (pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec >= m->bus_reconnect_usec) {
 		bus_give_up(m,
 			    "lost the system bus and could not reconnect within %llu s (%u "
 			    "attempts, last error: %s)",
@@ -1033,7 +1025,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 		return 0;
 	}
 	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
-		   PVM_BUS_NAME, (double)(now_monotonic() - m->bus_lost_usec) / 1e6,
+		   PVM_BUS_NAME, (double)(pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec) / 1e6,
 		   m->bus_attempts);
 	m->bus_lost_usec = 0;
 	m->bus_attempts = 0;
@@ -1067,7 +1059,7 @@ static void bus_lost(manager *m)
 	if (m->exit_failure)
 		return; /* given up already: the shutdown is under way */
 	if (m->bus_lost_usec == 0) {
-		m->bus_lost_usec = now_monotonic();
+		m->bus_lost_usec = pvm_now_usec(CLOCK_MONOTONIC);
 		m->bus_attempts = 0;
 		log_error("Lost the system bus; the VMs run on; reconnecting for up to %llu s",
 			  (unsigned long long)(m->bus_reconnect_usec / 1000000));

@@ -362,19 +362,16 @@ int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret)
 static int wait_pidfd(int pidfd, uint64_t timeout_usec)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	struct timespec now, end;
+	uint64_t end = pvm_now_usec(CLOCK_MONOTONIC) + timeout_usec;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += (time_t)(timeout_usec / 1000000);
-	end.tv_nsec += (long)(timeout_usec % 1000000) * 1000;
 	for (;;) {
+		uint64_t now = pvm_now_usec(CLOCK_MONOTONIC);
 		long ms;
 		int r;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
+		if (now >= end)
 			return -ETIMEDOUT;
+		ms = (long)MIN((end - now + 999) / 1000, (uint64_t)INT_MAX);
 		r = poll(&p, 1, (int)ms);
 		if (r > 0)
 			return 0;
