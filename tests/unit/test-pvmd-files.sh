@@ -59,9 +59,7 @@ for cmd in $commands; do
 done
 offered=$(PATH="$build/pvmctl:$PATH" bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl stop --); COMP_CWORD=2; _pvmctl; echo \${COMPREPLY[*]}")
 [ "$offered" = "--json --timeout --force --no-wait --help --version" ] || { echo "stop's options offered: $offered"; exit 1; }
-if command -v zsh >/dev/null; then
-	zsh -n "$src/shell/_pvmctl"
-fi
+zsh -n "$src/shell/_pvmctl" # zsh is in scripts/deps/base.list
 # the daemon's command line, before any bus
 pvmd=$build/pvmd/pvmd
 "$pvmd" --help | grep -q -- "--policy-dir DIR"
