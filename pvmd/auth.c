@@ -151,8 +151,8 @@ int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum 
 
 /* The decision for a caller of pvmd's, logged when it is a denial of a call (error set): quiet
  * checks (listing, signals) do not log every VM they skip. */
-static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const char *verb,
-			const pvmd_vm *vm, sd_bus_error *error)
+static int check_caller(pvmd_manager *m, const pvmd_caller *c, enum pvm_action action,
+			const char *verb, const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error denial = SD_BUS_ERROR_NULL;
 	int r = auth_decide_action(m->policy, &c->caller, action, verb, vm->name, vm->owner,
@@ -165,8 +165,8 @@ static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action
 	return r;
 }
 
-int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action, const char *verb,
-			 const pvmd_vm *vm, sd_bus_error *error)
+int auth_check_action_as(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+			 const char *verb, const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	int r;
@@ -177,20 +177,20 @@ int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action
 	return check_caller(m, &c, action, verb, vm, error);
 }
 
-int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
-		      sd_bus_error *error)
+int auth_check_action(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+		      const pvmd_vm *vm, sd_bus_error *error)
 {
 	return auth_check_action_as(m, msg, action, NULL, vm, error);
 }
 
-bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm)
+bool auth_caller_may_inspect(pvmd_manager *m, const pvmd_caller *c, const pvmd_vm *vm)
 {
 	if (!c)
 		return true; /* our own enumeration (signals, ObjectManager bookkeeping) */
 	return check_caller(m, c, PVM_ACTION_INSPECT, NULL, vm, NULL) >= 0;
 }
 
-int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
+int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], const uint8_t initrd_digest[32],
 		      bool *ret_allow_fallback, sd_bus_error *error)
 {
@@ -235,7 +235,7 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
  * is queued for dispatch again (sd_bus_enqueue_for_read), and the second pass finds the answer.
  * Everything the handler checked before is checked again then, against the VM as it is. */
 struct polkit_query {
-	manager *manager;
+	pvmd_manager *manager;
 	polkit_query *next;
 	sd_bus_message *request; /* the method call waiting for the answer */
 	char *action;
@@ -293,8 +293,8 @@ static int polkit_answered(sd_bus_message *reply, void *userdata, sd_bus_error *
 	return 0;
 }
 
-int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
-		      sd_bus_error *error)
+int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_id,
+		      const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };

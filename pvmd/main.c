@@ -97,7 +97,7 @@ static const struct option options[] = {
 	{},
 };
 
-static int parse_argv(manager *m, int argc, char **argv)
+static int parse_argv(pvmd_manager *m, int argc, char **argv)
 {
 	static char log_dir_default[4096];
 	const char *log_dir = NULL;
@@ -238,7 +238,7 @@ static int make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
-static int setup_runtime_dir(manager *m)
+static int setup_runtime_dir(pvmd_manager *m)
 {
 	int r;
 
@@ -269,7 +269,7 @@ static void raise_fd_limit(void)
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 
 	log_info("Received %s; shutting down", strsignal((int)si->ssi_signo));
 	manager_begin_shutdown(m);
@@ -284,7 +284,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int main(int argc, char **argv)
 {
-	manager *m = NULL;
+	pvmd_manager *m = NULL;
 	sigset_t mask;
 	int r;
 

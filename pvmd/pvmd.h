@@ -59,7 +59,7 @@ void pvmd_fdstore_forget(pvmd_fdstore *s, const char *vm);
 /* After recovery: close what no VM claimed and drop it from the store. */
 void pvmd_fdstore_release_unclaimed(pvmd_fdstore *s);
 
-typedef struct manager {
+typedef struct pvmd_manager {
 	sd_event *event;
 	sd_bus *bus;
 	pvm_policy *policy;
@@ -103,12 +103,12 @@ typedef struct manager {
 	sd_event_source *bus_retry_timer;
 	bool exit_failure;
 	char exit_reason[256];
-} manager;
+} pvmd_manager;
 
 #define PVMD_VM_PROPS_MAX 24
 
 struct pvmd_vm {
-	manager *manager;
+	pvmd_manager *manager;
 	pvmd_vm *next;
 	char *name;
 	char *path;
@@ -149,22 +149,22 @@ struct pvmd_vm {
 	"went away"
 
 /* manager.c */
-int manager_new(manager **ret);
-manager *manager_free(manager *m);
-int manager_load_policy(manager *m);
-int manager_reload(manager *m);
-int manager_connect(manager *m);
-int manager_request_name(manager *m);
-int manager_recover(manager *m);
-int manager_begin_shutdown(manager *m);
-pvmd_vm *manager_find_vm(manager *m, const char *name);
+int manager_new(pvmd_manager **ret);
+pvmd_manager *manager_free(pvmd_manager *m);
+int manager_load_policy(pvmd_manager *m);
+int manager_reload(pvmd_manager *m);
+int manager_connect(pvmd_manager *m);
+int manager_request_name(pvmd_manager *m);
+int manager_recover(pvmd_manager *m);
+int manager_begin_shutdown(pvmd_manager *m);
+pvmd_vm *manager_find_vm(pvmd_manager *m, const char *name);
 /* What uid holds and what all hold: every VM record counts, vCPUs and memory only while the
  * VM runs. self: the config of the VM a start is for, which is not counted against itself. */
-void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+void manager_get_usage(pvmd_manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
 		       pvm_usage *ret_global);
-size_t manager_count_vms(manager *m);
-void manager_update_status(manager *m);
-int manager_remove_vm(manager *m, pvmd_vm *vm);
+size_t manager_count_vms(pvmd_manager *m);
+void manager_update_status(pvmd_manager *m);
+int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm);
 
 /* vm-object.c */
 extern const sd_bus_vtable vm_vtable[];
@@ -172,7 +172,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 		   void **found, sd_bus_error *error);
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error);
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
 /* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
@@ -228,32 +228,32 @@ void auth_caller_done(pvmd_caller *c);
 int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum pvm_action action,
 		       const char *verb, const char *vm_name, uid_t vm_owner, sd_bus_error *error);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
-int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
-		      sd_bus_error *error);
+int auth_check_action(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+		      const pvmd_vm *vm, sd_bus_error *error);
 /* The same, naming the action `verb` in the denial ("kill" for a KillVM the "stop" rules
  * decide). */
-int auth_check_action_as(manager *m, sd_bus_message *msg, enum pvm_action action, const char *verb,
-			 const pvmd_vm *vm, sd_bus_error *error);
+int auth_check_action_as(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+			 const char *verb, const pvmd_vm *vm, sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
  * digest NULL: before the payload is read, everything but the digest rules; initrd_digest NULL
  * when the config has no initrd. */
-int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
+int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], const uint8_t initrd_digest[32],
 		      bool *ret_allow_fallback, sd_bus_error *error);
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
  * caller serves a whole listing: the credentials are asked of the bus once. */
-bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
+bool auth_caller_may_inspect(pvmd_manager *m, const pvmd_caller *c, const pvmd_vm *vm);
 /* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own.
  * 1: allowed; 0: polkit is being asked, the handler returns at once without a reply and the
  * call is dispatched again with the answer; < 0: denied (error set). */
-int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
-		      sd_bus_error *error);
+int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_id,
+		      const pvmd_vm *vm, sd_bus_error *error);
 void polkit_query_free(polkit_query *q);
 
 /* signals.c: every signal about a VM goes only to subscribed callers allowed to inspect it */
 int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
-void subscribers_free(manager *m);
+void subscribers_free(pvmd_manager *m);
 void signal_vm_added(pvmd_vm *vm);   /* InterfacesAdded, VMAdded */
 void signal_vm_removed(pvmd_vm *vm); /* InterfacesRemoved, VMRemoved */
 void signal_properties_changed(pvmd_vm *vm, char *const *changed);

@@ -243,7 +243,7 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
  * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
  * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
  * Without machined they fail and nothing else changes. */
-static int machine_call(manager *m, const char *member, sd_bus_message **ret)
+static int machine_call(pvmd_manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
 	int r;
@@ -324,7 +324,7 @@ static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pid_t pid = vm_runner_pid(vm);
 	uint8_t id[16] = { 0 }; /* none of its own: machined then makes one up */
 	int r;
@@ -447,7 +447,7 @@ static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_rep
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state state = pvmd_vm_state(vm);
 	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
 	const char *changed[ELEMENTSOF(vm_props) + 1];
@@ -533,7 +533,7 @@ static const vm_instance_callbacks instance_callbacks = {
 
 static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	const manager *m = vm->manager;
+	const pvmd_manager *m = vm->manager;
 
 	return (vm_instance_options){
 		.runner_path = m->runner_path,
@@ -586,7 +586,7 @@ int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
 	return 0;
 }
 
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 {
 	pvmd_vm *vm = calloc(1, sizeof(*vm));
 	int r;
@@ -878,7 +878,7 @@ static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_
 
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
 	bool fallback = false;
 	pvm_error err = { 0 };
@@ -1181,7 +1181,7 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 
 #define VM_PROP_VTABLE(bus, sig, field, key, flags)                                                \
 	SD_BUS_PROPERTY(bus, sig, prop_get, 0,                                                     \
-			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                  \
+			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                 \
 						    : SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
@@ -1207,7 +1207,7 @@ const sd_bus_vtable vm_vtable[] = {
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		   void **found, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
 	sd_bus_message *msg;
 	pvmd_vm *vm;
@@ -1235,7 +1235,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
