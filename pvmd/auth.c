@@ -190,44 +190,53 @@ bool auth_caller_may_inspect(pvmd_manager *m, const pvmd_caller *c, const pvmd_v
 	return check_caller(m, c, PVM_ACTION_INSPECT, NULL, vm, NULL) >= 0;
 }
 
+int auth_decide_create(const pvm_policy *policy, const pvm_caller *caller, const pvm_config *cfg,
+		       const uint8_t digest[32], const uint8_t initrd_digest[32],
+		       const pvm_usage *mine, const pvm_usage *all, bool *ret_allow_fallback,
+		       sd_bus_error *error)
+{
+	pvm_decision d = { 0 };
+	int r;
+
+	r = digest
+		? pvm_policy_check_create(policy, caller, cfg, digest, initrd_digest, mine, all, &d)
+		: pvm_policy_check_create_before_payload(policy, caller, cfg, mine, all, &d);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
+	/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM */
+	if (!d.allowed && d.limit_exceeded)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
+					 "Cannot run VM '%s' as uid %u: %s (remove a VM no longer "
+					 "needed, stop one to free vCPUs and memory, or raise the "
+					 "limit in the policy)",
+					 cfg->name, (unsigned)caller->uid, d.reason);
+	if (!d.allowed)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,
+					 (unsigned)caller->uid, d.reason);
+	if (ret_allow_fallback)
+		*ret_allow_fallback = pvm_policy_allows_memory_fallback(policy, caller, cfg);
+	return 0;
+}
+
 int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], const uint8_t initrd_digest[32],
 		      bool *ret_allow_fallback, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	pvm_usage mine, all;
-	pvm_decision d = { 0 };
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
 	manager_get_usage(m, c.caller.uid, cfg, &mine, &all);
-	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, initrd_digest,
-					     &mine, &all, &d)
-		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine, &all,
-							    &d);
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
-	if (!d.allowed) {
-		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM
-		 */
-		bool limit = d.limit_exceeded;
+	r = auth_decide_create(m->policy, &c.caller, cfg, digest, initrd_digest, &mine, &all,
+			       ret_allow_fallback, error);
+	if (r < 0 && sd_bus_error_is_set(error))
 		log_notice("Denied creating VM '%s' to uid %u (pid %d): %s", cfg->name,
-			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
-		if (limit)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
-						 "Cannot run VM '%s' as uid %u: %s (remove a VM "
-						 "no longer needed, stop one to free vCPUs and "
-						 "memory, or raise the limit in the policy)",
-						 cfg->name, (unsigned)c.caller.uid, d.reason);
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,
-					 (unsigned)c.caller.uid, d.reason);
-	}
-	if (ret_allow_fallback)
-		*ret_allow_fallback = pvm_policy_allows_memory_fallback(m->policy, &c.caller, cfg);
-	return 0;
+			   (unsigned)c.caller.uid, (int)c.caller.pid, error->message);
+	return r;
 }
 
 /* polkit is asked without blocking, the way systemd asks it: the first pass of a method call

@@ -234,6 +234,15 @@ int auth_check_action(pvmd_manager *m, sd_bus_message *msg, enum pvm_action acti
  * decide). */
 int auth_check_action_as(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
 			 const char *verb, const pvmd_vm *vm, sd_bus_error *error);
+/* The policy's answer for `caller` creating or starting a VM with this config, given its usage
+ * (mine: the caller's VMs, all: every VM; the VM a start is for not counted) and the payload
+ * digests (NULL: before the payload is read; every rule but the digest ones): 0 (with whether the
+ * memfd fallback is allowed), or LimitExceeded / PolicyDenied in error and a negative errno. Pure,
+ * like auth_decide_action. */
+int auth_decide_create(const pvm_policy *policy, const pvm_caller *caller, const pvm_config *cfg,
+		       const uint8_t digest[32], const uint8_t initrd_digest[32],
+		       const pvm_usage *mine, const pvm_usage *all, bool *ret_allow_fallback,
+		       sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
  * digest NULL: before the payload is read, everything but the digest rules; initrd_digest NULL
  * when the config has no initrd. */

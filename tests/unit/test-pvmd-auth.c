@@ -151,10 +151,65 @@ static void test_decide_action(void)
 	}
 }
 
+/* uid 1000 may create VMs named "t*", one at a time; the limit is LimitExceeded, the rest
+ * PolicyDenied */
+static const char create_policy[] =
+    "{\"rules\": [{\"who\": {\"users\": [1000]}, \"actions\": [\"create\"],"
+    " \"vms\": [\"t*\"], \"limits\": {\"vms\": 1}}]}";
+
+static void test_decide_create(void)
+{
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL, *other = NULL;
+	static const pvm_caller user = { .uid = 1000, .gid = 1000 }, nobody = { .uid = 65534 };
+	static const char t1[] = "{\"name\": \"t1\", \"kernel\": \"/k\", \"protected\": false}";
+	static const char x1[] = "{\"name\": \"x1\", \"kernel\": \"/k\", \"protected\": false}";
+	const pvm_usage none = { 0 }, one = { .vms = 1, .vcpus = 1, .memory_mib = 64 };
+	pvm_error err = { 0 };
+	int r;
+
+	pvm_bus_error_map_register();
+	r = pvm_policy_parse_text(create_policy, sizeof(create_policy) - 1, "create.json", &p,
+				  &err);
+	if (r >= 0)
+		r = pvm_config_parse(t1, sizeof(t1) - 1, "t1.json", false, &cfg, &err);
+	if (r >= 0)
+		r = pvm_config_parse(x1, sizeof(x1) - 1, "x1.json", false, &other, &err);
+	CHECK(r >= 0, "setup: %s", err.message);
+	if (r < 0)
+		return;
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, cfg, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == 0, "first VM denied: %s", e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, cfg, NULL, NULL, &one, &one, NULL, &e);
+		CHECK(r < 0 && sd_bus_error_has_name(&e, PVM_BUS_ERROR_LIMIT_EXCEEDED) &&
+			  strstr(e.message, "Cannot run VM 't1' as uid 1000"),
+		      "second VM: r=%d %s", r, e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, other, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED) &&
+			  strstr(e.message, "Not allowed to run VM 'x1' as uid 1000"),
+		      "name outside the rule: r=%d %s", r, e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &nobody, cfg, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED),
+		      "another user: r=%d %s", r, e.message ?: "");
+	}
+}
+
 int main(void)
 {
 	test_all_augmented();
 	test_mixed();
 	test_decide_action();
+	test_decide_create();
 	return check_exit("test-pvmd-auth");
 }
