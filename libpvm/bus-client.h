@@ -70,6 +70,8 @@ typedef struct pvm_bus_vm_info {
 	uint64_t start_time_usec;
 	uint32_t owner_uid;
 	bool tied;
+	uint32_t vsock_cid; /* 0: no vsock */
+	char *vsock_socket; /* "" without vsock */
 } pvm_bus_vm_info;
 
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info);
