@@ -65,7 +65,6 @@ typedef struct probe {
 	char console[PATH_MAX];
 	char ready_file[PATH_MAX];
 	int64_t t0, t_call, t_first, t_ready, t_stopped;
-	int call_error;
 	char error[256];
 	int console_wd; /* dropped once the first byte is in: later bytes need not wake us */
 	int ready_wd;
@@ -135,10 +134,8 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	const sd_bus_error *e = sd_bus_message_get_error(m);
 
 	p->t_call = now_ns();
-	if (e) {
-		p->call_error = -EIO;
+	if (e)
 		snprintf(p->error, sizeof(p->error), "%s: %s", e->name, e->message ?: "");
-	}
 	return 0;
 }
 
@@ -155,9 +152,15 @@ static int loop_run(loop *l, loop_done_fn done)
 		nfds_t n = 0;
 		int r;
 
-		if (l->bus)
+		if (l->bus) {
 			while ((r = sd_bus_process(l->bus, NULL)) > 0)
 				;
+			if (r < 0) {
+				snprintf(p->error, sizeof(p->error), "bus connection lost: %s",
+					 strerror(-r));
+				return r;
+			}
+		}
 		if (!p->t_first && file_has_data(p->console)) {
 			p->t_first = now_ns();
 			if (p->console_wd != p->ready_wd)
@@ -492,7 +495,7 @@ static int verb_populate(options *o)
 	return 0;
 }
 
-/* teardown: kill every VM whose name starts with PREFIX-, then remove them. */
+/* teardown: kill every VM whose name starts with PREFIX ("" for all), then remove them. */
 static int verb_teardown(options *o)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -512,7 +515,7 @@ static int verb_teardown(options *o)
 	if ((r = sd_bus_message_enter_container(reply, 'a', "(ssso)")) < 0)
 		return r;
 	while ((r = sd_bus_message_read(reply, "(ssso)", &name, &state, &reason, &path)) > 0) {
-		if (strncmp(name, o->prefix, plen) != 0 || name[plen] != '-')
+		if (strncmp(name, o->prefix, plen) != 0)
 			continue;
 		names = realloc(names, (n + 1) * sizeof(*names));
 		if (!names || !(names[n++] = strdup(name)))
@@ -588,52 +591,81 @@ typedef struct client {
 	int result;
 } client;
 
+/* One VM's READY, as VMStateChanged announces it on this connection. */
+typedef struct ready_wait {
+	char name[64];
+	bool ready;
+	bool ended;
+} ready_wait;
+
+static int on_ready_wait(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	ready_wait *w = userdata;
+	const char *name, *path, *state;
+
+	if (sd_bus_message_read(m, "sos", &name, &path, &state) < 0 || strcmp(name, w->name) != 0)
+		return 0;
+	if (strcmp(state, "ready") == 0)
+		w->ready = true;
+	else if (strcmp(state, "stopped") == 0 || strcmp(state, "failed") == 0)
+		w->ended = true;
+	return 0;
+}
+
+static int wait_ready(sd_bus *bus, ready_wait *w)
+{
+	int64_t deadline = now_ns() + STEP_TIMEOUT_NS;
+
+	while (!w->ready) {
+		int r = sd_bus_process(bus, NULL);
+
+		if (r < 0)
+			return r;
+		if (w->ended)
+			return -EIO;
+		if (r > 0)
+			continue;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		r = sd_bus_wait(bus, 100000);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+	return 0;
+}
+
 static void *client_run(void *userdata)
 {
 	client *c = userdata;
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	ready_wait w = {};
 	int r;
 
-	if ((r = bus_open(&bus)) < 0) {
+	/* signals, not property polls: polling would load the pvmd being measured */
+	if ((r = bus_open(&bus)) < 0 ||
+	    (r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, MANAGER_IFACE, "VMStateChanged",
+				     on_ready_wait, &w)) < 0) {
 		c->result = r;
 		return NULL;
 	}
 	for (unsigned i = 0; i < c->n; i++) {
 		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-		_cleanup_free_ char *path = NULL;
-		int64_t deadline = now_ns() + STEP_TIMEOUT_NS;
-		char name[64];
 
-		snprintf(name, sizeof(name), "%s-%u-%u", c->o->prefix, c->id, i);
+		w = (ready_wait){};
+		snprintf(w.name, sizeof(w.name), "%s-%u-%u", c->o->prefix, c->id, i);
 		r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, MANAGER_IFACE, "CreateVM", &e, NULL,
-				       "sa{sv}", c->o->config, 2, "name", "s", name, "start", "b",
+				       "sa{sv}", c->o->config, 2, "name", "s", w.name, "start", "b",
 				       1);
 		if (r < 0) {
-			fprintf(stderr, "pvm-bench: creating %s: %s\n", name,
+			fprintf(stderr, "pvm-bench: creating %s: %s\n", w.name,
 				e.message ?: strerror(-r));
 			c->result = r;
 			return NULL;
 		}
-		if ((r = sd_bus_path_encode("/org/pvm1/vm", name, &path)) < 0) {
-			c->result = r;
-			return NULL;
-		}
 		/* a start counts once the guest is READY */
-		for (;;) {
-			_cleanup_free_ char *state = NULL;
-			r = sd_bus_get_property_string(bus, BUS_NAME, path, "org.pvm1.VM", "State",
-						       NULL, &state);
-			if (r < 0 || strcmp(state, "ready") == 0)
-				break;
-			if (now_ns() > deadline || strcmp(state, "failed") == 0 ||
-			    strcmp(state, "stopped") == 0) {
-				r = -EIO;
-				break;
-			}
-			usleep(500);
-		}
-		if (r < 0) {
-			fprintf(stderr, "pvm-bench: %s did not become ready\n", name);
+		if ((r = wait_ready(bus, &w)) < 0) {
+			fprintf(stderr, "pvm-bench: %s did not become ready: %s\n", w.name,
+				strerror(-r));
 			c->result = r;
 			return NULL;
 		}
