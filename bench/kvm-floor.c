@@ -82,19 +82,97 @@ static struct kvm_segment flat(uint16_t selector, uint8_t type)
 				     .g = 1 };
 }
 
+/* Create the vCPU in the PVH entry state: 32-bit protected mode, flat segments, paging off,
+ * EBX = the start info, EIP = the entry. *ret_what names the step that failed. */
+static int vcpu_enter_pvh(bare_vm *vm, uint32_t entry, int *ret_vcpu, struct kvm_run **ret_run,
+			  const char **ret_what)
+{
+	struct kvm_regs regs = { .rflags = 2, .rbx = START_INFO_GPA, .rip = entry };
+	struct kvm_sregs sregs;
+	void *run;
+	int vcpu, size;
+
+	*ret_what = "KVM_CREATE_VCPU";
+	if ((vcpu = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0)) < 0)
+		return -errno;
+	*ret_what = "KVM_GET_VCPU_MMAP_SIZE";
+	if ((size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0)) < 0)
+		return -errno;
+	*ret_what = "mapping kvm_run";
+	run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED)
+		return -errno;
+	*ret_what = "setting the entry registers";
+	if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.cs = flat(0x08, 0xb);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat(0x10, 0x3);
+	sregs.cr0 = 0x11; /* PE | ET */
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	*ret_vcpu = vcpu;
+	*ret_run = run;
+	return 0;
+}
+
+/* Run until the guest writes READY to the control port: the UART says it may always send,
+ * its first byte goes to the console file at once, the rest of the line at READY. */
+static int run_to_ready(int vcpu, struct kvm_run *run, const char *console_path,
+			const char *ready_path)
+{
+	uint8_t line[4096];
+	size_t line_len = 0;
+	int console = -1;
+
+	for (;;) {
+		uint8_t *data;
+
+		if (ioctl(vcpu, KVM_RUN, 0) < 0 && errno != EINTR)
+			return fail("KVM_RUN", errno);
+		if (run->exit_reason != KVM_EXIT_IO) {
+			fprintf(stderr, "kvm-floor: unexpected exit %u before READY\n",
+				run->exit_reason);
+			return 1;
+		}
+		data = (uint8_t *)run + run->io.data_offset;
+		if (run->io.direction == KVM_EXIT_IO_IN) {
+			memset(data, 0, run->io.size);
+			if (run->io.port == UART_LSR)
+				data[0] = UART_LSR_IDLE;
+		} else if (run->io.port == UART_DATA) {
+			if (console < 0) {
+				console = open(console_path,
+					       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+				if (console < 0 || write(console, data, 1) != 1)
+					return fail(console_path, errno);
+			} else if (line_len < sizeof(line)) {
+				line[line_len++] = data[0];
+			}
+		} else if (run->io.port == CONTROL_PORT) {
+			int ready =
+			    open(ready_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			if (console >= 0 && write(console, line, line_len) != (ssize_t)line_len)
+				return fail(console_path, errno);
+			if (ready < 0 || write(ready, data, 1) != 1)
+				return fail(ready_path, errno);
+			return 0;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	size_t mem = (argc > 4 ? strtoul(argv[4], NULL, 10) : 16) << 20;
-	struct kvm_sregs sregs;
-	struct kvm_regs regs = { .rflags = 2, .rbx = START_INFO_GPA };
-	struct kvm_run *run;
-	bare_vm vm;
 	uint32_t entry, magic = HVM_START_MAGIC;
-	uint8_t *img;
-	uint8_t line[4096];
-	size_t line_len = 0;
+	struct kvm_run *run = NULL;
+	const char *what;
 	struct stat st;
-	int fd, vcpu, console = -1, r;
+	uint8_t *img;
+	bare_vm vm;
+	int fd, vcpu = -1, r;
 
 	if (argc < 4) {
 		fprintf(stderr,
@@ -114,59 +192,7 @@ int main(int argc, char **argv)
 	if ((r = load_pvh(img, (size_t)st.st_size, &vm, &entry)) < 0)
 		return fail("loading the PVH ELF", r);
 	memcpy(vm.mem + START_INFO_GPA, &magic, sizeof(magic));
-
-	vcpu = ioctl(vm.vm_fd, KVM_CREATE_VCPU, 0);
-	if (vcpu < 0)
-		return fail("KVM_CREATE_VCPU", errno);
-	r = ioctl(vm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (r < 0)
-		return fail("KVM_GET_VCPU_MMAP_SIZE", errno);
-	run = mmap(NULL, (size_t)r, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (run == MAP_FAILED)
-		return fail("mapping kvm_run", errno);
-	if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0)
-		return fail("KVM_GET_SREGS", errno);
-	/* the PVH entry state: 32-bit protected mode, flat segments, paging off */
-	sregs.cs = flat(0x08, 0xb);
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat(0x10, 0x3);
-	sregs.cr0 = 0x11;
-	sregs.cr4 = 0;
-	sregs.efer = 0;
-	regs.rip = entry;
-	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
-		return fail("setting the entry registers", errno);
-
-	for (;;) {
-		uint8_t *data;
-
-		if (ioctl(vcpu, KVM_RUN, 0) < 0 && errno != EINTR)
-			return fail("KVM_RUN", errno);
-		if (run->exit_reason != KVM_EXIT_IO) {
-			fprintf(stderr, "kvm-floor: unexpected exit %u before READY\n",
-				run->exit_reason);
-			return 1;
-		}
-		data = (uint8_t *)run + run->io.data_offset;
-		if (run->io.direction == KVM_EXIT_IO_IN) {
-			memset(data, 0, run->io.size);
-			if (run->io.port == UART_LSR)
-				data[0] = UART_LSR_IDLE;
-		} else if (run->io.port == UART_DATA) {
-			if (console < 0) {
-				console =
-				    open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-				if (console < 0 || write(console, data, 1) != 1)
-					return fail(argv[2], errno);
-			} else if (line_len < sizeof(line)) {
-				line[line_len++] = data[0];
-			}
-		} else if (run->io.port == CONTROL_PORT) {
-			int ready = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			if (console >= 0 && write(console, line, line_len) != (ssize_t)line_len)
-				return fail(argv[2], errno);
-			if (ready < 0 || write(ready, data, 1) != 1)
-				return fail(argv[3], errno);
-			return 0;
-		}
-	}
+	if ((r = vcpu_enter_pvh(&vm, entry, &vcpu, &run, &what)) < 0)
+		return fail(what, r);
+	return run_to_ready(vcpu, run, argv[2], argv[3]);
 }
