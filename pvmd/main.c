@@ -216,13 +216,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	manager *m = userdata;
-
-	/* a broken edit keeps the policy in force rather than dropping all rules */
-	if (manager_load_policy(m) >= 0)
-		log_info("Policy reloaded");
-	else
-		log_error("Policy reload failed; the previous policy stays in force");
+	manager_reload(userdata);
 	return 0;
 }
 

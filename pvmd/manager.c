@@ -81,6 +81,23 @@ int manager_load_policy(manager *m)
 	return 0;
 }
 
+/* A reload, as systemd's notify protocol frames it: RELOADING=1 while the policy is read, READY=1
+ * after. A broken edit keeps the policy in force rather than dropping all rules. */
+int manager_reload(manager *m)
+{
+	int r;
+
+	sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
+	r = manager_load_policy(m);
+	sd_notify(false, "READY=1");
+	manager_update_status(m);
+	if (r < 0)
+		log_error("Policy reload failed; the previous policy stays in force");
+	else
+		log_info("Policy reloaded");
+	return r;
+}
+
 pvmd_vm *manager_find_vm(manager *m, const char *name)
 {
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
@@ -638,6 +655,32 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(vm, msg, error);
 }
 
+/* Reload: the policy is read again before the reply, so `systemctl reload pvmd` (ExecReload
+ * calls this) returns only once the new policy is in force, or fails saying why it is not.
+ * Only root: it is the service manager's verb, not a caller's. */
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	uid_t euid;
+	int r;
+
+	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_euid(creds, &euid);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot get the caller's credentials: %m");
+	if (euid != 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+					 "Only root may reload pvmd's policy (uid %u asked)",
+					 (unsigned)euid);
+	r = manager_reload(userdata);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "The policy did not load (see pvmd's log for the file and "
+					 "rule); the previous policy stays in force");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
 			sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -679,6 +722,8 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS(

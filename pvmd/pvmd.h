@@ -86,6 +86,7 @@ struct pvmd_vm {
 int manager_new(manager **ret);
 manager *manager_free(manager *m);
 int manager_load_policy(manager *m);
+int manager_reload(manager *m);
 int manager_connect(manager *m);
 int manager_request_name(manager *m);
 int manager_recover(manager *m);

@@ -96,6 +96,18 @@ expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest or
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1
 log "ok: SIGHUP reloads the policy; a broken one leaves the previous in force"
 
+# --- Reload (ExecReload): answers only once the policy is read, and says when it did not load ---
+expect_error org.pvm1.Error.InvalidConfig gcall Reload
+rm "$T/policy/95-broken.json" "$T/policy/90-test-deny.json"
+reloads=$(grep -c "^RELOADING=1" "$T/notify.log")
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager Reload || fail "Reload of a good policy failed"
+# the deny rule is gone as soon as Reload has answered: no waiting
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
+	--method org.pvm1.Manager.GetVM m1 >/dev/null || fail "Reload answered before the new policy was in force"
+wait_until 5 test "$(grep -c "^RELOADING=1" "$T/notify.log")" -gt "$reloads" || fail "no RELOADING=1"
+expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.Reload
+log "ok: Reload is synchronous, fails on a broken policy, sends RELOADING=1, root only"
+
 kill -TERM "$PVMD_PID"
 wait "$PVMD_PID" || fail "pvmd exit status"
 PVMD_PID=
