@@ -223,6 +223,16 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 		if (r < 0)
 			return r;
 	}
+	if (opts && opts->pass_kernel_fd) {
+		r = sd_bus_message_append(m, "{sv}", "kernel_fd", "h", opts->kernel_fd);
+		if (r < 0)
+			return r;
+	}
+	if (opts && opts->pass_initrd_fd) {
+		r = sd_bus_message_append(m, "{sv}", "initrd_fd", "h", opts->initrd_fd);
+		if (r < 0)
+			return r;
+	}
 	return sd_bus_message_close_container(m);
 }
 
@@ -296,6 +306,11 @@ static int call_manager(sd_bus *bus, const char *member, sd_bus_message **ret_re
 	if (r < 0)
 		return pvm_bus_error_to_pvm(&e, r, member, err);
 	return 0;
+}
+
+int pvm_bus_subscribe(sd_bus *bus, pvm_error *err)
+{
+	return call_manager(bus, "Subscribe", NULL, err, NULL);
 }
 
 int pvm_bus_start_vm(sd_bus *bus, const char *name, pvm_error *err)

@@ -1,6 +1,6 @@
-/* One VM in pvmd: reads and verifies the payload, plans the boot, spawns the sandboxed runner,
- * loads guest memory through a short-lived mapping of the guest_memfd the runner hands over,
- * and follows the VM on the sd-event loop until it ends. Everything from the runner is
+/* One VM in pvmd: reads pvmd's sealed copy of the payload, plans the boot, spawns the sandboxed
+ * runner, loads guest memory through a short-lived mapping of the guest_memfd the runner hands
+ * over, and follows the VM on the sd-event loop until it ends. Everything from the runner is
  * untrusted: messages are checked (runner-protocol.c) and a malformed one ends the VM as a
  * protection violation. Lifecycle: CREATED -> STARTING -> RUNNING -> READY -> STOPPING ->
  * STOPPED | FAILED, with the death reason decided in one place (vm_decide_end). */
@@ -25,13 +25,11 @@
 #include "kvm-compat.h"
 #include "memory.h"
 #include "runner-protocol.h"
-#include "sha256.h"
+#include "caller-fd.h"
+#include "runner-uids.h"
 #include "vm-instance.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
-#define VM_RUNNER_UID_BASE_DEFAULT 61184
-#define VM_RUNNER_UID_COUNT_DEFAULT 256
-#define VM_RUNNER_UID_SLOTS_MAX 4096
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
 /* Linux 7.x (seen on arm64 7.3): guest_memfd files live on their own pseudo-filesystem */
 #define VM_GUEST_MEMFD_LINK_FS "/[kvm-gmem]"
@@ -48,6 +46,7 @@ struct vm_instance {
 	vm_instance_options opts;
 	vm_instance_callbacks cb;
 	void *userdata;
+	int kernel_fd, initrd_fd; /* sealed payload memfds (vm_instance_set_payload) */
 
 	enum pvm_vm_state state;
 	enum pvm_death_reason death;
@@ -59,10 +58,11 @@ struct vm_instance {
 	int pidfd, sock, log_fd;
 	sd_event_source *child_source, *io_source, *boot_timer, *stop_timer;
 	uid_t uid;
-	int uid_slot; /* -1: uid given by the options */
+	bool uid_allocated; /* from the runner range (not given by the options) */
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
 	/* guest memory held by pvmd */
@@ -86,7 +86,7 @@ struct vm_instance {
 };
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
-static uint8_t vm_uid_slots[VM_RUNNER_UID_SLOTS_MAX];
+static runner_uids vm_runner_uids;
 
 static uint64_t now_usec(clockid_t clock)
 {
@@ -160,9 +160,12 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(
 		    err, EINVAL,
 		    "vm_instance_new: event, config, kernel and runner path are required");
-	if (opts->runner_uid_count > VM_RUNNER_UID_SLOTS_MAX)
-		return pvm_error_set(err, EINVAL, "runner uid range: at most %d uids",
-				     VM_RUNNER_UID_SLOTS_MAX);
+	if (opts->runner_uid == 0) {
+		int r = runner_uids_check(opts->runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT,
+					  opts->runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT, err);
+		if (r < 0)
+			return r;
+	}
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
@@ -171,7 +174,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
 	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
-	vm->uid_slot = -1;
+	vm->kernel_fd = vm->initrd_fd = -1;
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
 	vm->opts.runtime_dir =
@@ -195,6 +198,27 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	pthread_sigmask(SIG_BLOCK, &chld, NULL);
 
 	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err)
+{
+	_cleanup_close_ int k = -1, i = -1;
+	uint64_t size;
+
+	/* sealed, so the bytes pvmd hashed when it made the copy are the bytes every start loads */
+	if (caller_payload_check_sealed(kernel_memfd, &size) < 0 ||
+	    (initrd_memfd >= 0 && caller_payload_check_sealed(initrd_memfd, &size) < 0))
+		return pvm_error_set(err, EPERM, "payload: not a sealed memfd");
+	k = fcntl(kernel_memfd, F_DUPFD_CLOEXEC, 3);
+	if (k < 0 || (initrd_memfd >= 0 && (i = fcntl(initrd_memfd, F_DUPFD_CLOEXEC, 3)) < 0))
+		return pvm_error_set(err, errno, "payload: %m");
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
+	vm->kernel_fd = TAKE_FD(k);
+	vm->initrd_fd = TAKE_FD(i);
 	return 0;
 }
 
@@ -274,9 +298,9 @@ static void vm_release_run(vm_instance *vm)
 		close(TAKE_FD(vm->log_fd));
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));
-	if (vm->uid_slot >= 0) {
-		vm_uid_slots[vm->uid_slot] = 0;
-		vm->uid_slot = -1;
+	if (vm->uid_allocated) {
+		runner_uids_release(&vm_runner_uids, vm->uid);
+		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
 	vm->pid = 0;
@@ -322,8 +346,22 @@ static const struct {
 	[PVM_EXIT_EVENT_FATAL] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
 };
 
+/* How the runner process ended, for messages. si is NULL for an adopted runner: it is not
+ * pvmd's child, so only its exit is seen, not its status. */
+static void vm_describe_exit(const siginfo_t *si, char *buf, size_t size)
+{
+	if (!si)
+		snprintf(buf, size, "exit status unknown: adopted from a previous pvmd");
+	else
+		snprintf(buf, size, "%s %d", si->si_code == CLD_EXITED ? "exit status" : "signal",
+			 si->si_status);
+}
+
 static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 {
+	char how[64];
+
+	vm_describe_exit(si, how, sizeof(how));
 	if (vm->exit_seen && vm->exit_kind < ELEMENTSOF(vm_exit_table) &&
 	    vm_exit_table[vm->exit_kind].reason != PVM_DEATH_NONE) {
 		vm->state = vm_exit_table[vm->exit_kind].state;
@@ -339,10 +377,8 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_START_FAILED;
 		if (!vm->message[0])
-			vm_set_message(vm, "runner ended during start (%s %d)",
-				       si->si_code == CLD_EXITED ? "exit status" : "signal",
-				       si->si_status);
-	} else if (si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
+			vm_set_message(vm, "runner ended during start (%s)", how);
+	} else if (si && si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_PROTECTION_VIOLATION;
 		vm_set_message(
@@ -350,8 +386,7 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 	} else {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_CRASH;
-		vm_set_message(vm, "runner ended unexpectedly (%s %d)",
-			       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+		vm_set_message(vm, "runner ended unexpectedly (%s)", how);
 	}
 }
 
@@ -371,12 +406,50 @@ static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 	return 0;
 }
 
+/* An adopted runner is watched through its pidfd, which turns readable when it exits. */
+static int vm_on_adopted_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	if (vm->io_source)
+		vm_read_messages(vm, UINT_MAX);
+	vm_decide_end(vm, NULL);
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	vm_release_run(vm);
+	vm_changed(vm);
+	return 0;
+}
+
 /* ---- messages from the runner ---- */
 
-static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+/* What a guest memory fd really is, by its /proc link (the runner's word is not enough):
+ * guest_memfd or pvm's own memfd, of the VM's size. Fills mem_st and mem_link. */
+static int vm_identify_memory(vm_instance *vm, int fd, uint64_t size,
+			      enum runner_backing *ret_backing)
 {
 	char path[64], link[128] = "";
 	ssize_t n;
+
+	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
+	    (uint64_t)vm->mem_st.st_size != size)
+		return -EBADMSG;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strcmp(link, VM_GUEST_MEMFD_LINK) == 0 ||
+	    strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) == 0)
+		*ret_backing = RUNNER_BACKING_GUEST_MEMFD;
+	else if (strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) == 0)
+		*ret_backing = RUNNER_BACKING_MEMFD_MLOCK;
+	else
+		return -EBADMSG;
+	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
+	return 0;
+}
+
+static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+{
+	enum runner_backing backing;
 
 	if (m->backing != RUNNER_BACKING_GUEST_MEMFD && m->backing != RUNNER_BACKING_MEMFD_MLOCK)
 		return -EBADMSG;
@@ -388,19 +461,9 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
 	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EBADMSG;
-	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
-	    (uint64_t)vm->mem_st.st_size != m->memory_bytes)
-		return -EBADMSG;
 	/* the fd must really be what the runner says it is */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	link[n > 0 ? n : 0] = '\0';
-	if (m->backing == RUNNER_BACKING_GUEST_MEMFD
-		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
-		      strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
-		: strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
+	if (vm_identify_memory(vm, fd, m->memory_bytes, &backing) < 0 || backing != m->backing)
 		return -EBADMSG;
-	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
 	return 0;
 }
 
@@ -582,37 +645,30 @@ static int vm_on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- start ---- */
 
-static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret,
-			size_t *ret_len, pvm_error *err)
+/* A payload memfd's bytes: pvmd's own sealed copy, so its size cannot change under the read and
+ * reading it never waits on anyone. */
+static int vm_read_payload(int memfd, const char *what, size_t max, uint8_t **ret, size_t *ret_len,
+			   pvm_error *err)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
-	struct stat st;
+	uint64_t size = 0;
 	size_t done = 0;
 
-	/* the path may name a FIFO by now (the config was checked when the VM was created):
-	 * O_NONBLOCK so opening it cannot hang pvmd before the regular-file check below */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (fstat(fd, &st) < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (!S_ISREG(st.st_mode))
-		return pvm_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
-	if (st.st_size == 0 || (uint64_t)st.st_size > max)
+	if (caller_payload_check_sealed(memfd, &size) < 0)
+		return pvm_error_set(err, EPERM, "%s: not a sealed payload copy", what);
+	if (size == 0 || size > max)
 		return pvm_error_set(err, EFBIG,
-				     "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what,
-				     path, (long long)st.st_size, max);
-	buf = malloc((size_t)st.st_size);
+				     "%s: %" PRIu64 " bytes; must be 1 to %zu (guest memory)", what,
+				     size, max);
+	buf = malloc((size_t)size);
 	if (!buf)
 		return pvm_error_set(err, ENOMEM, "%s: out of memory", what);
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+	while (done < (size_t)size) {
+		ssize_t n = pread(memfd, buf + done, (size_t)size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what,
-					     path);
+			return pvm_error_set(err, n < 0 ? errno : EIO, "%s: short read", what);
 		done += (size_t)n;
 	}
 	*ret = TAKE_PTR(buf);
@@ -633,20 +689,13 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 	r = arch->memory_map(mem, &vm->map, err);
 	if (r < 0)
 		return r;
-	r = vm_read_file(vm->cfg->kernel, "kernel", mem, &kernel, &kernel_len, err);
+	if (vm->kernel_fd < 0)
+		return pvm_error_set(err, EINVAL, "no payload: pvmd did not hand one over");
+	r = vm_read_payload(vm->kernel_fd, "kernel", mem, &kernel, &kernel_len, err);
 	if (r < 0)
 		return r;
-	if (vm->cfg->has_payload_sha256) {
-		uint8_t digest[SHA256_DIGEST_SIZE];
-		sha256(kernel, kernel_len, digest);
-		if (memcmp(digest, vm->cfg->payload_sha256, sizeof(digest)) != 0)
-			return pvm_error_set(
-			    err, EBADMSG,
-			    "kernel %s: SHA-256 does not match payload_sha256 in the config",
-			    vm->cfg->kernel);
-	}
-	if (vm->cfg->initrd) {
-		r = vm_read_file(vm->cfg->initrd, "initrd", mem, &initrd, &initrd_len, err);
+	if (vm->initrd_fd >= 0) {
+		r = vm_read_payload(vm->initrd_fd, "initrd", mem, &initrd, &initrd_len, err);
 		if (r < 0)
 			return r;
 	}
@@ -666,24 +715,32 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 
 static int vm_pick_uid(vm_instance *vm, pvm_error *err)
 {
-	unsigned count =
-	    vm->opts.runner_uid_count ? vm->opts.runner_uid_count : VM_RUNNER_UID_COUNT_DEFAULT;
-	uid_t base =
-	    vm->opts.runner_uid_base ? vm->opts.runner_uid_base : VM_RUNNER_UID_BASE_DEFAULT;
+	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
+	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+	int r;
 
 	if (vm->opts.runner_uid != 0) {
 		vm->uid = vm->opts.runner_uid;
 		return 0;
 	}
-	for (unsigned i = 0; i < count; i++)
-		if (!vm_uid_slots[i]) {
-			vm_uid_slots[i] = 1;
-			vm->uid_slot = (int)i;
-			vm->uid = base + i;
-			return 0;
-		}
-	return pvm_error_set(err, EUSERS, "all %u runner uids from %u are in use", count,
-			     (unsigned)base);
+	/* one range per process; it can change only while no uid of the old one is in use */
+	if (vm_runner_uids.first != first || vm_runner_uids.count != count) {
+		if (vm_runner_uids.in_use > 0)
+			return pvm_error_set(err, EBUSY,
+					     "runner uid range %u+%u asked while uids of %u+%u are "
+					     "in use",
+					     (unsigned)first, count, (unsigned)vm_runner_uids.first,
+					     vm_runner_uids.count);
+		r = runner_uids_init(&vm_runner_uids, first, count, err);
+		if (r < 0)
+			return r;
+	}
+	r = runner_uids_alloc(&vm_runner_uids, &vm->uid);
+	if (r < 0)
+		return pvm_error_set(err, -r, "all %u runner uids from %u are in use", count,
+				     (unsigned)first);
+	vm->uid_allocated = true;
+	return 0;
 }
 
 static int vm_open_log(vm_instance *vm, pvm_error *err)
@@ -700,11 +757,39 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* The runner's whole environment: it needs none, and pvmd's own (NOTIFY_SOCKET, WATCHDOG_*,
+ * LISTEN_*, the bus address, whatever the unit sets) is none of its business. Only the
+ * sanitizer runtimes' settings pass, so sanitizer test builds run the runner as configured;
+ * plain builds ignore them. */
+static const char *const vm_runner_env_passed[] = {
+	"ASAN_OPTIONS",
+	"UBSAN_OPTIONS",
+	"LSAN_OPTIONS",
+};
+
+static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(vm_runner_env_passed); i++) {
+		const char *name = vm_runner_env_passed[i];
+		size_t len = strlen(name);
+		for (char **e = environ; *e; e++)
+			if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+				ret[n++] = *e;
+				break;
+			}
+	}
+	ret[n] = NULL;
+}
+
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
+	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
 	int pair[2], r;
 	pid_t pid;
 
+	vm_runner_env(envp); /* before fork: the child only execs */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return pvm_error_set(err, errno, "socketpair: %m");
 	pid = fork();
@@ -722,7 +807,7 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 		if (dup2(pair[1], 3) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 4, ~0U, 0);
-		execv(vm->runner_path, argv);
+		execve(vm->runner_path, argv, envp);
 		_exit(127);
 	}
 	close(pair[1]);
@@ -1007,6 +1092,175 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 	return 0;
 }
 
+/* ---- handover ---- */
+
+/* A guest is resumable by another pvmd once its payload is loaded and it runs. */
+static bool vm_state_resumable(enum pvm_vm_state s)
+{
+	return s == PVM_VM_RUNNING || s == PVM_VM_READY || s == PVM_VM_STOPPING;
+}
+
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret)
+{
+	if (!vm_runner_alive(vm) || vm->mem_fd < 0 || !vm->running_seen ||
+	    !vm_state_resumable(vm->state))
+		return -ENOTCONN;
+	*ret = (vm_instance_handover){
+		.state = vm->state,
+		.pid = vm->pid,
+		.pidfd = vm->pidfd,
+		.sock = vm->sock,
+		.mem_fd = vm->mem_fd,
+		.uid = vm->uid,
+		.mem_flags = vm->mem_flags,
+		.runner_maps = vm->runner_maps,
+		.namespaces = vm->running.namespaces,
+		.start_time_usec = vm->start_time_usec,
+	};
+	return 0;
+}
+
+/* The pid a pidfd refers to (its fdinfo "Pid:" line), or -ESRCH once the process has exited. */
+static int vm_pidfd_pid(int pidfd, pid_t *ret)
+{
+	char path[64], line[128];
+	long pid = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Pid: %ld", &pid) == 1;
+	fclose(f);
+	if (!found)
+		return -EBADF; /* not a pidfd */
+	if (pid <= 0)
+		return -ESRCH;
+	*ret = (pid_t)pid;
+	return 0;
+}
+
+static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	enum runner_backing backing;
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+	pid_t pid = 0;
+	int r;
+
+	if (h->state != PVM_VM_RUNNING && h->state != PVM_VM_READY && h->state != PVM_VM_STOPPING)
+		return pvm_error_set(err, EINVAL, "recorded state %s cannot be resumed",
+				     pvm_vm_state_to_string(h->state));
+	r = vm_pidfd_pid(h->pidfd, &pid);
+	if (r < 0 || pid != h->pid)
+		return pvm_error_set(err, r < 0 ? -r : ESRCH,
+				     "the stored pidfd is not runner %d (%s)", (int)h->pid,
+				     r == -ESRCH ? "it has exited"
+				     : r < 0	 ? strerror(-r)
+						 : "other pid");
+	if (getsockopt(h->sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(h->sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    type != SOCK_SEQPACKET)
+		return pvm_error_set(err, ENOTSOCK,
+				     "the stored control fd is not a runner socket (AF_UNIX "
+				     "SOCK_SEQPACKET)");
+	r = pvm_arch_native()
+		? pvm_arch_native()->memory_map((uint64_t)vm->cfg->memory_mib << 20, &vm->map, err)
+		: pvm_error_set(err, ENOTSUP, "no KVM backend for this architecture");
+	if (r < 0)
+		return r;
+	if (vm_identify_memory(vm, h->mem_fd, vm->map.ram_size, &backing) < 0)
+		return pvm_error_set(
+		    err, EBADMSG, "the stored memory fd is not guest memory of %" PRIu64 " bytes",
+		    vm->map.ram_size);
+	vm->backing = backing;
+	return 0;
+}
+
+/* The uid an adopted runner holds stays taken, so that no new runner gets it. */
+static void vm_claim_uid(vm_instance *vm, uid_t uid)
+{
+	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
+	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+
+	vm->uid = uid;
+	if (vm->opts.runner_uid != 0)
+		return;
+	if ((vm_runner_uids.first != first || vm_runner_uids.count != count) &&
+	    (vm_runner_uids.in_use > 0 ||
+	     runner_uids_init(&vm_runner_uids, first, count, NULL) < 0))
+		return;
+	if (runner_uids_claim(&vm_runner_uids, uid) >= 0)
+		vm->uid_allocated = true;
+}
+
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err)
+{
+	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
+	int r;
+
+	r = vm_instance_new(event, cfg, opts, cb, userdata, &vm, err);
+	if (r < 0)
+		return r;
+	r = vm_check_handover(vm, h, err);
+	if (r < 0)
+		return r;
+	r = vm_open_log(vm, err);
+	if (r < 0)
+		return r;
+	r = sd_event_add_io(vm->event, &vm->child_source, h->pidfd, EPOLLIN, vm_on_adopted_exit,
+			    vm);
+	if (r >= 0)
+		r = sd_event_add_io(vm->event, &vm->io_source, h->sock, EPOLLIN, vm_on_io, vm);
+	if (r < 0) {
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm->io_source = sd_event_source_disable_unref(vm->io_source);
+		if (vm->log_fd >= 0)
+			close(TAKE_FD(vm->log_fd));
+		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
+	}
+	/* from here on the instance owns the fds */
+	(void)fcntl(h->sock, F_SETFL, O_NONBLOCK);
+	vm->adopted = true;
+	vm->pid = h->pid;
+	vm->pidfd = h->pidfd;
+	vm->sock = h->sock;
+	vm->mem_fd = h->mem_fd;
+	vm->mem_flags = h->mem_flags;
+	vm->mem_size = vm->map.ram_size;
+	vm->runner_maps = h->runner_maps;
+	vm->running.namespaces = h->namespaces;
+	vm->start_time_usec = h->start_time_usec;
+	vm_claim_uid(vm, h->uid);
+	vm->boot_sent = vm->running_seen = true;
+	/* a guest that was stopping is asked again by the caller (its stop timer was pvmd's) */
+	vm->state = h->state == PVM_VM_READY ? PVM_VM_READY : PVM_VM_RUNNING;
+	if (vm->state == PVM_VM_RUNNING && vm->cfg->boot_timeout_ms > 0) {
+		/* the previous pvmd's boot timer is gone: a not-yet-ready guest gets a new one */
+		r = sd_event_add_time_relative(vm->event, &vm->boot_timer, CLOCK_MONOTONIC,
+					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0,
+					       vm_on_boot_timeout, vm);
+		if (r < 0)
+			vm_fail_start(vm, PVM_DEATH_START_FAILED, "boot timer: %s", strerror(-r));
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+vm_instance *vm_instance_abandon(vm_instance *vm)
+{
+	if (!vm)
+		return NULL;
+	vm->child_source = sd_event_source_disable_unref(vm->child_source);
+	vm_release_run(vm); /* closes pvmd's copies; the runner lives on */
+	return vm_instance_free(vm);
+}
+
 vm_instance *vm_instance_free(vm_instance *vm)
 {
 	if (!vm)
@@ -1020,6 +1274,10 @@ vm_instance *vm_instance_free(vm_instance *vm)
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
 	vm_release_run(vm);
 	vm_config_copy_free(vm->cfg);
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
 	free(vm->runner_path);
 	free(vm->log_dir);
 	free(vm->ring);

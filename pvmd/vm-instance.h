@@ -1,5 +1,5 @@
-/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads and
- * verifies the payload, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
+/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads the
+ * payload pvmd verified, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
  * The D-Bus layer (manager.c, vm-object.c) drives VMs only through this interface. */
 #pragma once
 
@@ -23,8 +23,8 @@ typedef struct vm_instance_options {
 	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */
 	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
 	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
-	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0; 0: 61184 */
-	unsigned runner_uid_count;  /* its size; 0: 256 */
+	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
+	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -40,6 +40,10 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err);
 vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first */
+/* The payload every start loads: memfds sealed against any change (caller-fd.h makes them),
+ * duplicated; initrd_memfd -1 for none. The config's kernel and initrd fields are labels only:
+ * the engine opens no path. */
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err);
 DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
 
 /* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start
@@ -62,6 +66,32 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret);
 int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_len);
 /* Send bytes to the guest's console input (if the config enables input). */
 int vm_instance_console_write(vm_instance *vm, const void *data, size_t len);
+
+/* ---- handing a running VM to the next pvmd ----
+ * A runner outlives pvmd as long as someone (systemd's fd store) holds pvmd's end of its control
+ * socket. What the next pvmd needs to take it over: */
+typedef struct vm_instance_handover {
+	enum pvm_vm_state state; /* RUNNING, READY or STOPPING */
+	pid_t pid;
+	int pidfd, sock, mem_fd; /* owned by the instance (get) or handed to it (adopt) */
+	uid_t uid;		 /* the runner's uid (= its gid) */
+	uint64_t mem_flags;	 /* guest_memfd flags the runner reported */
+	bool runner_maps;	 /* the runner maps guest memory for KVM */
+	unsigned namespaces;	 /* namespaces the runner entered (sandbox report) */
+	uint64_t start_time_usec;
+} vm_instance_handover;
+
+/* The running VM's handover, fds still owned by the instance; -ENOTCONN unless the guest runs
+ * (RUNNING, READY, STOPPING: earlier, the payload is not loaded and nothing can be resumed). */
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret);
+/* Take over a runner left by a previous pvmd. Checks that the pidfd is that runner, the socket
+ * a SEQPACKET socket and the memory fd guest memory of this config's size; on success the
+ * instance owns the three fds, on failure the caller keeps them. */
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err);
+/* Free without ending the runner (pvmd exits for a restart; the fd store keeps it going). */
+vm_instance *vm_instance_abandon(vm_instance *vm);
 
 /* Sandbox self-check (tests and diagnostics): the running runner attempts what its lock-down
  * forbids and reports each result; `changed` is called when the report arrives. */

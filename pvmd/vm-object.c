@@ -11,9 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
-#include "sha256.h"
+#include "worker.h"
+
+static void payload_wait_abandon(pvmd_vm *vm);
 
 struct pvmd_console_client {
 	pvmd_vm *vm;
@@ -39,6 +44,8 @@ const char *pvmd_vm_message(const pvmd_vm *vm)
 {
 	if (vm->recovered || !vm->inst)
 		return vm->rec_message ?: "";
+	if (vm->end_note && !pvmd_vm_is_active(vm))
+		return vm->end_note;
 	return vm_instance_message(vm->inst) ?: "";
 }
 
@@ -148,12 +155,28 @@ static const vm_prop vm_props[] = {
 	{ "Tied", 'b', false, get_tied },
 };
 
+static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
+		       const pvm_memory_report *mem)
+{
+	prop_value v = p->get(vm, mem);
+
+	switch (p->type) {
+	case 's':
+		return sd_bus_message_append_basic(reply, 's', v.s ?: "");
+	case 'u':
+		return sd_bus_message_append_basic(reply, 'u', &v.u);
+	case 'b':
+		return sd_bus_message_append_basic(reply, 'b', &v.b);
+	default:
+		return sd_bus_message_append_basic(reply, 't', &v.t);
+	}
+}
+
 static int prop_get(sd_bus *bus, const char *path, const char *interface, const char *property,
 		    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	const pvmd_vm *vm = userdata;
 	pvm_memory_report mem = { 0 };
-	prop_value v;
 
 	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
 		const vm_prop *p = &vm_props[i];
@@ -161,19 +184,47 @@ static int prop_get(sd_bus *bus, const char *path, const char *interface, const 
 			continue;
 		if (p->needs_memory)
 			vm_memory(vm, &mem);
-		v = p->get(vm, &mem);
-		switch (p->type) {
-		case 's':
-			return sd_bus_message_append_basic(reply, 's', v.s ?: "");
-		case 'u':
-			return sd_bus_message_append_basic(reply, 'u', &v.u);
-		case 'b':
-			return sd_bus_message_append_basic(reply, 'b', &v.b);
-		default:
-			return sd_bus_message_append_basic(reply, 't', &v.t);
-		}
+		return append_prop(reply, p, vm, &mem);
 	}
 	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
+static bool strv_has(char *const *l, const char *s)
+{
+	for (; l && *l; l++)
+		if (strcmp(*l, s) == 0)
+			return true;
+	return false;
+}
+
+int pvmd_vm_append_properties(sd_bus_message *m, const pvmd_vm *vm, char *const *only)
+{
+	pvm_memory_report mem;
+	int r;
+
+	vm_memory(vm, &mem);
+	r = sd_bus_message_open_container(m, 'a', "{sv}");
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(vm_props); i++) {
+		const vm_prop *p = &vm_props[i];
+		char sig[2] = { p->type, 0 };
+
+		if (only && !strv_has(only, p->name))
+			continue;
+		r = sd_bus_message_open_container(m, 'e', "sv");
+		if (r >= 0)
+			r = sd_bus_message_append_basic(m, 's', p->name);
+		if (r >= 0)
+			r = sd_bus_message_open_container(m, 'v', sig);
+		if (r >= 0)
+			r = append_prop(m, p, vm, &mem);
+		if (r >= 0)
+			r = sd_bus_message_close_container(m);
+		if (r >= 0)
+			r = sd_bus_message_close_container(m);
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(m);
 }
 
 /* ---- lifecycle ---- */
@@ -202,9 +253,10 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
-/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
- * Calls are asynchronous and never start machined; without it they fail and nothing else
- * changes. */
+/* systemd-machined: each running VM is a machine of class "vm" led by its runner, in a scope of
+ * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
+ * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
+ * Without machined they fail and nothing else changes. */
 static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
@@ -214,7 +266,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, false);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "CreateMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -243,7 +295,8 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	if (!e)
+	/* a runner taken over after a restart of pvmd may still be registered from before */
+	if (!e || sd_bus_error_has_name(e, "org.freedesktop.machine1.MachineExists"))
 		return 0;
 	vm->machine_registered = false;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
@@ -252,6 +305,34 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 		log_warning("Registering VM '%s' with systemd-machined failed: %s", vm->name,
 			    e->message ?: e->name);
 	return 0;
+}
+
+/* The runner's own scope, machine-<name>.scope in machine.slice, with limits from the config:
+ * guest memory plus room for the runner itself, and its threads (one per vCPU, the main one)
+ * plus a few. Guest memory is charged where it is first touched: mostly by the vCPUs, so here. */
+#define VM_SCOPE_MEMORY_HEADROOM_MIB 64
+#define VM_SCOPE_TASKS_HEADROOM 4
+
+static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
+{
+	uint64_t memory_max = ((uint64_t)vm->cfg->memory_mib + VM_SCOPE_MEMORY_HEADROOM_MIB) << 20;
+	uint64_t tasks_max = (uint64_t)vm->cfg->cpus + VM_SCOPE_TASKS_HEADROOM;
+	_cleanup_free_ char *description = NULL, *unit = NULL;
+	int r;
+
+	if (asprintf(&description, "pvm VM %s", vm->name) < 0)
+		return -ENOMEM;
+	r = sd_bus_message_open_container(call, 'a', "(sv)");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sv)(sv)(sv)", "Description", "s", description,
+					  "MemoryMax", "t", memory_max, "TasksMax", "t", tasks_max);
+	/* at shutdown pvmd stops its VMs gracefully first: ordered before pvmd's unit, the scope
+	 * is stopped after it */
+	if (r >= 0 && sd_pid_get_unit(0, &unit) >= 0)
+		r = sd_bus_message_append(call, "(sv)", "Before", "as", 1, unit);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	return r;
 }
 
 static void vm_register_machine(pvmd_vm *vm)
@@ -264,13 +345,15 @@ static void vm_register_machine(pvmd_vm *vm)
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	r = machine_call(m, "RegisterMachine", &call);
+	r = machine_call(m, "CreateMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
 				      0);
@@ -294,6 +377,7 @@ static void vm_save(pvmd_vm *vm)
 		.start_time_usec = vm_start_time(vm),
 		.tied = vm->track != NULL,
 	};
+	vm_instance_handover h;
 	pvm_error err = { 0 };
 
 	if (rec.runner_pid > 0) {
@@ -309,6 +393,12 @@ static void vm_save(pvmd_vm *vm)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		rec.runner_uid = h.uid;
+		rec.runner_namespaces = h.namespaces;
+		rec.memory_flags = h.mem_flags;
+		rec.runner_maps = h.runner_maps;
+	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
 		return;
@@ -317,6 +407,33 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+/* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
+ * chance later), and leave it when the VM ends. Without a service manager this does nothing. */
+static void vm_sync_fdstore(pvmd_vm *vm)
+{
+	pvmd_fdstore *s = &vm->manager->fdstore;
+	vm_instance_handover h;
+	int r = 0;
+
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		if (vm->stored_pid == h.pid)
+			return;
+		if (vm->stored_pid)
+			pvmd_fdstore_forget(s, vm->name); /* a previous run's */
+		vm->stored_pid = h.pid;
+		if ((r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_CONTROL, h.sock)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_PIDFD, h.pidfd)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_MEMORY, h.mem_fd)) < 0)
+			log_warning(
+			    "VM '%s': cannot hand its fds to the service manager's store (%s); "
+			    "it will not survive a restart of pvmd",
+			    vm->name, strerror(-r));
+	} else if (vm->stored_pid) {
+		pvmd_fdstore_forget(s, vm->name);
+		vm->stored_pid = 0;
+	}
 }
 
 /* A property's current value as text, to compare with what was published. */
@@ -382,24 +499,16 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	vm->published_reason = reason;
 	vm->published_once = true;
 
-	m->emitting++;
-	if (n > 0) {
-		int r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, PVM_BUS_VM_IFACE,
-							    (char **)changed);
-		if (r < 0)
-			log_warning("Cannot emit PropertiesChanged for VM '%s': %s", vm->name,
-				    strerror(-r));
-	}
+	if (n > 0)
+		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
-			 reason != PVM_DEATH_NONE ? ", reason " : "",
-			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
-		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
-				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(state),
-				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
+		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			    reason != PVM_DEATH_NONE ? ", reason " : "",
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+		signal_state_changed(vm);
 	}
-	m->emitting--;
-	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
+	/* from the runner's spawn on: its own allocations go to its scope from the start */
+	if (state_is_active(state))
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
@@ -407,6 +516,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	}
 	if (record)
 		vm_save(vm);
+	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
 
@@ -435,26 +545,58 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	manager *m = vm->manager;
-	vm_instance_options opts = {
+	const manager *m = vm->manager;
+
+	return (vm_instance_options){
 		.runner_path = m->runner_path,
 		.runtime_dir = m->runtime_dir,
 		.log_dir = m->log_dir,
 		.runner_uid = m->runner_uid,
 		.runner_gid = m->runner_gid,
+		.runner_uid_base = m->runner_uid_first,
+		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
+			    err);
+	if (r < 0)
+		return r;
+	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
+	if (r < 0) {
+		vm_instance_free(inst);
+		return r;
+	}
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	return 0;
+}
+
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	/* the memory exists already: its backing is checked, not chosen */
+	vm_instance_options opts = vm_instance_options_for(vm, false);
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
+			      err);
 	if (r < 0)
 		return r;
 	vm_instance_free(vm->inst);
 	vm->inst = inst;
+	vm->recovered = false;
+	vm->stored_pid = h->pid; /* its fds are in the store already */
 	return 0;
 }
 
@@ -467,6 +609,7 @@ int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 		return -ENOMEM;
 	vm->manager = m;
 	vm->owner = owner;
+	vm->kernel = vm->initrd = CALLER_PAYLOAD_NULL;
 	vm->rec_state = PVM_VM_CREATED;
 	vm->name = strdup(cfg->name);
 	if (!vm->name) {
@@ -488,86 +631,262 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 {
 	if (!vm)
 		return NULL;
+	payload_wait_abandon(vm);
 	pvmd_vm_close_consoles(vm);
 	free(vm->consoles);
+	caller_payload_done(&vm->kernel);
+	caller_payload_done(&vm->initrd);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	vm_instance_free(vm->inst);
+	if (vm->manager->keep_vms && vm->stored_pid)
+		vm_instance_abandon(vm->inst); /* the runner and its stored fds stay for the next */
+	else
+		vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
 	free(vm->rec_message);
+	free(vm->end_note);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
 	return NULL;
 }
 
-/* The digest pvmd hands to policy is of the bytes it read now; the config then pins it so the
- * runner loads the same bytes or refuses. */
-static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
-{
-	_cleanup_close_ int fd = -1;
-	uint64_t max = (uint64_t)vm->cfg->memory_mib << 20, left;
-	struct stat st;
-	sha256_ctx ctx;
-	char buf[65536];
+/* ---- payload ----
+ * pvmd holds each VM's payload as a sealed copy (caller-fd.h): made once, from the descriptors
+ * the caller opened (options kernel_fd, initrd_fd), or for root alone from the config's paths,
+ * on a worker thread. Policy judges where the files really are and the digests of the copies;
+ * every start loads those copies. */
 
-	/* The path may have changed since the config was checked: O_NONBLOCK so a FIFO cannot
-	 * hang pvmd, and no more is read than the regular file's size, which must fit guest
-	 * memory as the boot will require (a huge sparse file or an endless one is refused). */
-	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot open payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot stat payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (!S_ISREG(st.st_mode))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s is not a regular file", vm->name,
-					 vm->cfg->kernel);
-	if ((uint64_t)st.st_size > max)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s has %lld bytes, more than the VM's "
-					 "%u MiB of memory",
-					 vm->name, vm->cfg->kernel, (long long)st.st_size,
-					 vm->cfg->memory_mib);
-	left = (uint64_t)st.st_size;
-	sha256_init(&ctx);
-	while (left > 0) {
-		ssize_t n = read(fd, buf, (size_t)MIN(left, (uint64_t)sizeof(buf)));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-						 "VM '%s': cannot read payload %s: %m", vm->name,
-						 vm->cfg->kernel);
-		if (n == 0)
-			break;
-		sha256_update(&ctx, buf, (size_t)n);
-		left -= (uint64_t)n;
+#define PAYLOAD_LOAD_TIMEOUT_USEC (30 * 1000 * 1000ULL)
+/* where a file is when /proc/self/fd does not lead back to it: under no path prefix */
+#define PAYLOAD_UNLOCATED "(a file pvmd cannot locate by path)"
+
+enum { PAYLOAD_KERNEL, PAYLOAD_INITRD, PAYLOAD_N };
+static const char *const payload_names[PAYLOAD_N] = { "kernel", "initrd" };
+
+typedef struct payload_load {
+	int fd[PAYLOAD_N];     /* the caller's descriptors (our duplicates), or -1 */
+	char *path[PAYLOAD_N]; /* root's payload paths without a descriptor: opened here */
+	uint64_t max;
+	caller_payload out[PAYLOAD_N];
+	pvm_error err;
+} payload_load;
+
+struct pvmd_payload_wait {
+	worker_job *job;
+	sd_bus_message *msg;
+	pvmd_payload_done_fn done;
+};
+
+static void payload_load_free(void *data)
+{
+	payload_load *d = data;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] >= 0)
+			close(d->fd[i]);
+		free(d->path[i]);
+		caller_payload_done(&d->out[i]);
 	}
-	sha256_final(&ctx, digest);
-	if (vm->cfg->has_payload_sha256 && memcmp(vm->cfg->payload_sha256, digest, 32) != 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s does not match its payload_sha256 "
-					 "(the file changed, or the digest in the config is wrong)",
-					 vm->name, vm->cfg->kernel);
+	free(d);
+}
+
+static int payload_load_work(void *data, uint64_t deadline_usec)
+{
+	payload_load *d = data;
+	int r;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] < 0 && d->path[i]) {
+			/* a path of root's own config: O_NONBLOCK so a FIFO cannot hold the
+			 * open, and the copy refuses anything but a regular file */
+			d->fd[i] = open(d->path[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			if (d->fd[i] < 0)
+				return pvm_error_set(&d->err, errno, "%s %s: %m", payload_names[i],
+						     d->path[i]);
+		}
+		if (d->fd[i] < 0)
+			continue;
+		r = caller_payload_copy(d->fd[i], payload_names[i], d->max, deadline_usec,
+					&d->out[i], &d->err);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
-int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error)
+static int payload_take(pvmd_vm *vm, payload_load *d)
 {
-	uint8_t digest[32];
-	int r = payload_digest(vm, digest, error);
+	char **label[PAYLOAD_N] = { &vm->cfg->kernel, &vm->cfg->initrd };
+	caller_payload *held[PAYLOAD_N] = { &vm->kernel, &vm->initrd };
 
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->out[i].memfd < 0)
+			continue;
+		/* the config then names the file that was really loaded, where that is known */
+		if (d->out[i].path) {
+			char *copy = strdup(d->out[i].path);
+			if (!copy)
+				return -ENOMEM;
+			free(*label[i]);
+			*label[i] = copy;
+		}
+		caller_payload_done(held[i]);
+		*held[i] = d->out[i];
+		d->out[i] = CALLER_PAYLOAD_NULL;
+	}
+	return 0;
+}
+
+static void payload_loaded(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	pvmd_vm *vm = userdata;
+	payload_load *d = data;
+	pvmd_payload_done_fn done = vm->loading->done;
+
+	msg = TAKE_PTR(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+	if (!d || r == -ETIMEDOUT)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
+				      "VM '%s': the payload could not be read within %llu s",
+				      vm->name, PAYLOAD_LOAD_TIMEOUT_USEC / 1000000);
+	else if (r < 0)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG, "VM '%s': %s", vm->name,
+				      d->err.message);
+	else
+		r = payload_take(vm, d);
+	r = done(vm, msg, r, &e);
+	if (r < 0) {
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(msg, &e);
+		else
+			sd_bus_reply_method_errno(msg, r, NULL);
+	}
+}
+
+static void payload_wait_abandon(pvmd_vm *vm)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (!vm->loading)
+		return;
+	worker_cancel(vm->loading->job);
+	sd_bus_error_setf(&e, PVM_BUS_ERROR_NO_SUCH_VM,
+			  "VM '%s' went away while its payload was read", vm->name);
+	sd_bus_reply_method_error(vm->loading->msg, &e);
+	sd_bus_message_unref(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+}
+
+bool pvmd_vm_has_payload(const pvmd_vm *vm)
+{
+	return vm->kernel.memfd >= 0;
+}
+
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+			 pvmd_payload_done_fn done, sd_bus_error *error)
+{
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	int fds[PAYLOAD_N] = { kernel_fd, initrd_fd };
+	const char *paths[PAYLOAD_N] = { vm->cfg->kernel, vm->cfg->initrd };
+	payload_load *d;
+	int r;
+
+	if (vm->loading)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "VM '%s': its payload is being read already", vm->name);
+	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	memcpy(vm->cfg->payload_sha256, digest, 32);
-	vm->cfg->has_payload_sha256 = true;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->max = (uint64_t)vm->cfg->memory_mib << 20;
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		d->out[i] = CALLER_PAYLOAD_NULL;
+		d->fd[i] = -1;
+	}
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		r = 0;
+		if (fds[i] >= 0) {
+			d->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (d->fd[i] < 0)
+				r = sd_bus_error_setf(
+				    error, PVM_BUS_ERROR_BUSY,
+				    "pvmd cannot hold the %s descriptor now (%m); "
+				    "try again",
+				    payload_names[i]);
+		} else if (paths[i] && c.caller.uid == 0) {
+			/* root's own files: opening them as root grants nothing more */
+			d->path[i] = strdup(paths[i]);
+			r = d->path[i] ? 0 : -ENOMEM;
+		} else if (paths[i]) {
+			r = sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "VM '%s': the config names %s %s but the call passes no %s_fd: pvmd "
+			    "opens payload paths for root only; open the file and pass it as "
+			    "option %s_fd (pvmctl start does)",
+			    vm->name, payload_names[i], paths[i], payload_names[i],
+			    payload_names[i]);
+		}
+		if (r < 0) {
+			payload_load_free(d);
+			return r;
+		}
+	}
+	vm->loading = calloc(1, sizeof(*vm->loading));
+	if (!vm->loading) {
+		payload_load_free(d);
+		return -ENOMEM;
+	}
+	r = worker_start(vm->manager->event, PAYLOAD_LOAD_TIMEOUT_USEC, payload_load_work, d,
+			 payload_load_free, payload_loaded, vm, &vm->loading->job);
+	if (r < 0) {
+		free(TAKE_PTR(vm->loading));
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
+	}
+	vm->loading->msg = sd_bus_message_ref(msg);
+	vm->loading->done = done;
+	return 1;
+}
+
+int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
+			 sd_bus_error *error)
+{
+	char *kernel = vm->cfg->kernel, *initrd = vm->cfg->initrd;
+	int r;
+
+	/* where the files handed over really are (payload_take named them in the config); a
+	 * file that no path leads back to is under no prefix. The config itself is what is
+	 * checked, as the usage count knows a VM by its config. */
+	vm->cfg->kernel = vm->kernel.path ? kernel : (char *)PAYLOAD_UNLOCATED;
+	if (initrd)
+		vm->cfg->initrd = vm->initrd.path ? initrd : (char *)PAYLOAD_UNLOCATED;
+	r = auth_check_create(vm->manager, msg, vm->cfg, vm->kernel.sha256,
+			      vm->initrd.memfd >= 0 ? vm->initrd.sha256 : NULL, ret_allow_fallback,
+			      error);
+	vm->cfg->kernel = kernel;
+	vm->cfg->initrd = initrd;
+	return r;
+}
+
+/* StartVM of a VM whose payload pvmd no longer holds (recovered after a restart): once root's
+ * paths are read, the call is dispatched again and finds the payload. */
+static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	if (r < 0)
+		return r;
+	r = sd_bus_enqueue_for_read(vm->manager->bus, msg);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot resume StartVM: %m");
 	return 0;
 }
 
@@ -575,7 +894,6 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
 	manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
-	uint8_t digest[32];
 	bool fallback = false;
 	pvm_error err = { 0 };
 	int r;
@@ -584,22 +902,32 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
 					 "pvmd is shutting down; VM '%s' was not started",
 					 vm->name);
-	if (state_is_active(s))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
-					 vm->name, pvm_vm_state_to_string(s));
-	/* the payload is read only for callers who may create VMs at all */
+	/* authorization first: a caller who may not start this VM learns nothing of its state, and
+	 * the payload is read only for callers who may create VMs at all */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
 	if (r < 0)
 		return r;
-	/* the payload is opened and read only where the policy lets this caller use it */
-	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+	if (state_is_active(s))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
+					 vm->name, pvm_vm_state_to_string(s));
+	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
 	if (r < 0)
 		return r;
-	r = payload_digest(vm, digest, error);
-	if (r < 0)
-		return r;
+	if (!pvmd_vm_has_payload(vm)) {
+		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+		r = auth_get_caller(msg, &c, error);
+		if (r < 0)
+			return r;
+		if (c.caller.uid != 0)
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_START_FAILED,
+			    "VM '%s' no longer holds its payload (pvmd restarted since it was "
+			    "created): remove it and create it again ('pvmctl start CONFIG')",
+			    vm->name);
+		return pvmd_vm_load_payload(vm, msg, -1, -1, start_payload_loaded, error);
+	}
 	/* starting consumes resources: the create rules and limits apply to whoever starts it */
-	r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
+	r = pvmd_vm_check_create(vm, msg, &fallback, error);
 	if (r < 0)
 		return r;
 	if (!vm->inst) {
@@ -610,6 +938,8 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 						 err.message);
 	}
 	vm->recovered = false;
+	free(vm->end_note);
+	vm->end_note = NULL;
 	r = vm_instance_start(vm->inst, &err);
 	pvmd_vm_changed(vm);
 	if (r < 0)
@@ -687,7 +1017,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
@@ -783,11 +1114,20 @@ static int track_gone(sd_bus_track *track, void *userdata)
 	pvmd_vm *vm = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-	log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+	/* a tie also ends when the bus itself goes away: that client's connection is gone */
+	if (sd_bus_is_open(sd_bus_track_get_bus(track)) <= 0) {
+		log_info("VM '%s' was tied to a client whose connection ended with the bus; "
+			 "stopping the VM",
+			 vm->name);
+		free(vm->end_note);
+		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
+	} else
+		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 	} else {
 		pvmd_vm_changed(vm);
 	}
@@ -815,7 +1155,9 @@ int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg)
 static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_start(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -902,10 +1244,12 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (r <= 0)
 		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	/* only the one escaping pvmd publishes: "_2D" for "_2d", or a trailing "_00" (decoded to a
+	 * NUL that ends the name early), would otherwise be second paths to the same VM */
+	if (!vm || strcmp(path, vm->path) != 0)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
-	msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	msg = sd_bus_get_current_message(bus);
 	if (msg) {
 		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 		if (auth_get_caller(msg, &c, NULL) < 0 || !auth_caller_may_inspect(m, &c, vm))
@@ -919,7 +1263,7 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 			sd_bus_error *error)
 {
 	manager *m = userdata;
-	sd_bus_message *msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
 	size_t n = 0, k = 0;

@@ -1,20 +1,25 @@
 #!/bin/bash
 # org.pvm1 driven by clients pvm did not write (busctl, gdbus, dbus-send) against a real pvmd,
 # a real dbus-daemon with the shipped bus policy and real /dev/kvm: introspection, every
-# method, every named error, and PropertiesChanged plus the lifecycle signals as monitors see
-# them.
+# method, every named error, and PropertiesChanged plus the lifecycle signals as a subscriber
+# gets them and a bus monitor sees them.
 . "$(dirname "$0")/bus-lib.sh"
 
 setup_pvmd
 
-# Monitors first, so they see everything from here on.
+# Monitors first, so they see everything from here on. pvmd sends its VM signals only to
+# subscribers (org.pvm1(5), SIGNALS): pvmctl monitor subscribes; busctl monitor, a bus monitor as
+# root, sees those unicasts; gdbus monitor only adds match rules, so it must see none of them.
 gdbus monitor --system --dest org.pvm1 >"$T/gdbus-monitor.txt" 2>&1 &
 PIDS+=($!)
-busctl --system monitor org.pvm1 >"$T/busctl-monitor.txt" 2>&1 &
+busctl --system monitor --json=short org.pvm1 >"$T/busctl-monitor.jsonl" 2>"$T/busctl-monitor.err" &
 PIDS+=($!)
 wait_until 10 grep -q "owned by" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not start"
-wait_until 10 grep -q "Monitoring bus message stream" "$T/busctl-monitor.txt" ||
+wait_until 10 grep -q "Monitoring bus message stream" "$T/busctl-monitor.err" ||
 	fail "busctl monitor did not start"
+"$PVMCTL" monitor --json >"$T/subscriber.jsonl" 2>"$T/subscriber.err" &
+PIDS+=($!)
+wait_until 10 grep -q "Monitoring pvmd events" "$T/subscriber.err" || fail "pvmctl monitor did not start"
 
 # --- introspection, by three clients ---
 busctl --system introspect org.pvm1 /org/pvm1 >"$T/intro-busctl.txt"
@@ -82,7 +87,15 @@ busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager OpenConsole s w1 | grep
 busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep -q "^h " || fail "VM.OpenConsole"
 [ "$(busctl --system get-property org.pvm1 /org/pvm1 org.pvm1.Manager Version | cut -d' ' -f2)" != '""' ] ||
 	fail "Version"
-log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version"
+# InterfacesAdded (checked at the end) must announce what GetManagedObjects lists
+gmo_ifaces=$(busctl --system --json=short call org.pvm1 /org/pvm1 org.freedesktop.DBus.ObjectManager \
+	GetManagedObjects | jq -c '.data[0]["/org/pvm1/vm/w1"] | keys')
+[ "$gmo_ifaces" != null ] || fail "GetManagedObjects lacks w1"
+# Subscribe and Unsubscribe are idempotent
+for m in Unsubscribe Subscribe Unsubscribe; do
+	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager $m || fail "$m"
+done
+log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version, Subscribe"
 
 # names with characters object paths cannot hold are escaped (sd_bus_path_encode)
 gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -qF "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" ||
@@ -123,25 +136,24 @@ else
 	grep -q org.pvm1.Error.StartFailed <<<"$out" || fail "junk payload: $out"
 	log "ok: org.pvm1.Error.StartFailed <- bad payload"
 fi
-# StartFailed from StartVM itself: a recorded payload that vanished cannot be digested, so
-# make the start fail at the runner spawn instead: pvmd refuses to start when its policy
-# digest pin differs (the file changed since CreateVM)
+# the bytes loaded are the bytes pvmd copied and hashed at CreateVM: a file changed afterwards
+# changes nothing
 cp "$PVM_GUEST_DIR/wait-stop.elf" "$T/changing.elf"
 chmod 644 "$T/changing.elf"
 sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/changing.elf\"|" "$cfg" >"$T/changing.json"
 gcall CreateVM "$(cat "$T/changing.json")" "{'name': <'changing'>}" >/dev/null
-echo garbage >>"$T/changing.elf"
-expect_error org.pvm1.Error.InvalidConfig gcall StartVM changing
+printf 'not an elf\n' >"$T/changing.elf"
+gcall StartVM changing >/dev/null || fail "StartVM changing"
+wait_until 10 vm_state_is changing ready || fail "changing: $(vm_prop changing State) $(vm_prop changing Message)"
+gcall KillVM changing >/dev/null
+wait_until 10 vm_state_is changing stopped || fail "changing did not stop"
 gcall RemoveVM changing >/dev/null
-# an initrd replaced by a FIFO after CreateVM: the start fails, pvmd does not wait for a writer
-cp "$PVM_GUEST_DIR/wait-stop.elf" "$T/fifo-initrd"
-vm_config fifo wait-stop.elf "\"initrd\": \"$T/fifo-initrd\"" >/dev/null
-gcall CreateVM "$(cat "$T/fifo.json")" "{}" >/dev/null
-rm "$T/fifo-initrd"
+log "ok: a payload changed after CreateVM: the VM runs the copy pvmd made"
+# a payload path naming a FIFO (root's config): refused at once, pvmd does not wait for a writer
 mkfifo "$T/fifo-initrd"
-expect_error "not a regular file" timeout 20 gdbus call --system --dest org.pvm1 \
-	--object-path /org/pvm1 --method org.pvm1.Manager.StartVM fifo
-gcall RemoveVM fifo >/dev/null
+vm_config fifo wait-stop.elf "\"initrd\": \"$T/fifo-initrd\"" >/dev/null
+expect_error "org.pvm1.Error.InvalidConfig.*not a regular file" timeout 20 gdbus call --system \
+	--dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/fifo.json")" "{}"
 # no console
 vm_config quiet wait-stop.elf >/dev/null
 sed -i 's|"console": { "output": "ring", "input": true }|"console": { "output": "none", "input": false }|' "$T/quiet.json"
@@ -151,22 +163,28 @@ expect_error org.pvm1.Error.NoConsole gcall OpenConsole quiet
 # policy and limits: nobody
 expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.KillVM w1
-expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
-	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/junk.json")" "{'name': <'nb0'>}"
-# payloads pvmd must not read: outside the caller's path prefixes it opens nothing, and it never
-# reads more than guest memory holds (a sparse 1 TiB file would keep its loop busy for an hour)
+# pvmd opens no path for anyone but root: a config naming its payload without a descriptor
+expect_error "org.pvm1.Error.InvalidArgument.*passes no kernel_fd" as_nobody gdbus call --system \
+	--dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/junk.json")" "{'name': <'nb0'>}"
+# pvmd never reads more than guest memory holds (a sparse 1 TiB file would keep a thread busy
+# for an hour)
 truncate -s 1T "$T/huge.elf"
+chmod 644 "$T/huge.elf"
+vm_config nb-huge wait-stop.elf >/dev/null
+out=$(as_nobody "$FD_CALLER" payload file "$T/nb-huge.json" "$T/huge.elf")
+grep -q "^error org.pvm1.Error.InvalidConfig: .*kernel: 1099511627776 bytes; must be 1 to 16777216" <<<"$out" ||
+	fail "a 1 TiB kernel: $out"
 sed "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$T/huge.elf\"|" "$cfg" >"$T/huge.json"
-expect_error "path prefix allowed by" as_nobody timeout 20 gdbus call --system --dest org.pvm1 \
-	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/huge.json")" "{'name': <'nb-huge'>}"
-expect_error "more than the VM's" timeout 20 gdbus call --system --dest org.pvm1 \
+expect_error "must be 1 to 16777216" timeout 20 gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$T/huge.json")" "{'name': <'huge'>}"
 rm -f "$T/huge.elf"
-as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
-	"$(cat "$cfg")" "{'name': <'nb1'>, 'start': <true>}" >/dev/null || fail "nobody may create nb1"
+vm_config nb1 wait-stop.elf >/dev/null
+vm_config nb2 wait-stop.elf >/dev/null
+out=$(as_nobody "$FD_CALLER" payload file "$T/nb1.json" "$PVM_GUEST_DIR/wait-stop.elf" start)
+[ "$out" = "reply nb1" ] || fail "nobody may create nb1: $out"
 [ "$(vm_prop nb1 Owner)" = $NOBODY ] || fail "nb1 owner $(vm_prop nb1 Owner)"
-expect_error org.pvm1.Error.LimitExceeded as_nobody gdbus call --system --dest org.pvm1 \
-	--object-path /org/pvm1 --method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{'name': <'nb2'>, 'start': <true>}"
+out=$(as_nobody "$FD_CALLER" payload file "$T/nb2.json" "$PVM_GUEST_DIR/wait-stop.elf" start)
+grep -q "^error org.pvm1.Error.LimitExceeded" <<<"$out" || fail "nb2 beyond nobody's limit: $out"
 # groups come from the bus credentials: supplementary and primary
 getvm_as() { # getvm_as SETPRIV-ARGS...: GetVM w1 as that identity
 	setpriv "$@" --inh-caps=-all env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
@@ -176,7 +194,8 @@ getvm_as --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP >/dev/null ||
 	fail "a member of group $GROUP (supplementary) may inspect"
 getvm_as --reuid=$STRANGER --regid=$GROUP --clear-groups >/dev/null ||
 	fail "a member of group $GROUP (primary) may inspect"
-expect_error org.pvm1.Error.PolicyDenied getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
+# not a member: w1 is hidden, as a name nobody uses
+expect_error org.pvm1.Error.NoSuchVM getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
 # a caller who may inspect but not act is denied before the VM's state shows through
 # (root gets Busy / NotRunning for these same calls above)
 as_member() { setpriv --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP --inh-caps=-all \
@@ -230,21 +249,50 @@ expect_error org.pvm1.Error.NoSuchVM gcall GetVM w1
 log "ok: Stop, Kill, Start, Remove (Manager and VM object)"
 
 # --- what the monitors saw ---
-wait_until 10 grep -q "VMRemoved" "$T/gdbus-monitor.txt" || fail "gdbus monitor: no VMRemoved"
-for w in "org.pvm1.Manager.VMAdded ('w1', objectpath '/org/pvm1/vm/w1')" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'starting'" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'ready'" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'stopped', 'killed'" \
-	"org.freedesktop.DBus.Properties.PropertiesChanged ('org.pvm1.VM', {'State': <'ready'>" \
-	"org.freedesktop.DBus.ObjectManager.InterfacesAdded (objectpath '/org/pvm1/vm/w1'" \
-	"org.freedesktop.DBus.ObjectManager.InterfacesRemoved (objectpath '/org/pvm1/vm/w1'" \
-	"org.pvm1.Manager.VMRemoved ('w1', objectpath '/org/pvm1/vm/w1')"; do
-	grep -qF "$w" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not see: $w"
+wait_until 10 jq -se 'any(.[]; .event == "removed" and .vm == "w1")' "$T/subscriber.jsonl" ||
+	fail "the subscriber saw no removal of w1: $(cat "$T/subscriber.jsonl" "$T/subscriber.err")"
+sub=$(jq -r 'select(.member == "Subscribe") | .sender' "$T/busctl-monitor.jsonl" | head -n 1)
+[ -n "$sub" ] || fail "busctl monitor saw no Subscribe call"
+signals() { # signals JQ-FILTER: the signals to the subscriber that match, one JSON line each
+	jq -c --arg sub "$sub" "select(.type == \"signal\" and .destination == \$sub) | $1" \
+		"$T/busctl-monitor.jsonl"
+}
+# the bus monitor writes at its own pace: w1's removal is the last of its signals
+monitor_saw_w1_removed() {
+	signals 'select(.member == "VMRemoved") | .payload.data[0]' | grep -qx '"w1"'
+}
+wait_until 10 monitor_saw_w1_removed || fail "busctl monitor saw no VMRemoved of w1 to the subscriber"
+for m in VMAdded VMRemoved VMStateChanged InterfacesAdded InterfacesRemoved PropertiesChanged; do
+	[ -n "$(signals "select(.member == \"$m\")")" ] || fail "busctl monitor saw no $m to the subscriber"
 done
-grep -q "'RunnerPID': <uint32 0>" "$T/gdbus-monitor.txt" || fail "no RunnerPID change to 0 seen"
-wait_until 10 grep -q "Member=VMRemoved" "$T/busctl-monitor.txt" || fail "busctl monitor: no VMRemoved"
-for w in "Member=PropertiesChanged" "Member=VMStateChanged" "Member=InterfacesAdded" "Member=CreateVM"; do
-	grep -q "$w" "$T/busctl-monitor.txt" || fail "busctl monitor did not see $w"
+signals 'select(.member == "VMAdded") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMAdded w1"
+signals 'select(.member == "VMRemoved") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMRemoved w1"
+for st in starting ready; do
+	signals 'select(.member == "VMStateChanged") | .payload.data' |
+		grep -qF "[\"w1\",\"/org/pvm1/vm/w1\",\"$st\"" || fail "VMStateChanged w1 $st"
 done
-log "ok: PropertiesChanged, VMAdded/VMRemoved/VMStateChanged, InterfacesAdded/Removed observed"
+signals 'select(.member == "VMStateChanged") | .payload.data' |
+	grep -qF '["w1","/org/pvm1/vm/w1","stopped","killed"' || fail "VMStateChanged w1 stopped killed"
+signals 'select(.member == "PropertiesChanged" and .path == "/org/pvm1/vm/w1") | .payload.data[1].State.data' |
+	grep -qx '"ready"' || fail "no PropertiesChanged State ready"
+signals 'select(.member == "PropertiesChanged") | .payload.data[1].RunnerPID.data' | grep -qx 0 ||
+	fail "no RunnerPID change to 0 seen"
+signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1]["org.pvm1.VM"].Name.data' |
+	grep -qx '"w1"' || fail "InterfacesAdded of w1 lacks its properties"
+added_ifaces=$(signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1] | keys' |
+	head -n 1)
+[ "$added_ifaces" = "$gmo_ifaces" ] || fail "InterfacesAdded names $added_ifaces, GetManagedObjects $gmo_ifaces"
+signals 'select(.member == "InterfacesRemoved") | .payload.data[0]' | grep -qx '"/org/pvm1/vm/w1"' ||
+	fail "InterfacesRemoved w1"
+# the subscriber's own view, as pvmctl monitor prints it
+jq -se 'any(.[]; .event == "state" and .vm == "w1" and .state == "ready")' "$T/subscriber.jsonl" >/dev/null ||
+	fail "pvmctl monitor: no w1 ready"
+# nothing about a VM is broadcast: a client that is not subscribed hears nothing of it
+if grep -E "VMAdded|VMRemoved|VMStateChanged|PropertiesChanged|InterfacesAdded|InterfacesRemoved" \
+	"$T/gdbus-monitor.txt"; then
+	fail "gdbus monitor, not subscribed, saw VM signals"
+fi
+[ -z "$(jq -c 'select(.type == "signal" and .destination == null and (.path | startswith("/org/pvm1")))' \
+	"$T/busctl-monitor.jsonl")" ] || fail "pvmd broadcast a signal about a VM"
+log "ok: VM signals (VMAdded/VMRemoved/VMStateChanged, PropertiesChanged, InterfacesAdded/Removed) go to the subscriber only"
 log "PASS bus-api"

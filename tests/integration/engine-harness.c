@@ -1,12 +1,15 @@
 /* Engine integration test helpers: config for a test guest, an event loop with deadlines
  * (never a fixed sleep), and outcome checks that print the VM's console and message. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "caller-fd.h"
 #include "engine-harness.h"
 
 void engine_require_kvm(void)
@@ -64,6 +67,17 @@ void engine_vm_create(engine_vm *t, const vm_instance_options *opts)
 		fprintf(stderr, "vm_instance_new: %s\n", err.message);
 		exit(EXIT_FAILURE);
 	}
+	/* the payload as pvmd hands it over: a sealed copy of the guest file */
+	_cleanup_(caller_payload_done) caller_payload payload = CALLER_PAYLOAD_NULL;
+	_cleanup_close_ int fd = open(t->kernel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 ||
+	    caller_payload_copy(fd, "kernel", (uint64_t)t->cfg.memory_mib << 20, UINT64_MAX,
+				&payload, &err) < 0 ||
+	    vm_instance_set_payload(t->vm, payload.memfd, -1, &err) < 0) {
+		fprintf(stderr, "payload %s: %s\n", t->kernel,
+			fd < 0 ? strerror(errno) : err.message);
+		exit(EXIT_FAILURE);
+	}
 }
 
 void engine_vm_start(engine_vm *t)
@@ -87,6 +101,26 @@ void engine_vm_done(engine_vm *t)
 		unlink(path);
 		rmdir(t->log_dir);
 	}
+}
+
+void engine_fake_runner_make(engine_fake_runner *f, const char *mode)
+{
+	FILE *script;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pvm-fake-runner.XXXXXX");
+	CHECK(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/runner", f->dir);
+	script = fopen(f->path, "we");
+	CHECK(script);
+	fprintf(script, "#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_PARENT=$PPID exec %s\n", mode,
+		ENGINE_FAKE_RUNNER);
+	CHECK(fclose(script) == 0);
+	CHECK(chmod(f->path, 0755) == 0);
+}
+
+void engine_fake_runner_remove(engine_fake_runner *f)
+{
+	CHECK(unlink(f->path) == 0 && rmdir(f->dir) == 0);
 }
 
 static uint64_t now_msec(void)
