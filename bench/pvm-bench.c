@@ -289,6 +289,25 @@ static int bus_open(sd_bus **ret)
 	return 0;
 }
 
+/* Receive VMStateChanged: pvmd sends VM signals only to connections that called Subscribe,
+ * the match first. A pvmd without Subscribe (older ones broadcast) is fine too, so a baseline
+ * run on an earlier commit works. */
+static int subscribe_state(sd_bus *bus, sd_bus_message_handler_t handler, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, MANAGER_IFACE, "VMStateChanged",
+				    handler, userdata);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, MANAGER_IFACE, "Subscribe", &e, NULL, "");
+	if (r < 0 && !sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+		fprintf(stderr, "pvm-bench: Subscribe: %s\n", e.message ?: strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 static int call_simple(sd_bus *bus, const char *method, const char *name)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -382,9 +401,7 @@ static int verb_start(options *o)
 		if ((r = bus_open(&bus)) < 0)
 			return r;
 		l.bus = bus;
-		r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, MANAGER_IFACE,
-					"VMStateChanged", on_state_changed, &l);
-		if (r < 0)
+		if ((r = subscribe_state(bus, on_state_changed, &l)) < 0)
 			return r;
 	}
 	for (unsigned i = 0; i < o->count; i++) {
@@ -642,9 +659,7 @@ static void *client_run(void *userdata)
 	int r;
 
 	/* signals, not property polls: polling would load the pvmd being measured */
-	if ((r = bus_open(&bus)) < 0 ||
-	    (r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, MANAGER_IFACE, "VMStateChanged",
-				     on_ready_wait, &w)) < 0) {
+	if ((r = bus_open(&bus)) < 0 || (r = subscribe_state(bus, on_ready_wait, &w)) < 0) {
 		c->result = r;
 		return NULL;
 	}
