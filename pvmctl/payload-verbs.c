@@ -2,7 +2,6 @@
  * a kernel (docs/pvm-fw.md), offline, with the signer's ECDSA P-256 key (pvm-fw/sign/). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,11 +9,9 @@
 
 #include "json-strict.h"
 #include "macro.h"
+#include "pvmctl.h"
 #include "sign.h"
-#include "vm-verbs.h"
 
-#define PAYLOAD_SIGN_SYNOPSIS                                                                      \
-	"--key KEY.pem --kernel KERNEL [--initrd INITRD] [--cmdline TEXT] -o DESCRIPTOR"
 #define PAYLOAD_MAX ((size_t)1 << 30) /* nothing pvm boots is larger than a GiB */
 
 static void evp_pkey_freep(EVP_PKEY **p)
@@ -42,82 +39,49 @@ static int write_descriptor(const char *path, const uint8_t *d)
 
 int verb_payload_sign(int argc, char **argv, pvmctl_context *ctx)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "kernel", required_argument, NULL, 'K' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "output", required_argument, NULL, 'o' },
-		{},
-	};
-	const char *key_path = NULL, *kernel_path = NULL, *initrd_path = NULL, *out = NULL;
-	const char *cmdline = "";
 	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
 	_cleanup_free_ char *kernel = NULL, *initrd = NULL;
+	const char *cmdline = ctx->cmdline ?: "";
 	size_t kernel_size = 0, initrd_size = 0;
 	uint8_t d[PVM_FW_DESCRIPTOR_SIZE];
 	pvm_error err = { 0 };
-	int c, r;
+	char msg[512];
+	int r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) >= 0) {
-		switch (c) {
-		case 'k':
-			key_path = optarg;
-			break;
-		case 'K':
-			kernel_path = optarg;
-			break;
-		case 'i':
-			initrd_path = optarg;
-			break;
-		case 'c':
-			cmdline = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		default:
-			fprintf(stderr, "Usage: pvmctl %s %s\n", argv[0], PAYLOAD_SIGN_SYNOPSIS);
-			return PVMCTL_EXIT_USAGE;
-		}
-	}
-	if (optind != argc || !key_path || !kernel_path || !out) {
-		fprintf(stderr, "Usage: pvmctl %s %s\n", argv[0], PAYLOAD_SIGN_SYNOPSIS);
-		return PVMCTL_EXIT_USAGE;
-	}
+	if (!ctx->key || !ctx->kernel || !ctx->output)
+		return pvmctl_report(
+		    ctx, -EINVAL,
+		    "--key, --kernel and --output are required (pvmctl help payload sign)",
+		    PVMCTL_EXIT_USAGE);
 	if (strlen(cmdline) > PVM_FW_CMDLINE_MAX) {
-		fprintf(stderr, "%s: --cmdline is %zu bytes; pvm-fw takes at most %u\n", argv[0],
-			strlen(cmdline), PVM_FW_CMDLINE_MAX);
-		return PVMCTL_EXIT_USAGE;
+		snprintf(msg, sizeof(msg), "--cmdline is %zu bytes; pvm-fw takes at most %u",
+			 strlen(cmdline), PVM_FW_CMDLINE_MAX);
+		return pvmctl_report(ctx, -E2BIG, msg, PVMCTL_EXIT_USAGE);
 	}
 
-	r = pvm_fw_key_load(key_path, &key);
+	r = pvm_fw_key_load(ctx->key, &key);
 	if (r < 0) {
-		fprintf(stderr, "%s: %s: %s\n", argv[0], key_path,
-			r == -EKEYREJECTED
-			    ? "not an ECDSA P-256 private key (pvm-fw verifies P-256 only)"
-			: r == -EBADMSG ? "not a PEM private key"
-					: strerror(-r));
-		return PVMCTL_EXIT_FAILURE;
+		snprintf(msg, sizeof(msg), "%s: %s", ctx->key,
+			 r == -EKEYREJECTED
+			     ? "not an ECDSA P-256 private key (pvm-fw verifies P-256 only)"
+			 : r == -EBADMSG ? "not a PEM private key"
+					 : strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
 	}
-	r = pvm_json_read_file(kernel_path, PAYLOAD_MAX, &kernel, &kernel_size, &err);
-	if (r >= 0 && initrd_path)
-		r = pvm_json_read_file(initrd_path, PAYLOAD_MAX, &initrd, &initrd_size, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[0], err.message);
-		return PVMCTL_EXIT_FAILURE;
-	}
+	r = pvm_json_read_file(ctx->kernel, PAYLOAD_MAX, &kernel, &kernel_size, &err);
+	if (r >= 0 && ctx->initrd)
+		r = pvm_json_read_file(ctx->initrd, PAYLOAD_MAX, &initrd, &initrd_size, &err);
+	if (r < 0)
+		return pvmctl_report(ctx, r, err.message, PVMCTL_EXIT_FAILURE);
 	r = pvm_fw_descriptor_sign(key, kernel, kernel_size, initrd, initrd_size, cmdline, d);
 	if (r < 0) {
-		fprintf(stderr, "%s: signing with %s failed: %s\n", argv[0], key_path,
-			strerror(-r));
-		return PVMCTL_EXIT_FAILURE;
+		snprintf(msg, sizeof(msg), "signing with %s failed: %s", ctx->key, strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
 	}
-	r = write_descriptor(out, d);
+	r = write_descriptor(ctx->output, d);
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot write %s: %s\n", argv[0], out, strerror(-r));
-		return PVMCTL_EXIT_FAILURE;
+		snprintf(msg, sizeof(msg), "cannot write %s: %s", ctx->output, strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
 	}
 	return PVMCTL_EXIT_OK;
 }
