@@ -60,6 +60,11 @@ as_testuser() {
 		env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
 }
 as_root() { "$@"; }
+# a user no policy rule names
+as_stranger() {
+	setpriv --reuid=$STRANGER --regid=$STRANGER --clear-groups --inh-caps=-all \
+		env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+}
 
 # The bus tests' policy, plus the test user: VMs of its own (up to 2) from its own payload
 # directory, and nothing on anyone else's.
