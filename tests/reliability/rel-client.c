@@ -15,7 +15,7 @@
 #include "rel-storm.h"
 
 #define WAIT_USEC (120 * 1000 * 1000ULL)
-#define POLL_USEC (50 * 1000)
+#define POLL_USEC (100 * 1000)
 
 static uint64_t now_usec(void)
 {
@@ -114,49 +114,58 @@ static int cmd_storm(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
-/* Poll each VM named PREFIX-i until done() says so, or the deadline passes. */
-static int wait_vms(sd_bus *bus, const char *prefix, unsigned count,
-		    bool (*done)(const pvm_bus_vm_info *), const char *what)
+/* Poll each VM named PREFIX-i until done(State) says so, or the deadline passes. Only the
+ * State property: GetAll computes the memory properties from /proc, too dear to poll. */
+static int wait_vms(sd_bus *bus, const char *prefix, unsigned count, bool (*done)(const char *),
+		    const char *what)
 {
 	uint64_t deadline = now_usec() + WAIT_USEC;
 
 	for (unsigned i = 0; i < count; i++) {
+		_cleanup_free_ char *path = NULL;
 		char name[128];
+		int r;
 
 		snprintf(name, sizeof(name), "%s-%u", prefix, i);
+		r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, name, &path);
+		if (r < 0)
+			return r;
 		for (;;) {
-			pvm_bus_vm_info info = { 0 };
-			pvm_error err = { 0 };
-			int r = pvm_bus_get_vm(bus, name, &info, &err);
-			bool ok = r >= 0 && done(&info);
+			_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+			_cleanup_free_ char *state = NULL;
 
-			if (r >= 0 && !ok && now_usec() > deadline)
-				fprintf(stderr, "VM %s is %s (%s), not %s\n", name, info.state,
-					info.message ?: "", what);
-			pvm_bus_vm_info_done(&info);
+			r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
+						       "State", &e, &state);
 			if (r < 0) {
-				fprintf(stderr, "VM %s: %s\n", name, err.message);
+				fprintf(stderr, "VM %s: %s\n", name, e.message ?: strerror(-r));
 				return -EIO;
 			}
-			if (ok)
+			if (done(state))
 				break;
-			if (now_usec() > deadline)
+			if (now_usec() > deadline) {
+				fprintf(stderr, "VM %s is %s, not %s\n", name, state, what);
 				return -ETIMEDOUT;
+			}
 			usleep(POLL_USEC);
 		}
 	}
 	return 0;
 }
 
-static bool is_ready(const pvm_bus_vm_info *i)
+static bool is_ready(const char *state)
 {
-	return strcmp(i->state, "ready") == 0;
+	return strcmp(state, "ready") == 0;
+}
+
+static bool state_ended(const char *state)
+{
+	return strcmp(state, "stopped") == 0 || strcmp(state, "failed") == 0 ||
+	       strcmp(state, "created") == 0;
 }
 
 static bool is_ended(const pvm_bus_vm_info *i)
 {
-	return strcmp(i->state, "stopped") == 0 || strcmp(i->state, "failed") == 0 ||
-	       strcmp(i->state, "created") == 0;
+	return state_ended(i->state);
 }
 
 static int open_bus(sd_bus **ret)
@@ -219,7 +228,7 @@ static int cmd_down(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (wait_vms(bus, argv[1], count, is_ended, "stopped") < 0)
+	if (wait_vms(bus, argv[1], count, state_ended, "stopped") < 0)
 		return 1;
 	for (unsigned i = 0; i < count; i++) {
 		char name[128];
