@@ -7,17 +7,6 @@
 # requests ends every VM within --shutdown-timeout and pvmd exits 0.
 . "$(dirname "$0")/rel-lib.sh"
 
-failures=()
-check() { # check TEXT CMD...: a case; a failed one is listed and fails the test at the end
-	local text=$1
-	shift
-	if "$@"; then
-		rel_case "$text"
-	else
-		failures+=("$text")
-		log "CASE FAILED: $text"
-	fi
-}
 mcall() { busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager "$@"; }
 start_vm() { # start_vm NAME GUEST [CONSOLE-OUTPUT]: create and start as root
 	local c
@@ -200,6 +189,4 @@ check "SIGTERM with guests ignoring stop: every VM ends within the timeout, pvmd
 rm -f "$T"/run/state/*.json
 no_leaks "after the faults"
 
-rel_fig cases_checked $((${#REL_CASES[@]} + ${#failures[@]}))
-rel_fig cases_failed "${#failures[@]}"
-[ ${#failures[@]} -eq 0 ] || fail "${#failures[@]} cases failed: $(printf '%s; ' "${failures[@]}")"
+rel_finish

@@ -11,6 +11,14 @@ REL_SCALE=${REL_SCALE:-bounded}
 : "${REL_CLIENT:?}" "${REL_RESULTS:?}" "${REL_BUILD:?}"
 . "$(dirname "$0")/../integration/bus-lib.sh"
 
+# what stopped the test, for its results
+REL_FAILURE=
+fail() {
+	REL_FAILURE="$*"
+	log "FAIL: $*"
+	exit 1
+}
+
 TESTUSER=1 # "daemon": a user with its own drop-in (70-test-user.json below)
 declare -A REL_FIGURES=()
 REL_CASES=()
@@ -27,22 +35,42 @@ rel_case() {
 	REL_CASES+=("$1")
 	log "case ok: $1"
 }
+# check TEXT CMD...: a case that does not stop the test: a failed one is listed, and
+# rel_finish fails the test at the end with every failed case named.
+REL_FAILED=()
+check() {
+	local text=$1
+	shift
+	if "$@"; then
+		rel_case "$text"
+	else
+		REL_FAILED+=("$text")
+		log "CASE FAILED: $text"
+	fi
+}
+rel_finish() {
+	rel_fig cases_checked $((${#REL_CASES[@]} + ${#REL_FAILED[@]}))
+	rel_fig cases_failed "${#REL_FAILED[@]}"
+	[ ${#REL_FAILED[@]} -eq 0 ] || fail "${#REL_FAILED[@]} cases failed: $(printf '%s; ' "${REL_FAILED[@]}")"
+}
 
 rel_write_results() { # $1: exit status
-	local figs='{}' k cases
+	local figs='{}' k cases failed
 	mkdir -p "$REL_RESULTS"
 	for k in "${!REL_FIGURES[@]}"; do
 		figs=$(jq --arg k "$k" --arg v "${REL_FIGURES[$k]}" \
 			'. + {($k): ($v | tonumber? // $v)}' <<<"$figs")
 	done
 	cases=$(printf '%s\n' "${REL_CASES[@]}" | jq -R . | jq -s 'map(select(. != ""))')
+	failed=$(printf '%s\n' "${REL_FAILED[@]}" | jq -R . | jq -s 'map(select(. != ""))')
 	jq -n --arg test "$REL_TEST" --arg build "$REL_BUILD" --arg scale "$REL_SCALE" \
 		--argjson rc "$1" --argjson started "$REL_STARTED" --argjson ended "$(date +%s)" \
 		--arg commit "$(git -C "$PVM_SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)" \
-		--argjson figures "$figs" --argjson cases "$cases" \
+		--argjson figures "$figs" --argjson cases "$cases" --argjson failed "$failed" \
+		--arg failure "$REL_FAILURE" \
 		'{test: $test, build: $build, scale: $scale, result: (if $rc == 0 then "pass" else "fail" end),
 		  started: $started, duration_s: ($ended - $started), commit: $commit,
-		  cases: $cases, figures: $figures}' >"$REL_RESULTS/$REL_TEST-$REL_BUILD.json"
+		  cases: $cases, failed_cases: $failed, failure: $failure, figures: $figures}' >"$REL_RESULTS/$REL_TEST-$REL_BUILD.json"
 }
 
 rel_exit() {

@@ -58,7 +58,7 @@ typedef struct storm {
 	unsigned sent, replies, ok, wellformed, malformed, fd_calls, probes, stalls, no_reply;
 	unsigned violations;
 	uint64_t probe_max_usec;
-	json_object *errors, *fd_kinds, *examples;
+	json_object *errors, *fd_kinds, *examples, *violation_kinds;
 } storm;
 
 typedef struct call {
@@ -82,6 +82,15 @@ static uint64_t rnd(storm *s)
 static unsigned pick(storm *s, unsigned n)
 {
 	return n ? (unsigned)(rnd(s) % n) : 0;
+}
+
+static void count_in(json_object *counts, const char *key)
+{
+	json_object *n = NULL;
+
+	json_object_object_get_ex(counts, key, &n);
+	json_object_object_add(counts, key,
+			       json_object_new_int(n ? json_object_get_int(n) + 1 : 1));
 }
 
 /* ---- the member table: introspected once as root, read by every storm ---- */
@@ -339,10 +348,7 @@ static int append_fd(storm *s, sd_bus_message *m, call *c, int fd_kind)
 		s->stalling_in_flight++;
 	}
 	s->fd_calls++;
-	json_object *n = NULL;
-	json_object_object_get_ex(s->fd_kinds, k->name, &n);
-	json_object_object_add(s->fd_kinds, k->name,
-			       json_object_new_int(n ? json_object_get_int(n) + 1 : 1));
+	count_in(s->fd_kinds, k->name);
 	snprintf(c->label + strlen(c->label), sizeof(c->label) - strlen(c->label), " [fd %s]",
 		 k->name);
 	return 0;
@@ -565,20 +571,12 @@ static bool is_no_object(const char *name)
 				      SD_BUS_ERROR_UNKNOWN_INTERFACE);
 }
 
-static void count_error(storm *s, const char *name)
-{
-	json_object *n = NULL;
-
-	json_object_object_get_ex(s->errors, name, &n);
-	json_object_object_add(s->errors, name,
-			       json_object_new_int(n ? json_object_get_int(n) + 1 : 1));
-}
-
 static void violation(storm *s, const char *label, const char *what, const char *detail)
 {
 	char line[768];
 
 	s->violations++;
+	count_in(s->violation_kinds, what);
 	snprintf(line, sizeof(line), "%s: %s%s%s", label, what, detail ? ": " : "", detail ?: "");
 	fprintf(stderr, "VIOLATION %s\n", line);
 	if (json_object_array_length(s->examples) < EXAMPLES_MAX)
@@ -627,7 +625,7 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 
 	s->replies++;
 	if (err && sd_bus_error_is_set(err))
-		count_error(s, err->name);
+		count_in(s->errors, err->name);
 	else
 		s->ok++;
 	if (err && sd_bus_error_has_names(err, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
@@ -931,6 +929,7 @@ int rel_storm_run(const rel_storm_options *o, json_object **ret_report)
 	s.errors = json_object_new_object();
 	s.fd_kinds = json_object_new_object();
 	s.examples = json_object_new_array();
+	s.violation_kinds = json_object_new_object();
 
 	/* connect the probe now: the bus drops a connection that has not authenticated soon */
 	r = probe(&s, "before the storm");
@@ -983,6 +982,7 @@ int rel_storm_run(const rel_storm_options *o, json_object **ret_report)
 	json_object_object_add(report, "errors", s.errors);
 	json_object_object_add(report, "fd_kinds", s.fd_kinds);
 	json_object_object_add(report, "violation_examples", s.examples);
+	json_object_object_add(report, "violation_kinds", s.violation_kinds);
 	*ret_report = report;
 
 	for (size_t i = 0; i < s.n_vm_paths; i++)
