@@ -65,6 +65,8 @@ own_config() { # own_config WHO NAME
 	[ "$1" != testuser ] || sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$c"
 	echo "$c"
 }
+# Manager methods without arguments (ListVMs, Subscribe, ...) name no VM
+not_about_a_vm() { [ "$1" = org.pvm1.Manager ] && [ "$2" = - ]; }
 vm_methods() { awk '$1 == "M" {print $2, $3, $4}' "$T/members.txt"; }
 
 # the answer for a VM, with its name replaced, compared with the answer for a missing VM
@@ -79,7 +81,8 @@ same_as_missing() { # same_as_missing WHO IFACE METHOD SIG NAME
 refused_everywhere() { # WHO NAME
 	local who=$1 name=$2 iface m sig out bad=0
 	while read -r iface m sig; do
-		case "$m" in ListVMs | CreateVMFromFd) continue ;; esac
+		not_about_a_vm "$iface" "$sig" && continue
+		[ "$m" = CreateVMFromFd ] && continue
 		out=$(try_method "$who" "$iface" "$m" "$sig" "$name")
 		if ! grep -qE "org.pvm1.Error.(PolicyDenied|NoSuchVM|AlreadyExists|LimitExceeded)|org.freedesktop.DBus.Error.UnknownObject" <<<"$out"; then
 			# the test policy lets nobody inspect every VM: reads may answer it
@@ -102,16 +105,22 @@ check "after those calls every VM is as it was (state, runner)" unchanged
 
 # --- hidden VMs are absent ---
 hidden_absent() {
-	local iface m sig bad=0
+	local iface m sig bad=0 name a b
 	while read -r iface m sig; do
+		not_about_a_vm "$iface" "$sig" && continue
 		# names are global: one allowed to create learns a name is taken (AlreadyExists)
-		[[ $m =~ ^(ListVMs|CreateVM|CreateVMFromFd)$ ]] && continue
+		[[ $m =~ ^(CreateVM|CreateVMFromFd)$ ]] && continue
 		same_as_missing testuser "$iface" "$m" "$sig" acc-root || bad=1
 		same_as_missing testuser "$iface" "$m" "$sig" acc-nobody || bad=1
 	done < <(vm_methods)
+	for name in acc-root acc-nobody; do
+		a=$(call_as testuser "$(encode $name)" org.freedesktop.DBus.Properties.Get org.pvm1.VM Name | sed "s/$name/NAME/g; s/$(encode $name | sed 's|/|\\/|g')/PATH/g")
+		b=$(call_as testuser "$(encode no-such-vm-xyz)" org.freedesktop.DBus.Properties.Get org.pvm1.VM Name | sed "s/no-such-vm-xyz/NAME/g; s/$(encode no-such-vm-xyz | sed 's|/|\\/|g')/PATH/g")
+		[ "$a" = "$b" ] || { log "testuser Properties.Get on $name: '$a'; on a missing VM: '$b'"; bad=1; }
+	done
 	return $bad
 }
-check "a VM the caller may not inspect answers every method as a missing VM does" hidden_absent
+check "a VM the caller may not inspect answers every method and property as a missing VM does" hidden_absent
 not_listed() {
 	! as_testuser busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager ListVMs | grep -qE 'acc-root|acc-nobody' &&
 		! as_testuser busctl --system call org.pvm1 /org/pvm1 org.freedesktop.DBus.ObjectManager GetManagedObjects |
@@ -129,10 +138,16 @@ create_auth_first() {
 check "CreateVM by a caller who may not create answers the same for a taken name" create_auth_first
 check "ListVMs and GetManagedObjects show a caller only the VMs it may inspect" not_listed
 
-# signals: a monitor run by the test user while root's VM lives and dies sees nothing of it
+# signals: the test user subscribed to pvmd's signals, and an unsubscribed monitor of its own,
+# while root's VM lives and dies: neither hears of it; the subscriber hears of its own VM (so it
+# was listening)
+as_testuser "$REL_CLIENT" listen >"$T/listen-testuser.txt" 2>&1 &
+listener=$!
+PIDS+=($listener)
 as_testuser gdbus monitor --system --dest org.pvm1 >"$T/monitor-testuser.txt" 2>&1 &
 mon=$!
 PIDS+=($mon)
+wait_until 10 grep -q "^subscribed" "$T/listen-testuser.txt" || fail "listener: $(cat "$T/listen-testuser.txt")"
 wait_until 10 grep -q "owned by" "$T/monitor-testuser.txt" || fail "monitor did not start"
 cfg=$(rel_config sig-root wait-stop.elf)
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
@@ -140,13 +155,14 @@ wait_until 20 vm_state_is sig-root ready || fail "sig-root: $(vm_prop sig-root S
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager StopVM st sig-root 0
 wait_until 20 vm_state_is sig-root stopped || fail "sig-root did not stop"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s sig-root
-# the test user's own VM changes too: its monitor must see that (so it was listening)
 as_testuser busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager StartVM s acc-test
-wait_until 20 grep -q acc_2dtest "$T/monitor-testuser.txt" || fail "the test user's monitor saw nothing of its own VM"
+wait_until 20 grep -q acc_2dtest "$T/listen-testuser.txt" ||
+	fail "the test user's subscription heard nothing of its own VM: $(cat "$T/listen-testuser.txt")"
 no_foreign_signals() {
-	! grep -E 'sig-root|sig_2droot' "$T/monitor-testuser.txt" >&2
+	! grep -E 'sig-root|sig_2droot' "$T/listen-testuser.txt" "$T/monitor-testuser.txt" >&2
 }
-check "signals about a VM reach no caller who may not inspect it" no_foreign_signals
+check "signals about a VM reach no caller who may not inspect it, subscribed or not" no_foreign_signals
+stop_pid "$listener"
 stop_pid "$mon"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager KillVM s acc-test
 

@@ -279,6 +279,57 @@ static int cmd_reap(int argc, char **argv)
 	}
 }
 
+/* One line per signal: member, path, and the top-level strings and object paths it carries */
+static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	printf("%s %s", sd_bus_message_get_member(m) ?: "?", sd_bus_message_get_path(m) ?: "?");
+	for (;;) {
+		char type;
+		const char *v;
+
+		if (sd_bus_message_peek_type(m, &type, NULL) <= 0)
+			break;
+		if (type == 's' || type == 'o') {
+			if (sd_bus_message_read_basic(m, type, &v) < 0)
+				break;
+			printf(" %s", v);
+		} else if (sd_bus_message_skip(m, NULL) < 0)
+			break;
+	}
+	printf("\n");
+	fflush(stdout);
+	return 0;
+}
+
+/* listen: subscribe to pvmd's signals as the caller, print them until killed */
+static int cmd_listen(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	if (open_bus(&bus) < 0)
+		return 1;
+	/* the match rules first, as org.pvm1(5) asks */
+	r = sd_bus_match_signal(bus, NULL, PVM_BUS_NAME, NULL, NULL, NULL, on_signal, NULL);
+	if (r >= 0)
+		r = sd_bus_call_method(bus, PVM_BUS_NAME, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
+				       "Subscribe", &e, NULL, "");
+	if (r < 0) {
+		fprintf(stderr, "Subscribe: %s\n", e.message ?: strerror(-r));
+		return 1;
+	}
+	printf("subscribed\n");
+	fflush(stdout);
+	for (;;) {
+		r = sd_bus_process(bus, NULL);
+		if (r == 0)
+			r = sd_bus_wait(bus, UINT64_MAX);
+		if (r < 0 && r != -EINTR)
+			return 1;
+	}
+}
+
 static int cmd_members(int argc, char **argv)
 {
 	int r;
@@ -299,6 +350,7 @@ static const struct {
 	{ "up", cmd_up, "PREFIX COUNT CONFIG: create and start PREFIX-0.., wait until ready" },
 	{ "down", cmd_down, "PREFIX COUNT TIMEOUT_SEC: stop, wait until ended, remove" },
 	{ "reap", cmd_reap, ": kill and remove every VM the caller sees" },
+	{ "listen", cmd_listen, ": subscribe to pvmd's signals, print one line each until killed" },
 };
 
 int main(int argc, char **argv)
