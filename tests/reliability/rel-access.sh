@@ -265,6 +265,50 @@ fifo_no_stall() {
 }
 check "a FIFO as payload is refused without stalling pvmd" fifo_no_stall
 
+# payloads as descriptors the caller opened (CreateVM options kernel_fd, initrd_fd)
+fd_create() { # fd_create NAME KERNEL INITRD|- [rel-client create options]: as the test user
+	local name=$1 kernel=$2 initrd=${3#-}
+	shift 3
+	as_testuser "$REL_CLIENT" create "$(trick_cfg "$name" "$kernel" "$initrd")" --start "$@" 2>&1 || true
+}
+fd_gives_vm() {
+	local out
+	out=$(fd_create t-fd-ok "$P/wait-stop.elf" - --kernel-fd "$P/wait-stop.elf")
+	forget_vm t-fd-ok
+	[[ $out == ok* ]] || { log "the test user's own payload by descriptor: $out"; return 1; }
+}
+check "a payload the caller opened, passed as a descriptor, gives a VM" fd_gives_vm
+fd_refused() { # fd_refused NAME KERNEL INITRD|- OPTIONS...: no VM, and not for the limit's sake
+	local out
+	out=$(fd_create "$@")
+	if [[ $out == ok* ]]; then
+		log "the test user got VM $1 from descriptor ${*:4}: $out"
+		forget_vm "$1"
+		return 1
+	fi
+	! grep -q LimitExceeded <<<"$out" || { log "cannot tell: at the VM limit ($out)"; return 1; }
+	! grep -q "Unknown option" <<<"$out" || { log "cannot tell: pvmd takes no payload descriptors ($out)"; return 1; }
+	log "refused: $1 ($out)"
+}
+check "an O_PATH descriptor of a root-only kernel gives no VM" \
+	fd_refused t-fd-opath "$P/unreadable.elf" - --kernel-opath "$P/unreadable.elf"
+check "an O_PATH descriptor of a root-only initrd gives no VM" \
+	fd_refused t-fd-opath-initrd "$P/wait-stop.elf" "$P/unreadable.elf" --kernel-fd "$P/wait-stop.elf" \
+	--initrd-opath "$P/unreadable.elf"
+fd_fifo_no_stall() {
+	local out_file=$T/fd-fifo-call.txt pid ok=0
+	fd_create t-fd-fifo "$P/fifo.elf" - --kernel-fd "$P/fifo.elf" >"$out_file" &
+	pid=$!
+	for _ in 1 2 3 4 5; do
+		list_answers || { log "ListVMs did not answer within 1 s while a FIFO descriptor was pending"; ok=1; }
+	done
+	wait $pid
+	grep -q '^error' "$out_file" || { log "a FIFO descriptor as payload: $(cat "$out_file")"; forget_vm t-fd-fifo; ok=1; }
+	! grep -q "Unknown option" "$out_file" || { log "cannot tell: pvmd takes no payload descriptors"; ok=1; }
+	return $ok
+}
+check "a FIFO descriptor as payload is refused without stalling pvmd" fd_fifo_no_stall
+
 # what an error says about files in a directory the caller cannot list
 no_existence_oracle() {
 	local a b

@@ -3,6 +3,7 @@
  * run VM lifecycles for the load test; "reap" ends and removes every VM the caller sees.
  * Each mode exits 0 when pvmd kept its contract, 1 when not, 2 on a usage error. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,72 @@ static int cmd_reap(int argc, char **argv)
 	}
 }
 
+/* create CONFIG [--start] [--kernel-fd PATH | --kernel-opath PATH] [--initrd-fd PATH |
+ * --initrd-opath PATH]: CreateVM with payload descriptors this caller opened itself (for reading,
+ * or O_PATH). Prints "ok NAME" or "error ERROR-NAME: MESSAGE"; exits 0 when the VM was created. */
+static int cmd_create(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *config = NULL;
+	_cleanup_close_ int kernel = -1, initrd = -1;
+	const char *name;
+	int start = 0, r;
+
+	if (argc < 2)
+		return 2;
+	config = read_file(argv[1]);
+	if (!config)
+		return 2;
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i];
+		int flags =
+		    strstr(o, "opath") ? O_PATH | O_CLOEXEC : O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+		int *fd = strncmp(o, "--kernel", 8) == 0 ? &kernel : &initrd;
+
+		if (strcmp(o, "--start") == 0) {
+			start = 1;
+			continue;
+		}
+		if (!strstr(o, "-fd") && !strstr(o, "-opath"))
+			return 2;
+		if (i + 1 >= argc)
+			return 2;
+		closep(fd);
+		*fd = open(argv[++i], flags);
+		if (*fd < 0) {
+			printf("caller cannot open %s: %s\n", argv[i], strerror(errno));
+			return 1;
+		}
+	}
+	if (open_bus(&bus) < 0)
+		return 1;
+	r = sd_bus_message_new_method_call(bus, &m, PVM_BUS_NAME, PVM_BUS_PATH,
+					   PVM_BUS_MANAGER_IFACE, "CreateVM");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "s", config);
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'a', "{sv}");
+	if (r >= 0 && start)
+		r = sd_bus_message_append(m, "{sv}", "start", "b", 1);
+	if (r >= 0 && kernel >= 0)
+		r = sd_bus_message_append(m, "{sv}", "kernel_fd", "h", kernel);
+	if (r >= 0 && initrd >= 0)
+		r = sd_bus_message_append(m, "{sv}", "initrd_fd", "h", initrd);
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r >= 0)
+		r = sd_bus_call(bus, m, 60 * 1000000ULL, &e, &reply);
+	if (r < 0) {
+		printf("error %s: %s\n", e.name ?: "-", e.message ?: strerror(-r));
+		return 1;
+	}
+	r = sd_bus_message_read(reply, "so", &name, NULL);
+	printf("ok %s\n", r >= 0 ? name : "?");
+	return 0;
+}
+
 /* One line per signal: member, path, and the top-level strings and object paths it carries */
 static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -350,6 +417,9 @@ static const struct {
 	{ "up", cmd_up, "PREFIX COUNT CONFIG: create and start PREFIX-0.., wait until ready" },
 	{ "down", cmd_down, "PREFIX COUNT TIMEOUT_SEC: stop, wait until ended, remove" },
 	{ "reap", cmd_reap, ": kill and remove every VM the caller sees" },
+	{ "create", cmd_create,
+	  "CONFIG [--start] [--kernel-fd PATH] [--initrd-fd PATH] [--o-path]: CreateVM, payloads "
+	  "by fd" },
 	{ "listen", cmd_listen, ": subscribe to pvmd's signals, print one line each until killed" },
 };
 
