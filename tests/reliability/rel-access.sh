@@ -30,11 +30,10 @@ encode() { # what sd_bus_path_encode makes of a name: [A-Za-z0-9] as is, else _x
 # --- the owners' VMs ---
 cfg=$(rel_config acc-root wait-stop.elf)
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
-cfg=$(rel_config acc-nobody wait-stop.elf)
-as_nobody busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 0 >/dev/null
+create_as nobody "$(rel_config acc-nobody wait-stop.elf)" || fail "VM acc-nobody"
 cfg=$(rel_config acc-test wait-stop.elf)
 sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
-as_testuser busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 0 >/dev/null
+create_as testuser "$cfg" || fail "VM acc-test"
 wait_until 20 vm_state_is acc-root ready || fail "acc-root: $(vm_prop acc-root State)"
 root_pid=$(vm_prop acc-root RunnerPID)
 "$REL_CLIENT" members "$(vm_path acc-root)" >"$T/members.txt" || fail "introspection"
@@ -84,7 +83,7 @@ refused_everywhere() { # WHO NAME
 		not_about_a_vm "$iface" "$sig" && continue
 		[ "$m" = CreateVMFromFd ] && continue
 		out=$(try_method "$who" "$iface" "$m" "$sig" "$name")
-		if ! grep -qE "org.pvm1.Error.(PolicyDenied|NoSuchVM|AlreadyExists|LimitExceeded)|org.freedesktop.DBus.Error.UnknownObject" <<<"$out"; then
+		if ! grep -qE "org.pvm1.Error.|org.freedesktop.DBus.Error.UnknownObject" <<<"$out"; then
 			# the test policy lets nobody inspect every VM: reads may answer it
 			if [ "$who" = nobody ] && [[ $m =~ ^(GetVM|GetConsoleLog)$ ]]; then continue; fi
 			log "$who $iface.$m on $name: not refused: $out"
@@ -172,11 +171,11 @@ limit_counts_created() {
 	# acc-test is one; the limit is 2
 	c=$(rel_config lim-1 wait-stop.elf)
 	sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$c"
-	as_testuser busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$c")" 0 >/dev/null || return 1
+	create_as testuser "$c" || return 1
 	for i in 2 3 4; do
-		out=$(as_testuser gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
-			--method org.pvm1.Manager.CreateVM "$(cat "$c")" "{'name': <'lim-$i'>}" 2>&1) || continue
-		log "the test user created lim-$i beyond its limit of 2 VMs: $out"
+		sed -i "s/\"name\": \"[^\"]*\"/\"name\": \"lim-$i\"/" "$c"
+		out=$(create_as testuser "$c" 2>&1) || { grep -q LimitExceeded <<<"$out" || { log "lim-$i: $out"; return 1; }; continue; }
+		log "the test user created lim-$i beyond its limit of 2 VMs"
 		return 1
 	done
 }

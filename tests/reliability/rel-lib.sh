@@ -158,6 +158,7 @@ health_check() {
 	pvmd_alive || fail "$label: pvmd died"
 	list_answers || fail "$label: ListVMs did not answer within 1 s"
 	rel_add health_checks 1
+	log "$label: pvmd has $(pvmd_fds) fds, RSS $(pvmd_rss_kib) KiB, $(ls /proc/$PVMD_PID/task | wc -l) threads"
 	if [ -n "$REL_BASE_FDS" ]; then
 		# config readers that wait end within 10 s; runners' pipes once reaped
 		wait_until 30 fds_back || fail "$label: pvmd holds $(pvmd_fds) fds, $REL_BASE_FDS before: $(ls -l /proc/$PVMD_PID/fd | tail -n +2 | awk '{print $NF}' | sort | uniq -c | sort -rn | head)"
@@ -213,6 +214,19 @@ stop_pvmd_checked() {
 		fail "sanitizer report in pvmd's log"
 	fi
 	[ "$rc" -eq 0 ] || fail "pvmd exited $rc on SIGTERM (log: $(tail -n 5 "$log_file"))"
+}
+
+# create_as WHO CONFIG [--start]: CreateVM as WHO, the payload passed as a descriptor WHO
+# opened (org.pvm1(5): pvmd opens payload paths for root only); a pvmd without payload
+# descriptors gets the path alone.
+create_as() {
+	local who=$1 cfg=$2 out
+	shift 2
+	out=$("as_$who" "$REL_CLIENT" create "$cfg" "$@" --kernel-fd "$(jq -r .kernel "$cfg")")
+	if [[ $out == *"Unknown option 'kernel_fd'"* ]]; then
+		out=$("as_$who" "$REL_CLIENT" create "$cfg" "$@")
+	fi
+	[[ $out == ok* ]] || { log "create_as $who $cfg: $out"; return 1; }
 }
 
 # rel_config NAME GUEST [extra]: vm_config, readable by every caller
