@@ -223,6 +223,16 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 		if (r < 0)
 			return r;
 	}
+	if (opts && opts->pass_kernel_fd) {
+		r = sd_bus_message_append(m, "{sv}", "kernel_fd", "h", opts->kernel_fd);
+		if (r < 0)
+			return r;
+	}
+	if (opts && opts->pass_initrd_fd) {
+		r = sd_bus_message_append(m, "{sv}", "initrd_fd", "h", opts->initrd_fd);
+		if (r < 0)
+			return r;
+	}
 	return sd_bus_message_close_container(m);
 }
 

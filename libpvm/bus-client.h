@@ -41,6 +41,10 @@ typedef struct pvm_bus_create_options {
 	const char *name; /* replaces the config's name, or NULL */
 	bool start;	  /* start right after creating */
 	bool tie;	  /* stop the VM when the calling connection goes away */
+	/* The payload files, opened by the caller (pvmd opens the config's payload paths for
+	 * root only): passed as options kernel_fd and initrd_fd when the flag is set. */
+	bool pass_kernel_fd, pass_initrd_fd;
+	int kernel_fd, initrd_fd;
 } pvm_bus_create_options;
 
 /* One VM as GetAll of org.pvm1.VM reports it. Strings are owned by the struct. */

@@ -1001,12 +1001,20 @@ static int check_limits(const struct limit_set *l, const char *scope, const char
 	return r;
 }
 
-/* check_digests false: the payload has not been read yet, so the digest rules wait for the
- * full check; everything else is decided now. */
+static bool digest_listed(const struct rule *rule, const uint8_t digest[32])
+{
+	for (size_t i = 0; digest && i < rule->n_digests; i++)
+		if (memcmp(rule->digests[i], digest, 32) == 0)
+			return true;
+	return false;
+}
+
+/* check_payload false: the payload has not been read yet, so the payload rules (where the files
+ * are, their digests) wait for the full check; everything else is decided now. */
 static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
-			bool check_digests, const uint8_t payload_sha256[32],
-			const pvm_usage *caller_usage, const pvm_usage *global_usage,
-			pvm_decision *ret)
+			bool check_payload, const uint8_t payload_sha256[32],
+			const uint8_t initrd_sha256[32], const pvm_usage *caller_usage,
+			const pvm_usage *global_usage, pvm_decision *ret)
 {
 	const struct rule *rule;
 	struct limit_set fallback;
@@ -1032,7 +1040,7 @@ static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm
 		    "VM '%s' is protected and asks for \"%s\" memory, but policy requires "
 		    "guest_memfd for protected VMs (memory.protected_requires_guest_memfd)",
 		    cfg->name, pvm_memory_backing_to_string(cfg->memory_backing));
-	if (rule->has_path_prefixes) {
+	if (check_payload && rule->has_path_prefixes) {
 		if (!cfg->kernel || !path_allowed(rule, cfg->kernel))
 			return decide(ret, false,
 				      "payload %s is not under a path prefix allowed by %s",
@@ -1042,17 +1050,18 @@ static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm
 				      "initrd %s is not under a path prefix allowed by %s",
 				      cfg->initrd, where);
 	}
-	if (check_digests && cfg->has_payload_sha256 && payload_sha256 &&
+	if (check_payload && cfg->has_payload_sha256 && payload_sha256 &&
 	    memcmp(cfg->payload_sha256, payload_sha256, 32) != 0)
 		return decide(ret, false, "payload %s does not have the SHA-256 the config expects",
 			      cfg->kernel);
-	if (check_digests && rule->has_digests) {
-		bool found = false;
-		for (size_t i = 0; payload_sha256 && i < rule->n_digests && !found; i++)
-			found = memcmp(rule->digests[i], payload_sha256, 32) == 0;
-		if (!found)
+	if (check_payload && rule->has_digests) {
+		if (!digest_listed(rule, payload_sha256))
 			return decide(ret, false, "payload %s has no SHA-256 digest allowed by %s",
 				      cfg->kernel, where);
+		/* the initrd is guest code and data as much as the kernel is */
+		if (cfg->initrd && !digest_listed(rule, initrd_sha256))
+			return decide(ret, false, "initrd %s has no SHA-256 digest allowed by %s",
+				      cfg->initrd, where);
 	}
 
 	/* the deciding rule's limits, and the policy's per-caller ones where the rule sets none */
@@ -1074,17 +1083,19 @@ static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm
 }
 
 int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
-			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
-			    const pvm_usage *global_usage, pvm_decision *ret)
+			    const uint8_t payload_sha256[32], const uint8_t initrd_sha256[32],
+			    const pvm_usage *caller_usage, const pvm_usage *global_usage,
+			    pvm_decision *ret)
 {
-	return check_create(p, caller, cfg, true, payload_sha256, caller_usage, global_usage, ret);
+	return check_create(p, caller, cfg, true, payload_sha256, initrd_sha256, caller_usage,
+			    global_usage, ret);
 }
 
 int pvm_policy_check_create_before_payload(const pvm_policy *p, const pvm_caller *caller,
 					   const pvm_config *cfg, const pvm_usage *caller_usage,
 					   const pvm_usage *global_usage, pvm_decision *ret)
 {
-	return check_create(p, caller, cfg, false, NULL, caller_usage, global_usage, ret);
+	return check_create(p, caller, cfg, false, NULL, NULL, caller_usage, global_usage, ret);
 }
 
 bool pvm_policy_allows_memory_fallback(const pvm_policy *p, const pvm_caller *caller,

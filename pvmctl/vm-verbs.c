@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "bus-client.h"
+#include "config.h"
 #include "vm-state.h"
 #include "vm-verbs.h"
 
@@ -279,6 +281,86 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 	return 0;
 }
 
+/* The payload files, opened here with the user's own rights: pvmd copies them from these
+ * descriptors and never opens a path it was given. */
+typedef struct start_payload {
+	int kernel, initrd;
+} start_payload;
+
+static void start_payload_done(start_payload *p)
+{
+	closep(&p->kernel);
+	closep(&p->initrd);
+}
+
+static int open_payload(const char *what, const char *path, int *ret)
+{
+	/* O_NONBLOCK: a FIFO in the config does not hang pvmctl (pvmd refuses it) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		fprintf(stderr, "pvmctl start: cannot open the %s %s: %m\n", what, path);
+		return PVMCTL_EXIT_INVALID;
+	}
+	*ret = fd;
+	return 0;
+}
+
+/* The config goes to pvmd as a memfd of the bytes read here (a file, or standard input), the
+ * kernel and initrd it names as descriptors. A config that does not parse is still sent, so
+ * pvmd's InvalidConfig says what is wrong with it. */
+static int open_start_inputs(const char *arg, int *ret_config, start_payload *payload,
+			     pvm_bus_create_options *co)
+{
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
+	_cleanup_close_ int in = -1, memfd = -1;
+	_cleanup_free_ char *text = malloc(PVM_CONFIG_FILE_MAX + 1);
+	pvm_error err = { 0 };
+	size_t len = 0;
+	int r;
+
+	in = strcmp(arg, "-") == 0 ? dup(STDIN_FILENO) : open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0 || !text) {
+		fprintf(stderr, "pvmctl start: cannot open %s: %m\n", arg);
+		return PVMCTL_EXIT_INVALID;
+	}
+	for (;;) {
+		ssize_t n = read(in, text + len, PVM_CONFIG_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "pvmctl start: cannot read %s: %m\n", arg);
+			return PVMCTL_EXIT_INVALID;
+		}
+		if (n == 0 || (len += (size_t)n) > PVM_CONFIG_FILE_MAX)
+			break;
+	}
+	memfd = memfd_create("pvmctl-config", MFD_CLOEXEC);
+	if (memfd < 0 || write(memfd, text, len) != (ssize_t)len) {
+		fprintf(stderr, "pvmctl start: cannot hold the config: %m\n");
+		return PVMCTL_EXIT_FAILURE;
+	}
+	if (len <= PVM_CONFIG_FILE_MAX &&
+	    pvm_config_parse(text, len, arg, false, &cfg, &err) >= 0) {
+		if (cfg->kernel) {
+			r = open_payload("kernel", cfg->kernel, &payload->kernel);
+			if (r)
+				return r;
+			co->pass_kernel_fd = true;
+			co->kernel_fd = payload->kernel;
+		}
+		if (cfg->initrd) {
+			r = open_payload("initrd", cfg->initrd, &payload->initrd);
+			if (r)
+				return r;
+			co->pass_initrd_fd = true;
+			co->initrd_fd = payload->initrd;
+		}
+	}
+	*ret_config = TAKE_FD(memfd);
+	return 0;
+}
+
 int verb_start(int argc, char **argv, pvmctl_context *ctx)
 {
 	static const struct option opts[] = {
@@ -295,6 +377,7 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
 	_cleanup_close_ int fd = -1;
+	_cleanup_(start_payload_done) start_payload payload = { .kernel = -1, .initrd = -1 };
 	pvm_bus_create_options co = { .start = true };
 	uint64_t timeout = 60 * 1000000ULL;
 	bool wait_ready = false, json = ctx->json;
@@ -328,14 +411,9 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	if (optind + 1 != argc)
 		return usage(argv[0], synopsis);
 	json_output = json;
-	/* pvmd reads the config through the fd: it sees exactly the bytes we opened, and a
-	 * caller need not let pvmd open its files */
-	fd = strcmp(argv[optind], "-") == 0 ? dup(STDIN_FILENO)
-					    : open(argv[optind], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		fprintf(stderr, "pvmctl start: cannot open %s: %m\n", argv[optind]);
-		return PVMCTL_EXIT_INVALID;
-	}
+	r = open_start_inputs(argv[optind], &fd, &payload, &co);
+	if (r)
+		return r;
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;

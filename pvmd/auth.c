@@ -174,7 +174,8 @@ bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm
 }
 
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
-		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error)
+		      const uint8_t digest[32], const uint8_t initrd_digest[32],
+		      bool *ret_allow_fallback, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	pvm_usage mine, all;
@@ -185,7 +186,8 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	if (r < 0)
 		return r;
 	manager_get_usage(m, c.caller.uid, cfg, &mine, &all);
-	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d)
+	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, initrd_digest,
+					     &mine, &all, &d)
 		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine, &all,
 							    &d);
 	if (r < 0)

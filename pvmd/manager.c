@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
+#include "worker.h"
 
 static void config_reader_free(config_reader *cr);
 static void bus_drop(manager *m);
@@ -51,6 +52,11 @@ manager *manager_free(manager *m)
 		return NULL;
 	while (m->readers)
 		config_reader_free(m->readers);
+	while (m->creating) {
+		pvmd_vm *vm = m->creating;
+		m->creating = vm->next;
+		pvmd_vm_free(vm); /* answers its call */
+	}
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	subscribers_free(m);
@@ -217,6 +223,11 @@ static int check_name_free(manager *m, const pvmd_caller *c, const char *name, s
 {
 	pvmd_vm *vm = manager_find_vm(m, name);
 
+	/* a VM whose payload is still being copied holds its name too */
+	for (pvmd_vm *p = m->creating; p && !vm; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			vm = p;
+
 	if (!vm)
 		return 0;
 	if (!auth_caller_may_inspect(m, c, vm))
@@ -247,6 +258,7 @@ typedef struct create_options {
 	const char *name;
 	int start;
 	int tie;
+	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
 } create_options;
 
 static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
@@ -268,15 +280,20 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			r = sd_bus_message_read(msg, "v", "b", &o->start);
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
+		else if (strcmp(key, "kernel_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
+		else if (strcmp(key, "initrd_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s' (known: name, start, tie)",
+						 "Unknown option '%s' (known: name, start, tie, "
+						 "kernel_fd, initrd_fd)",
 						 key);
 		if (r == -ENXIO || r == -EINVAL)
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b)",
+			    "tie: b, kernel_fd: h, initrd_fd: h)",
 			    key);
 		if (r < 0)
 			return r;
@@ -289,23 +306,136 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 	return sd_bus_message_exit_container(msg);
 }
 
+/* A payload descriptor must be one pvmd can copy; checked before anything is read. */
+static int check_payload_fd(const char *option, int fd, const char *config_path,
+			    sd_bus_error *error)
+{
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
+
+	if (fd < 0)
+		return 0;
+	if (!config_path)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s is given but the config names no %.6s", option,
+					 option);
+	if (caller_fd_classify(fd, true, &kind, &err) < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s: %s (pass a regular file opened for reading)",
+					 option, err.message);
+	return 0;
+}
+
+/* A CreateVMFromFd call waiting for its config (method_create_vm_from_fd below). */
+struct config_reader {
+	manager *manager;
+	config_reader *next;
+	uid_t uid; /* the caller's */
+	sd_bus_message *msg;
+	worker_job *job;
+};
+
+/* Descriptors being read for one caller (root aside): a caller holding its ends open takes at
+ * most this many of the WORKER_JOBS_MAX threads, and no more than that from anyone else. */
+#define PVMD_CALLER_JOBS_MAX 4
+
+static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *error)
+{
+	unsigned n = 0;
+
+	if (uid == 0)
+		return 0;
+	if (config) {
+		for (config_reader *cr = m->readers; cr; cr = cr->next)
+			n += cr->uid == uid;
+	} else {
+		for (pvmd_vm *vm = m->creating; vm; vm = vm->next)
+			n += vm->owner == uid;
+	}
+	if (n >= PVMD_CALLER_JOBS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "uid %u has %u %s being read already; try again once they "
+					 "are done",
+					 (unsigned)uid, n, config ? "configs" : "payloads");
+	return 0;
+}
+
+static void creating_remove(manager *m, pvmd_vm *vm)
+{
+	for (pvmd_vm **p = &m->creating; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	vm->next = NULL;
+}
+
+/* The payload is copied: the full policy check on it, then the VM exists. */
+static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	manager *m = vm->manager;
+	pvm_error err = { 0 };
+	bool fallback = false;
+
+	creating_remove(m, vm);
+	if (r >= 0 && m->shutting_down)
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
+				      "pvmd is shutting down; VM '%s' was not created", vm->name);
+	/* others may have been created while the payload was copied */
+	if (r >= 0)
+		r = check_capacity(m, error);
+	if (r >= 0)
+		r = pvmd_vm_check_create(vm, msg, &fallback, error);
+	if (r >= 0) {
+		/* the config then pins the bytes pvmd holds */
+		memcpy(vm->cfg->payload_sha256, vm->kernel.sha256, 32);
+		vm->cfg->has_payload_sha256 = true;
+		r = pvmd_vm_instantiate(vm, fallback, &err);
+		if (r < 0)
+			r = sd_bus_error_setf(error,
+					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
+							   : PVM_BUS_ERROR_START_FAILED,
+					      "VM '%s' cannot be set up: %s", vm->name,
+					      err.message);
+	}
+	if (r < 0) {
+		pvmd_vm_free(vm);
+		return r;
+	}
+
+	manager_add_vm(m, vm);
+	log_info("VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
+	if (vm->create_tie) {
+		r = pvmd_vm_tie(vm, msg);
+		if (r < 0) {
+			manager_remove_vm(m, vm);
+			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
+		}
+	}
+	if (vm->create_start) {
+		r = pvmd_vm_start(vm, msg, error);
+		if (r < 0) {
+			/* nothing ran: forget the VM so the same command can be retried */
+			manager_remove_vm(m, vm);
+			return r;
+		}
+	}
+	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+}
+
 static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
 		     sd_bus_error *error)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	create_options o = { 0 };
+	create_options o = { .kernel_fd = -1, .initrd_fd = -1 };
 	pvm_error err = { 0 };
-	uint8_t digest[32];
-	bool fallback = false;
 	pvmd_vm *vm = NULL;
 	int r;
 
 	r = read_create_options(msg, &o, error);
 	if (r < 0)
 		return r;
-	/* files are checked only once the caller is known to be allowed to create at all, so
-	 * pvmd's answers say nothing about files to callers who may not */
 	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
@@ -333,56 +463,37 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path. Creation
 	 * is authorized first: a caller who may not create learns nothing of names in use. */
+	vm->create_start = o.start;
+	vm->create_tie = o.tie;
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
 	if (r >= 0)
 		r = check_name_free(m, &c, vm->name, error);
 	if (r >= 0)
 		r = check_capacity(m, error);
-	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
+	/* paths are checked as text only: pvmd does not look at a caller's files by name */
+	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", false, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
-	/* the payload is opened and read only where the policy lets this caller use it */
 	if (r >= 0)
-		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
 	if (r >= 0)
-		r = pvmd_vm_pin_payload(vm, error);
-	if (r >= 0) {
-		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
-		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
-	}
-	if (r >= 0) {
-		r = pvmd_vm_instantiate(vm, fallback, &err);
-		if (r < 0)
-			r = sd_bus_error_setf(error,
-					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
-							   : PVM_BUS_ERROR_START_FAILED,
-					      "VM '%s' cannot be set up: %s", vm->name,
-					      err.message);
-	}
+		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+	/* the payload is copied only for callers the policy lets create this VM at all */
+	if (r >= 0)
+		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
+	if (r >= 0)
+		r = check_caller_jobs(m, vm->owner, false, error);
+	if (r >= 0)
+		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
+					 error);
 	if (r < 0) {
 		pvmd_vm_free(vm);
 		return r;
 	}
-
-	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
-		 (int)c.caller.pid);
-	if (o.tie) {
-		r = pvmd_vm_tie(vm, msg);
-		if (r < 0) {
-			manager_remove_vm(m, vm);
-			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
-		}
-	}
-	if (o.start) {
-		r = pvmd_vm_start(vm, msg, error);
-		if (r < 0) {
-			/* nothing ran: forget the VM so the same command can be retried */
-			manager_remove_vm(m, vm);
-			return r;
-		}
-	}
-	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+	/* until the copy is made the name is taken, the VM not yet published */
+	vm->next = m->creating;
+	m->creating = vm;
+	return 1;
 }
 
 static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -396,21 +507,18 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return create_vm(userdata, msg, json, strlen(json), error);
 }
 
-/* CreateVMFromFd: the fd is the caller's. A regular file is read at once, with our own
- * offset. A pipe or socket is read as its data comes, on the event loop, so a writer that
- * stalls holds up only its own call, and only for CONFIG_FD_TIMEOUT_USEC. */
+/* CreateVMFromFd: the fd is the caller's, and so are its file flags and offset, which pvmd
+ * leaves alone. A worker thread reads it (caller-fd.c): a regular file from its start, a pipe or
+ * socket as its data comes until the writer closes it, for at most CONFIG_FD_TIMEOUT_USEC; the
+ * event loop only waits for the thread's answer, so no descriptor can stall pvmd. */
 #define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
-#define CONFIG_FD_READERS_MAX 16
 
-struct config_reader {
-	manager *manager;
-	config_reader *next;
-	sd_bus_message *msg;
+typedef struct config_read {
 	int fd;
 	char *buf;
 	size_t len;
-	sd_event_source *io, *timer;
-};
+	pvm_error err;
+} config_read;
 
 static void config_reader_free(config_reader *cr)
 {
@@ -419,152 +527,119 @@ static void config_reader_free(config_reader *cr)
 			*p = cr->next;
 			break;
 		}
-	cr->manager->n_readers--;
-	sd_event_source_disable_unref(cr->io);
-	sd_event_source_disable_unref(cr->timer);
+	worker_cancel(cr->job);
 	sd_bus_message_unref(cr->msg);
-	if (cr->fd >= 0)
-		close(cr->fd);
-	free(cr->buf);
 	free(cr);
 }
 
-/* The whole config is in: on to CreateVM proper, which replies (or we reply its error). */
-static int config_complete(manager *m, sd_bus_message *msg, char *buf, size_t len,
-			   sd_bus_error *error)
+static void config_read_free(void *data)
 {
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config contains a NUL byte: it is not JSON text");
-	return create_vm(m, msg, buf, len, error);
+	config_read *d = data;
+
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->buf);
+	free(d);
 }
 
-static void config_reader_finish(config_reader *cr, int r, sd_bus_error *error)
+static int config_read_work(void *data, uint64_t deadline_usec)
 {
-	if (r >= 0)
-		r = config_complete(cr->manager, cr->msg, cr->buf, cr->len, error);
+	config_read *d = data;
+	return caller_fd_read_config(d->fd, PVM_CONFIG_FILE_MAX, deadline_usec, &d->buf, &d->len,
+				     &d->err);
+}
+
+static int config_read_result(manager *m, sd_bus_message *msg, int r, config_read *d,
+			      sd_bus_error *error)
+{
+	if (!d || r == -ETIMEDOUT)
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+		    "The config descriptor did not reach its end within %llu s: "
+		    "close the writing end once the config is written",
+		    CONFIG_FD_TIMEOUT_USEC / 1000000);
+	if (r == -EFBIG)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config is larger than %d bytes", PVM_CONFIG_FILE_MAX);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Cannot read the config descriptor: %s", d->err.message);
+	if (memchr(d->buf, '\0', d->len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(m, msg, d->buf, d->len, error);
+}
+
+static void config_read_done(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	config_reader *cr = userdata;
+
+	cr->job = NULL;
+	r = config_read_result(cr->manager, cr->msg, r, data, &e);
 	if (r < 0) {
-		if (sd_bus_error_is_set(error))
-			sd_bus_reply_method_error(cr->msg, error);
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(cr->msg, &e);
 		else
 			sd_bus_reply_method_errno(cr->msg, r, NULL);
 	}
 	config_reader_free(cr);
 }
 
-static int config_reader_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	config_reader *cr = userdata;
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
-	for (;;) {
-		/* read only what is there: a read of a readable pipe or socket does not block */
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 0) <= 0)
-			return 0;
-		n = read(fd, cr->buf + cr->len, PVM_CONFIG_FILE_MAX + 1 - cr->len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			sd_bus_error_set_errnof(&e, errno, "Cannot read the config fd: %m");
-			config_reader_finish(cr, -errno, &e);
-			return 0;
-		}
-		if (n == 0) {
-			config_reader_finish(cr, 0, &e);
-			return 0;
-		}
-		cr->len += (size_t)n;
-		if (cr->len > PVM_CONFIG_FILE_MAX) {
-			int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
-						  "Config is larger than %d bytes",
-						  PVM_CONFIG_FILE_MAX);
-			config_reader_finish(cr, r, &e);
-			return 0;
-		}
-	}
-}
-
-static int config_reader_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_ARGUMENT,
-				  "The config fd did not reach its end within %llu s: close "
-				  "the writing end once the config is written",
-				  CONFIG_FD_TIMEOUT_USEC / 1000000);
-
-	config_reader_finish(userdata, r, &e);
-	return 0;
-}
-
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	manager *m = userdata;
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
 	config_reader *cr;
-	struct stat st;
+	config_read *d;
 	int fd, r;
 
 	r = sd_bus_message_read(msg, "h", &fd);
 	if (r < 0)
 		return r;
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
-	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+	/* a kind that cannot be read is answered at once (the check never blocks) */
+	r = caller_fd_classify(fd, false, &kind, &err);
+	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-					 "The config fd must be a regular file, pipe or socket");
-	if (S_ISREG(st.st_mode) && st.st_size > PVM_CONFIG_FILE_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config is %lld bytes; at most %d are accepted",
-					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
-	if (S_ISREG(st.st_mode)) {
-		_cleanup_free_ char *buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-		size_t len = 0;
-		if (!buf)
-			return -ENOMEM;
-		for (;;) {
-			ssize_t n = pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return sd_bus_error_set_errnof(error, errno,
-							       "Cannot read the config fd: %m");
-			if (n == 0)
-				break;
-			len += (size_t)n;
-			if (len > PVM_CONFIG_FILE_MAX)
-				return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-							 "Config is larger than %d bytes",
-							 PVM_CONFIG_FILE_MAX);
-		}
-		return config_complete(m, msg, buf, len, error);
-	}
-
-	if (m->n_readers >= CONFIG_FD_READERS_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
-					 "%d configs are being read already; try again",
-					 CONFIG_FD_READERS_MAX);
+					 "Cannot read the config descriptor: %s (pass a regular "
+					 "file, a pipe or a connected stream socket)",
+					 err.message);
+	r = auth_get_caller(msg, &c, error);
+	if (r >= 0)
+		r = check_caller_jobs(m, c.caller.uid, true, error);
+	if (r < 0)
+		return r;
+	d = calloc(1, sizeof(*d));
 	cr = calloc(1, sizeof(*cr));
-	if (!cr)
+	if (!d || !cr) {
+		free(d);
+		free(cr);
 		return -ENOMEM;
-	*cr = (config_reader){ .manager = m, .fd = -1, .next = m->readers };
+	}
+	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d->fd < 0) {
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+				      "pvmd cannot hold the config descriptor now (%m); try again");
+		config_read_free(d);
+		free(cr);
+		return r;
+	}
+	*cr = (config_reader){ .manager = m,
+			       .next = m->readers,
+			       .uid = c.caller.uid,
+			       .msg = sd_bus_message_ref(msg) };
 	m->readers = cr;
-	m->n_readers++;
-	cr->msg = sd_bus_message_ref(msg);
-	cr->buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-	cr->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	r = !cr->buf ? -ENOMEM : cr->fd < 0 ? -errno : 0;
-	if (r >= 0)
-		r = sd_event_add_io(m->event, &cr->io, cr->fd, EPOLLIN, config_reader_readable, cr);
-	if (r >= 0)
-		r = sd_event_add_time_relative(m->event, &cr->timer, CLOCK_MONOTONIC,
-					       CONFIG_FD_TIMEOUT_USEC, 0, config_reader_timeout,
-					       cr);
+	r = worker_start(m->event, CONFIG_FD_TIMEOUT_USEC, config_read_work, d, config_read_free,
+			 config_read_done, cr, &cr->job);
 	if (r < 0) {
 		config_reader_free(cr);
-		return sd_bus_error_set_errnof(error, r, "Cannot read the config fd: %m");
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
 	}
 	return 1; /* the reply comes when the config is in */
 }
@@ -580,7 +655,9 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	if (r < 0)
 		return r;
 	r = pvmd_vm_start(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)

@@ -11,6 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "caller-fd.h"
 #include "config.h"
 #include "policy.h"
 #include "vm-instance.h"
@@ -27,6 +28,7 @@ typedef struct pvmd_vm pvmd_vm;
 typedef struct pvmd_console_client pvmd_console_client;
 typedef struct config_reader config_reader;
 typedef struct polkit_query polkit_query;
+typedef struct pvmd_payload_wait pvmd_payload_wait;
 typedef struct pvmd_subscriber pvmd_subscriber;
 
 typedef struct manager {
@@ -52,9 +54,9 @@ typedef struct manager {
 	bool use_machined;
 
 	pvmd_vm *vms;		      /* list, newest first */
+	pvmd_vm *creating;	      /* CreateVM calls whose payload is being read */
 	config_reader *readers;	      /* CreateVMFromFd calls waiting for their config's end */
 	polkit_query *polkit_queries; /* calls waiting for polkit's answer */
-	unsigned n_readers;
 	bool shutting_down;
 	pvmd_subscriber *subscribers; /* who hears about VMs (signals.c) */
 	unsigned n_subscribers;
@@ -82,6 +84,11 @@ struct pvmd_vm {
 	uid_t owner;
 	pvm_config *cfg;
 	vm_instance *inst; /* NULL for a VM recovered from the runtime directory until started */
+	/* pvmd's sealed copies of the payload; none (memfd -1) for a VM recovered after a
+	 * restart until root starts it again */
+	caller_payload kernel, initrd;
+	pvmd_payload_wait *loading;    /* a copy being made, and the call that waits for it */
+	bool create_start, create_tie; /* CreateVM's options, while its payload is read */
 
 	/* The record found after a restart, shown until the VM runs again. */
 	bool recovered;
@@ -136,12 +143,26 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
-int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error);
+/* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
+ * returns < 0 to have the call answered with the error. */
+typedef int (*pvmd_payload_done_fn)(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error);
+/* Copy the payload on a worker thread: from the caller's descriptors (-1: none), or for a root
+ * caller from the config's paths. 1: the copy is under way and done will be called; < 0: error
+ * set (a path without a descriptor from anyone but root is InvalidArgument). */
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+			 pvmd_payload_done_fn done, sd_bus_error *error);
+bool pvmd_vm_has_payload(const pvmd_vm *vm);
+/* The full create check on the payload pvmd holds: path prefixes on where its files really are,
+ * digests of its copies, limits. */
+int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
+			 sd_bus_error *error);
 enum pvm_vm_state pvmd_vm_state(const pvmd_vm *vm);
 enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm);
 const char *pvmd_vm_message(const pvmd_vm *vm);
 bool pvmd_vm_is_active(const pvmd_vm *vm);
 void pvmd_vm_changed(pvmd_vm *vm);
+/* 0: started; 1: the payload is being read again (root, after a restart) and the call is
+ * dispatched again once it is; < 0: error set. */
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 /* Stop and kill for a caller (msg) or for pvmd itself (msg NULL): 0 when done, 1 when polkit
  * is being asked (no reply yet; the call is dispatched again), < 0 with error set. */
@@ -171,9 +192,11 @@ void auth_caller_done(pvmd_caller *c);
 int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
 		      sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
- * digest NULL: before the payload is read, everything but the digest rules. */
+ * digest NULL: before the payload is read, everything but the digest rules; initrd_digest NULL
+ * when the config has no initrd. */
 int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
-		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error);
+		      const uint8_t digest[32], const uint8_t initrd_digest[32],
+		      bool *ret_allow_fallback, sd_bus_error *error);
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
  * caller serves a whole listing: the credentials are asked of the bus once. */
 bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);

@@ -1,6 +1,6 @@
-/* One VM in pvmd: reads and verifies the payload, plans the boot, spawns the sandboxed runner,
- * loads guest memory through a short-lived mapping of the guest_memfd the runner hands over,
- * and follows the VM on the sd-event loop until it ends. Everything from the runner is
+/* One VM in pvmd: reads pvmd's sealed copy of the payload, plans the boot, spawns the sandboxed
+ * runner, loads guest memory through a short-lived mapping of the guest_memfd the runner hands
+ * over, and follows the VM on the sd-event loop until it ends. Everything from the runner is
  * untrusted: messages are checked (runner-protocol.c) and a malformed one ends the VM as a
  * protection violation. Lifecycle: CREATED -> STARTING -> RUNNING -> READY -> STOPPING ->
  * STOPPED | FAILED, with the death reason decided in one place (vm_decide_end). */
@@ -25,8 +25,8 @@
 #include "kvm-compat.h"
 #include "memory.h"
 #include "runner-protocol.h"
+#include "caller-fd.h"
 #include "runner-uids.h"
-#include "sha256.h"
 #include "vm-instance.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
@@ -46,6 +46,7 @@ struct vm_instance {
 	vm_instance_options opts;
 	vm_instance_callbacks cb;
 	void *userdata;
+	int kernel_fd, initrd_fd; /* sealed payload memfds (vm_instance_set_payload) */
 
 	enum pvm_vm_state state;
 	enum pvm_death_reason death;
@@ -172,6 +173,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
 	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
+	vm->kernel_fd = vm->initrd_fd = -1;
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
 	vm->opts.runtime_dir =
@@ -195,6 +197,27 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	pthread_sigmask(SIG_BLOCK, &chld, NULL);
 
 	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err)
+{
+	_cleanup_close_ int k = -1, i = -1;
+	uint64_t size;
+
+	/* sealed, so the bytes pvmd hashed when it made the copy are the bytes every start loads */
+	if (caller_payload_check_sealed(kernel_memfd, &size) < 0 ||
+	    (initrd_memfd >= 0 && caller_payload_check_sealed(initrd_memfd, &size) < 0))
+		return pvm_error_set(err, EPERM, "payload: not a sealed memfd");
+	k = fcntl(kernel_memfd, F_DUPFD_CLOEXEC, 3);
+	if (k < 0 || (initrd_memfd >= 0 && (i = fcntl(initrd_memfd, F_DUPFD_CLOEXEC, 3)) < 0))
+		return pvm_error_set(err, errno, "payload: %m");
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
+	vm->kernel_fd = TAKE_FD(k);
+	vm->initrd_fd = TAKE_FD(i);
 	return 0;
 }
 
@@ -591,37 +614,30 @@ static int vm_on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- start ---- */
 
-static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret,
-			size_t *ret_len, pvm_error *err)
+/* A payload memfd's bytes: pvmd's own sealed copy, so its size cannot change under the read and
+ * reading it never waits on anyone. */
+static int vm_read_payload(int memfd, const char *what, size_t max, uint8_t **ret, size_t *ret_len,
+			   pvm_error *err)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
-	struct stat st;
+	uint64_t size = 0;
 	size_t done = 0;
 
-	/* the path may name a FIFO by now (the config was checked when the VM was created):
-	 * O_NONBLOCK so opening it cannot hang pvmd before the regular-file check below */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (fstat(fd, &st) < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (!S_ISREG(st.st_mode))
-		return pvm_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
-	if (st.st_size == 0 || (uint64_t)st.st_size > max)
+	if (caller_payload_check_sealed(memfd, &size) < 0)
+		return pvm_error_set(err, EPERM, "%s: not a sealed payload copy", what);
+	if (size == 0 || size > max)
 		return pvm_error_set(err, EFBIG,
-				     "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what,
-				     path, (long long)st.st_size, max);
-	buf = malloc((size_t)st.st_size);
+				     "%s: %" PRIu64 " bytes; must be 1 to %zu (guest memory)", what,
+				     size, max);
+	buf = malloc((size_t)size);
 	if (!buf)
 		return pvm_error_set(err, ENOMEM, "%s: out of memory", what);
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+	while (done < (size_t)size) {
+		ssize_t n = pread(memfd, buf + done, (size_t)size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what,
-					     path);
+			return pvm_error_set(err, n < 0 ? errno : EIO, "%s: short read", what);
 		done += (size_t)n;
 	}
 	*ret = TAKE_PTR(buf);
@@ -642,20 +658,13 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 	r = arch->memory_map(mem, &vm->map, err);
 	if (r < 0)
 		return r;
-	r = vm_read_file(vm->cfg->kernel, "kernel", mem, &kernel, &kernel_len, err);
+	if (vm->kernel_fd < 0)
+		return pvm_error_set(err, EINVAL, "no payload: pvmd did not hand one over");
+	r = vm_read_payload(vm->kernel_fd, "kernel", mem, &kernel, &kernel_len, err);
 	if (r < 0)
 		return r;
-	if (vm->cfg->has_payload_sha256) {
-		uint8_t digest[SHA256_DIGEST_SIZE];
-		sha256(kernel, kernel_len, digest);
-		if (memcmp(digest, vm->cfg->payload_sha256, sizeof(digest)) != 0)
-			return pvm_error_set(
-			    err, EBADMSG,
-			    "kernel %s: SHA-256 does not match payload_sha256 in the config",
-			    vm->cfg->kernel);
-	}
-	if (vm->cfg->initrd) {
-		r = vm_read_file(vm->cfg->initrd, "initrd", mem, &initrd, &initrd_len, err);
+	if (vm->initrd_fd >= 0) {
+		r = vm_read_payload(vm->initrd_fd, "initrd", mem, &initrd, &initrd_len, err);
 		if (r < 0)
 			return r;
 	}
@@ -1065,6 +1074,10 @@ vm_instance *vm_instance_free(vm_instance *vm)
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
 	vm_release_run(vm);
 	vm_config_copy_free(vm->cfg);
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
 	free(vm->runner_path);
 	free(vm->log_dir);
 	free(vm->ring);

@@ -1,5 +1,5 @@
-/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads and
- * verifies the payload, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
+/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads the
+ * payload pvmd verified, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
  * The D-Bus layer (manager.c, vm-object.c) drives VMs only through this interface. */
 #pragma once
 
@@ -40,6 +40,10 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err);
 vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first */
+/* The payload every start loads: memfds sealed against any change (caller-fd.h makes them),
+ * duplicated; initrd_memfd -1 for none. The config's kernel and initrd fields are labels only:
+ * the engine opens no path. */
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err);
 DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
 
 /* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start

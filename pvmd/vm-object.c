@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
-#include "sha256.h"
+#include "worker.h"
+
+static void payload_wait_abandon(pvmd_vm *vm);
 
 struct pvmd_console_client {
 	pvmd_vm *vm;
@@ -492,6 +495,11 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
 	if (r < 0)
 		return r;
+	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
+	if (r < 0) {
+		vm_instance_free(inst);
+		return r;
+	}
 	vm_instance_free(vm->inst);
 	vm->inst = inst;
 	return 0;
@@ -506,6 +514,7 @@ int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 		return -ENOMEM;
 	vm->manager = m;
 	vm->owner = owner;
+	vm->kernel = vm->initrd = CALLER_PAYLOAD_NULL;
 	vm->rec_state = PVM_VM_CREATED;
 	vm->name = strdup(cfg->name);
 	if (!vm->name) {
@@ -527,8 +536,11 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 {
 	if (!vm)
 		return NULL;
+	payload_wait_abandon(vm);
 	pvmd_vm_close_consoles(vm);
 	free(vm->consoles);
+	caller_payload_done(&vm->kernel);
+	caller_payload_done(&vm->initrd);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
 	vm_instance_free(vm->inst);
@@ -543,71 +555,240 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	return NULL;
 }
 
-/* The digest pvmd hands to policy is of the bytes it read now; the config then pins it so the
- * runner loads the same bytes or refuses. */
-static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
-{
-	_cleanup_close_ int fd = -1;
-	uint64_t max = (uint64_t)vm->cfg->memory_mib << 20, left;
-	struct stat st;
-	sha256_ctx ctx;
-	char buf[65536];
+/* ---- payload ----
+ * pvmd holds each VM's payload as a sealed copy (caller-fd.h): made once, from the descriptors
+ * the caller opened (options kernel_fd, initrd_fd), or for root alone from the config's paths,
+ * on a worker thread. Policy judges where the files really are and the digests of the copies;
+ * every start loads those copies. */
 
-	/* The path may have changed since the config was checked: O_NONBLOCK so a FIFO cannot
-	 * hang pvmd, and no more is read than the regular file's size, which must fit guest
-	 * memory as the boot will require (a huge sparse file or an endless one is refused). */
-	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot open payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot stat payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (!S_ISREG(st.st_mode))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s is not a regular file", vm->name,
-					 vm->cfg->kernel);
-	if ((uint64_t)st.st_size > max)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s has %lld bytes, more than the VM's "
-					 "%u MiB of memory",
-					 vm->name, vm->cfg->kernel, (long long)st.st_size,
-					 vm->cfg->memory_mib);
-	left = (uint64_t)st.st_size;
-	sha256_init(&ctx);
-	while (left > 0) {
-		ssize_t n = read(fd, buf, (size_t)MIN(left, (uint64_t)sizeof(buf)));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-						 "VM '%s': cannot read payload %s: %m", vm->name,
-						 vm->cfg->kernel);
-		if (n == 0)
-			break;
-		sha256_update(&ctx, buf, (size_t)n);
-		left -= (uint64_t)n;
+#define PAYLOAD_LOAD_TIMEOUT_USEC (30 * 1000 * 1000ULL)
+/* where a file is when /proc/self/fd does not lead back to it: under no path prefix */
+#define PAYLOAD_UNLOCATED "(a file pvmd cannot locate by path)"
+
+enum { PAYLOAD_KERNEL, PAYLOAD_INITRD, PAYLOAD_N };
+static const char *const payload_names[PAYLOAD_N] = { "kernel", "initrd" };
+
+typedef struct payload_load {
+	int fd[PAYLOAD_N];     /* the caller's descriptors (our duplicates), or -1 */
+	char *path[PAYLOAD_N]; /* root's payload paths without a descriptor: opened here */
+	uint64_t max;
+	caller_payload out[PAYLOAD_N];
+	pvm_error err;
+} payload_load;
+
+struct pvmd_payload_wait {
+	worker_job *job;
+	sd_bus_message *msg;
+	pvmd_payload_done_fn done;
+};
+
+static void payload_load_free(void *data)
+{
+	payload_load *d = data;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] >= 0)
+			close(d->fd[i]);
+		free(d->path[i]);
+		caller_payload_done(&d->out[i]);
 	}
-	sha256_final(&ctx, digest);
-	if (vm->cfg->has_payload_sha256 && memcmp(vm->cfg->payload_sha256, digest, 32) != 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s does not match its payload_sha256 "
-					 "(the file changed, or the digest in the config is wrong)",
-					 vm->name, vm->cfg->kernel);
+	free(d);
+}
+
+static int payload_load_work(void *data, uint64_t deadline_usec)
+{
+	payload_load *d = data;
+	int r;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] < 0 && d->path[i]) {
+			/* a path of root's own config: O_NONBLOCK so a FIFO cannot hold the
+			 * open, and the copy refuses anything but a regular file */
+			d->fd[i] = open(d->path[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			if (d->fd[i] < 0)
+				return pvm_error_set(&d->err, errno, "%s %s: %m", payload_names[i],
+						     d->path[i]);
+		}
+		if (d->fd[i] < 0)
+			continue;
+		r = caller_payload_copy(d->fd[i], payload_names[i], d->max, deadline_usec,
+					&d->out[i], &d->err);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
-int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error)
+static int payload_take(pvmd_vm *vm, payload_load *d)
 {
-	uint8_t digest[32];
-	int r = payload_digest(vm, digest, error);
+	char **label[PAYLOAD_N] = { &vm->cfg->kernel, &vm->cfg->initrd };
+	caller_payload *held[PAYLOAD_N] = { &vm->kernel, &vm->initrd };
 
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->out[i].memfd < 0)
+			continue;
+		/* the config then names the file that was really loaded, where that is known */
+		if (d->out[i].path) {
+			char *copy = strdup(d->out[i].path);
+			if (!copy)
+				return -ENOMEM;
+			free(*label[i]);
+			*label[i] = copy;
+		}
+		caller_payload_done(held[i]);
+		*held[i] = d->out[i];
+		d->out[i] = CALLER_PAYLOAD_NULL;
+	}
+	return 0;
+}
+
+static void payload_loaded(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	pvmd_vm *vm = userdata;
+	payload_load *d = data;
+	pvmd_payload_done_fn done = vm->loading->done;
+
+	msg = TAKE_PTR(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+	if (!d || r == -ETIMEDOUT)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
+				      "VM '%s': the payload could not be read within %llu s",
+				      vm->name, PAYLOAD_LOAD_TIMEOUT_USEC / 1000000);
+	else if (r < 0)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG, "VM '%s': %s", vm->name,
+				      d->err.message);
+	else
+		r = payload_take(vm, d);
+	r = done(vm, msg, r, &e);
+	if (r < 0) {
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(msg, &e);
+		else
+			sd_bus_reply_method_errno(msg, r, NULL);
+	}
+}
+
+static void payload_wait_abandon(pvmd_vm *vm)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (!vm->loading)
+		return;
+	worker_cancel(vm->loading->job);
+	sd_bus_error_setf(&e, PVM_BUS_ERROR_NO_SUCH_VM,
+			  "VM '%s' went away while its payload was read", vm->name);
+	sd_bus_reply_method_error(vm->loading->msg, &e);
+	sd_bus_message_unref(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+}
+
+bool pvmd_vm_has_payload(const pvmd_vm *vm)
+{
+	return vm->kernel.memfd >= 0;
+}
+
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+			 pvmd_payload_done_fn done, sd_bus_error *error)
+{
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	int fds[PAYLOAD_N] = { kernel_fd, initrd_fd };
+	const char *paths[PAYLOAD_N] = { vm->cfg->kernel, vm->cfg->initrd };
+	payload_load *d;
+	int r;
+
+	if (vm->loading)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "VM '%s': its payload is being read already", vm->name);
+	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	memcpy(vm->cfg->payload_sha256, digest, 32);
-	vm->cfg->has_payload_sha256 = true;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->max = (uint64_t)vm->cfg->memory_mib << 20;
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		d->out[i] = CALLER_PAYLOAD_NULL;
+		d->fd[i] = -1;
+	}
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		r = 0;
+		if (fds[i] >= 0) {
+			d->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (d->fd[i] < 0)
+				r = sd_bus_error_setf(
+				    error, PVM_BUS_ERROR_BUSY,
+				    "pvmd cannot hold the %s descriptor now (%m); "
+				    "try again",
+				    payload_names[i]);
+		} else if (paths[i] && c.caller.uid == 0) {
+			/* root's own files: opening them as root grants nothing more */
+			d->path[i] = strdup(paths[i]);
+			r = d->path[i] ? 0 : -ENOMEM;
+		} else if (paths[i]) {
+			r = sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "VM '%s': the config names %s %s but the call passes no %s_fd: pvmd "
+			    "opens payload paths for root only; open the file and pass it as "
+			    "option %s_fd (pvmctl start does)",
+			    vm->name, payload_names[i], paths[i], payload_names[i],
+			    payload_names[i]);
+		}
+		if (r < 0) {
+			payload_load_free(d);
+			return r;
+		}
+	}
+	vm->loading = calloc(1, sizeof(*vm->loading));
+	if (!vm->loading) {
+		payload_load_free(d);
+		return -ENOMEM;
+	}
+	r = worker_start(vm->manager->event, PAYLOAD_LOAD_TIMEOUT_USEC, payload_load_work, d,
+			 payload_load_free, payload_loaded, vm, &vm->loading->job);
+	if (r < 0) {
+		free(TAKE_PTR(vm->loading));
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
+	}
+	vm->loading->msg = sd_bus_message_ref(msg);
+	vm->loading->done = done;
+	return 1;
+}
+
+int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
+			 sd_bus_error *error)
+{
+	char *kernel = vm->cfg->kernel, *initrd = vm->cfg->initrd;
+	int r;
+
+	/* where the files handed over really are (payload_take named them in the config); a
+	 * file that no path leads back to is under no prefix. The config itself is what is
+	 * checked, as the usage count knows a VM by its config. */
+	vm->cfg->kernel = vm->kernel.path ? kernel : (char *)PAYLOAD_UNLOCATED;
+	if (initrd)
+		vm->cfg->initrd = vm->initrd.path ? initrd : (char *)PAYLOAD_UNLOCATED;
+	r = auth_check_create(vm->manager, msg, vm->cfg, vm->kernel.sha256,
+			      vm->initrd.memfd >= 0 ? vm->initrd.sha256 : NULL, ret_allow_fallback,
+			      error);
+	vm->cfg->kernel = kernel;
+	vm->cfg->initrd = initrd;
+	return r;
+}
+
+/* StartVM of a VM whose payload pvmd no longer holds (recovered after a restart): once root's
+ * paths are read, the call is dispatched again and finds the payload. */
+static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	if (r < 0)
+		return r;
+	r = sd_bus_enqueue_for_read(vm->manager->bus, msg);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot resume StartVM: %m");
 	return 0;
 }
 
@@ -615,7 +796,6 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
 	manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
-	uint8_t digest[32];
 	bool fallback = false;
 	pvm_error err = { 0 };
 	int r;
@@ -632,15 +812,24 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (state_is_active(s))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
 					 vm->name, pvm_vm_state_to_string(s));
-	/* the payload is opened and read only where the policy lets this caller use it */
-	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
 	if (r < 0)
 		return r;
-	r = payload_digest(vm, digest, error);
-	if (r < 0)
-		return r;
+	if (!pvmd_vm_has_payload(vm)) {
+		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+		r = auth_get_caller(msg, &c, error);
+		if (r < 0)
+			return r;
+		if (c.caller.uid != 0)
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_START_FAILED,
+			    "VM '%s' no longer holds its payload (pvmd restarted since it was "
+			    "created): remove it and create it again ('pvmctl start CONFIG')",
+			    vm->name);
+		return pvmd_vm_load_payload(vm, msg, -1, -1, start_payload_loaded, error);
+	}
 	/* starting consumes resources: the create rules and limits apply to whoever starts it */
-	r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
+	r = pvmd_vm_check_create(vm, msg, &fallback, error);
 	if (r < 0)
 		return r;
 	if (!vm->inst) {
@@ -730,7 +919,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
@@ -866,7 +1056,9 @@ int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg)
 static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_start(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -953,7 +1145,9 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (r <= 0)
 		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	/* only the one escaping pvmd publishes: "_2D" for "_2d", or a trailing "_00" (decoded to a
+	 * NUL that ends the name early), would otherwise be second paths to the same VM */
+	if (!vm || strcmp(path, vm->path) != 0)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
 	msg = sd_bus_get_current_message(bus);

@@ -58,8 +58,8 @@ gcall CreateVM "$(cat "$cfg")" "{'start': <true>}" >/dev/null
 wait_until 10 vm_state_is secret ready || fail "secret not ready"
 secret_pid=$(vm_prop secret RunnerPID)
 # --- nobody's own VM, whose signals nobody does get ---
-as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
-	"$(cat "$cfg")" "{'name': <'mine'>, 'start': <true>}" >/dev/null || fail "nobody may create mine"
+out=$(as_nobody "$FD_CALLER" payload file "$cfg" "$PVM_GUEST_DIR/wait-stop.elf" start name=mine)
+[ "$out" = "reply mine" ] || fail "nobody may create mine: $out"
 wait_until 10 vm_state_is mine ready || fail "mine not ready"
 
 # --- by name: a hidden VM answers as a name nobody uses, for every method ---
@@ -90,8 +90,8 @@ log "ok: by-name methods answer NoSuchVM for a hidden VM, as for a missing one"
 expect_error org.pvm1.Error.PolicyDenied as_sys gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
 	--method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{}"
 # a caller who may create learns that the name is taken, and nothing more
-out=$(as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
-	"$(cat "$cfg")" "{}" 2>&1) && fail "nobody created a second 'secret'"
+out=$(as_nobody "$FD_CALLER" payload file "$cfg" "$PVM_GUEST_DIR/wait-stop.elf")
+[[ $out == reply* ]] && fail "nobody created a second 'secret'"
 grep -q "org.pvm1.Error.AlreadyExists: The name 'secret' is taken by a VM you may not see" <<<"$out" ||
 	fail "CreateVM secret as nobody: $out"
 grep -qiE "uid|root|ready|running|remove" <<<"${out#*AlreadyExists:}" &&
