@@ -28,10 +28,10 @@ encode() { # what sd_bus_path_encode makes of a name: [A-Za-z0-9] as is, else _x
 }
 
 # --- the owners' VMs ---
-cfg=$(rel_config acc-root wait-stop.elf)
+cfg=$(vm_config acc-root wait-stop.elf)
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
-create_as nobody "$(rel_config acc-nobody wait-stop.elf)" || fail "VM acc-nobody"
-cfg=$(rel_config acc-test wait-stop.elf)
+create_as nobody "$(vm_config acc-nobody wait-stop.elf)" || fail "VM acc-nobody"
+cfg=$(vm_config acc-test wait-stop.elf)
 sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
 create_as testuser "$cfg" || fail "VM acc-test"
 wait_until 20 vm_state_is acc-root ready || fail "acc-root: $(vm_prop acc-root State)"
@@ -60,7 +60,7 @@ try_method() { # try_method WHO IFACE METHOD SIG NAME
 # a config whose payload WHO may use: only the name decides the answer
 own_config() { # own_config WHO NAME
 	local c
-	c=$(rel_config "$2" wait-stop.elf)
+	c=$(vm_config "$2" wait-stop.elf)
 	[ "$1" != testuser ] || sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$c"
 	echo "$c"
 }
@@ -148,7 +148,7 @@ mon=$!
 PIDS+=($mon)
 wait_until 10 grep -q "^subscribed" "$T/listen-testuser.txt" || fail "listener: $(cat "$T/listen-testuser.txt")"
 wait_until 10 grep -q "owned by" "$T/monitor-testuser.txt" || fail "monitor did not start"
-cfg=$(rel_config sig-root wait-stop.elf)
+cfg=$(vm_config sig-root wait-stop.elf)
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
 wait_until 20 vm_state_is sig-root ready || fail "sig-root: $(vm_prop sig-root State)"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager StopVM st sig-root 0
@@ -169,7 +169,7 @@ busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager KillVM s acc-test
 limit_counts_created() {
 	local c out i
 	# acc-test is one; the limit is 2
-	c=$(rel_config lim-1 wait-stop.elf)
+	c=$(vm_config lim-1 wait-stop.elf)
 	sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$c"
 	create_as testuser "$c" || return 1
 	for i in 2 3 4; do
@@ -210,7 +210,7 @@ as_testuser ln -s /proc/self/root"$T/secret.elf" "$P/link-via-proc.elf"
 as_testuser mkfifo "$P/fifo.elf"
 trick_cfg() { # trick_cfg NAME KERNEL [INITRD]
 	local c
-	c=$(rel_config "$1" wait-stop.elf)
+	c=$(vm_config "$1" wait-stop.elf)
 	sed -i "s|\"kernel\": \"[^\"]*\"|\"kernel\": \"$2\"${3:+, \"initrd\": \"$3\"}|" "$c"
 	echo "$c"
 }

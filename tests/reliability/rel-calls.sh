@@ -15,10 +15,10 @@ callers=(root nobody testuser)
 
 # the configs the storm draws from (and mutates): a guest that ends by itself, one that waits
 # for a stop, one that never signals ready; the test user's from its own payload directory
-rel_config rel-fz-1 hello.elf >/dev/null
-rel_config rel-fz-2 wait-stop.elf >/dev/null
-rel_config rel-fz-3 no-ready.elf >/dev/null
-rel_config rel-fz-4 wait-stop.elf >/dev/null
+vm_config rel-fz-1 hello.elf >/dev/null
+vm_config rel-fz-2 wait-stop.elf >/dev/null
+vm_config rel-fz-3 no-ready.elf >/dev/null
+vm_config rel-fz-4 wait-stop.elf >/dev/null
 sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$T/rel-fz-4.json"
 configs=()
 for i in 1 2 3 4; do configs+=(--config "$T/rel-fz-$i.json"); done
@@ -26,10 +26,10 @@ for i in 1 2 3 4; do configs+=(--config "$T/rel-fz-$i.json"); done
 # VMs of each owner for the calls to aim at
 fixtures() {
 	local cfg
-	cfg=$(rel_config fx-root wait-stop.elf)
+	cfg=$(vm_config fx-root wait-stop.elf)
 	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
-	create_as nobody "$(rel_config fx-nobody wait-stop.elf)" || fail "fixture fx-nobody"
-	cfg=$(rel_config fx-test wait-stop.elf)
+	create_as nobody "$(vm_config fx-nobody wait-stop.elf)" || fail "fixture fx-nobody"
+	cfg=$(vm_config fx-test wait-stop.elf)
 	sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
 	create_as testuser "$cfg" || fail "fixture fx-test"
 	wait_until 20 vm_state_is fx-root ready || fail "fixture fx-root: $(vm_prop fx-root State)"

@@ -10,7 +10,7 @@
 mcall() { busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager "$@"; }
 start_vm() { # start_vm NAME GUEST [CONSOLE-OUTPUT]: create and start as root
 	local c
-	c=$(rel_config "$1" "$2")
+	c=$(vm_config "$1" "$2")
 	sed -i "s/\"output\": \"ring\"/\"output\": \"${3:-ring}\"/" "$c"
 	mcall CreateVM 'sa{sv}' "$(cat "$c")" 1 start b true >/dev/null
 }
@@ -25,13 +25,16 @@ forget() { mcall KillVM s "$1" >/dev/null 2>&1 || true; wait_until 20 ended "$1"
 
 setup_rel
 leak_baseline
+# warm-up: one VM's life first, so that the baseline is pvmd's steady state (libraries that
+# set themselves up on first use, like the payload hashing, are not a leak)
+start_vm warm-up wait-stop.elf && wait_until 20 vm_state_is warm-up ready || fail "warm-up VM"
 "$REL_CLIENT" reap
 health_baseline
 
 # --- a runner killed while its guest boots: as soon as it exists, and before the guest is ready
 kill_runner_at_start() {
 	local pid=0 deadline=$(($(date +%s) + 20))
-	mcall CreateVM 'sa{sv}' "$(cat "$(rel_config f-start no-ready.elf)")" 1 start b true >/dev/null || return 1
+	mcall CreateVM 'sa{sv}' "$(cat "$(vm_config f-start no-ready.elf)")" 1 start b true >/dev/null || return 1
 	while [ "$pid" = 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do pid=$(vm_prop f-start RunnerPID); done
 	[ "$pid" != 0 ] || return 1
 	log "f-start is $(vm_prop f-start State); kill -9 runner $pid"

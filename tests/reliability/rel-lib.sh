@@ -87,7 +87,7 @@ as_testuser() {
 	setpriv --reuid=$TESTUSER --regid=$TESTUSER --clear-groups --inh-caps=-all \
 		env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
 }
-as_root() { "$@"; }
+as_root() { "$@"; } # so that "as_$who" names every caller
 # a user no policy rule names
 as_stranger() {
 	setpriv --reuid=$STRANGER --regid=$STRANGER --clear-groups --inh-caps=-all \
@@ -229,8 +229,6 @@ create_as() {
 	[[ $out == ok* ]] || { log "create_as $who $cfg: $out"; return 1; }
 }
 
-# rel_config NAME GUEST [extra]: vm_config, readable by every caller
-rel_config() { vm_config "$@"; }
 
 # scale BOUNDED LONG: the value for this run
 scale() { if [ "$REL_SCALE" = long ]; then echo "$2"; else echo "$1"; fi; }

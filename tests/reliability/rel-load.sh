@@ -12,8 +12,8 @@ per_client=8
 cycles=${REL_CYCLES:-$(scale 10 50)}
 
 setup_rel
-cfg_coop=$(rel_config load-coop wait-stop.elf)
-cfg_stubborn=$(rel_config load-stubborn halt-idle.elf)
+cfg_coop=$(vm_config load-coop wait-stop.elf)
+cfg_stubborn=$(vm_config load-stubborn halt-idle.elf)
 # one client's guests poll for the stop request (busy: a VM exit per poll, so few of them on
 # 2 cores); the others' halt and are killed after the 1 s stop timeout
 client_cfg() { if [ "$1" -eq 0 ]; then echo "$cfg_coop"; else echo "$cfg_stubborn"; fi; }

@@ -25,9 +25,9 @@ setup_rel
 
 # calls: the same storm as rel-calls, shorter; its verdicts are rel-calls' business, here it is
 # the work memcheck watches
-rel_config rel-fz-1 hello.elf >/dev/null
-rel_config rel-fz-2 wait-stop.elf >/dev/null
-cfg=$(rel_config fx-root wait-stop.elf)
+vm_config rel-fz-1 hello.elf >/dev/null
+vm_config rel-fz-2 wait-stop.elf >/dev/null
+cfg=$(vm_config fx-root wait-stop.elf)
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
 wait_until 60 vm_state_is fx-root ready || fail "fx-root: $(vm_prop fx-root State)"
 "$REL_CLIENT" members /org/pvm1/vm/fx_2droot >"$T/members.txt" || fail "introspection"
@@ -44,7 +44,7 @@ rel_fig calls "$n"
 "$REL_CLIENT" reap || fail "reap after the calls"
 
 # lifecycles: 4 clients of 4 VMs
-cfg=$(rel_config load wait-stop.elf)
+cfg=$(vm_config load wait-stop.elf)
 for c in $(seq "$cycles"); do
 	pids=()
 	for i in 0 1 2 3; do "$REL_CLIENT" up "v$i" 4 "$cfg" & pids+=($!); done
