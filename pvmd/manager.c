@@ -21,11 +21,12 @@
 #include "worker.h"
 
 static void config_reader_free(config_reader *cr);
-static void bus_drop(manager *m);
+static void bus_drop(pvmd_manager *m);
+static void shutdown_decided(pvmd_manager *m, bool restarting);
 
-int manager_new(manager **ret)
+int manager_new(pvmd_manager **ret)
 {
-	manager *m = calloc(1, sizeof(*m));
+	pvmd_manager *m = calloc(1, sizeof(*m));
 	int r;
 
 	if (!m)
@@ -46,7 +47,7 @@ int manager_new(manager **ret)
 	return 0;
 }
 
-manager *manager_free(manager *m)
+pvmd_manager *manager_free(pvmd_manager *m)
 {
 	if (!m)
 		return NULL;
@@ -66,6 +67,8 @@ manager *manager_free(manager *m)
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
 	sd_event_source_disable_unref(m->shutdown_timer);
+	sd_bus_slot_unref(m->restart_query);
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
 	sd_event_source_disable_unref(m->bus_retry_timer);
 	bus_drop(m);
 	pvm_policy_free(m->policy);
@@ -75,7 +78,7 @@ manager *manager_free(manager *m)
 	return NULL;
 }
 
-int manager_load_policy(manager *m)
+int manager_load_policy(pvmd_manager *m)
 {
 	pvm_policy *p = NULL;
 	pvm_error err = { 0 };
@@ -93,7 +96,7 @@ int manager_load_policy(manager *m)
 
 /* A reload, as systemd's notify protocol frames it: RELOADING=1 while the policy is read, READY=1
  * after. A broken edit keeps the policy in force rather than dropping all rules. */
-int manager_reload(manager *m)
+int manager_reload(pvmd_manager *m)
 {
 	int r;
 
@@ -108,7 +111,7 @@ int manager_reload(manager *m)
 	return r;
 }
 
-pvmd_vm *manager_find_vm(manager *m, const char *name)
+pvmd_vm *manager_find_vm(pvmd_manager *m, const char *name)
 {
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (strcmp(vm->name, name) == 0)
@@ -116,7 +119,7 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+void manager_get_usage(pvmd_manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
 		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
@@ -143,7 +146,7 @@ void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage 
 	}
 }
 
-size_t manager_count_vms(manager *m)
+size_t manager_count_vms(pvmd_manager *m)
 {
 	size_t n = 0;
 
@@ -152,7 +155,7 @@ size_t manager_count_vms(manager *m)
 	return n;
 }
 
-void manager_update_status(manager *m)
+void manager_update_status(pvmd_manager *m)
 {
 	unsigned total = 0, active = 0;
 
@@ -166,7 +169,7 @@ void manager_update_status(manager *m)
 		sd_event_exit(m->event, 0);
 }
 
-static void manager_add_vm(manager *m, pvmd_vm *vm)
+static void manager_add_vm(pvmd_manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
@@ -174,15 +177,20 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 	pvmd_vm_changed(vm);
 }
 
-int manager_remove_vm(manager *m, pvmd_vm *vm)
+int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm)
 {
+	int r;
+
 	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
-	pvmd_state_remove(m->state_dir, vm->name);
+	r = pvmd_state_remove(m->state_dir, vm->name);
+	if (r < 0) /* the next pvmd would bring the VM back from its record */
+		log_warning("VM '%s': cannot remove its record in %s: %s", vm->name, m->state_dir,
+			    strerror(-r));
 	pvmd_vm_free(vm);
 	/* a VM's buffers (the console ring alone is 64 KiB) leave free pages all over the heap;
 	 * give them back, so pvmd's RSS follows its VMs instead of its busiest hour */
@@ -193,7 +201,7 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 
 /* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
  * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
-static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
+static int read_vm(pvmd_manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
@@ -219,7 +227,8 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 /* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
  * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
  * would say as much. The answer names nothing but the name: no owner, state or count. */
-static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+static int check_name_free(pvmd_manager *m, const pvmd_caller *c, const char *name,
+			   sd_bus_error *error)
 {
 	pvmd_vm *vm = manager_find_vm(m, name);
 
@@ -237,12 +246,12 @@ static int check_name_free(manager *m, const pvmd_caller *c, const char *name, s
 					 name);
 	return sd_bus_error_setf(
 	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
-	    "A VM named '%s' already exists (choose another name, or remove it "
-	    "with 'pvmctl remove %s' once it is stopped)",
-	    name, name);
+	    "A VM named '%s' already exists (start it again with 'pvmctl start %s', choose "
+	    "another name with --name, or remove it with 'pvmctl remove %s' once it is stopped)",
+	    name, name, name);
 }
 
-static int check_capacity(manager *m, sd_bus_error *error)
+static int check_capacity(pvmd_manager *m, sd_bus_error *error)
 {
 	if (manager_count_vms(m) < m->vms_max)
 		return 0;
@@ -328,7 +337,7 @@ static int check_payload_fd(const char *option, int fd, const char *config_path,
 
 /* A CreateVMFromFd call waiting for its config (method_create_vm_from_fd below). */
 struct config_reader {
-	manager *manager;
+	pvmd_manager *manager;
 	config_reader *next;
 	uid_t uid; /* the caller's */
 	sd_bus_message *msg;
@@ -339,7 +348,7 @@ struct config_reader {
  * most this many of the WORKER_JOBS_MAX threads, and no more than that from anyone else. */
 #define PVMD_CALLER_JOBS_MAX 4
 
-static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *error)
+static int check_caller_jobs(pvmd_manager *m, uid_t uid, bool config, sd_bus_error *error)
 {
 	unsigned n = 0;
 
@@ -360,7 +369,7 @@ static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *e
 	return 0;
 }
 
-static void creating_remove(manager *m, pvmd_vm *vm)
+static void creating_remove(pvmd_manager *m, pvmd_vm *vm)
 {
 	for (pvmd_vm **p = &m->creating; *p; p = &(*p)->next)
 		if (*p == vm) {
@@ -373,7 +382,7 @@ static void creating_remove(manager *m, pvmd_vm *vm)
 /* The payload is copied: the full policy check on it, then the VM exists. */
 static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pvm_error err = { 0 };
 	bool fallback = false;
 
@@ -404,7 +413,7 @@ static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_erro
 	}
 
 	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
+	log_vm_info(vm->name, "VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
 	if (vm->create_tie) {
 		r = pvmd_vm_tie(vm, msg);
 		if (r < 0) {
@@ -423,7 +432,7 @@ static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_erro
 	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
 }
 
-static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
+static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, size_t len,
 		     sd_bus_error *error)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
@@ -549,7 +558,7 @@ static int config_read_work(void *data, uint64_t deadline_usec)
 				     &d->err);
 }
 
-static int config_read_result(manager *m, sd_bus_message *msg, int r, config_read *d,
+static int config_read_result(pvmd_manager *m, sd_bus_message *msg, int r, config_read *d,
 			      sd_bus_error *error)
 {
 	if (!d || r == -ETIMEDOUT)
@@ -589,7 +598,7 @@ static void config_read_done(int r, void *data, void *userdata)
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	enum caller_fd_kind kind;
 	pvm_error err = { 0 };
 	config_reader *cr;
@@ -694,7 +703,7 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	pvmd_vm *vm = NULL;
 	int r;
 
@@ -702,7 +711,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
-	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	r = auth_check_action_as(m, msg, PVM_ACTION_STOP, "remove", vm, error);
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))
@@ -712,7 +721,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
 	if (r <= 0)
 		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
-	log_info("VM '%s' removed", vm->name);
+	log_vm_info(vm->name, "VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -735,7 +744,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
@@ -821,7 +830,7 @@ static int prop_shutting_down(sd_bus *bus, const char *path, const char *interfa
 			      const char *property, sd_bus_message *reply, void *userdata,
 			      sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	return sd_bus_message_append(reply, "b", m->shutting_down);
 }
 
@@ -871,15 +880,7 @@ static const sd_bus_vtable manager_vtable[] = {
 #define BUS_RETRY_FIRST_USEC (100 * 1000ULL)
 #define BUS_RETRY_MAX_USEC (5 * 1000 * 1000ULL)
 
-static uint64_t now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void bus_lost(manager *m);
+static void bus_lost(pvmd_manager *m);
 
 /* sd-bus turns a closed connection into a local Disconnected signal; pvmd keeps running. */
 static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -892,8 +893,11 @@ static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 
 /* Drop the connection and everything that lives on it. Calls in flight (polkit answers, config
  * fds) came from clients whose connections ended with it: there is nobody to answer. */
-static void bus_drop(manager *m)
+static void bus_drop(pvmd_manager *m)
 {
+	/* a SIGTERM still asking systemd whether it restarts pvmd gets no answer now: a stop */
+	if (m->restart_query)
+		shutdown_decided(m, false);
 	while (m->readers)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
@@ -909,7 +913,7 @@ static void bus_drop(manager *m)
 }
 
 /* Open the system bus and publish pvmd's objects on it (the name is asked for separately). */
-static int bus_open(manager *m)
+static int bus_open(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	int r;
@@ -936,7 +940,7 @@ static int bus_open(manager *m)
 	return r;
 }
 
-int manager_connect(manager *m)
+int manager_connect(pvmd_manager *m)
 {
 	int r;
 
@@ -948,7 +952,7 @@ int manager_connect(manager *m)
 	return r;
 }
 
-int manager_request_name(manager *m)
+int manager_request_name(pvmd_manager *m)
 {
 	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);
 	if (r < 0)
@@ -959,7 +963,7 @@ int manager_request_name(manager *m)
 }
 
 /* pvmd ends the run itself: the note becomes the VM's message (and record) once it ended. */
-static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
+static void stop_vm_noting(pvmd_manager *m, pvmd_vm *vm, const char *note)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -970,8 +974,8 @@ static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
 }
 
 /* No bus to serve on: stop every VM as on SIGTERM, noting why, and exit 1 once they ended. */
-static void bus_give_up(manager *m, const char *fmt, ...) _printf_(2, 3);
-static void bus_give_up(manager *m, const char *fmt, ...)
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...) _printf_(2, 3);
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...)
 {
 	_cleanup_free_ char *note = NULL;
 	va_list ap;
@@ -995,12 +999,12 @@ static void bus_give_up(manager *m, const char *fmt, ...)
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* The next attempt after a backoff, or giving up once the outage has lasted too long. */
-static void bus_schedule_retry(manager *m)
+static void bus_schedule_retry(pvmd_manager *m)
 {
 	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
 	int r;
 
-	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+	if (pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec >= m->bus_reconnect_usec) {
 		bus_give_up(m,
 			    "lost the system bus and could not reconnect within %llu s (%u "
 			    "attempts, last error: %s)",
@@ -1022,7 +1026,7 @@ static void bus_schedule_retry(manager *m)
 
 static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	if (e) {
@@ -1032,7 +1036,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 		return 0;
 	}
 	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
-		   PVM_BUS_NAME, (double)(now_monotonic() - m->bus_lost_usec) / 1e6,
+		   PVM_BUS_NAME, (double)(pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec) / 1e6,
 		   m->bus_attempts);
 	m->bus_lost_usec = 0;
 	m->bus_attempts = 0;
@@ -1042,7 +1046,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	m->bus_attempts++;
@@ -1061,12 +1065,12 @@ static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 /* The bus went away (dbus-daemon restarted or killed). Untied VMs do not depend on it and run
  * on; a tied VM was promised to end with its client's connection, which ended with the bus,
  * so it is stopped. pvmd reconnects and takes its name again; see pvmd(8), LIFETIME. */
-static void bus_lost(manager *m)
+static void bus_lost(pvmd_manager *m)
 {
 	if (m->exit_failure)
 		return; /* given up already: the shutdown is under way */
 	if (m->bus_lost_usec == 0) {
-		m->bus_lost_usec = now_monotonic();
+		m->bus_lost_usec = pvm_now_usec(CLOCK_MONOTONIC);
 		m->bus_attempts = 0;
 		log_error("Lost the system bus; the VMs run on; reconnecting for up to %llu s",
 			  (unsigned long long)(m->bus_reconnect_usec / 1000000));
@@ -1091,118 +1095,205 @@ static void bus_lost(manager *m)
 
 /* ---- recovery ---- */
 
+/* A runner the previous pvmd left can be taken over when the service manager kept its three
+ * fds, the record says the guest was running, and the stored pidfd is still the recorded
+ * runner. A VM tied to its creator is not: the creator's connection is not known any more. */
+static int recover_adopt(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, pvm_error *err)
+{
+	_cleanup_close_ int sock = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_CONTROL);
+	_cleanup_close_ int pidfd = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_PIDFD);
+	_cleanup_close_ int mem = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_MEMORY);
+	vm_instance_handover h;
+	int r;
+
+	if (sock < 0 || pidfd < 0 || mem < 0)
+		return pvm_error_set(
+		    err, ENOENT, "the service manager kept %s of its fds (control, pidfd, memory)",
+		    sock < 0 && pidfd < 0 && mem < 0 ? "none" : "only some");
+	if (rec->tied)
+		return pvm_error_set(err, ENOTCONN,
+				     "it was tied to its creator's bus connection, which cannot be "
+				     "followed across a restart");
+	r = pvmd_state_runner_matches(rec, m->runner_path, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return pvm_error_set(err, ESRCH, "runner %d has exited", (int)rec->runner_pid);
+	h = (vm_instance_handover){
+		.state = rec->state,
+		.pid = rec->runner_pid,
+		.pidfd = pidfd,
+		.sock = sock,
+		.mem_fd = mem,
+		.uid = rec->runner_uid,
+		.mem_flags = rec->memory_flags,
+		.runner_maps = rec->runner_maps,
+		.namespaces = rec->runner_namespaces,
+		.start_time_usec = rec->start_time_usec,
+	};
+	r = pvmd_vm_adopt(vm, &h, err);
+	if (r < 0)
+		return r;
+	TAKE_FD(sock), TAKE_FD(pidfd), TAKE_FD(mem);
+	return 0;
+}
+
+/* The documented fallback: end the runner the record names and list the VM as stopped. */
+static int recover_reap(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, bool was_active)
+{
+	pvm_error err = { 0 };
+	int r;
+
+	/* the control socket's last holder gone, a runner also ends on its own */
+	pvmd_fdstore_forget(&m->fdstore, rec->name);
+	vm->recovered = true;
+	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
+	if (r < 0) {
+		/* still accounted for: the VM is listed as failed, saying which runner lives on */
+		log_vm_error(rec->name,
+			     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+			     rec->name, (int)rec->runner_pid, err.message);
+		vm->rec_state = PVM_VM_FAILED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		if (asprintf(&vm->rec_message,
+			     "pvmd restarted; its runner %d could not be ended: %s",
+			     (int)rec->runner_pid, err.message) < 0)
+			vm->rec_message = NULL;
+	} else {
+		if (r > 0)
+			log_vm_notice(rec->name,
+				      "VM '%s': killed runner %d left by the previous pvmd",
+				      rec->name, (int)rec->runner_pid);
+		vm->rec_state = was_active ? PVM_VM_STOPPED : rec->state;
+		vm->rec_reason = was_active ? PVM_DEATH_KILLED : rec->reason;
+		vm->rec_message = strdup(was_active ? "pvmd restarted" : rec->message ?: "");
+	}
+	return vm->rec_message ? 0 : -ENOMEM;
+}
+
 static int recover_one(pvmd_state_record *rec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	pvm_error err = { 0 };
 	pvmd_vm *vm = NULL;
 	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
 			  rec->state != PVM_VM_FAILED;
-	_cleanup_free_ char *reap_failure = NULL;
+	enum pvm_vm_state stored_state = rec->state;
 	int r;
-
-	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
-	if (r < 0) {
-		/* still accounted for: the VM is listed as failed, saying which runner lives on */
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
-			  (int)rec->runner_pid, err.message);
-		if (asprintf(&reap_failure, "pvmd restarted; its runner %d could not be ended: %s",
-			     (int)rec->runner_pid, err.message) < 0)
-			return -ENOMEM;
-	} else if (r > 0)
-		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
-			   (int)rec->runner_pid);
-	pvm_error_clear(&err);
 
 	r = pvm_config_parse(rec->config_json, strlen(rec->config_json), rec->name, false, &cfg,
 			     &err);
 	if (r < 0) {
-		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
-			  rec->name, err.message);
-		pvmd_state_remove(m->state_dir, rec->name);
+		log_vm_error(
+		    rec->name,
+		    "VM '%s': recorded config no longer parses (%s); its record is dropped",
+		    rec->name, err.message);
+		pvm_error_clear(&err);
+		pvmd_fdstore_forget(&m->fdstore, rec->name);
+		if (pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err) < 0)
+			log_vm_error(rec->name,
+				     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+				     rec->name, (int)rec->runner_pid, err.message);
+		r = pvmd_state_remove(m->state_dir, rec->name);
+		if (r < 0)
+			log_vm_warning(rec->name, "VM '%s': cannot remove its record: %s",
+				       rec->name, strerror(-r));
 		return 0;
 	}
 	r = pvmd_vm_new(m, cfg, rec->owner, &vm);
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	vm->recovered = true;
-	if (reap_failure) {
-		vm->rec_state = PVM_VM_FAILED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = TAKE_PTR(reap_failure);
-	} else if (was_active) {
-		vm->rec_state = PVM_VM_STOPPED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = strdup("pvmd restarted");
-	} else {
-		vm->rec_state = rec->state;
-		vm->rec_reason = rec->reason;
-		vm->rec_message = strdup(rec->message ?: "");
+
+	if (was_active) {
+		r = recover_adopt(m, rec, vm, &err);
+		if (r >= 0) {
+			log_vm_notice(
+			    vm->name,
+			    "VM '%s': took over runner %d from the previous pvmd; the guest "
+			    "kept running",
+			    vm->name, (int)rec->runner_pid);
+			manager_add_vm(m, vm);
+			if (stored_state == PVM_VM_STOPPING) {
+				_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+				if (pvmd_vm_stop(vm, NULL, m->stop_timeout_usec, &e) < 0)
+					log_vm_warning(
+					    vm->name, "VM '%s': asking it again to stop failed: %s",
+					    vm->name, e.message);
+			}
+			return 0;
+		}
+		log_vm_notice(rec->name, "VM '%s': runner %d not taken over: %s", rec->name,
+			      (int)rec->runner_pid, err.message);
+		pvm_error_clear(&err);
 	}
-	if (!vm->rec_message) {
+	r = recover_reap(m, rec, vm, was_active);
+	if (r < 0) {
 		pvmd_vm_free(vm);
-		return -ENOMEM;
+		return r;
 	}
-	log_info("VM '%s' recovered from the runtime directory: %s%s", vm->name,
-		 pvm_vm_state_to_string(vm->rec_state),
-		 was_active ? " (was running; runner ended)" : "");
+	log_vm_info(vm->name, "VM '%s' recovered from the runtime directory: %s%s", vm->name,
+		    pvm_vm_state_to_string(vm->rec_state),
+		    was_active ? " (was running; runner ended)" : "");
 	manager_add_vm(m, vm);
 	return 0;
 }
 
-int manager_recover(manager *m)
+int manager_recover(pvmd_manager *m)
 {
-	return pvmd_state_load_all(m->state_dir, recover_one, m);
+	int r = pvmd_state_load_all(m->state_dir, recover_one, m);
+
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
+	return r;
 }
 
 /* ---- shutdown ---- */
 
 static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	bool any = false;
+	int r;
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
 			continue;
-		log_warning("VM '%s' did not stop in time; killing it", vm->name);
+		log_vm_warning(vm->name, "VM '%s' did not stop in time; killing it", vm->name);
 		pvmd_vm_kill(vm, NULL, &e);
 		sd_bus_error_free(&e);
 		any = true;
 	}
 	if (!any)
-		sd_event_exit(m->event, 0);
-	else
-		/* a killed runner is reaped promptly; do not wait for it forever either */
-		sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0,
-					   NULL, NULL);
+		return sd_event_exit(m->event, 0);
+	/* a killed runner is reaped promptly; do not wait for it forever either (a timer without
+	 * a callback ends the loop). Without that timer, end now rather than maybe never. */
+	r = sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0, NULL,
+				       NULL);
+	if (r < 0) {
+		log_error("Cannot arm the exit timer: %s; exiting now", strerror(-r));
+		return sd_event_exit(m->event, 0);
+	}
 	return 0;
 }
 
-int manager_begin_shutdown(manager *m)
+static int shutdown_stop_vms(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint64_t timeout;
 	int r;
 
-	if (m->shutting_down)
-		return 0;
-	m->shutting_down = true;
-	sd_notify(false, "STOPPING=1");
-	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
-				       NULL);
 	/* each VM gets most of the budget for a graceful stop; the rest is for the kill */
 	timeout = m->shutdown_timeout_usec > 2000000 ? m->shutdown_timeout_usec - 1000000
 						     : m->shutdown_timeout_usec;
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm) || pvmd_vm_state(vm) == PVM_VM_STOPPING)
 			continue;
-		log_info("Stopping VM '%s'", vm->name);
+		log_vm_info(vm->name, "Stopping VM '%s'", vm->name);
 		if (pvmd_vm_stop(vm, NULL, MIN(timeout, m->stop_timeout_usec), &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 		sd_bus_error_free(&e);
 	}
 	r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
@@ -1210,5 +1301,96 @@ int manager_begin_shutdown(manager *m)
 	if (r < 0)
 		return r;
 	manager_update_status(m);
+	return 0;
+}
+
+/* SIGTERM during `systemctl restart pvmd` leaves the running VMs to the next pvmd (their fds
+ * are in the store, which systemd keeps while a job is pending); any other SIGTERM stops them.
+ * Only systemd knows which it is: the job on pvmd's unit, asked in three steps. */
+static void shutdown_decided(pvmd_manager *m, bool restarting)
+{
+	unsigned kept = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (!restarting) {
+		if (shutdown_stop_vms(m) < 0)
+			sd_event_exit(m->event, 0);
+		return;
+	}
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		kept += vm->stored_pid != 0;
+	log_info("pvmd.service is restarting: %u running VMs stay, their fds in the service "
+		 "manager's store for the next pvmd",
+		 kept);
+	m->keep_vms = true;
+	sd_event_exit(m->event, 0);
+}
+
+static int restart_query_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	const char *type = NULL;
+
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "s", &type) < 0)
+		type = NULL;
+	log_debug("Job on pvmd's unit: %s", type ?: "(unknown)");
+	shutdown_decided(userdata, type && strstr(type, "restart"));
+	return 0;
+}
+
+static int restart_query_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	pvmd_manager *m = userdata;
+	const char *job = NULL;
+	uint32_t id = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "(uo)", &id, &job) < 0 || id == 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", job,
+				     "org.freedesktop.DBus.Properties", "Get",
+				     restart_query_job_type, m, "ss",
+				     "org.freedesktop.systemd1.Job", "JobType") < 0)
+		shutdown_decided(m, false);
+	return 0;
+}
+
+static int restart_query_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	pvmd_manager *m = userdata;
+	const char *unit = NULL;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "o", &unit) < 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", unit,
+				     "org.freedesktop.DBus.Properties", "Get", restart_query_job, m,
+				     "ss", "org.freedesktop.systemd1.Unit", "Job") < 0) {
+		if (sd_bus_message_is_method_error(reply, NULL))
+			log_debug("No unit of pvmd's from systemd: %s",
+				  sd_bus_message_get_error(reply)->message);
+		shutdown_decided(m, false);
+	}
+	return 0;
+}
+
+int manager_begin_shutdown(pvmd_manager *m)
+{
+	bool stored = false;
+
+	if (m->shutting_down)
+		return 0;
+	m->shutting_down = true;
+	sd_notify(false, "STOPPING=1");
+	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
+				       NULL);
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		stored = stored || vm->stored_pid != 0;
+	if (!m->fdstore.enabled || !stored ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1",
+				     "/org/freedesktop/systemd1",
+				     "org.freedesktop.systemd1.Manager", "GetUnitByPID",
+				     restart_query_unit, m, "u", (uint32_t)getpid()) < 0)
+		return shutdown_stop_vms(m);
 	return 0;
 }

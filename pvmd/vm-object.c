@@ -11,9 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "bus-client.h"
 #include "caller-fd.h"
 #include "pvmd.h"
+#include "vm-props.h"
 #include "worker.h"
 
 static void payload_wait_abandon(pvmd_vm *vm);
@@ -107,7 +110,7 @@ GETTER(get_name, s, vm->name)
 GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
 GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
 GETTER(get_message, s, pvmd_vm_message(vm))
-GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_protected_vm, b, vm->cfg->protected_vm)
 GETTER(get_memory_mib, u, vm->cfg->memory_mib)
 /* guest_memfd or memfd-mlock while guest memory exists, else "none" */
 GETTER(get_memory_backing, s, mem->backing[0] ? mem->backing : "none")
@@ -119,8 +122,8 @@ GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
 GETTER(get_host_mapped_how, s, mem->host_mapped_how)
 GETTER(get_vcpus, u, vm->cfg->cpus)
 GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
-GETTER(get_start_time, t, vm_start_time(vm))
-GETTER(get_owner, u, vm->owner)
+GETTER(get_start_time_usec, t, vm_start_time(vm))
+GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
 #undef GETTER
 
@@ -132,26 +135,11 @@ typedef struct vm_prop {
 	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
 } vm_prop;
 
-static const vm_prop vm_props[] = {
-	{ "Name", 's', false, get_name, true },
-	{ "State", 's', false, get_state },
-	{ "DeathReason", 's', false, get_death_reason },
-	{ "Message", 's', false, get_message },
-	{ "Protected", 'b', false, get_protected, true },
-	{ "MemoryMiB", 'u', false, get_memory_mib, true },
-	{ "MemoryBacking", 's', true, get_memory_backing },
-	{ "Unswappable", 's', true, get_unswappable },
-	{ "UnswappableHow", 's', true, get_unswappable_how },
-	{ "Unmigratable", 's', true, get_unmigratable },
-	{ "UnmigratableHow", 's', true, get_unmigratable_how },
-	{ "HostMapped", 's', true, get_host_mapped },
-	{ "HostMappedHow", 's', true, get_host_mapped_how },
-	{ "VCPUs", 'u', false, get_vcpus, true },
-	{ "RunnerPID", 'u', false, get_runner_pid },
-	{ "StartTime", 't', false, get_start_time },
-	{ "Owner", 'u', false, get_owner, true },
-	{ "Tied", 'b', false, get_tied },
-};
+/* The getters above are named after the fields of vm-props.h, which lists every property */
+#define VM_PROP_ROW(bus, sig, field, key, flags)                                                   \
+	{ bus, sig[0], PVM_VM_PROP_MEMORY & flags, get_##field, PVM_VM_PROP_CONST & flags },
+static const vm_prop vm_props[] = { PVM_VM_PROPERTIES(VM_PROP_ROW) };
+#undef VM_PROP_ROW
 
 static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
 		       const pvm_memory_report *mem)
@@ -251,10 +239,11 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
-/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
- * Calls are asynchronous and never start machined; without it they fail and nothing else
- * changes. */
-static int machine_call(manager *m, const char *member, sd_bus_message **ret)
+/* systemd-machined: each running VM is a machine of class "vm" led by its runner, in a scope of
+ * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
+ * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
+ * Without machined they fail and nothing else changes. */
+static int machine_call(pvmd_manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
 	int r;
@@ -263,7 +252,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, false);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "CreateMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -292,7 +281,8 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	if (!e)
+	/* a runner taken over after a restart of pvmd may still be registered from before */
+	if (!e || sd_bus_error_has_name(e, "org.freedesktop.machine1.MachineExists"))
 		return 0;
 	vm->machine_registered = false;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
@@ -303,23 +293,53 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	return 0;
 }
 
+/* The runner's own scope, machine-<name>.scope in machine.slice, with limits from the config:
+ * guest memory plus room for the runner itself, and its threads (one per vCPU, the main one)
+ * plus a few. Guest memory is charged where it is first touched: mostly by the vCPUs, so here. */
+#define VM_SCOPE_MEMORY_HEADROOM_MIB 64
+#define VM_SCOPE_TASKS_HEADROOM 4
+
+static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
+{
+	uint64_t memory_max = ((uint64_t)vm->cfg->memory_mib + VM_SCOPE_MEMORY_HEADROOM_MIB) << 20;
+	uint64_t tasks_max = (uint64_t)vm->cfg->cpus + VM_SCOPE_TASKS_HEADROOM;
+	_cleanup_free_ char *description = NULL, *unit = NULL;
+	int r;
+
+	if (asprintf(&description, "pvm VM %s", vm->name) < 0)
+		return -ENOMEM;
+	r = sd_bus_message_open_container(call, 'a', "(sv)");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sv)(sv)(sv)", "Description", "s", description,
+					  "MemoryMax", "t", memory_max, "TasksMax", "t", tasks_max);
+	/* at shutdown pvmd stops its VMs gracefully first: ordered before pvmd's unit, the scope
+	 * is stopped after it */
+	if (r >= 0 && sd_pid_get_unit(0, &unit) >= 0)
+		r = sd_bus_message_append(call, "(sv)", "Before", "as", 1, unit);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	return r;
+}
+
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pid_t pid = vm_runner_pid(vm);
 	uint8_t id[16] = { 0 }; /* none of its own: machined then makes one up */
 	int r;
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	r = machine_call(m, "RegisterMachine", &call);
+	r = machine_call(m, "CreateMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
 				      0);
@@ -343,6 +363,7 @@ static void vm_save(pvmd_vm *vm)
 		.start_time_usec = vm_start_time(vm),
 		.tied = vm->track != NULL,
 	};
+	vm_instance_handover h;
 	pvm_error err = { 0 };
 
 	if (rec.runner_pid > 0) {
@@ -354,10 +375,16 @@ static void vm_save(pvmd_vm *vm)
 			buf[n] = '\0';
 			exe = strdup(buf);
 		}
-		if (proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
+		if (pvmd_proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		rec.runner_uid = h.uid;
+		rec.runner_namespaces = h.namespaces;
+		rec.memory_flags = h.mem_flags;
+		rec.runner_maps = h.runner_maps;
+	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
 		return;
@@ -366,6 +393,33 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+/* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
+ * chance later), and leave it when the VM ends. Without a service manager this does nothing. */
+static void vm_sync_fdstore(pvmd_vm *vm)
+{
+	pvmd_fdstore *s = &vm->manager->fdstore;
+	vm_instance_handover h;
+	int r = 0;
+
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		if (vm->stored_pid == h.pid)
+			return;
+		if (vm->stored_pid)
+			pvmd_fdstore_forget(s, vm->name); /* a previous run's */
+		vm->stored_pid = h.pid;
+		if ((r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_CONTROL, h.sock)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_PIDFD, h.pidfd)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_MEMORY, h.mem_fd)) < 0)
+			log_warning(
+			    "VM '%s': cannot hand its fds to the service manager's store (%s); "
+			    "it will not survive a restart of pvmd",
+			    vm->name, strerror(-r));
+	} else if (vm->stored_pid) {
+		pvmd_fdstore_forget(s, vm->name);
+		vm->stored_pid = 0;
+	}
 }
 
 /* A property's current value as text, to compare with what was published. */
@@ -393,7 +447,7 @@ static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_rep
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state state = pvmd_vm_state(vm);
 	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
 	const char *changed[ELEMENTSOF(vm_props) + 1];
@@ -434,12 +488,13 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	if (n > 0)
 		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
-			 reason != PVM_DEATH_NONE ? ", reason " : "",
-			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			    reason != PVM_DEATH_NONE ? ", reason " : "",
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		signal_state_changed(vm);
 	}
-	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
+	/* from the runner's spawn on: its own allocations go to its scope from the start */
+	if (state_is_active(state))
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
@@ -447,6 +502,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	}
 	if (record)
 		vm_save(vm);
+	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
 
@@ -475,10 +531,11 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	manager *m = vm->manager;
-	vm_instance_options opts = {
+	const pvmd_manager *m = vm->manager;
+
+	return (vm_instance_options){
 		.runner_path = m->runner_path,
 		.runtime_dir = m->runtime_dir,
 		.log_dir = m->log_dir,
@@ -489,10 +546,16 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
+			    err);
 	if (r < 0)
 		return r;
 	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
@@ -505,7 +568,25 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 	return 0;
 }
 
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	/* the memory exists already: its backing is checked, not chosen */
+	vm_instance_options opts = vm_instance_options_for(vm, false);
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
+			      err);
+	if (r < 0)
+		return r;
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	vm->recovered = false;
+	vm->stored_pid = h->pid; /* its fds are in the store already */
+	return 0;
+}
+
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 {
 	pvmd_vm *vm = calloc(1, sizeof(*vm));
 	int r;
@@ -543,7 +624,10 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	caller_payload_done(&vm->initrd);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	vm_instance_free(vm->inst);
+	if (vm->manager->keep_vms && vm->stored_pid)
+		vm_instance_abandon(vm->inst); /* the runner and its stored fds stay for the next */
+	else
+		vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
@@ -794,7 +878,7 @@ static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_
 
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
 	bool fallback = false;
 	pvm_error err = { 0 };
@@ -871,7 +955,7 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
 	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
-		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
+		r = auth_check_action_as(vm->manager, msg, PVM_ACTION_STOP, verb, vm, error);
 		if (r < 0)
 			return r;
 	}
@@ -1024,11 +1108,13 @@ static int track_gone(sd_bus_track *track, void *userdata)
 		free(vm->end_note);
 		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
 	} else
-		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+		log_info("The client that VM '%s' is tied to left the bus; stopping the VM",
+			 vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 	} else {
 		pvmd_vm_changed(vm);
 	}
@@ -1093,28 +1179,15 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(userdata, msg, error);
 }
 
-#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define VM_PROP_VTABLE(bus, sig, field, key, flags)                                                \
+	SD_BUS_PROPERTY(bus, sig, prop_get, 0,                                                     \
+			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                 \
+						    : SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
+	/* clang-format off: the expansion ends in a comma clang-format cannot see */
+	PVM_VM_PROPERTIES(VM_PROP_VTABLE)
+	/* clang-format on */
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
@@ -1127,15 +1200,14 @@ const sd_bus_vtable vm_vtable[] = {
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END,
 };
-#undef CHANGE
-#undef CONST
+#undef VM_PROP_VTABLE
 
 /* ---- object lookup ---- */
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		   void **found, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
 	sd_bus_message *msg;
 	pvmd_vm *vm;
@@ -1163,7 +1235,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
