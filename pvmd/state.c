@@ -93,7 +93,9 @@ static int get_field(json_object *o, const char *key, json_type type, json_objec
 
 static int dup_string(json_object *o, const char *key, char **ret, pvm_error *err)
 {
-	json_object *v;
+	/* get_field() sets v whenever it returns 0, but at -O3 GCC cannot see that
+	 * pvm_error_set() only returns negative values. */
+	json_object *v = NULL;
 	int r = get_field(o, key, json_type_string, &v, err);
 
 	if (r < 0)
