@@ -360,6 +360,15 @@ static void vm_release_run(vm_instance *vm)
 	vm->pid = 0;
 }
 
+/* sd-event signals through the pidfd or, where pidfd_send_signal(2) is missing (valgrind up to
+ * 3.24 at least), by pid, which stays the runner's until sd-event reaps it */
+static void vm_kill_runner(vm_instance *vm)
+{
+	if (!vm->child_source ||
+	    sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0) < 0)
+		(void)syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+}
+
 static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
 {
 	if (!vm_runner_alive(vm))
@@ -368,7 +377,7 @@ static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
 		vm->forced = true;
 		vm->forced_reason = reason;
 	}
-	syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+	vm_kill_runner(vm);
 }
 
 /* A start that cannot go on: record why and kill the runner; the child handler finishes. */
@@ -1401,7 +1410,7 @@ vm_instance *vm_instance_free(vm_instance *vm)
 		return NULL;
 	if (vm_runner_alive(vm)) {
 		siginfo_t si;
-		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+		vm_kill_runner(vm);
 		while (waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 			;
 	}
