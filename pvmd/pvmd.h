@@ -47,6 +47,7 @@ typedef struct manager {
 	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
 	uint32_t runner_uid_count;
 	size_t console_ring_size;
+	vm_host_facts host_facts;	/* learnt from the first runner that probes the host */
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
 	size_t vms_max; /* records kept at most; CreateVM beyond it is LimitExceeded */

@@ -408,7 +408,7 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	      vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD))
 		return -EPERM;
 	if (m->memory_bytes != vm->map.ram_size || m->ram_base != vm->map.ram_base ||
-	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
+	    (m->created_flags & ~RUNNER_CREATED_ALL) ||
 	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EBADMSG;
 	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
@@ -457,6 +457,13 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 	vm->mem_flags = m->guest_memfd_flags;
 	vm->mem_size = m->memory_bytes;
 	vm->runner_maps = m->created_flags & RUNNER_CREATED_RUNNER_MAPS;
+	if ((m->created_flags & RUNNER_CREATED_PROBED) &&
+	    m->backing == RUNNER_BACKING_GUEST_MEMFD && vm->opts.host_facts)
+		*vm->opts.host_facts = (vm_host_facts){
+			.mapping_known = true,
+			.needs_mapping = vm->runner_maps,
+			.mapping_guest_memfd_flags = m->guest_memfd_flags,
+		};
 	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
 
 	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
@@ -835,6 +842,12 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
 			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
 		};
+		const vm_host_facts *facts = vm->opts.host_facts;
+		if (facts && facts->mapping_known) {
+			c.flags |= RUNNER_CREATE_MAPPING_KNOWN |
+				   (facts->needs_mapping ? RUNNER_CREATE_NEEDS_MAPPING : 0);
+			c.known_guest_memfd_flags = facts->mapping_guest_memfd_flags;
+		}
 		r = runner_msg_send(vm->sock, RUNNER_MSG_CREATE, &c, sizeof(c), -1);
 		if (r < 0) {
 			vm->state = PVM_VM_STARTING;

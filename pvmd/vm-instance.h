@@ -15,6 +15,14 @@
 
 typedef struct vm_instance vm_instance;
 
+/* Host properties pvmd learns once, from the first runner that probes them, and hands to every
+ * later runner (one per pvmd, owned by the manager; it outlives every instance). */
+typedef struct vm_host_facts {
+	bool mapping_known; /* an earlier runner probed: */
+	bool needs_mapping; /* KVM reaches guest_memfd memory only through a mapping */
+	uint64_t mapping_guest_memfd_flags; /* for guest_memfd created with these flags */
+} vm_host_facts;
+
 typedef struct vm_instance_options {
 	const char *runner_path;   /* pvm-runner executable */
 	const char *runtime_dir;   /* pvmd's runtime directory (pvmd keeps its records in state/) */
@@ -25,6 +33,7 @@ typedef struct vm_instance_options {
 	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
 	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
 	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
+	vm_host_facts *host_facts;  /* shared across instances; NULL: every runner probes */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {

@@ -488,6 +488,7 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
+		.host_facts = &m->host_facts,
 	};
 	vm_instance *inst = NULL;
 	int r;
