@@ -280,7 +280,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
 	manager *m = userdata;
 
-	log_info("Received %s; stopping all VMs", strsignal((int)si->ssi_signo));
+	log_info("Received %s; shutting down", strsignal((int)si->ssi_signo));
 	manager_begin_shutdown(m);
 	return 0;
 }
@@ -310,6 +310,10 @@ int main(int argc, char **argv)
 	}
 
 	raise_fd_limit();
+	/* fds a previous pvmd left in systemd's store: claimed by recovery below */
+	r = pvmd_fdstore_open(&m->fdstore);
+	if (r < 0)
+		log_error("Cannot take the stored file descriptors: %s", strerror(-r));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -352,8 +356,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_error("Event loop failed: %s", strerror(-r));
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
-		if (pvmd_vm_is_active(vm))
-			log_warning("VM '%s' still running at exit; killing it", vm->name);
+		if (pvmd_vm_is_active(vm) && !(m->keep_vms && vm->stored_pid))
+			log_vm_warning(vm->name, "VM '%s' still running at exit; killing it",
+				       vm->name);
 	if (m->exit_failure) {
 		log_error("pvmd exits: it %s", m->exit_reason);
 		r = -EIO;

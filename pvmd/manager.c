@@ -21,6 +21,7 @@
 
 static void config_reader_free(config_reader *cr);
 static void bus_drop(manager *m);
+static void shutdown_decided(manager *m, bool restarting);
 
 int manager_new(manager **ret)
 {
@@ -65,6 +66,8 @@ manager *manager_free(manager *m)
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
 	sd_event_source_disable_unref(m->shutdown_timer);
+	sd_bus_slot_unref(m->restart_query);
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
 	sd_event_source_disable_unref(m->bus_retry_timer);
 	bus_drop(m);
 	pvm_policy_free(m->policy);
@@ -400,7 +403,7 @@ static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_erro
 	}
 
 	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
+	log_vm_info(vm->name, "VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
 	if (vm->create_tie) {
 		r = pvmd_vm_tie(vm, msg);
 		if (r < 0) {
@@ -708,7 +711,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
 	if (r <= 0)
 		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
-	log_info("VM '%s' removed", vm->name);
+	log_vm_info(vm->name, "VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -890,6 +893,9 @@ static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
  * fds) came from clients whose connections ended with it: there is nobody to answer. */
 static void bus_drop(manager *m)
 {
+	/* a SIGTERM still asking systemd whether it restarts pvmd gets no answer now: a stop */
+	if (m->restart_query)
+		shutdown_decided(m, false);
 	while (m->readers)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
@@ -1087,6 +1093,82 @@ static void bus_lost(manager *m)
 
 /* ---- recovery ---- */
 
+/* A runner the previous pvmd left can be taken over when the service manager kept its three
+ * fds, the record says the guest was running, and the stored pidfd is still the recorded
+ * runner. A VM tied to its creator is not: the creator's connection is not known any more. */
+static int recover_adopt(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, pvm_error *err)
+{
+	_cleanup_close_ int sock = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_CONTROL);
+	_cleanup_close_ int pidfd = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_PIDFD);
+	_cleanup_close_ int mem = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_MEMORY);
+	vm_instance_handover h;
+	int r;
+
+	if (sock < 0 || pidfd < 0 || mem < 0)
+		return pvm_error_set(
+		    err, ENOENT, "the service manager kept %s of its fds (control, pidfd, memory)",
+		    sock < 0 && pidfd < 0 && mem < 0 ? "none" : "only some");
+	if (rec->tied)
+		return pvm_error_set(err, ENOTCONN,
+				     "it was tied to its creator's bus connection, which cannot be "
+				     "followed across a restart");
+	r = pvmd_state_runner_matches(rec, m->runner_path, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return pvm_error_set(err, ESRCH, "runner %d has exited", (int)rec->runner_pid);
+	h = (vm_instance_handover){
+		.state = rec->state,
+		.pid = rec->runner_pid,
+		.pidfd = pidfd,
+		.sock = sock,
+		.mem_fd = mem,
+		.uid = rec->runner_uid,
+		.mem_flags = rec->memory_flags,
+		.runner_maps = rec->runner_maps,
+		.namespaces = rec->runner_namespaces,
+		.start_time_usec = rec->start_time_usec,
+	};
+	r = pvmd_vm_adopt(vm, &h, err);
+	if (r < 0)
+		return r;
+	TAKE_FD(sock), TAKE_FD(pidfd), TAKE_FD(mem);
+	return 0;
+}
+
+/* The documented fallback: end the runner the record names and list the VM as stopped. */
+static int recover_reap(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, bool was_active)
+{
+	pvm_error err = { 0 };
+	int r;
+
+	/* the control socket's last holder gone, a runner also ends on its own */
+	pvmd_fdstore_forget(&m->fdstore, rec->name);
+	vm->recovered = true;
+	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
+	if (r < 0) {
+		/* still accounted for: the VM is listed as failed, saying which runner lives on */
+		log_vm_error(rec->name,
+			     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+			     rec->name, (int)rec->runner_pid, err.message);
+		vm->rec_state = PVM_VM_FAILED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		if (asprintf(&vm->rec_message,
+			     "pvmd restarted; its runner %d could not be ended: %s",
+			     (int)rec->runner_pid, err.message) < 0)
+			vm->rec_message = NULL;
+	} else {
+		if (r > 0)
+			log_vm_notice(rec->name,
+				      "VM '%s': killed runner %d left by the previous pvmd",
+				      rec->name, (int)rec->runner_pid);
+		vm->rec_state = was_active ? PVM_VM_STOPPED : rec->state;
+		vm->rec_reason = was_active ? PVM_DEATH_KILLED : rec->reason;
+		vm->rec_message = strdup(was_active ? "pvmd restarted" : rec->message ?: "");
+	}
+	return vm->rec_message ? 0 : -ENOMEM;
+}
+
 static int recover_one(pvmd_state_record *rec, void *userdata)
 {
 	manager *m = userdata;
@@ -1095,27 +1177,22 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	pvmd_vm *vm = NULL;
 	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
 			  rec->state != PVM_VM_FAILED;
-	_cleanup_free_ char *reap_failure = NULL;
+	enum pvm_vm_state stored_state = rec->state;
 	int r;
-
-	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
-	if (r < 0) {
-		/* still accounted for: the VM is listed as failed, saying which runner lives on */
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
-			  (int)rec->runner_pid, err.message);
-		if (asprintf(&reap_failure, "pvmd restarted; its runner %d could not be ended: %s",
-			     (int)rec->runner_pid, err.message) < 0)
-			return -ENOMEM;
-	} else if (r > 0)
-		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
-			   (int)rec->runner_pid);
-	pvm_error_clear(&err);
 
 	r = pvm_config_parse(rec->config_json, strlen(rec->config_json), rec->name, false, &cfg,
 			     &err);
 	if (r < 0) {
-		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
-			  rec->name, err.message);
+		log_vm_error(
+		    rec->name,
+		    "VM '%s': recorded config no longer parses (%s); its record is dropped",
+		    rec->name, err.message);
+		pvm_error_clear(&err);
+		pvmd_fdstore_forget(&m->fdstore, rec->name);
+		if (pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err) < 0)
+			log_vm_error(rec->name,
+				     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+				     rec->name, (int)rec->runner_pid, err.message);
 		pvmd_state_remove(m->state_dir, rec->name);
 		return 0;
 	}
@@ -1123,34 +1200,47 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	vm->recovered = true;
-	if (reap_failure) {
-		vm->rec_state = PVM_VM_FAILED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = TAKE_PTR(reap_failure);
-	} else if (was_active) {
-		vm->rec_state = PVM_VM_STOPPED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = strdup("pvmd restarted");
-	} else {
-		vm->rec_state = rec->state;
-		vm->rec_reason = rec->reason;
-		vm->rec_message = strdup(rec->message ?: "");
+
+	if (was_active) {
+		r = recover_adopt(m, rec, vm, &err);
+		if (r >= 0) {
+			log_vm_notice(
+			    vm->name,
+			    "VM '%s': took over runner %d from the previous pvmd; the guest "
+			    "kept running",
+			    vm->name, (int)rec->runner_pid);
+			manager_add_vm(m, vm);
+			if (stored_state == PVM_VM_STOPPING) {
+				_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+				if (pvmd_vm_stop(vm, NULL, m->stop_timeout_usec, &e) < 0)
+					log_vm_warning(
+					    vm->name, "VM '%s': asking it again to stop failed: %s",
+					    vm->name, e.message);
+			}
+			return 0;
+		}
+		log_vm_notice(rec->name, "VM '%s': runner %d not taken over: %s", rec->name,
+			      (int)rec->runner_pid, err.message);
+		pvm_error_clear(&err);
 	}
-	if (!vm->rec_message) {
+	r = recover_reap(m, rec, vm, was_active);
+	if (r < 0) {
 		pvmd_vm_free(vm);
-		return -ENOMEM;
+		return r;
 	}
-	log_info("VM '%s' recovered from the runtime directory: %s%s", vm->name,
-		 pvm_vm_state_to_string(vm->rec_state),
-		 was_active ? " (was running; runner ended)" : "");
+	log_vm_info(vm->name, "VM '%s' recovered from the runtime directory: %s%s", vm->name,
+		    pvm_vm_state_to_string(vm->rec_state),
+		    was_active ? " (was running; runner ended)" : "");
 	manager_add_vm(m, vm);
 	return 0;
 }
 
 int manager_recover(manager *m)
 {
-	return pvmd_state_load_all(m->state_dir, recover_one, m);
+	int r = pvmd_state_load_all(m->state_dir, recover_one, m);
+
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
+	return r;
 }
 
 /* ---- shutdown ---- */
@@ -1164,7 +1254,7 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
 			continue;
-		log_warning("VM '%s' did not stop in time; killing it", vm->name);
+		log_vm_warning(vm->name, "VM '%s' did not stop in time; killing it", vm->name);
 		pvmd_vm_kill(vm, NULL, &e);
 		sd_bus_error_free(&e);
 		any = true;
@@ -1178,27 +1268,22 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-int manager_begin_shutdown(manager *m)
+static int shutdown_stop_vms(manager *m)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint64_t timeout;
 	int r;
 
-	if (m->shutting_down)
-		return 0;
-	m->shutting_down = true;
-	sd_notify(false, "STOPPING=1");
-	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
-				       NULL);
 	/* each VM gets most of the budget for a graceful stop; the rest is for the kill */
 	timeout = m->shutdown_timeout_usec > 2000000 ? m->shutdown_timeout_usec - 1000000
 						     : m->shutdown_timeout_usec;
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm) || pvmd_vm_state(vm) == PVM_VM_STOPPING)
 			continue;
-		log_info("Stopping VM '%s'", vm->name);
+		log_vm_info(vm->name, "Stopping VM '%s'", vm->name);
 		if (pvmd_vm_stop(vm, NULL, MIN(timeout, m->stop_timeout_usec), &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 		sd_bus_error_free(&e);
 	}
 	r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
@@ -1206,5 +1291,96 @@ int manager_begin_shutdown(manager *m)
 	if (r < 0)
 		return r;
 	manager_update_status(m);
+	return 0;
+}
+
+/* SIGTERM during `systemctl restart pvmd` leaves the running VMs to the next pvmd (their fds
+ * are in the store, which systemd keeps while a job is pending); any other SIGTERM stops them.
+ * Only systemd knows which it is: the job on pvmd's unit, asked in three steps. */
+static void shutdown_decided(manager *m, bool restarting)
+{
+	unsigned kept = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (!restarting) {
+		if (shutdown_stop_vms(m) < 0)
+			sd_event_exit(m->event, 0);
+		return;
+	}
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		kept += vm->stored_pid != 0;
+	log_info("pvmd.service is restarting: %u running VMs stay, their fds in the service "
+		 "manager's store for the next pvmd",
+		 kept);
+	m->keep_vms = true;
+	sd_event_exit(m->event, 0);
+}
+
+static int restart_query_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	const char *type = NULL;
+
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "s", &type) < 0)
+		type = NULL;
+	log_debug("Job on pvmd's unit: %s", type ?: "(unknown)");
+	shutdown_decided(userdata, type && strstr(type, "restart"));
+	return 0;
+}
+
+static int restart_query_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	manager *m = userdata;
+	const char *job = NULL;
+	uint32_t id = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "(uo)", &id, &job) < 0 || id == 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", job,
+				     "org.freedesktop.DBus.Properties", "Get",
+				     restart_query_job_type, m, "ss",
+				     "org.freedesktop.systemd1.Job", "JobType") < 0)
+		shutdown_decided(m, false);
+	return 0;
+}
+
+static int restart_query_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	manager *m = userdata;
+	const char *unit = NULL;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "o", &unit) < 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", unit,
+				     "org.freedesktop.DBus.Properties", "Get", restart_query_job, m,
+				     "ss", "org.freedesktop.systemd1.Unit", "Job") < 0) {
+		if (sd_bus_message_is_method_error(reply, NULL))
+			log_debug("No unit of pvmd's from systemd: %s",
+				  sd_bus_message_get_error(reply)->message);
+		shutdown_decided(m, false);
+	}
+	return 0;
+}
+
+int manager_begin_shutdown(manager *m)
+{
+	bool stored = false;
+
+	if (m->shutting_down)
+		return 0;
+	m->shutting_down = true;
+	sd_notify(false, "STOPPING=1");
+	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
+				       NULL);
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		stored = stored || vm->stored_pid != 0;
+	if (!m->fdstore.enabled || !stored ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1",
+				     "/org/freedesktop/systemd1",
+				     "org.freedesktop.systemd1.Manager", "GetUnitByPID",
+				     restart_query_unit, m, "u", (uint32_t)getpid()) < 0)
+		return shutdown_stop_vms(m);
 	return 0;
 }

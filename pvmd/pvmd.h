@@ -31,6 +31,34 @@ typedef struct polkit_query polkit_query;
 typedef struct pvmd_payload_wait pvmd_payload_wait;
 typedef struct pvmd_subscriber pvmd_subscriber;
 
+/* fdstore.c: systemd's file-descriptor store, which keeps a running VM's fds across a restart
+ * of pvmd (by name "<vm>-<kind>"). */
+enum pvmd_fdstore_kind {
+	PVMD_FDSTORE_CONTROL, /* pvmd's end of the runner's control socket */
+	PVMD_FDSTORE_PIDFD,   /* the runner's pidfd */
+	PVMD_FDSTORE_MEMORY,  /* guest memory */
+	_PVMD_FDSTORE_KIND_MAX,
+};
+typedef struct pvmd_fdstore_entry {
+	char *vm;
+	enum pvmd_fdstore_kind kind;
+	int fd; /* -1 once taken */
+} pvmd_fdstore_entry;
+typedef struct pvmd_fdstore {
+	bool enabled;		     /* a service manager listens (NOTIFY_SOCKET) */
+	pvmd_fdstore_entry *entries; /* passed at start, until recovery claims them */
+	size_t n;
+} pvmd_fdstore;
+/* Read what the service manager passed (LISTEN_FDS/LISTEN_FDNAMES); returns how many. */
+int pvmd_fdstore_open(pvmd_fdstore *s);
+/* The passed fd of this VM and kind (ownership to the caller), or -ENOENT. */
+int pvmd_fdstore_take(pvmd_fdstore *s, const char *vm, enum pvmd_fdstore_kind kind);
+int pvmd_fdstore_put(pvmd_fdstore *s, const char *vm, enum pvmd_fdstore_kind kind, int fd);
+/* Drop every stored fd of this VM from the service manager's store. */
+void pvmd_fdstore_forget(pvmd_fdstore *s, const char *vm);
+/* After recovery: close what no VM claimed and drop it from the store. */
+void pvmd_fdstore_release_unclaimed(pvmd_fdstore *s);
+
 typedef struct manager {
 	sd_event *event;
 	sd_bus *bus;
@@ -53,6 +81,8 @@ typedef struct manager {
 	size_t vms_max; /* records kept at most; CreateVM beyond it is LimitExceeded */
 	bool use_polkit;
 	bool use_machined;
+	pvmd_fdstore fdstore;
+	bool keep_vms; /* exiting for a restart: runners stay, their fds in the store */
 
 	pvmd_vm *vms;		      /* list, newest first */
 	pvmd_vm *creating;	      /* CreateVM calls whose payload is being read */
@@ -62,6 +92,7 @@ typedef struct manager {
 	pvmd_subscriber *subscribers; /* who hears about VMs (signals.c) */
 	unsigned n_subscribers;
 	sd_event_source *shutdown_timer;
+	sd_bus_slot *restart_query; /* SIGTERM: is systemd restarting pvmd? */
 	sd_bus_slot *manager_slot, *vm_slot, *enum_slot, *om_slot, *filter_slot;
 
 	/* Losing the bus: VMs keep running while pvmd reconnects with backoff for up to
@@ -108,6 +139,7 @@ struct pvmd_vm {
 	enum pvm_death_reason published_reason;
 	bool published_once;
 	bool machine_registered;
+	pid_t stored_pid; /* the runner whose fds are in the service manager's store; 0: none */
 	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
@@ -157,6 +189,8 @@ bool pvmd_vm_has_payload(const pvmd_vm *vm);
  * digests of its copies, limits. */
 int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
 			 sd_bus_error *error);
+/* Take over the running runner a previous pvmd left (fds owned by the VM on success). */
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err);
 enum pvm_vm_state pvmd_vm_state(const pvmd_vm *vm);
 enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm);
 const char *pvmd_vm_message(const pvmd_vm *vm);
@@ -227,6 +261,10 @@ typedef struct pvmd_state_record {
 	pid_t runner_pid;
 	uint64_t runner_start_ticks; /* /proc/<pid>/stat field 22: tells a reused pid apart */
 	char *runner_exe;
+	uid_t runner_uid; /* with the fields below: how the runner was set up, for adoption */
+	unsigned runner_namespaces;
+	uint64_t memory_flags;
+	bool runner_maps;
 	uint64_t start_time_usec;
 	bool tied;
 	char *config_json;
@@ -243,6 +281,8 @@ int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, v
 			void *userdata);
 int proc_start_ticks(pid_t pid, uint64_t *ret);
 int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
+/* Is the process the record names still that runner (start time, executable)? 1 yes, 0 no. */
+int pvmd_state_runner_matches(const pvmd_state_record *r, const char *runner_path, pvm_error *err);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).
  * Returns 1 when a live runner was killed, 0 when it was gone already. */
 int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
@@ -256,3 +296,10 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_notice(...) log_msg(5, __VA_ARGS__)
 #define log_info(...) log_msg(6, __VA_ARGS__)
 #define log_debug(...) log_msg(7, __VA_ARGS__)
+/* A VM's lifecycle: in the journal with the field PVM_VM=<name> (journalctl PVM_VM=NAME). */
+void log_vm_msg(int prio, const char *vm, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define log_vm_error(vm, ...) log_vm_msg(3, vm, __VA_ARGS__)
+#define log_vm_warning(vm, ...) log_vm_msg(4, vm, __VA_ARGS__)
+#define log_vm_notice(vm, ...) log_vm_msg(5, vm, __VA_ARGS__)
+#define log_vm_info(vm, ...) log_vm_msg(6, vm, __VA_ARGS__)

@@ -62,6 +62,7 @@ struct vm_instance {
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
 	/* guest memory held by pvmd */
@@ -345,8 +346,22 @@ static const struct {
 	[PVM_EXIT_EVENT_FATAL] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
 };
 
+/* How the runner process ended, for messages. si is NULL for an adopted runner: it is not
+ * pvmd's child, so only its exit is seen, not its status. */
+static void vm_describe_exit(const siginfo_t *si, char *buf, size_t size)
+{
+	if (!si)
+		snprintf(buf, size, "exit status unknown: adopted from a previous pvmd");
+	else
+		snprintf(buf, size, "%s %d", si->si_code == CLD_EXITED ? "exit status" : "signal",
+			 si->si_status);
+}
+
 static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 {
+	char how[64];
+
+	vm_describe_exit(si, how, sizeof(how));
 	if (vm->exit_seen && vm->exit_kind < ELEMENTSOF(vm_exit_table) &&
 	    vm_exit_table[vm->exit_kind].reason != PVM_DEATH_NONE) {
 		vm->state = vm_exit_table[vm->exit_kind].state;
@@ -362,10 +377,8 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_START_FAILED;
 		if (!vm->message[0])
-			vm_set_message(vm, "runner ended during start (%s %d)",
-				       si->si_code == CLD_EXITED ? "exit status" : "signal",
-				       si->si_status);
-	} else if (si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
+			vm_set_message(vm, "runner ended during start (%s)", how);
+	} else if (si && si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_PROTECTION_VIOLATION;
 		vm_set_message(
@@ -373,8 +386,7 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 	} else {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_CRASH;
-		vm_set_message(vm, "runner ended unexpectedly (%s %d)",
-			       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+		vm_set_message(vm, "runner ended unexpectedly (%s)", how);
 	}
 }
 
@@ -394,12 +406,50 @@ static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 	return 0;
 }
 
+/* An adopted runner is watched through its pidfd, which turns readable when it exits. */
+static int vm_on_adopted_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	if (vm->io_source)
+		vm_read_messages(vm, UINT_MAX);
+	vm_decide_end(vm, NULL);
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	vm_release_run(vm);
+	vm_changed(vm);
+	return 0;
+}
+
 /* ---- messages from the runner ---- */
 
-static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+/* What a guest memory fd really is, by its /proc link (the runner's word is not enough):
+ * guest_memfd or pvm's own memfd, of the VM's size. Fills mem_st and mem_link. */
+static int vm_identify_memory(vm_instance *vm, int fd, uint64_t size,
+			      enum runner_backing *ret_backing)
 {
 	char path[64], link[128] = "";
 	ssize_t n;
+
+	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
+	    (uint64_t)vm->mem_st.st_size != size)
+		return -EBADMSG;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strcmp(link, VM_GUEST_MEMFD_LINK) == 0 ||
+	    strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) == 0)
+		*ret_backing = RUNNER_BACKING_GUEST_MEMFD;
+	else if (strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) == 0)
+		*ret_backing = RUNNER_BACKING_MEMFD_MLOCK;
+	else
+		return -EBADMSG;
+	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
+	return 0;
+}
+
+static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+{
+	enum runner_backing backing;
 
 	if (m->backing != RUNNER_BACKING_GUEST_MEMFD && m->backing != RUNNER_BACKING_MEMFD_MLOCK)
 		return -EBADMSG;
@@ -411,19 +461,9 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	    (m->created_flags & ~RUNNER_CREATED_ALL) ||
 	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EBADMSG;
-	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
-	    (uint64_t)vm->mem_st.st_size != m->memory_bytes)
-		return -EBADMSG;
 	/* the fd must really be what the runner says it is */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	link[n > 0 ? n : 0] = '\0';
-	if (m->backing == RUNNER_BACKING_GUEST_MEMFD
-		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
-		      strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
-		: strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
+	if (vm_identify_memory(vm, fd, m->memory_bytes, &backing) < 0 || backing != m->backing)
 		return -EBADMSG;
-	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
 	return 0;
 }
 
@@ -1063,6 +1103,175 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 	}
 	*ret = rep;
 	return 0;
+}
+
+/* ---- handover ---- */
+
+/* A guest is resumable by another pvmd once its payload is loaded and it runs. */
+static bool vm_state_resumable(enum pvm_vm_state s)
+{
+	return s == PVM_VM_RUNNING || s == PVM_VM_READY || s == PVM_VM_STOPPING;
+}
+
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret)
+{
+	if (!vm_runner_alive(vm) || vm->mem_fd < 0 || !vm->running_seen ||
+	    !vm_state_resumable(vm->state))
+		return -ENOTCONN;
+	*ret = (vm_instance_handover){
+		.state = vm->state,
+		.pid = vm->pid,
+		.pidfd = vm->pidfd,
+		.sock = vm->sock,
+		.mem_fd = vm->mem_fd,
+		.uid = vm->uid,
+		.mem_flags = vm->mem_flags,
+		.runner_maps = vm->runner_maps,
+		.namespaces = vm->running.namespaces,
+		.start_time_usec = vm->start_time_usec,
+	};
+	return 0;
+}
+
+/* The pid a pidfd refers to (its fdinfo "Pid:" line), or -ESRCH once the process has exited. */
+static int vm_pidfd_pid(int pidfd, pid_t *ret)
+{
+	char path[64], line[128];
+	long pid = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Pid: %ld", &pid) == 1;
+	fclose(f);
+	if (!found)
+		return -EBADF; /* not a pidfd */
+	if (pid <= 0)
+		return -ESRCH;
+	*ret = (pid_t)pid;
+	return 0;
+}
+
+static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	enum runner_backing backing;
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+	pid_t pid = 0;
+	int r;
+
+	if (h->state != PVM_VM_RUNNING && h->state != PVM_VM_READY && h->state != PVM_VM_STOPPING)
+		return pvm_error_set(err, EINVAL, "recorded state %s cannot be resumed",
+				     pvm_vm_state_to_string(h->state));
+	r = vm_pidfd_pid(h->pidfd, &pid);
+	if (r < 0 || pid != h->pid)
+		return pvm_error_set(err, r < 0 ? -r : ESRCH,
+				     "the stored pidfd is not runner %d (%s)", (int)h->pid,
+				     r == -ESRCH ? "it has exited"
+				     : r < 0	 ? strerror(-r)
+						 : "other pid");
+	if (getsockopt(h->sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(h->sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    type != SOCK_SEQPACKET)
+		return pvm_error_set(err, ENOTSOCK,
+				     "the stored control fd is not a runner socket (AF_UNIX "
+				     "SOCK_SEQPACKET)");
+	r = pvm_arch_native()
+		? pvm_arch_native()->memory_map((uint64_t)vm->cfg->memory_mib << 20, &vm->map, err)
+		: pvm_error_set(err, ENOTSUP, "no KVM backend for this architecture");
+	if (r < 0)
+		return r;
+	if (vm_identify_memory(vm, h->mem_fd, vm->map.ram_size, &backing) < 0)
+		return pvm_error_set(
+		    err, EBADMSG, "the stored memory fd is not guest memory of %" PRIu64 " bytes",
+		    vm->map.ram_size);
+	vm->backing = backing;
+	return 0;
+}
+
+/* The uid an adopted runner holds stays taken, so that no new runner gets it. */
+static void vm_claim_uid(vm_instance *vm, uid_t uid)
+{
+	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
+	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+
+	vm->uid = uid;
+	if (vm->opts.runner_uid != 0)
+		return;
+	if ((vm_runner_uids.first != first || vm_runner_uids.count != count) &&
+	    (vm_runner_uids.in_use > 0 ||
+	     runner_uids_init(&vm_runner_uids, first, count, NULL) < 0))
+		return;
+	if (runner_uids_claim(&vm_runner_uids, uid) >= 0)
+		vm->uid_allocated = true;
+}
+
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err)
+{
+	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
+	int r;
+
+	r = vm_instance_new(event, cfg, opts, cb, userdata, &vm, err);
+	if (r < 0)
+		return r;
+	r = vm_check_handover(vm, h, err);
+	if (r < 0)
+		return r;
+	r = vm_open_log(vm, err);
+	if (r < 0)
+		return r;
+	r = sd_event_add_io(vm->event, &vm->child_source, h->pidfd, EPOLLIN, vm_on_adopted_exit,
+			    vm);
+	if (r >= 0)
+		r = sd_event_add_io(vm->event, &vm->io_source, h->sock, EPOLLIN, vm_on_io, vm);
+	if (r < 0) {
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm->io_source = sd_event_source_disable_unref(vm->io_source);
+		if (vm->log_fd >= 0)
+			close(TAKE_FD(vm->log_fd));
+		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
+	}
+	/* from here on the instance owns the fds */
+	(void)fcntl(h->sock, F_SETFL, O_NONBLOCK);
+	vm->adopted = true;
+	vm->pid = h->pid;
+	vm->pidfd = h->pidfd;
+	vm->sock = h->sock;
+	vm->mem_fd = h->mem_fd;
+	vm->mem_flags = h->mem_flags;
+	vm->mem_size = vm->map.ram_size;
+	vm->runner_maps = h->runner_maps;
+	vm->running.namespaces = h->namespaces;
+	vm->start_time_usec = h->start_time_usec;
+	vm_claim_uid(vm, h->uid);
+	vm->boot_sent = vm->running_seen = true;
+	/* a guest that was stopping is asked again by the caller (its stop timer was pvmd's) */
+	vm->state = h->state == PVM_VM_READY ? PVM_VM_READY : PVM_VM_RUNNING;
+	if (vm->state == PVM_VM_RUNNING && vm->cfg->boot_timeout_ms > 0) {
+		/* the previous pvmd's boot timer is gone: a not-yet-ready guest gets a new one */
+		r = sd_event_add_time_relative(vm->event, &vm->boot_timer, CLOCK_MONOTONIC,
+					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0,
+					       vm_on_boot_timeout, vm);
+		if (r < 0)
+			vm_fail_start(vm, PVM_DEATH_START_FAILED, "boot timer: %s", strerror(-r));
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+vm_instance *vm_instance_abandon(vm_instance *vm)
+{
+	if (!vm)
+		return NULL;
+	vm->child_source = sd_event_source_disable_unref(vm->child_source);
+	vm_release_run(vm); /* closes pvmd's copies; the runner lives on */
+	return vm_instance_free(vm);
 }
 
 vm_instance *vm_instance_free(vm_instance *vm)

@@ -76,6 +76,32 @@ int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_
 /* Send bytes to the guest's console input (if the config enables input). */
 int vm_instance_console_write(vm_instance *vm, const void *data, size_t len);
 
+/* ---- handing a running VM to the next pvmd ----
+ * A runner outlives pvmd as long as someone (systemd's fd store) holds pvmd's end of its control
+ * socket. What the next pvmd needs to take it over: */
+typedef struct vm_instance_handover {
+	enum pvm_vm_state state; /* RUNNING, READY or STOPPING */
+	pid_t pid;
+	int pidfd, sock, mem_fd; /* owned by the instance (get) or handed to it (adopt) */
+	uid_t uid;		 /* the runner's uid (= its gid) */
+	uint64_t mem_flags;	 /* guest_memfd flags the runner reported */
+	bool runner_maps;	 /* the runner maps guest memory for KVM */
+	unsigned namespaces;	 /* namespaces the runner entered (sandbox report) */
+	uint64_t start_time_usec;
+} vm_instance_handover;
+
+/* The running VM's handover, fds still owned by the instance; -ENOTCONN unless the guest runs
+ * (RUNNING, READY, STOPPING: earlier, the payload is not loaded and nothing can be resumed). */
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret);
+/* Take over a runner left by a previous pvmd. Checks that the pidfd is that runner, the socket
+ * a SEQPACKET socket and the memory fd guest memory of this config's size; on success the
+ * instance owns the three fds, on failure the caller keeps them. */
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err);
+/* Free without ending the runner (pvmd exits for a restart; the fd store keeps it going). */
+vm_instance *vm_instance_abandon(vm_instance *vm);
+
 /* Sandbox self-check (tests and diagnostics): the running runner attempts what its lock-down
  * forbids and reports each result; `changed` is called when the report arrives. */
 typedef struct vm_instance_sandbox_report {

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "bus-client.h"
 #include "caller-fd.h"
 #include "pvmd.h"
@@ -251,9 +253,10 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
-/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
- * Calls are asynchronous and never start machined; without it they fail and nothing else
- * changes. */
+/* systemd-machined: each running VM is a machine of class "vm" led by its runner, in a scope of
+ * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
+ * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
+ * Without machined they fail and nothing else changes. */
 static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
@@ -263,7 +266,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, false);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "CreateMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -292,7 +295,8 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	if (!e)
+	/* a runner taken over after a restart of pvmd may still be registered from before */
+	if (!e || sd_bus_error_has_name(e, "org.freedesktop.machine1.MachineExists"))
 		return 0;
 	vm->machine_registered = false;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
@@ -301,6 +305,34 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 		log_warning("Registering VM '%s' with systemd-machined failed: %s", vm->name,
 			    e->message ?: e->name);
 	return 0;
+}
+
+/* The runner's own scope, machine-<name>.scope in machine.slice, with limits from the config:
+ * guest memory plus room for the runner itself, and its threads (one per vCPU, the main one)
+ * plus a few. Guest memory is charged where it is first touched: mostly by the vCPUs, so here. */
+#define VM_SCOPE_MEMORY_HEADROOM_MIB 64
+#define VM_SCOPE_TASKS_HEADROOM 4
+
+static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
+{
+	uint64_t memory_max = ((uint64_t)vm->cfg->memory_mib + VM_SCOPE_MEMORY_HEADROOM_MIB) << 20;
+	uint64_t tasks_max = (uint64_t)vm->cfg->cpus + VM_SCOPE_TASKS_HEADROOM;
+	_cleanup_free_ char *description = NULL, *unit = NULL;
+	int r;
+
+	if (asprintf(&description, "pvm VM %s", vm->name) < 0)
+		return -ENOMEM;
+	r = sd_bus_message_open_container(call, 'a', "(sv)");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sv)(sv)(sv)", "Description", "s", description,
+					  "MemoryMax", "t", memory_max, "TasksMax", "t", tasks_max);
+	/* at shutdown pvmd stops its VMs gracefully first: ordered before pvmd's unit, the scope
+	 * is stopped after it */
+	if (r >= 0 && sd_pid_get_unit(0, &unit) >= 0)
+		r = sd_bus_message_append(call, "(sv)", "Before", "as", 1, unit);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	return r;
 }
 
 static void vm_register_machine(pvmd_vm *vm)
@@ -313,13 +345,15 @@ static void vm_register_machine(pvmd_vm *vm)
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	r = machine_call(m, "RegisterMachine", &call);
+	r = machine_call(m, "CreateMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
 				      0);
@@ -343,6 +377,7 @@ static void vm_save(pvmd_vm *vm)
 		.start_time_usec = vm_start_time(vm),
 		.tied = vm->track != NULL,
 	};
+	vm_instance_handover h;
 	pvm_error err = { 0 };
 
 	if (rec.runner_pid > 0) {
@@ -358,6 +393,12 @@ static void vm_save(pvmd_vm *vm)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		rec.runner_uid = h.uid;
+		rec.runner_namespaces = h.namespaces;
+		rec.memory_flags = h.mem_flags;
+		rec.runner_maps = h.runner_maps;
+	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
 		return;
@@ -366,6 +407,33 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+/* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
+ * chance later), and leave it when the VM ends. Without a service manager this does nothing. */
+static void vm_sync_fdstore(pvmd_vm *vm)
+{
+	pvmd_fdstore *s = &vm->manager->fdstore;
+	vm_instance_handover h;
+	int r = 0;
+
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		if (vm->stored_pid == h.pid)
+			return;
+		if (vm->stored_pid)
+			pvmd_fdstore_forget(s, vm->name); /* a previous run's */
+		vm->stored_pid = h.pid;
+		if ((r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_CONTROL, h.sock)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_PIDFD, h.pidfd)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_MEMORY, h.mem_fd)) < 0)
+			log_warning(
+			    "VM '%s': cannot hand its fds to the service manager's store (%s); "
+			    "it will not survive a restart of pvmd",
+			    vm->name, strerror(-r));
+	} else if (vm->stored_pid) {
+		pvmd_fdstore_forget(s, vm->name);
+		vm->stored_pid = 0;
+	}
 }
 
 /* A property's current value as text, to compare with what was published. */
@@ -434,12 +502,13 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	if (n > 0)
 		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
-			 reason != PVM_DEATH_NONE ? ", reason " : "",
-			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			    reason != PVM_DEATH_NONE ? ", reason " : "",
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		signal_state_changed(vm);
 	}
-	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
+	/* from the runner's spawn on: its own allocations go to its scope from the start */
+	if (state_is_active(state))
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
@@ -447,6 +516,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	}
 	if (record)
 		vm_save(vm);
+	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
 
@@ -475,10 +545,11 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	manager *m = vm->manager;
-	vm_instance_options opts = {
+	manager *m = vm->manager; /* not const: its host facts are filled in by the first runner */
+
+	return (vm_instance_options){
 		.runner_path = m->runner_path,
 		.runtime_dir = m->runtime_dir,
 		.log_dir = m->log_dir,
@@ -490,10 +561,16 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.console_ring_size = m->console_ring_size,
 		.host_facts = &m->host_facts,
 	};
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
+			    err);
 	if (r < 0)
 		return r;
 	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
@@ -503,6 +580,24 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 	}
 	vm_instance_free(vm->inst);
 	vm->inst = inst;
+	return 0;
+}
+
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	/* the memory exists already: its backing is checked, not chosen */
+	vm_instance_options opts = vm_instance_options_for(vm, false);
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
+			      err);
+	if (r < 0)
+		return r;
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	vm->recovered = false;
+	vm->stored_pid = h->pid; /* its fds are in the store already */
 	return 0;
 }
 
@@ -544,7 +639,10 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	caller_payload_done(&vm->initrd);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	vm_instance_free(vm->inst);
+	if (vm->manager->keep_vms && vm->stored_pid)
+		vm_instance_abandon(vm->inst); /* the runner and its stored fds stay for the next */
+	else
+		vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
@@ -1029,7 +1127,8 @@ static int track_gone(sd_bus_track *track, void *userdata)
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 	} else {
 		pvmd_vm_changed(vm);
 	}

@@ -409,8 +409,9 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	R.sock = RUNNER_CONTROL_FD;
-	/* die with pvmd; set again after the credential change */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* No parent-death signal: the runner ends when its control socket closes, i.e. when
+	 * nobody holds pvmd's end any more. A pvmd killed outright takes its end with it; under
+	 * systemd the fd store keeps it, and the next pvmd takes the runner over. */
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&R.devices_lock, NULL);
 	pthread_mutex_init(&R.console_lock, NULL);

@@ -204,9 +204,6 @@ int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm
 	if (getuid() != sb->uid || geteuid() != sb->uid || getgid() != sb->gid ||
 	    capng_have_capabilities(CAPNG_SELECT_BOTH) != CAPNG_NONE)
 		return pvm_error_set(err, EPERM, "credentials not dropped as asked");
-	/* the credential change cleared the parent-death signal: set it again */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		return pvm_error_set(err, errno, "PR_SET_PDEATHSIG: %m");
 	/* no core dumps and no ptrace by its own uid: a dump could hold guest memory */
 	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
 		return pvm_error_set(err, errno, "disabling core dumps: %m");

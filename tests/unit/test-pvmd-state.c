@@ -42,6 +42,10 @@ static void test_round_trip(const char *dir)
 		.runner_pid = 4242,
 		.runner_start_ticks = 123456789,
 		.runner_exe = "/usr/libexec/pvm-runner",
+		.runner_uid = 61190,
+		.runner_namespaces = 15,
+		.memory_flags = 3,
+		.runner_maps = true,
 		.start_time_usec = 1700000000000000ULL,
 		.tied = true,
 		.config_json = "{\"name\":\"vm-1\",\"memory_mib\":16}",
@@ -56,6 +60,9 @@ static void test_round_trip(const char *dir)
 	assert(out.owner == 1000 && out.state == PVM_VM_RUNNING && out.reason == PVM_DEATH_NONE);
 	assert(out.runner_pid == 4242 && out.runner_start_ticks == 123456789);
 	assert(strcmp(out.runner_exe, in.runner_exe) == 0);
+	/* what the next pvmd needs to take the runner over */
+	assert(out.runner_uid == 61190 && out.runner_namespaces == 15 && out.memory_flags == 3 &&
+	       out.runner_maps);
 	assert(out.start_time_usec == in.start_time_usec && out.tied);
 	assert(strstr(out.config_json, "\"memory_mib\":16"));
 	pvmd_state_record_done(&out);
