@@ -60,6 +60,7 @@ manager *manager_free(manager *m)
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	subscribers_free(m);
+	auth_caller_cache_clear();
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -907,6 +908,7 @@ static void bus_drop(manager *m)
 	m->filter_slot = sd_bus_slot_unref(m->filter_slot);
 	if (m->bus)
 		sd_bus_detach_event(m->bus);
+	auth_caller_cache_clear(); /* its call holds the old connection */
 	m->bus = sd_bus_flush_close_unref(m->bus);
 }
 
