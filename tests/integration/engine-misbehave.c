@@ -66,6 +66,10 @@ static void run_case(const struct guest_case *c)
 				sd_event_run(t.event, 50 * 1000);
 			CHECK(strstr(vm_instance_message(t.vm), c->wait_message));
 		}
+		/* the guest's line may come after READY: stop it only once it has said it, so a
+		 * slow host cannot kill it before it speaks */
+		if (c->console)
+			CHECK(engine_wait_console(&t, c->console, 10000));
 		CHECK(vm_instance_stop(t.vm, c->stop_timeout_msec * 1000, &err) == 0);
 	}
 	CHECK(engine_wait_ended(&t, 20000));
