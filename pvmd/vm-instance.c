@@ -62,6 +62,7 @@ struct vm_instance {
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	bool reading, change_pending; /* a batch of runner messages is being read */
 	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
@@ -95,10 +96,23 @@ static uint64_t now_usec(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void vm_changed(vm_instance *vm)
+static void vm_publish(vm_instance *vm)
 {
+	vm->change_pending = false;
 	if (vm->cb.changed)
 		vm->cb.changed(vm, vm->userdata);
+}
+
+/* Publishing a change (signals, the record, the memory report) costs pvmd milliseconds: while
+ * a batch of runner messages is read, it waits until the console bytes already waiting behind
+ * the change are in the ring and the log (vm_read_messages), so a guest's first output is not
+ * held up by the RUNNING before it. */
+static void vm_changed(vm_instance *vm)
+{
+	if (vm->reading)
+		vm->change_pending = true;
+	else
+		vm_publish(vm);
 }
 
 static void vm_set_message(vm_instance *vm, const char *fmt, ...) _printf_(2, 3);
@@ -593,7 +607,7 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 /* Messages per wakeup: a runner that sends without pause cannot keep pvmd's loop to itself. */
 #define VM_MESSAGES_PER_DISPATCH 64
 
-static void vm_read_messages(vm_instance *vm, unsigned max)
+static void vm_read_batch(vm_instance *vm, unsigned max)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 
@@ -616,10 +630,24 @@ static void vm_read_messages(vm_instance *vm, unsigned max)
 				      r == -EBADMSG ? reason : strerror(-r));
 			return;
 		}
+		/* console bytes go in before a pending change is published; anything else is
+		 * published change by change, so that no state is skipped */
+		if (vm->change_pending &&
+		    ((const runner_msg_header *)buf)->type != RUNNER_MSG_CONSOLE)
+			vm_publish(vm);
 		vm_on_message(vm, buf, mem_fd);
 		if (!vm->io_source)
 			return;
 	}
+}
+
+static void vm_read_messages(vm_instance *vm, unsigned max)
+{
+	vm->reading = true;
+	vm_read_batch(vm, max);
+	vm->reading = false;
+	if (vm->change_pending)
+		vm_publish(vm);
 }
 
 static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)

@@ -30,8 +30,15 @@ static void on_changed(vm_instance *vm, void *userdata)
 	engine_vm *t = userdata;
 	enum pvm_vm_state s = vm_instance_state(vm);
 
-	if (t->n_states < 64 && (t->n_states == 0 || t->states[t->n_states - 1] != s))
+	char *ring = NULL;
+	size_t len = 0;
+
+	if (t->n_states < 64 && (t->n_states == 0 || t->states[t->n_states - 1] != s)) {
+		CHECK(vm_instance_console_snapshot(vm, &ring, &len) == 0);
+		free(ring);
+		t->console_at[t->n_states] = len;
 		t->states[t->n_states++] = s;
+	}
 }
 
 void engine_vm_init(engine_vm *t, const char *guest, uint32_t memory_mib)
@@ -112,8 +119,10 @@ void engine_fake_runner_make(engine_fake_runner *f, const char *mode)
 	snprintf(f->path, sizeof(f->path), "%s/runner", f->dir);
 	script = fopen(f->path, "we");
 	CHECK(script);
-	fprintf(script, "#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_PARENT=$PPID exec %s\n", mode,
-		ENGINE_FAKE_RUNNER);
+	fprintf(script,
+		"#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_DIR=%s ENGINE_FAKE_PARENT=$PPID exec "
+		"%s\n",
+		mode, f->dir, ENGINE_FAKE_RUNNER);
 	CHECK(fclose(script) == 0);
 	CHECK(chmod(f->path, 0755) == 0);
 }

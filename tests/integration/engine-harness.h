@@ -18,8 +18,10 @@ typedef struct engine_vm {
 	pvm_config cfg;
 	char kernel[512];
 	char log_dir[128];
-	/* every state the VM went through, in order */
+	/* every state the VM went through, in order, and the console bytes in the ring when
+	 * each was published */
 	enum pvm_vm_state states[64];
+	size_t console_at[64];
 	unsigned n_states;
 } engine_vm;
 
@@ -44,7 +46,8 @@ bool engine_console_has(engine_vm *t, const char *needle);
 bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state);
 
 /* A runner path that runs engine-fake-runner in `mode` (pvmd passes its runner no environment
- * of its own: a wrapper script sets the mode). Remove it with engine_fake_runner_remove. */
+ * of its own: a wrapper script sets the mode, and ENGINE_FAKE_DIR to `dir`, where a mode may
+ * leave files for the test). Remove it with engine_fake_runner_remove. */
 typedef struct engine_fake_runner {
 	char dir[64];
 	char path[96];
