@@ -63,6 +63,10 @@ struct vm_instance {
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
 	bool reading, change_pending; /* a batch of runner messages is being read */
+	/* the memory report as last computed; its facts (the memory, the runner and its
+	 * mappings) change only with a published change or the memory fd, which clear it */
+	pvm_memory_report report;
+	bool report_valid;
 	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
@@ -109,6 +113,7 @@ static void vm_publish(vm_instance *vm)
  * held up by the RUNNING before it. */
 static void vm_changed(vm_instance *vm)
 {
+	vm->report_valid = false;
 	if (vm->reading)
 		vm->change_pending = true;
 	else
@@ -308,6 +313,7 @@ static void vm_release_run(vm_instance *vm)
 		close(TAKE_FD(vm->sock));
 	if (vm->mem_fd >= 0)
 		close(TAKE_FD(vm->mem_fd));
+	vm->report_valid = false;
 	if (vm->log_fd >= 0)
 		close(TAKE_FD(vm->log_fd));
 	if (vm->pidfd >= 0)
@@ -507,6 +513,7 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "loading the payload: %s",
 				     err.message);
 	vm->mem_fd = TAKE_FD(mem_fd);
+	vm->report_valid = false;
 	vm->backing = m->backing;
 	vm->mem_flags = m->guest_memfd_flags;
 	vm->mem_size = m->memory_bytes;
@@ -1086,7 +1093,7 @@ static void vm_report_mapped(const vm_instance *vm, pvm_memory_report *rep)
 		     : "");
 }
 
-int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
+static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *ret)
 {
 	pvm_memory_report rep = { .unswappable = PVM_UNKNOWN,
 				  .unmigratable = PVM_UNKNOWN,
@@ -1130,6 +1137,24 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 			 "the pages)");
 	}
 	*ret = rep;
+	return 0;
+}
+
+/* Computed once per change of its facts, not per read: a property read or a listing of many
+ * VMs scans no /proc maps. After RUNNING the runner holds no fd to guest memory and its
+ * seccomp filter refuses new mappings, so a scan could not find anything new until a fact
+ * changes. */
+int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret)
+{
+	int r;
+
+	if (!vm->report_valid) {
+		r = vm_memory_report_compute(vm, &vm->report);
+		if (r < 0)
+			return r;
+		vm->report_valid = true;
+	}
+	*ret = vm->report;
 	return 0;
 }
 

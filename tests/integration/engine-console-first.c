@@ -5,45 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine-harness.h"
 
-static uint64_t now_msec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int main(void)
 {
-	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
 	engine_fake_runner f;
-	vm_instance_options o = { 0 };
 	engine_vm t;
-	char sent[128];
-	struct stat st;
 	unsigned running = 0;
-	uint64_t deadline;
 
 	engine_require_kvm();
-	engine_fake_runner_make(&f, "burst");
-	snprintf(sent, sizeof(sent), "%s/sent", f.dir);
-	o.runner_path = f.path;
-	engine_vm_init(&t, "hello", 16);
-	engine_vm_create(&t, &o);
-	engine_vm_start(&t);
-	/* the loop does not run until the runner has sent everything: pvmd reads it in one go */
-	deadline = now_msec() + 20000;
-	while (stat(sent, &st) < 0) {
-		CHECK(now_msec() < deadline);
-		nanosleep(&tick, NULL);
-	}
-	CHECK(engine_wait_state(&t, PVM_VM_READY, 20000));
-
+	engine_burst_start(&t, &f);
 	CHECK(engine_saw_state(&t, PVM_VM_STARTING));
 	CHECK(engine_saw_state(&t, PVM_VM_RUNNING));
 	while (t.states[running] != PVM_VM_RUNNING)
@@ -56,7 +29,6 @@ int main(void)
 	CHECK(engine_console_has(&t, "burst\n"));
 
 	engine_vm_done(&t);
-	CHECK(unlink(sent) == 0);
 	engine_fake_runner_remove(&f);
 	printf("engine-console-first: ok\n");
 	return 0;

@@ -5,8 +5,9 @@
  * ERROR whose text is not UTF-8 and holds a terminal escape, then exit status 3), "hold" (stay
  * in setup until killed), "report-uid" (an ERROR naming the uid and gid pvmd asked for, then
  * exit status 3), "burst" (a real guest_memfd in CREATED, then at once RUNNING, a console
- * line and READY, all sent before pvmd answers; then $ENGINE_FAKE_DIR/sent is made and it
- * holds). */
+ * line and READY, all sent before pvmd answers; then $ENGINE_FAKE_DIR/sent is made; on
+ * SIGUSR1 it maps the guest memory, as a real runner cannot once locked down, makes
+ * $ENGINE_FAKE_DIR/mapped and holds). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -34,8 +35,12 @@ static int burst(const runner_msg_create *c)
 				 .memory_bytes = c->memory_bytes };
 	runner_msg_running running = { .uid = c->uid, .gid = c->gid };
 	char path[128];
-	int kvm, vm, gmem, fd;
+	sigset_t usr1;
+	int kvm, vm, gmem, fd, sig;
 
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	vm = kvm < 0 ? -1 : ioctl(kvm, KVM_CREATE_VM, 0UL);
 	gmem = vm < 0 ? -1 : ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
@@ -45,6 +50,12 @@ static int burst(const runner_msg_create *c)
 	    runner_msg_send(3, RUNNER_MSG_READY, NULL, 0, -1) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/sent", getenv("ENGINE_FAKE_DIR") ?: "/nonexistent");
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || close(fd) < 0 || sigwait(&usr1, &sig) != 0)
+		return -1;
+	if (mmap(NULL, c->memory_bytes, PROT_READ, MAP_SHARED, gmem, 0) == MAP_FAILED)
+		return -1;
+	snprintf(path, sizeof(path), "%s/mapped", getenv("ENGINE_FAKE_DIR") ?: "/nonexistent");
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	return fd < 0 ? -1 : close(fd);
 }

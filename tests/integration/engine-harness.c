@@ -127,6 +127,22 @@ void engine_fake_runner_make(engine_fake_runner *f, const char *mode)
 	CHECK(chmod(f->path, 0755) == 0);
 }
 
+void engine_burst_start(engine_vm *t, engine_fake_runner *f)
+{
+	vm_instance_options o = { 0 };
+	char sent[128];
+
+	engine_fake_runner_make(f, "burst");
+	o.runner_path = f->path;
+	engine_vm_init(t, "hello", 16);
+	engine_vm_create(t, &o);
+	engine_vm_start(t);
+	snprintf(sent, sizeof(sent), "%s/sent", f->dir);
+	CHECK(engine_wait_file(sent, 20000));
+	CHECK(unlink(sent) == 0);
+	CHECK(engine_wait_state(t, PVM_VM_READY, 20000));
+}
+
 void engine_fake_runner_remove(engine_fake_runner *f)
 {
 	CHECK(unlink(f->path) == 0 && rmdir(f->dir) == 0);
@@ -137,6 +153,20 @@ static uint64_t now_msec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool engine_wait_file(const char *path, uint64_t timeout_msec)
+{
+	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	uint64_t deadline = now_msec() + timeout_msec;
+	struct stat st;
+
+	while (stat(path, &st) < 0) {
+		if (now_msec() >= deadline)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+	return true;
 }
 
 static bool run_until(engine_vm *t, bool (*pred)(engine_vm *t, const void *arg), const void *arg,

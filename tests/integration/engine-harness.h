@@ -53,6 +53,11 @@ typedef struct engine_fake_runner {
 	char path[96];
 } engine_fake_runner;
 void engine_fake_runner_make(engine_fake_runner *f, const char *mode);
+/* Wait, without running any loop, for a file a fake runner makes (polled, with a deadline). */
+bool engine_wait_file(const char *path, uint64_t timeout_msec);
+/* A VM on a fake runner in mode "burst", started; the loop runs only once the runner has sent
+ * CREATED, RUNNING, a console line and READY (so pvmd reads them in one go), until READY. */
+void engine_burst_start(engine_vm *t, engine_fake_runner *f);
 void engine_fake_runner_remove(engine_fake_runner *f);
 
 /* Check an outcome and print what happened when it is not the expected one. */
