@@ -71,6 +71,8 @@ int pvm_policy_parse_text(const char *text, size_t len, const char *origin, pvm_
 size_t pvm_policy_n_files(const pvm_policy *p);
 const char *pvm_policy_file(const pvm_policy *p, size_t i);
 size_t pvm_policy_n_rules(const pvm_policy *p);
+/* Rules that allow something: none means the policy denies every action to every caller. */
+size_t pvm_policy_n_allow_rules(const pvm_policy *p);
 size_t pvm_policy_n_warnings(const pvm_policy *p);
 const char *pvm_policy_warning(const pvm_policy *p, size_t i);
 pvm_policy *pvm_policy_free(pvm_policy *p);

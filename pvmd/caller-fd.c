@@ -27,17 +27,10 @@
 #define CALLER_FD_CHUNK 65536
 #define PAYLOAD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
 
-uint64_t caller_fd_now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Milliseconds left for poll(), 0 once the deadline passed. */
 static int ms_left(uint64_t deadline_usec)
 {
-	uint64_t now = caller_fd_now_usec();
+	uint64_t now = pvm_now_usec(CLOCK_MONOTONIC);
 	uint64_t ms = deadline_usec > now ? (deadline_usec - now + 999) / 1000 : 0;
 	return (int)MIN(ms, (uint64_t)INT_MAX);
 }
@@ -114,7 +107,7 @@ static int read_regular(int fd, char *buf, size_t max, uint64_t deadline, size_t
 	for (;;) {
 		ssize_t n;
 
-		if (caller_fd_now_usec() >= deadline)
+		if (pvm_now_usec(CLOCK_MONOTONIC) >= deadline)
 			return pvm_error_set(err, ETIMEDOUT, "reading the file took too long");
 		n = pread(fd, buf + len, MIN(max + 1 - len, (size_t)CALLER_FD_CHUNK), (off_t)len);
 		if (n < 0 && errno == EINTR)
@@ -292,7 +285,7 @@ int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadlin
 		size_t want = (size_t)MIN((uint64_t)st.st_size - done, (uint64_t)CALLER_FD_CHUNK);
 		ssize_t n;
 
-		if (caller_fd_now_usec() >= deadline_usec)
+		if (pvm_now_usec(CLOCK_MONOTONIC) >= deadline_usec)
 			return pvm_error_set(err, ETIMEDOUT, "%s: reading the file took too long",
 					     what);
 		n = pread(fd, buf, want, (off_t)done);

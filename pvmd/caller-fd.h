@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "time-util.h" /* deadlines are pvm_now_usec(CLOCK_MONOTONIC) plus a span */
 
 enum caller_fd_kind {
 	CALLER_FD_REGULAR,
@@ -50,5 +51,3 @@ int caller_fd_real_path(int fd, char **ret);
 /* A payload memfd's size, if it is sealed against every change (-EPERM otherwise): what the
  * engine checks before it loads one into guest memory. */
 int caller_payload_check_sealed(int memfd, uint64_t *ret_size);
-
-uint64_t caller_fd_now_usec(void);

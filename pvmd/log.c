@@ -37,7 +37,7 @@ static void log_stderr(int prio, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-void log_msg(int prio, const char *fmt, ...)
+void pvmd_log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -51,7 +51,7 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-void log_vm_msg(int prio, const char *vm, const char *fmt, ...)
+void pvmd_log_vm_msg(int prio, const char *vm, const char *fmt, ...)
 {
 	char *text = NULL;
 	va_list ap;

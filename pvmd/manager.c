@@ -20,12 +20,12 @@
 #include "worker.h"
 
 static void config_reader_free(config_reader *cr);
-static void bus_drop(manager *m);
-static void shutdown_decided(manager *m, bool restarting);
+static void bus_drop(pvmd_manager *m);
+static void shutdown_decided(pvmd_manager *m, bool restarting);
 
-int manager_new(manager **ret)
+int manager_new(pvmd_manager **ret)
 {
-	manager *m = calloc(1, sizeof(*m));
+	pvmd_manager *m = calloc(1, sizeof(*m));
 	int r;
 
 	if (!m)
@@ -46,7 +46,7 @@ int manager_new(manager **ret)
 	return 0;
 }
 
-manager *manager_free(manager *m)
+pvmd_manager *manager_free(pvmd_manager *m)
 {
 	if (!m)
 		return NULL;
@@ -78,7 +78,7 @@ manager *manager_free(manager *m)
 	return NULL;
 }
 
-int manager_load_policy(manager *m)
+int manager_load_policy(pvmd_manager *m)
 {
 	pvm_policy *p = NULL;
 	pvm_error err = { 0 };
@@ -96,7 +96,7 @@ int manager_load_policy(manager *m)
 
 /* A reload, as systemd's notify protocol frames it: RELOADING=1 while the policy is read, READY=1
  * after. A broken edit keeps the policy in force rather than dropping all rules. */
-int manager_reload(manager *m)
+int manager_reload(pvmd_manager *m)
 {
 	int r;
 
@@ -111,7 +111,7 @@ int manager_reload(manager *m)
 	return r;
 }
 
-pvmd_vm *manager_find_vm(manager *m, const char *name)
+pvmd_vm *manager_find_vm(pvmd_manager *m, const char *name)
 {
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (strcmp(vm->name, name) == 0)
@@ -119,7 +119,7 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+void manager_get_usage(pvmd_manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
 		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
@@ -146,7 +146,7 @@ void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage 
 	}
 }
 
-size_t manager_count_vms(manager *m)
+size_t manager_count_vms(pvmd_manager *m)
 {
 	size_t n = 0;
 
@@ -155,7 +155,7 @@ size_t manager_count_vms(manager *m)
 	return n;
 }
 
-void manager_update_status(manager *m)
+void manager_update_status(pvmd_manager *m)
 {
 	unsigned total = 0, active = 0;
 
@@ -169,7 +169,7 @@ void manager_update_status(manager *m)
 		sd_event_exit(m->event, 0);
 }
 
-static void manager_add_vm(manager *m, pvmd_vm *vm)
+static void manager_add_vm(pvmd_manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
@@ -177,15 +177,20 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 	pvmd_vm_changed(vm);
 }
 
-int manager_remove_vm(manager *m, pvmd_vm *vm)
+int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm)
 {
+	int r;
+
 	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
-	pvmd_state_remove(m->state_dir, vm->name);
+	r = pvmd_state_remove(m->state_dir, vm->name);
+	if (r < 0) /* the next pvmd would bring the VM back from its record */
+		log_warning("VM '%s': cannot remove its record in %s: %s", vm->name, m->state_dir,
+			    strerror(-r));
 	pvmd_vm_free(vm);
 	manager_update_status(m);
 	return 0;
@@ -193,7 +198,7 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 
 /* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
  * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
-static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
+static int read_vm(pvmd_manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
@@ -219,7 +224,8 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 /* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
  * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
  * would say as much. The answer names nothing but the name: no owner, state or count. */
-static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+static int check_name_free(pvmd_manager *m, const pvmd_caller *c, const char *name,
+			   sd_bus_error *error)
 {
 	pvmd_vm *vm = manager_find_vm(m, name);
 
@@ -237,12 +243,12 @@ static int check_name_free(manager *m, const pvmd_caller *c, const char *name, s
 					 name);
 	return sd_bus_error_setf(
 	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
-	    "A VM named '%s' already exists (choose another name, or remove it "
-	    "with 'pvmctl remove %s' once it is stopped)",
-	    name, name);
+	    "A VM named '%s' already exists (start it again with 'pvmctl start %s', choose "
+	    "another name with --name, or remove it with 'pvmctl remove %s' once it is stopped)",
+	    name, name, name);
 }
 
-static int check_capacity(manager *m, sd_bus_error *error)
+static int check_capacity(pvmd_manager *m, sd_bus_error *error)
 {
 	if (manager_count_vms(m) < m->vms_max)
 		return 0;
@@ -328,7 +334,7 @@ static int check_payload_fd(const char *option, int fd, const char *config_path,
 
 /* A CreateVMFromFd call waiting for its config (method_create_vm_from_fd below). */
 struct config_reader {
-	manager *manager;
+	pvmd_manager *manager;
 	config_reader *next;
 	uid_t uid; /* the caller's */
 	sd_bus_message *msg;
@@ -339,7 +345,7 @@ struct config_reader {
  * most this many of the WORKER_JOBS_MAX threads, and no more than that from anyone else. */
 #define PVMD_CALLER_JOBS_MAX 4
 
-static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *error)
+static int check_caller_jobs(pvmd_manager *m, uid_t uid, bool config, sd_bus_error *error)
 {
 	unsigned n = 0;
 
@@ -360,7 +366,7 @@ static int check_caller_jobs(manager *m, uid_t uid, bool config, sd_bus_error *e
 	return 0;
 }
 
-static void creating_remove(manager *m, pvmd_vm *vm)
+static void creating_remove(pvmd_manager *m, pvmd_vm *vm)
 {
 	for (pvmd_vm **p = &m->creating; *p; p = &(*p)->next)
 		if (*p == vm) {
@@ -373,7 +379,7 @@ static void creating_remove(manager *m, pvmd_vm *vm)
 /* The payload is copied: the full policy check on it, then the VM exists. */
 static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pvm_error err = { 0 };
 	bool fallback = false;
 
@@ -423,7 +429,7 @@ static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_erro
 	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
 }
 
-static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
+static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, size_t len,
 		     sd_bus_error *error)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
@@ -549,7 +555,7 @@ static int config_read_work(void *data, uint64_t deadline_usec)
 				     &d->err);
 }
 
-static int config_read_result(manager *m, sd_bus_message *msg, int r, config_read *d,
+static int config_read_result(pvmd_manager *m, sd_bus_message *msg, int r, config_read *d,
 			      sd_bus_error *error)
 {
 	if (!d || r == -ETIMEDOUT)
@@ -589,7 +595,7 @@ static void config_read_done(int r, void *data, void *userdata)
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	enum caller_fd_kind kind;
 	pvm_error err = { 0 };
 	config_reader *cr;
@@ -694,7 +700,7 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	pvmd_vm *vm = NULL;
 	int r;
 
@@ -702,7 +708,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
-	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	r = auth_check_action_as(m, msg, PVM_ACTION_STOP, "remove", vm, error);
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))
@@ -735,7 +741,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
@@ -821,7 +827,7 @@ static int prop_shutting_down(sd_bus *bus, const char *path, const char *interfa
 			      const char *property, sd_bus_message *reply, void *userdata,
 			      sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	return sd_bus_message_append(reply, "b", m->shutting_down);
 }
 
@@ -871,15 +877,7 @@ static const sd_bus_vtable manager_vtable[] = {
 #define BUS_RETRY_FIRST_USEC (100 * 1000ULL)
 #define BUS_RETRY_MAX_USEC (5 * 1000 * 1000ULL)
 
-static uint64_t now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void bus_lost(manager *m);
+static void bus_lost(pvmd_manager *m);
 
 /* sd-bus turns a closed connection into a local Disconnected signal; pvmd keeps running. */
 static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -892,7 +890,7 @@ static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 
 /* Drop the connection and everything that lives on it. Calls in flight (polkit answers, config
  * fds) came from clients whose connections ended with it: there is nobody to answer. */
-static void bus_drop(manager *m)
+static void bus_drop(pvmd_manager *m)
 {
 	/* a SIGTERM still asking systemd whether it restarts pvmd gets no answer now: a stop */
 	if (m->restart_query)
@@ -913,7 +911,7 @@ static void bus_drop(manager *m)
 }
 
 /* Open the system bus and publish pvmd's objects on it (the name is asked for separately). */
-static int bus_open(manager *m)
+static int bus_open(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	int r;
@@ -940,7 +938,7 @@ static int bus_open(manager *m)
 	return r;
 }
 
-int manager_connect(manager *m)
+int manager_connect(pvmd_manager *m)
 {
 	int r;
 
@@ -952,7 +950,7 @@ int manager_connect(manager *m)
 	return r;
 }
 
-int manager_request_name(manager *m)
+int manager_request_name(pvmd_manager *m)
 {
 	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);
 	if (r < 0)
@@ -963,7 +961,7 @@ int manager_request_name(manager *m)
 }
 
 /* pvmd ends the run itself: the note becomes the VM's message (and record) once it ended. */
-static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
+static void stop_vm_noting(pvmd_manager *m, pvmd_vm *vm, const char *note)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -974,8 +972,8 @@ static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
 }
 
 /* No bus to serve on: stop every VM as on SIGTERM, noting why, and exit 1 once they ended. */
-static void bus_give_up(manager *m, const char *fmt, ...) _printf_(2, 3);
-static void bus_give_up(manager *m, const char *fmt, ...)
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...) _printf_(2, 3);
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...)
 {
 	_cleanup_free_ char *note = NULL;
 	va_list ap;
@@ -999,12 +997,12 @@ static void bus_give_up(manager *m, const char *fmt, ...)
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* The next attempt after a backoff, or giving up once the outage has lasted too long. */
-static void bus_schedule_retry(manager *m)
+static void bus_schedule_retry(pvmd_manager *m)
 {
 	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
 	int r;
 
-	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+	if (pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec >= m->bus_reconnect_usec) {
 		bus_give_up(m,
 			    "lost the system bus and could not reconnect within %llu s (%u "
 			    "attempts, last error: %s)",
@@ -1026,7 +1024,7 @@ static void bus_schedule_retry(manager *m)
 
 static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	if (e) {
@@ -1036,7 +1034,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 		return 0;
 	}
 	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
-		   PVM_BUS_NAME, (double)(now_monotonic() - m->bus_lost_usec) / 1e6,
+		   PVM_BUS_NAME, (double)(pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec) / 1e6,
 		   m->bus_attempts);
 	m->bus_lost_usec = 0;
 	m->bus_attempts = 0;
@@ -1046,7 +1044,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	m->bus_attempts++;
@@ -1065,12 +1063,12 @@ static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 /* The bus went away (dbus-daemon restarted or killed). Untied VMs do not depend on it and run
  * on; a tied VM was promised to end with its client's connection, which ended with the bus,
  * so it is stopped. pvmd reconnects and takes its name again; see pvmd(8), LIFETIME. */
-static void bus_lost(manager *m)
+static void bus_lost(pvmd_manager *m)
 {
 	if (m->exit_failure)
 		return; /* given up already: the shutdown is under way */
 	if (m->bus_lost_usec == 0) {
-		m->bus_lost_usec = now_monotonic();
+		m->bus_lost_usec = pvm_now_usec(CLOCK_MONOTONIC);
 		m->bus_attempts = 0;
 		log_error("Lost the system bus; the VMs run on; reconnecting for up to %llu s",
 			  (unsigned long long)(m->bus_reconnect_usec / 1000000));
@@ -1098,7 +1096,7 @@ static void bus_lost(manager *m)
 /* A runner the previous pvmd left can be taken over when the service manager kept its three
  * fds, the record says the guest was running, and the stored pidfd is still the recorded
  * runner. A VM tied to its creator is not: the creator's connection is not known any more. */
-static int recover_adopt(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, pvm_error *err)
+static int recover_adopt(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, pvm_error *err)
 {
 	_cleanup_close_ int sock = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_CONTROL);
 	_cleanup_close_ int pidfd = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_PIDFD);
@@ -1139,7 +1137,7 @@ static int recover_adopt(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, 
 }
 
 /* The documented fallback: end the runner the record names and list the VM as stopped. */
-static int recover_reap(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, bool was_active)
+static int recover_reap(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, bool was_active)
 {
 	pvm_error err = { 0 };
 	int r;
@@ -1173,7 +1171,7 @@ static int recover_reap(manager *m, const pvmd_state_record *rec, pvmd_vm *vm, b
 
 static int recover_one(pvmd_state_record *rec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	pvm_error err = { 0 };
 	pvmd_vm *vm = NULL;
@@ -1195,7 +1193,10 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 			log_vm_error(rec->name,
 				     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
 				     rec->name, (int)rec->runner_pid, err.message);
-		pvmd_state_remove(m->state_dir, rec->name);
+		r = pvmd_state_remove(m->state_dir, rec->name);
+		if (r < 0)
+			log_vm_warning(rec->name, "VM '%s': cannot remove its record: %s",
+				       rec->name, strerror(-r));
 		return 0;
 	}
 	r = pvmd_vm_new(m, cfg, rec->owner, &vm);
@@ -1237,7 +1238,7 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	return 0;
 }
 
-int manager_recover(manager *m)
+int manager_recover(pvmd_manager *m)
 {
 	int r = pvmd_state_load_all(m->state_dir, recover_one, m);
 
@@ -1249,9 +1250,10 @@ int manager_recover(manager *m)
 
 static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	bool any = false;
+	int r;
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
@@ -1262,15 +1264,19 @@ static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		any = true;
 	}
 	if (!any)
-		sd_event_exit(m->event, 0);
-	else
-		/* a killed runner is reaped promptly; do not wait for it forever either */
-		sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0,
-					   NULL, NULL);
+		return sd_event_exit(m->event, 0);
+	/* a killed runner is reaped promptly; do not wait for it forever either (a timer without
+	 * a callback ends the loop). Without that timer, end now rather than maybe never. */
+	r = sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0, NULL,
+				       NULL);
+	if (r < 0) {
+		log_error("Cannot arm the exit timer: %s; exiting now", strerror(-r));
+		return sd_event_exit(m->event, 0);
+	}
 	return 0;
 }
 
-static int shutdown_stop_vms(manager *m)
+static int shutdown_stop_vms(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint64_t timeout;
@@ -1299,7 +1305,7 @@ static int shutdown_stop_vms(manager *m)
 /* SIGTERM during `systemctl restart pvmd` leaves the running VMs to the next pvmd (their fds
  * are in the store, which systemd keeps while a job is pending); any other SIGTERM stops them.
  * Only systemd knows which it is: the job on pvmd's unit, asked in three steps. */
-static void shutdown_decided(manager *m, bool restarting)
+static void shutdown_decided(pvmd_manager *m, bool restarting)
 {
 	unsigned kept = 0;
 
@@ -1332,7 +1338,7 @@ static int restart_query_job_type(sd_bus_message *reply, void *userdata, sd_bus_
 
 static int restart_query_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const char *job = NULL;
 	uint32_t id = 0;
 
@@ -1349,7 +1355,7 @@ static int restart_query_job(sd_bus_message *reply, void *userdata, sd_bus_error
 
 static int restart_query_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const char *unit = NULL;
 
 	m->restart_query = sd_bus_slot_unref(m->restart_query);
@@ -1366,7 +1372,7 @@ static int restart_query_unit(sd_bus_message *reply, void *userdata, sd_bus_erro
 	return 0;
 }
 
-int manager_begin_shutdown(manager *m)
+int manager_begin_shutdown(pvmd_manager *m)
 {
 	bool stored = false;
 

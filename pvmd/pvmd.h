@@ -59,7 +59,7 @@ void pvmd_fdstore_forget(pvmd_fdstore *s, const char *vm);
 /* After recovery: close what no VM claimed and drop it from the store. */
 void pvmd_fdstore_release_unclaimed(pvmd_fdstore *s);
 
-typedef struct manager {
+typedef struct pvmd_manager {
 	sd_event *event;
 	sd_bus *bus;
 	pvm_policy *policy;
@@ -104,12 +104,12 @@ typedef struct manager {
 	sd_event_source *bus_retry_timer;
 	bool exit_failure;
 	char exit_reason[256];
-} manager;
+} pvmd_manager;
 
 #define PVMD_VM_PROPS_MAX 24
 
 struct pvmd_vm {
-	manager *manager;
+	pvmd_manager *manager;
 	pvmd_vm *next;
 	char *name;
 	char *path;
@@ -150,22 +150,22 @@ struct pvmd_vm {
 	"went away"
 
 /* manager.c */
-int manager_new(manager **ret);
-manager *manager_free(manager *m);
-int manager_load_policy(manager *m);
-int manager_reload(manager *m);
-int manager_connect(manager *m);
-int manager_request_name(manager *m);
-int manager_recover(manager *m);
-int manager_begin_shutdown(manager *m);
-pvmd_vm *manager_find_vm(manager *m, const char *name);
+int manager_new(pvmd_manager **ret);
+pvmd_manager *manager_free(pvmd_manager *m);
+int manager_load_policy(pvmd_manager *m);
+int manager_reload(pvmd_manager *m);
+int manager_connect(pvmd_manager *m);
+int manager_request_name(pvmd_manager *m);
+int manager_recover(pvmd_manager *m);
+int manager_begin_shutdown(pvmd_manager *m);
+pvmd_vm *manager_find_vm(pvmd_manager *m, const char *name);
 /* What uid holds and what all hold: every VM record counts, vCPUs and memory only while the
  * VM runs. self: the config of the VM a start is for, which is not counted against itself. */
-void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+void manager_get_usage(pvmd_manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
 		       pvm_usage *ret_global);
-size_t manager_count_vms(manager *m);
-void manager_update_status(manager *m);
-int manager_remove_vm(manager *m, pvmd_vm *vm);
+size_t manager_count_vms(pvmd_manager *m);
+void manager_update_status(pvmd_manager *m);
+int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm);
 
 /* vm-object.c */
 extern const sd_bus_vtable vm_vtable[];
@@ -173,7 +173,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 		   void **found, sd_bus_error *error);
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error);
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
 /* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
@@ -227,29 +227,47 @@ void auth_caller_cache_clear(void);
  * fields are unknown (gid -1, no groups, no unit, pid 0). -ENODATA without a vouched uid. */
 int auth_caller_from_creds(sd_bus_creds *creds, pvm_caller *ret);
 void auth_caller_done(pvmd_caller *c);
+/* The policy's answer for `caller` doing `action` on the VM `vm_name` owned by `vm_owner`:
+ * 0, or PolicyDenied in error (naming the action `verb`, or the policy's word when NULL) and a
+ * negative errno. Pure: no bus, no manager, no logging (test-pvmd-auth). */
+int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum pvm_action action,
+		       const char *verb, const char *vm_name, uid_t vm_owner, sd_bus_error *error);
 /* Policy-file check for one action on one VM; answers PolicyDenied into error. */
-int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
-		      sd_bus_error *error);
+int auth_check_action(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+		      const pvmd_vm *vm, sd_bus_error *error);
+/* The same, naming the action `verb` in the denial ("kill" for a KillVM the "stop" rules
+ * decide). */
+int auth_check_action_as(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+			 const char *verb, const pvmd_vm *vm, sd_bus_error *error);
+/* The policy's answer for `caller` creating or starting a VM with this config, given its usage
+ * (mine: the caller's VMs, all: every VM; the VM a start is for not counted) and the payload
+ * digests (NULL: before the payload is read; every rule but the digest ones): 0 (with whether the
+ * memfd fallback is allowed), or LimitExceeded / PolicyDenied in error and a negative errno. Pure,
+ * like auth_decide_action. */
+int auth_decide_create(const pvm_policy *policy, const pvm_caller *caller, const pvm_config *cfg,
+		       const uint8_t digest[32], const uint8_t initrd_digest[32],
+		       const pvm_usage *mine, const pvm_usage *all, bool *ret_allow_fallback,
+		       sd_bus_error *error);
 /* Policy-file check for creating or starting a VM with this config (limits included).
  * digest NULL: before the payload is read, everything but the digest rules; initrd_digest NULL
  * when the config has no initrd. */
-int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
+int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cfg,
 		      const uint8_t digest[32], const uint8_t initrd_digest[32],
 		      bool *ret_allow_fallback, sd_bus_error *error);
 /* May this caller see this VM at all (quiet: no error, no log)? NULL caller: pvmd itself. One
  * caller serves a whole listing: the credentials are asked of the bus once. */
-bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm);
+bool auth_caller_may_inspect(pvmd_manager *m, const pvmd_caller *c, const pvmd_vm *vm);
 /* polkit, when it runs on the bus, for destructive actions on VMs the caller does not own.
  * 1: allowed; 0: polkit is being asked, the handler returns at once without a reply and the
  * call is dispatched again with the answer; < 0: denied (error set). */
-int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
-		      sd_bus_error *error);
+int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_id,
+		      const pvmd_vm *vm, sd_bus_error *error);
 void polkit_query_free(polkit_query *q);
 
 /* signals.c: every signal about a VM goes only to subscribed callers allowed to inspect it */
 int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
-void subscribers_free(manager *m);
+void subscribers_free(pvmd_manager *m);
 void signal_vm_added(pvmd_vm *vm);   /* InterfacesAdded, VMAdded */
 void signal_vm_removed(pvmd_vm *vm); /* InterfacesRemoved, VMRemoved */
 void signal_properties_changed(pvmd_vm *vm, char *const *changed);
@@ -283,8 +301,8 @@ int pvmd_state_remove(const char *state_dir, const char *name);
  * aside, never silently dropped. */
 int pvmd_state_load_all(const char *state_dir, int (*cb)(pvmd_state_record *r, void *userdata),
 			void *userdata);
-int proc_start_ticks(pid_t pid, uint64_t *ret);
-int proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
+int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret);
+int pvmd_proc_parse_start_ticks(const char *stat_line, uint64_t *ret);
 /* Is the process the record names still that runner (start time, executable)? 1 yes, 0 no. */
 int pvmd_state_runner_matches(const pvmd_state_record *r, const char *runner_path, pvm_error *err);
 /* Find the runner a record names; if it is still that process, kill it and wait (bounded).
@@ -294,16 +312,16 @@ int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
 
 /* log.c */
 void log_setup(void);
-void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define log_error(...) log_msg(3, __VA_ARGS__)
-#define log_warning(...) log_msg(4, __VA_ARGS__)
-#define log_notice(...) log_msg(5, __VA_ARGS__)
-#define log_info(...) log_msg(6, __VA_ARGS__)
-#define log_debug(...) log_msg(7, __VA_ARGS__)
+void pvmd_log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) pvmd_log_msg(3, __VA_ARGS__)
+#define log_warning(...) pvmd_log_msg(4, __VA_ARGS__)
+#define log_notice(...) pvmd_log_msg(5, __VA_ARGS__)
+#define log_info(...) pvmd_log_msg(6, __VA_ARGS__)
+#define log_debug(...) pvmd_log_msg(7, __VA_ARGS__)
 /* A VM's lifecycle: in the journal with the field PVM_VM=<name> (journalctl PVM_VM=NAME). */
-void log_vm_msg(int prio, const char *vm, const char *fmt, ...)
+void pvmd_log_vm_msg(int prio, const char *vm, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define log_vm_error(vm, ...) log_vm_msg(3, vm, __VA_ARGS__)
-#define log_vm_warning(vm, ...) log_vm_msg(4, vm, __VA_ARGS__)
-#define log_vm_notice(vm, ...) log_vm_msg(5, vm, __VA_ARGS__)
-#define log_vm_info(vm, ...) log_vm_msg(6, vm, __VA_ARGS__)
+#define log_vm_error(vm, ...) pvmd_log_vm_msg(3, vm, __VA_ARGS__)
+#define log_vm_warning(vm, ...) pvmd_log_vm_msg(4, vm, __VA_ARGS__)
+#define log_vm_notice(vm, ...) pvmd_log_vm_msg(5, vm, __VA_ARGS__)
+#define log_vm_info(vm, ...) pvmd_log_vm_msg(6, vm, __VA_ARGS__)

@@ -94,7 +94,9 @@ static int get_field(json_object *o, const char *key, json_type type, json_objec
 
 static int dup_string(json_object *o, const char *key, char **ret, pvm_error *err)
 {
-	json_object *v;
+	/* get_field() sets v whenever it returns 0, but at -O3 GCC cannot see that
+	 * pvm_error_set() only returns negative values. */
+	json_object *v = NULL;
 	int r = get_field(o, key, json_type_string, &v, err);
 
 	if (r < 0)
@@ -335,7 +337,7 @@ out:
 	return r;
 }
 
-int proc_parse_start_ticks(const char *line, uint64_t *ret)
+int pvmd_proc_parse_start_ticks(const char *line, uint64_t *ret)
 {
 	/* comm (field 2) may hold spaces and parentheses: fields restart after the last ')' */
 	const char *p = strrchr(line, ')');
@@ -365,7 +367,7 @@ int proc_parse_start_ticks(const char *line, uint64_t *ret)
 	return 0;
 }
 
-int proc_start_ticks(pid_t pid, uint64_t *ret)
+int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret)
 {
 	char path[64], line[1024];
 	_cleanup_close_ int fd = -1;
@@ -379,25 +381,22 @@ int proc_start_ticks(pid_t pid, uint64_t *ret)
 	if (n < 0)
 		return -errno;
 	line[n] = '\0';
-	return proc_parse_start_ticks(line, ret);
+	return pvmd_proc_parse_start_ticks(line, ret);
 }
 
 static int wait_pidfd(int pidfd, uint64_t timeout_usec)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	struct timespec now, end;
+	uint64_t end = pvm_now_usec(CLOCK_MONOTONIC) + timeout_usec;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += (time_t)(timeout_usec / 1000000);
-	end.tv_nsec += (long)(timeout_usec % 1000000) * 1000;
 	for (;;) {
+		uint64_t now = pvm_now_usec(CLOCK_MONOTONIC);
 		long ms;
 		int r;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
+		if (now >= end)
 			return -ETIMEDOUT;
+		ms = (long)MIN((end - now + 999) / 1000, (uint64_t)INT_MAX);
 		r = poll(&p, 1, (int)ms);
 		if (r > 0)
 			return 0;
@@ -415,7 +414,7 @@ int pvmd_state_runner_matches(const pvmd_state_record *r, const char *runner_pat
 
 	if (r->runner_pid <= 0)
 		return 0;
-	q = proc_start_ticks(r->runner_pid, &ticks);
+	q = pvmd_proc_start_ticks(r->runner_pid, &ticks);
 	if (q == -ENOENT || q == -ESRCH)
 		return 0;
 	if (q < 0)

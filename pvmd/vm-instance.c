@@ -27,6 +27,7 @@
 #include "runner-protocol.h"
 #include "caller-fd.h"
 #include "runner-uids.h"
+#include "time-util.h"
 #include "vm-instance.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
@@ -92,13 +93,6 @@ struct vm_instance {
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
 static runner_uids vm_runner_uids;
-
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void vm_publish(vm_instance *vm)
 {
@@ -834,6 +828,13 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	vm_runner_env(envp); /* before fork: the child only execs */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return pvm_error_set(err, errno, "socketpair: %m");
+	/* pvmd never blocks on its runner: a runner that stops reading only loses input. Set
+	 * before the fork, so a failure needs no child to be reaped. */
+	if (fcntl(pair[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = errno;
+		close(pair[0]), close(pair[1]);
+		return pvm_error_set(err, r, "making the runner socket non-blocking: %m");
+	}
 	pid = fork();
 	if (pid < 0) {
 		r = errno;
@@ -854,8 +855,6 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	}
 	close(pair[1]);
 	vm->sock = pair[0];
-	/* pvmd never blocks on its runner: a runner that stops reading only loses input */
-	(void)fcntl(vm->sock, F_SETFL, O_NONBLOCK);
 	vm->pid = pid;
 	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (vm->pidfd < 0) {
@@ -895,7 +894,7 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->exit_seen = vm->error_seen = vm->forced = vm->have_sandbox_report = false;
 	vm->ring_head = vm->ring_len = 0;
 	memset(&vm->running, 0, sizeof(vm->running));
-	vm->start_time_usec = now_usec(CLOCK_REALTIME);
+	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
 	if (r >= 0)

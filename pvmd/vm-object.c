@@ -16,6 +16,7 @@
 #include "bus-client.h"
 #include "caller-fd.h"
 #include "pvmd.h"
+#include "vm-props.h"
 #include "worker.h"
 
 static void payload_wait_abandon(pvmd_vm *vm);
@@ -109,7 +110,7 @@ GETTER(get_name, s, vm->name)
 GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
 GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
 GETTER(get_message, s, pvmd_vm_message(vm))
-GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_protected_vm, b, vm->cfg->protected_vm)
 GETTER(get_memory_mib, u, vm->cfg->memory_mib)
 /* guest_memfd or memfd-mlock while guest memory exists, else "none" */
 GETTER(get_memory_backing, s, mem->backing[0] ? mem->backing : "none")
@@ -121,8 +122,8 @@ GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
 GETTER(get_host_mapped_how, s, mem->host_mapped_how)
 GETTER(get_vcpus, u, vm->cfg->cpus)
 GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
-GETTER(get_start_time, t, vm_start_time(vm))
-GETTER(get_owner, u, vm->owner)
+GETTER(get_start_time_usec, t, vm_start_time(vm))
+GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
 #undef GETTER
 
@@ -134,26 +135,11 @@ typedef struct vm_prop {
 	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
 } vm_prop;
 
-static const vm_prop vm_props[] = {
-	{ "Name", 's', false, get_name, true },
-	{ "State", 's', false, get_state },
-	{ "DeathReason", 's', false, get_death_reason },
-	{ "Message", 's', false, get_message },
-	{ "Protected", 'b', false, get_protected, true },
-	{ "MemoryMiB", 'u', false, get_memory_mib, true },
-	{ "MemoryBacking", 's', true, get_memory_backing },
-	{ "Unswappable", 's', true, get_unswappable },
-	{ "UnswappableHow", 's', true, get_unswappable_how },
-	{ "Unmigratable", 's', true, get_unmigratable },
-	{ "UnmigratableHow", 's', true, get_unmigratable_how },
-	{ "HostMapped", 's', true, get_host_mapped },
-	{ "HostMappedHow", 's', true, get_host_mapped_how },
-	{ "VCPUs", 'u', false, get_vcpus, true },
-	{ "RunnerPID", 'u', false, get_runner_pid },
-	{ "StartTime", 't', false, get_start_time },
-	{ "Owner", 'u', false, get_owner, true },
-	{ "Tied", 'b', false, get_tied },
-};
+/* The getters above are named after the fields of vm-props.h, which lists every property */
+#define VM_PROP_ROW(bus, sig, field, key, flags)                                                   \
+	{ bus, sig[0], PVM_VM_PROP_MEMORY & flags, get_##field, PVM_VM_PROP_CONST & flags },
+static const vm_prop vm_props[] = { PVM_VM_PROPERTIES(VM_PROP_ROW) };
+#undef VM_PROP_ROW
 
 static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
 		       const pvm_memory_report *mem)
@@ -257,7 +243,7 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
  * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
  * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
  * Without machined they fail and nothing else changes. */
-static int machine_call(manager *m, const char *member, sd_bus_message **ret)
+static int machine_call(pvmd_manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
 	int r;
@@ -338,7 +324,7 @@ static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pid_t pid = vm_runner_pid(vm);
 	uint8_t id[16] = { 0 }; /* none of its own: machined then makes one up */
 	int r;
@@ -389,7 +375,7 @@ static void vm_save(pvmd_vm *vm)
 			buf[n] = '\0';
 			exe = strdup(buf);
 		}
-		if (proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
+		if (pvmd_proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
@@ -461,7 +447,7 @@ static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_rep
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state state = pvmd_vm_state(vm);
 	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
 	const char *changed[ELEMENTSOF(vm_props) + 1];
@@ -547,7 +533,7 @@ static const vm_instance_callbacks instance_callbacks = {
 
 static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	manager *m = vm->manager; /* not const: its host facts are filled in by the first runner */
+	pvmd_manager *m = vm->manager; /* not const: the first runner fills in its host facts */
 
 	return (vm_instance_options){
 		.runner_path = m->runner_path,
@@ -601,7 +587,7 @@ int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
 	return 0;
 }
 
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 {
 	pvmd_vm *vm = calloc(1, sizeof(*vm));
 	int r;
@@ -893,7 +879,7 @@ static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_
 
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
 	bool fallback = false;
 	pvm_error err = { 0 };
@@ -970,7 +956,7 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
 	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
-		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
+		r = auth_check_action_as(vm->manager, msg, PVM_ACTION_STOP, verb, vm, error);
 		if (r < 0)
 			return r;
 	}
@@ -1123,7 +1109,8 @@ static int track_gone(sd_bus_track *track, void *userdata)
 		free(vm->end_note);
 		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
 	} else
-		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+		log_info("The client that VM '%s' is tied to left the bus; stopping the VM",
+			 vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
@@ -1193,28 +1180,15 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(userdata, msg, error);
 }
 
-#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define VM_PROP_VTABLE(bus, sig, field, key, flags)                                                \
+	SD_BUS_PROPERTY(bus, sig, prop_get, 0,                                                     \
+			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                 \
+						    : SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
+	/* clang-format off: the expansion ends in a comma clang-format cannot see */
+	PVM_VM_PROPERTIES(VM_PROP_VTABLE)
+	/* clang-format on */
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
@@ -1227,15 +1201,14 @@ const sd_bus_vtable vm_vtable[] = {
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END,
 };
-#undef CHANGE
-#undef CONST
+#undef VM_PROP_VTABLE
 
 /* ---- object lookup ---- */
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		   void **found, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
 	sd_bus_message *msg;
 	pvmd_vm *vm;
@@ -1263,7 +1236,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;

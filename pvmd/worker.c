@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "time-util.h"
 #include "worker.h"
 
 /* the thread's own deadline comes first, so its error (with its reason) is what callers see */
@@ -32,13 +33,6 @@ struct worker_job {
 };
 
 static atomic_uint worker_threads;
-
-static uint64_t monotonic_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void job_unref(worker_job *j)
 {
@@ -130,7 +124,7 @@ int worker_start(sd_event *event, uint64_t timeout_usec, worker_fn work, void *d
 			   .done = done,
 			   .userdata = userdata };
 	atomic_init(&j->refs, 1);
-	j->deadline_usec = monotonic_usec() + timeout_usec;
+	j->deadline_usec = pvm_now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r = j->efd < 0 ? -errno : 0;
 	if (r >= 0)

@@ -32,7 +32,8 @@ PIDS+=($!)
 as_nobody gdbus monitor --system --dest org.pvm1 >"$T/nb-gdbus-monitor.txt" 2>&1 &
 PIDS+=($!)
 as_nobody "$PVMCTL" monitor --json >"$T/nb-sub.jsonl" 2>"$T/nb-sub.err" &
-PIDS+=($!)
+nb_monitor_pid=$!
+PIDS+=($nb_monitor_pid)
 "$PVMCTL" monitor --json >"$T/root-sub.jsonl" 2>"$T/root-sub.err" &
 PIDS+=($!)
 wait_until 10 grep -q "owned by" "$T/nb-gdbus-monitor.txt" || fail "gdbus monitor did not start"
@@ -162,6 +163,14 @@ for f in nb-dbus-monitor.txt nb-busctl-monitor.txt nb-gdbus-monitor.txt nb-sub.j
 	done
 done
 log "ok: no signal about root's VMs reached uid $NOBODY, whichever way it listened"
+# pvmctl monitor says when pvmd goes away (and subscribes again when it comes back: so end it
+# before counting subscriptions below)
+wait_until 10 grep -q '"event":"pvmd","vm":"-","running":false' "$T/nb-sub.jsonl" ||
+	fail "pvmctl monitor did not say pvmd left: $(cat "$T/nb-sub.jsonl")"
+# (as_nobody is a function: $! may be the subshell that runs pvmctl rather than pvmctl)
+for pid in $(pgrep -P "$nb_monitor_pid") "$nb_monitor_pid"; do
+	stop_pid "$pid"
+done
 
 # --- subscriptions: at most 64 per user, and they end with their connection ---
 : "${SUBSCRIBE_MANY:?}"

@@ -123,13 +123,13 @@ static void test_proc_stat(void)
 	const char *line = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
 			   "987654 1000 10 18446744073709551615\n";
 
-	assert(proc_parse_start_ticks(line, &t) == 0 && t == 987654);
-	assert(proc_parse_start_ticks("42 (x) S 1 2", &t) == -EINVAL);
-	assert(proc_parse_start_ticks("no paren", &t) == -EINVAL);
+	assert(pvmd_proc_parse_start_ticks(line, &t) == 0 && t == 987654);
+	assert(pvmd_proc_parse_start_ticks("42 (x) S 1 2", &t) == -EINVAL);
+	assert(pvmd_proc_parse_start_ticks("no paren", &t) == -EINVAL);
 	/* our own process: start time is readable and stable */
 	uint64_t a, b;
-	assert(proc_start_ticks(getpid(), &a) == 0);
-	assert(proc_start_ticks(getpid(), &b) == 0 && a == b);
+	assert(pvmd_proc_start_ticks(getpid(), &a) == 0);
+	assert(pvmd_proc_start_ticks(getpid(), &b) == 0 && a == b);
 }
 
 /* A record names a process only by pid + start time + executable: any mismatch leaves the
@@ -153,7 +153,7 @@ static void test_reap(void)
 	pvm_error err = { 0 };
 	uint64_t ticks;
 
-	assert(proc_start_ticks(child, &ticks) == 0);
+	assert(pvmd_proc_start_ticks(child, &ticks) == 0);
 	r.runner_start_ticks = ticks + 1; /* another process that had this pid */
 	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
 	assert(kill(child, 0) == 0);
