@@ -67,6 +67,7 @@ void pvm_bus_vm_info_done(pvm_bus_vm_info *info)
 		&info->unswappable,  &info->unswappable_how,
 		&info->unmigratable, &info->unmigratable_how,
 		&info->host_mapped,  &info->host_mapped_how,
+		&info->vsock_socket,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
 		free(*strs[i]);
@@ -200,6 +201,23 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 	if (opts) {
 		r = sd_bus_message_append(m, "{sv}{sv}", "start", "b", (int)opts->start, "tie", "b",
 					  (int)opts->tie);
+		if (r >= 0 && opts->n_disk_fds > 0) {
+			r = sd_bus_message_open_container(m, 'e', "sv");
+			if (r >= 0)
+				r = sd_bus_message_append(m, "s", "disk_fds");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'v', "ah");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'a', "h");
+			for (size_t i = 0; r >= 0 && i < opts->n_disk_fds; i++)
+				r = sd_bus_message_append_basic(m, 'h', &opts->disk_fds[i]);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+		}
 		if (r < 0)
 			return r;
 	}

@@ -28,4 +28,6 @@
 	X("RunnerPID", "u", runner_pid, "runner_pid", 0)                                           \
 	X("StartTime", "t", start_time_usec, "start_time_usec", 0)                                 \
 	X("Owner", "u", owner_uid, "owner_uid", PVM_VM_PROP_CONST)                                 \
-	X("Tied", "b", tied, "tied", 0)
+	X("Tied", "b", tied, "tied", 0)                                                            \
+	X("VsockCID", "u", vsock_cid, "vsock_cid", PVM_VM_PROP_CONST)                              \
+	X("VsockSocket", "s", vsock_socket, "vsock_socket", PVM_VM_PROP_CONST)

@@ -31,6 +31,8 @@ enum {
 	O_VERBOSE = 1u << 12,
 	O_HELP = 1u << 13,
 	O_VERSION = 1u << 14,
+	O_DISK = 1u << 15,
+	O_DISK_RW = 1u << 16,
 	O_ANY = O_HELP | O_VERSION | O_JSON, /* every verb: --json also makes errors JSON */
 };
 
@@ -60,6 +62,8 @@ static const pvmctl_option options[] = {
 	{ "no-legend", 0, NULL, O_NO_LEGEND, "no header line" },
 	{ "no-pager", 0, NULL, O_NO_PAGER, "accepted for scripts: pvmctl never pages" },
 	{ "verbose", 0, NULL, O_VERBOSE, "also show how each memory property was found" },
+	{ "disk", 0, "FILE", O_DISK, "a disk of the config, opened read-only (repeat, in order)" },
+	{ "disk-rw", 0, "FILE", O_DISK_RW, "a disk of the config, opened for writing too" },
 	{ "help", 'h', NULL, O_HELP, "show this help" },
 	{ "version", 0, NULL, O_VERSION, "show the version" },
 };
@@ -73,7 +77,8 @@ static const pvmctl_verb verbs[] = {
 	{ "policy check", "[DIR...]", 0, -1, O_POLICY_DIR, verb_policy_check,
 	  "Validate policy directories (pvm-policy(5)) without a daemon" },
 	/* verbs that talk to pvmd (vm-verbs.c) */
-	{ "start", "CONFIG|-|NAME", 1, 1, O_NAME | O_WAIT_READY | O_TIE | O_TIMEOUT, verb_start,
+	{ "start", "CONFIG|-|NAME", 1, 1,
+	  O_NAME | O_WAIT_READY | O_TIE | O_TIMEOUT | O_DISK | O_DISK_RW, verb_start,
 	  "Create and start a VM from a config file, or start the existing VM NAME again" },
 	{ "restart", "NAME", 1, 1, O_WAIT_READY | O_TIMEOUT, verb_restart,
 	  "Stop a VM if it runs, then start it again" },
@@ -84,6 +89,8 @@ static const pvmctl_verb verbs[] = {
 	{ "inspect", "NAME", 1, 1, O_VERBOSE, verb_inspect, "Show a VM's state and config" },
 	{ "list", "", 0, 0, O_NO_LEGEND | O_NO_PAGER, verb_list, "List the VMs" },
 	{ "console", "NAME", 1, 1, O_RAW, verb_console, "Attach to a VM's console" },
+	{ "connect", "NAME PORT", 2, 2, 0, verb_connect,
+	  "Join standard input and output to a guest vsock port" },
 	{ "logs", "NAME", 1, 1, O_RAW, verb_logs, "Show a VM's console log" },
 	{ "monitor", "", 0, 0, 0, verb_monitor, "Follow VM state changes" },
 	{ "help", "[COMMAND]", 0, 2, 0, verb_help, "Show this help, or a command's" },
@@ -382,6 +389,14 @@ static int parse_options(int argc, char **argv, pvmctl_context *ctx, unsigned *r
 			break;
 		case O_VERBOSE:
 			ctx->verbose = true;
+			break;
+		case O_DISK:
+		case O_DISK_RW:
+			if (ctx->n_disks == ELEMENTSOF(ctx->disks))
+				return usage_error(ctx, "at most %zu disks",
+						   ELEMENTSOF(ctx->disks));
+			ctx->disk_writable[ctx->n_disks] = o->bit == O_DISK_RW;
+			ctx->disks[ctx->n_disks++] = optarg;
 			break;
 		default: /* --help and --version act once the verb is known */
 			break;

@@ -43,6 +43,10 @@ typedef struct pvmctl_context {
 	bool no_legend; /* list --no-legend */
 	bool no_pager;	/* list --no-pager (pvmctl never pages; accepted for scripts) */
 	bool verbose;	/* inspect --verbose */
+	/* start --disk / --disk-rw FILE, in order: the config's disks */
+	const char *disks[4]; /* PVM_DISKS_MAX */
+	bool disk_writable[4];
+	size_t n_disks;
 } pvmctl_context;
 
 /* A handler gets the arguments after the verb words (argc within the row's min/max) and the

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -432,6 +433,33 @@ static int start_by_name(const char *name, pvmctl_context *ctx)
 	return start_finish(bus, &w, name, path, ctx, false);
 }
 
+/* The disks the config names (--disk, --disk-rw), opened here with the caller's own rights
+ * and passed as fds: pvmd never opens a disk by path. */
+typedef struct disk_fds {
+	int fd[PVM_DISKS_MAX];
+	size_t n;
+} disk_fds;
+
+static void close_disks(disk_fds *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		close(d->fd[i]);
+}
+
+static int open_disks(const pvmctl_context *ctx, disk_fds *d)
+{
+	for (size_t i = 0; i < ctx->n_disks && i < PVM_DISKS_MAX; i++) {
+		int fd = open(ctx->disks[i],
+			      (ctx->disk_writable[i] ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return start_input_error(
+			    ctx, -errno, "cannot open the disk %s%s: %s", ctx->disks[i],
+			    ctx->disk_writable[i] ? " for writing" : "", strerror(errno));
+		d->fd[d->n++] = fd;
+	}
+	return 0;
+}
+
 int verb_start(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -439,6 +467,7 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_free_ char *name = NULL, *path = NULL;
 	_cleanup_close_ int fd = -1;
 	_cleanup_(start_payload_done) start_payload payload = { .kernel = -1, .initrd = -1 };
+	_cleanup_(close_disks) disk_fds disks = { .n = 0 };
 	pvm_bus_create_options co = { .start = true, .name = ctx->name, .tie = ctx->tie };
 	pvm_error err = { 0 };
 	waiter w = { 0 };
@@ -446,6 +475,11 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 
 	if (!start_arg_is_config(argv[0]))
 		return start_by_name(argv[0], ctx);
+	r = open_disks(ctx, &disks);
+	if (r)
+		return r;
+	co.disk_fds = disks.fd;
+	co.n_disk_fds = disks.n;
 	r = open_start_inputs(ctx, argv[0], &fd, &payload, &co);
 	if (r)
 		return r;
@@ -1108,5 +1142,133 @@ int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 	r = run_until_signal(bus, NULL);
 	if (r < 0)
 		return fail(ctx, r, NULL);
+	return PVMCTL_EXIT_OK;
+}
+
+/* ---- connect ---- */
+
+/* Join stdin/stdout to guest vsock port `port` through the VM's host socket: "CONNECT
+ * <port>\n", then pvm's answer "OK <host port>\n" once the guest accepted, then the stream. */
+static int vsock_dial(const char *socket_path, uint32_t port, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char line[32];
+	size_t n = 0;
+	int len;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, socket_path, strlen(socket_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+	if (!write_all(fd, line, (size_t)len))
+		return -EPIPE;
+	/* byte by byte: what follows the newline is the guest's */
+	while (n < sizeof(line) - 1) {
+		ssize_t k = read(fd, &line[n], 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -ECONNREFUSED; /* the guest refused (a reset closes the socket) */
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -EPROTO;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int verb_connect(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *path = NULL, *socket_path = NULL;
+	_cleanup_close_ int fd = -1;
+	bool stdin_open = true;
+	char *end, out[16384], msg[PVM_ERROR_MESSAGE_MAX + 256];
+	size_t out_off = 0, out_len = 0;
+	unsigned long port;
+	int r;
+
+	errno = 0;
+	port = strtoul(argv[1], &end, 10);
+	if (errno || *end || end == argv[1] || argv[1][0] == '-' || port > UINT32_MAX) {
+		snprintf(msg, sizeof(msg), "'%s' is not a port (0 to %u)", argv[1], UINT32_MAX);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_USAGE);
+	}
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, argv[0], &path);
+	if (r >= 0)
+		r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
+					       "VsockSocket", &e, &socket_path);
+	if (r < 0) {
+		pvm_error err = { 0 };
+		r = pvm_bus_error_to_pvm(&e, r, "VsockSocket", &err);
+		return fail(ctx, r, &err);
+	}
+	if (!socket_path[0]) {
+		snprintf(msg, sizeof(msg),
+			 "VM '%s' has no vsock device (\"vsock\": true in its config)", argv[0]);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_INVALID);
+	}
+	r = vsock_dial(socket_path, (uint32_t)port, &fd);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "port %lu of VM '%s' (%s): %s", port, argv[0],
+			 socket_path, strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
+	}
+	/* the socket never blocks us: while the guest's answers wait to be read, input waits
+	 * too (a blocking write could wait on a guest that waits on us) */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return PVMCTL_EXIT_FAILURE;
+	catch_signals();
+	while (!got_signal) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN | (out_len ? POLLOUT : 0) },
+			{ .fd = stdin_open && !out_len ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		char buf[16384];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return PVMCTL_EXIT_FAILURE;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(fd, buf, sizeof(buf));
+			if (n == 0)
+				return PVMCTL_EXIT_OK;
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0 && !write_all(STDOUT_FILENO, buf, (size_t)n))
+				return PVMCTL_EXIT_FAILURE;
+		}
+		if (out_len && (p[0].revents & POLLOUT)) {
+			n = write(fd, out + out_off, out_len);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0)
+				out_off += (size_t)n, out_len -= (size_t)n;
+		}
+		if (p[1].revents) {
+			n = read(STDIN_FILENO, out, sizeof(out));
+			if (n <= 0) {
+				/* input ended: half-close, keep reading what the guest sends */
+				stdin_open = false;
+				shutdown(fd, SHUT_WR);
+				continue;
+			}
+			out_off = 0;
+			out_len = (size_t)n;
+		}
+	}
 	return PVMCTL_EXIT_OK;
 }

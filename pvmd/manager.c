@@ -264,8 +264,34 @@ typedef struct create_options {
 	const char *name;
 	int start;
 	int tie;
+	int disk_fds[PVM_DISKS_MAX]; /* the caller's, owned by the message */
+	size_t n_disk_fds;
 	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
 } create_options;
+
+/* disk_fds: "ah", one descriptor per config disk, in order */
+static int read_disk_fds(sd_bus_message *msg, create_options *o, sd_bus_error *error)
+{
+	int r, fd;
+
+	r = sd_bus_message_enter_container(msg, 'v', "ah");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(msg, 'a', "h");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(msg, "h", &fd)) > 0) {
+		if (o->n_disk_fds == PVM_DISKS_MAX)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Option disk_fds: at most %d descriptors",
+						 PVM_DISKS_MAX);
+		o->disk_fds[o->n_disk_fds++] = fd;
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	return r;
+}
 
 static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
 {
@@ -290,16 +316,20 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
 		else if (strcmp(key, "initrd_fd") == 0)
 			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
+		else if (strcmp(key, "disk_fds") == 0)
+			r = read_disk_fds(msg, o, error);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 						 "Unknown option '%s' (known: name, start, tie, "
-						 "kernel_fd, initrd_fd)",
+						 "kernel_fd, initrd_fd, disk_fds)",
 						 key);
+		if (sd_bus_error_is_set(error))
+			return r;
 		if (r == -ENXIO || r == -EINVAL)
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b, kernel_fd: h, initrd_fd: h)",
+			    "tie: b, kernel_fd: h, initrd_fd: h, disk_fds: ah)",
 			    key);
 		if (r < 0)
 			return r;
@@ -484,6 +514,8 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
 	if (r >= 0)
 		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+	if (r >= 0)
+		r = pvmd_vm_take_disks(vm, o.disk_fds, o.n_disk_fds, error);
 	/* the payload is copied only for callers the policy lets create this VM at all */
 	if (r >= 0)
 		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);

@@ -143,6 +143,15 @@ struct pvmd_vm {
 	sd_bus_slot *machine_slot; /* RegisterMachine in flight */
 	pvmd_console_client *consoles;
 	size_t n_consoles;
+
+	/* virtio-vsock: the guest's CID (unique among pvmd's VMs; 0: no vsock) and the host
+	 * socket programs connect to (<runtime_dir>/<name>.vsock) */
+	uint32_t vsock_cid;
+	char *vsock_socket;
+	/* duplicates of the caller's descriptors for the config's disks (CreateVM's disk_fds);
+	 * a VM recovered after a restart has none */
+	int disk_fds[PVM_DISKS_MAX];
+	size_t n_disk_fds;
 };
 
 #define PVMD_NOTE_TIE_LOST_WITH_BUS                                                                \
@@ -175,6 +184,9 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 			sd_bus_error *error);
 int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret);
 pvmd_vm *pvmd_vm_free(pvmd_vm *vm);
+/* Keep duplicates of the caller's disk descriptors, one per config disk (InvalidArgument when
+ * the count differs). */
+int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *error);
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
 /* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
  * returns < 0 to have the call answered with the error. */

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -89,6 +90,12 @@ struct vm_instance {
 
 	char *ring;
 	size_t ring_size, ring_head, ring_len;
+
+	/* virtio devices */
+	int disk_fds[PVM_DISKS_MAX];
+	char *vsock_dir;
+	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
+	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
 };
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
@@ -162,6 +169,31 @@ static void vm_config_copy_free(pvm_config *c)
 	}
 }
 
+/* A disk's fd must be a regular file or block device, writable when the disk is; reading it
+ * (and its digest) is the runner's job before boot, off pvmd's event loop. */
+static int vm_disk_check(const pvm_disk *d, size_t i, int fd, pvm_error *err)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+		return pvm_error_set(err, EINVAL, "disk %zu: not an open file descriptor", i);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu: the descriptor is not a regular file or block "
+				     "device",
+				     i);
+	if ((fl & O_ACCMODE) == O_WRONLY || (fl & O_PATH))
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu: the descriptor is not open for reading", i);
+	if (!d->read_only && (fl & O_ACCMODE) != O_RDWR)
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu is read-write but its descriptor is read-only: open "
+				     "it O_RDWR or set \"read_only\": true",
+				     i);
+	return 0;
+}
+
 int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err)
@@ -182,12 +214,34 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
+	if (opts->n_disk_fds != cfg->n_disks)
+		return pvm_error_set(
+		    err, EINVAL,
+		    "the config names %zu disks but %zu file descriptors came with "
+		    "it: pass one per disk, in order",
+		    cfg->n_disks, opts->n_disk_fds);
+	if (cfg->vsock && (opts->vsock_cid <= 2 || !opts->vsock_dir))
+		return pvm_error_set(err, EINVAL,
+				     "vsock needs a guest CID above 2 and a directory");
+
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
-	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
+	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = vm->vsock_listen_fd = -1;
 	vm->kernel_fd = vm->initrd_fd = -1;
+	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
+		vm->disk_fds[i] = -1;
+	for (size_t i = 0; i < cfg->n_disks; i++) {
+		int r = vm_disk_check(&cfg->disks[i], i, opts->disk_fds[i], err);
+		if (r < 0)
+			return r;
+		vm->disk_fds[i] = fcntl(opts->disk_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (vm->disk_fds[i] < 0)
+			return pvm_error_set(err, errno, "disk %zu: duplicating its fd: %m", i);
+	}
+	if (opts->vsock_dir && !(vm->vsock_dir = strdup(opts->vsock_dir)))
+		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
 	vm->opts.runtime_dir =
@@ -201,6 +255,8 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->opts.runner_path = vm->runner_path;
 	vm->opts.log_dir = vm->log_dir;
+	vm->opts.vsock_dir = vm->vsock_dir;
+	vm->opts.disk_fds = NULL; /* dup'ed above */
 	if (cb)
 		vm->cb = *cb;
 	vm->userdata = userdata;
@@ -317,6 +373,10 @@ static void vm_release_run(vm_instance *vm)
 		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
+	if (vm->vsock_listen_fd >= 0) {
+		close(TAKE_FD(vm->vsock_listen_fd));
+		unlink(vm->vsock_sa.sun_path);
+	}
 	vm->pid = 0;
 }
 
@@ -481,6 +541,42 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	return 0;
 }
 
+/* The devices, between the runner's memory and the entry state: the window (the top of RAM),
+ * each disk with its fd, vsock with its listening socket and the directory of host sockets. */
+static int vm_send_devices(vm_instance *vm, pvm_error *err)
+{
+	const pvm_config *cfg = vm->cfg;
+	runner_msg_window w;
+	int r = 0;
+
+	if (!pvm_config_has_devices(cfg))
+		return 0;
+	w = (runner_msg_window){ .size = (uint64_t)cfg->window_mib << 20 };
+	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
+	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
+	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
+		runner_msg_disk d = { .flags = cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0,
+				      .has_sha256 = cfg->disks[i].has_sha256 };
+		snprintf(d.id, sizeof(d.id), "%s", cfg->disks[i].id);
+		memcpy(d.sha256, cfg->disks[i].sha256, sizeof(d.sha256));
+		r = runner_msg_send(vm->sock, RUNNER_MSG_DISK, &d, sizeof(d), vm->disk_fds[i]);
+	}
+	if (r >= 0 && cfg->vsock) {
+		_cleanup_close_ int dir = open(vm->vsock_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		runner_msg_vsock v = { .guest_cid = vm->opts.vsock_cid };
+		snprintf(v.prefix, sizeof(v.prefix), "%s.vsock_", cfg->name);
+		if (dir < 0)
+			return pvm_error_set(err, errno, "opening %s: %m", vm->vsock_dir);
+		r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK, &v, sizeof(v), vm->vsock_listen_fd);
+		if (r >= 0)
+			r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK_DIR, NULL, 0, dir);
+	}
+	if (r < 0)
+		return pvm_error_set(err, -r, "sending the devices to the runner: %s",
+				     strerror(-r));
+	return 0;
+}
+
 static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 {
 	_cleanup_close_ int mem_fd = fd;
@@ -521,6 +617,9 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 		};
 	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
 
+	r = vm_send_devices(vm, &err);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
 	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
 	if (r < 0)
 		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
@@ -745,6 +844,8 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		.load_address = vm->cfg->load_address,
 		.map = vm->map,
 		.cpus = vm->cfg->cpus,
+		.window_size =
+		    pvm_config_has_devices(vm->cfg) ? (uint64_t)vm->cfg->window_mib << 20 : 0,
 	};
 	return arch->plan_boot(&in, &vm->plan, err);
 }
@@ -817,6 +918,38 @@ static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1]
 			}
 	}
 	ret[n] = NULL;
+}
+
+/* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
+ * makes it (the runner's jail cannot), owned by the VM's owner with mode 0600, and hands the
+ * listening socket to the runner. */
+static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un *sa = &vm->vsock_sa;
+	int n;
+
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s.vsock", vm->vsock_dir,
+		     vm->cfg->name);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+		return pvm_error_set(err, ENAMETOOLONG, "vsock socket path %s/%s.vsock is too long",
+				     vm->vsock_dir, vm->cfg->name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "vsock socket: %m");
+	(void)unlink(sa->sun_path); /* a previous run's */
+	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0)
+		return pvm_error_set(err, errno, "binding %s: %m", sa->sun_path);
+	if (fchmod(fd, 0600) < 0 || chmod(sa->sun_path, 0600) < 0 ||
+	    lchown(sa->sun_path, vm->opts.vsock_uid, vm->opts.vsock_gid) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+		unlink(sa->sun_path);
+		return pvm_error_set(err, e, "setting up %s: %s", sa->sun_path, strerror(e));
+	}
+	vm->vsock_listen_fd = TAKE_FD(fd);
+	return 0;
 }
 
 static int vm_spawn(vm_instance *vm, pvm_error *err)
@@ -897,6 +1030,8 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
+	if (r >= 0 && vm->cfg->vsock)
+		r = vm_vsock_listen(vm, err);
 	if (r >= 0)
 		r = vm_pick_uid(vm, err);
 	if (r >= 0)
@@ -1338,6 +1473,10 @@ vm_instance *vm_instance_free(vm_instance *vm)
 	}
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
 	vm_release_run(vm);
+	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
+		if (vm->disk_fds[i] >= 0)
+			close(vm->disk_fds[i]);
+	free(vm->vsock_dir);
 	vm_config_copy_free(vm->cfg);
 	if (vm->kernel_fd >= 0)
 		close(vm->kernel_fd);

@@ -24,15 +24,22 @@ typedef struct vm_host_facts {
 } vm_host_facts;
 
 typedef struct vm_instance_options {
-	const char *runner_path;   /* pvm-runner executable */
-	const char *runtime_dir;   /* pvmd's runtime directory (pvmd keeps its records in state/) */
-	const char *log_dir;       /* console logs: <log_dir>/<name>.log; NULL: no log file */
-	uid_t runner_uid;          /* uid/gid the runner drops to; 0: one of its own from the */
-	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */
+	const char *runner_path; /* pvm-runner executable */
+	const char *runtime_dir; /* pvmd's runtime directory (pvmd keeps its records in state/) */
+	const char *log_dir;	 /* console logs: <log_dir>/<name>.log; NULL: no log file */
+	uid_t runner_uid;	 /* uid/gid the runner drops to; 0: one of its own from the */
+	gid_t runner_gid;	 /* range below (uid = gid = base + slot), never root */
 	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
 	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
-	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
+	uid_t runner_uid_base;	    /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
 	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
+	/* virtio devices (pvm-config(5) "disks", "vsock") */
+	const int *disk_fds; /* one per config disk, in order: the caller's; the instance dups */
+	size_t n_disk_fds;
+	uint32_t vsock_cid;    /* the guest's CID (3 or more) when the config has vsock */
+	const char *vsock_dir; /* where <name>.vsock is made and <name>.vsock_<port> found */
+	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
+	gid_t vsock_gid;
 	vm_host_facts *host_facts;  /* shared across instances; NULL: every runner probes */
 } vm_instance_options;
 
@@ -66,8 +73,8 @@ int vm_instance_kill(vm_instance *vm, pvm_error *err);
 const pvm_config *vm_instance_config(const vm_instance *vm);
 enum pvm_vm_state vm_instance_state(const vm_instance *vm);
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
-const char *vm_instance_message(const vm_instance *vm); /* last error/exit detail, or "" */
-pid_t vm_instance_runner_pid(const vm_instance *vm);    /* 0 when not running */
+const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
+pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
 /* Cached: computed again only after a change of state, runner or guest memory. */
 int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret);
@@ -107,16 +114,16 @@ vm_instance *vm_instance_abandon(vm_instance *vm);
  * forbids and reports each result; `changed` is called when the report arrives. */
 typedef struct vm_instance_sandbox_report {
 	/* 0 means the attempt SUCCEEDED (a broken sandbox); otherwise the errno it failed with */
-	int create_guest_memfd;      /* KVM_CREATE_GUEST_MEMFD on the VM fd */
+	int create_guest_memfd;	     /* KVM_CREATE_GUEST_MEMFD on the VM fd */
 	int set_user_memory_region2; /* a new anonymous-memory memslot, v2 ioctl */
 	int set_user_memory_region;  /* the same with the v1 ioctl */
-	int mmap_exec;               /* an executable mapping */
-	int open_dev_kvm;            /* opening /dev/kvm again */
-	int seccomp_mode;            /* PR_GET_SECCOMP: 2 = filter */
-	int no_new_privs;            /* PR_GET_NO_NEW_PRIVS */
+	int mmap_exec;		     /* an executable mapping */
+	int open_dev_kvm;	     /* opening /dev/kvm again */
+	int seccomp_mode;	     /* PR_GET_SECCOMP: 2 = filter */
+	int no_new_privs;	     /* PR_GET_NO_NEW_PRIVS */
 	uid_t uid;
 	gid_t gid;
-	bool vm_fd_valid; /* the VM fd the attempts used was open: the attempts were real */
+	bool vm_fd_valid;    /* the VM fd the attempts used was open: the attempts were real */
 	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
 } vm_instance_sandbox_report;
 

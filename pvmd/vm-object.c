@@ -125,6 +125,8 @@ GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
 GETTER(get_start_time_usec, t, vm_start_time(vm))
 GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
+GETTER(get_vsock_cid, u, vm->vsock_cid)
+GETTER(get_vsock_socket, s, vm->vsock_socket)
 #undef GETTER
 
 typedef struct vm_prop {
@@ -531,6 +533,18 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
+/* The lowest CID above the host's (2) that no other VM of pvmd's holds. */
+static uint32_t vsock_cid_pick(const pvmd_manager *m, const pvmd_vm *self)
+{
+	for (uint32_t cid = 3;; cid++) {
+		bool used = false;
+		for (const pvmd_vm *v = m->vms; v && !used; v = v->next)
+			used = v != self && v->vsock_cid == cid;
+		if (!used)
+			return cid;
+	}
+}
+
 static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
 	pvmd_manager *m = vm->manager; /* not const: the first runner fills in its host facts */
@@ -545,8 +559,31 @@ static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow
 		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
+		.disk_fds = vm->disk_fds,
+		.n_disk_fds = vm->n_disk_fds,
+		.vsock_cid = vm->vsock_cid,
+		.vsock_dir = m->runtime_dir,
+		.vsock_uid = vm->owner,
+		.vsock_gid = (gid_t)-1,
 		.host_facts = &m->host_facts,
 	};
+}
+
+int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *error)
+{
+	if (n != vm->cfg->n_disks)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "The config names %zu disks but %zu descriptors came in "
+					 "disk_fds: pass one per disk, in order",
+					 vm->cfg->n_disks, n);
+	for (; vm->n_disk_fds < n; vm->n_disk_fds++) {
+		int fd = fcntl(fds[vm->n_disk_fds], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return sd_bus_error_set_errnof(error, errno, "Cannot keep disk %zu: %m",
+						       vm->n_disk_fds);
+		vm->disk_fds[vm->n_disk_fds] = fd;
+	}
+	return 0;
 }
 
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
@@ -554,6 +591,18 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
+
+	if (vm->cfg->vsock) {
+		if (!vm->vsock_cid)
+			vm->vsock_cid = vsock_cid_pick(vm->manager, vm);
+		free(vm->vsock_socket);
+		if (asprintf(&vm->vsock_socket, "%s/%s.vsock", vm->manager->runtime_dir, vm->name) <
+		    0) {
+			vm->vsock_socket = NULL;
+			return pvm_error_set(err, ENOMEM, "out of memory");
+		}
+		opts.vsock_cid = vm->vsock_cid;
+	}
 
 	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
 			    err);
@@ -634,6 +683,9 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 		free(vm->published[i]);
 	free(vm->rec_message);
 	free(vm->end_note);
+	free(vm->vsock_socket);
+	for (size_t i = 0; i < vm->n_disk_fds; i++)
+		close(vm->disk_fds[i]);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
@@ -918,6 +970,8 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	if (!vm->inst) {
+		/* a VM recovered after a restart has no disk descriptors: one with disks must be
+		 * created again (vm_instance_new says so) */
 		r = pvmd_vm_instantiate(vm, fallback, &err);
 		if (r < 0)
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_START_FAILED,

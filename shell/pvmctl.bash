@@ -37,11 +37,11 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start restart stop kill remove inspect list console logs monitor config policy help"
+	local commands="start restart stop kill remove inspect list console connect logs monitor config policy help"
 	local cmd="" sub="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
-		--timeout|--name|-n|--policy-dir) ((i++)) ;; # skip the option's value
+		--timeout|--name|-n|--policy-dir|--disk|--disk-rw) ((i++)) ;; # skip the option's value
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then
@@ -55,6 +55,7 @@ _pvmctl()
 	case "$prev" in
 	--timeout|--name|-n) return ;;
 	--policy-dir) _pvmctl_files -d; return ;;
+	--disk|--disk-rw) _pvmctl_files; return ;;
 	esac
 
 	if [[ -z $cmd ]]; then
@@ -74,6 +75,9 @@ _pvmctl()
 		[[ -n $sub ]] && return
 		_pvmctl_files json
 		COMPREPLY+=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
+	connect) # NAME, then a port number
+		[[ -n $sub ]] && return
+		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
 	restart|stop|kill|remove|inspect|console|logs)
 		[[ -n $sub ]] && return
 		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
