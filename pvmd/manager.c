@@ -61,6 +61,7 @@ pvmd_manager *manager_free(pvmd_manager *m)
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	subscribers_free(m);
+	auth_caller_cache_clear();
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -941,6 +942,7 @@ static void bus_drop(pvmd_manager *m)
 	m->filter_slot = sd_bus_slot_unref(m->filter_slot);
 	if (m->bus)
 		sd_bus_detach_event(m->bus);
+	auth_caller_cache_clear(); /* its call holds the old connection */
 	m->bus = sd_bus_flush_close_unref(m->bus);
 }
 
