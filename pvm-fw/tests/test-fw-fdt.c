@@ -16,6 +16,14 @@ static uint64_t src[PVM_FW_FDT_MAX * 2 / 8];
 static uint64_t buf[(PVM_FW_FDT_MAX + PVM_FW_CMDLINE_MAX + 0x1000) / 8];
 
 /* A tree with 2 address and size cells and one memory node per region pair in `regs`. */
+/* A 64-bit property value: properties are only 4-byte aligned in the blob. */
+static uint64_t prop_u64(const void *p)
+{
+	fdt64_t v;
+	memcpy(&v, p, sizeof(v));
+	return fdt64_to_cpu(v);
+}
+
 static void make_tree(const uint64_t *regs, int n_nodes, int regions_per_node)
 {
 	char name[32];
@@ -146,9 +154,9 @@ int main(void)
 	p = fdt_getprop(buf, chosen, "bootargs", &len);
 	CHECK(p && strcmp(p, "console=ttyS0") == 0, "bootargs");
 	p = fdt_getprop(buf, chosen, "linux,initrd-start", &len);
-	CHECK(p && len == 8 && fdt64_to_cpu(*(const fdt64_t *)p) == BASE + 8 * MIB, "initrd-start");
+	CHECK(p && len == 8 && prop_u64(p) == BASE + 8 * MIB, "initrd-start");
 	p = fdt_getprop(buf, chosen, "linux,initrd-end", &len);
-	CHECK(p && len == 8 && fdt64_to_cpu(*(const fdt64_t *)p) == BASE + 8 * MIB + 4096,
+	CHECK(p && len == 8 && prop_u64(p) == BASE + 8 * MIB + 4096,
 	      "initrd-end");
 	CHECK(pvm_fw_fdt_set_chosen(buf, "", 0, 0, &why) == PVM_FW_OK, "%s", why);
 	CHECK(!fdt_getprop(buf, chosen, "linux,initrd-start", &len) &&
