@@ -24,6 +24,7 @@ typedef struct pvm_host_caps {
 	bool guest_memfd;	    /* KVM_CAP_GUEST_MEMFD */
 	uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (GUEST_MEMFD_FLAG_*) */
 	bool user_memory2;	    /* KVM_CAP_USER_MEMORY2 */
+	bool protected_guest_memfd; /* arm64: KVM_CAP_ARM_PROTECTED_GUEST_MEMFD (kernel-patches/) */
 } pvm_host_caps;
 
 /* The parts of a VM config the arch needs to create a VM (the runner never sees the whole
