@@ -257,7 +257,8 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 
 	r = R.arch->guest_memfd_flags(&R.shape, &caps, &flags, err);
 	if (r == 0 && R.arch->guest_memfd_needs_mapping)
-		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, flags, &needs_mapping, err);
+		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, &R.shape, flags, &needs_mapping,
+						      err);
 	if (r == 0)
 		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags,
 					   needs_mapping, &R.memory, err);

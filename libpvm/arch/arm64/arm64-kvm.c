@@ -216,10 +216,14 @@ static int arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, un
 }
 
 /* KVM reaches a default VM's guest_memfd pages through the memslot's userspace address here:
- * running with the runner's mapping kept is the configuration the system test measures. */
-static int arm64_guest_memfd_needs_mapping(int kvm_fd, uint64_t flags, bool *ret, pvm_error *err)
+ * running with the runner's mapping kept is the configuration the system test measures. A
+ * protected VM gets guest_memfd only from a kernel with pvm's series, whose pKVM fault path
+ * takes the page from guest_memfd itself: a mapping there would only be one the guest's pages
+ * are zapped from, so the runner keeps none and the host maps nothing of the guest. */
+static int arm64_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape, uint64_t flags,
+					   bool *ret, pvm_error *err)
 {
-	*ret = true;
+	*ret = !shape->protected_vm;
 	return 0;
 }
 
