@@ -298,6 +298,11 @@ static int call_manager(sd_bus *bus, const char *member, sd_bus_message **ret_re
 	return 0;
 }
 
+int pvm_bus_subscribe(sd_bus *bus, pvm_error *err)
+{
+	return call_manager(bus, "Subscribe", NULL, err, NULL);
+}
+
 int pvm_bus_start_vm(sd_bus *bus, const char *name, pvm_error *err)
 {
 	return call_manager(bus, "StartVM", NULL, err, "s", name);

@@ -78,6 +78,10 @@ int pvm_bus_create_vm(sd_bus *bus, const char *config_json, const pvm_bus_create
 		      char **ret_name, char **ret_path, pvm_error *err);
 int pvm_bus_create_vm_from_fd(sd_bus *bus, int fd, const pvm_bus_create_options *opts,
 			      char **ret_name, char **ret_path, pvm_error *err);
+/* Ask pvmd for its VM signals on this connection (VMAdded, VMRemoved, VMStateChanged,
+ * PropertiesChanged, InterfacesAdded/Removed): they come as unicasts, only about VMs the caller
+ * may inspect, until the connection closes. Add the matches first, then subscribe. */
+int pvm_bus_subscribe(sd_bus *bus, pvm_error *err);
 int pvm_bus_start_vm(sd_bus *bus, const char *name, pvm_error *err);
 int pvm_bus_stop_vm(sd_bus *bus, const char *name, uint64_t timeout_usec, pvm_error *err);
 int pvm_bus_kill_vm(sd_bus *bus, const char *name, pvm_error *err);

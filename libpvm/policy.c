@@ -984,7 +984,8 @@ static int check_limits(const struct limit_set *l, const char *scope, const char
 	int r = 1;
 
 	if (l->has_vms && over(u->vms, 1, l->vms))
-		r = decide(ret, false, "%s limit of %" PRIu64 " VMs reached (%u running; %s)",
+		r = decide(ret, false,
+			   "%s limit of %" PRIu64 " VMs reached (%u exist, running or not; %s)",
 			   scope, l->vms, u->vms, where);
 	else if (l->has_vcpus && over(u->vcpus, cfg->cpus, l->vcpus))
 		r = decide(ret, false,

@@ -122,10 +122,15 @@ static int on_state_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 	return 0;
 }
 
-static int watch_states(sd_bus *bus, waiter *w, sd_bus_slot **ret_slot)
+/* pvmd sends its VM signals only to subscribers: match first, then subscribe. */
+static int watch_states(sd_bus *bus, waiter *w, sd_bus_slot **ret_slot, pvm_error *err)
 {
-	return sd_bus_match_signal(bus, ret_slot, PVM_BUS_NAME, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
-				   "VMStateChanged", on_state_changed, w);
+	int r = sd_bus_match_signal(bus, ret_slot, PVM_BUS_NAME, PVM_BUS_PATH,
+				    PVM_BUS_MANAGER_IFACE, "VMStateChanged", on_state_changed, w);
+
+	if (r < 0)
+		return pvm_error_set(err, -r, "Cannot watch VM states: %s", strerror(-r));
+	return pvm_bus_subscribe(bus, err);
 }
 
 /* Refresh w from the VM's properties: covers the changes before our match was in place. */
@@ -334,9 +339,10 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	r = watch_states(bus, &w, &slot);
+	/* watching is only for waiting: set up before the VM exists, so no change is missed */
+	r = wait_ready || co.tie ? watch_states(bus, &w, &slot, &err) : 0;
 	if (r < 0)
-		return fail(argv[0], r, NULL);
+		return fail(argv[0], r, &err);
 	r = pvm_bus_create_vm_from_fd(bus, fd, &co, &name, &path, &err);
 	if (r < 0)
 		return fail(argv[0], r, &err);
@@ -423,9 +429,9 @@ static int stop_or_kill(int argc, char **argv, pvmctl_context *ctx, bool kill_no
 	r = connect_bus(argv[0], &bus);
 	if (r)
 		return r;
-	r = watch_states(bus, &w, &slot);
+	r = no_wait ? 0 : watch_states(bus, &w, &slot, &err);
 	if (r < 0)
-		return fail(argv[0], r, NULL);
+		return fail(argv[0], r, &err);
 	r = force ? pvm_bus_kill_vm(bus, w.name, &err)
 		  : pvm_bus_stop_vm(bus, w.name, timeout ? timeout : 1, &err);
 	if (r < 0)
@@ -859,6 +865,7 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	pvm_error err = { 0 };
 	monitor mon = { 0 };
 	int r;
 
@@ -879,6 +886,9 @@ int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 				  "',arg0='" PVM_BUS_VM_IFACE "'",
 				  on_properties, &mon)) < 0)
 		return fail(argv[0], r, NULL);
+	r = pvm_bus_subscribe(bus, &err);
+	if (r < 0)
+		return fail(argv[0], r, &err);
 	/* said once the matches are in place: a script can wait for this line */
 	fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
 	r = run_until_signal(bus, NULL);

@@ -8,53 +8,128 @@
 #include "bus-client.h"
 #include "pvmd.h"
 
+/* Only what the bus vouches for decides: no SD_BUS_CREDS_AUGMENT, whose fields sd-bus reads from
+ * /proc/PID after the fact and which so race with pid reuse and with a setgid exec. dbus-daemon
+ * vouches for the effective uid and the pid (SO_PEERCRED when the caller connected) and, in
+ * GetConnectionCredentials, for the group list (UnixGroupIDs: the effective gid and the
+ * supplementary groups, SO_PEERGROUPS); nothing vouches for the primary gid alone or the unit. */
 #define CALLER_CREDS                                                                               \
 	(SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_GID | SD_BUS_CREDS_EGID |             \
-	 SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT |                  \
-	 SD_BUS_CREDS_AUGMENT)
+	 SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT)
+
+int auth_caller_from_creds(sd_bus_creds *creds, pvm_caller *ret)
+{
+	uint64_t vouched = sd_bus_creds_get_mask(creds) & ~sd_bus_creds_get_augmented_mask(creds);
+	pvm_caller c = { .gid = (gid_t)-1 }; /* unknown: matches no group rule */
+	const gid_t *gids = NULL;
+	int r = -ENODATA, n;
+
+	if (vouched & SD_BUS_CREDS_EUID)
+		r = sd_bus_creds_get_euid(creds, &c.uid);
+	else if (vouched & SD_BUS_CREDS_UID)
+		r = sd_bus_creds_get_uid(creds, &c.uid);
+	if (r < 0)
+		return r; /* no uid the bus stands behind: nothing can be decided */
+	if (!(vouched & SD_BUS_CREDS_EGID) || sd_bus_creds_get_egid(creds, &c.gid) < 0)
+		if (!(vouched & SD_BUS_CREDS_GID) || sd_bus_creds_get_gid(creds, &c.gid) < 0)
+			c.gid = (gid_t)-1;
+	if (vouched & SD_BUS_CREDS_SUPPLEMENTARY_GIDS) {
+		n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+		if (n > 0) {
+			c.groups = gids;
+			c.n_groups = (size_t)n;
+		}
+	}
+	if (!(vouched & SD_BUS_CREDS_PID) || sd_bus_creds_get_pid(creds, &c.pid) < 0)
+		c.pid = 0;
+	if (!(vouched & SD_BUS_CREDS_UNIT) || sd_bus_creds_get_unit(creds, &c.unit) < 0)
+		c.unit = NULL;
+	*ret = c;
+	return 0;
+}
+
+/* The caller's groups as dbus-daemon itself reports them (UnixGroupIDs), for an sd-bus that
+ * does not read that field. Absent (an older bus): no groups, so no group rule matches. */
+static int bus_group_ids(sd_bus *bus, const char *sender, gid_t **ret, size_t *ret_n)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_free_ gid_t *gids = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+			       "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply,
+			       "s", sender);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+		const char *key;
+		const uint32_t *ids;
+		size_t size;
+
+		r = sd_bus_message_read(reply, "s", &key);
+		if (r >= 0 && strcmp(key, "UnixGroupIDs") == 0 && !gids) {
+			r = sd_bus_message_enter_container(reply, 'v', "au");
+			if (r >= 0)
+				r = sd_bus_message_read_array(reply, 'u', (const void **)&ids,
+							      &size);
+			if (r >= 0 && size > 0) {
+				n = size / sizeof(uint32_t);
+				gids = malloc(n * sizeof(gid_t));
+				if (!gids)
+					return -ENOMEM;
+				for (size_t i = 0; i < n; i++)
+					gids[i] = ids[i];
+			}
+			if (r >= 0)
+				r = sd_bus_message_exit_container(reply);
+		} else if (r >= 0)
+			r = sd_bus_message_skip(reply, "v");
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(gids);
+	*ret_n = n;
+	return 0;
+}
 
 int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error)
 {
-	sd_bus_creds *creds = NULL;
-	pvmd_caller c = { 0 };
-	const gid_t *gids = NULL;
-	int r, n;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	int r;
 
-	r = sd_bus_query_sender_creds(msg, CALLER_CREDS, &creds);
+	c.sender = sd_bus_message_get_sender(msg);
+	if (!c.sender)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "The call has no sender: cannot tell who is calling");
+	r = sd_bus_query_sender_creds(msg, CALLER_CREDS, &c.creds);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Cannot get the caller's credentials: %m");
-	c.creds = creds;
-	c.sender = sd_bus_message_get_sender(msg);
-	/* The uid the bus saw at connect time is authoritative; the effective ids from /proc
-	 * only refine it when they are available. */
-	r = sd_bus_creds_get_euid(creds, &c.caller.uid);
+	r = auth_caller_from_creds(c.creds, &c.caller);
 	if (r < 0)
-		r = sd_bus_creds_get_uid(creds, &c.caller.uid);
-	if (r < 0) {
-		auth_caller_done(&c);
-		return sd_bus_error_set_errnof(error, r, "Cannot get the caller's user id: %m");
+		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "The bus does not vouch for the caller's user id");
+	if (c.caller.n_groups == 0) {
+		r = bus_group_ids(sd_bus_message_get_bus(msg), c.sender, &c.own_groups,
+				  &c.caller.n_groups);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r,
+						       "Cannot get the caller's groups from the "
+						       "bus: %m");
+		c.caller.groups = c.own_groups;
 	}
-	r = sd_bus_creds_get_egid(creds, &c.caller.gid);
-	if (r < 0)
-		r = sd_bus_creds_get_gid(creds, &c.caller.gid);
-	if (r < 0)
-		c.caller.gid = (gid_t)-1; /* unknown: matches no group rule */
-	n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-	if (n > 0) {
-		c.caller.groups = gids;
-		c.caller.n_groups = (size_t)n;
-	}
-	if (sd_bus_creds_get_pid(creds, &c.caller.pid) < 0)
-		c.caller.pid = 0;
-	if (sd_bus_creds_get_unit(creds, &c.caller.unit) < 0)
-		c.caller.unit = NULL;
 	*ret = c;
+	c = (pvmd_caller){ 0 };
 	return 0;
 }
 
 void auth_caller_done(pvmd_caller *c)
 {
 	sd_bus_creds_unref(c->creds);
+	free(c->own_groups);
 	*c = (pvmd_caller){ 0 };
 }
 
@@ -109,10 +184,10 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	manager_get_usage(m, c.caller.uid, &mine, &all);
+	manager_get_usage(m, c.caller.uid, cfg, &mine, &all);
 	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d)
-		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine,
-							    &all, &d);
+		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine, &all,
+							    &d);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
 	if (!d.allowed) {
@@ -123,8 +198,9 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
 			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
 		if (limit)
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
-						 "Cannot run VM '%s' as uid %u: %s (stop or remove "
-						 "a VM first, or raise the limit in the policy)",
+						 "Cannot run VM '%s' as uid %u: %s (remove a VM "
+						 "no longer needed, stop one to free vCPUs and "
+						 "memory, or raise the limit in the policy)",
 						 cfg->name, (unsigned)c.caller.uid, d.reason);
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
 					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,

@@ -9,12 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "pvmd.h"
+#include "runner-uids.h"
+
+/* every VM pvmd may keep can run at once: one runner uid each */
+_Static_assert(PVMD_VMS_MAX_LIMIT <= RUNNER_UIDS_COUNT_DEFAULT,
+	       "the default runner uid range must cover --max-vms");
 
 static void help(void)
 {
@@ -26,14 +32,23 @@ static void help(void)
 	       "  --log-dir DIR          console logs (default RUNTIME-DIR/logs; 'none' for none)\n"
 	       "  --runner PATH          the per-VM runner (default %s/pvm-runner)\n"
 	       "  --runner-user USER     user every runner drops to (default: a uid and gid\n"
-	       "                         of its own per VM, from 61184-61439; never root)\n"
+	       "                         of its own per VM from --runner-uids; never root)\n"
+	       "  --runner-uids FIRST-LAST\n"
+	       "                         per-VM runner uid range, outside systemd's ranges\n"
+	       "                         (default %u-%u, sysusers.d/pvm.conf)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
+	       "  --max-vms N            VMs kept at most, running or not (default %d)\n"
+	       "  --bus-reconnect-timeout SEC\n"
+	       "                         after losing the system bus, VMs run on while pvmd\n"
+	       "                         reconnects; after SEC it stops them and exits 1\n"
+	       "                         (default 60)\n"
 	       "  --no-polkit            never ask polkit, even when it runs\n"
 	       "  --no-machined          do not register VMs with systemd-machined\n"
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
-	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR);
+	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, RUNNER_UIDS_FIRST_DEFAULT,
+	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, PVMD_VMS_MAX_DEFAULT);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret)
@@ -55,8 +70,11 @@ enum {
 	OPT_LOG_DIR,
 	OPT_RUNNER,
 	OPT_RUNNER_USER,
+	OPT_RUNNER_UIDS,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_MAX_VMS,
+	OPT_BUS_RECONNECT_TIMEOUT,
 	OPT_NO_POLKIT,
 	OPT_NO_MACHINED,
 	OPT_VERSION,
@@ -68,8 +86,11 @@ static const struct option options[] = {
 	{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 	{ "runner", required_argument, NULL, OPT_RUNNER },
 	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
+	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
+	{ "bus-reconnect-timeout", required_argument, NULL, OPT_BUS_RECONNECT_TIMEOUT },
 	{ "no-polkit", no_argument, NULL, OPT_NO_POLKIT },
 	{ "no-machined", no_argument, NULL, OPT_NO_MACHINED },
 	{ "help", no_argument, NULL, 'h' },
@@ -84,6 +105,8 @@ static int parse_argv(manager *m, int argc, char **argv)
 	int c;
 
 	m->runtime_dir = "/run/pvm";
+	m->runner_uid_first = RUNNER_UIDS_FIRST_DEFAULT;
+	m->runner_uid_count = RUNNER_UIDS_COUNT_DEFAULT;
 	m->runner_path = PVM_LIBEXECDIR "/pvm-runner";
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
@@ -114,6 +137,15 @@ static int parse_argv(manager *m, int argc, char **argv)
 			m->runner_gid = pw->pw_gid;
 			break;
 		}
+		case OPT_RUNNER_UIDS: {
+			pvm_error err = { 0 };
+			if (runner_uids_parse(optarg, &m->runner_uid_first, &m->runner_uid_count,
+					      &err) < 0) {
+				fprintf(stderr, "pvmd: --runner-uids: %s\n", err.message);
+				return -EINVAL;
+			}
+			break;
+		}
 		case OPT_STOP_TIMEOUT:
 			if (parse_seconds(optarg, &m->stop_timeout_usec) < 0) {
 				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n",
@@ -124,6 +156,30 @@ static int parse_argv(manager *m, int argc, char **argv)
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_seconds(optarg, &m->shutdown_timeout_usec) < 0) {
 				fprintf(stderr, "pvmd: --shutdown-timeout: '%s' is not seconds\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MAX_VMS: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
+			    v > PVMD_VMS_MAX_LIMIT) {
+				fprintf(stderr,
+					"pvmd: --max-vms: '%s' is not a number from 1 to %d\n",
+					optarg, PVMD_VMS_MAX_LIMIT);
+				return -EINVAL;
+			}
+			m->vms_max = v;
+			break;
+		}
+		case OPT_BUS_RECONNECT_TIMEOUT:
+			if (parse_seconds(optarg, &m->bus_reconnect_usec) < 0) {
+				fprintf(stderr,
+					"pvmd: --bus-reconnect-timeout: '%s' is not seconds\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -205,6 +261,21 @@ static int setup_runtime_dir(manager *m)
 	return r;
 }
 
+/* Each VM holds a few fds (runner socket, pidfd, guest memory, console log, console clients):
+ * the soft limit of 1024 services start with would cap pvmd near 256 VMs, whatever the runner
+ * uid range. pvmd waits with epoll only, so the hard limit is safe to use. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warning("Cannot raise the open file limit to %llu: %m; pvmd will run fewer VMs",
+			    (unsigned long long)rl.rlim_max);
+}
+
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	manager *m = userdata;
@@ -216,13 +287,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	manager *m = userdata;
-
-	/* a broken edit keeps the policy in force rather than dropping all rules */
-	if (manager_load_policy(m) >= 0)
-		log_info("Policy reloaded");
-	else
-		log_error("Policy reload failed; the previous policy stays in force");
+	manager_reload(userdata);
 	return 0;
 }
 
@@ -244,6 +309,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	}
 
+	raise_fd_limit();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -288,6 +354,10 @@ int main(int argc, char **argv)
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (pvmd_vm_is_active(vm))
 			log_warning("VM '%s' still running at exit; killing it", vm->name);
+	if (m->exit_failure) {
+		log_error("pvmd exits: it %s", m->exit_reason);
+		r = -EIO;
+	}
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 

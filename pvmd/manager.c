@@ -3,12 +3,14 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -17,6 +19,7 @@
 #include "pvmd.h"
 
 static void config_reader_free(config_reader *cr);
+static void bus_drop(manager *m);
 
 int manager_new(manager **ret)
 {
@@ -33,8 +36,10 @@ int manager_new(manager **ret)
 	m->stop_timeout_usec = 10 * 1000 * 1000ULL;
 	m->shutdown_timeout_usec = 20 * 1000 * 1000ULL;
 	m->console_ring_size = 64 * 1024;
+	m->vms_max = PVMD_VMS_MAX_DEFAULT;
 	m->use_polkit = true;
 	m->use_machined = true;
+	m->bus_reconnect_usec = 60 * 1000 * 1000ULL;
 	*ret = m;
 	return 0;
 }
@@ -47,17 +52,15 @@ manager *manager_free(manager *m)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
+	subscribers_free(m);
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
 	sd_event_source_disable_unref(m->shutdown_timer);
-	sd_bus_slot_unref(m->manager_slot);
-	sd_bus_slot_unref(m->vm_slot);
-	sd_bus_slot_unref(m->enum_slot);
-	sd_bus_slot_unref(m->om_slot);
-	sd_bus_flush_close_unref(m->bus);
+	sd_event_source_disable_unref(m->bus_retry_timer);
+	bus_drop(m);
 	pvm_policy_free(m->policy);
 	sd_event_unref(m->event);
 	free(m->state_dir);
@@ -81,6 +84,23 @@ int manager_load_policy(manager *m)
 	return 0;
 }
 
+/* A reload, as systemd's notify protocol frames it: RELOADING=1 while the policy is read, READY=1
+ * after. A broken edit keeps the policy in force rather than dropping all rules. */
+int manager_reload(manager *m)
+{
+	int r;
+
+	sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
+	r = manager_load_policy(m);
+	sd_notify(false, "READY=1");
+	manager_update_status(m);
+	if (r < 0)
+		log_error("Policy reload failed; the previous policy stays in force");
+	else
+		log_info("Policy reloaded");
+	return r;
+}
+
 pvmd_vm *manager_find_vm(manager *m, const char *name)
 {
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
@@ -89,22 +109,40 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, pvm_usage *ret_caller, pvm_usage *ret_global)
+void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
 	*ret_global = (pvm_usage){ 0 };
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
-		if (!pvmd_vm_is_active(vm))
+		bool active = pvmd_vm_is_active(vm);
+
+		/* a VM being started is already on the list: it is not counted against itself */
+		if (vm->cfg == self)
 			continue;
+		/* every record counts as a VM, running or not: each costs pvmd memory and a state
+		 * file; vCPUs and memory are only held while it runs */
 		ret_global->vms++;
+		if (vm->owner == uid)
+			ret_caller->vms++;
+		if (!active)
+			continue;
 		ret_global->vcpus += vm->cfg->cpus;
 		ret_global->memory_mib += vm->cfg->memory_mib;
 		if (vm->owner == uid) {
-			ret_caller->vms++;
 			ret_caller->vcpus += vm->cfg->cpus;
 			ret_caller->memory_mib += vm->cfg->memory_mib;
 		}
 	}
+}
+
+size_t manager_count_vms(manager *m)
+{
+	size_t n = 0;
+
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		n++;
+	return n;
 }
 
 void manager_update_status(manager *m)
@@ -125,21 +163,13 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
-	m->emitting++;
-	sd_bus_emit_object_added(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMAdded", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_added(vm);
 	pvmd_vm_changed(vm);
 }
 
 int manager_remove_vm(manager *m, pvmd_vm *vm)
 {
-	m->emitting++;
-	sd_bus_emit_object_removed(m->bus, vm->path);
-	sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMRemoved", "so", vm->name,
-			   vm->path);
-	m->emitting--;
+	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
@@ -151,9 +181,11 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 	return 0;
 }
 
-/* Look a VM up by the name argument; answers NoSuchVM. */
+/* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
+ * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
 static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
 	pvmd_vm *vm = NULL;
 	int r;
@@ -163,12 +195,46 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 		return r;
 	if (r == 0)
 		return -EBADMSG;
+	r = auth_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	if (!vm || !auth_caller_may_inspect(m, &c, vm))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_NO_SUCH_VM,
 					 "No VM named '%s' (see 'pvmctl list')", name);
 	*ret = vm;
 	return 0;
+}
+
+/* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
+ * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
+ * would say as much. The answer names nothing but the name: no owner, state or count. */
+static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+{
+	pvmd_vm *vm = manager_find_vm(m, name);
+
+	if (!vm)
+		return 0;
+	if (!auth_caller_may_inspect(m, c, vm))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
+					 "The name '%s' is taken by a VM you may not see; choose "
+					 "another name",
+					 name);
+	return sd_bus_error_setf(
+	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
+	    "A VM named '%s' already exists (choose another name, or remove it "
+	    "with 'pvmctl remove %s' once it is stopped)",
+	    name, name);
+}
+
+static int check_capacity(manager *m, sd_bus_error *error)
+{
+	if (manager_count_vms(m) < m->vms_max)
+		return 0;
+	return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
+				 "pvmd keeps at most %zu VMs, running or not, and has that many; "
+				 "remove VMs that are no longer needed ('pvmctl remove NAME')",
+				 m->vms_max);
 }
 
 /* ---- CreateVM ---- */
@@ -249,11 +315,6 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 			    o.name, PVM_NAME_MAX);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", o.name);
 	}
-	if (manager_find_vm(m, cfg->name))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_ALREADY_EXISTS,
-					 "A VM named '%s' already exists (choose another name, or "
-					 "remove it with 'pvmctl remove %s' once it is stopped)",
-					 cfg->name, cfg->name);
 	if (m->shutting_down)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
 					 "pvmd is shutting down; VM '%s' was not created",
@@ -266,8 +327,13 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	/* from here the VM owns the config; it is freed with the VM on every error path */
+	/* from here the VM owns the config; it is freed with the VM on every error path. Creation
+	 * is authorized first: a caller who may not create learns nothing of names in use. */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
+	if (r >= 0)
+		r = check_name_free(m, &c, vm->name, error);
+	if (r >= 0)
+		r = check_capacity(m, error);
 	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
@@ -638,6 +704,32 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(vm, msg, error);
 }
 
+/* Reload: the policy is read again before the reply, so `systemctl reload pvmd` (ExecReload
+ * calls this) returns only once the new policy is in force, or fails saying why it is not.
+ * Only root: it is the service manager's verb, not a caller's. */
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	uid_t euid;
+	int r;
+
+	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_euid(creds, &euid);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot get the caller's credentials: %m");
+	if (euid != 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+					 "Only root may reload pvmd's policy (uid %u asked)",
+					 (unsigned)euid);
+	r = manager_reload(userdata);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "The policy did not load (see pvmd's log for the file and "
+					 "rule); the previous policy stays in force");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
 			sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -679,6 +771,12 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Subscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_subscribe,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Unsubscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_unsubscribe,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("VMAdded", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("VMRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
 	SD_BUS_SIGNAL_WITH_ARGS(
@@ -687,16 +785,59 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-int manager_connect(manager *m)
+/* ---- the bus: connecting, losing it, getting it back ---- */
+
+#define BUS_RETRY_FIRST_USEC (100 * 1000ULL)
+#define BUS_RETRY_MAX_USEC (5 * 1000 * 1000ULL)
+
+static uint64_t now_monotonic(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void bus_lost(manager *m);
+
+/* sd-bus turns a closed connection into a local Disconnected signal; pvmd keeps running. */
+static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	if (!sd_bus_message_is_signal(msg, "org.freedesktop.DBus.Local", "Disconnected"))
+		return 0;
+	bus_lost(userdata);
+	return 1;
+}
+
+/* Drop the connection and everything that lives on it. Calls in flight (polkit answers, config
+ * fds) came from clients whose connections ended with it: there is nobody to answer. */
+static void bus_drop(manager *m)
+{
+	while (m->readers)
+		config_reader_free(m->readers);
+	while (m->polkit_queries)
+		polkit_query_free(m->polkit_queries);
+	m->manager_slot = sd_bus_slot_unref(m->manager_slot);
+	m->vm_slot = sd_bus_slot_unref(m->vm_slot);
+	m->enum_slot = sd_bus_slot_unref(m->enum_slot);
+	m->om_slot = sd_bus_slot_unref(m->om_slot);
+	m->filter_slot = sd_bus_slot_unref(m->filter_slot);
+	if (m->bus)
+		sd_bus_detach_event(m->bus);
+	m->bus = sd_bus_flush_close_unref(m->bus);
+}
+
+/* Open the system bus and publish pvmd's objects on it (the name is asked for separately). */
+static int bus_open(manager *m)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	int r;
 
-	pvm_bus_error_map_register();
-	r = sd_bus_open_system(&m->bus);
-	if (r < 0) {
-		log_error("Cannot connect to the system bus: %s", strerror(-r));
+	r = sd_bus_open_system(&bus);
+	if (r < 0)
 		return r;
-	}
+	bus_drop(m);
+	m->bus = TAKE_PTR(bus);
 	r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
 				     manager_vtable, m);
 	if (r >= 0)
@@ -707,16 +848,23 @@ int manager_connect(manager *m)
 					       vm_object_enumerate, m);
 	if (r >= 0)
 		r = sd_bus_add_object_manager(m->bus, &m->om_slot, PVM_BUS_PATH);
-	if (r < 0) {
-		log_error("Cannot publish the D-Bus objects: %s", strerror(-r));
-		return r;
-	}
-	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r >= 0)
+		r = sd_bus_add_filter(m->bus, &m->filter_slot, bus_filter, m);
+	if (r >= 0)
+		r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	return r;
+}
+
+int manager_connect(manager *m)
+{
+	int r;
+
+	pvm_bus_error_map_register();
+	r = bus_open(m);
 	if (r < 0)
-		return r;
-	/* losing the bus ends the event loop; the exit path then ends every VM */
-	sd_bus_set_exit_on_disconnect(m->bus, true);
-	return 0;
+		log_error("Cannot connect to the system bus and publish pvmd's objects: %s",
+			  strerror(-r));
+	return r;
 }
 
 int manager_request_name(manager *m)
@@ -727,6 +875,137 @@ int manager_request_name(manager *m)
 			  "policy does not let this user own it)",
 			  PVM_BUS_NAME, strerror(-r));
 	return r;
+}
+
+/* pvmd ends the run itself: the note becomes the VM's message (and record) once it ended. */
+static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	free(vm->end_note);
+	vm->end_note = strdup(note);
+	if (pvmd_vm_stop(vm, NULL, m->stop_timeout_usec, &e) < 0)
+		log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+}
+
+/* No bus to serve on: stop every VM as on SIGTERM, noting why, and exit 1 once they ended. */
+static void bus_give_up(manager *m, const char *fmt, ...) _printf_(2, 3);
+static void bus_give_up(manager *m, const char *fmt, ...)
+{
+	_cleanup_free_ char *note = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->exit_reason, sizeof(m->exit_reason), fmt, ap);
+	va_end(ap);
+	m->exit_failure = true;
+	log_error("pvmd %s; stopping every VM and exiting", m->exit_reason);
+	m->bus_retry_timer = sd_event_source_disable_unref(m->bus_retry_timer);
+	if (asprintf(&note, "stopped by pvmd, which %s", m->exit_reason) < 0)
+		note = NULL;
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		if (pvmd_vm_is_active(vm) && pvmd_vm_state(vm) != PVM_VM_STOPPING) {
+			free(vm->end_note);
+			vm->end_note = note ? strdup(note) : NULL;
+		}
+	manager_begin_shutdown(m); /* ends the loop once every VM has ended */
+}
+
+static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* The next attempt after a backoff, or giving up once the outage has lasted too long. */
+static void bus_schedule_retry(manager *m)
+{
+	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
+	int r;
+
+	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+		bus_give_up(m,
+			    "lost the system bus and could not reconnect within %llu s (%u "
+			    "attempts, last error: %s)",
+			    (unsigned long long)(m->bus_reconnect_usec / 1000000), m->bus_attempts,
+			    strerror(m->bus_last_error));
+		return;
+	}
+	if (m->bus_retry_timer) {
+		r = sd_event_source_set_time_relative(m->bus_retry_timer, delay);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(m->bus_retry_timer, SD_EVENT_ONESHOT);
+	} else
+		r = sd_event_add_time_relative(m->event, &m->bus_retry_timer, CLOCK_MONOTONIC,
+					       delay, 0, bus_retry, m);
+	if (r < 0)
+		bus_give_up(m, "lost the system bus and cannot schedule a reconnection: %s",
+			    strerror(-r));
+}
+
+static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	manager *m = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+	if (e) {
+		/* the name is someone else's now (another pvmd?): retrying cannot fix that */
+		bus_give_up(m, "reconnected to the system bus but could not own %s: %s",
+			    PVM_BUS_NAME, e->message);
+		return 0;
+	}
+	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
+		   PVM_BUS_NAME, (double)(now_monotonic() - m->bus_lost_usec) / 1e6,
+		   m->bus_attempts);
+	m->bus_lost_usec = 0;
+	m->bus_attempts = 0;
+	manager_update_status(m);
+	return 0;
+}
+
+static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	manager *m = userdata;
+	int r;
+
+	m->bus_attempts++;
+	r = bus_open(m);
+	if (r >= 0)
+		r = sd_bus_request_name_async(m->bus, NULL, PVM_BUS_NAME, 0, bus_name_acquired, m);
+	if (r >= 0)
+		return 0; /* bus_name_acquired, or bus_filter if this connection drops too */
+	m->bus_last_error = -r;
+	log_debug("Reconnecting to the system bus failed (attempt %u): %s", m->bus_attempts,
+		  strerror(-r));
+	bus_schedule_retry(m);
+	return 0;
+}
+
+/* The bus went away (dbus-daemon restarted or killed). Untied VMs do not depend on it and run
+ * on; a tied VM was promised to end with its client's connection, which ended with the bus,
+ * so it is stopped. pvmd reconnects and takes its name again; see pvmd(8), LIFETIME. */
+static void bus_lost(manager *m)
+{
+	if (m->exit_failure)
+		return; /* given up already: the shutdown is under way */
+	if (m->bus_lost_usec == 0) {
+		m->bus_lost_usec = now_monotonic();
+		m->bus_attempts = 0;
+		log_error("Lost the system bus; the VMs run on; reconnecting for up to %llu s",
+			  (unsigned long long)(m->bus_reconnect_usec / 1000000));
+		sd_notify(false, "STATUS=Lost the system bus; reconnecting");
+	}
+	/* sd-bus ends the ties (track_gone) as it closes; any left end here */
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
+		if (!vm->track)
+			continue;
+		vm->track = sd_bus_track_unref(vm->track);
+		if (pvmd_vm_is_active(vm))
+			stop_vm_noting(m, vm, PVMD_NOTE_TIE_LOST_WITH_BUS);
+		else
+			pvmd_vm_changed(vm);
+	}
+	if (m->shutting_down)
+		return; /* SIGTERM came first: the shutdown finishes without a bus */
+	/* also a connection that drops again before pvmd owns its name: a failed attempt */
+	m->bus_last_error = ECONNRESET;
+	bus_schedule_retry(m);
 }
 
 /* ---- recovery ---- */

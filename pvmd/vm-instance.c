@@ -25,13 +25,11 @@
 #include "kvm-compat.h"
 #include "memory.h"
 #include "runner-protocol.h"
+#include "runner-uids.h"
 #include "sha256.h"
 #include "vm-instance.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
-#define VM_RUNNER_UID_BASE_DEFAULT 61184
-#define VM_RUNNER_UID_COUNT_DEFAULT 256
-#define VM_RUNNER_UID_SLOTS_MAX 4096
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
 /* Linux 7.x (seen on arm64 7.3): guest_memfd files live on their own pseudo-filesystem */
 #define VM_GUEST_MEMFD_LINK_FS "/[kvm-gmem]"
@@ -59,7 +57,7 @@ struct vm_instance {
 	int pidfd, sock, log_fd;
 	sd_event_source *child_source, *io_source, *boot_timer, *stop_timer;
 	uid_t uid;
-	int uid_slot; /* -1: uid given by the options */
+	bool uid_allocated; /* from the runner range (not given by the options) */
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
@@ -86,7 +84,7 @@ struct vm_instance {
 };
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
-static uint8_t vm_uid_slots[VM_RUNNER_UID_SLOTS_MAX];
+static runner_uids vm_runner_uids;
 
 static uint64_t now_usec(clockid_t clock)
 {
@@ -160,9 +158,12 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(
 		    err, EINVAL,
 		    "vm_instance_new: event, config, kernel and runner path are required");
-	if (opts->runner_uid_count > VM_RUNNER_UID_SLOTS_MAX)
-		return pvm_error_set(err, EINVAL, "runner uid range: at most %d uids",
-				     VM_RUNNER_UID_SLOTS_MAX);
+	if (opts->runner_uid == 0) {
+		int r = runner_uids_check(opts->runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT,
+					  opts->runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT, err);
+		if (r < 0)
+			return r;
+	}
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
@@ -171,7 +172,6 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
 	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
-	vm->uid_slot = -1;
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
 	vm->opts.runtime_dir =
@@ -274,9 +274,9 @@ static void vm_release_run(vm_instance *vm)
 		close(TAKE_FD(vm->log_fd));
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));
-	if (vm->uid_slot >= 0) {
-		vm_uid_slots[vm->uid_slot] = 0;
-		vm->uid_slot = -1;
+	if (vm->uid_allocated) {
+		runner_uids_release(&vm_runner_uids, vm->uid);
+		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
 	vm->pid = 0;
@@ -666,24 +666,32 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 
 static int vm_pick_uid(vm_instance *vm, pvm_error *err)
 {
-	unsigned count =
-	    vm->opts.runner_uid_count ? vm->opts.runner_uid_count : VM_RUNNER_UID_COUNT_DEFAULT;
-	uid_t base =
-	    vm->opts.runner_uid_base ? vm->opts.runner_uid_base : VM_RUNNER_UID_BASE_DEFAULT;
+	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
+	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+	int r;
 
 	if (vm->opts.runner_uid != 0) {
 		vm->uid = vm->opts.runner_uid;
 		return 0;
 	}
-	for (unsigned i = 0; i < count; i++)
-		if (!vm_uid_slots[i]) {
-			vm_uid_slots[i] = 1;
-			vm->uid_slot = (int)i;
-			vm->uid = base + i;
-			return 0;
-		}
-	return pvm_error_set(err, EUSERS, "all %u runner uids from %u are in use", count,
-			     (unsigned)base);
+	/* one range per process; it can change only while no uid of the old one is in use */
+	if (vm_runner_uids.first != first || vm_runner_uids.count != count) {
+		if (vm_runner_uids.in_use > 0)
+			return pvm_error_set(err, EBUSY,
+					     "runner uid range %u+%u asked while uids of %u+%u are "
+					     "in use",
+					     (unsigned)first, count, (unsigned)vm_runner_uids.first,
+					     vm_runner_uids.count);
+		r = runner_uids_init(&vm_runner_uids, first, count, err);
+		if (r < 0)
+			return r;
+	}
+	r = runner_uids_alloc(&vm_runner_uids, &vm->uid);
+	if (r < 0)
+		return pvm_error_set(err, -r, "all %u runner uids from %u are in use", count,
+				     (unsigned)first);
+	vm->uid_allocated = true;
+	return 0;
 }
 
 static int vm_open_log(vm_instance *vm, pvm_error *err)
@@ -700,11 +708,39 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* The runner's whole environment: it needs none, and pvmd's own (NOTIFY_SOCKET, WATCHDOG_*,
+ * LISTEN_*, the bus address, whatever the unit sets) is none of its business. Only the
+ * sanitizer runtimes' settings pass, so sanitizer test builds run the runner as configured;
+ * plain builds ignore them. */
+static const char *const vm_runner_env_passed[] = {
+	"ASAN_OPTIONS",
+	"UBSAN_OPTIONS",
+	"LSAN_OPTIONS",
+};
+
+static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(vm_runner_env_passed); i++) {
+		const char *name = vm_runner_env_passed[i];
+		size_t len = strlen(name);
+		for (char **e = environ; *e; e++)
+			if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+				ret[n++] = *e;
+				break;
+			}
+	}
+	ret[n] = NULL;
+}
+
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
+	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
 	int pair[2], r;
 	pid_t pid;
 
+	vm_runner_env(envp); /* before fork: the child only execs */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return pvm_error_set(err, errno, "socketpair: %m");
 	pid = fork();
@@ -722,7 +758,7 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 		if (dup2(pair[1], 3) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 4, ~0U, 0);
-		execv(vm->runner_path, argv);
+		execve(vm->runner_path, argv, envp);
 		_exit(127);
 	}
 	close(pair[1]);

@@ -23,8 +23,8 @@ typedef struct vm_instance_options {
 	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */
 	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
 	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
-	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0; 0: 61184 */
-	unsigned runner_uid_count;  /* its size; 0: 256 */
+	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
+	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {

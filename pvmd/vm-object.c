@@ -39,6 +39,8 @@ const char *pvmd_vm_message(const pvmd_vm *vm)
 {
 	if (vm->recovered || !vm->inst)
 		return vm->rec_message ?: "";
+	if (vm->end_note && !pvmd_vm_is_active(vm))
+		return vm->end_note;
 	return vm_instance_message(vm->inst) ?: "";
 }
 
@@ -148,12 +150,28 @@ static const vm_prop vm_props[] = {
 	{ "Tied", 'b', false, get_tied },
 };
 
+static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
+		       const pvm_memory_report *mem)
+{
+	prop_value v = p->get(vm, mem);
+
+	switch (p->type) {
+	case 's':
+		return sd_bus_message_append_basic(reply, 's', v.s ?: "");
+	case 'u':
+		return sd_bus_message_append_basic(reply, 'u', &v.u);
+	case 'b':
+		return sd_bus_message_append_basic(reply, 'b', &v.b);
+	default:
+		return sd_bus_message_append_basic(reply, 't', &v.t);
+	}
+}
+
 static int prop_get(sd_bus *bus, const char *path, const char *interface, const char *property,
 		    sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	const pvmd_vm *vm = userdata;
 	pvm_memory_report mem = { 0 };
-	prop_value v;
 
 	for (size_t i = 0; i < ELEMENTSOF(vm_props); i++) {
 		const vm_prop *p = &vm_props[i];
@@ -161,19 +179,47 @@ static int prop_get(sd_bus *bus, const char *path, const char *interface, const 
 			continue;
 		if (p->needs_memory)
 			vm_memory(vm, &mem);
-		v = p->get(vm, &mem);
-		switch (p->type) {
-		case 's':
-			return sd_bus_message_append_basic(reply, 's', v.s ?: "");
-		case 'u':
-			return sd_bus_message_append_basic(reply, 'u', &v.u);
-		case 'b':
-			return sd_bus_message_append_basic(reply, 'b', &v.b);
-		default:
-			return sd_bus_message_append_basic(reply, 't', &v.t);
-		}
+		return append_prop(reply, p, vm, &mem);
 	}
 	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
+static bool strv_has(char *const *l, const char *s)
+{
+	for (; l && *l; l++)
+		if (strcmp(*l, s) == 0)
+			return true;
+	return false;
+}
+
+int pvmd_vm_append_properties(sd_bus_message *m, const pvmd_vm *vm, char *const *only)
+{
+	pvm_memory_report mem;
+	int r;
+
+	vm_memory(vm, &mem);
+	r = sd_bus_message_open_container(m, 'a', "{sv}");
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(vm_props); i++) {
+		const vm_prop *p = &vm_props[i];
+		char sig[2] = { p->type, 0 };
+
+		if (only && !strv_has(only, p->name))
+			continue;
+		r = sd_bus_message_open_container(m, 'e', "sv");
+		if (r >= 0)
+			r = sd_bus_message_append_basic(m, 's', p->name);
+		if (r >= 0)
+			r = sd_bus_message_open_container(m, 'v', sig);
+		if (r >= 0)
+			r = append_prop(m, p, vm, &mem);
+		if (r >= 0)
+			r = sd_bus_message_close_container(m);
+		if (r >= 0)
+			r = sd_bus_message_close_container(m);
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(m);
 }
 
 /* ---- lifecycle ---- */
@@ -382,23 +428,14 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	vm->published_reason = reason;
 	vm->published_once = true;
 
-	m->emitting++;
-	if (n > 0) {
-		int r = sd_bus_emit_properties_changed_strv(m->bus, vm->path, PVM_BUS_VM_IFACE,
-							    (char **)changed);
-		if (r < 0)
-			log_warning("Cannot emit PropertiesChanged for VM '%s': %s", vm->name,
-				    strerror(-r));
-	}
+	if (n > 0)
+		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
 		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
 			 reason != PVM_DEATH_NONE ? ", reason " : "",
 			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
-		sd_bus_emit_signal(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "VMStateChanged",
-				   "sosss", vm->name, vm->path, pvm_vm_state_to_string(state),
-				   pvm_death_reason_to_string(reason), pvmd_vm_message(vm));
+		signal_state_changed(vm);
 	}
-	m->emitting--;
 	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
@@ -444,6 +481,8 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.log_dir = m->log_dir,
 		.runner_uid = m->runner_uid,
 		.runner_gid = m->runner_gid,
+		.runner_uid_base = m->runner_uid_first,
+		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
 	};
@@ -497,6 +536,7 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
 	free(vm->rec_message);
+	free(vm->end_note);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
@@ -584,13 +624,14 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
 					 "pvmd is shutting down; VM '%s' was not started",
 					 vm->name);
-	if (state_is_active(s))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
-					 vm->name, pvm_vm_state_to_string(s));
-	/* the payload is read only for callers who may create VMs at all */
+	/* authorization first: a caller who may not start this VM learns nothing of its state, and
+	 * the payload is read only for callers who may create VMs at all */
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
 	if (r < 0)
 		return r;
+	if (state_is_active(s))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
+					 vm->name, pvm_vm_state_to_string(s));
 	/* the payload is opened and read only where the policy lets this caller use it */
 	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
 	if (r < 0)
@@ -610,6 +651,8 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 						 err.message);
 	}
 	vm->recovered = false;
+	free(vm->end_note);
+	vm->end_note = NULL;
 	r = vm_instance_start(vm->inst, &err);
 	pvmd_vm_changed(vm);
 	if (r < 0)
@@ -783,7 +826,15 @@ static int track_gone(sd_bus_track *track, void *userdata)
 	pvmd_vm *vm = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-	log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+	/* a tie also ends when the bus itself goes away: that client's connection is gone */
+	if (sd_bus_is_open(sd_bus_track_get_bus(track)) <= 0) {
+		log_info("VM '%s' was tied to a client whose connection ended with the bus; "
+			 "stopping the VM",
+			 vm->name);
+		free(vm->end_note);
+		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
+	} else
+		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
@@ -905,7 +956,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (!vm)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
-	msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	msg = sd_bus_get_current_message(bus);
 	if (msg) {
 		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 		if (auth_get_caller(msg, &c, NULL) < 0 || !auth_caller_may_inspect(m, &c, vm))
@@ -919,7 +970,7 @@ int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***n
 			sd_bus_error *error)
 {
 	manager *m = userdata;
-	sd_bus_message *msg = m->emitting ? NULL : sd_bus_get_current_message(bus);
+	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;
 	size_t n = 0, k = 0;

@@ -1,8 +1,8 @@
-/* Runner lock-down: namespaces, credentials, capabilities, no_new_privs and a seccomp
- * allow-list whose ioctl rules match both the fd (a vCPU) and the request (KVM_RUN and the few
- * the arch needs). The memory ioctls and opens fail with EPERM so the self-check can observe
- * them; any other syscall or ioctl outside the list kills the process (SIGSYS), which pvmd
- * reports as a protection violation. */
+/* Runner lock-down: namespaces, an empty read-only root, credentials, capabilities,
+ * no_new_privs and a seccomp allow-list whose ioctl rules match both the fd (a vCPU) and the
+ * request (KVM_RUN and the few the arch needs). The memory ioctls and opens fail with EPERM so the
+ * self-check can observe them; any other syscall or ioctl outside the list kills the process
+ * (SIGSYS), which pvmd reports as a protection violation. */
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -21,24 +22,50 @@
 #include "kvm-compat.h"
 #include "sandbox.h"
 
-static uint32_t sandbox_unshare(void)
+/* Every namespace at once, or none: a runner that silently keeps the host's network or mount
+ * table would look locked down without being so. */
+static int sandbox_unshare(uint32_t *ret_namespaces, pvm_error *err)
 {
-	static const struct {
-		int flag;
-		uint32_t bit;
-	} namespaces[] = {
-		{ CLONE_NEWNS, RUNNER_NS_MOUNT },
-		{ CLONE_NEWIPC, RUNNER_NS_IPC },
-		{ CLONE_NEWNET, RUNNER_NS_NET },
-		{ CLONE_NEWUTS, RUNNER_NS_UTS },
-	};
-	uint32_t entered = 0;
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS) < 0)
+		return pvm_error_set(err, errno,
+				     "unshare of the mount, IPC, network and UTS namespaces: %m "
+				     "(pvmd must run as root on a kernel with namespaces)");
+	*ret_namespaces = RUNNER_NS_ALL;
+	return 0;
+}
 
-	/* one at a time: a kernel or container that refuses one still grants the others */
-	for (size_t i = 0; i < ELEMENTSOF(namespaces); i++)
-		if (unshare(namespaces[i].flag) == 0)
-			entered |= namespaces[i].bit;
-	return entered;
+/* The runner's view of the filesystem becomes one empty, read-only tmpfs. A new mount
+ * namespace alone would still show (and share events with) the host's whole tree; so mounts
+ * first stop propagating, then a tmpfs becomes the root by pivot_root and the old root is
+ * detached. Nothing is left to mount in: /dev/kvm is already open, the runner opens no file
+ * after lock-down (seccomp refuses it), and it never execs. The tmpfs is mounted over /proc
+ * of the new namespace (a directory every host has) only to give pivot_root a mount point. */
+#define SANDBOX_ROOT_MOUNTPOINT "/proc"
+
+static int sandbox_empty_root(pvm_error *err)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return pvm_error_set(err, errno, "making the runner's mounts private: %m");
+	if (mount("pvm-runner-root", SANDBOX_ROOT_MOUNTPOINT, "tmpfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555") < 0)
+		return pvm_error_set(err, errno, "mounting the runner's empty root (tmpfs): %m");
+	if (chdir(SANDBOX_ROOT_MOUNTPOINT) < 0)
+		return pvm_error_set(err, errno, "entering the runner's empty root: %m");
+	/* pivot_root(".", "."): the old root ends up stacked on the new one, then detached */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return pvm_error_set(err, errno, "pivot_root into the runner's empty root: %m%s",
+				     errno == EINVAL ? " (is pvmd running from the initial ramfs? "
+						       "pivot_root needs a real root filesystem; "
+						       "switch_root into one first)"
+						     : "");
+	if (umount2(".", MNT_DETACH) < 0)
+		return pvm_error_set(err, errno, "detaching the host's root from the runner: %m");
+	if (chdir("/") < 0)
+		return pvm_error_set(err, errno, "entering the runner's root: %m");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0)
+		return pvm_error_set(err, errno, "making the runner's root read-only: %m");
+	return 0;
 }
 
 /* Syscalls the runner's loop and its vCPU threads make after lock-down, besides the
@@ -154,12 +181,17 @@ static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
 
 int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm_error *err)
 {
-	uint32_t ns;
+	uint32_t ns = 0;
 	int r;
 
 	if (sb->uid == 0 || sb->gid == 0)
 		return pvm_error_set(err, EINVAL, "refusing to run the VM as uid/gid 0");
-	ns = sandbox_unshare();
+	r = sandbox_unshare(&ns, err);
+	if (r < 0)
+		return r;
+	r = sandbox_empty_root(err);
+	if (r < 0)
+		return r;
 
 	capng_clear(CAPNG_SELECT_BOTH);
 	r = capng_change_id((int)sb->uid, (int)sb->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);

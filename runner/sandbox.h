@@ -19,9 +19,10 @@ typedef struct runner_sandbox {
 	size_t n_run_ioctls;
 } runner_sandbox;
 
-/* New namespaces (as many as the kernel grants), then uid/gid with no supplementary groups, no
- * capabilities (bounding set cleared), no_new_privs, and the seccomp allow-list. *ret_namespaces
- * says which namespaces were entered (RUNNER_NS_*). */
+/* New mount, IPC, network and UTS namespaces, an empty read-only root (pivot_root into a
+ * tmpfs, the host's tree detached), then uid/gid with no supplementary groups, no capabilities
+ * (bounding set cleared), no_new_privs, and the seccomp allow-list. Any step that fails fails
+ * the whole lock-down. *ret_namespaces says which namespaces were entered (RUNNER_NS_*). */
 int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm_error *err);
 
 /* Try what the lock-down forbids and record each result (0 = it worked: broken sandbox). */

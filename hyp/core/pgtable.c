@@ -303,21 +303,61 @@ int s2_prepare(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t size)
 	return r;
 }
 
-void s2_set_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte)
+/* The level-3 entry of ipa, or NULL where a level above maps nothing. Never a block. */
+static uint64_t *level3_entry(struct s2_pgtable *pgt, hyp_ipa_t ipa)
 {
 	uint64_t *table = pgt->root, *ptep;
 
 	CHECK(range_check(pgt, hyp_ipa_addr(ipa), HYP_PAGE_SIZE) == 0);
 	for (unsigned level = pgt->geo.start_level; level < S2_MAX_LEVEL; level++) {
 		ptep = entry_at(pgt, table, level, hyp_ipa_addr(ipa));
-		CHECK(pte_is_table(*ptep, level)); /* s2_prepare() ran on this page */
+		if (!pte_valid(*ptep))
+			return NULL;
+		CHECK(pte_is_table(*ptep, level)); /* s2_prepare() split any block */
 		table = pte_table(*ptep);
 	}
-	ptep = entry_at(pgt, table, S2_MAX_LEVEL, hyp_ipa_addr(ipa));
+	return entry_at(pgt, table, S2_MAX_LEVEL, hyp_ipa_addr(ipa));
+}
+
+static void write_page(uint64_t *ptep, uint64_t pte)
+{
 	/* Only permissions and software bits may change in place, never the output address. */
 	CHECK(!pte_valid(*ptep) || !pte_valid(pte) ||
 	      hyp_pa_addr(s2_pte_pa(*ptep)) == hyp_pa_addr(s2_pte_pa(pte)));
 	pte_write(ptep, pte);
+}
+
+void s2_set_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte)
+{
+	uint64_t *ptep = level3_entry(pgt, ipa);
+
+	CHECK(ptep); /* s2_prepare() ran on this page */
+	write_page(ptep, pte);
+}
+
+void s2_update_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte)
+{
+	uint64_t *ptep = level3_entry(pgt, ipa);
+
+	if (ptep)
+		write_page(ptep, pte);
+}
+
+void s2_clear(struct s2_pgtable *pgt)
+{
+	unsigned level = pgt->geo.start_level;
+
+	for (uint64_t i = 0; i < pgt->geo.root_entries; i++) {
+		uint64_t old = pgt->root[i];
+
+		if (!pte_valid(old))
+			continue;
+		pte_write(&pgt->root[i], 0);
+		/* No walker may still hold the tables below before they are freed. */
+		arch_s2_tlb_flush_vmid(pgt->vmid);
+		if (pte_is_table(old, level))
+			free_table(pgt, pte_table(old), level + 1);
+	}
 }
 
 uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_level)
@@ -334,6 +374,20 @@ uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_le
 				*ret_level = level;
 			return pte_valid(pte) ? pte : 0;
 		}
+		table = pte_table(pte);
+	}
+}
+
+uint64_t s2_lookup_desc(const struct s2_pgtable *pgt, hyp_ipa_t ipa)
+{
+	uint64_t *table = pgt->root;
+
+	if (range_check(pgt, hyp_ipa_addr(ipa) & ~(HYP_PAGE_SIZE - 1), HYP_PAGE_SIZE) < 0)
+		return 0;
+	for (unsigned level = pgt->geo.start_level;; level++) {
+		uint64_t pte = *entry_at(pgt, table, level, hyp_ipa_addr(ipa));
+		if (!pte_is_table(pte, level))
+			return pte;
 		table = pte_table(pte);
 	}
 }

@@ -9,6 +9,7 @@
 
 #include "lib.h"
 #include "pvm-hyp-abi.h"
+#include "selftest.h"
 
 #define RAM_BASE 0x40000000UL
 #define HYP_IMAGE 0x40200000UL	 /* the hypervisor's region (see hyp.ld) */
@@ -195,7 +196,7 @@ static void test_share(void)
 	check(peek(PAGE_A) == 42 && access_works(PAGE_A + 8), "shared page stays usable");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share again");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "donate a shared page");
 	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 2, 0, 0), 0, "unshare");
 	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
@@ -216,6 +217,7 @@ static void test_donate_hyp(void)
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share a page given away");
 	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), 0, "reclaim from hyp");
+	check(filled_with(PAGE_A, 0), "reclaimed page comes back zeroed");
 	check(access_works(PAGE_A + 0x10), "reclaimed page usable");
 	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_HYP, PFN(PAGE_A), 1, 0, 0), -PVM_HYP_EPERM,
 		  "reclaim again");
@@ -232,9 +234,9 @@ static void test_guest(void)
 		  "donate a page to the guest");
 	check_state(PAGE_B, PVM_HYP_PAGE_NOPAGE, PVM_HYP_OWNER_GUEST, "guest page");
 	check(access_aborts(PAGE_B + 0x40, false, EC_DABT_CUR), "read of guest page aborts");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x100, 1), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x100, 1), -PVM_HYP_EPERM,
 		  "donate to an occupied guest address");
-	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), -PVM_HYP_EBUSY,
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_B), 1, 0, 0), -PVM_HYP_EINVAL,
 		  "reclaim while the guest lives");
 	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_B) + 1, 0x101, 1), -PVM_HYP_ENOENT,
@@ -259,11 +261,11 @@ static void test_bad_arguments(void)
 		  "pfn whose address overflows");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, (~0UL >> 12) - 1, 4, 0, 0), -PVM_HYP_EINVAL,
 		  "pfn + nr overflows");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PL011_BASE), 1, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PL011_BASE), 1, 0, 0), -PVM_HYP_EPERM,
 		  "MMIO page");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(0x48000000UL), 1, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(0x48000000UL), 1, 0, 0), -PVM_HYP_EPERM,
 		  "page past the end of RAM");
-	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE) - 1, 2, 0, 0), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE) - 1, 2, 0, 0), -PVM_HYP_EPERM,
 		  "range into the hypervisor's region");
 	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(HYP_IMAGE), 1, 0, 0), -PVM_HYP_EPERM,
 		  "share a hypervisor page");
@@ -275,11 +277,11 @@ static void test_bad_arguments(void)
 		  "destroy an unknown guest");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, ~0UL, PFN(PAGE_A), 0, 1), -PVM_HYP_ENOENT,
 		  "donate to guest handle ~0");
-	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit, 1), -PVM_HYP_EINVAL,
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit, 1), -PVM_HYP_ERANGE,
 		  "guest address past its IPA space");
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), gfn_limit - 1, 2),
-		  -PVM_HYP_EINVAL, "guest range past its IPA space");
-	check_ret(call(PVM_HYP_FN_PAGE_STATE, PFN(PL011_BASE), 0, 0, 0), -PVM_HYP_EINVAL,
+		  -PVM_HYP_ERANGE, "guest range past its IPA space");
+	check_ret(call(PVM_HYP_FN_PAGE_STATE, PFN(PL011_BASE), 0, 0, 0), -PVM_HYP_EPERM,
 		  "page state of MMIO");
 	check(hvc(PVM_HYP_FN_GUEST_SHARE_HOST, 0, 1, 0, 0).x0 == PVM_HYP_SMCCC_NOT_SUPPORTED,
 	      "guest-only call from the host: NOT_SUPPORTED");
@@ -313,19 +315,20 @@ static void test_hyp_protected(void)
 
 extern const char guest_code_start[], guest_code_end[];
 
-#define PAGE_C 0x40c00000UL /* guest code */
-#define PAGE_D 0x40c01000UL /* guest private data */
-#define PAGE_E 0x40c02000UL /* shared with the host by the guest */
+#define PAGE_C 0x40c00000UL	    /* guest code */
+#define PAGE_D 0x40c01000UL	    /* guest private data */
+#define PAGE_E 0x40c02000UL	    /* shared with the host by the guest */
+#define PAGE_UNTOUCHED 0x47000000UL /* in a 2 MiB block of host RAM no test touches first */
 
 static struct hvc_res guest_run(uint64_t g, uint64_t entry)
 {
 	return hvc(PVM_HYP_FN_GUEST_RUN, g, entry, 0, 0);
 }
 
-static void test_guest_run(void)
+/* A guest with guest.S at 0x100000 (PAGE_C), its private page and the page it will share. */
+static uint64_t guest_with_code(void)
 {
 	uint64_t g = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0).x2;
-	struct hvc_res r;
 
 	for (uint64_t off = 0; off < (uint64_t)(guest_code_end - guest_code_start); off += 8)
 		poke(PAGE_C + off, *(const uint64_t *)(guest_code_start + off));
@@ -333,6 +336,13 @@ static void test_guest_run(void)
 	fill(PAGE_E, 0);
 	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_C), 0x100, 3), 0,
 		  "donate code and data pages to the guest");
+	return g;
+}
+
+static void test_guest_run(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
 
 	r = guest_run(g, 0x100000);
 	check(r.x0 == 0 && r.x1 == 0 && r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0,
@@ -365,6 +375,118 @@ static void test_guest_run(void)
 	check(filled_with(PAGE_D, 0), "its private data is gone");
 }
 
+/* Touch MMIO in nr new 2 MiB windows from 4 GiB up: each needs a new host stage-2 table. */
+static void mmio_faults(uint64_t first, uint64_t nr)
+{
+	for (uint64_t i = first; i < first + nr; i++)
+		peek(0x100000000UL + (i << 21));
+}
+
+static void test_mmio_flood(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
+
+	mmio_faults(0, 5000);
+	check(hvc(PVM_HYP_FN_VERSION, 0, 0, 0, 0).x2 == PVM_HYP_ABI_VERSION,
+	      "the hypervisor answers after 5000 MMIO faults in distinct windows");
+	r = guest_run(g, 0x100000);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0 && peek(PAGE_E) == 0x1234,
+	      "the guest runs and shares a page");
+	mmio_faults(5000, 5000);
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0,
+	      "after 10000 MMIO faults the guest still runs (unshares)");
+	check(access_aborts(PAGE_D, false, EC_DABT_CUR), "its private page still aborts");
+	check(access_works(PAGE_A), "host RAM faults in again");
+	/* Both need new tables from the pool the faults went through. */
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_HYP, PFN(PAGE_UNTOUCHED), 1, 0, 0), 0,
+		  "the host shares a page of a block it never touched");
+	r = hvc(PVM_HYP_FN_GUEST_CREATE, 0, 0, 0, 0);
+	check(r.x0 == 0 && r.x1 == 0, "a second guest can be created");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, r.x2, 0, 0, 0), 0, "and torn down");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_C), 3, 0, 0), 0,
+		  "reclaim its pages");
+}
+
+static void test_loans_and_force_reclaim(void)
+{
+	uint64_t g = guest_with_code();
+	struct hvc_res r;
+
+	poke(PAGE_A, 99);
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_GUEST, g, PFN(PAGE_A), 0x200, 1), 0,
+		  "lend a page to the guest");
+	check_ret(call(PVM_HYP_FN_HOST_SHARE_GUEST, g, PFN(PAGE_A), 0x201, 1), 0,
+		  "lend it again at another guest address");
+	check_state(PAGE_A, PVM_HYP_PAGE_SHARED_OWNED, PVM_HYP_OWNER_HOST, "lent page");
+	check(peek(PAGE_A) == 99 && access_works(PAGE_A + 8), "the host keeps using it");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), 0x202, 1), -PVM_HYP_EPERM,
+		  "a lent page cannot be donated");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x200, 1, 0), 0, "take one loan back");
+	check_state(PAGE_A, PVM_HYP_PAGE_SHARED_OWNED, PVM_HYP_OWNER_HOST, "still lent once");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x201, 1, 0), 0, "take the other back");
+	check_state(PAGE_A, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "the host's alone again");
+	check_ret(call(PVM_HYP_FN_HOST_UNSHARE_GUEST, g, 0x201, 1, 0), -PVM_HYP_ENOENT,
+		  "nothing left to take back");
+
+	r = guest_run(g, 0x100000);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0, "the guest writes its private page, shares");
+	check_ret(call(PVM_HYP_FN_HOST_FORCE_RECLAIM, PFN(PAGE_E), 0, 0, 0), -PVM_HYP_EPERM,
+		  "force reclaim of a page the guest shares");
+	check_ret(call(PVM_HYP_FN_HOST_FORCE_RECLAIM, PFN(PAGE_D), 0, 0, 0), 0,
+		  "force reclaim of the guest's private page");
+	check(filled_with(PAGE_D, 0), "it comes back zeroed: the guest's secret is gone");
+	check_state(PAGE_D, PVM_HYP_PAGE_OWNED, PVM_HYP_OWNER_HOST, "the host owns it");
+	check_ret(call(PVM_HYP_FN_HOST_DONATE_GUEST, g, PFN(PAGE_A), 0x101, 1), -PVM_HYP_EPERM,
+		  "the poisoned guest address takes no new page");
+	r = guest_run(g, 0);
+	check(r.x2 == PVM_HYP_EXIT_YIELD && r.x3 == 0, "the guest runs on (unshares)");
+	check_ret(call(PVM_HYP_FN_GUEST_DESTROY, g, 0, 0, 0), 0, "tear the guest down");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_C), 1, 0, 0), 0, "reclaim its code");
+	check_ret(call(PVM_HYP_FN_HOST_RECLAIM_GUEST, PFN(PAGE_E), 1, 0, 0), 0, "and its data");
+}
+
+/* What the hypervisor's probe of its own memory raised: 0, or its ESR_EL2. */
+static uint64_t probe(enum hyp_probe p)
+{
+	struct hvc_res r = hvc(HYP_SELFTEST_FN_PROBE, p, 0, 0, 0);
+
+	return r.x0 == 0 && r.x1 == 0 ? r.x2 : ~0UL;
+}
+
+/* A fault at EL2 itself (EC 0x21 instruction, 0x25 data) of the given fault status class. */
+static bool el2_fault(uint64_t esr, uint64_t ec, bool permission)
+{
+	uint64_t fsc = esr & 0x3f;
+
+	if (esr == ~0UL || (esr >> 26) != ec)
+		return false;
+	return permission ? fsc >= 0x0c && fsc <= 0x0f : fsc >= 0x04 && fsc <= 0x07;
+}
+
+static void test_w_xor_x(void)
+{
+	uint64_t esr;
+
+	check(probe(HYP_PROBE_EXEC_CODE) == 0, "the hypervisor executes its code");
+	check(probe(HYP_PROBE_WRITE_DATA) == 0, "the hypervisor writes its data");
+	esr = probe(HYP_PROBE_WRITE_CODE);
+	check(el2_fault(esr, EC_DABT_CUR, true) && (esr & (1UL << 6)),
+	      "a write to the hypervisor's code faults (permission, WnR)");
+	esr = probe(HYP_PROBE_EXEC_DATA);
+	check(el2_fault(esr, EC_IABT_CUR, true), "an execute of the hypervisor's data faults");
+	esr = probe(HYP_PROBE_READ_HOST);
+	check(el2_fault(esr, EC_DABT_CUR, false),
+	      "host RAM is not mapped in the hypervisor (translation fault)");
+	check(probe(HYP_PROBE_EXEC_CODE) == 0 &&
+		  hvc(PVM_HYP_FN_VERSION, 0, 0, 0, 0).x2 == PVM_HYP_ABI_VERSION,
+	      "the hypervisor runs on after its faults");
+	check(hvc(HYP_SELFTEST_FN_PROBE, HYP_NR_PROBES, 0, 0, 0).x1 == (uint64_t)-PVM_HYP_EINVAL,
+	      "an unknown probe is refused");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -376,6 +498,9 @@ static const struct {
 	{ "bad-arguments", test_bad_arguments },
 	{ "hyp-protected", test_hyp_protected },
 	{ "guest-run", test_guest_run },
+	{ "mmio-flood", test_mmio_flood },
+	{ "loans-and-force-reclaim", test_loans_and_force_reclaim },
+	{ "w-xor-x", test_w_xor_x },
 };
 
 void host_main(uint64_t group)

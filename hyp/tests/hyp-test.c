@@ -10,6 +10,22 @@
 
 static uint8_t *t_mem;
 
+static struct hyp_mem *t_locked_mem;
+
+void t_check_locked(uint16_t vmid)
+{
+	if (t_locked_mem && !__atomic_load_n(&t_locked_mem->lock, __ATOMIC_RELAXED)) {
+		fprintf(stderr, "TLB flush of VMID %u without the lock held\n", vmid);
+		exit(EXIT_FAILURE);
+	}
+}
+
+void t_require_lock_on_flush(struct hyp_mem *m)
+{
+	t_locked_mem = m;
+	fake_arch_tlb_hook = t_check_locked;
+}
+
 void *t_va(uint64_t pa)
 {
 	return arch_pa_to_va(hyp_pa(pa));
@@ -40,6 +56,7 @@ void t_setup(struct hyp_mem *m, size_t pool_pages)
 struct page_view {
 	int host_state; /* -1: not mapped in the host stage-2 */
 	unsigned guest_maps;
+	unsigned guest_borrowed; /* mappings in state SHARED_BORROWED (pages the host lends) */
 	unsigned guest_id;
 	uint64_t guest_gfn;
 	int guest_state;
@@ -109,6 +126,7 @@ static int guest_leaf(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *userdat
 	if (i < 0)
 		return fail(c->err, c->errlen, "guest %u maps non-RAM pa", c->guest_id);
 	c->views[i].guest_maps++;
+	c->views[i].guest_borrowed += s2_pte_state(pte) == HYP_PAGE_SHARED_BORROWED;
 	c->views[i].guest_id = c->guest_id;
 	c->views[i].guest_gfn = hyp_ipa_addr(ipa) >> HYP_PAGE_SHIFT;
 	c->views[i].guest_state = s2_pte_state(pte);
@@ -118,7 +136,8 @@ static int guest_leaf(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *userdat
 static int check_page(struct hyp_mem *m, size_t i, const struct hyp_page *p,
 		      const struct page_view *v, char *err, size_t errlen)
 {
-	bool owner_is_guest = p->owner >= HYP_ID_GUEST0 && p->owner != HYP_ID_NONE;
+	bool owner_is_guest = p->owner >= HYP_ID_GUEST0 && p->owner < HYP_ID_GUESTS;
+	bool lent_to_guests = p->borrower == HYP_ID_GUESTS;
 	enum hyp_page_state host_meta = hyp_page_state_of(p, HYP_ID_HOST);
 	enum hyp_page_state views[3]; /* host, hyp, guest: as the tables (or array) say */
 	unsigned owners = 0, shared_owned = 0, borrowed = 0;
@@ -129,9 +148,17 @@ static int check_page(struct hyp_mem *m, size_t i, const struct hyp_page *p,
 			       m->guests[p->owner - HYP_ID_GUEST0].status == HYP_GUEST_FREE))
 		return fail(err, errlen, "page %zu: owned by a free guest slot", i);
 	if (p->borrower != HYP_ID_NONE && !(p->borrower == HYP_ID_HYP && p->owner == HYP_ID_HOST) &&
-	    !(p->borrower == HYP_ID_HOST && owner_is_guest))
+	    !(p->borrower == HYP_ID_HOST && owner_is_guest) &&
+	    !(lent_to_guests && p->owner == HYP_ID_HOST))
 		return fail(err, errlen, "page %zu: owner %u lends to %u", i, p->owner,
 			    p->borrower);
+	if (lent_to_guests && p->share_count == 0)
+		return fail(err, errlen, "page %zu: lent to guests with a count of 0", i);
+	/* The counter word is a gfn, a share count or pins; anything else keeps it 0. */
+	if (!owner_is_guest && !lent_to_guests && p->pins &&
+	    !(p->borrower == HYP_ID_HYP || (p->flags & HYP_PAGE_F_DONATED)))
+		return fail(err, errlen, "page %zu: pins %u on a page the hypervisor lacks", i,
+			    p->pins);
 	if ((p->flags & HYP_PAGE_F_DONATED) && p->owner != HYP_ID_HYP)
 		return fail(err, errlen, "page %zu: donated flag on a non-hyp page", i);
 
@@ -149,6 +176,11 @@ static int check_page(struct hyp_mem *m, size_t i, const struct hyp_page *p,
 				    p->owner, v->guest_maps);
 		if ((enum hyp_page_state)v->guest_state != hyp_page_state_of(p, p->owner))
 			return fail(err, errlen, "page %zu: guest pte state %d", i, v->guest_state);
+	} else if (lent_to_guests) {
+		if (v->guest_maps != p->share_count || v->guest_borrowed != v->guest_maps)
+			return fail(err, errlen,
+				    "page %zu: lent %u times, %u guest mappings (%u borrowed)", i,
+				    p->share_count, v->guest_maps, v->guest_borrowed);
 	} else if (v->guest_maps) {
 		return fail(err, errlen, "page %zu: guest maps a page it does not own", i);
 	}
@@ -201,7 +233,7 @@ int t_check_invariants(struct hyp_mem *m, char *err, size_t errlen)
 		const struct hyp_page *p = &m->pages[i];
 		if (check_page(m, i, p, &views[i], err, errlen))
 			goto out;
-		if (p->owner >= HYP_ID_GUEST0 && p->owner != HYP_ID_NONE)
+		if (p->owner >= HYP_ID_GUEST0 && p->owner < HYP_ID_GUESTS)
 			guest_pages[p->owner - HYP_ID_GUEST0]++;
 	}
 

@@ -54,6 +54,14 @@ void t_setup(struct hyp_mem *m, size_t pool_pages);
 void *t_va(uint64_t pa);
 
 /*
+ * From now on every TLB flush must happen with m's lock held (the core flushes only inside
+ * its transitions); a flush without it ends the test. t_check_locked() is that check, for
+ * tests that install a TLB hook of their own.
+ */
+void t_require_lock_on_flush(struct hyp_mem *m);
+void t_check_locked(uint16_t vmid);
+
+/*
  * Checks every ownership invariant against the page array and the stage-2 tables; returns 0
  * or -1 with a description in err.
  */

@@ -15,56 +15,14 @@ static char err[256];
 #define X_GFN 7
 #define FILL 0xa5
 
-enum start {
-	ST_HOST,	 /* host owns it */
-	ST_HOST_SHARED,	 /* host shared it with the hypervisor */
-	ST_HYP_DONATED,	 /* host donated it to the hypervisor */
-	ST_HYP_OWN,	 /* a page of the hypervisor's image */
-	ST_GUEST,	 /* host donated it to a live guest */
-	ST_GUEST_SHARED, /* ... which shared it back with the host */
-	ST_GUEST_DEAD,	 /* guest owns it and was torn down */
-	ST_GUEST_SHARED_DEAD,
-	NR_STARTS,
-};
-
-static const char *const start_names[] = {
-	"host",	 "host-shared",	 "hyp-donated", "hyp-own",
-	"guest", "guest-shared", "guest-dead",	"guest-shared-dead",
-};
-
-enum op {
-	OP_SHARE_HYP,
-	OP_UNSHARE_HYP,
-	OP_DONATE_HYP,
-	OP_RECLAIM_HYP,
-	OP_DONATE_GUEST,
-	OP_GUEST_SHARE,
-	OP_GUEST_UNSHARE,
-	OP_RECLAIM_GUEST,
-	OP_HOST_FAULT,
-	OP_GUEST_DESTROY,
-	NR_OPS,
-};
-
-static const char *const op_names[] = {
-	"share-hyp",   "unshare-hyp",	"donate-hyp",	 "reclaim-hyp", "donate-guest",
-	"guest-share", "guest-unshare", "reclaim-guest", "host-fault",	"guest-destroy",
-};
-
 #define O HYP_PAGE_OWNED
 #define SO HYP_PAGE_SHARED_OWNED
 #define SB HYP_PAGE_SHARED_BORROWED
 #define N HYP_PAGE_NOPAGE
+#define POISON 4 /* a guest address emptied by a forced reclaim */
 
 struct views {
-	enum hyp_page_state host, hyp, guest;
-};
-
-static const struct views start_views[NR_STARTS] = {
-	[ST_HOST] = { O, N, N },	[ST_HOST_SHARED] = { SO, SB, N },
-	[ST_HYP_DONATED] = { N, O, N }, [ST_HYP_OWN] = { N, O, N },
-	[ST_GUEST] = { N, N, O },	[ST_GUEST_SHARED] = { SB, N, SO },
-	[ST_GUEST_DEAD] = { N, N, O },	[ST_GUEST_SHARED_DEAD] = { SB, N, SO },
+	int host, hyp, guest; /* enum hyp_page_state, or POISON for the guest */
 };
 
 struct expect {
@@ -72,47 +30,11 @@ struct expect {
 	struct views end; /* when ret == 0; a failed call leaves the start state */
 };
 
-/* clang-format off */
-#define OK(h, y, g) { 0, { h, y, g } }
-#define E(e) { -(e), { 0, 0, 0 } }
-
-/* expected[start][op] */
-static const struct expect expected[NR_STARTS][NR_OPS] = {
-	[ST_HOST] = {
-		OK(SO, SB, N), E(HYP_EPERM), OK(N, O, N), E(HYP_EPERM), OK(N, N, O),
-		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), OK(O, N, N), OK(O, N, N),
-	},
-	[ST_HOST_SHARED] = {
-		E(HYP_EPERM), OK(O, N, N), E(HYP_EBUSY), E(HYP_EPERM), E(HYP_EBUSY),
-		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), OK(SO, SB, N), OK(SO, SB, N),
-	},
-	[ST_HYP_DONATED] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), OK(O, N, N), E(HYP_EPERM),
-		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), E(HYP_EPERM), OK(N, O, N),
-	},
-	[ST_HYP_OWN] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
-		E(HYP_ENOENT), E(HYP_ENOENT), E(HYP_EPERM), E(HYP_EPERM), OK(N, O, N),
-	},
-	[ST_GUEST] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
-		OK(SB, N, SO), E(HYP_EPERM), E(HYP_EBUSY), E(HYP_EPERM), OK(N, N, O),
-	},
-	[ST_GUEST_SHARED] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM),
-		E(HYP_EPERM), OK(N, N, O), E(HYP_EBUSY), OK(SB, N, SO), OK(SB, N, SO),
-	},
-	[ST_GUEST_DEAD] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_ENOENT),
-		E(HYP_ENOENT), E(HYP_ENOENT), OK(O, N, N), E(HYP_EPERM), E(HYP_ENOENT),
-	},
-	[ST_GUEST_SHARED_DEAD] = {
-		E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_EPERM), E(HYP_ENOENT),
-		E(HYP_ENOENT), E(HYP_ENOENT), OK(O, N, N), OK(SB, N, SO), E(HYP_ENOENT),
-	},
-};
-
-/* clang-format on */
+/*
+ * The start states, the calls, and the expected result and views of every call from every
+ * state come from model/transitions.txt, the table the spin model is checked against too.
+ */
+#include "transitions.h"
 
 static void check_invariants(const char *where)
 {
@@ -150,10 +72,62 @@ static void reach(enum start s, uint64_t pa, uint64_t *guest)
 		if (s == ST_GUEST_DEAD || s == ST_GUEST_SHARED_DEAD)
 			T_ASSERT_EQ(hyp_guest_destroy(&mem, *guest), 0);
 		break;
+	case ST_HOST_LENT:
+		T_ASSERT_EQ(hyp_host_share_guest(&mem, *guest, pfn, X_GFN, 1), 0);
+		break;
 	default:
 		T_ASSERT(0);
 	}
+	/* The host has touched the page if it may: its stage 2 (and TLB) map it. */
+	hyp_host_handle_s2_fault(&mem, hyp_ipa(pa));
 	check_invariants(start_names[s]);
+}
+
+/*
+ * What the TLBs may still hold for the page under test: its host and guest mappings as of
+ * each VMID's last flush (none for a guest no longer alive: nothing runs on its VMID to
+ * refill them). A side that lost the page must not reach it after the call.
+ */
+static uint64_t tlb_pa, tlb_guest;
+static bool host_tlb, guest_tlb;
+
+static bool host_maps(void)
+{
+	return s2_lookup(&mem.host_s2, hyp_ipa(tlb_pa), NULL) != 0;
+}
+
+static bool guest_maps(void)
+{
+	const struct hyp_guest *g = &mem.guests[tlb_guest];
+	uint64_t pte;
+
+	if (g->status == HYP_GUEST_FREE)
+		return false;
+	pte = s2_lookup(&g->pgt, hyp_ipa(X_GFN << HYP_PAGE_SHIFT), NULL);
+	return pte && hyp_pa_addr(s2_pte_pa(pte)) == tlb_pa;
+}
+
+static void on_tlb_flush(uint16_t vmid)
+{
+	t_check_locked(vmid);
+	if (vmid == mem.host_s2.vmid)
+		host_tlb = host_maps();
+	else if (vmid == tlb_guest + 1) /* a dead guest's VMID is never walked again */
+		guest_tlb = mem.guests[tlb_guest].status == HYP_GUEST_ALIVE && guest_maps();
+}
+
+static void check_reach(const struct views *v, const char *what)
+{
+	if (v->host == HYP_PAGE_NOPAGE && (host_maps() || host_tlb)) {
+		fprintf(stderr, "%s: the host still reaches the page%s\n", what,
+			host_maps() ? "" : " through a stale TLB entry");
+		exit(EXIT_FAILURE);
+	}
+	if ((v->guest == N || v->guest == POISON) && (guest_maps() || guest_tlb)) {
+		fprintf(stderr, "%s: the guest still reaches the page%s\n", what,
+			guest_maps() ? "" : " through a stale TLB entry");
+		exit(EXIT_FAILURE);
+	}
 }
 
 static int run_op(enum op op, uint64_t pa, uint64_t guest)
@@ -181,9 +155,31 @@ static int run_op(enum op op, uint64_t pa, uint64_t guest)
 		return hyp_host_handle_s2_fault(&mem, hyp_ipa(pa + 0x123));
 	case OP_GUEST_DESTROY:
 		return hyp_guest_destroy(&mem, guest);
+	case OP_SHARE_GUEST:
+		return hyp_host_share_guest(&mem, guest, pfn, X_GFN, 1);
+	case OP_UNSHARE_GUEST:
+		return hyp_host_unshare_guest(&mem, guest, X_GFN, 1);
+	case OP_FORCE_RECLAIM:
+		return hyp_host_force_reclaim_guest(&mem, pfn);
 	default:
 		T_ASSERT(0);
 	}
+}
+
+/* The guest's view of the page, from its table at X_GFN (nothing once the guest is gone). */
+static int guest_view(uint64_t pa, uint64_t guest)
+{
+	const struct hyp_guest *g = &mem.guests[guest];
+	uint64_t desc;
+
+	if (g->status == HYP_GUEST_FREE)
+		return N;
+	desc = s2_lookup_desc(&g->pgt, hyp_ipa(X_GFN << HYP_PAGE_SHIFT));
+	if (desc & S2_PTE_POISON)
+		return POISON;
+	if (!(desc & S2_PTE_VALID) || hyp_pa_addr(s2_pte_pa(desc)) != pa)
+		return N;
+	return s2_pte_state(desc);
 }
 
 static struct views views_of(uint64_t pa, uint64_t guest)
@@ -193,8 +189,14 @@ static struct views views_of(uint64_t pa, uint64_t guest)
 	return (struct views){
 		hyp_page_state_of(p, HYP_ID_HOST),
 		hyp_page_state_of(p, HYP_ID_HYP),
-		hyp_page_state_of(p, HYP_ID_GUEST0 + (unsigned)guest),
+		guest_view(pa, guest),
 	};
+}
+
+static bool holds_guest_data(enum start s)
+{
+	return s == ST_GUEST || s == ST_GUEST_SHARED || s == ST_GUEST_DEAD ||
+	       s == ST_GUEST_SHARED_DEAD;
 }
 
 static bool page_is(uint64_t pa, uint8_t byte)
@@ -221,7 +223,13 @@ static int test_transition_table(void)
 
 			reach(s, pa, &guest);
 			before = *hyp_page_lookup(&mem, hyp_pa(pa));
+			tlb_pa = pa;
+			tlb_guest = guest;
+			host_tlb = host_maps();
+			guest_tlb = mem.guests[guest].status == HYP_GUEST_ALIVE && guest_maps();
+			fake_arch_tlb_hook = on_tlb_flush;
 			r = run_op(op, pa, guest);
+			fake_arch_tlb_hook = t_check_locked;
 			if (r != e->ret) {
 				fprintf(stderr, "%s from %s: returned %d, expected %d\n",
 					op_names[op], start_names[s], r, e->ret);
@@ -229,6 +237,7 @@ static int test_transition_table(void)
 			}
 			check_invariants(op_names[op]);
 			v = views_of(pa, guest);
+			check_reach(&v, op_names[op]);
 			want = r == 0 ? e->end : start_views[s];
 			if (v.host != want.host || v.hyp != want.hyp || v.guest != want.guest) {
 				fprintf(stderr, "%s from %s: views %d/%d/%d, expected %d/%d/%d\n",
@@ -240,9 +249,9 @@ static int test_transition_table(void)
 				T_ASSERT(!memcmp(&before, hyp_page_lookup(&mem, hyp_pa(pa)),
 						 sizeof(before)));
 			/* Reclaimed guest pages come back zeroed; nothing else touches data. */
-			if (op == OP_RECLAIM_GUEST && r == 0)
+			if ((op == OP_RECLAIM_GUEST || op == OP_FORCE_RECLAIM) && r == 0)
 				T_ASSERT(page_is(pa, 0));
-			else if (s >= ST_GUEST)
+			else if (holds_guest_data(s))
 				T_ASSERT(page_is(pa, FILL));
 			/* A successful fault leaves the page mapped in the host stage-2. */
 			if (op == OP_HOST_FAULT && r == 0)
@@ -271,23 +280,25 @@ static const struct arg_case arg_cases[] = {
 	{ "pfn max", OP_SHARE_HYP, UINT64_MAX, 0, 1, LIVE, -HYP_EINVAL },
 	{ "pfn address overflow", OP_DONATE_HYP, UINT64_MAX >> 12, 0, 1, LIVE, -HYP_EINVAL },
 	{ "pfn+nr overflow", OP_DONATE_HYP, (UINT64_MAX >> 12) - 1, 0, 3, LIVE, -HYP_EINVAL },
-	{ "pfn below RAM", OP_SHARE_HYP, 0, 0, 1, LIVE, -HYP_EINVAL },
-	{ "pfn in a hole", OP_DONATE_HYP, T_PFN(T_HOLE), 0, 1, LIVE, -HYP_EINVAL },
-	{ "pfn past RAM", OP_RECLAIM_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE), 0, 1, LIVE, -HYP_EINVAL },
-	{ "range across regions", OP_SHARE_HYP, T_PFN(T_HYP) - 1, 0, 2, LIVE, -HYP_EINVAL },
-	{ "range into a hole", OP_RECLAIM_GUEST, T_PFN(T_HOLE) - 1, 0, 2, LIVE, -HYP_EINVAL },
+	{ "pfn below RAM", OP_SHARE_HYP, 0, 0, 1, LIVE, -HYP_EPERM },
+	{ "pfn in a hole", OP_DONATE_HYP, T_PFN(T_HOLE), 0, 1, LIVE, -HYP_EPERM },
+	{ "pfn past RAM", OP_RECLAIM_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE), 0, 1, LIVE, -HYP_EPERM },
+	{ "range across regions", OP_SHARE_HYP, T_PFN(T_HYP) - 1, 0, 2, LIVE, -HYP_EPERM },
+	{ "range into a hole", OP_RECLAIM_GUEST, T_PFN(T_HOLE) - 1, 0, 2, LIVE, -HYP_EPERM },
+	{ "range past the end of RAM", OP_DONATE_HYP, T_PFN(T_RAM_C + T_RAM_C_SIZE) - 1, 0, 2, LIVE,
+	  -HYP_EPERM },
 	{ "hyp pool page", OP_SHARE_HYP, T_PFN(T_HYP) + T_HYP_IMAGE_PAGES + 3, 0, 1, LIVE,
 	  -HYP_EPERM },
 	{ "handle out of range", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, HYP_MAX_GUESTS, -HYP_ENOENT },
 	{ "handle huge", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, UINT64_MAX - 1, -HYP_ENOENT },
 	{ "handle of a free slot", OP_DONATE_GUEST, T_PFN(X_PA), 0, 1, 5, -HYP_ENOENT },
-	{ "gfn past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT, 1, LIVE, -HYP_EINVAL },
+	{ "gfn past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT, 1, LIVE, -HYP_ERANGE },
 	{ "gfn+nr past IPA space", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT - 1, 2, LIVE,
-	  -HYP_EINVAL },
-	{ "gfn max", OP_DONATE_GUEST, T_PFN(X_PA), UINT64_MAX, 1, LIVE, -HYP_EINVAL },
+	  -HYP_ERANGE },
+	{ "gfn max", OP_DONATE_GUEST, T_PFN(X_PA), UINT64_MAX, 1, LIVE, -HYP_ERANGE },
 	{ "last gfn", OP_DONATE_GUEST, T_PFN(X_PA), GFN_LIMIT - 1, 1, LIVE, 0 },
 	{ "guest call, zero pages", OP_GUEST_SHARE, 0, 0, 0, LIVE, -HYP_EINVAL },
-	{ "guest call, gfn past IPA space", OP_GUEST_UNSHARE, 0, GFN_LIMIT, 1, LIVE, -HYP_EINVAL },
+	{ "guest call, gfn past IPA space", OP_GUEST_UNSHARE, 0, GFN_LIMIT, 1, LIVE, -HYP_ERANGE },
 	{ "guest call, bad handle", OP_GUEST_SHARE, 0, 0, 1, 99, -HYP_ENOENT },
 	{ "guest call, nothing mapped", OP_GUEST_SHARE, 0, 3, 1, LIVE, -HYP_ENOENT },
 };
@@ -349,9 +360,9 @@ static int test_atomic_ranges(int n)
 	T_ASSERT_EQ(hyp_host_share_hyp(&mem, pfn, 4), -HYP_EPERM);
 	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 4), -HYP_EPERM);
 	T_ASSERT(!memcmp(before, hyp_page_lookup(&mem, hyp_pa(X_PA)), sizeof(before)));
-	/* The guest's target range is partly occupied: -EBUSY, nothing changes. */
+	/* The guest's target range is partly occupied: -EPERM, nothing changes. */
 	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn + 10, 2, 1), 0);
-	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 3), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, 0, 3), -HYP_EPERM);
 	T_ASSERT(!memcmp(before, hyp_page_lookup(&mem, hyp_pa(X_PA)), sizeof(before)));
 	/* Guest shares a range with a hole in it: -ENOENT, nothing changes. */
 	T_ASSERT_EQ(hyp_guest_share_host(&mem, guest, 1, 3), -HYP_ENOENT);
@@ -451,15 +462,104 @@ static int test_guests_and_pool(int n)
 	return n;
 }
 
+static int test_holds_and_loaded_vcpus(int n)
+{
+	uint64_t guest, vttbr, pfn = T_PFN(X_PA);
+
+	t_setup(&mem, 128);
+	/* A page the hypervisor holds stays with it; once released it goes back zeroed. */
+	T_ASSERT_EQ(hyp_host_donate_hyp(&mem, pfn, 2), 0);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn, 2), 0);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn + 1, 1), 0);
+	memset(t_va(X_PA), 0x77, 2 * HYP_PAGE_SIZE); /* the hypervisor's own data */
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 1), -HYP_EBUSY);
+	hyp_release_donated(&mem, pfn, 2);
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 2), -HYP_EBUSY); /* pfn + 1 held twice */
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn, 1), 0);
+	T_ASSERT(page_is(X_PA, 0));
+	hyp_release_donated(&mem, pfn + 1, 1);
+	T_ASSERT_EQ(hyp_host_reclaim_hyp(&mem, pfn + 1, 1), 0);
+	T_ASSERT(page_is(X_PA + HYP_PAGE_SIZE, 0));
+	/* Only donated pages: not the hypervisor's own, not the host's. */
+	T_ASSERT_EQ(hyp_hold_donated(&mem, T_PFN(T_HYP), 1), -HYP_EPERM);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn, 1), -HYP_EPERM);
+	T_ASSERT_EQ(hyp_hold_donated(&mem, T_PFN(T_HOLE), 1), -HYP_EPERM);
+	check_invariants("holds");
+
+	/* Counts do not wrap: a full one refuses another loan, pin or hold. */
+	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
+	T_ASSERT_EQ(hyp_host_share_guest(&mem, guest, pfn + 4, 10, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 4 * HYP_PAGE_SIZE))->share_count = UINT32_MAX;
+	T_ASSERT_EQ(hyp_host_share_guest(&mem, guest, pfn + 4, 11, 1), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_share_hyp(&mem, pfn + 5, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 5 * HYP_PAGE_SIZE))->pins = UINT32_MAX;
+	T_ASSERT_EQ(hyp_pin_shared(&mem, pfn + 5, 1), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_host_donate_hyp(&mem, pfn + 6, 1), 0);
+	hyp_page_lookup(&mem, hyp_pa(X_PA + 6 * HYP_PAGE_SIZE))->pins = UINT32_MAX;
+	T_ASSERT_EQ(hyp_hold_donated(&mem, pfn + 6, 1), -HYP_EBUSY);
+	t_setup(&mem, 128);
+
+	/* A guest whose vCPU is loaded cannot be destroyed; its one vCPU loads once. */
+	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), 0);
+	T_ASSERT_EQ(vttbr, s2_vttbr(&mem.guests[guest].pgt));
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), -HYP_EBUSY);
+	T_ASSERT_EQ(hyp_guest_destroy(&mem, guest), -HYP_EBUSY);
+	T_ASSERT_EQ(mem.guests[guest].status, HYP_GUEST_ALIVE);
+	hyp_vcpu_put(&mem, guest);
+	T_ASSERT_EQ(hyp_guest_destroy(&mem, guest), 0);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, guest, &vttbr), -HYP_ENOENT);
+	T_ASSERT_EQ(hyp_vcpu_load(&mem, HYP_MAX_GUESTS, &vttbr), -HYP_ENOENT);
+	check_invariants("loaded vCPUs");
+	printf("ok %d - holds on donated pages, zeroed on return; no destroy under a loaded vCPU\n",
+	       ++n);
+	return n;
+}
+
+static int test_mmio_flood(int n)
+{
+	uint64_t guest, pfn = T_PFN(X_PA), ipa = 1ULL << 32;
+	size_t guest_tables;
+
+	/* A guest with a page of its own and one lent by the host, both mapped. */
+	t_setup(&mem, 128);
+	T_ASSERT_EQ(hyp_guest_create(&mem, &guest), 0);
+	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn, X_GFN, 1), 0);
+	T_ASSERT_EQ(hyp_host_share_hyp(&mem, pfn + 1, 1), 0);
+	T_ASSERT_EQ(hyp_host_handle_s2_fault(&mem, hyp_ipa(X_PA + HYP_PAGE_SIZE)), 0);
+	guest_tables = s2_count_table_pages(&mem.guests[guest].pgt);
+
+	/* Each fault in a new 2 MiB window needs a table; the host's tables are recycled. */
+	for (int i = 0; i < 10000; i++, ipa += s2_level_size(2))
+		T_ASSERT_EQ(hyp_host_handle_s2_fault(&mem, hyp_ipa(ipa)), 0);
+	check_invariants("MMIO flood");
+	T_ASSERT_EQ(s2_count_table_pages(&mem.guests[guest].pgt), guest_tables);
+	T_ASSERT(s2_lookup(&mem.guests[guest].pgt, hyp_ipa(X_GFN << HYP_PAGE_SHIFT), NULL));
+	/* The host's shared page faults back in with its state; guests still get tables. */
+	T_ASSERT_EQ(hyp_host_handle_s2_fault(&mem, hyp_ipa(X_PA + HYP_PAGE_SIZE)), 0);
+	T_ASSERT_EQ(s2_pte_state(s2_lookup(&mem.host_s2, hyp_ipa(X_PA + HYP_PAGE_SIZE), NULL)),
+		    HYP_PAGE_SHARED_OWNED);
+	T_ASSERT_EQ(hyp_host_donate_guest(&mem, guest, pfn + 2, 1ULL << 20, 1), 0);
+	T_ASSERT_EQ(hyp_guest_share_host(&mem, guest, X_GFN, 1), 0);
+	check_invariants("after the flood");
+	printf("ok %d - 10000 MMIO faults in distinct windows: host tables recycled, guests kept\n",
+	       ++n);
+	return n;
+}
+
 int main(void)
 {
 	int n;
 
-	printf("1..%zu\n", (size_t)NR_STARTS * NR_OPS + HYP_ARRAY_SIZE(arg_cases) + 3);
+	t_require_lock_on_flush(&mem);
+
+	printf("1..%zu\n", (size_t)NR_STARTS * NR_OPS + HYP_ARRAY_SIZE(arg_cases) + 5);
 	n = test_transition_table();
 	n = test_bad_arguments(n);
 	n = test_atomic_ranges(n);
 	n = test_faults_and_blocks(n);
 	n = test_guests_and_pool(n);
+	n = test_holds_and_loaded_vcpus(n);
+	n = test_mmio_flood(n);
 	return 0;
 }

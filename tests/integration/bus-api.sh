@@ -1,20 +1,25 @@
 #!/bin/bash
 # org.pvm1 driven by clients pvm did not write (busctl, gdbus, dbus-send) against a real pvmd,
 # a real dbus-daemon with the shipped bus policy and real /dev/kvm: introspection, every
-# method, every named error, and PropertiesChanged plus the lifecycle signals as monitors see
-# them.
+# method, every named error, and PropertiesChanged plus the lifecycle signals as a subscriber
+# gets them and a bus monitor sees them.
 . "$(dirname "$0")/bus-lib.sh"
 
 setup_pvmd
 
-# Monitors first, so they see everything from here on.
+# Monitors first, so they see everything from here on. pvmd sends its VM signals only to
+# subscribers (org.pvm1(5), SIGNALS): pvmctl monitor subscribes; busctl monitor, a bus monitor as
+# root, sees those unicasts; gdbus monitor only adds match rules, so it must see none of them.
 gdbus monitor --system --dest org.pvm1 >"$T/gdbus-monitor.txt" 2>&1 &
 PIDS+=($!)
-busctl --system monitor org.pvm1 >"$T/busctl-monitor.txt" 2>&1 &
+busctl --system monitor --json=short org.pvm1 >"$T/busctl-monitor.jsonl" 2>"$T/busctl-monitor.err" &
 PIDS+=($!)
 wait_until 10 grep -q "owned by" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not start"
-wait_until 10 grep -q "Monitoring bus message stream" "$T/busctl-monitor.txt" ||
+wait_until 10 grep -q "Monitoring bus message stream" "$T/busctl-monitor.err" ||
 	fail "busctl monitor did not start"
+"$PVMCTL" monitor --json >"$T/subscriber.jsonl" 2>"$T/subscriber.err" &
+PIDS+=($!)
+wait_until 10 grep -q "Monitoring pvmd events" "$T/subscriber.err" || fail "pvmctl monitor did not start"
 
 # --- introspection, by three clients ---
 busctl --system introspect org.pvm1 /org/pvm1 >"$T/intro-busctl.txt"
@@ -82,7 +87,15 @@ busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager OpenConsole s w1 | grep
 busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep -q "^h " || fail "VM.OpenConsole"
 [ "$(busctl --system get-property org.pvm1 /org/pvm1 org.pvm1.Manager Version | cut -d' ' -f2)" != '""' ] ||
 	fail "Version"
-log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version"
+# InterfacesAdded (checked at the end) must announce what GetManagedObjects lists
+gmo_ifaces=$(busctl --system --json=short call org.pvm1 /org/pvm1 org.freedesktop.DBus.ObjectManager \
+	GetManagedObjects | jq -c '.data[0]["/org/pvm1/vm/w1"] | keys')
+[ "$gmo_ifaces" != null ] || fail "GetManagedObjects lacks w1"
+# Subscribe and Unsubscribe are idempotent
+for m in Unsubscribe Subscribe Unsubscribe; do
+	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager $m || fail "$m"
+done
+log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version, Subscribe"
 
 # names with characters object paths cannot hold are escaped (sd_bus_path_encode)
 gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -qF "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" ||
@@ -176,7 +189,8 @@ getvm_as --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP >/dev/null ||
 	fail "a member of group $GROUP (supplementary) may inspect"
 getvm_as --reuid=$STRANGER --regid=$GROUP --clear-groups >/dev/null ||
 	fail "a member of group $GROUP (primary) may inspect"
-expect_error org.pvm1.Error.PolicyDenied getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
+# not a member: w1 is hidden, as a name nobody uses
+expect_error org.pvm1.Error.NoSuchVM getvm_as --reuid=$STRANGER --regid=$STRANGER --clear-groups
 # a caller who may inspect but not act is denied before the VM's state shows through
 # (root gets Busy / NotRunning for these same calls above)
 as_member() { setpriv --reuid=$STRANGER --regid=$STRANGER --groups=$GROUP --inh-caps=-all \
@@ -230,21 +244,50 @@ expect_error org.pvm1.Error.NoSuchVM gcall GetVM w1
 log "ok: Stop, Kill, Start, Remove (Manager and VM object)"
 
 # --- what the monitors saw ---
-wait_until 10 grep -q "VMRemoved" "$T/gdbus-monitor.txt" || fail "gdbus monitor: no VMRemoved"
-for w in "org.pvm1.Manager.VMAdded ('w1', objectpath '/org/pvm1/vm/w1')" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'starting'" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'ready'" \
-	"org.pvm1.Manager.VMStateChanged ('w1', objectpath '/org/pvm1/vm/w1', 'stopped', 'killed'" \
-	"org.freedesktop.DBus.Properties.PropertiesChanged ('org.pvm1.VM', {'State': <'ready'>" \
-	"org.freedesktop.DBus.ObjectManager.InterfacesAdded (objectpath '/org/pvm1/vm/w1'" \
-	"org.freedesktop.DBus.ObjectManager.InterfacesRemoved (objectpath '/org/pvm1/vm/w1'" \
-	"org.pvm1.Manager.VMRemoved ('w1', objectpath '/org/pvm1/vm/w1')"; do
-	grep -qF "$w" "$T/gdbus-monitor.txt" || fail "gdbus monitor did not see: $w"
+wait_until 10 jq -se 'any(.[]; .event == "removed" and .vm == "w1")' "$T/subscriber.jsonl" ||
+	fail "the subscriber saw no removal of w1: $(cat "$T/subscriber.jsonl" "$T/subscriber.err")"
+sub=$(jq -r 'select(.member == "Subscribe") | .sender' "$T/busctl-monitor.jsonl" | head -n 1)
+[ -n "$sub" ] || fail "busctl monitor saw no Subscribe call"
+signals() { # signals JQ-FILTER: the signals to the subscriber that match, one JSON line each
+	jq -c --arg sub "$sub" "select(.type == \"signal\" and .destination == \$sub) | $1" \
+		"$T/busctl-monitor.jsonl"
+}
+# the bus monitor writes at its own pace: w1's removal is the last of its signals
+monitor_saw_w1_removed() {
+	signals 'select(.member == "VMRemoved") | .payload.data[0]' | grep -qx '"w1"'
+}
+wait_until 10 monitor_saw_w1_removed || fail "busctl monitor saw no VMRemoved of w1 to the subscriber"
+for m in VMAdded VMRemoved VMStateChanged InterfacesAdded InterfacesRemoved PropertiesChanged; do
+	[ -n "$(signals "select(.member == \"$m\")")" ] || fail "busctl monitor saw no $m to the subscriber"
 done
-grep -q "'RunnerPID': <uint32 0>" "$T/gdbus-monitor.txt" || fail "no RunnerPID change to 0 seen"
-wait_until 10 grep -q "Member=VMRemoved" "$T/busctl-monitor.txt" || fail "busctl monitor: no VMRemoved"
-for w in "Member=PropertiesChanged" "Member=VMStateChanged" "Member=InterfacesAdded" "Member=CreateVM"; do
-	grep -q "$w" "$T/busctl-monitor.txt" || fail "busctl monitor did not see $w"
+signals 'select(.member == "VMAdded") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMAdded w1"
+signals 'select(.member == "VMRemoved") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMRemoved w1"
+for st in starting ready; do
+	signals 'select(.member == "VMStateChanged") | .payload.data' |
+		grep -qF "[\"w1\",\"/org/pvm1/vm/w1\",\"$st\"" || fail "VMStateChanged w1 $st"
 done
-log "ok: PropertiesChanged, VMAdded/VMRemoved/VMStateChanged, InterfacesAdded/Removed observed"
+signals 'select(.member == "VMStateChanged") | .payload.data' |
+	grep -qF '["w1","/org/pvm1/vm/w1","stopped","killed"' || fail "VMStateChanged w1 stopped killed"
+signals 'select(.member == "PropertiesChanged" and .path == "/org/pvm1/vm/w1") | .payload.data[1].State.data' |
+	grep -qx '"ready"' || fail "no PropertiesChanged State ready"
+signals 'select(.member == "PropertiesChanged") | .payload.data[1].RunnerPID.data' | grep -qx 0 ||
+	fail "no RunnerPID change to 0 seen"
+signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1]["org.pvm1.VM"].Name.data' |
+	grep -qx '"w1"' || fail "InterfacesAdded of w1 lacks its properties"
+added_ifaces=$(signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1] | keys' |
+	head -n 1)
+[ "$added_ifaces" = "$gmo_ifaces" ] || fail "InterfacesAdded names $added_ifaces, GetManagedObjects $gmo_ifaces"
+signals 'select(.member == "InterfacesRemoved") | .payload.data[0]' | grep -qx '"/org/pvm1/vm/w1"' ||
+	fail "InterfacesRemoved w1"
+# the subscriber's own view, as pvmctl monitor prints it
+jq -se 'any(.[]; .event == "state" and .vm == "w1" and .state == "ready")' "$T/subscriber.jsonl" >/dev/null ||
+	fail "pvmctl monitor: no w1 ready"
+# nothing about a VM is broadcast: a client that is not subscribed hears nothing of it
+if grep -E "VMAdded|VMRemoved|VMStateChanged|PropertiesChanged|InterfacesAdded|InterfacesRemoved" \
+	"$T/gdbus-monitor.txt"; then
+	fail "gdbus monitor, not subscribed, saw VM signals"
+fi
+[ -z "$(jq -c 'select(.type == "signal" and .destination == null and (.path | startswith("/org/pvm1")))' \
+	"$T/busctl-monitor.jsonl")" ] || fail "pvmd broadcast a signal about a VM"
+log "ok: VM signals (VMAdded/VMRemoved/VMStateChanged, PropertiesChanged, InterfacesAdded/Removed) go to the subscriber only"
 log "PASS bus-api"

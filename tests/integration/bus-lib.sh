@@ -66,13 +66,26 @@ cleanup() {
 trap cleanup EXIT
 
 # wait_until DEADLINE_SEC CMD...: poll CMD every 50 ms until it succeeds or the deadline passes.
+# On failure the last attempt's output goes to stderr, so the reason is never thrown away.
 wait_until() {
 	local deadline=$(($(date +%s%N) + $1 * 1000000000))
 	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
+	while ! "$@" >"$T/wait_until.out" 2>&1; do
+		if [ "$(date +%s%N)" -ge "$deadline" ]; then
+			log "gave up waiting for: $* (last attempt said: $(tail -c 2000 "$T/wait_until.out"))"
+			return 1
+		fi
 		sleep 0.05
 	done
+}
+
+# bus_name_owned NAME: the bus daemon says NAME has an owner (a call that needs no credentials
+# of the owner, so it works where sd-bus could not read them, e.g. without cgroupfs)
+bus_name_owned() {
+	local out
+	out=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus \
+		org.freedesktop.DBus NameHasOwner s "$1") || return 1
+	[ "$out" = "b true" ] || { echo "NameHasOwner $1: $out"; return 1; }
 }
 
 start_bus() {
@@ -120,7 +133,7 @@ write_policy() {
 
 # pvmd owns its name, or has already exited (then waiting longer is pointless)
 pvmd_up() {
-	busctl --system status org.pvm1 >/dev/null 2>&1 || proc_gone "$PVMD_PID"
+	bus_name_owned org.pvm1 || proc_gone "$PVMD_PID"
 }
 
 PVMD_N=0
@@ -135,7 +148,7 @@ start_pvmd() {
 		$machined --stop-timeout 5 --shutdown-timeout 10 "$@" >"$T/pvmd$PVMD_N.log" 2>&1 &
 	PVMD_PID=$!
 	wait_until 20 pvmd_up || fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
-	busctl --system status org.pvm1 >/dev/null 2>&1 ||
+	bus_name_owned org.pvm1 ||
 		fail "pvmd exited at start (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
 }
 
@@ -175,6 +188,14 @@ vm_prop() { # vm_prop NAME PROPERTY: the value as busctl prints it, without the 
 proc_gone() {
 	[ ! -r "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
+
+# is_live_runner PID: PID is a pvm-runner that has not exited (a zombie has exited)
+is_live_runner() {
+	[ -r "/proc/$1/stat" ] || return 1
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] || return 1
+	[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$PVM_RUNNER")" ]
+}
+not() { ! "$@"; }
 
 vm_state_is() { [ "$(vm_prop "$1" State)" = "$2" ]; }
 

@@ -7,13 +7,6 @@
 
 setup_pvmd
 
-# is_live_runner PID: PID is a pvm-runner that has not exited (a zombie has exited)
-is_live_runner() {
-	[ -r "/proc/$1/stat" ] || return 1
-	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] || return 1
-	[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$PVM_RUNNER")" ]
-}
-not() { ! "$@"; }
 
 # --- tied to pvmctl: ends when pvmctl exits ---
 cfg=$(vm_config tied1 wait-stop.elf)

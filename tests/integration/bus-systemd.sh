@@ -4,7 +4,8 @@
 # when WATCHDOG_USEC is set, STOPPING=1 on SIGTERM); registration of each running VM with a
 # machined (a stand-in that records the calls: class "vm", the runner as leader), undone when
 # the VM stops; polkit (a stand-in answering from a file) asked for a destructive call on
-# another user's VM after the policy files allowed it, and obeyed; SIGHUP reloads the policy.
+# another user's VM after the policy files allowed it, and obeyed; SIGHUP reloads the policy;
+# started with the usual service soft limit of 1024 open files, pvmd raises it to the hard one.
 . "$(dirname "$0")/bus-lib.sh"
 
 : "${FAKE_SERVICES:?}"
@@ -32,13 +33,17 @@ PY
 PIDS+=($!)
 wait_until 10 grep -q listening "$T/notify.log" || fail "notify listener"
 
+ulimit -Sn 1024 # as systemd starts services
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=300000 start_pvmd --machined
+# a few fds per VM: pvmd takes the hard limit rather than stop near 256 VMs
+read -r soft hard < <(awk '/^Max open files/ {print $4, $5}' "/proc/$PVMD_PID/limits")
+[ "$soft" = "$hard" ] || fail "pvmd's open file limit: soft $soft, hard $hard"
 wait_until 5 grep -q "READY=1" "$T/notify.log" || fail "no READY=1"
 wait_until 5 grep -q "STATUS=0 VMs running, 0 known" "$T/notify.log" || fail "no STATUS: $(cat "$T/notify.log")"
 # the event loop pings at half the interval: several pings within a second
 pings_seen() { [ "$(grep -c '^WATCHDOG=1' "$T/notify.log")" -ge 3 ]; }
 wait_until 5 pings_seen || fail "no WATCHDOG=1 pings: $(cat "$T/notify.log")"
-log "ok: READY=1, STATUS=, WATCHDOG=1"
+log "ok: READY=1, STATUS=, WATCHDOG=1, open file limit $soft"
 
 cfg=$(vm_config m1 wait-stop.elf)
 "$PVMCTL" start "$cfg" --wait-ready >/dev/null || fail "start m1"
@@ -82,19 +87,33 @@ log "ok: polkit asked for another user's VM (kill-vm: no -> PolicyDenied, stop-v
 # --- SIGHUP reloads the policy ---
 expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM nope
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1 \
+	>/dev/null || fail "nobody may inspect m1 before the reload"
 cat >"$T/policy/90-test-deny.json" <<EOF2
 { "rules": [ { "who": { "users": [$NOBODY] }, "actions": ["inspect"], "vms": ["m1"], "effect": "deny" } ] }
 EOF2
 kill -HUP "$PVMD_PID"
 wait_until 5 grep -q "Policy reloaded" "$T/pvmd$PVMD_N.log" || fail "no reload"
-expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1
 echo '{ broken' >"$T/policy/95-broken.json"
 kill -HUP "$PVMD_PID"
 wait_until 5 grep -q "previous policy stays in force" "$T/pvmd$PVMD_N.log" || fail "broken policy not reported"
-expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM m1
 log "ok: SIGHUP reloads the policy; a broken one leaves the previous in force"
+
+# --- Reload (ExecReload): answers only once the policy is read, and says when it did not load ---
+expect_error org.pvm1.Error.InvalidConfig gcall Reload
+rm "$T/policy/95-broken.json" "$T/policy/90-test-deny.json"
+reloads=$(grep -c "^RELOADING=1" "$T/notify.log")
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager Reload || fail "Reload of a good policy failed"
+# the deny rule is gone as soon as Reload has answered: no waiting
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
+	--method org.pvm1.Manager.GetVM m1 >/dev/null || fail "Reload answered before the new policy was in force"
+wait_until 5 test "$(grep -c "^RELOADING=1" "$T/notify.log")" -gt "$reloads" || fail "no RELOADING=1"
+expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.Reload
+log "ok: Reload is synchronous, fails on a broken policy, sends RELOADING=1, root only"
 
 kill -TERM "$PVMD_PID"
 wait "$PVMD_PID" || fail "pvmd exit status"

@@ -2,13 +2,17 @@
  * as untrusted. ENGINE_FAKE_RUNNER selects the misbehaviour: "garbage" (a message with a bad
  * magic), "fake-memory" (CREATED with a memfd of the right size instead of a guest_memfd),
  * "early-ready" (READY before anything), "exit" (exit status 3 during setup), "bad-text" (an
- * ERROR whose text is not UTF-8 and holds a terminal escape, then exit status 3). */
+ * ERROR whose text is not UTF-8 and holds a terminal escape, then exit status 3), "hold" (stay
+ * in setup until killed), "report-uid" (an ERROR naming the uid and gid pvmd asked for, then
+ * exit status 3). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "runner-protocol.h"
@@ -22,6 +26,11 @@ int main(void)
 	int fd = -1, r;
 
 	if (!mode)
+		return 2;
+	/* as the real runner: a test that exits early leaves no runner behind (the wrapper names
+	 * the test's pid: if the test is gone already, the signal would never come) */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getenv("ENGINE_FAKE_PARENT") && getppid() != atoi(getenv("ENGINE_FAKE_PARENT")))
 		return 2;
 	for (;;) {
 		struct pollfd p = { .fd = 3, .events = POLLIN };
@@ -55,7 +64,12 @@ int main(void)
 		snprintf(e.message, sizeof(e.message), "bad \xff\xfe text \x1b[2J end");
 		runner_msg_send(3, RUNNER_MSG_ERROR, &e, sizeof(e), -1);
 		return 3;
-	} else {
+	} else if (strcmp(mode, "report-uid") == 0) {
+		runner_msg_error e = { .error = EIO };
+		snprintf(e.message, sizeof(e.message), "asked for uid %u gid %u", c->uid, c->gid);
+		runner_msg_send(3, RUNNER_MSG_ERROR, &e, sizeof(e), -1);
+		return 3;
+	} else if (strcmp(mode, "hold") != 0) {
 		return 3;
 	}
 	/* wait for pvmd to end us */

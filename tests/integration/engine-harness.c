@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +88,26 @@ void engine_vm_done(engine_vm *t)
 		unlink(path);
 		rmdir(t->log_dir);
 	}
+}
+
+void engine_fake_runner_make(engine_fake_runner *f, const char *mode)
+{
+	FILE *script;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pvm-fake-runner.XXXXXX");
+	CHECK(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/runner", f->dir);
+	script = fopen(f->path, "we");
+	CHECK(script);
+	fprintf(script, "#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_PARENT=$PPID exec %s\n", mode,
+		ENGINE_FAKE_RUNNER);
+	CHECK(fclose(script) == 0);
+	CHECK(chmod(f->path, 0755) == 0);
+}
+
+void engine_fake_runner_remove(engine_fake_runner *f)
+{
+	CHECK(unlink(f->path) == 0 && rmdir(f->dir) == 0);
 }
 
 static uint64_t now_msec(void)

@@ -43,6 +43,15 @@ bool engine_wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec
 bool engine_console_has(engine_vm *t, const char *needle);
 bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state);
 
+/* A runner path that runs engine-fake-runner in `mode` (pvmd passes its runner no environment
+ * of its own: a wrapper script sets the mode). Remove it with engine_fake_runner_remove. */
+typedef struct engine_fake_runner {
+	char dir[64];
+	char path[96];
+} engine_fake_runner;
+void engine_fake_runner_make(engine_fake_runner *f, const char *mode);
+void engine_fake_runner_remove(engine_fake_runner *f);
+
 /* Check an outcome and print what happened when it is not the expected one. */
 void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_reason reason);
 

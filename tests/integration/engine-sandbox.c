@@ -4,14 +4,21 @@
  * fds, no /dev/kvm fd; guest memory mappings only where the memory report says the host's KVM
  * needs one. From inside: the runner's own attempts at KVM_CREATE_GUEST_MEMFD, new memslots
  * (v1 and v2), an executable mapping and opening /dev/kvm are refused with EPERM, on a VM fd
- * that is really open. */
+ * that is really open. Its jail, seen from outside: its root (/proc/<pid>/root) is an empty
+ * directory, its mount table holds that one read-only tmpfs and nothing of the host, its mount,
+ * IPC, network and UTS namespaces are not pvmd's, and its environment holds none of pvmd's
+ * variables (NOTIFY_SOCKET, WATCHDOG_*, ...), only the sanitizer settings pvmd passes on. A
+ * runner that cannot build its jail fails the start, saying why. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "engine-harness.h"
 
@@ -100,6 +107,96 @@ static int count_maps(pid_t pid, const char *needle)
 	return count;
 }
 
+/* The runner's root directory as the kernel resolves it for the runner: empty. */
+static void expect_empty_root(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int entries = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	d = opendir(path);
+	CHECK(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			fprintf(stderr, "runner's root holds '%s'\n", de->d_name);
+			entries++;
+		}
+	closedir(d);
+	CHECK(entries == 0);
+}
+
+/* Its mount table: one line, a read-only tmpfs at / (mountinfo fields: id, parent, dev, root,
+ * mount point, options, optional fields, "-", type, source, super options). */
+static void expect_only_new_root(pid_t pid)
+{
+	char path[64], line[1024], point[256], opts[256], type[64];
+	int lines = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	f = fopen(path, "re");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+		fprintf(stderr, "runner mountinfo: %s", line);
+		lines++;
+		CHECK(sep && sscanf(line, "%*s %*s %*s %*s %255s %255s", point, opts) == 2);
+		CHECK(sscanf(sep, " - %63s", type) == 1);
+		CHECK(strcmp(point, "/") == 0);
+		CHECK(strcmp(type, "tmpfs") == 0);
+		CHECK(strncmp(opts, "ro,", 3) == 0 || strcmp(opts, "ro") == 0);
+	}
+	fclose(f);
+	CHECK(lines == 1);
+}
+
+static void expect_own_namespaces(pid_t pid)
+{
+	static const char *const kinds[] = { "mnt", "ipc", "net", "uts" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char path[64], mine[64] = "", theirs[64] = "";
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", kinds[i]);
+		CHECK(readlink(path, mine, sizeof(mine) - 1) > 0);
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, kinds[i]);
+		CHECK(readlink(path, theirs, sizeof(theirs) - 1) > 0);
+		if (strcmp(mine, theirs) == 0) {
+			fprintf(stderr, "runner shares pvmd's %s\n", mine);
+			exit(EXIT_FAILURE);
+		}
+	}
+}
+
+/* Every variable of the runner's environment is one pvmd passes on. */
+static void expect_environment(pid_t pid)
+{
+	static const char *const allowed[] = { "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=" };
+	char path[64], buf[8192];
+	size_t len = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "re");
+	CHECK(f);
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	CHECK(n >= 0);
+	len = (size_t)n;
+	buf[len] = '\0';
+	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			ok = ok || strncmp(buf + at, allowed[i], strlen(allowed[i])) == 0;
+		if (!ok) {
+			fprintf(stderr, "runner's environment holds '%s'\n", buf + at);
+			exit(EXIT_FAILURE);
+		}
+	}
+}
+
 int main(void)
 {
 	vm_instance_options o = { .runner_uid = 61999, .runner_gid = 61998 };
@@ -110,6 +207,10 @@ int main(void)
 	pid_t pid;
 
 	engine_require_kvm();
+	/* what a pvmd under systemd has in its environment */
+	CHECK(setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1) == 0);
+	CHECK(setenv("WATCHDOG_USEC", "30000000", 1) == 0);
+	CHECK(setenv("WATCHDOG_PID", "1", 1) == 0);
 	engine_vm_init(&t, "wait-stop", 16);
 	engine_vm_create(&t, &o);
 	engine_vm_start(&t);
@@ -133,6 +234,10 @@ int main(void)
 	CHECK(count_fds(pid, "memfd:") == 0);
 	CHECK(count_fds(pid, "/dev/kvm") == 0);
 	CHECK(count_fds(pid, "kvm-vcpu") == 1);
+	expect_empty_root(pid);
+	expect_only_new_root(pid);
+	expect_own_namespaces(pid);
+	expect_environment(pid);
 	/* a mapping of guest memory in the runner exactly when the report says KVM needs it */
 	CHECK(vm_instance_memory_report(t.vm, &rep) == 0);
 	CHECK(count_maps(getpid(), "kvm-gmem") == 0); /* never in pvmd (this process) */
@@ -140,8 +245,8 @@ int main(void)
 		CHECK(count_maps(pid, "kvm-gmem") == 1 && rep.host_mapped == PVM_YES);
 	else
 		CHECK(count_maps(pid, "kvm-gmem") == 0 && rep.host_mapped == PVM_NO);
-	printf("runner %d: uid 61999, no capabilities, seccomp filter, no_new_privs, no memory fd; "
-	       "%s\n",
+	printf("runner %d: uid 61999, no capabilities, seccomp filter, no_new_privs, no memory fd, "
+	       "empty read-only root, own namespaces, no inherited environment; %s\n",
 	       (int)pid, rep.host_mapped_how);
 
 	/* from inside */
@@ -171,15 +276,30 @@ int main(void)
 	CHECK(engine_wait_ended(&t, 15000));
 	engine_expect_end(&t, PVM_VM_STOPPED, PVM_DEATH_STOPPED);
 
-	/* default uids come from the per-VM range, never root */
+	/* default uids come from the per-VM range (runner-uids.h), never root */
 	engine_vm_done(&t);
 	engine_vm_init(&t, "wait-stop", 16);
 	engine_vm_create(&t, NULL);
 	engine_vm_start(&t);
 	CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
-	expect_status(vm_instance_runner_pid(t.vm), "Uid", "61184\t61184\t61184\t61184");
+	expect_status(vm_instance_runner_pid(t.vm), "Uid",
+		      "1879048192\t1879048192\t1879048192\t1879048192");
 	CHECK(vm_instance_kill(t.vm, &err) == 0);
 	CHECK(engine_wait_ended(&t, 10000));
+	engine_vm_done(&t);
+
+	/* A runner that cannot build its jail does not run the guest. Without CAP_SYS_ADMIN
+	 * (dropped from this process's bounding set, so the root runner it spawns lacks it too)
+	 * no namespace can be entered: the start fails and says so. Last: it is irreversible. */
+	CHECK(prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) == 0);
+	engine_vm_init(&t, "wait-stop", 16);
+	engine_vm_create(&t, &o);
+	engine_vm_start(&t);
+	CHECK(engine_wait_ended(&t, 10000));
+	engine_expect_end(&t, PVM_VM_FAILED, PVM_DEATH_START_FAILED);
+	printf("without CAP_SYS_ADMIN: %s\n", vm_instance_message(t.vm));
+	CHECK(strstr(vm_instance_message(t.vm), "unshare"));
+	CHECK(!engine_saw_state(&t, PVM_VM_READY));
 	engine_vm_done(&t);
 	printf("engine-sandbox: ok\n");
 	return 0;

@@ -12,11 +12,12 @@
 
 static void run_fake(const char *mode, enum pvm_death_reason reason, const char *message)
 {
-	vm_instance_options o = { .runner_path = ENGINE_FAKE_RUNNER };
+	engine_fake_runner fake;
+	vm_instance_options o = { .runner_path = fake.path };
 	engine_vm t;
 	pid_t pid;
 
-	setenv("ENGINE_FAKE_RUNNER", mode, 1);
+	engine_fake_runner_make(&fake, mode);
 	engine_vm_init(&t, "hello", 16);
 	engine_vm_create(&t, &o);
 	engine_vm_start(&t);
@@ -33,6 +34,7 @@ static void run_fake(const char *mode, enum pvm_death_reason reason, const char 
 	printf("%-12s -> failed/%s: %s\n", mode, pvm_death_reason_to_string(reason),
 	       vm_instance_message(t.vm));
 	engine_vm_done(&t);
+	engine_fake_runner_remove(&fake);
 }
 
 int main(void)
@@ -47,7 +49,6 @@ int main(void)
 	run_fake("exit", PVM_DEATH_START_FAILED, "exit status 3");
 	/* text from the runner reaches D-Bus (UTF-8 only) and terminals: printable ASCII only */
 	run_fake("bad-text", PVM_DEATH_START_FAILED, "runner: bad ?? text ?[2J end");
-	unsetenv("ENGINE_FAKE_RUNNER");
 
 	/* freeing a running VM leaves no runner behind */
 	engine_vm_init(&t, "spin", 16);

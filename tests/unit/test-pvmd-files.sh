@@ -17,6 +17,19 @@ if command -v systemd-analyze >/dev/null; then
 	out=$(systemd-analyze verify --man=no "$t/pvmd.service" 2>&1) || { echo "$out"; exit 1; }
 	[ -z "$out" ] || { echo "systemd-analyze verify: $out"; exit 1; }
 	grep -q '^Type=notify$' "$t/pvmd.service" && grep -q '^BusName=org.pvm1$' "$t/pvmd.service"
+	# hardening, as systemd scores it (lower is better; 10 is no sandbox at all): the figure is
+	# printed, and a change that loosens the unit past 3.5 fails here
+	exposure=$(systemd-analyze security --offline=true "$t/pvmd.service" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for pvmd.service: \([0-9.]*\).*/\1/p')
+	[ -n "$exposure" ] || { echo "systemd-analyze security gave no exposure level"; exit 1; }
+	echo "pvmd.service exposure (systemd-analyze security): $exposure"
+	awk -v e="$exposure" 'BEGIN { exit !(e <= 3.5) }' ||
+		{ echo "pvmd.service exposure $exposure is above 3.5"; exit 1; }
+	# the bus daemon's restart must not stop pvmd: ordered after the socket, never bound to
+	# dbus.service
+	grep -q '^Requires=dbus.socket$' "$t/pvmd.service" || { echo "pvmd.service lacks Requires=dbus.socket"; exit 1; }
+	if grep -v '^#' "$t/pvmd.service" | grep -q 'dbus.service'; then echo "pvmd.service names dbus.service"; exit 1; fi
+	grep -q '^UMask=0077$' "$t/pvmd.service" || { echo "pvmd.service: UMask is not 0077"; exit 1; }
 fi
 
 python3 - "$src/policy/org.pvm1.conf" "$src/policy/org.pvm1.policy" <<'PY'

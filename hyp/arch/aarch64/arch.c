@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The aarch64 port at EL2: the arch interface for the core (identity-mapped physical memory,
- * TLB and cache maintenance), the hypervisor's own stage 1, the host's stage 2, the HVC table,
+ * The aarch64 port at EL2: the arch interface for the core (its own memory identity-mapped,
+ * other pages through a one-page fixmap, TLB and cache maintenance), the hypervisor's own
+ * stage 1 (only its image and pool, write-xor-execute), the host's stage 2, the HVC table,
  * stage-2 fault handling with abort injection, and the drop to the host at EL1.
  */
 #include "hyp/arch.h"
 #include "hyp/mem_protect.h"
 #include "lib.h"
+#include "selftest.h"
 
 #define RAM_BASE 0x40000000ULL
 #define RAM_SIZE (128ULL << 20)	    /* the test harness runs QEMU with -m 128M */
@@ -34,7 +36,7 @@
 #define HCR_APK (1ULL << 40)
 #define HCR_API (1ULL << 41)
 
-extern char __hyp_start[], __hyp_end[], __pool_start[], __pool_end[];
+extern char __hyp_start[], __hyp_end[], __pool_start[], __pool_end[], __text_end[], __rodata_end[];
 extern char hyp_vectors[], host_start[];
 void hyp_enter_host(uint64_t entry, uint64_t arg) __attribute__((noreturn));
 void hyp_main(void) __attribute__((noreturn));
@@ -48,16 +50,71 @@ static struct vcpu {
 	uint64_t sctlr_el1, vbar_el1, sp_el1, elr_el1, spsr_el1, esr_el1, far_el1;
 	bool started;
 } vcpus[HYP_MAX_GUESTS];
-static uint64_t hyp_s1_l1[512] __attribute__((aligned(4096)));
+/* The hypervisor's stage-1 tables (4 KiB granule, 4 GiB of VA from level 1). */
+static uint64_t s1_l1[512] __attribute__((aligned(4096)));
+static uint64_t s1_l2_dev[512] __attribute__((aligned(4096))); /* GiB 0: devices */
+static uint64_t s1_l2_ram[512] __attribute__((aligned(4096))); /* GiB 1: RAM */
+static uint64_t s1_l3_hyp[512] __attribute__((aligned(4096))); /* the hypervisor's 2 MiB */
+static uint64_t s1_l2_fix[512] __attribute__((aligned(4096))); /* GiB 2: the fixmap */
+static uint64_t s1_l3_fix[512] __attribute__((aligned(4096)));
+
+#define FIXMAP_VA 0x80000000ULL /* no RAM or device there: one page mapped at a time */
+
+#define S1_TABLE 3ULL /* table at levels 1-2, page at level 3 */
+#define S1_BLOCK 1ULL
+#define S1_ATTR_DEVICE (0ULL << 2) /* MAIR_EL2 attribute 0: device nGnRE */
+#define S1_ATTR_NORMAL (1ULL << 2) /* attribute 1: normal write-back */
+#define S1_AP_RW (1ULL << 6)	   /* AP[1] is RES1 at EL2 */
+#define S1_AP_RO (3ULL << 6)
+#define S1_SH_INNER (3ULL << 8)
+#define S1_AF (1ULL << 10)
+#define S1_XN (1ULL << 54)
+#define S1_RW_DATA (S1_ATTR_NORMAL | S1_SH_INNER | S1_AF | S1_AP_RW | S1_XN)
+
+static bool in_hyp(uint64_t addr)
+{
+	return addr >= (uintptr_t)__hyp_start && addr < (uintptr_t)__hyp_end;
+}
 
 void *arch_pa_to_va(hyp_pa_t pa)
 {
-	return (void *)(uintptr_t)hyp_pa_addr(pa); /* the hypervisor's stage 1 is the identity */
+	/* Only the hypervisor's own region is mapped, at its physical address. */
+	CHECK(in_hyp(hyp_pa_addr(pa)));
+	return (void *)(uintptr_t)hyp_pa_addr(pa);
 }
 
 hyp_pa_t arch_va_to_pa(const void *va)
 {
+	CHECK(in_hyp((uintptr_t)va));
 	return hyp_pa((uint64_t)(uintptr_t)va);
+}
+
+/*
+ * Pages of the host or a guest are mapped only while the hypervisor must touch them (zeroing,
+ * cache maintenance), one at a time, read-write and never executable.
+ */
+static void *fixmap_map(hyp_pa_t pa)
+{
+	CHECK(s1_l3_fix[0] == 0);
+	s1_l3_fix[0] = hyp_pa_addr(pa) | S1_RW_DATA | S1_TABLE;
+	dsb(ishst); /* the slot was invalid and flushed: nothing stale to break first */
+	isb();
+	return (void *)(uintptr_t)FIXMAP_VA;
+}
+
+static void fixmap_unmap(void)
+{
+	s1_l3_fix[0] = 0;
+	dsb(ishst);
+	__asm__ volatile("tlbi vae2is, %0" : : "r"(FIXMAP_VA >> 12) : "memory");
+	dsb(ish);
+	isb();
+}
+
+void arch_zero_page(hyp_pa_t pa)
+{
+	memset(fixmap_map(pa), 0, HYP_PAGE_SIZE);
+	fixmap_unmap();
 }
 
 void arch_s2_tlb_flush_vmid(uint16_t vmid)
@@ -69,13 +126,23 @@ void arch_s2_tlb_flush_vmid(uint16_t vmid)
 	isb();
 }
 
-void arch_clean_dcache_page(void *va)
+void arch_dcache_clean_inval_page(hyp_pa_t pa)
 {
 	uint64_t line = 4ULL << ((read_sysreg(ctr_el0) >> 16) & 0xf); /* DminLine */
+	uintptr_t va = (uintptr_t)fixmap_map(pa);
 
-	for (uint64_t a = (uintptr_t)va; a < (uintptr_t)va + HYP_PAGE_SIZE; a += line)
+	/* Data caches are physically tagged: maintenance through the alias reaches the page. */
+	for (uint64_t a = va; a < va + HYP_PAGE_SIZE; a += line)
 		__asm__ volatile("dc civac, %0" : : "r"(a) : "memory");
 	dsb(ish);
+	fixmap_unmap();
+}
+
+void arch_icache_inval_all(void)
+{
+	__asm__ volatile("ic ialluis" : : : "memory");
+	dsb(ish);
+	isb();
 }
 
 static void __attribute__((noreturn)) system_off(void)
@@ -103,29 +170,51 @@ void hyp_bad_vector(uint64_t kind)
 }
 
 /*
- * The hypervisor's stage 1: identity, 1 GiB blocks, device memory below RAM (the PL011),
- * normal write-back memory for RAM. MAIR_EL2 attribute 0 is device nGnRE, 1 is normal WB.
+ * The hypervisor's stage 1 maps only its own memory, page by page at its physical address:
+ * code read-execute, read-only data read-only, everything writable never executable (and
+ * SCTLR_EL2.WXN on top); the UART as device memory; nothing of the host's or guests' RAM but
+ * the fixmap slot. MAIR_EL2 attribute 0 is device nGnRE, 1 is normal write-back.
  */
+static uint64_t hyp_page_attrs(uint64_t addr)
+{
+	if (addr < (uintptr_t)__text_end)
+		return S1_ATTR_NORMAL | S1_SH_INNER | S1_AF | S1_AP_RO;
+	if (addr < (uintptr_t)__rodata_end)
+		return S1_ATTR_NORMAL | S1_SH_INNER | S1_AF | S1_AP_RO | S1_XN;
+	return S1_RW_DATA;
+}
+
 static void setup_stage1(void)
 {
-	const uint64_t af = 1ULL << 10, sh_inner = 3ULL << 8, xn = 1ULL << 54;
-	const uint64_t ap_rw = 1ULL << 6; /* AP[1] is RES1 at EL2 */
+	uint64_t hyp = (uintptr_t)__hyp_start;
 
-	hyp_s1_l1[0] = 0x00000000ULL | af | ap_rw | (0ULL << 2) | xn | 1;
-	hyp_s1_l1[1] = 0x40000000ULL | af | ap_rw | sh_inner | (1ULL << 2) | 1;
+	/* The hypervisor's region is one aligned 2 MiB block (hyp.ld). */
+	CHECK((hyp & (s2_level_size(2) - 1)) == 0 &&
+	      (uintptr_t)__hyp_end - hyp <= s2_level_size(2));
+	s1_l1[0] = (uintptr_t)s1_l2_dev | S1_TABLE;
+	s1_l2_dev[PL011_BASE >> 21] = (PL011_BASE & ~(s2_level_size(2) - 1)) | S1_ATTR_DEVICE |
+				      S1_AF | S1_AP_RW | S1_XN | S1_BLOCK;
+	s1_l1[1] = (uintptr_t)s1_l2_ram | S1_TABLE;
+	s1_l2_ram[(hyp - RAM_BASE) >> 21] = (uintptr_t)s1_l3_hyp | S1_TABLE;
+	for (uint64_t a = hyp; a < (uintptr_t)__hyp_end; a += HYP_PAGE_SIZE)
+		s1_l3_hyp[(a - hyp) >> HYP_PAGE_SHIFT] = a | hyp_page_attrs(a) | S1_TABLE;
+	s1_l1[FIXMAP_VA >> 30] = (uintptr_t)s1_l2_fix | S1_TABLE;
+	s1_l2_fix[0] = (uintptr_t)s1_l3_fix | S1_TABLE;
 
 	write_sysreg(0xff04ULL, mair_el2);
 	/* T0SZ=32 (4 GiB, start at level 1), WBWA walks, inner shareable, 4K, PS=40 bits. */
 	write_sysreg(32ULL | (1ULL << 8) | (1ULL << 10) | (3ULL << 12) | (2ULL << 16) |
 			 (1ULL << 23) | (1ULL << 31),
 		     tcr_el2);
-	write_sysreg((uintptr_t)hyp_s1_l1, ttbr0_el2);
+	write_sysreg((uintptr_t)s1_l1, ttbr0_el2);
+	dsb(ish);
 	isb();
 	__asm__ volatile("tlbi alle2" : : : "memory");
 	dsb(ish);
 	isb();
-	/* M, C, I; everything else off (no WXN, little-endian). */
-	write_sysreg((1ULL << 0) | (1ULL << 2) | (1ULL << 12) | 0x30c50830ULL, sctlr_el2);
+	/* M, C, I, WXN (a writable page is never executable); little-endian. */
+	write_sysreg((1ULL << 0) | (1ULL << 2) | (1ULL << 12) | (1ULL << 19) | 0x30c50830ULL,
+		     sctlr_el2);
 	isb();
 }
 
@@ -193,6 +282,21 @@ static int hvc_donate_guest(uint64_t *regs)
 static int hvc_reclaim_guest(uint64_t *regs)
 {
 	return hyp_host_reclaim_guest(&mem, regs[1], regs[2]);
+}
+
+static int hvc_share_guest(uint64_t *regs)
+{
+	return hyp_host_share_guest(&mem, regs[1], regs[2], regs[3], regs[4]);
+}
+
+static int hvc_unshare_guest(uint64_t *regs)
+{
+	return hyp_host_unshare_guest(&mem, regs[1], regs[2], regs[3]);
+}
+
+static int hvc_force_reclaim(uint64_t *regs)
+{
+	return hyp_host_force_reclaim_guest(&mem, regs[1]);
 }
 
 static int hvc_page_state(uint64_t *regs)
@@ -300,7 +404,7 @@ static int hvc_guest_run(uint64_t *regs)
 	struct vcpu *v;
 	int r, exit;
 
-	r = hyp_guest_vttbr(&mem, handle, &vttbr);
+	r = hyp_vcpu_load(&mem, handle, &vttbr);
 	if (r < 0)
 		return r;
 	/* Guests have their own IPA size, hence their own VTCR_EL2. */
@@ -348,8 +452,48 @@ static int hvc_guest_run(uint64_t *regs)
 	el1_load(&host);
 	write_sysreg(host_elr, elr_el2);
 	write_sysreg(host_spsr, spsr_el2);
+	hyp_vcpu_put(&mem, handle);
 	regs[2] = (uint64_t)exit;
 	regs[3] = info;
+	return 0;
+}
+
+uint64_t hyp_probe_store(volatile void *addr);
+uint64_t hyp_probe_load(volatile void *addr);
+uint64_t hyp_probe_exec(const void *addr);
+void hyp_probe_code(void);
+extern char hyp_probe_data[];
+static uint64_t probe_scratch;
+
+static uint64_t run_probe(uint64_t which)
+{
+	switch (which) {
+	case HYP_PROBE_EXEC_CODE:
+		return hyp_probe_exec((const void *)hyp_probe_code);
+	case HYP_PROBE_EXEC_DATA:
+		return hyp_probe_exec(hyp_probe_data);
+	case HYP_PROBE_WRITE_CODE:
+		return hyp_probe_store((volatile void *)hyp_probe_code);
+	case HYP_PROBE_WRITE_DATA:
+		return hyp_probe_store(&probe_scratch);
+	default:
+		return hyp_probe_load((volatile void *)(uintptr_t)(RAM_BASE + 0x800000));
+	}
+}
+
+/* The test image's probe of the hypervisor's own stage 1 (selftest.h): x2 = 0 or the ESR. */
+static int hvc_selftest_probe(uint64_t *regs)
+{
+	uint64_t host_elr, host_spsr;
+
+	if (regs[1] >= HYP_NR_PROBES)
+		return -HYP_EINVAL;
+	/* A fault at EL2 reuses the registers that hold the host's return from this HVC. */
+	host_elr = read_sysreg(elr_el2);
+	host_spsr = read_sysreg(spsr_el2);
+	regs[2] = run_probe(regs[1]);
+	write_sysreg(host_elr, elr_el2);
+	write_sysreg(host_spsr, spsr_el2);
 	return 0;
 }
 
@@ -368,6 +512,10 @@ static const struct {
 	{ PVM_HYP_FN_HOST_RECLAIM_GUEST, hvc_reclaim_guest },
 	{ PVM_HYP_FN_PAGE_STATE, hvc_page_state },
 	{ PVM_HYP_FN_GUEST_RUN, hvc_guest_run },
+	{ PVM_HYP_FN_HOST_SHARE_GUEST, hvc_share_guest },
+	{ PVM_HYP_FN_HOST_UNSHARE_GUEST, hvc_unshare_guest },
+	{ PVM_HYP_FN_HOST_FORCE_RECLAIM, hvc_force_reclaim },
+	{ HYP_SELFTEST_FN_PROBE, hvc_selftest_probe },
 };
 
 static void handle_hvc(uint64_t *regs)
@@ -428,11 +576,13 @@ static void handle_s2_abort(uint64_t esr)
 		inject_host_abort(esr);
 		return;
 	}
+	/*
+	 * -ENOMEM (guests hold the whole pool even after the host's own tables were recycled)
+	 * is the host's to handle like any refused access: it never stops the machine.
+	 */
 	r = hyp_host_handle_s2_fault(&mem, hyp_ipa(ipa));
 	if (r == 0)
 		return; /* mapped: the host retries the access */
-	if (r == -HYP_ENOMEM)
-		arch_panic(__FILE__, __LINE__, "host stage-2 pool exhausted");
 	inject_host_abort(esr);
 }
 
@@ -469,6 +619,7 @@ void hyp_main(void)
 		{ hyp_pa((uintptr_t)__hyp_end), RAM_BASE + RAM_SIZE - (uintptr_t)__hyp_end,
 		  HYP_REGION_HOST_RAM },
 	};
+	/* Host RAM: read before the hypervisor's own stage 1 leaves it out. */
 	uint64_t group = *(volatile uint32_t *)TEST_SELECTOR;
 	int r;
 

@@ -19,7 +19,8 @@ hyp_vectors:
 	bad_entry 1
 	bad_entry 2
 	bad_entry 3
-	bad_entry 4	/* current EL, SP_ELx */
+	.balign	0x80	/* current EL, SP_ELx: sync (a probe may expect one) */
+	b	current_sync
 	bad_entry 5
 	bad_entry 6
 	bad_entry 7
@@ -46,6 +47,64 @@ host_sync:
 	mov	x0, sp
 	bl	hyp_handle_host_sync
 	frame_restore_eret
+
+/*
+ * A synchronous exception at EL2: a bug, unless a probe set hyp_probe_resume. Then it goes on
+ * there with x0 = ESR_EL2 (the probe's result) and everything else as it was.
+ */
+current_sync:
+	stp	x1, x2, [sp, #-16]!
+	ldr	x1, =hyp_probe_resume
+	ldr	x2, [x1]
+	cbz	x2, 1f
+	str	xzr, [x1]
+	msr	elr_el2, x2
+	mrs	x0, esr_el2
+	ldp	x1, x2, [sp], #16
+	eret
+1:	ldp	x1, x2, [sp], #16
+	mov	x0, #4
+	b	hyp_bad_vector_entry
+
+/* hyp_probe_store(addr), hyp_probe_load(addr): 0 if the access worked, else its ESR_EL2. */
+	.global	hyp_probe_store
+hyp_probe_store:
+	ldr	x1, =hyp_probe_resume
+	adr	x2, 1f
+	str	x2, [x1]
+	str	xzr, [x0]
+	str	xzr, [x1]
+	mov	x0, #0
+1:	ret
+
+	.global	hyp_probe_load
+hyp_probe_load:
+	ldr	x1, =hyp_probe_resume
+	adr	x2, 1f
+	str	x2, [x1]
+	ldr	x3, [x0]
+	str	xzr, [x1]
+	mov	x0, #0
+1:	ret
+
+/* hyp_probe_exec(addr): call addr (which just returns); 0 if that worked, else its ESR_EL2. */
+	.global	hyp_probe_exec
+hyp_probe_exec:
+	stp	x29, x30, [sp, #-16]!
+	ldr	x1, =hyp_probe_resume
+	adr	x2, 1f
+	str	x2, [x1]
+	blr	x0
+	ldr	x1, =hyp_probe_resume
+	str	xzr, [x1]
+	mov	x0, #0
+1:	ldp	x29, x30, [sp], #16
+	ret
+
+	/* Targets: a function in the code, the same instruction in the data. */
+	.global	hyp_probe_code
+hyp_probe_code:
+	ret
 
 hyp_bad_vector_entry:
 	ldr	x1, =__hyp_stack_top
@@ -120,6 +179,15 @@ guest_exit:
 	ldr	x2, [x1, #(12 * 8)]
 	mov	sp, x2
 	ret
+
+	.data
+	.balign	8
+	.global	hyp_probe_data
+hyp_probe_data:
+	ret
+	.balign	8
+hyp_probe_resume:
+	.quad	0
 
 	.bss
 	.balign	16

@@ -5,13 +5,16 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fake-arch.h"
 
 static uint64_t mem_pa;
 static uint8_t *mem_va;
 static uint64_t mem_size;
-uint64_t fake_arch_tlb_flushes;
+uint64_t fake_arch_tlb_flushes, fake_arch_icache_invals;
+void (*fake_arch_dcache_hook)(hyp_pa_t pa);
+void (*fake_arch_tlb_hook)(uint16_t vmid);
 
 void fake_arch_set_memory(hyp_pa_t pa_base, void *va, uint64_t size)
 {
@@ -39,10 +42,25 @@ hyp_pa_t arch_va_to_pa(const void *va)
 void arch_s2_tlb_flush_vmid(uint16_t vmid)
 {
 	fake_arch_tlb_flushes++;
+	if (fake_arch_tlb_hook)
+		fake_arch_tlb_hook(vmid);
 }
 
-void arch_clean_dcache_page(void *va)
+void arch_zero_page(hyp_pa_t pa)
 {
+	memset(arch_pa_to_va(pa), 0, HYP_PAGE_SIZE);
+}
+
+void arch_dcache_clean_inval_page(hyp_pa_t pa)
+{
+	CHECK((hyp_pa_addr(pa) & (HYP_PAGE_SIZE - 1)) == 0);
+	if (fake_arch_dcache_hook)
+		fake_arch_dcache_hook(pa);
+}
+
+void arch_icache_inval_all(void)
+{
+	fake_arch_icache_invals++;
 }
 
 _Noreturn void arch_panic(const char *file, int line, const char *what)

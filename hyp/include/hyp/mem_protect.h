@@ -20,7 +20,8 @@
 enum hyp_component {
 	HYP_ID_HOST = 0,
 	HYP_ID_HYP = 1,
-	HYP_ID_GUEST0 = 2, /* guest with handle h has ID HYP_ID_GUEST0 + h */
+	HYP_ID_GUEST0 = 2,    /* guest with handle h has ID HYP_ID_GUEST0 + h */
+	HYP_ID_GUESTS = 0xfe, /* borrower: one or more guests the host shares the page with */
 	HYP_ID_NONE = 0xff,
 };
 
@@ -39,10 +40,15 @@ struct hyp_memmap_region {
 /* Per physical page: the tracking the ownership checks consult. */
 struct hyp_page {
 	uint8_t owner;	  /* enum hyp_component or a guest ID */
-	uint8_t borrower; /* the one component it is shared with, or HYP_ID_NONE */
+	uint8_t borrower; /* who it is shared with (HYP_ID_GUESTS: guests), or HYP_ID_NONE */
 	uint8_t flags;	  /* HYP_PAGE_F_* */
 	uint8_t reserved;
-	uint32_t gfn; /* guest frame it is mapped at, when a guest owns it */
+	/* Which one holds follows from owner and borrower; the others are then 0. */
+	union {
+		uint32_t gfn;	      /* owner a guest: the guest frame it is mapped at */
+		uint32_t share_count; /* owner host, borrower HYP_ID_GUESTS: guest mappings */
+		uint32_t pins;	      /* borrower hyp, or owner hyp and donated: hyp's holds */
+	};
 };
 
 #define HYP_PAGE_F_DONATED (1U << 0) /* given to the hypervisor by the host: may go back */
@@ -61,7 +67,8 @@ enum hyp_guest_status {
 struct hyp_guest {
 	enum hyp_guest_status status;
 	struct s2_pgtable pgt;
-	uint64_t nr_pages; /* pages it owns */
+	uint64_t nr_pages; /* pages it owns (not those the host shares with it) */
+	bool vcpu_loaded;  /* its vCPU runs on a CPU: the guest cannot be destroyed */
 };
 
 struct hyp_mem {
@@ -95,12 +102,47 @@ int hyp_host_reclaim_guest(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
 int hyp_host_page_state(struct hyp_mem *m, uint64_t pfn, enum hyp_page_state *ret_state,
 			unsigned *ret_owner);
 
+/*
+ * The host lends its pages to a live guest at gfn (the host keeps access); one page may be
+ * lent at several guest addresses at once, counted per page. Unsharing takes the guest's
+ * mapping away first; the host owns the page alone again when its count drops to zero.
+ */
+int hyp_host_share_guest(struct hyp_mem *m, uint64_t handle, uint64_t pfn, uint64_t gfn,
+			 uint64_t nr);
+int hyp_host_unshare_guest(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
+
+/*
+ * The host takes one page back from a guest (alive or not) that owns it unshared: the guest's
+ * address is poisoned (its calls there get -EHWPOISON, the host cannot map anything there
+ * again), the page is zeroed and cleaned to the point of coherency, then the host's.
+ */
+int hyp_host_force_reclaim_guest(struct hyp_mem *m, uint64_t pfn);
+
+/*
+ * The hypervisor's own holds. A pin keeps a page the host shares with the hypervisor from
+ * being unshared (-EBUSY) while the hypervisor uses it; unpinning what is not pinned is a
+ * hypervisor bug (CHECK). Not callable by the host.
+ */
+int hyp_pin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+void hyp_unpin_shared(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+
+/*
+ * A hold keeps a page the host donated to the hypervisor from going back (HOST_RECLAIM_HYP:
+ * -EBUSY) while the hypervisor uses it. Pages that do go back are zeroed first.
+ */
+int hyp_hold_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+void hyp_release_donated(struct hyp_mem *m, uint64_t pfn, uint64_t nr);
+
 /* Guest calls, on behalf of the guest with this handle. */
 int hyp_guest_share_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 int hyp_guest_unshare_host(struct hyp_mem *m, uint64_t handle, uint64_t gfn, uint64_t nr);
 
-/* VTTBR_EL2 value to run the live guest with this handle. */
-int hyp_guest_vttbr(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr);
+/*
+ * Its vCPU is about to run on this CPU: the live guest's VTTBR_EL2 value, or -EBUSY if that
+ * vCPU is loaded already. Until hyp_vcpu_put(), GUEST_DESTROY answers -EBUSY.
+ */
+int hyp_vcpu_load(struct hyp_mem *m, uint64_t handle, uint64_t *ret_vttbr);
+void hyp_vcpu_put(struct hyp_mem *m, uint64_t handle);
 
 /*
  * The host faulted on stage 2 at ipa: map it if the host may access it (lazily, in blocks where

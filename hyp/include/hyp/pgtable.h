@@ -33,6 +33,11 @@ enum hyp_page_state {
 #define S2_PTE_XN (1ULL << 54)
 #define S2_PTE_SW_SHIFT 55 /* software bits 56:55 hold enum hyp_page_state */
 #define S2_PTE_SW_MASK (3ULL << S2_PTE_SW_SHIFT)
+/*
+ * An invalid level-3 descriptor that remembers a guest page taken back by force: the walker
+ * ignores it (valid bit clear), the ownership core refuses to reuse the address.
+ */
+#define S2_PTE_POISON (1ULL << 58)
 
 #define S2_MAX_LEVEL 3
 #define S2_MAX_ROOT_PAGES 16
@@ -117,8 +122,20 @@ int s2_prepare(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t size);
 /* Write the level-3 descriptor of a prepared page (0 unmaps). Caller flushes the TLB. */
 void s2_set_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte);
 
+/*
+ * The same for a table filled on demand (the host's): where no table reaches ipa's level-3
+ * entry nothing is mapped there, and nothing is written. A block over ipa is a bug.
+ */
+void s2_update_page(struct s2_pgtable *pgt, hyp_ipa_t ipa, uint64_t pte);
+
+/* Unmap everything and free every table below the root, flushing the TLB on the way. */
+void s2_clear(struct s2_pgtable *pgt);
+
 /* Descriptor translating ipa (0 if none) and the level it sits at. */
 uint64_t s2_lookup(const struct s2_pgtable *pgt, hyp_ipa_t ipa, unsigned *ret_level);
+
+/* The last descriptor on the walk to ipa as stored, valid or not (S2_PTE_POISON markers). */
+uint64_t s2_lookup_desc(const struct s2_pgtable *pgt, hyp_ipa_t ipa);
 
 /* Calls fn for every valid leaf in IPA order; stops at and returns the first nonzero result. */
 typedef int (*s2_leaf_fn)(hyp_ipa_t ipa, uint64_t pte, unsigned level, void *userdata);

@@ -21,6 +21,8 @@
 #define HYP_ENOMEM PVM_HYP_ENOMEM
 #define HYP_EBUSY PVM_HYP_EBUSY
 #define HYP_EINVAL PVM_HYP_EINVAL
+#define HYP_ERANGE PVM_HYP_ERANGE
+#define HYP_EHWPOISON PVM_HYP_EHWPOISON
 
 typedef struct {
 	uint64_t addr;
