@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    d.reason[0] == '\0')
 				__builtin_trap();
 		}
-		if (pvm_policy_check_create(p, &callers[c], &cfg, digest, &usage, &usage, &d) < 0 ||
+		if (pvm_policy_check_create(p, &callers[c], &cfg, digest, digest, &usage, &usage,
+					    &d) < 0 ||
 		    d.reason[0] == '\0')
 			__builtin_trap();
 		(void)pvm_policy_allows_memory_fallback(p, &callers[c], &cfg);

@@ -69,6 +69,7 @@ typedef struct pvm_boot_input {
 	uint64_t load_address; /* PVM_PAYLOAD_RAW */
 	pvm_memory_map map;
 	uint32_t cpus;
+	uint64_t window_size; /* bytes at the top of RAM shared with devices; 0: no devices */
 } pvm_boot_input;
 
 #define PVM_BOOT_SEGMENTS_MAX 16
@@ -114,6 +115,12 @@ typedef struct pvm_device_host {
 	bool (*console_read)(void *userdata, uint8_t *ret_byte);
 	/* Has pvmd asked the guest to power off (graceful stop)? Guests poll for it. */
 	bool (*stop_requested)(void *userdata);
+	/* Optional: an MMIO access at guest physical `gpa` the arch's own devices do not claim.
+	 * Returns true when a device of the runner's owns that address (then *ev says what
+	 * happened: CONTINUE, or an event that ends the VM); false leaves it unknown I/O. Reads
+	 * fill `data` (`len` bytes). */
+	bool (*mmio)(void *userdata, uint64_t gpa, void *data, unsigned len, bool is_write,
+		     pvm_exit_event *ev);
 	void *userdata;
 } pvm_device_host;
 
@@ -162,6 +169,10 @@ typedef struct pvm_arch {
 	int (*handle_exit)(pvm_arch_devices *devices, int vcpu_fd, struct kvm_run *run,
 			   pvm_exit_event *ret);
 
+	/* Where the runner's virtio-mmio devices sit (PVM_VIRTIO_SLOTS slots of `stride` bytes);
+	 * base 0: this backend has no virtio devices yet. */
+	uint64_t virtio_mmio_base, virtio_mmio_stride;
+
 	/* vCPU ioctls handle_exit needs after lock-down (KVM_RUN is always allowed). */
 	const unsigned long *run_ioctls;
 	size_t n_run_ioctls;
@@ -188,3 +199,8 @@ extern const pvm_arch pvm_arch_arm64;
 #define PVM_X86_CONTROL_PORT 0x505
 #define PVM_X86_READY_MAGIC 0x59444552u /* the bytes "REDY" as a little-endian u32 */
 #define PVM_CONTROL_STOP_REQUESTED 0x1u
+/* x86_64: virtio-mmio devices in slots of PVM_X86_VIRTIO_STRIDE bytes from
+ * PVM_X86_VIRTIO_BASE: disks in config order, then vsock; an empty slot reads DeviceID 0. */
+#define PVM_X86_VIRTIO_BASE 0xfeb00000u
+#define PVM_X86_VIRTIO_STRIDE 0x1000u
+#define PVM_VIRTIO_SLOTS 8

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus-client.h"
+#include "vm-props.h"
 
 const sd_bus_error_map pvm_bus_error_map[] = {
 	SD_BUS_ERROR_MAP(PVM_BUS_ERROR_POLICY_DENIED, EACCES),
@@ -66,6 +67,7 @@ void pvm_bus_vm_info_done(pvm_bus_vm_info *info)
 		&info->unswappable,  &info->unswappable_how,
 		&info->unmigratable, &info->unmigratable_how,
 		&info->host_mapped,  &info->host_mapped_how,
+		&info->vsock_socket,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
 		free(*strs[i]);
@@ -104,31 +106,10 @@ typedef struct vm_prop {
 	size_t offset;
 } vm_prop;
 
-#define P(n, t, f)                                                                                 \
-	{                                                                                          \
-		n, t, offsetof(pvm_bus_vm_info, f)                                                 \
-	}
-static const vm_prop vm_props[] = {
-	P("Name", 's', name),
-	P("State", 's', state),
-	P("DeathReason", 's', death_reason),
-	P("Message", 's', message),
-	P("Protected", 'b', protected_vm),
-	P("MemoryMiB", 'u', memory_mib),
-	P("MemoryBacking", 's', memory_backing),
-	P("Unswappable", 's', unswappable),
-	P("UnswappableHow", 's', unswappable_how),
-	P("Unmigratable", 's', unmigratable),
-	P("UnmigratableHow", 's', unmigratable_how),
-	P("HostMapped", 's', host_mapped),
-	P("HostMappedHow", 's', host_mapped_how),
-	P("VCPUs", 'u', vcpus),
-	P("RunnerPID", 'u', runner_pid),
-	P("StartTime", 't', start_time_usec),
-	P("Owner", 'u', owner_uid),
-	P("Tied", 'b', tied),
-};
-#undef P
+/* Every property of org.pvm1.VM (vm-props.h) and where it lands in pvm_bus_vm_info. */
+#define VM_PROP_ROW(bus, sig, field, key, flags) { bus, sig[0], offsetof(pvm_bus_vm_info, field) },
+static const vm_prop vm_props[] = { PVM_VM_PROPERTIES(VM_PROP_ROW) };
+#undef VM_PROP_ROW
 
 static int vm_prop_read(sd_bus_message *m, const vm_prop *p, pvm_bus_vm_info *info)
 {
@@ -220,6 +201,33 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 	if (opts) {
 		r = sd_bus_message_append(m, "{sv}{sv}", "start", "b", (int)opts->start, "tie", "b",
 					  (int)opts->tie);
+		if (r >= 0 && opts->n_disk_fds > 0) {
+			r = sd_bus_message_open_container(m, 'e', "sv");
+			if (r >= 0)
+				r = sd_bus_message_append(m, "s", "disk_fds");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'v', "ah");
+			if (r >= 0)
+				r = sd_bus_message_open_container(m, 'a', "h");
+			for (size_t i = 0; r >= 0 && i < opts->n_disk_fds; i++)
+				r = sd_bus_message_append_basic(m, 'h', &opts->disk_fds[i]);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+			if (r >= 0)
+				r = sd_bus_message_close_container(m);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (opts && opts->pass_kernel_fd) {
+		r = sd_bus_message_append(m, "{sv}", "kernel_fd", "h", opts->kernel_fd);
+		if (r < 0)
+			return r;
+	}
+	if (opts && opts->pass_initrd_fd) {
+		r = sd_bus_message_append(m, "{sv}", "initrd_fd", "h", opts->initrd_fd);
 		if (r < 0)
 			return r;
 	}

@@ -41,6 +41,12 @@ typedef struct pvm_bus_create_options {
 	const char *name; /* replaces the config's name, or NULL */
 	bool start;	  /* start right after creating */
 	bool tie;	  /* stop the VM when the calling connection goes away */
+	/* The payload files, opened by the caller (pvmd opens the config's payload paths for
+	 * root only): passed as options kernel_fd and initrd_fd when the flag is set. */
+	bool pass_kernel_fd, pass_initrd_fd;
+	int kernel_fd, initrd_fd;
+	const int *disk_fds; /* one open descriptor per disk of the config, in order */
+	size_t n_disk_fds;
 } pvm_bus_create_options;
 
 /* One VM as GetAll of org.pvm1.VM reports it. Strings are owned by the struct. */
@@ -64,6 +70,8 @@ typedef struct pvm_bus_vm_info {
 	uint64_t start_time_usec;
 	uint32_t owner_uid;
 	bool tied;
+	uint32_t vsock_cid; /* 0: no vsock */
+	char *vsock_socket; /* "" without vsock */
 } pvm_bus_vm_info;
 
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info);

@@ -88,6 +88,7 @@ int pvm_config_new(pvm_config **ret)
 	cfg->console_input = false;
 	cfg->debug = false;
 	cfg->boot_timeout_ms = PVM_CONFIG_DEFAULT_BOOT_TIMEOUT_MS;
+	cfg->window_mib = PVM_CONFIG_DEFAULT_WINDOW_MIB;
 	*ret = cfg;
 	return 0;
 }
@@ -177,6 +178,15 @@ int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_fi
 		return pvm_json_error(err, ERANGE, origin, "$.memory_mib",
 				      "expected an integer from 1 to %d, got %u",
 				      PVM_MEMORY_MIB_MAX, cfg->memory_mib);
+	if (pvm_config_has_devices(cfg) &&
+	    (cfg->window_mib < 1 || cfg->window_mib > cfg->memory_mib / 2))
+		return pvm_json_error(
+		    err, ERANGE, origin, "$.window_mib",
+		    "expected an integer from 1 to half of memory_mib (%u), got %u",
+		    cfg->memory_mib / 2, cfg->window_mib);
+	if (cfg->n_disks > PVM_DISKS_MAX)
+		return pvm_json_error(err, ERANGE, origin, "$.disks", "at most %d disks",
+				      PVM_DISKS_MAX);
 	if (cfg->cpus < 1 || cfg->cpus > PVM_CPUS_MAX)
 		return pvm_json_error(err, ERANGE, origin, "$.cpus",
 				      "expected an integer from 1 to %d, got %u", PVM_CPUS_MAX,
@@ -395,6 +405,75 @@ static int parse_console(json_object *v, const char *origin, const char *path, v
 				      userdata, err);
 }
 
+static int parse_disk_id(json_object *v, const char *origin, const char *path, void *userdata,
+			 pvm_error *err)
+{
+	pvm_disk *d = userdata;
+	const char *id;
+	int r = pvm_json_get_string(v, 0, PVM_DISK_ID_MAX, origin, path, &id, err);
+
+	if (r >= 0)
+		snprintf(d->id, sizeof(d->id), "%s", id);
+	return r;
+}
+
+static int parse_disk_read_only(json_object *v, const char *origin, const char *path,
+				void *userdata, pvm_error *err)
+{
+	return pvm_json_get_bool(v, origin, path, &((pvm_disk *)userdata)->read_only, err);
+}
+
+static int parse_disk_sha256(json_object *v, const char *origin, const char *path, void *userdata,
+			     pvm_error *err)
+{
+	pvm_disk *d = userdata;
+	int r = pvm_json_get_hex(v, d->sha256, sizeof(d->sha256), origin, path, err);
+
+	if (r >= 0)
+		d->has_sha256 = true;
+	return r;
+}
+
+static const pvm_json_member disk_members[] = {
+	{ "id", parse_disk_id },
+	{ "read_only", parse_disk_read_only },
+	{ "sha256", parse_disk_sha256 },
+};
+
+static int parse_disks(json_object *v, const char *origin, const char *path, void *userdata,
+		       pvm_error *err)
+{
+	pvm_config *cfg = ((struct parse_state *)userdata)->cfg;
+	size_t n;
+	int r = pvm_json_get_array(v, 0, PVM_DISKS_MAX, origin, path, &n, err);
+
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		char item[64];
+		snprintf(item, sizeof(item), "%s[%zu]", path, i);
+		cfg->disks[i] = (pvm_disk){ .read_only = true };
+		r = pvm_json_parse_members(json_object_array_get_idx(v, i), disk_members,
+					   ELEMENTSOF(disk_members), origin, item, &cfg->disks[i],
+					   err);
+	}
+	if (r >= 0)
+		cfg->n_disks = n;
+	return r;
+}
+
+static int parse_vsock(json_object *v, const char *origin, const char *path, void *userdata,
+		       pvm_error *err)
+{
+	return pvm_json_get_bool(v, origin, path, &((struct parse_state *)userdata)->cfg->vsock,
+				 err);
+}
+
+static int parse_window_mib(json_object *v, const char *origin, const char *path, void *userdata,
+			    pvm_error *err)
+{
+	return parse_u32(v, 1, PVM_MEMORY_MIB_MAX / 2, origin, path,
+			 &((struct parse_state *)userdata)->cfg->window_mib, err);
+}
+
 /* pvm-config(5) lists these in the same order. */
 static const pvm_json_member config_members[] = {
 	{ "name", parse_name },
@@ -411,6 +490,9 @@ static const pvm_json_member config_members[] = {
 	{ "console", parse_console },
 	{ "debug", parse_debug },
 	{ "boot_timeout_ms", parse_boot_timeout },
+	{ "disks", parse_disks },
+	{ "vsock", parse_vsock },
+	{ "window_mib", parse_window_mib },
 };
 
 int pvm_config_parse(const char *json, size_t len, const char *origin, bool check_files,
@@ -521,6 +603,29 @@ int pvm_config_to_json(const pvm_config *cfg, char **ret)
 	}
 	r |= add(obj, "debug", json_object_new_boolean(cfg->debug));
 	r |= add(obj, "boot_timeout_ms", json_object_new_int64(cfg->boot_timeout_ms));
+	if (cfg->n_disks > 0) {
+		json_object *disks = json_object_new_array();
+		r |= add(obj, "disks", disks);
+		for (size_t i = 0; disks && i < cfg->n_disks; i++) {
+			const pvm_disk *d = &cfg->disks[i];
+			json_object *o = json_object_new_object();
+			if (!o || json_object_array_add(disks, o) < 0) {
+				json_object_put(o);
+				return -ENOMEM;
+			}
+			r |= add(o, "id", json_object_new_string(d->id));
+			r |= add(o, "read_only", json_object_new_boolean(d->read_only));
+			if (d->has_sha256) {
+				for (size_t k = 0; k < 32; k++)
+					snprintf(hex + 2 * k, 3, "%02x", d->sha256[k]);
+				r |= add(o, "sha256", json_object_new_string(hex));
+			}
+		}
+	}
+	if (cfg->vsock)
+		r |= add(obj, "vsock", json_object_new_boolean(cfg->vsock));
+	if (pvm_config_has_devices(cfg))
+		r |= add(obj, "window_mib", json_object_new_int64(cfg->window_mib));
 	if (r != 0)
 		return -ENOMEM;
 

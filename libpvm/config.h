@@ -22,6 +22,19 @@
 #define PVM_CONFIG_DEFAULT_MEMORY_MIB 64
 #define PVM_CONFIG_DEFAULT_CPUS 1
 #define PVM_CONFIG_DEFAULT_BOOT_TIMEOUT_MS 30000
+#define PVM_CONFIG_DEFAULT_WINDOW_MIB 2
+
+#define PVM_DISKS_MAX 4
+#define PVM_DISK_ID_MAX 20 /* virtio-blk's serial: VIRTIO_BLK_ID_BYTES */
+
+/* A virtio-blk disk. Its contents come from a file descriptor the caller passes with the
+ * config (the n-th disk's fd is the n-th one passed), never from a path pvmd opens. */
+typedef struct pvm_disk {
+	char id[PVM_DISK_ID_MAX + 1]; /* the serial the guest reads; "" for none */
+	bool read_only;
+	bool has_sha256; /* checked over the whole disk before boot */
+	uint8_t sha256[32];
+} pvm_disk;
 
 enum pvm_memory_backing {
 	/* guest_memfd only; the VM does not start without it (the default for protected VMs). */
@@ -61,7 +74,17 @@ typedef struct pvm_config {
 	bool console_input;
 	bool debug;		  /* debug features (e.g. register dumps); subject to policy */
 	uint32_t boot_timeout_ms; /* start to READY; 0 means no timeout */
+	pvm_disk disks[PVM_DISKS_MAX];
+	size_t n_disks;
+	bool vsock;	     /* a virtio-vsock device; its guest CID is pvmd's to assign */
+	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64) */
 } pvm_config;
+
+/* Does the VM have virtio devices (and so a shared window)? */
+static inline bool pvm_config_has_devices(const pvm_config *cfg)
+{
+	return cfg->n_disks > 0 || cfg->vsock;
+}
 
 /* A config with every default set and no name or kernel yet (so not yet valid): for building a
  * config in C, followed by pvm_config_validate(). */

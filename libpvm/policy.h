@@ -71,6 +71,8 @@ int pvm_policy_parse_text(const char *text, size_t len, const char *origin, pvm_
 size_t pvm_policy_n_files(const pvm_policy *p);
 const char *pvm_policy_file(const pvm_policy *p, size_t i);
 size_t pvm_policy_n_rules(const pvm_policy *p);
+/* Rules that allow something: none means the policy denies every action to every caller. */
+size_t pvm_policy_n_allow_rules(const pvm_policy *p);
 size_t pvm_policy_n_warnings(const pvm_policy *p);
 const char *pvm_policy_warning(const pvm_policy *p, size_t i);
 pvm_policy *pvm_policy_free(pvm_policy *p);
@@ -81,16 +83,20 @@ int pvm_policy_check_action(const pvm_policy *p, const pvm_caller *caller, enum 
 			    const char *vm_name, uid_t owner_uid, pvm_decision *ret);
 
 /* May `caller` create this VM, given what the caller and everyone already run? Checks the
- * create permission, limits, memory backing rules, payload rules (path prefix and digest) and
- * debug. `payload_sha256` is the digest pvmd computed of the payload it read. */
+ * create permission, limits, memory backing rules, payload rules (path prefix and digest, for the
+ * kernel and for the initrd) and debug. `payload_sha256` and `initrd_sha256` are the digests pvmd
+ * computed of the bytes it holds (initrd_sha256 NULL when cfg has no initrd). The path prefixes
+ * are compared with cfg->kernel and cfg->initrd, which pvmd sets to where the files it was handed
+ * really are. */
 int pvm_policy_check_create(const pvm_policy *p, const pvm_caller *caller, const pvm_config *cfg,
-			    const uint8_t payload_sha256[32], const pvm_usage *caller_usage,
-			    const pvm_usage *global_usage, pvm_decision *ret);
+			    const uint8_t payload_sha256[32], const uint8_t initrd_sha256[32],
+			    const pvm_usage *caller_usage, const pvm_usage *global_usage,
+			    pvm_decision *ret);
 
-/* The same check without the digest rules, for before the payload is read: pvmd opens and
- * hashes a payload only for a caller whose create (path prefixes, limits, debug, backing) the
- * policy already allows, so a path outside the allowed prefixes is never read. The full check
- * above still follows once the digest is known. */
+/* The same check without the payload rules (path prefixes, digests), for before the payload is
+ * read: pvmd copies and hashes a payload only for a caller whose create (limits, debug, backing)
+ * the policy already allows. The full check above follows once pvmd knows where the files it
+ * was handed are and what their digests are. */
 int pvm_policy_check_create_before_payload(const pvm_policy *p, const pvm_caller *caller,
 					   const pvm_config *cfg, const pvm_usage *caller_usage,
 					   const pvm_usage *global_usage, pvm_decision *ret);

@@ -22,6 +22,13 @@ static const runner_msg_rule runner_msg_rules[] = {
 	[RUNNER_MSG_STOP_REQUEST] = { false, 0, 0, 0, 0, 0 },
 	[RUNNER_MSG_CONSOLE_INPUT] = { false, 1, RUNNER_CONSOLE_CHUNK, 0, 0, 0 },
 	[RUNNER_MSG_SELF_CHECK] = { false, 0, 0, 0, 0, 0 },
+	[RUNNER_MSG_WINDOW] = { false, FIXED(runner_msg_window), 0, 0, 0 },
+	[RUNNER_MSG_DISK] = { false, FIXED(runner_msg_disk), 1, offsetof(runner_msg_disk, id),
+			      sizeof(((runner_msg_disk *)0)->id) },
+	[RUNNER_MSG_VSOCK] = { false, FIXED(runner_msg_vsock), 1,
+			       offsetof(runner_msg_vsock, prefix),
+			       sizeof(((runner_msg_vsock *)0)->prefix) },
+	[RUNNER_MSG_VSOCK_DIR] = { false, 0, 0, 1, 0, 0 },
 	[RUNNER_MSG_CREATED] = { true, FIXED(runner_msg_created), 1, 0, 0 },
 	[RUNNER_MSG_RUNNING] = { true, FIXED(runner_msg_running), 0, 0, 0 },
 	[RUNNER_MSG_CONSOLE] = { true, 1, RUNNER_CONSOLE_CHUNK, 0, 0, 0 },
@@ -62,7 +69,7 @@ int runner_msg_check(const void *buf, size_t len, unsigned n_fds, bool from_runn
 		return reject(ret_reason, "unknown type");
 	rule = &runner_msg_rules[h.type];
 	/* the table has holes between the two directions' ranges */
-	if (h.type == 0 || (h.type > RUNNER_MSG_SELF_CHECK && h.type < RUNNER_MSG_CREATED))
+	if (h.type == 0 || (h.type > RUNNER_MSG_VSOCK_DIR && h.type < RUNNER_MSG_CREATED))
 		return reject(ret_reason, "unknown type");
 	if (rule->from_runner != from_runner)
 		return reject(ret_reason, "type not allowed in this direction");

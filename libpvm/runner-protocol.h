@@ -23,6 +23,11 @@ enum runner_msg_type {
 	RUNNER_MSG_STOP_REQUEST,  /* no body: the guest should power off */
 	RUNNER_MSG_CONSOLE_INPUT, /* 1..RUNNER_CONSOLE_CHUNK bytes */
 	RUNNER_MSG_SELF_CHECK,	  /* no body: attempt forbidden operations, report */
+	/* devices, between CREATED and BOOT only */
+	RUNNER_MSG_WINDOW,    /* runner_msg_window: the shared window (before any device) */
+	RUNNER_MSG_DISK,      /* runner_msg_disk + the disk's fd */
+	RUNNER_MSG_VSOCK,     /* runner_msg_vsock + the listening socket for host connects */
+	RUNNER_MSG_VSOCK_DIR, /* no body; the directory fd where <vm>.vsock_<port> sockets live */
 	/* runner -> pvmd */
 	RUNNER_MSG_CREATED = 16, /* runner_msg_created + the guest memory fd (SCM_RIGHTS) */
 	RUNNER_MSG_RUNNING,	 /* runner_msg_running: locked down, vCPUs about to run */
@@ -72,6 +77,24 @@ typedef struct runner_msg_created {
 typedef struct runner_msg_boot {
 	pvm_vcpu_entry entry;
 } runner_msg_boot;
+
+typedef struct runner_msg_window {
+	uint64_t gpa, size; /* inside guest RAM, page-aligned */
+} runner_msg_window;
+
+#define RUNNER_DISK_READ_ONLY (1u << 0)
+typedef struct runner_msg_disk {
+	uint32_t flags; /* RUNNER_DISK_* */
+	uint32_t has_sha256;
+	uint8_t sha256[32]; /* the runner checks the whole disk against it before boot */
+	char id[24]; /* virtio-blk serial, NUL-terminated (at most 20 bytes reach the guest) */
+} runner_msg_disk;
+
+typedef struct runner_msg_vsock {
+	uint64_t guest_cid;
+	char prefix[80]; /* "<vm>.vsock_": guest connects to port P go to <prefix>P, NUL-terminated
+			  */
+} runner_msg_vsock;
 
 #define RUNNER_NS_MOUNT (1u << 0)
 #define RUNNER_NS_IPC (1u << 1)

@@ -3,7 +3,7 @@
 #include <errno.h>
 
 #include "macro.h"
-#include "vm-verbs.h"
+#include "pvmctl.h"
 
 typedef struct errno_exit {
 	int err;

@@ -5,12 +5,17 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,77 +23,47 @@
 #include <json-c/json.h>
 
 #include "bus-client.h"
+#include "config.h"
+#include "escape.h"
+#include "time-util.h"
+#include "vm-props.h"
 #include "vm-state.h"
 #include "vm-verbs.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
 
-/* --json given before or after the verb: errors, too, go out as JSON on stdout */
-static bool json_output;
-
-/* The one place an online verb reports a failure; returns the exit code. */
-static int report(const char *verb, int r, const char *message, int code)
+/* No system bus: say which socket was tried and what to start. */
+static int connect_bus(const pvmctl_context *ctx, sd_bus **ret)
 {
-	if (json_output) {
-		/* the shape pvmctl.c gives the offline verbs' errors, plus the exit code */
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "error", json_object_new_string(message));
-		json_object_object_add(o, "errno", json_object_new_int(-r));
-		json_object_object_add(o, "errno_name",
-				       json_object_new_string(strerrorname_np(-r) ?: ""));
-		json_object_object_add(o, "exit_code", json_object_new_int(code));
-		pvmctl_print_json(o);
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "pvmctl %s: %s\n", verb, message);
-	}
-	return code;
-}
-
-static int fail(const char *verb, int r, const pvm_error *err)
-{
-	if (-r == EHOSTUNREACH)
-		return report(verb, r,
-			      "pvmd is not running on the system bus (no owner of org.pvm1)",
-			      PVMCTL_EXIT_NO_DAEMON);
-	return report(verb, r, err && err->message[0] ? err->message : strerror(-r),
-		      pvmctl_exit_code_from_errno(r));
-}
-
-static int usage(const char *verb, const char *synopsis)
-{
-	fprintf(stderr, "Usage: pvmctl %s %s\n", verb, synopsis);
-	return PVMCTL_EXIT_USAGE;
-}
-
-static int connect_bus(const char *verb, sd_bus **ret)
-{
+	const char *addr = getenv("DBUS_SYSTEM_BUS_ADDRESS");
 	pvm_error err = { 0 };
+	char msg[PVM_ERROR_MESSAGE_MAX + 256];
 	int r = pvm_bus_open(ret, &err);
 
-	if (r < 0)
-		return report(verb, r, err.message, PVMCTL_EXIT_NO_DAEMON);
-	return 0;
+	if (r >= 0)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "cannot connect to the system bus at %s: %s. Is the system bus running? (start "
+		 "it with 'systemctl start dbus', or point DBUS_SYSTEM_BUS_ADDRESS at the bus "
+		 "pvmd uses)",
+		 addr ?: "unix:path=/run/dbus/system_bus_socket", strerror(-r));
+	return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_NO_DAEMON);
+}
+
+static int fail(const pvmctl_context *ctx, int r, const pvm_error *err)
+{
+	if (-r == EHOSTUNREACH)
+		return pvmctl_report(
+		    ctx, r,
+		    "pvmd is not running on the system bus (no owner of org.pvm1); "
+		    "start it with 'systemctl start pvmd'",
+		    PVMCTL_EXIT_NO_DAEMON);
+	return pvmctl_fail(ctx, r, err);
 }
 
 static uint64_t now_usec(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static int parse_seconds(const char *s, uint64_t *ret_usec)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 365 * 24 * 3600.0)
-		return -EINVAL;
-	*ret_usec = (uint64_t)(v * 1e6);
-	return 0;
+	return pvm_now_usec(CLOCK_MONOTONIC);
 }
 
 static bool state_is_end(const char *s)
@@ -279,86 +254,140 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 	return 0;
 }
 
-int verb_start(int argc, char **argv, pvmctl_context *ctx)
-{
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "wait-ready", no_argument, NULL, 'w' },
-		{ "tie", no_argument, NULL, 't' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },
-		{},
-	};
-	static const char synopsis[] =
-	    "CONFIG|- [--name NAME] [--wait-ready] [--tie] [--timeout SEC] [--json]";
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-	_cleanup_free_ char *name = NULL, *path = NULL;
-	_cleanup_close_ int fd = -1;
-	pvm_bus_create_options co = { .start = true };
-	uint64_t timeout = 60 * 1000000ULL;
-	bool wait_ready = false, json = ctx->json;
-	pvm_error err = { 0 };
-	waiter w = { 0 };
-	int c, r;
+/* The payload files, opened here with the user's own rights: pvmd copies them from these
+ * descriptors and never opens a path it was given. */
+typedef struct start_payload {
+	int kernel, initrd;
+} start_payload;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) >= 0) {
-		switch (c) {
-		case 'n':
-			co.name = optarg;
+static void start_payload_done(start_payload *p)
+{
+	closep(&p->kernel);
+	closep(&p->initrd);
+}
+
+/* A failure to read what start was given: exit status 5, as for a config pvmd refuses. */
+_printf_(3, 4) static int start_input_error(const pvmctl_context *ctx, int negative_errno,
+					    const char *fmt, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return pvmctl_report(ctx, negative_errno, msg, PVMCTL_EXIT_INVALID);
+}
+
+static int open_payload(const pvmctl_context *ctx, const char *what, const char *path, int *ret)
+{
+	/* O_NONBLOCK: a FIFO in the config does not hang pvmctl (pvmd refuses it) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return start_input_error(ctx, -errno, "cannot open the %s %s: %s", what, path,
+					 strerror(errno));
+	*ret = fd;
+	return 0;
+}
+
+/* The config goes to pvmd as a memfd of the bytes read here (a file, or standard input), the
+ * kernel and initrd it names as descriptors. A config that does not parse is still sent, so
+ * pvmd's InvalidConfig says what is wrong with it. */
+static int open_start_inputs(const pvmctl_context *ctx, const char *arg, int *ret_config,
+			     start_payload *payload, pvm_bus_create_options *co)
+{
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
+	_cleanup_close_ int in = -1, memfd = -1;
+	_cleanup_free_ char *text = malloc(PVM_CONFIG_FILE_MAX + 1);
+	pvm_error err = { 0 };
+	size_t len = 0;
+	int r;
+
+	in = strcmp(arg, "-") == 0 ? dup(STDIN_FILENO) : open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0 || !text)
+		return start_input_error(ctx, -errno, "cannot open %s: %s", arg, strerror(errno));
+	for (;;) {
+		ssize_t n = read(in, text + len, PVM_CONFIG_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return start_input_error(ctx, -errno, "cannot read %s: %s", arg,
+						 strerror(errno));
+		if (n == 0 || (len += (size_t)n) > PVM_CONFIG_FILE_MAX)
 			break;
-		case 'w':
-			wait_ready = true;
-			break;
-		case 't':
-			co.tie = true;
-			break;
-		case 'T':
-			if (parse_seconds(optarg, &timeout) < 0)
-				return usage(argv[0], synopsis);
-			break;
-		case 'j':
-			json = true;
-			break;
-		default:
-			return usage(argv[0], synopsis);
+	}
+	memfd = memfd_create("pvmctl-config", MFD_CLOEXEC);
+	if (memfd < 0 || write(memfd, text, len) != (ssize_t)len)
+		return pvmctl_report(ctx, -errno, "cannot hold the config in memory",
+				     PVMCTL_EXIT_FAILURE);
+	if (len <= PVM_CONFIG_FILE_MAX &&
+	    pvm_config_parse(text, len, arg, false, &cfg, &err) >= 0) {
+		if (cfg->kernel) {
+			r = open_payload(ctx, "kernel", cfg->kernel, &payload->kernel);
+			if (r)
+				return r;
+			co->pass_kernel_fd = true;
+			co->kernel_fd = payload->kernel;
+		}
+		if (cfg->initrd) {
+			r = open_payload(ctx, "initrd", cfg->initrd, &payload->initrd);
+			if (r)
+				return r;
+			co->pass_initrd_fd = true;
+			co->initrd_fd = payload->initrd;
 		}
 	}
-	if (optind + 1 != argc)
-		return usage(argv[0], synopsis);
-	json_output = json;
-	/* pvmd reads the config through the fd: it sees exactly the bytes we opened, and a
-	 * caller need not let pvmd open its files */
-	fd = strcmp(argv[optind], "-") == 0 ? dup(STDIN_FILENO)
-					    : open(argv[optind], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		fprintf(stderr, "pvmctl start: cannot open %s: %m\n", argv[optind]);
-		return PVMCTL_EXIT_INVALID;
-	}
-	r = connect_bus(argv[0], &bus);
-	if (r)
-		return r;
-	/* watching is only for waiting: set up before the VM exists, so no change is missed */
-	r = wait_ready || co.tie ? watch_states(bus, &w, &slot, &err) : 0;
-	if (r < 0)
-		return fail(argv[0], r, &err);
-	r = pvm_bus_create_vm_from_fd(bus, fd, &co, &name, &path, &err);
-	if (r < 0)
-		return fail(argv[0], r, &err);
-	w.name = name;
-	if (wait_ready || co.tie) {
-		r = wait_for(bus, &w, wait_ready ? done_ready : done_running, now_usec() + timeout,
+	*ret_config = TAKE_FD(memfd);
+	return 0;
+}
+
+/* `start` takes a config file or the name of a VM pvmd has: "-", a path with a slash, a name
+ * ending in ".json" and any file that exists are configs; anything else names a VM. */
+static bool start_arg_is_config(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return strcmp(arg, "-") == 0 || strchr(arg, '/') ||
+	       (n > 5 && strcmp(arg + n - 5, ".json") == 0) || access(arg, F_OK) == 0;
+}
+
+/* pvmd names a config it got over the bus "<bus>" in its errors ("Invalid VM config: <bus>:
+ * $.kernal: unknown key"); the user wrote a file, so name that. */
+static void name_config_origin(pvm_error *err, const char *arg)
+{
+	static const char bus_origin[] = "<bus>:";
+	char named[PATH_MAX + PVM_ERROR_MESSAGE_MAX];
+	char *at = strstr(err->message, bus_origin);
+
+	if (!at)
+		return;
+	snprintf(named, sizeof(named), "%.*s%s:%s", (int)(at - err->message), err->message,
+		 strcmp(arg, "-") == 0 ? "<stdin>" : arg, at + strlen(bus_origin));
+	snprintf(err->message, sizeof(err->message), "%.*s", (int)sizeof(err->message) - 1, named);
+}
+
+/* After a start: wait as asked, say what came of it. */
+static int start_finish(sd_bus *bus, waiter *w, const char *name, const char *path,
+			pvmctl_context *ctx, bool tie)
+{
+	pvm_error err = { 0 };
+	int r;
+
+	if (ctx->wait_ready || tie) {
+		r = wait_for(bus, w, ctx->wait_ready ? done_ready : done_running,
+			     now_usec() + (ctx->timeout_set ? ctx->timeout_usec : 60 * 1000000ULL),
 			     &err);
 		if (r < 0)
-			return fail(argv[0], r, &err);
-		if (state_is_end(w.state)) {
-			fprintf(stderr, "pvmctl start: VM '%s' %s (%s)%s%s\n", name, w.state,
-				w.reason, w.message[0] ? ": " : "", w.message);
-			return PVMCTL_EXIT_VM_FAILED;
+			return fail(ctx, r, &err);
+		if (state_is_end(w->state)) {
+			char msg[1024];
+			snprintf(msg, sizeof(msg), "VM '%s' %s (%s)%s%s", name, w->state, w->reason,
+				 w->message[0] ? ": " : "", w->message);
+			return pvmctl_report(ctx, -EIO, msg, PVMCTL_EXIT_VM_FAILED);
 		}
 	}
-	if (json) {
+	if (ctx->json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "name", json_object_new_string(name));
 		json_object_object_add(o, "path", json_object_new_string(path));
@@ -367,8 +396,109 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 		printf("Started VM '%s' (%s)\n", name, path);
 	}
 	fflush(stdout);
-	if (!co.tie)
-		return PVMCTL_EXIT_OK;
+	return PVMCTL_EXIT_OK;
+}
+
+/* `start NAME`: the VM exists (stopped, failed or created); start it again. */
+static int start_by_name(const char *name, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	_cleanup_free_ char *path = NULL;
+	pvm_error err = { 0 };
+	waiter w = { .name = name };
+	int r;
+
+	if (ctx->name || ctx->tie)
+		return pvmctl_report(ctx, -EINVAL,
+				     ctx->name ? "--name applies only when starting from a config"
+					       : "--tie applies only when starting from a config",
+				     PVMCTL_EXIT_USAGE);
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	r = ctx->wait_ready ? watch_states(bus, &w, &slot, &err) : 0;
+	if (r >= 0)
+		r = pvm_bus_start_vm(bus, name, &err);
+	if (r == -ENOENT && !strchr(name, '.')) {
+		char msg[PVM_ERROR_MESSAGE_MAX + 128];
+		snprintf(msg, sizeof(msg),
+			 "%s (to create it from a config file, give the file's path)", err.message);
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_NO_SUCH_VM);
+	}
+	if (r >= 0)
+		r = pvm_bus_get_vm_path(bus, name, &path, &err);
+	if (r < 0)
+		return fail(ctx, r, &err);
+	return start_finish(bus, &w, name, path, ctx, false);
+}
+
+/* The disks the config names (--disk, --disk-rw), opened here with the caller's own rights
+ * and passed as fds: pvmd never opens a disk by path. */
+typedef struct disk_fds {
+	int fd[PVM_DISKS_MAX];
+	size_t n;
+} disk_fds;
+
+static void close_disks(disk_fds *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		close(d->fd[i]);
+}
+
+static int open_disks(const pvmctl_context *ctx, disk_fds *d)
+{
+	for (size_t i = 0; i < ctx->n_disks && i < PVM_DISKS_MAX; i++) {
+		int fd = open(ctx->disks[i],
+			      (ctx->disk_writable[i] ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return start_input_error(
+			    ctx, -errno, "cannot open the disk %s%s: %s", ctx->disks[i],
+			    ctx->disk_writable[i] ? " for writing" : "", strerror(errno));
+		d->fd[d->n++] = fd;
+	}
+	return 0;
+}
+
+int verb_start(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	_cleanup_free_ char *name = NULL, *path = NULL;
+	_cleanup_close_ int fd = -1;
+	_cleanup_(start_payload_done) start_payload payload = { .kernel = -1, .initrd = -1 };
+	_cleanup_(close_disks) disk_fds disks = { .n = 0 };
+	pvm_bus_create_options co = { .start = true, .name = ctx->name, .tie = ctx->tie };
+	pvm_error err = { 0 };
+	waiter w = { 0 };
+	int r;
+
+	if (!start_arg_is_config(argv[0]))
+		return start_by_name(argv[0], ctx);
+	r = open_disks(ctx, &disks);
+	if (r)
+		return r;
+	co.disk_fds = disks.fd;
+	co.n_disk_fds = disks.n;
+	r = open_start_inputs(ctx, argv[0], &fd, &payload, &co);
+	if (r)
+		return r;
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	/* watching is only for waiting: set up before the VM exists, so no change is missed */
+	r = ctx->wait_ready || co.tie ? watch_states(bus, &w, &slot, &err) : 0;
+	if (r < 0)
+		return fail(ctx, r, &err);
+	r = pvm_bus_create_vm_from_fd(bus, fd, &co, &name, &path, &err);
+	if (r < 0) {
+		name_config_origin(&err, argv[0]);
+		return fail(ctx, r, &err);
+	}
+	w.name = name;
+	r = start_finish(bus, &w, name, path, ctx, co.tie);
+	if (r != PVMCTL_EXIT_OK || !co.tie)
+		return r;
 
 	/* Tied: the VM lives as long as this connection. Stay until it ends or we are told to
 	 * go; leaving closes the connection and pvmd stops the VM. */
@@ -376,7 +506,7 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 		name);
 	r = run_until_signal(bus, &w);
 	if (r < 0)
-		return fail(argv[0], r, NULL);
+		return fail(ctx, r, NULL);
 	if (state_is_end(w.state)) {
 		fprintf(stderr, "VM '%s' %s (%s)\n", name, w.state, w.reason);
 		return strcmp(w.state, "failed") == 0 ? PVMCTL_EXIT_VM_FAILED : PVMCTL_EXIT_OK;
@@ -384,76 +514,73 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	return PVMCTL_EXIT_OK;
 }
 
-/* ---- stop / kill / remove ---- */
+/* ---- stop / kill / restart / remove ---- */
 
-static int stop_or_kill(int argc, char **argv, pvmctl_context *ctx, bool kill_now)
+/* Stop or kill `name` and, unless told not to, wait until it ended. A VM that is not running
+ * is already where stop would take it: like `systemctl stop`, that is success. */
+static int end_vm(sd_bus *bus, const char *name, bool kill_now, bool wait, bool quiet,
+		  pvmctl_context *ctx)
 {
-	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "no-wait", no_argument, NULL, 'N' },
-		{},
-	};
-	const char *synopsis =
-	    kill_now ? "NAME [--no-wait]" : "NAME [--timeout SEC] [--force] [--no-wait]";
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-	uint64_t timeout = 10 * 1000000ULL;
-	bool force = kill_now, no_wait = false;
+	uint64_t timeout = ctx->timeout_set ? ctx->timeout_usec : 10 * 1000000ULL;
 	pvm_error err = { 0 };
-	waiter w = { 0 };
-	int c, r;
+	waiter w = { .name = name };
+	int r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, kill_now ? "" : "f", opts, NULL)) >= 0) {
-		switch (c) {
-		case 'T':
-			if (kill_now || parse_seconds(optarg, &timeout) < 0)
-				return usage(argv[0], synopsis);
-			break;
-		case 'f':
-			if (kill_now)
-				return usage(argv[0], synopsis);
-			force = true;
-			break;
-		case 'N':
-			no_wait = true;
-			break;
-		default:
-			return usage(argv[0], synopsis);
-		}
+	r = wait ? watch_states(bus, &w, &slot, &err) : 0;
+	if (r < 0)
+		return fail(ctx, r, &err);
+	r = kill_now ? pvm_bus_kill_vm(bus, name, &err)
+		     : pvm_bus_stop_vm(bus, name, timeout ? timeout : 1, &err);
+	if (r == -ESRCH) { /* NotRunning */
+		if (!quiet && !ctx->json)
+			printf("VM '%s' is not running\n", name);
+		return PVMCTL_EXIT_OK;
 	}
-	if (optind + 1 != argc)
-		return usage(argv[0], synopsis);
-	w.name = argv[optind];
-	r = connect_bus(argv[0], &bus);
-	if (r)
-		return r;
-	r = no_wait ? 0 : watch_states(bus, &w, &slot, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
-	r = force ? pvm_bus_kill_vm(bus, w.name, &err)
-		  : pvm_bus_stop_vm(bus, w.name, timeout ? timeout : 1, &err);
-	if (r < 0)
-		return fail(argv[0], r, &err);
-	if (no_wait)
+		return fail(ctx, r, &err);
+	if (!wait)
 		return PVMCTL_EXIT_OK;
 	/* pvmd forces the stop at the timeout; give it a little longer to report */
 	r = wait_for(bus, &w, done_ended, now_usec() + timeout + 5 * 1000000ULL, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
-	printf("VM '%s' %s (%s)\n", w.name, w.state, w.reason);
+		return fail(ctx, r, &err);
+	if (!quiet && !ctx->json)
+		printf("VM '%s' %s (%s)\n", name, w.state, w.reason);
 	return PVMCTL_EXIT_OK;
+}
+
+static int stop_or_kill(char *name, pvmctl_context *ctx, bool kill_now)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r = connect_bus(ctx, &bus);
+
+	if (r)
+		return r;
+	return end_vm(bus, name, kill_now || ctx->force, !ctx->no_wait, false, ctx);
 }
 
 int verb_stop(int argc, char **argv, pvmctl_context *ctx)
 {
-	return stop_or_kill(argc, argv, ctx, false);
+	return stop_or_kill(argv[0], ctx, false);
 }
 
 int verb_kill(int argc, char **argv, pvmctl_context *ctx)
 {
-	return stop_or_kill(argc, argv, ctx, true);
+	return stop_or_kill(argv[0], ctx, true);
+}
+
+int verb_restart(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r = connect_bus(ctx, &bus);
+
+	if (r)
+		return r;
+	r = end_vm(bus, argv[0], false, true, true, ctx);
+	if (r != PVMCTL_EXIT_OK)
+		return r;
+	return start_by_name(argv[0], ctx);
 }
 
 int verb_remove(int argc, char **argv, pvmctl_context *ctx)
@@ -462,43 +589,73 @@ int verb_remove(int argc, char **argv, pvmctl_context *ctx)
 	pvm_error err = { 0 };
 	int r;
 
-	if (argc != 2 || argv[1][0] == '-')
-		return usage(argv[0], "NAME");
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
-	r = pvm_bus_remove_vm(bus, argv[1], &err);
+	/* --force: a running VM is killed first, so one command takes it away */
+	if (ctx->force) {
+		r = end_vm(bus, argv[0], true, true, true, ctx);
+		if (r != PVMCTL_EXIT_OK)
+			return r;
+	}
+	r = pvm_bus_remove_vm(bus, argv[0], &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
+		return fail(ctx, r, &err);
 	return PVMCTL_EXIT_OK;
 }
 
 /* ---- inspect / list ---- */
 
-static bool parse_json_flag(int argc, char **argv, pvmctl_context *ctx, int want_args,
-			    const char *synopsis, bool *ret_json, int *ret_code)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{},
-	};
-	int c;
+/* Death reasons as a sentence ending "Result:", in the spirit of systemd's Result=. */
+static const struct {
+	const char *reason, *text;
+} results[] = {
+	{ "shutdown", "the guest powered off" },
+	{ "reboot", "the guest asked for a reset (pvm does not restart it)" },
+	{ "crash", "the runner crashed" },
+	{ "killed", "killed" },
+	{ "start-failed", "failed to start" },
+	{ "boot-timeout", "the guest did not report ready in time" },
+	{ "emulation-failure", "KVM could not emulate a guest instruction" },
+	{ "protection-violation", "the guest broke its memory or sandbox rules" },
+	{ "stopped", "stopped on request" },
+};
 
-	*ret_json = ctx->json;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c != 'j') {
-			*ret_code = usage(argv[0], synopsis);
-			return false;
-		}
-		*ret_json = true;
-	}
-	if (argc - optind != want_args) {
-		*ret_code = usage(argv[0], synopsis);
-		return false;
-	}
-	json_output = *ret_json;
-	return true;
+static const char *result_text(const pvm_bus_vm_info *i)
+{
+	if (!state_is_end(i->state))
+		return strcmp(i->state, "created") == 0 ? "not started yet" : "running";
+	for (size_t k = 0; k < ELEMENTSOF(results); k++)
+		if (strcmp(results[k].reason, i->death_reason) == 0)
+			return results[k].text;
+	return i->death_reason;
+}
+
+/* A clean end needs no message: what a guest said on its way out is evidence for failures */
+static bool ended_cleanly(const pvm_bus_vm_info *i)
+{
+	return strcmp(i->state, "stopped") == 0 && (strcmp(i->death_reason, "stopped") == 0 ||
+						    strcmp(i->death_reason, "shutdown") == 0);
+}
+
+static void print_tristate(const char *label, const char *value, const char *how, bool verbose)
+{
+	printf("  %-13s %s", label, value && value[0] ? value : "unknown");
+	if (verbose && how && how[0])
+		printf(" (%s)", how);
+	printf("\n");
+}
+
+/* The owner's user name, or the number when no user has it; true for a name. */
+static bool format_owner(uint32_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%" PRIu32, uid);
+	return pw;
 }
 
 int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
@@ -506,19 +663,16 @@ int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	pvm_bus_vm_info i = { 0 };
 	pvm_error err = { 0 };
-	char started[64];
-	bool json;
+	char started[64], owner[64];
 	int r;
 
-	if (!parse_json_flag(argc, argv, ctx, 1, "NAME [--json]", &json, &r))
-		return r;
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
-	r = pvm_bus_get_vm(bus, argv[optind], &i, &err);
+	r = pvm_bus_get_vm(bus, argv[0], &i, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
-	if (json) {
+		return fail(ctx, r, &err);
+	if (ctx->json) {
 		print_json(vm_json(&i));
 		pvm_bus_vm_info_done(&i);
 		return PVMCTL_EXIT_OK;
@@ -526,69 +680,109 @@ int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
 	format_time(i.start_time_usec, started, sizeof(started));
 	printf("Name:           %s\n", i.name);
 	printf("State:          %s\n", i.state);
-	printf("Death reason:   %s\n", i.death_reason);
-	if (i.message && i.message[0])
+	printf("Result:         %s\n", result_text(&i));
+	if (i.message && i.message[0] && (ctx->verbose || !ended_cleanly(&i)))
 		printf("Message:        %s\n", i.message);
 	printf("Protected:      %s\n", i.protected_vm ? "yes" : "no");
 	printf("Memory:         %" PRIu32 " MiB, %s\n", i.memory_mib, i.memory_backing);
-	printf("  unswappable:  %s (%s)\n", i.unswappable, i.unswappable_how);
-	printf("  unmigratable: %s (%s)\n", i.unmigratable, i.unmigratable_how);
-	printf("  host mapped:  %s (%s)\n", i.host_mapped, i.host_mapped_how);
+	print_tristate("unswappable:", i.unswappable, i.unswappable_how, ctx->verbose);
+	print_tristate("unmigratable:", i.unmigratable, i.unmigratable_how, ctx->verbose);
+	print_tristate("host mapped:", i.host_mapped, i.host_mapped_how, ctx->verbose);
 	printf("vCPUs:          %" PRIu32 "\n", i.vcpus);
 	if (i.runner_pid)
 		printf("Runner PID:     %" PRIu32 "\n", i.runner_pid);
 	else
 		printf("Runner PID:     -\n");
 	printf("Started:        %s\n", started);
-	printf("Owner:          uid %" PRIu32 "\n", i.owner_uid);
+	if (format_owner(i.owner_uid, owner, sizeof(owner)))
+		printf("Owner:          %s (uid %" PRIu32 ")\n", owner, i.owner_uid);
+	else
+		printf("Owner:          uid %" PRIu32 "\n", i.owner_uid);
 	printf("Tied to caller: %s\n", i.tied ? "yes" : "no");
 	printf("Object:         %s\n", i.path);
 	pvm_bus_vm_info_done(&i);
 	return PVMCTL_EXIT_OK;
 }
 
+/* Colour for the state column, on a terminal only (and never with NO_COLOR set). */
+static const char *state_colour(const char *state)
+{
+	if (strcmp(state, "failed") == 0)
+		return "\033[1;31m";
+	if (strcmp(state, "ready") == 0 || strcmp(state, "running") == 0)
+		return "\033[1;32m";
+	return NULL;
+}
+
+typedef struct list_row {
+	char mem[32], pid[16], owner[64];
+	const char *reason;
+} list_row;
+
 int verb_list(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_free_ list_row *rows = NULL;
 	pvm_bus_vm_info *vms = NULL;
 	pvm_error err = { 0 };
+	bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	int w_name = 4, w_state = 5, w_reason = 6, w_owner = 5;
 	size_t n = 0;
-	bool json;
 	int r;
 
-	if (!parse_json_flag(argc, argv, ctx, 0, "[--json]", &json, &r))
-		return r;
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
 	r = pvm_bus_list_vms(bus, &vms, &n, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
-	if (json) {
+		return fail(ctx, r, &err);
+	if (ctx->json) {
 		json_object *o = json_object_new_object(), *a = json_object_new_array();
 		for (size_t k = 0; k < n; k++)
 			json_object_array_add(a, vm_json(&vms[k]));
 		json_object_object_add(o, "vms", a);
 		print_json(o);
-	} else if (n == 0) {
-		printf("No VMs.\n");
-	} else {
-		printf("%-20s %-9s %-20s %-9s %8s %5s %6s %8s\n", "NAME", "STATE", "REASON",
-		       "PROTECTED", "MEMORY", "VCPUS", "OWNER", "PID");
-		for (size_t k = 0; k < n; k++) {
-			char mem[32], pid[16];
-			snprintf(mem, sizeof(mem), "%" PRIu32 "M", vms[k].memory_mib);
-			if (vms[k].runner_pid)
-				snprintf(pid, sizeof(pid), "%" PRIu32, vms[k].runner_pid);
-			else
-				snprintf(pid, sizeof(pid), "-");
-			printf("%-20s %-9s %-20s %-9s %8s %5" PRIu32 " %6" PRIu32 " %8s\n",
-			       vms[k].name, vms[k].state,
-			       strcmp(vms[k].death_reason, "none") ? vms[k].death_reason : "-",
-			       vms[k].protected_vm ? "yes" : "no", mem, vms[k].vcpus,
-			       vms[k].owner_uid, pid);
-		}
+		pvm_bus_vm_info_array_free(vms, n);
+		return PVMCTL_EXIT_OK;
 	}
+	if (n == 0) {
+		if (!ctx->no_legend)
+			printf("No VMs.\n");
+		pvm_bus_vm_info_array_free(vms, n);
+		return PVMCTL_EXIT_OK;
+	}
+	rows = calloc(n, sizeof(*rows));
+	if (!rows) {
+		pvm_bus_vm_info_array_free(vms, n);
+		return pvmctl_report(ctx, -ENOMEM, "out of memory", PVMCTL_EXIT_FAILURE);
+	}
+	/* columns as wide as their widest cell: a 64-character name stays one column */
+	for (size_t k = 0; k < n; k++) {
+		list_row *row = &rows[k];
+		snprintf(row->mem, sizeof(row->mem), "%" PRIu32 "M", vms[k].memory_mib);
+		if (vms[k].runner_pid)
+			snprintf(row->pid, sizeof(row->pid), "%" PRIu32, vms[k].runner_pid);
+		else
+			snprintf(row->pid, sizeof(row->pid), "-");
+		format_owner(vms[k].owner_uid, row->owner, sizeof(row->owner));
+		row->reason = strcmp(vms[k].death_reason, "none") ? vms[k].death_reason : "-";
+		w_name = MAX(w_name, (int)strlen(vms[k].name));
+		w_state = MAX(w_state, (int)strlen(vms[k].state));
+		w_reason = MAX(w_reason, (int)strlen(row->reason));
+		w_owner = MAX(w_owner, (int)strlen(row->owner));
+	}
+	if (!ctx->no_legend)
+		printf("%-*s %-*s %-*s %-9s %8s %5s %-*s %8s\n", w_name, "NAME", w_state, "STATE",
+		       w_reason, "REASON", "PROTECTED", "MEMORY", "VCPUS", w_owner, "OWNER", "PID");
+	for (size_t k = 0; k < n; k++) {
+		const char *on = colour ? state_colour(vms[k].state) : NULL;
+		printf("%-*s %s%-*s%s %-*s %-9s %8s %5" PRIu32 " %-*s %8s\n", w_name, vms[k].name,
+		       on ?: "", w_state, vms[k].state, on ? "\033[0m" : "", w_reason,
+		       rows[k].reason, vms[k].protected_vm ? "yes" : "no", rows[k].mem,
+		       vms[k].vcpus, w_owner, rows[k].owner, rows[k].pid);
+	}
+	if (!ctx->no_legend)
+		printf("\n%zu VM%s listed.\n", n, n == 1 ? "" : "s");
 	pvm_bus_vm_info_array_free(vms, n);
 	return PVMCTL_EXIT_OK;
 }
@@ -609,23 +803,54 @@ static bool write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
+/* Guest output to stdout: escaped on a terminal unless --raw (escape.h). `pending` carries a
+ * UTF-8 character split between two reads. */
+typedef struct guest_out {
+	bool escape, keep_cr;
+	char pending[4];
+	size_t n_pending;
+} guest_out;
+
+static bool guest_write(guest_out *g, const char *p, size_t n, bool final)
+{
+	while (n > 0 || (final && g->n_pending > 0)) {
+		char in[4096 + 4], out[4 * sizeof(in)];
+		size_t take = MIN(n, sizeof(in) - g->n_pending), len = g->n_pending + take, used,
+		       out_len;
+
+		if (!g->escape)
+			return write_all(STDOUT_FILENO, p, n);
+		memcpy(in, g->pending, g->n_pending);
+		memcpy(in + g->n_pending, p, take);
+		p += take;
+		n -= take;
+		used = pvmctl_escape(in, len, g->keep_cr, final && n == 0, out, &out_len);
+		g->n_pending = len - used;
+		memcpy(g->pending, in + used, g->n_pending);
+		if (!write_all(STDOUT_FILENO, out, out_len))
+			return false;
+		if (final && n == 0)
+			break;
+	}
+	return true;
+}
+
 int verb_console(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_close_ int fd = -1;
 	struct termios saved, raw;
 	bool tty = isatty(STDIN_FILENO), stdin_open = true;
+	guest_out out = { .escape = !ctx->raw && isatty(STDOUT_FILENO), .keep_cr = true };
 	pvm_error err = { 0 };
 	int r, code = PVMCTL_EXIT_OK;
 
-	if (argc != 2 || argv[1][0] == '-')
-		return usage(argv[0], "NAME");
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
-	r = pvm_bus_open_console(bus, argv[1], &fd, &err);
+	r = pvm_bus_open_console(bus, argv[0], &fd, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
+		return fail(ctx, r, &err);
 	if (tty) {
 		if (tcgetattr(STDIN_FILENO, &saved) < 0)
 			tty = false;
@@ -635,7 +860,7 @@ int verb_console(int argc, char **argv, pvmctl_context *ctx)
 			tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 		}
 		fprintf(stderr, "Connected to the console of VM '%s'. Press Ctrl-] to detach.\r\n",
-			argv[1]);
+			argv[0]);
 	}
 	catch_signals();
 	while (!got_signal) {
@@ -655,11 +880,12 @@ int verb_console(int argc, char **argv, pvmctl_context *ctx)
 		if (p[0].revents) {
 			n = read(fd, buf, sizeof(buf));
 			if (n <= 0) {
+				guest_write(&out, NULL, 0, true);
 				fprintf(stderr, "%sConsole closed: VM '%s' is no longer running.%s",
-					tty ? "\r\n" : "", argv[1], tty ? "\r\n" : "\n");
+					tty ? "\r\n" : "", argv[0], tty ? "\r\n" : "\n");
 				break;
 			}
-			if (!write_all(STDOUT_FILENO, buf, (size_t)n))
+			if (!guest_write(&out, buf, (size_t)n, false))
 				break;
 		}
 		if (p[1].revents) {
@@ -676,7 +902,7 @@ int verb_console(int argc, char **argv, pvmctl_context *ctx)
 			if (n > 0 && !write_all(fd, buf, (size_t)n))
 				break;
 			if (detach) {
-				fprintf(stderr, "\r\nDetached from VM '%s'.\r\n", argv[1]);
+				fprintf(stderr, "\r\nDetached from VM '%s'.\r\n", argv[0]);
 				break;
 			}
 		}
@@ -690,19 +916,29 @@ int verb_logs(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_free_ void *data = NULL;
+	guest_out out = { .escape = !ctx->raw && isatty(STDOUT_FILENO) };
 	pvm_error err = { 0 };
 	size_t len = 0;
 	int r;
 
-	if (argc != 2 || argv[1][0] == '-')
-		return usage(argv[0], "NAME");
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
-	r = pvm_bus_get_console_log(bus, argv[1], &data, &len, &err);
+	r = pvm_bus_get_console_log(bus, argv[0], &data, &len, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
-	if (!write_all(STDOUT_FILENO, data, len))
+		return fail(ctx, r, &err);
+	if (len == 0) {
+		pvm_bus_vm_info i = { 0 };
+		/* an empty log of a VM that never started is no silent success */
+		if (pvm_bus_get_vm(bus, argv[0], &i, &err) >= 0 && i.start_time_usec == 0 &&
+		    !i.runner_pid)
+			fprintf(stderr, "VM '%s' has not run yet: no console output\n", argv[0]);
+		else
+			fprintf(stderr, "VM '%s' has written nothing to its console\n", argv[0]);
+		pvm_bus_vm_info_done(&i);
+		return PVMCTL_EXIT_OK;
+	}
+	if (!guest_write(&out, data, len, true))
 		return PVMCTL_EXIT_FAILURE;
 	return PVMCTL_EXIT_OK;
 }
@@ -776,23 +1012,11 @@ static int on_monitor_state(sd_bus_message *m, void *userdata, sd_bus_error *ret
 }
 
 /* Property names as PropertiesChanged carries them, and their keys in the JSON schema. */
+#define CHANGED_KEY(bus, sig, field, key, flags) { bus, key },
 static const struct {
 	const char *prop, *key;
-} changed_keys[] = {
-	{ "State", "state" },
-	{ "DeathReason", "death_reason" },
-	{ "Message", "message" },
-	{ "MemoryBacking", "memory_backing" },
-	{ "Unswappable", "unswappable" },
-	{ "UnswappableHow", "unswappable" },
-	{ "Unmigratable", "unmigratable" },
-	{ "UnmigratableHow", "unmigratable" },
-	{ "HostMapped", "host_mapped" },
-	{ "HostMappedHow", "host_mapped" },
-	{ "RunnerPID", "runner_pid" },
-	{ "StartTime", "start_time_usec" },
-	{ "Tied", "tied" },
-};
+} changed_keys[] = { PVM_VM_PROPERTIES(CHANGED_KEY) };
+#undef CHANGED_KEY
 
 /* "key=value key=value" for people; a tristate shows its value, not how it was found. */
 static void changed_human(json_object *changed, char *buf, size_t len)
@@ -862,16 +1086,36 @@ static int on_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 	return 0;
 }
 
+/* pvmd leaving the bus ends every subscription: say so, and subscribe again when it is back */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	monitor *mon = userdata;
+	const char *name, *old_owner, *new_owner;
+	pvm_error err = { 0 };
+
+	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+	    strcmp(name, PVM_BUS_NAME) != 0)
+		return 0;
+	if (new_owner[0] && pvm_bus_subscribe(sd_bus_message_get_bus(m), &err) < 0) {
+		monitor_emit(mon, "pvmd", "-", NULL, err.message);
+		return 0;
+	}
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "running", json_object_new_boolean(new_owner[0] != '\0'));
+	monitor_emit(mon, "pvmd", "-", f,
+		     new_owner[0] ? "pvmd is back on the bus"
+				  : "pvmd left the bus; waiting for it to come back");
+	return 0;
+}
+
 int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	pvm_error err = { 0 };
-	monitor mon = { 0 };
+	monitor mon = { .json = ctx->json };
 	int r;
 
-	if (!parse_json_flag(argc, argv, ctx, 0, "[--json]", &mon.json, &r))
-		return r;
-	r = connect_bus(argv[0], &bus);
+	r = connect_bus(ctx, &bus);
 	if (r)
 		return r;
 	if ((r = sd_bus_match_signal(bus, NULL, NULL, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE,
@@ -884,15 +1128,147 @@ int verb_monitor(int argc, char **argv, pvmctl_context *ctx)
 				  "type='signal',interface='org.freedesktop.DBus.Properties',"
 				  "member='PropertiesChanged',path_namespace='" PVM_BUS_VM_PREFIX
 				  "',arg0='" PVM_BUS_VM_IFACE "'",
-				  on_properties, &mon)) < 0)
-		return fail(argv[0], r, NULL);
+				  on_properties, &mon)) < 0 ||
+	    (r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				     "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed,
+				     &mon)) < 0)
+		return fail(ctx, r, NULL);
+	/* pvmd not there: say so now rather than wait for events that cannot come */
 	r = pvm_bus_subscribe(bus, &err);
 	if (r < 0)
-		return fail(argv[0], r, &err);
+		return fail(ctx, r, &err);
 	/* said once the matches are in place: a script can wait for this line */
 	fprintf(stderr, "Monitoring pvmd events; Ctrl-C to stop.\n");
 	r = run_until_signal(bus, NULL);
 	if (r < 0)
-		return fail(argv[0], r, NULL);
+		return fail(ctx, r, NULL);
+	return PVMCTL_EXIT_OK;
+}
+
+/* ---- connect ---- */
+
+/* Join stdin/stdout to guest vsock port `port` through the VM's host socket: "CONNECT
+ * <port>\n", then pvm's answer "OK <host port>\n" once the guest accepted, then the stream. */
+static int vsock_dial(const char *socket_path, uint32_t port, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char line[32];
+	size_t n = 0;
+	int len;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, socket_path, strlen(socket_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+	if (!write_all(fd, line, (size_t)len))
+		return -EPIPE;
+	/* byte by byte: what follows the newline is the guest's */
+	while (n < sizeof(line) - 1) {
+		ssize_t k = read(fd, &line[n], 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -ECONNREFUSED; /* the guest refused (a reset closes the socket) */
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -EPROTO;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int verb_connect(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *path = NULL, *socket_path = NULL;
+	_cleanup_close_ int fd = -1;
+	bool stdin_open = true;
+	char *end, out[16384], msg[PVM_ERROR_MESSAGE_MAX + 256];
+	size_t out_off = 0, out_len = 0;
+	unsigned long port;
+	int r;
+
+	errno = 0;
+	port = strtoul(argv[1], &end, 10);
+	if (errno || *end || end == argv[1] || argv[1][0] == '-' || port > UINT32_MAX) {
+		snprintf(msg, sizeof(msg), "'%s' is not a port (0 to %u)", argv[1], UINT32_MAX);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_USAGE);
+	}
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, argv[0], &path);
+	if (r >= 0)
+		r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
+					       "VsockSocket", &e, &socket_path);
+	if (r < 0) {
+		pvm_error err = { 0 };
+		r = pvm_bus_error_to_pvm(&e, r, "VsockSocket", &err);
+		return fail(ctx, r, &err);
+	}
+	if (!socket_path[0]) {
+		snprintf(msg, sizeof(msg),
+			 "VM '%s' has no vsock device (\"vsock\": true in its config)", argv[0]);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_INVALID);
+	}
+	r = vsock_dial(socket_path, (uint32_t)port, &fd);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "port %lu of VM '%s' (%s): %s", port, argv[0],
+			 socket_path, strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
+	}
+	/* the socket never blocks us: while the guest's answers wait to be read, input waits
+	 * too (a blocking write could wait on a guest that waits on us) */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return PVMCTL_EXIT_FAILURE;
+	catch_signals();
+	while (!got_signal) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN | (out_len ? POLLOUT : 0) },
+			{ .fd = stdin_open && !out_len ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		char buf[16384];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return PVMCTL_EXIT_FAILURE;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(fd, buf, sizeof(buf));
+			if (n == 0)
+				return PVMCTL_EXIT_OK;
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0 && !write_all(STDOUT_FILENO, buf, (size_t)n))
+				return PVMCTL_EXIT_FAILURE;
+		}
+		if (out_len && (p[0].revents & POLLOUT)) {
+			n = write(fd, out + out_off, out_len);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return PVMCTL_EXIT_FAILURE;
+			if (n > 0)
+				out_off += (size_t)n, out_len -= (size_t)n;
+		}
+		if (p[1].revents) {
+			n = read(STDIN_FILENO, out, sizeof(out));
+			if (n <= 0) {
+				/* input ended: half-close, keep reading what the guest sends */
+				stdin_open = false;
+				shutdown(fd, SHUT_WR);
+				continue;
+			}
+			out_off = 0;
+			out_len = (size_t)n;
+		}
+	}
 	return PVMCTL_EXIT_OK;
 }

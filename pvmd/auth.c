@@ -133,29 +133,40 @@ void auth_caller_done(pvmd_caller *c)
 	*c = (pvmd_caller){ 0 };
 }
 
-static int check_caller(manager *m, const pvmd_caller *c, enum pvm_action action, const pvmd_vm *vm,
-			sd_bus_error *error)
+int auth_decide_action(const pvm_policy *policy, const pvm_caller *caller, enum pvm_action action,
+		       const char *verb, const char *vm_name, uid_t vm_owner, sd_bus_error *error)
 {
 	pvm_decision d = { 0 };
 	int r;
 
-	r = pvm_policy_check_action(m->policy, &c->caller, action, vm->name, vm->owner, &d);
+	r = pvm_policy_check_action(policy, caller, action, vm_name, vm_owner, &d);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
-	if (!d.allowed) {
-		if (error) /* quiet checks (listing) do not log every VM they skip */
-			log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
-				   pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid,
-				   (int)c->caller.pid, d.reason);
-		return sd_bus_error_setf(
-		    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
-		    pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid, d.reason);
-	}
-	return 0;
+	if (d.allowed)
+		return 0;
+	return sd_bus_error_setf(
+	    error, PVM_BUS_ERROR_POLICY_DENIED, "Not allowed to %s VM '%s' as uid %u: %s",
+	    verb ?: pvm_action_to_string(action), vm_name, (unsigned)caller->uid, d.reason);
 }
 
-int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, const pvmd_vm *vm,
-		      sd_bus_error *error)
+/* The decision for a caller of pvmd's, logged when it is a denial of a call (error set): quiet
+ * checks (listing, signals) do not log every VM they skip. */
+static int check_caller(pvmd_manager *m, const pvmd_caller *c, enum pvm_action action,
+			const char *verb, const pvmd_vm *vm, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error denial = SD_BUS_ERROR_NULL;
+	int r = auth_decide_action(m->policy, &c->caller, action, verb, vm->name, vm->owner,
+				   error ? error : &denial);
+
+	if (r < 0 && error)
+		log_notice("Denied %s of VM '%s' to uid %u (pid %d): %s",
+			   verb ?: pvm_action_to_string(action), vm->name, (unsigned)c->caller.uid,
+			   (int)c->caller.pid, error->message);
+	return r;
+}
+
+int auth_check_action_as(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+			 const char *verb, const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	int r;
@@ -163,52 +174,69 @@ int auth_check_action(manager *m, sd_bus_message *msg, enum pvm_action action, c
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	return check_caller(m, &c, action, vm, error);
+	return check_caller(m, &c, action, verb, vm, error);
 }
 
-bool auth_caller_may_inspect(manager *m, const pvmd_caller *c, const pvmd_vm *vm)
+int auth_check_action(pvmd_manager *m, sd_bus_message *msg, enum pvm_action action,
+		      const pvmd_vm *vm, sd_bus_error *error)
+{
+	return auth_check_action_as(m, msg, action, NULL, vm, error);
+}
+
+bool auth_caller_may_inspect(pvmd_manager *m, const pvmd_caller *c, const pvmd_vm *vm)
 {
 	if (!c)
 		return true; /* our own enumeration (signals, ObjectManager bookkeeping) */
-	return check_caller(m, c, PVM_ACTION_INSPECT, vm, NULL) >= 0;
+	return check_caller(m, c, PVM_ACTION_INSPECT, NULL, vm, NULL) >= 0;
 }
 
-int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
-		      const uint8_t digest[32], bool *ret_allow_fallback, sd_bus_error *error)
+int auth_decide_create(const pvm_policy *policy, const pvm_caller *caller, const pvm_config *cfg,
+		       const uint8_t digest[32], const uint8_t initrd_digest[32],
+		       const pvm_usage *mine, const pvm_usage *all, bool *ret_allow_fallback,
+		       sd_bus_error *error)
+{
+	pvm_decision d = { 0 };
+	int r;
+
+	r = digest
+		? pvm_policy_check_create(policy, caller, cfg, digest, initrd_digest, mine, all, &d)
+		: pvm_policy_check_create_before_payload(policy, caller, cfg, mine, all, &d);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
+	/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM */
+	if (!d.allowed && d.limit_exceeded)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
+					 "Cannot run VM '%s' as uid %u: %s (remove a VM no longer "
+					 "needed, stop one to free vCPUs and memory, or raise the "
+					 "limit in the policy)",
+					 cfg->name, (unsigned)caller->uid, d.reason);
+	if (!d.allowed)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
+					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,
+					 (unsigned)caller->uid, d.reason);
+	if (ret_allow_fallback)
+		*ret_allow_fallback = pvm_policy_allows_memory_fallback(policy, caller, cfg);
+	return 0;
+}
+
+int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cfg,
+		      const uint8_t digest[32], const uint8_t initrd_digest[32],
+		      bool *ret_allow_fallback, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	pvm_usage mine, all;
-	pvm_decision d = { 0 };
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
 	manager_get_usage(m, c.caller.uid, cfg, &mine, &all);
-	r = digest ? pvm_policy_check_create(m->policy, &c.caller, cfg, digest, &mine, &all, &d)
-		   : pvm_policy_check_create_before_payload(m->policy, &c.caller, cfg, &mine, &all,
-							    &d);
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "Policy evaluation failed: %m");
-	if (!d.allowed) {
-		/* a denial by a limit is LimitExceeded: the caller can act on it by stopping a VM
-		 */
-		bool limit = d.limit_exceeded;
+	r = auth_decide_create(m->policy, &c.caller, cfg, digest, initrd_digest, &mine, &all,
+			       ret_allow_fallback, error);
+	if (r < 0 && sd_bus_error_is_set(error))
 		log_notice("Denied creating VM '%s' to uid %u (pid %d): %s", cfg->name,
-			   (unsigned)c.caller.uid, (int)c.caller.pid, d.reason);
-		if (limit)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_LIMIT_EXCEEDED,
-						 "Cannot run VM '%s' as uid %u: %s (remove a VM "
-						 "no longer needed, stop one to free vCPUs and "
-						 "memory, or raise the limit in the policy)",
-						 cfg->name, (unsigned)c.caller.uid, d.reason);
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_POLICY_DENIED,
-					 "Not allowed to run VM '%s' as uid %u: %s", cfg->name,
-					 (unsigned)c.caller.uid, d.reason);
-	}
-	if (ret_allow_fallback)
-		*ret_allow_fallback = pvm_policy_allows_memory_fallback(m->policy, &c.caller, cfg);
-	return 0;
+			   (unsigned)c.caller.uid, (int)c.caller.pid, error->message);
+	return r;
 }
 
 /* polkit is asked without blocking, the way systemd asks it: the first pass of a method call
@@ -216,7 +244,7 @@ int auth_check_create(manager *m, sd_bus_message *msg, const pvm_config *cfg,
  * is queued for dispatch again (sd_bus_enqueue_for_read), and the second pass finds the answer.
  * Everything the handler checked before is checked again then, against the VM as it is. */
 struct polkit_query {
-	manager *manager;
+	pvmd_manager *manager;
 	polkit_query *next;
 	sd_bus_message *request; /* the method call waiting for the answer */
 	char *action;
@@ -274,8 +302,8 @@ static int polkit_answered(sd_bus_message *reply, void *userdata, sd_bus_error *
 	return 0;
 }
 
-int auth_check_polkit(manager *m, sd_bus_message *msg, const char *action_id, const pvmd_vm *vm,
-		      sd_bus_error *error)
+int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_id,
+		      const pvmd_vm *vm, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };

@@ -17,6 +17,7 @@
 
 #include "pvmd.h"
 #include "runner-uids.h"
+#include "time-util.h"
 
 /* every VM pvmd may keep can run at once: one runner uid each */
 _Static_assert(PVMD_VMS_MAX_LIMIT <= RUNNER_UIDS_COUNT_DEFAULT,
@@ -51,17 +52,15 @@ static void help(void)
 	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, PVMD_VMS_MAX_DEFAULT);
 }
 
-static int parse_seconds(const char *s, uint64_t *ret)
+/* pvmd's timeouts are at most a day: longer only hides a hung VM or bus */
+static int parse_timeout(const char *option, const char *s, uint64_t *ret)
 {
-	char *end;
-	double v;
+	pvm_error err = { 0 };
+	int r = pvm_parse_seconds(option, s, 24 * 3600, ret, &err);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 24 * 3600)
-		return -EINVAL;
-	*ret = (uint64_t)(v * 1e6);
-	return 0;
+	if (r < 0)
+		fprintf(stderr, "pvmd: %s\n", err.message);
+	return r;
 }
 
 enum {
@@ -98,7 +97,7 @@ static const struct option options[] = {
 	{},
 };
 
-static int parse_argv(manager *m, int argc, char **argv)
+static int parse_argv(pvmd_manager *m, int argc, char **argv)
 {
 	static char log_dir_default[4096];
 	const char *log_dir = NULL;
@@ -147,18 +146,13 @@ static int parse_argv(manager *m, int argc, char **argv)
 			break;
 		}
 		case OPT_STOP_TIMEOUT:
-			if (parse_seconds(optarg, &m->stop_timeout_usec) < 0) {
-				fprintf(stderr, "pvmd: --stop-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--stop-timeout", optarg, &m->stop_timeout_usec) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
-			if (parse_seconds(optarg, &m->shutdown_timeout_usec) < 0) {
-				fprintf(stderr, "pvmd: --shutdown-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--shutdown-timeout", optarg, &m->shutdown_timeout_usec) <
+			    0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_MAX_VMS: {
 			char *end;
@@ -177,12 +171,9 @@ static int parse_argv(manager *m, int argc, char **argv)
 			break;
 		}
 		case OPT_BUS_RECONNECT_TIMEOUT:
-			if (parse_seconds(optarg, &m->bus_reconnect_usec) < 0) {
-				fprintf(stderr,
-					"pvmd: --bus-reconnect-timeout: '%s' is not seconds\n",
-					optarg);
+			if (parse_timeout("--bus-reconnect-timeout", optarg,
+					  &m->bus_reconnect_usec) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_NO_POLKIT:
 			m->use_polkit = false;
@@ -247,7 +238,7 @@ static int make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
-static int setup_runtime_dir(manager *m)
+static int setup_runtime_dir(pvmd_manager *m)
 {
 	int r;
 
@@ -278,9 +269,9 @@ static void raise_fd_limit(void)
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 
-	log_info("Received %s; stopping all VMs", strsignal((int)si->ssi_signo));
+	log_info("Received %s; shutting down", strsignal((int)si->ssi_signo));
 	manager_begin_shutdown(m);
 	return 0;
 }
@@ -293,7 +284,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int main(int argc, char **argv)
 {
-	manager *m = NULL;
+	pvmd_manager *m = NULL;
 	sigset_t mask;
 	int r;
 
@@ -310,6 +301,10 @@ int main(int argc, char **argv)
 	}
 
 	raise_fd_limit();
+	/* fds a previous pvmd left in systemd's store: claimed by recovery below */
+	r = pvmd_fdstore_open(&m->fdstore);
+	if (r < 0)
+		log_error("Cannot take the stored file descriptors: %s", strerror(-r));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -352,8 +347,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_error("Event loop failed: %s", strerror(-r));
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
-		if (pvmd_vm_is_active(vm))
-			log_warning("VM '%s' still running at exit; killing it", vm->name);
+		if (pvmd_vm_is_active(vm) && !(m->keep_vms && vm->stored_pid))
+			log_vm_warning(vm->name, "VM '%s' still running at exit; killing it",
+				       vm->name);
 	if (m->exit_failure) {
 		log_error("pvmd exits: it %s", m->exit_reason);
 		r = -EIO;

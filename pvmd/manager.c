@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +15,17 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
+#include "worker.h"
 
 static void config_reader_free(config_reader *cr);
-static void bus_drop(manager *m);
+static void bus_drop(pvmd_manager *m);
+static void shutdown_decided(pvmd_manager *m, bool restarting);
 
-int manager_new(manager **ret)
+int manager_new(pvmd_manager **ret)
 {
-	manager *m = calloc(1, sizeof(*m));
+	pvmd_manager *m = calloc(1, sizeof(*m));
 	int r;
 
 	if (!m)
@@ -44,12 +46,17 @@ int manager_new(manager **ret)
 	return 0;
 }
 
-manager *manager_free(manager *m)
+pvmd_manager *manager_free(pvmd_manager *m)
 {
 	if (!m)
 		return NULL;
 	while (m->readers)
 		config_reader_free(m->readers);
+	while (m->creating) {
+		pvmd_vm *vm = m->creating;
+		m->creating = vm->next;
+		pvmd_vm_free(vm); /* answers its call */
+	}
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	subscribers_free(m);
@@ -59,6 +66,8 @@ manager *manager_free(manager *m)
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
 	sd_event_source_disable_unref(m->shutdown_timer);
+	sd_bus_slot_unref(m->restart_query);
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
 	sd_event_source_disable_unref(m->bus_retry_timer);
 	bus_drop(m);
 	pvm_policy_free(m->policy);
@@ -68,7 +77,7 @@ manager *manager_free(manager *m)
 	return NULL;
 }
 
-int manager_load_policy(manager *m)
+int manager_load_policy(pvmd_manager *m)
 {
 	pvm_policy *p = NULL;
 	pvm_error err = { 0 };
@@ -86,7 +95,7 @@ int manager_load_policy(manager *m)
 
 /* A reload, as systemd's notify protocol frames it: RELOADING=1 while the policy is read, READY=1
  * after. A broken edit keeps the policy in force rather than dropping all rules. */
-int manager_reload(manager *m)
+int manager_reload(pvmd_manager *m)
 {
 	int r;
 
@@ -101,7 +110,7 @@ int manager_reload(manager *m)
 	return r;
 }
 
-pvmd_vm *manager_find_vm(manager *m, const char *name)
+pvmd_vm *manager_find_vm(pvmd_manager *m, const char *name)
 {
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
 		if (strcmp(vm->name, name) == 0)
@@ -109,7 +118,7 @@ pvmd_vm *manager_find_vm(manager *m, const char *name)
 	return NULL;
 }
 
-void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
+void manager_get_usage(pvmd_manager *m, uid_t uid, const pvm_config *self, pvm_usage *ret_caller,
 		       pvm_usage *ret_global)
 {
 	*ret_caller = (pvm_usage){ 0 };
@@ -136,7 +145,7 @@ void manager_get_usage(manager *m, uid_t uid, const pvm_config *self, pvm_usage 
 	}
 }
 
-size_t manager_count_vms(manager *m)
+size_t manager_count_vms(pvmd_manager *m)
 {
 	size_t n = 0;
 
@@ -145,7 +154,7 @@ size_t manager_count_vms(manager *m)
 	return n;
 }
 
-void manager_update_status(manager *m)
+void manager_update_status(pvmd_manager *m)
 {
 	unsigned total = 0, active = 0;
 
@@ -159,7 +168,7 @@ void manager_update_status(manager *m)
 		sd_event_exit(m->event, 0);
 }
 
-static void manager_add_vm(manager *m, pvmd_vm *vm)
+static void manager_add_vm(pvmd_manager *m, pvmd_vm *vm)
 {
 	vm->next = m->vms;
 	m->vms = vm;
@@ -167,15 +176,20 @@ static void manager_add_vm(manager *m, pvmd_vm *vm)
 	pvmd_vm_changed(vm);
 }
 
-int manager_remove_vm(manager *m, pvmd_vm *vm)
+int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm)
 {
+	int r;
+
 	signal_vm_removed(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
-	pvmd_state_remove(m->state_dir, vm->name);
+	r = pvmd_state_remove(m->state_dir, vm->name);
+	if (r < 0) /* the next pvmd would bring the VM back from its record */
+		log_warning("VM '%s': cannot remove its record in %s: %s", vm->name, m->state_dir,
+			    strerror(-r));
 	pvmd_vm_free(vm);
 	manager_update_status(m);
 	return 0;
@@ -183,7 +197,7 @@ int manager_remove_vm(manager *m, pvmd_vm *vm)
 
 /* Look a VM up by the name argument. A VM the caller may not inspect is absent for it: the
  * answer is the same NoSuchVM as for a name nobody uses, so by-name calls cannot probe names. */
-static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
+static int read_vm(pvmd_manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	const char *name;
@@ -209,9 +223,15 @@ static int read_vm(manager *m, sd_bus_message *msg, pvmd_vm **ret, sd_bus_error 
 /* A taken name is AlreadyExists for every caller allowed to create it, also when the VM that
  * holds it is hidden from that caller: VM names are one namespace, and a create that succeeded
  * would say as much. The answer names nothing but the name: no owner, state or count. */
-static int check_name_free(manager *m, const pvmd_caller *c, const char *name, sd_bus_error *error)
+static int check_name_free(pvmd_manager *m, const pvmd_caller *c, const char *name,
+			   sd_bus_error *error)
 {
 	pvmd_vm *vm = manager_find_vm(m, name);
+
+	/* a VM whose payload is still being copied holds its name too */
+	for (pvmd_vm *p = m->creating; p && !vm; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			vm = p;
 
 	if (!vm)
 		return 0;
@@ -222,12 +242,12 @@ static int check_name_free(manager *m, const pvmd_caller *c, const char *name, s
 					 name);
 	return sd_bus_error_setf(
 	    error, PVM_BUS_ERROR_ALREADY_EXISTS,
-	    "A VM named '%s' already exists (choose another name, or remove it "
-	    "with 'pvmctl remove %s' once it is stopped)",
-	    name, name);
+	    "A VM named '%s' already exists (start it again with 'pvmctl start %s', choose "
+	    "another name with --name, or remove it with 'pvmctl remove %s' once it is stopped)",
+	    name, name, name);
 }
 
-static int check_capacity(manager *m, sd_bus_error *error)
+static int check_capacity(pvmd_manager *m, sd_bus_error *error)
 {
 	if (manager_count_vms(m) < m->vms_max)
 		return 0;
@@ -243,7 +263,34 @@ typedef struct create_options {
 	const char *name;
 	int start;
 	int tie;
+	int disk_fds[PVM_DISKS_MAX]; /* the caller's, owned by the message */
+	size_t n_disk_fds;
+	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
 } create_options;
+
+/* disk_fds: "ah", one descriptor per config disk, in order */
+static int read_disk_fds(sd_bus_message *msg, create_options *o, sd_bus_error *error)
+{
+	int r, fd;
+
+	r = sd_bus_message_enter_container(msg, 'v', "ah");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(msg, 'a', "h");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(msg, "h", &fd)) > 0) {
+		if (o->n_disk_fds == PVM_DISKS_MAX)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Option disk_fds: at most %d descriptors",
+						 PVM_DISKS_MAX);
+		o->disk_fds[o->n_disk_fds++] = fd;
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	return r;
+}
 
 static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_error *error)
 {
@@ -264,15 +311,24 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			r = sd_bus_message_read(msg, "v", "b", &o->start);
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
+		else if (strcmp(key, "kernel_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
+		else if (strcmp(key, "initrd_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
+		else if (strcmp(key, "disk_fds") == 0)
+			r = read_disk_fds(msg, o, error);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s' (known: name, start, tie)",
+						 "Unknown option '%s' (known: name, start, tie, "
+						 "kernel_fd, initrd_fd, disk_fds)",
 						 key);
+		if (sd_bus_error_is_set(error))
+			return r;
 		if (r == -ENXIO || r == -EINVAL)
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b)",
+			    "tie: b, kernel_fd: h, initrd_fd: h, disk_fds: ah)",
 			    key);
 		if (r < 0)
 			return r;
@@ -285,23 +341,136 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 	return sd_bus_message_exit_container(msg);
 }
 
-static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t len,
+/* A payload descriptor must be one pvmd can copy; checked before anything is read. */
+static int check_payload_fd(const char *option, int fd, const char *config_path,
+			    sd_bus_error *error)
+{
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
+
+	if (fd < 0)
+		return 0;
+	if (!config_path)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s is given but the config names no %.6s", option,
+					 option);
+	if (caller_fd_classify(fd, true, &kind, &err) < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Option %s: %s (pass a regular file opened for reading)",
+					 option, err.message);
+	return 0;
+}
+
+/* A CreateVMFromFd call waiting for its config (method_create_vm_from_fd below). */
+struct config_reader {
+	pvmd_manager *manager;
+	config_reader *next;
+	uid_t uid; /* the caller's */
+	sd_bus_message *msg;
+	worker_job *job;
+};
+
+/* Descriptors being read for one caller (root aside): a caller holding its ends open takes at
+ * most this many of the WORKER_JOBS_MAX threads, and no more than that from anyone else. */
+#define PVMD_CALLER_JOBS_MAX 4
+
+static int check_caller_jobs(pvmd_manager *m, uid_t uid, bool config, sd_bus_error *error)
+{
+	unsigned n = 0;
+
+	if (uid == 0)
+		return 0;
+	if (config) {
+		for (config_reader *cr = m->readers; cr; cr = cr->next)
+			n += cr->uid == uid;
+	} else {
+		for (pvmd_vm *vm = m->creating; vm; vm = vm->next)
+			n += vm->owner == uid;
+	}
+	if (n >= PVMD_CALLER_JOBS_MAX)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "uid %u has %u %s being read already; try again once they "
+					 "are done",
+					 (unsigned)uid, n, config ? "configs" : "payloads");
+	return 0;
+}
+
+static void creating_remove(pvmd_manager *m, pvmd_vm *vm)
+{
+	for (pvmd_vm **p = &m->creating; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	vm->next = NULL;
+}
+
+/* The payload is copied: the full policy check on it, then the VM exists. */
+static int create_vm_finish(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	pvmd_manager *m = vm->manager;
+	pvm_error err = { 0 };
+	bool fallback = false;
+
+	creating_remove(m, vm);
+	if (r >= 0 && m->shutting_down)
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_SHUTTING_DOWN,
+				      "pvmd is shutting down; VM '%s' was not created", vm->name);
+	/* others may have been created while the payload was copied */
+	if (r >= 0)
+		r = check_capacity(m, error);
+	if (r >= 0)
+		r = pvmd_vm_check_create(vm, msg, &fallback, error);
+	if (r >= 0) {
+		/* the config then pins the bytes pvmd holds */
+		memcpy(vm->cfg->payload_sha256, vm->kernel.sha256, 32);
+		vm->cfg->has_payload_sha256 = true;
+		r = pvmd_vm_instantiate(vm, fallback, &err);
+		if (r < 0)
+			r = sd_bus_error_setf(error,
+					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
+							   : PVM_BUS_ERROR_START_FAILED,
+					      "VM '%s' cannot be set up: %s", vm->name,
+					      err.message);
+	}
+	if (r < 0) {
+		pvmd_vm_free(vm);
+		return r;
+	}
+
+	manager_add_vm(m, vm);
+	log_vm_info(vm->name, "VM '%s' created by uid %u", vm->name, (unsigned)vm->owner);
+	if (vm->create_tie) {
+		r = pvmd_vm_tie(vm, msg);
+		if (r < 0) {
+			manager_remove_vm(m, vm);
+			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
+		}
+	}
+	if (vm->create_start) {
+		r = pvmd_vm_start(vm, msg, error);
+		if (r < 0) {
+			/* nothing ran: forget the VM so the same command can be retried */
+			manager_remove_vm(m, vm);
+			return r;
+		}
+	}
+	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+}
+
+static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, size_t len,
 		     sd_bus_error *error)
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	create_options o = { 0 };
+	create_options o = { .kernel_fd = -1, .initrd_fd = -1 };
 	pvm_error err = { 0 };
-	uint8_t digest[32];
-	bool fallback = false;
 	pvmd_vm *vm = NULL;
 	int r;
 
 	r = read_create_options(msg, &o, error);
 	if (r < 0)
 		return r;
-	/* files are checked only once the caller is known to be allowed to create at all, so
-	 * pvmd's answers say nothing about files to callers who may not */
 	r = pvm_config_parse(json, len, "<bus>", false, &cfg, &err);
 	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
@@ -329,56 +498,39 @@ static int create_vm(manager *m, sd_bus_message *msg, const char *json, size_t l
 	TAKE_PTR(cfg);
 	/* from here the VM owns the config; it is freed with the VM on every error path. Creation
 	 * is authorized first: a caller who may not create learns nothing of names in use. */
+	vm->create_start = o.start;
+	vm->create_tie = o.tie;
 	r = auth_check_action(m, msg, PVM_ACTION_CREATE, vm, error);
 	if (r >= 0)
 		r = check_name_free(m, &c, vm->name, error);
 	if (r >= 0)
 		r = check_capacity(m, error);
-	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", true, &err) < 0)
+	/* paths are checked as text only: pvmd does not look at a caller's files by name */
+	if (r >= 0 && pvm_config_validate(vm->cfg, "<bus>", false, &err) < 0)
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
-	/* the payload is opened and read only where the policy lets this caller use it */
 	if (r >= 0)
-		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
 	if (r >= 0)
-		r = pvmd_vm_pin_payload(vm, error);
-	if (r >= 0) {
-		memcpy(digest, vm->cfg->payload_sha256, sizeof(digest));
-		r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
-	}
-	if (r >= 0) {
-		r = pvmd_vm_instantiate(vm, fallback, &err);
-		if (r < 0)
-			r = sd_bus_error_setf(error,
-					      r == -EINVAL ? PVM_BUS_ERROR_INVALID_CONFIG
-							   : PVM_BUS_ERROR_START_FAILED,
-					      "VM '%s' cannot be set up: %s", vm->name,
-					      err.message);
-	}
+		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+	if (r >= 0)
+		r = pvmd_vm_take_disks(vm, o.disk_fds, o.n_disk_fds, error);
+	/* the payload is copied only for callers the policy lets create this VM at all */
+	if (r >= 0)
+		r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
+	if (r >= 0)
+		r = check_caller_jobs(m, vm->owner, false, error);
+	if (r >= 0)
+		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
+					 error);
 	if (r < 0) {
 		pvmd_vm_free(vm);
 		return r;
 	}
-
-	manager_add_vm(m, vm);
-	log_info("VM '%s' created by uid %u (pid %d)", vm->name, (unsigned)vm->owner,
-		 (int)c.caller.pid);
-	if (o.tie) {
-		r = pvmd_vm_tie(vm, msg);
-		if (r < 0) {
-			manager_remove_vm(m, vm);
-			return sd_bus_error_set_errnof(error, r, "Cannot track the caller: %m");
-		}
-	}
-	if (o.start) {
-		r = pvmd_vm_start(vm, msg, error);
-		if (r < 0) {
-			/* nothing ran: forget the VM so the same command can be retried */
-			manager_remove_vm(m, vm);
-			return r;
-		}
-	}
-	return sd_bus_reply_method_return(msg, "so", vm->name, vm->path);
+	/* until the copy is made the name is taken, the VM not yet published */
+	vm->next = m->creating;
+	m->creating = vm;
+	return 1;
 }
 
 static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -392,21 +544,18 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return create_vm(userdata, msg, json, strlen(json), error);
 }
 
-/* CreateVMFromFd: the fd is the caller's. A regular file is read at once, with our own
- * offset. A pipe or socket is read as its data comes, on the event loop, so a writer that
- * stalls holds up only its own call, and only for CONFIG_FD_TIMEOUT_USEC. */
+/* CreateVMFromFd: the fd is the caller's, and so are its file flags and offset, which pvmd
+ * leaves alone. A worker thread reads it (caller-fd.c): a regular file from its start, a pipe or
+ * socket as its data comes until the writer closes it, for at most CONFIG_FD_TIMEOUT_USEC; the
+ * event loop only waits for the thread's answer, so no descriptor can stall pvmd. */
 #define CONFIG_FD_TIMEOUT_USEC (10 * 1000 * 1000ULL)
-#define CONFIG_FD_READERS_MAX 16
 
-struct config_reader {
-	manager *manager;
-	config_reader *next;
-	sd_bus_message *msg;
+typedef struct config_read {
 	int fd;
 	char *buf;
 	size_t len;
-	sd_event_source *io, *timer;
-};
+	pvm_error err;
+} config_read;
 
 static void config_reader_free(config_reader *cr)
 {
@@ -415,152 +564,119 @@ static void config_reader_free(config_reader *cr)
 			*p = cr->next;
 			break;
 		}
-	cr->manager->n_readers--;
-	sd_event_source_disable_unref(cr->io);
-	sd_event_source_disable_unref(cr->timer);
+	worker_cancel(cr->job);
 	sd_bus_message_unref(cr->msg);
-	if (cr->fd >= 0)
-		close(cr->fd);
-	free(cr->buf);
 	free(cr);
 }
 
-/* The whole config is in: on to CreateVM proper, which replies (or we reply its error). */
-static int config_complete(manager *m, sd_bus_message *msg, char *buf, size_t len,
-			   sd_bus_error *error)
+static void config_read_free(void *data)
 {
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config contains a NUL byte: it is not JSON text");
-	return create_vm(m, msg, buf, len, error);
+	config_read *d = data;
+
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->buf);
+	free(d);
 }
 
-static void config_reader_finish(config_reader *cr, int r, sd_bus_error *error)
+static int config_read_work(void *data, uint64_t deadline_usec)
 {
-	if (r >= 0)
-		r = config_complete(cr->manager, cr->msg, cr->buf, cr->len, error);
+	config_read *d = data;
+	return caller_fd_read_config(d->fd, PVM_CONFIG_FILE_MAX, deadline_usec, &d->buf, &d->len,
+				     &d->err);
+}
+
+static int config_read_result(pvmd_manager *m, sd_bus_message *msg, int r, config_read *d,
+			      sd_bus_error *error)
+{
+	if (!d || r == -ETIMEDOUT)
+		return sd_bus_error_setf(
+		    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+		    "The config descriptor did not reach its end within %llu s: "
+		    "close the writing end once the config is written",
+		    CONFIG_FD_TIMEOUT_USEC / 1000000);
+	if (r == -EFBIG)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config is larger than %d bytes", PVM_CONFIG_FILE_MAX);
+	if (r < 0)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "Cannot read the config descriptor: %s", d->err.message);
+	if (memchr(d->buf, '\0', d->len))
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
+					 "Config contains a NUL byte: it is not JSON text");
+	return create_vm(m, msg, d->buf, d->len, error);
+}
+
+static void config_read_done(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	config_reader *cr = userdata;
+
+	cr->job = NULL;
+	r = config_read_result(cr->manager, cr->msg, r, data, &e);
 	if (r < 0) {
-		if (sd_bus_error_is_set(error))
-			sd_bus_reply_method_error(cr->msg, error);
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(cr->msg, &e);
 		else
 			sd_bus_reply_method_errno(cr->msg, r, NULL);
 	}
 	config_reader_free(cr);
 }
 
-static int config_reader_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	config_reader *cr = userdata;
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
-	for (;;) {
-		/* read only what is there: a read of a readable pipe or socket does not block */
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 0) <= 0)
-			return 0;
-		n = read(fd, cr->buf + cr->len, PVM_CONFIG_FILE_MAX + 1 - cr->len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			sd_bus_error_set_errnof(&e, errno, "Cannot read the config fd: %m");
-			config_reader_finish(cr, -errno, &e);
-			return 0;
-		}
-		if (n == 0) {
-			config_reader_finish(cr, 0, &e);
-			return 0;
-		}
-		cr->len += (size_t)n;
-		if (cr->len > PVM_CONFIG_FILE_MAX) {
-			int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
-						  "Config is larger than %d bytes",
-						  PVM_CONFIG_FILE_MAX);
-			config_reader_finish(cr, r, &e);
-			return 0;
-		}
-	}
-}
-
-static int config_reader_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_ARGUMENT,
-				  "The config fd did not reach its end within %llu s: close "
-				  "the writing end once the config is written",
-				  CONFIG_FD_TIMEOUT_USEC / 1000000);
-
-	config_reader_finish(userdata, r, &e);
-	return 0;
-}
-
 static int method_create_vm_from_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	pvmd_manager *m = userdata;
+	enum caller_fd_kind kind;
+	pvm_error err = { 0 };
 	config_reader *cr;
-	struct stat st;
+	config_read *d;
 	int fd, r;
 
 	r = sd_bus_message_read(msg, "h", &fd);
 	if (r < 0)
 		return r;
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot stat the config fd: %m");
-	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+	/* a kind that cannot be read is answered at once (the check never blocks) */
+	r = caller_fd_classify(fd, false, &kind, &err);
+	if (r < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-					 "The config fd must be a regular file, pipe or socket");
-	if (S_ISREG(st.st_mode) && st.st_size > PVM_CONFIG_FILE_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "Config is %lld bytes; at most %d are accepted",
-					 (long long)st.st_size, PVM_CONFIG_FILE_MAX);
-	if (S_ISREG(st.st_mode)) {
-		_cleanup_free_ char *buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-		size_t len = 0;
-		if (!buf)
-			return -ENOMEM;
-		for (;;) {
-			ssize_t n = pread(fd, buf + len, PVM_CONFIG_FILE_MAX + 1 - len, (off_t)len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return sd_bus_error_set_errnof(error, errno,
-							       "Cannot read the config fd: %m");
-			if (n == 0)
-				break;
-			len += (size_t)n;
-			if (len > PVM_CONFIG_FILE_MAX)
-				return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-							 "Config is larger than %d bytes",
-							 PVM_CONFIG_FILE_MAX);
-		}
-		return config_complete(m, msg, buf, len, error);
-	}
-
-	if (m->n_readers >= CONFIG_FD_READERS_MAX)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
-					 "%d configs are being read already; try again",
-					 CONFIG_FD_READERS_MAX);
+					 "Cannot read the config descriptor: %s (pass a regular "
+					 "file, a pipe or a connected stream socket)",
+					 err.message);
+	r = auth_get_caller(msg, &c, error);
+	if (r >= 0)
+		r = check_caller_jobs(m, c.caller.uid, true, error);
+	if (r < 0)
+		return r;
+	d = calloc(1, sizeof(*d));
 	cr = calloc(1, sizeof(*cr));
-	if (!cr)
+	if (!d || !cr) {
+		free(d);
+		free(cr);
 		return -ENOMEM;
-	*cr = (config_reader){ .manager = m, .fd = -1, .next = m->readers };
+	}
+	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d->fd < 0) {
+		r = sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+				      "pvmd cannot hold the config descriptor now (%m); try again");
+		config_read_free(d);
+		free(cr);
+		return r;
+	}
+	*cr = (config_reader){ .manager = m,
+			       .next = m->readers,
+			       .uid = c.caller.uid,
+			       .msg = sd_bus_message_ref(msg) };
 	m->readers = cr;
-	m->n_readers++;
-	cr->msg = sd_bus_message_ref(msg);
-	cr->buf = malloc(PVM_CONFIG_FILE_MAX + 1);
-	cr->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	r = !cr->buf ? -ENOMEM : cr->fd < 0 ? -errno : 0;
-	if (r >= 0)
-		r = sd_event_add_io(m->event, &cr->io, cr->fd, EPOLLIN, config_reader_readable, cr);
-	if (r >= 0)
-		r = sd_event_add_time_relative(m->event, &cr->timer, CLOCK_MONOTONIC,
-					       CONFIG_FD_TIMEOUT_USEC, 0, config_reader_timeout,
-					       cr);
+	r = worker_start(m->event, CONFIG_FD_TIMEOUT_USEC, config_read_work, d, config_read_free,
+			 config_read_done, cr, &cr->job);
 	if (r < 0) {
 		config_reader_free(cr);
-		return sd_bus_error_set_errnof(error, r, "Cannot read the config fd: %m");
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
 	}
 	return 1; /* the reply comes when the config is in */
 }
@@ -576,7 +692,9 @@ static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	if (r < 0)
 		return r;
 	r = pvmd_vm_start(vm, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -613,7 +731,7 @@ static int method_kill_vm(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	pvmd_vm *vm = NULL;
 	int r;
 
@@ -621,7 +739,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
-	r = auth_check_action(m, msg, PVM_ACTION_STOP, vm, error);
+	r = auth_check_action_as(m, msg, PVM_ACTION_STOP, "remove", vm, error);
 	if (r < 0)
 		return r;
 	if (pvmd_vm_is_active(vm))
@@ -631,7 +749,7 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = auth_check_polkit(m, msg, "org.pvm1.stop-vm", vm, error);
 	if (r <= 0)
 		return r < 0 ? r : 1; /* 0: asked polkit; this call comes back with the answer */
-	log_info("VM '%s' removed", vm->name);
+	log_vm_info(vm->name, "VM '%s' removed", vm->name);
 	manager_remove_vm(m, vm);
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -654,7 +772,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	r = auth_get_caller(msg, &c, error);
@@ -740,7 +858,7 @@ static int prop_shutting_down(sd_bus *bus, const char *path, const char *interfa
 			      const char *property, sd_bus_message *reply, void *userdata,
 			      sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	return sd_bus_message_append(reply, "b", m->shutting_down);
 }
 
@@ -790,15 +908,7 @@ static const sd_bus_vtable manager_vtable[] = {
 #define BUS_RETRY_FIRST_USEC (100 * 1000ULL)
 #define BUS_RETRY_MAX_USEC (5 * 1000 * 1000ULL)
 
-static uint64_t now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void bus_lost(manager *m);
+static void bus_lost(pvmd_manager *m);
 
 /* sd-bus turns a closed connection into a local Disconnected signal; pvmd keeps running. */
 static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -811,8 +921,11 @@ static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 
 /* Drop the connection and everything that lives on it. Calls in flight (polkit answers, config
  * fds) came from clients whose connections ended with it: there is nobody to answer. */
-static void bus_drop(manager *m)
+static void bus_drop(pvmd_manager *m)
 {
+	/* a SIGTERM still asking systemd whether it restarts pvmd gets no answer now: a stop */
+	if (m->restart_query)
+		shutdown_decided(m, false);
 	while (m->readers)
 		config_reader_free(m->readers);
 	while (m->polkit_queries)
@@ -828,7 +941,7 @@ static void bus_drop(manager *m)
 }
 
 /* Open the system bus and publish pvmd's objects on it (the name is asked for separately). */
-static int bus_open(manager *m)
+static int bus_open(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	int r;
@@ -855,7 +968,7 @@ static int bus_open(manager *m)
 	return r;
 }
 
-int manager_connect(manager *m)
+int manager_connect(pvmd_manager *m)
 {
 	int r;
 
@@ -867,7 +980,7 @@ int manager_connect(manager *m)
 	return r;
 }
 
-int manager_request_name(manager *m)
+int manager_request_name(pvmd_manager *m)
 {
 	int r = sd_bus_request_name(m->bus, PVM_BUS_NAME, 0);
 	if (r < 0)
@@ -878,7 +991,7 @@ int manager_request_name(manager *m)
 }
 
 /* pvmd ends the run itself: the note becomes the VM's message (and record) once it ended. */
-static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
+static void stop_vm_noting(pvmd_manager *m, pvmd_vm *vm, const char *note)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -889,8 +1002,8 @@ static void stop_vm_noting(manager *m, pvmd_vm *vm, const char *note)
 }
 
 /* No bus to serve on: stop every VM as on SIGTERM, noting why, and exit 1 once they ended. */
-static void bus_give_up(manager *m, const char *fmt, ...) _printf_(2, 3);
-static void bus_give_up(manager *m, const char *fmt, ...)
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...) _printf_(2, 3);
+static void bus_give_up(pvmd_manager *m, const char *fmt, ...)
 {
 	_cleanup_free_ char *note = NULL;
 	va_list ap;
@@ -914,12 +1027,12 @@ static void bus_give_up(manager *m, const char *fmt, ...)
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* The next attempt after a backoff, or giving up once the outage has lasted too long. */
-static void bus_schedule_retry(manager *m)
+static void bus_schedule_retry(pvmd_manager *m)
 {
 	uint64_t delay = MIN(BUS_RETRY_FIRST_USEC << MIN(m->bus_attempts, 16u), BUS_RETRY_MAX_USEC);
 	int r;
 
-	if (now_monotonic() - m->bus_lost_usec >= m->bus_reconnect_usec) {
+	if (pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec >= m->bus_reconnect_usec) {
 		bus_give_up(m,
 			    "lost the system bus and could not reconnect within %llu s (%u "
 			    "attempts, last error: %s)",
@@ -941,7 +1054,7 @@ static void bus_schedule_retry(manager *m)
 
 static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	if (e) {
@@ -951,7 +1064,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 		return 0;
 	}
 	log_notice("Back on the system bus as %s after %.1f s (%u attempts); the VMs ran on",
-		   PVM_BUS_NAME, (double)(now_monotonic() - m->bus_lost_usec) / 1e6,
+		   PVM_BUS_NAME, (double)(pvm_now_usec(CLOCK_MONOTONIC) - m->bus_lost_usec) / 1e6,
 		   m->bus_attempts);
 	m->bus_lost_usec = 0;
 	m->bus_attempts = 0;
@@ -961,7 +1074,7 @@ static int bus_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error
 
 static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	int r;
 
 	m->bus_attempts++;
@@ -980,12 +1093,12 @@ static int bus_retry(sd_event_source *s, uint64_t usec, void *userdata)
 /* The bus went away (dbus-daemon restarted or killed). Untied VMs do not depend on it and run
  * on; a tied VM was promised to end with its client's connection, which ended with the bus,
  * so it is stopped. pvmd reconnects and takes its name again; see pvmd(8), LIFETIME. */
-static void bus_lost(manager *m)
+static void bus_lost(pvmd_manager *m)
 {
 	if (m->exit_failure)
 		return; /* given up already: the shutdown is under way */
 	if (m->bus_lost_usec == 0) {
-		m->bus_lost_usec = now_monotonic();
+		m->bus_lost_usec = pvm_now_usec(CLOCK_MONOTONIC);
 		m->bus_attempts = 0;
 		log_error("Lost the system bus; the VMs run on; reconnecting for up to %llu s",
 			  (unsigned long long)(m->bus_reconnect_usec / 1000000));
@@ -1010,118 +1123,205 @@ static void bus_lost(manager *m)
 
 /* ---- recovery ---- */
 
+/* A runner the previous pvmd left can be taken over when the service manager kept its three
+ * fds, the record says the guest was running, and the stored pidfd is still the recorded
+ * runner. A VM tied to its creator is not: the creator's connection is not known any more. */
+static int recover_adopt(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, pvm_error *err)
+{
+	_cleanup_close_ int sock = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_CONTROL);
+	_cleanup_close_ int pidfd = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_PIDFD);
+	_cleanup_close_ int mem = pvmd_fdstore_take(&m->fdstore, rec->name, PVMD_FDSTORE_MEMORY);
+	vm_instance_handover h;
+	int r;
+
+	if (sock < 0 || pidfd < 0 || mem < 0)
+		return pvm_error_set(
+		    err, ENOENT, "the service manager kept %s of its fds (control, pidfd, memory)",
+		    sock < 0 && pidfd < 0 && mem < 0 ? "none" : "only some");
+	if (rec->tied)
+		return pvm_error_set(err, ENOTCONN,
+				     "it was tied to its creator's bus connection, which cannot be "
+				     "followed across a restart");
+	r = pvmd_state_runner_matches(rec, m->runner_path, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return pvm_error_set(err, ESRCH, "runner %d has exited", (int)rec->runner_pid);
+	h = (vm_instance_handover){
+		.state = rec->state,
+		.pid = rec->runner_pid,
+		.pidfd = pidfd,
+		.sock = sock,
+		.mem_fd = mem,
+		.uid = rec->runner_uid,
+		.mem_flags = rec->memory_flags,
+		.runner_maps = rec->runner_maps,
+		.namespaces = rec->runner_namespaces,
+		.start_time_usec = rec->start_time_usec,
+	};
+	r = pvmd_vm_adopt(vm, &h, err);
+	if (r < 0)
+		return r;
+	TAKE_FD(sock), TAKE_FD(pidfd), TAKE_FD(mem);
+	return 0;
+}
+
+/* The documented fallback: end the runner the record names and list the VM as stopped. */
+static int recover_reap(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm *vm, bool was_active)
+{
+	pvm_error err = { 0 };
+	int r;
+
+	/* the control socket's last holder gone, a runner also ends on its own */
+	pvmd_fdstore_forget(&m->fdstore, rec->name);
+	vm->recovered = true;
+	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
+	if (r < 0) {
+		/* still accounted for: the VM is listed as failed, saying which runner lives on */
+		log_vm_error(rec->name,
+			     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+			     rec->name, (int)rec->runner_pid, err.message);
+		vm->rec_state = PVM_VM_FAILED;
+		vm->rec_reason = PVM_DEATH_KILLED;
+		if (asprintf(&vm->rec_message,
+			     "pvmd restarted; its runner %d could not be ended: %s",
+			     (int)rec->runner_pid, err.message) < 0)
+			vm->rec_message = NULL;
+	} else {
+		if (r > 0)
+			log_vm_notice(rec->name,
+				      "VM '%s': killed runner %d left by the previous pvmd",
+				      rec->name, (int)rec->runner_pid);
+		vm->rec_state = was_active ? PVM_VM_STOPPED : rec->state;
+		vm->rec_reason = was_active ? PVM_DEATH_KILLED : rec->reason;
+		vm->rec_message = strdup(was_active ? "pvmd restarted" : rec->message ?: "");
+	}
+	return vm->rec_message ? 0 : -ENOMEM;
+}
+
 static int recover_one(pvmd_state_record *rec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	pvm_error err = { 0 };
 	pvmd_vm *vm = NULL;
 	bool was_active = rec->state != PVM_VM_CREATED && rec->state != PVM_VM_STOPPED &&
 			  rec->state != PVM_VM_FAILED;
-	_cleanup_free_ char *reap_failure = NULL;
+	enum pvm_vm_state stored_state = rec->state;
 	int r;
-
-	r = pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err);
-	if (r < 0) {
-		/* still accounted for: the VM is listed as failed, saying which runner lives on */
-		log_error("VM '%s': cannot end runner %d left by the previous pvmd: %s", rec->name,
-			  (int)rec->runner_pid, err.message);
-		if (asprintf(&reap_failure, "pvmd restarted; its runner %d could not be ended: %s",
-			     (int)rec->runner_pid, err.message) < 0)
-			return -ENOMEM;
-	} else if (r > 0)
-		log_notice("VM '%s': killed runner %d left by the previous pvmd", rec->name,
-			   (int)rec->runner_pid);
-	pvm_error_clear(&err);
 
 	r = pvm_config_parse(rec->config_json, strlen(rec->config_json), rec->name, false, &cfg,
 			     &err);
 	if (r < 0) {
-		log_error("VM '%s': recorded config no longer parses (%s); its record is dropped",
-			  rec->name, err.message);
-		pvmd_state_remove(m->state_dir, rec->name);
+		log_vm_error(
+		    rec->name,
+		    "VM '%s': recorded config no longer parses (%s); its record is dropped",
+		    rec->name, err.message);
+		pvm_error_clear(&err);
+		pvmd_fdstore_forget(&m->fdstore, rec->name);
+		if (pvmd_state_reap_runner(rec, m->runner_path, 5 * 1000 * 1000ULL, &err) < 0)
+			log_vm_error(rec->name,
+				     "VM '%s': cannot end runner %d left by the previous pvmd: %s",
+				     rec->name, (int)rec->runner_pid, err.message);
+		r = pvmd_state_remove(m->state_dir, rec->name);
+		if (r < 0)
+			log_vm_warning(rec->name, "VM '%s': cannot remove its record: %s",
+				       rec->name, strerror(-r));
 		return 0;
 	}
 	r = pvmd_vm_new(m, cfg, rec->owner, &vm);
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
-	vm->recovered = true;
-	if (reap_failure) {
-		vm->rec_state = PVM_VM_FAILED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = TAKE_PTR(reap_failure);
-	} else if (was_active) {
-		vm->rec_state = PVM_VM_STOPPED;
-		vm->rec_reason = PVM_DEATH_KILLED;
-		vm->rec_message = strdup("pvmd restarted");
-	} else {
-		vm->rec_state = rec->state;
-		vm->rec_reason = rec->reason;
-		vm->rec_message = strdup(rec->message ?: "");
+
+	if (was_active) {
+		r = recover_adopt(m, rec, vm, &err);
+		if (r >= 0) {
+			log_vm_notice(
+			    vm->name,
+			    "VM '%s': took over runner %d from the previous pvmd; the guest "
+			    "kept running",
+			    vm->name, (int)rec->runner_pid);
+			manager_add_vm(m, vm);
+			if (stored_state == PVM_VM_STOPPING) {
+				_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+				if (pvmd_vm_stop(vm, NULL, m->stop_timeout_usec, &e) < 0)
+					log_vm_warning(
+					    vm->name, "VM '%s': asking it again to stop failed: %s",
+					    vm->name, e.message);
+			}
+			return 0;
+		}
+		log_vm_notice(rec->name, "VM '%s': runner %d not taken over: %s", rec->name,
+			      (int)rec->runner_pid, err.message);
+		pvm_error_clear(&err);
 	}
-	if (!vm->rec_message) {
+	r = recover_reap(m, rec, vm, was_active);
+	if (r < 0) {
 		pvmd_vm_free(vm);
-		return -ENOMEM;
+		return r;
 	}
-	log_info("VM '%s' recovered from the runtime directory: %s%s", vm->name,
-		 pvm_vm_state_to_string(vm->rec_state),
-		 was_active ? " (was running; runner ended)" : "");
+	log_vm_info(vm->name, "VM '%s' recovered from the runtime directory: %s%s", vm->name,
+		    pvm_vm_state_to_string(vm->rec_state),
+		    was_active ? " (was running; runner ended)" : "");
 	manager_add_vm(m, vm);
 	return 0;
 }
 
-int manager_recover(manager *m)
+int manager_recover(pvmd_manager *m)
 {
-	return pvmd_state_load_all(m->state_dir, recover_one, m);
+	int r = pvmd_state_load_all(m->state_dir, recover_one, m);
+
+	pvmd_fdstore_release_unclaimed(&m->fdstore);
+	return r;
 }
 
 /* ---- shutdown ---- */
 
 static int shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	bool any = false;
+	int r;
 
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm))
 			continue;
-		log_warning("VM '%s' did not stop in time; killing it", vm->name);
+		log_vm_warning(vm->name, "VM '%s' did not stop in time; killing it", vm->name);
 		pvmd_vm_kill(vm, NULL, &e);
 		sd_bus_error_free(&e);
 		any = true;
 	}
 	if (!any)
-		sd_event_exit(m->event, 0);
-	else
-		/* a killed runner is reaped promptly; do not wait for it forever either */
-		sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0,
-					   NULL, NULL);
+		return sd_event_exit(m->event, 0);
+	/* a killed runner is reaped promptly; do not wait for it forever either (a timer without
+	 * a callback ends the loop). Without that timer, end now rather than maybe never. */
+	r = sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 2 * 1000 * 1000ULL, 0, NULL,
+				       NULL);
+	if (r < 0) {
+		log_error("Cannot arm the exit timer: %s; exiting now", strerror(-r));
+		return sd_event_exit(m->event, 0);
+	}
 	return 0;
 }
 
-int manager_begin_shutdown(manager *m)
+static int shutdown_stop_vms(pvmd_manager *m)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint64_t timeout;
 	int r;
 
-	if (m->shutting_down)
-		return 0;
-	m->shutting_down = true;
-	sd_notify(false, "STOPPING=1");
-	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
-				       NULL);
 	/* each VM gets most of the budget for a graceful stop; the rest is for the kill */
 	timeout = m->shutdown_timeout_usec > 2000000 ? m->shutdown_timeout_usec - 1000000
 						     : m->shutdown_timeout_usec;
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next) {
 		if (!pvmd_vm_is_active(vm) || pvmd_vm_state(vm) == PVM_VM_STOPPING)
 			continue;
-		log_info("Stopping VM '%s'", vm->name);
+		log_vm_info(vm->name, "Stopping VM '%s'", vm->name);
 		if (pvmd_vm_stop(vm, NULL, MIN(timeout, m->stop_timeout_usec), &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 		sd_bus_error_free(&e);
 	}
 	r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
@@ -1129,5 +1329,96 @@ int manager_begin_shutdown(manager *m)
 	if (r < 0)
 		return r;
 	manager_update_status(m);
+	return 0;
+}
+
+/* SIGTERM during `systemctl restart pvmd` leaves the running VMs to the next pvmd (their fds
+ * are in the store, which systemd keeps while a job is pending); any other SIGTERM stops them.
+ * Only systemd knows which it is: the job on pvmd's unit, asked in three steps. */
+static void shutdown_decided(pvmd_manager *m, bool restarting)
+{
+	unsigned kept = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (!restarting) {
+		if (shutdown_stop_vms(m) < 0)
+			sd_event_exit(m->event, 0);
+		return;
+	}
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		kept += vm->stored_pid != 0;
+	log_info("pvmd.service is restarting: %u running VMs stay, their fds in the service "
+		 "manager's store for the next pvmd",
+		 kept);
+	m->keep_vms = true;
+	sd_event_exit(m->event, 0);
+}
+
+static int restart_query_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	const char *type = NULL;
+
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "s", &type) < 0)
+		type = NULL;
+	log_debug("Job on pvmd's unit: %s", type ?: "(unknown)");
+	shutdown_decided(userdata, type && strstr(type, "restart"));
+	return 0;
+}
+
+static int restart_query_job(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	pvmd_manager *m = userdata;
+	const char *job = NULL;
+	uint32_t id = 0;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "v", "(uo)", &id, &job) < 0 || id == 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", job,
+				     "org.freedesktop.DBus.Properties", "Get",
+				     restart_query_job_type, m, "ss",
+				     "org.freedesktop.systemd1.Job", "JobType") < 0)
+		shutdown_decided(m, false);
+	return 0;
+}
+
+static int restart_query_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	pvmd_manager *m = userdata;
+	const char *unit = NULL;
+
+	m->restart_query = sd_bus_slot_unref(m->restart_query);
+	if (sd_bus_message_is_method_error(reply, NULL) ||
+	    sd_bus_message_read(reply, "o", &unit) < 0 ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1", unit,
+				     "org.freedesktop.DBus.Properties", "Get", restart_query_job, m,
+				     "ss", "org.freedesktop.systemd1.Unit", "Job") < 0) {
+		if (sd_bus_message_is_method_error(reply, NULL))
+			log_debug("No unit of pvmd's from systemd: %s",
+				  sd_bus_message_get_error(reply)->message);
+		shutdown_decided(m, false);
+	}
+	return 0;
+}
+
+int manager_begin_shutdown(pvmd_manager *m)
+{
+	bool stored = false;
+
+	if (m->shutting_down)
+		return 0;
+	m->shutting_down = true;
+	sd_notify(false, "STOPPING=1");
+	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
+				       NULL);
+	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)
+		stored = stored || vm->stored_pid != 0;
+	if (!m->fdstore.enabled || !stored ||
+	    sd_bus_call_method_async(m->bus, &m->restart_query, "org.freedesktop.systemd1",
+				     "/org/freedesktop/systemd1",
+				     "org.freedesktop.systemd1.Manager", "GetUnitByPID",
+				     restart_query_unit, m, "u", (uint32_t)getpid()) < 0)
+		return shutdown_stop_vms(m);
 	return 0;
 }

@@ -125,6 +125,20 @@ int runner_uids_alloc(runner_uids *u, uid_t *ret)
 	return -EUSERS; /* not reached: in_use < count means a free slot exists */
 }
 
+int runner_uids_claim(runner_uids *u, uid_t uid)
+{
+	uint32_t slot;
+
+	if (!runner_uids_contains(u, uid))
+		return -ERANGE;
+	slot = uid - u->first;
+	if (slot_used(u, slot))
+		return -EBUSY;
+	u->used[slot / 64] |= 1ULL << (slot % 64);
+	u->in_use++;
+	return 0;
+}
+
 bool runner_uids_contains(const runner_uids *u, uid_t uid)
 {
 	return uid >= u->first && (uint64_t)uid - u->first < u->count;

@@ -33,5 +33,8 @@ int runner_uids_check(uid_t first, uint32_t count, pvm_error *err);
 int runner_uids_init(runner_uids *u, uid_t first, uint32_t count, pvm_error *err);
 /* A free uid of the range; -EUSERS when every one is in use. */
 int runner_uids_alloc(runner_uids *u, uid_t *ret);
+/* Mark this uid in use (a runner taken over from a previous pvmd); -ERANGE outside the range,
+ * -EBUSY when it is in use already. */
+int runner_uids_claim(runner_uids *u, uid_t uid);
 void runner_uids_release(runner_uids *u, uid_t uid);
 bool runner_uids_contains(const runner_uids *u, uid_t uid);

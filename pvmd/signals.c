@@ -13,7 +13,7 @@
 #define SUBSCRIBERS_MAX 1024
 
 struct pvmd_subscriber {
-	manager *manager;
+	pvmd_manager *manager;
 	pvmd_subscriber *next;
 	char *name; /* the unique bus name signals go to */
 	/* as the bus vouched for it at Subscribe: a connection's credentials never change, so the
@@ -24,7 +24,7 @@ struct pvmd_subscriber {
 
 static void subscriber_free(pvmd_subscriber *s)
 {
-	manager *m = s->manager;
+	pvmd_manager *m = s->manager;
 
 	for (pvmd_subscriber **p = &m->subscribers; *p; p = &(*p)->next)
 		if (*p == s) {
@@ -38,13 +38,13 @@ static void subscriber_free(pvmd_subscriber *s)
 	free(s);
 }
 
-void subscribers_free(manager *m)
+void subscribers_free(pvmd_manager *m)
 {
 	while (m->subscribers)
 		subscriber_free(m->subscribers);
 }
 
-static pvmd_subscriber *subscriber_find(manager *m, const char *name)
+static pvmd_subscriber *subscriber_find(pvmd_manager *m, const char *name)
 {
 	for (pvmd_subscriber *s = m->subscribers; s; s = s->next)
 		if (strcmp(s->name, name) == 0)
@@ -54,7 +54,7 @@ static pvmd_subscriber *subscriber_find(manager *m, const char *name)
 
 /* Subscriptions made on a connection to a bus pvmd has since lost (and reconnected to another)
  * cannot be delivered to any more: their subscribers subscribe again on the new bus. */
-static void subscribers_prune(manager *m)
+static void subscribers_prune(pvmd_manager *m)
 {
 	for (pvmd_subscriber *s = m->subscribers, *next; s; s = next) {
 		next = s->next;
@@ -71,7 +71,7 @@ static int subscriber_gone(sd_bus_track *track, void *userdata)
 
 int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	pvmd_subscriber *s;
 	unsigned mine = 0;
@@ -116,7 +116,7 @@ int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 
 int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	const char *sender = sd_bus_message_get_sender(msg);
 	pvmd_subscriber *s = sender ? subscriber_find(m, sender) : NULL;
 
@@ -132,7 +132,7 @@ typedef int (*signal_fill)(sd_bus_message *signal, const pvmd_vm *vm, const void
 static void emit(pvmd_vm *vm, const char *path, const char *interface, const char *member,
 		 signal_fill fill, const void *userdata)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 
 	if (!m->bus)
 		return;

@@ -62,6 +62,14 @@ int pvmd_state_record_to_json(const pvmd_state_record *r, char **ret)
 	json_object_object_add(o, "runner_exe", json_object_new_string(r->runner_exe ?: ""));
 	json_object_object_add(o, "start_time_usec", json_object_new_uint64(r->start_time_usec));
 	json_object_object_add(o, "tied", json_object_new_boolean(r->tied));
+	if (r->runner_pid > 0) {
+		/* what the next pvmd needs to adopt the runner (with the fds systemd keeps) */
+		json_object_object_add(o, "runner_uid", json_object_new_int64(r->runner_uid));
+		json_object_object_add(o, "runner_namespaces",
+				       json_object_new_int64(r->runner_namespaces));
+		json_object_object_add(o, "memory_flags", json_object_new_uint64(r->memory_flags));
+		json_object_object_add(o, "runner_maps", json_object_new_boolean(r->runner_maps));
+	}
 	json_object_object_add(o, "config", cfg);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							    JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -85,7 +93,9 @@ static int get_field(json_object *o, const char *key, json_type type, json_objec
 
 static int dup_string(json_object *o, const char *key, char **ret, pvm_error *err)
 {
-	json_object *v;
+	/* get_field() sets v whenever it returns 0, but at -O3 GCC cannot see that
+	 * pvm_error_set() only returns negative values. */
+	json_object *v = NULL;
 	int r = get_field(o, key, json_type_string, &v, err);
 
 	if (r < 0)
@@ -151,6 +161,18 @@ int pvmd_state_record_from_json(const char *text, pvmd_state_record *ret, pvm_er
 	if ((r = get_field(o, "tied", json_type_boolean, &v, err)) < 0)
 		goto fail;
 	rec.tied = json_object_get_boolean(v);
+	/* adoption fields: absent for a VM without a running runner */
+	if (json_object_object_get_ex(o, "runner_uid", &v) && json_object_is_type(v, json_type_int))
+		rec.runner_uid = (uid_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "runner_namespaces", &v) &&
+	    json_object_is_type(v, json_type_int))
+		rec.runner_namespaces = (unsigned)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "memory_flags", &v) &&
+	    json_object_is_type(v, json_type_int))
+		rec.memory_flags = json_object_get_uint64(v);
+	if (json_object_object_get_ex(o, "runner_maps", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		rec.runner_maps = json_object_get_boolean(v);
 	if ((r = get_field(o, "config", json_type_object, &v, err)) < 0)
 		goto fail;
 	rec.config_json = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
@@ -312,7 +334,7 @@ out:
 	return r;
 }
 
-int proc_parse_start_ticks(const char *line, uint64_t *ret)
+int pvmd_proc_parse_start_ticks(const char *line, uint64_t *ret)
 {
 	/* comm (field 2) may hold spaces and parentheses: fields restart after the last ')' */
 	const char *p = strrchr(line, ')');
@@ -342,7 +364,7 @@ int proc_parse_start_ticks(const char *line, uint64_t *ret)
 	return 0;
 }
 
-int proc_start_ticks(pid_t pid, uint64_t *ret)
+int pvmd_proc_start_ticks(pid_t pid, uint64_t *ret)
 {
 	char path[64], line[1024];
 	_cleanup_close_ int fd = -1;
@@ -356,25 +378,22 @@ int proc_start_ticks(pid_t pid, uint64_t *ret)
 	if (n < 0)
 		return -errno;
 	line[n] = '\0';
-	return proc_parse_start_ticks(line, ret);
+	return pvmd_proc_parse_start_ticks(line, ret);
 }
 
 static int wait_pidfd(int pidfd, uint64_t timeout_usec)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	struct timespec now, end;
+	uint64_t end = pvm_now_usec(CLOCK_MONOTONIC) + timeout_usec;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += (time_t)(timeout_usec / 1000000);
-	end.tv_nsec += (long)(timeout_usec % 1000000) * 1000;
 	for (;;) {
+		uint64_t now = pvm_now_usec(CLOCK_MONOTONIC);
 		long ms;
 		int r;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
+		if (now >= end)
 			return -ETIMEDOUT;
+		ms = (long)MIN((end - now + 999) / 1000, (uint64_t)INT_MAX);
 		r = poll(&p, 1, (int)ms);
 		if (r > 0)
 			return 0;
@@ -383,10 +402,8 @@ static int wait_pidfd(int pidfd, uint64_t timeout_usec)
 	}
 }
 
-int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
-			   uint64_t timeout_usec, pvm_error *err)
+int pvmd_state_runner_matches(const pvmd_state_record *r, const char *runner_path, pvm_error *err)
 {
-	_cleanup_close_ int pidfd = -1;
 	char exe_link[64], exe[PATH_MAX];
 	uint64_t ticks;
 	ssize_t n;
@@ -394,15 +411,7 @@ int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
 
 	if (r->runner_pid <= 0)
 		return 0;
-	/* Pin the process first, then check it is ours: a pidfd cannot come to mean another
-	 * process, so the checks below and the kill name the same one. */
-	pidfd = (int)syscall(SYS_pidfd_open, r->runner_pid, 0);
-	if (pidfd < 0) {
-		if (errno == ESRCH)
-			return 0;
-		return pvm_error_set(err, errno, "pidfd_open(%d): %m", (int)r->runner_pid);
-	}
-	q = proc_start_ticks(r->runner_pid, &ticks);
+	q = pvmd_proc_start_ticks(r->runner_pid, &ticks);
 	if (q == -ENOENT || q == -ESRCH)
 		return 0;
 	if (q < 0)
@@ -422,6 +431,28 @@ int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
 		return 0;
 	}
 	/* exe unreadable for other reasons (EACCES under hardening): pid + start time suffice */
+	return 1;
+}
+
+int pvmd_state_reap_runner(const pvmd_state_record *r, const char *runner_path,
+			   uint64_t timeout_usec, pvm_error *err)
+{
+	_cleanup_close_ int pidfd = -1;
+	int q;
+
+	if (r->runner_pid <= 0)
+		return 0;
+	/* Pin the process first, then check it is ours: a pidfd cannot come to mean another
+	 * process, so the checks below and the kill name the same one. */
+	pidfd = (int)syscall(SYS_pidfd_open, r->runner_pid, 0);
+	if (pidfd < 0) {
+		if (errno == ESRCH)
+			return 0;
+		return pvm_error_set(err, errno, "pidfd_open(%d): %m", (int)r->runner_pid);
+	}
+	q = pvmd_state_runner_matches(r, runner_path, err);
+	if (q <= 0)
+		return q;
 	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0) {
 		if (errno == ESRCH)
 			return 0;

@@ -1,6 +1,6 @@
-/* One VM in pvmd: reads and verifies the payload, plans the boot, spawns the sandboxed runner,
- * loads guest memory through a short-lived mapping of the guest_memfd the runner hands over,
- * and follows the VM on the sd-event loop until it ends. Everything from the runner is
+/* One VM in pvmd: reads pvmd's sealed copy of the payload, plans the boot, spawns the sandboxed
+ * runner, loads guest memory through a short-lived mapping of the guest_memfd the runner hands
+ * over, and follows the VM on the sd-event loop until it ends. Everything from the runner is
  * untrusted: messages are checked (runner-protocol.c) and a malformed one ends the VM as a
  * protection violation. Lifecycle: CREATED -> STARTING -> RUNNING -> READY -> STOPPING ->
  * STOPPED | FAILED, with the death reason decided in one place (vm_decide_end). */
@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,8 +26,9 @@
 #include "kvm-compat.h"
 #include "memory.h"
 #include "runner-protocol.h"
+#include "caller-fd.h"
 #include "runner-uids.h"
-#include "sha256.h"
+#include "time-util.h"
 #include "vm-instance.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
@@ -46,6 +48,7 @@ struct vm_instance {
 	vm_instance_options opts;
 	vm_instance_callbacks cb;
 	void *userdata;
+	int kernel_fd, initrd_fd; /* sealed payload memfds (vm_instance_set_payload) */
 
 	enum pvm_vm_state state;
 	enum pvm_death_reason death;
@@ -61,6 +64,7 @@ struct vm_instance {
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
 	/* guest memory held by pvmd */
@@ -81,17 +85,16 @@ struct vm_instance {
 
 	char *ring;
 	size_t ring_size, ring_head, ring_len;
+
+	/* virtio devices */
+	int disk_fds[PVM_DISKS_MAX];
+	char *vsock_dir;
+	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
+	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
 };
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
 static runner_uids vm_runner_uids;
-
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void vm_changed(vm_instance *vm)
 {
@@ -147,6 +150,31 @@ static void vm_config_copy_free(pvm_config *c)
 	}
 }
 
+/* A disk's fd must be a regular file or block device, writable when the disk is; reading it
+ * (and its digest) is the runner's job before boot, off pvmd's event loop. */
+static int vm_disk_check(const pvm_disk *d, size_t i, int fd, pvm_error *err)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+		return pvm_error_set(err, EINVAL, "disk %zu: not an open file descriptor", i);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu: the descriptor is not a regular file or block "
+				     "device",
+				     i);
+	if ((fl & O_ACCMODE) == O_WRONLY || (fl & O_PATH))
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu: the descriptor is not open for reading", i);
+	if (!d->read_only && (fl & O_ACCMODE) != O_RDWR)
+		return pvm_error_set(err, EINVAL,
+				     "disk %zu is read-write but its descriptor is read-only: open "
+				     "it O_RDWR or set \"read_only\": true",
+				     i);
+	return 0;
+}
+
 int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err)
@@ -167,11 +195,34 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
+	if (opts->n_disk_fds != cfg->n_disks)
+		return pvm_error_set(
+		    err, EINVAL,
+		    "the config names %zu disks but %zu file descriptors came with "
+		    "it: pass one per disk, in order",
+		    cfg->n_disks, opts->n_disk_fds);
+	if (cfg->vsock && (opts->vsock_cid <= 2 || !opts->vsock_dir))
+		return pvm_error_set(err, EINVAL,
+				     "vsock needs a guest CID above 2 and a directory");
+
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
-	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = -1;
+	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = vm->vsock_listen_fd = -1;
+	vm->kernel_fd = vm->initrd_fd = -1;
+	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
+		vm->disk_fds[i] = -1;
+	for (size_t i = 0; i < cfg->n_disks; i++) {
+		int r = vm_disk_check(&cfg->disks[i], i, opts->disk_fds[i], err);
+		if (r < 0)
+			return r;
+		vm->disk_fds[i] = fcntl(opts->disk_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (vm->disk_fds[i] < 0)
+			return pvm_error_set(err, errno, "disk %zu: duplicating its fd: %m", i);
+	}
+	if (opts->vsock_dir && !(vm->vsock_dir = strdup(opts->vsock_dir)))
+		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->event = sd_event_ref(event);
 	vm->opts = *opts;
 	vm->opts.runtime_dir =
@@ -185,6 +236,8 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->opts.runner_path = vm->runner_path;
 	vm->opts.log_dir = vm->log_dir;
+	vm->opts.vsock_dir = vm->vsock_dir;
+	vm->opts.disk_fds = NULL; /* dup'ed above */
 	if (cb)
 		vm->cb = *cb;
 	vm->userdata = userdata;
@@ -195,6 +248,27 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	pthread_sigmask(SIG_BLOCK, &chld, NULL);
 
 	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err)
+{
+	_cleanup_close_ int k = -1, i = -1;
+	uint64_t size;
+
+	/* sealed, so the bytes pvmd hashed when it made the copy are the bytes every start loads */
+	if (caller_payload_check_sealed(kernel_memfd, &size) < 0 ||
+	    (initrd_memfd >= 0 && caller_payload_check_sealed(initrd_memfd, &size) < 0))
+		return pvm_error_set(err, EPERM, "payload: not a sealed memfd");
+	k = fcntl(kernel_memfd, F_DUPFD_CLOEXEC, 3);
+	if (k < 0 || (initrd_memfd >= 0 && (i = fcntl(initrd_memfd, F_DUPFD_CLOEXEC, 3)) < 0))
+		return pvm_error_set(err, errno, "payload: %m");
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
+	vm->kernel_fd = TAKE_FD(k);
+	vm->initrd_fd = TAKE_FD(i);
 	return 0;
 }
 
@@ -279,6 +353,10 @@ static void vm_release_run(vm_instance *vm)
 		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
+	if (vm->vsock_listen_fd >= 0) {
+		close(TAKE_FD(vm->vsock_listen_fd));
+		unlink(vm->vsock_sa.sun_path);
+	}
 	vm->pid = 0;
 }
 
@@ -322,8 +400,22 @@ static const struct {
 	[PVM_EXIT_EVENT_FATAL] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
 };
 
+/* How the runner process ended, for messages. si is NULL for an adopted runner: it is not
+ * pvmd's child, so only its exit is seen, not its status. */
+static void vm_describe_exit(const siginfo_t *si, char *buf, size_t size)
+{
+	if (!si)
+		snprintf(buf, size, "exit status unknown: adopted from a previous pvmd");
+	else
+		snprintf(buf, size, "%s %d", si->si_code == CLD_EXITED ? "exit status" : "signal",
+			 si->si_status);
+}
+
 static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 {
+	char how[64];
+
+	vm_describe_exit(si, how, sizeof(how));
 	if (vm->exit_seen && vm->exit_kind < ELEMENTSOF(vm_exit_table) &&
 	    vm_exit_table[vm->exit_kind].reason != PVM_DEATH_NONE) {
 		vm->state = vm_exit_table[vm->exit_kind].state;
@@ -339,10 +431,8 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_START_FAILED;
 		if (!vm->message[0])
-			vm_set_message(vm, "runner ended during start (%s %d)",
-				       si->si_code == CLD_EXITED ? "exit status" : "signal",
-				       si->si_status);
-	} else if (si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
+			vm_set_message(vm, "runner ended during start (%s)", how);
+	} else if (si && si->si_code != CLD_EXITED && si->si_status == SIGSYS) {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_PROTECTION_VIOLATION;
 		vm_set_message(
@@ -350,8 +440,7 @@ static void vm_decide_end(vm_instance *vm, const siginfo_t *si)
 	} else {
 		vm->state = PVM_VM_FAILED;
 		vm->death = PVM_DEATH_CRASH;
-		vm_set_message(vm, "runner ended unexpectedly (%s %d)",
-			       si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+		vm_set_message(vm, "runner ended unexpectedly (%s)", how);
 	}
 }
 
@@ -371,12 +460,50 @@ static int vm_on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 	return 0;
 }
 
+/* An adopted runner is watched through its pidfd, which turns readable when it exits. */
+static int vm_on_adopted_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	vm_instance *vm = userdata;
+
+	if (vm->io_source)
+		vm_read_messages(vm, UINT_MAX);
+	vm_decide_end(vm, NULL);
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	vm_release_run(vm);
+	vm_changed(vm);
+	return 0;
+}
+
 /* ---- messages from the runner ---- */
 
-static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+/* What a guest memory fd really is, by its /proc link (the runner's word is not enough):
+ * guest_memfd or pvm's own memfd, of the VM's size. Fills mem_st and mem_link. */
+static int vm_identify_memory(vm_instance *vm, int fd, uint64_t size,
+			      enum runner_backing *ret_backing)
 {
 	char path[64], link[128] = "";
 	ssize_t n;
+
+	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
+	    (uint64_t)vm->mem_st.st_size != size)
+		return -EBADMSG;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strcmp(link, VM_GUEST_MEMFD_LINK) == 0 ||
+	    strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) == 0)
+		*ret_backing = RUNNER_BACKING_GUEST_MEMFD;
+	else if (strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) == 0)
+		*ret_backing = RUNNER_BACKING_MEMFD_MLOCK;
+	else
+		return -EBADMSG;
+	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
+	return 0;
+}
+
+static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
+{
+	enum runner_backing backing;
 
 	if (m->backing != RUNNER_BACKING_GUEST_MEMFD && m->backing != RUNNER_BACKING_MEMFD_MLOCK)
 		return -EBADMSG;
@@ -388,19 +515,45 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
 	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EBADMSG;
-	if (fstat(fd, &vm->mem_st) < 0 || !S_ISREG(vm->mem_st.st_mode) ||
-	    (uint64_t)vm->mem_st.st_size != m->memory_bytes)
-		return -EBADMSG;
 	/* the fd must really be what the runner says it is */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	link[n > 0 ? n : 0] = '\0';
-	if (m->backing == RUNNER_BACKING_GUEST_MEMFD
-		? strcmp(link, VM_GUEST_MEMFD_LINK) != 0 &&
-		      strncmp(link, VM_GUEST_MEMFD_LINK_FS, strlen(VM_GUEST_MEMFD_LINK_FS)) != 0
-		: strncmp(link, VM_MEMFD_LINK_PREFIX, strlen(VM_MEMFD_LINK_PREFIX)) != 0)
+	if (vm_identify_memory(vm, fd, m->memory_bytes, &backing) < 0 || backing != m->backing)
 		return -EBADMSG;
-	snprintf(vm->mem_link, sizeof(vm->mem_link), "%s", link);
+	return 0;
+}
+
+/* The devices, between the runner's memory and the entry state: the window (the top of RAM),
+ * each disk with its fd, vsock with its listening socket and the directory of host sockets. */
+static int vm_send_devices(vm_instance *vm, pvm_error *err)
+{
+	const pvm_config *cfg = vm->cfg;
+	runner_msg_window w;
+	int r = 0;
+
+	if (!pvm_config_has_devices(cfg))
+		return 0;
+	w = (runner_msg_window){ .size = (uint64_t)cfg->window_mib << 20 };
+	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
+	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
+	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
+		runner_msg_disk d = { .flags = cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0,
+				      .has_sha256 = cfg->disks[i].has_sha256 };
+		snprintf(d.id, sizeof(d.id), "%s", cfg->disks[i].id);
+		memcpy(d.sha256, cfg->disks[i].sha256, sizeof(d.sha256));
+		r = runner_msg_send(vm->sock, RUNNER_MSG_DISK, &d, sizeof(d), vm->disk_fds[i]);
+	}
+	if (r >= 0 && cfg->vsock) {
+		_cleanup_close_ int dir = open(vm->vsock_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		runner_msg_vsock v = { .guest_cid = vm->opts.vsock_cid };
+		snprintf(v.prefix, sizeof(v.prefix), "%s.vsock_", cfg->name);
+		if (dir < 0)
+			return pvm_error_set(err, errno, "opening %s: %m", vm->vsock_dir);
+		r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK, &v, sizeof(v), vm->vsock_listen_fd);
+		if (r >= 0)
+			r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK_DIR, NULL, 0, dir);
+	}
+	if (r < 0)
+		return pvm_error_set(err, -r, "sending the devices to the runner: %s",
+				     strerror(-r));
 	return 0;
 }
 
@@ -436,6 +589,9 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 	vm->runner_maps = m->created_flags & RUNNER_CREATED_RUNNER_MAPS;
 	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
 
+	r = vm_send_devices(vm, &err);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
 	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
 	if (r < 0)
 		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
@@ -582,37 +738,30 @@ static int vm_on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- start ---- */
 
-static int vm_read_file(const char *path, const char *what, size_t max, uint8_t **ret,
-			size_t *ret_len, pvm_error *err)
+/* A payload memfd's bytes: pvmd's own sealed copy, so its size cannot change under the read and
+ * reading it never waits on anyone. */
+static int vm_read_payload(int memfd, const char *what, size_t max, uint8_t **ret, size_t *ret_len,
+			   pvm_error *err)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
-	struct stat st;
+	uint64_t size = 0;
 	size_t done = 0;
 
-	/* the path may name a FIFO by now (the config was checked when the VM was created):
-	 * O_NONBLOCK so opening it cannot hang pvmd before the regular-file check below */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (fstat(fd, &st) < 0)
-		return pvm_error_set(err, errno, "%s %s: %m", what, path);
-	if (!S_ISREG(st.st_mode))
-		return pvm_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
-	if (st.st_size == 0 || (uint64_t)st.st_size > max)
+	if (caller_payload_check_sealed(memfd, &size) < 0)
+		return pvm_error_set(err, EPERM, "%s: not a sealed payload copy", what);
+	if (size == 0 || size > max)
 		return pvm_error_set(err, EFBIG,
-				     "%s %s: %lld bytes; must be 1 to %zu (guest memory)", what,
-				     path, (long long)st.st_size, max);
-	buf = malloc((size_t)st.st_size);
+				     "%s: %" PRIu64 " bytes; must be 1 to %zu (guest memory)", what,
+				     size, max);
+	buf = malloc((size_t)size);
 	if (!buf)
 		return pvm_error_set(err, ENOMEM, "%s: out of memory", what);
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+	while (done < (size_t)size) {
+		ssize_t n = pread(memfd, buf + done, (size_t)size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return pvm_error_set(err, n < 0 ? errno : EIO, "%s %s: short read", what,
-					     path);
+			return pvm_error_set(err, n < 0 ? errno : EIO, "%s: short read", what);
 		done += (size_t)n;
 	}
 	*ret = TAKE_PTR(buf);
@@ -633,20 +782,13 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 	r = arch->memory_map(mem, &vm->map, err);
 	if (r < 0)
 		return r;
-	r = vm_read_file(vm->cfg->kernel, "kernel", mem, &kernel, &kernel_len, err);
+	if (vm->kernel_fd < 0)
+		return pvm_error_set(err, EINVAL, "no payload: pvmd did not hand one over");
+	r = vm_read_payload(vm->kernel_fd, "kernel", mem, &kernel, &kernel_len, err);
 	if (r < 0)
 		return r;
-	if (vm->cfg->has_payload_sha256) {
-		uint8_t digest[SHA256_DIGEST_SIZE];
-		sha256(kernel, kernel_len, digest);
-		if (memcmp(digest, vm->cfg->payload_sha256, sizeof(digest)) != 0)
-			return pvm_error_set(
-			    err, EBADMSG,
-			    "kernel %s: SHA-256 does not match payload_sha256 in the config",
-			    vm->cfg->kernel);
-	}
-	if (vm->cfg->initrd) {
-		r = vm_read_file(vm->cfg->initrd, "initrd", mem, &initrd, &initrd_len, err);
+	if (vm->initrd_fd >= 0) {
+		r = vm_read_payload(vm->initrd_fd, "initrd", mem, &initrd, &initrd_len, err);
 		if (r < 0)
 			return r;
 	}
@@ -660,6 +802,8 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		.load_address = vm->cfg->load_address,
 		.map = vm->map,
 		.cpus = vm->cfg->cpus,
+		.window_size =
+		    pvm_config_has_devices(vm->cfg) ? (uint64_t)vm->cfg->window_mib << 20 : 0,
 	};
 	return arch->plan_boot(&in, &vm->plan, err);
 }
@@ -734,6 +878,38 @@ static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1]
 	ret[n] = NULL;
 }
 
+/* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
+ * makes it (the runner's jail cannot), owned by the VM's owner with mode 0600, and hands the
+ * listening socket to the runner. */
+static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un *sa = &vm->vsock_sa;
+	int n;
+
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s.vsock", vm->vsock_dir,
+		     vm->cfg->name);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+		return pvm_error_set(err, ENAMETOOLONG, "vsock socket path %s/%s.vsock is too long",
+				     vm->vsock_dir, vm->cfg->name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "vsock socket: %m");
+	(void)unlink(sa->sun_path); /* a previous run's */
+	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0)
+		return pvm_error_set(err, errno, "binding %s: %m", sa->sun_path);
+	if (fchmod(fd, 0600) < 0 || chmod(sa->sun_path, 0600) < 0 ||
+	    lchown(sa->sun_path, vm->opts.vsock_uid, vm->opts.vsock_gid) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+		unlink(sa->sun_path);
+		return pvm_error_set(err, e, "setting up %s: %s", sa->sun_path, strerror(e));
+	}
+	vm->vsock_listen_fd = TAKE_FD(fd);
+	return 0;
+}
+
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
 	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
@@ -743,6 +919,13 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	vm_runner_env(envp); /* before fork: the child only execs */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return pvm_error_set(err, errno, "socketpair: %m");
+	/* pvmd never blocks on its runner: a runner that stops reading only loses input. Set
+	 * before the fork, so a failure needs no child to be reaped. */
+	if (fcntl(pair[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = errno;
+		close(pair[0]), close(pair[1]);
+		return pvm_error_set(err, r, "making the runner socket non-blocking: %m");
+	}
 	pid = fork();
 	if (pid < 0) {
 		r = errno;
@@ -763,8 +946,6 @@ static int vm_spawn(vm_instance *vm, pvm_error *err)
 	}
 	close(pair[1]);
 	vm->sock = pair[0];
-	/* pvmd never blocks on its runner: a runner that stops reading only loses input */
-	(void)fcntl(vm->sock, F_SETFL, O_NONBLOCK);
 	vm->pid = pid;
 	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (vm->pidfd < 0) {
@@ -804,9 +985,11 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->exit_seen = vm->error_seen = vm->forced = vm->have_sandbox_report = false;
 	vm->ring_head = vm->ring_len = 0;
 	memset(&vm->running, 0, sizeof(vm->running));
-	vm->start_time_usec = now_usec(CLOCK_REALTIME);
+	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
+	if (r >= 0 && vm->cfg->vsock)
+		r = vm_vsock_listen(vm, err);
 	if (r >= 0)
 		r = vm_pick_uid(vm, err);
 	if (r >= 0)
@@ -1061,6 +1244,175 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 	return 0;
 }
 
+/* ---- handover ---- */
+
+/* A guest is resumable by another pvmd once its payload is loaded and it runs. */
+static bool vm_state_resumable(enum pvm_vm_state s)
+{
+	return s == PVM_VM_RUNNING || s == PVM_VM_READY || s == PVM_VM_STOPPING;
+}
+
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret)
+{
+	if (!vm_runner_alive(vm) || vm->mem_fd < 0 || !vm->running_seen ||
+	    !vm_state_resumable(vm->state))
+		return -ENOTCONN;
+	*ret = (vm_instance_handover){
+		.state = vm->state,
+		.pid = vm->pid,
+		.pidfd = vm->pidfd,
+		.sock = vm->sock,
+		.mem_fd = vm->mem_fd,
+		.uid = vm->uid,
+		.mem_flags = vm->mem_flags,
+		.runner_maps = vm->runner_maps,
+		.namespaces = vm->running.namespaces,
+		.start_time_usec = vm->start_time_usec,
+	};
+	return 0;
+}
+
+/* The pid a pidfd refers to (its fdinfo "Pid:" line), or -ESRCH once the process has exited. */
+static int vm_pidfd_pid(int pidfd, pid_t *ret)
+{
+	char path[64], line[128];
+	long pid = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Pid: %ld", &pid) == 1;
+	fclose(f);
+	if (!found)
+		return -EBADF; /* not a pidfd */
+	if (pid <= 0)
+		return -ESRCH;
+	*ret = (pid_t)pid;
+	return 0;
+}
+
+static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	enum runner_backing backing;
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+	pid_t pid = 0;
+	int r;
+
+	if (h->state != PVM_VM_RUNNING && h->state != PVM_VM_READY && h->state != PVM_VM_STOPPING)
+		return pvm_error_set(err, EINVAL, "recorded state %s cannot be resumed",
+				     pvm_vm_state_to_string(h->state));
+	r = vm_pidfd_pid(h->pidfd, &pid);
+	if (r < 0 || pid != h->pid)
+		return pvm_error_set(err, r < 0 ? -r : ESRCH,
+				     "the stored pidfd is not runner %d (%s)", (int)h->pid,
+				     r == -ESRCH ? "it has exited"
+				     : r < 0	 ? strerror(-r)
+						 : "other pid");
+	if (getsockopt(h->sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(h->sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    type != SOCK_SEQPACKET)
+		return pvm_error_set(err, ENOTSOCK,
+				     "the stored control fd is not a runner socket (AF_UNIX "
+				     "SOCK_SEQPACKET)");
+	r = pvm_arch_native()
+		? pvm_arch_native()->memory_map((uint64_t)vm->cfg->memory_mib << 20, &vm->map, err)
+		: pvm_error_set(err, ENOTSUP, "no KVM backend for this architecture");
+	if (r < 0)
+		return r;
+	if (vm_identify_memory(vm, h->mem_fd, vm->map.ram_size, &backing) < 0)
+		return pvm_error_set(
+		    err, EBADMSG, "the stored memory fd is not guest memory of %" PRIu64 " bytes",
+		    vm->map.ram_size);
+	vm->backing = backing;
+	return 0;
+}
+
+/* The uid an adopted runner holds stays taken, so that no new runner gets it. */
+static void vm_claim_uid(vm_instance *vm, uid_t uid)
+{
+	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
+	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+
+	vm->uid = uid;
+	if (vm->opts.runner_uid != 0)
+		return;
+	if ((vm_runner_uids.first != first || vm_runner_uids.count != count) &&
+	    (vm_runner_uids.in_use > 0 ||
+	     runner_uids_init(&vm_runner_uids, first, count, NULL) < 0))
+		return;
+	if (runner_uids_claim(&vm_runner_uids, uid) >= 0)
+		vm->uid_allocated = true;
+}
+
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err)
+{
+	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
+	int r;
+
+	r = vm_instance_new(event, cfg, opts, cb, userdata, &vm, err);
+	if (r < 0)
+		return r;
+	r = vm_check_handover(vm, h, err);
+	if (r < 0)
+		return r;
+	r = vm_open_log(vm, err);
+	if (r < 0)
+		return r;
+	r = sd_event_add_io(vm->event, &vm->child_source, h->pidfd, EPOLLIN, vm_on_adopted_exit,
+			    vm);
+	if (r >= 0)
+		r = sd_event_add_io(vm->event, &vm->io_source, h->sock, EPOLLIN, vm_on_io, vm);
+	if (r < 0) {
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm->io_source = sd_event_source_disable_unref(vm->io_source);
+		if (vm->log_fd >= 0)
+			close(TAKE_FD(vm->log_fd));
+		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
+	}
+	/* from here on the instance owns the fds */
+	(void)fcntl(h->sock, F_SETFL, O_NONBLOCK);
+	vm->adopted = true;
+	vm->pid = h->pid;
+	vm->pidfd = h->pidfd;
+	vm->sock = h->sock;
+	vm->mem_fd = h->mem_fd;
+	vm->mem_flags = h->mem_flags;
+	vm->mem_size = vm->map.ram_size;
+	vm->runner_maps = h->runner_maps;
+	vm->running.namespaces = h->namespaces;
+	vm->start_time_usec = h->start_time_usec;
+	vm_claim_uid(vm, h->uid);
+	vm->boot_sent = vm->running_seen = true;
+	/* a guest that was stopping is asked again by the caller (its stop timer was pvmd's) */
+	vm->state = h->state == PVM_VM_READY ? PVM_VM_READY : PVM_VM_RUNNING;
+	if (vm->state == PVM_VM_RUNNING && vm->cfg->boot_timeout_ms > 0) {
+		/* the previous pvmd's boot timer is gone: a not-yet-ready guest gets a new one */
+		r = sd_event_add_time_relative(vm->event, &vm->boot_timer, CLOCK_MONOTONIC,
+					       (uint64_t)vm->cfg->boot_timeout_ms * 1000, 0,
+					       vm_on_boot_timeout, vm);
+		if (r < 0)
+			vm_fail_start(vm, PVM_DEATH_START_FAILED, "boot timer: %s", strerror(-r));
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+vm_instance *vm_instance_abandon(vm_instance *vm)
+{
+	if (!vm)
+		return NULL;
+	vm->child_source = sd_event_source_disable_unref(vm->child_source);
+	vm_release_run(vm); /* closes pvmd's copies; the runner lives on */
+	return vm_instance_free(vm);
+}
+
 vm_instance *vm_instance_free(vm_instance *vm)
 {
 	if (!vm)
@@ -1073,7 +1425,15 @@ vm_instance *vm_instance_free(vm_instance *vm)
 	}
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
 	vm_release_run(vm);
+	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
+		if (vm->disk_fds[i] >= 0)
+			close(vm->disk_fds[i]);
+	free(vm->vsock_dir);
 	vm_config_copy_free(vm->cfg);
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
 	free(vm->runner_path);
 	free(vm->log_dir);
 	free(vm->ring);

@@ -1,5 +1,5 @@
-/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads and
- * verifies the payload, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
+/* One VM as pvmd runs it: spawns its sandboxed runner, holds its guest_memfd, loads the
+ * payload pvmd verified, follows its lifecycle on pvmd's sd-event loop, and keeps its console.
  * The D-Bus layer (manager.c, vm-object.c) drives VMs only through this interface. */
 #pragma once
 
@@ -16,15 +16,22 @@
 typedef struct vm_instance vm_instance;
 
 typedef struct vm_instance_options {
-	const char *runner_path;   /* pvm-runner executable */
-	const char *runtime_dir;   /* pvmd's runtime directory (pvmd keeps its records in state/) */
-	const char *log_dir;       /* console logs: <log_dir>/<name>.log; NULL: no log file */
-	uid_t runner_uid;          /* uid/gid the runner drops to; 0: one of its own from the */
-	gid_t runner_gid;          /* range below (uid = gid = base + slot), never root */
+	const char *runner_path; /* pvm-runner executable */
+	const char *runtime_dir; /* pvmd's runtime directory (pvmd keeps its records in state/) */
+	const char *log_dir;	 /* console logs: <log_dir>/<name>.log; NULL: no log file */
+	uid_t runner_uid;	 /* uid/gid the runner drops to; 0: one of its own from the */
+	gid_t runner_gid;	 /* range below (uid = gid = base + slot), never root */
 	bool allow_memory_fallback; /* policy said memfd+mlock may replace guest_memfd */
 	size_t console_ring_size;   /* bytes kept in memory; 0: 64 KiB */
-	uid_t runner_uid_base;      /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
+	uid_t runner_uid_base;	    /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
 	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
+	/* virtio devices (pvm-config(5) "disks", "vsock") */
+	const int *disk_fds; /* one per config disk, in order: the caller's; the instance dups */
+	size_t n_disk_fds;
+	uint32_t vsock_cid;    /* the guest's CID (3 or more) when the config has vsock */
+	const char *vsock_dir; /* where <name>.vsock is made and <name>.vsock_<port> found */
+	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
+	gid_t vsock_gid;
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -40,6 +47,10 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
 		    pvm_error *err);
 vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first */
+/* The payload every start loads: memfds sealed against any change (caller-fd.h makes them),
+ * duplicated; initrd_memfd -1 for none. The config's kernel and initrd fields are labels only:
+ * the engine opens no path. */
+int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err);
 DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
 
 /* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start
@@ -53,8 +64,8 @@ int vm_instance_kill(vm_instance *vm, pvm_error *err);
 const pvm_config *vm_instance_config(const vm_instance *vm);
 enum pvm_vm_state vm_instance_state(const vm_instance *vm);
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
-const char *vm_instance_message(const vm_instance *vm); /* last error/exit detail, or "" */
-pid_t vm_instance_runner_pid(const vm_instance *vm);    /* 0 when not running */
+const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
+pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
 int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret);
 
@@ -63,20 +74,46 @@ int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_
 /* Send bytes to the guest's console input (if the config enables input). */
 int vm_instance_console_write(vm_instance *vm, const void *data, size_t len);
 
+/* ---- handing a running VM to the next pvmd ----
+ * A runner outlives pvmd as long as someone (systemd's fd store) holds pvmd's end of its control
+ * socket. What the next pvmd needs to take it over: */
+typedef struct vm_instance_handover {
+	enum pvm_vm_state state; /* RUNNING, READY or STOPPING */
+	pid_t pid;
+	int pidfd, sock, mem_fd; /* owned by the instance (get) or handed to it (adopt) */
+	uid_t uid;		 /* the runner's uid (= its gid) */
+	uint64_t mem_flags;	 /* guest_memfd flags the runner reported */
+	bool runner_maps;	 /* the runner maps guest memory for KVM */
+	unsigned namespaces;	 /* namespaces the runner entered (sandbox report) */
+	uint64_t start_time_usec;
+} vm_instance_handover;
+
+/* The running VM's handover, fds still owned by the instance; -ENOTCONN unless the guest runs
+ * (RUNNING, READY, STOPPING: earlier, the payload is not loaded and nothing can be resumed). */
+int vm_instance_get_handover(const vm_instance *vm, vm_instance_handover *ret);
+/* Take over a runner left by a previous pvmd. Checks that the pidfd is that runner, the socket
+ * a SEQPACKET socket and the memory fd guest memory of this config's size; on success the
+ * instance owns the three fds, on failure the caller keeps them. */
+int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		      const vm_instance_callbacks *cb, void *userdata,
+		      const vm_instance_handover *h, vm_instance **ret, pvm_error *err);
+/* Free without ending the runner (pvmd exits for a restart; the fd store keeps it going). */
+vm_instance *vm_instance_abandon(vm_instance *vm);
+
 /* Sandbox self-check (tests and diagnostics): the running runner attempts what its lock-down
  * forbids and reports each result; `changed` is called when the report arrives. */
 typedef struct vm_instance_sandbox_report {
 	/* 0 means the attempt SUCCEEDED (a broken sandbox); otherwise the errno it failed with */
-	int create_guest_memfd;      /* KVM_CREATE_GUEST_MEMFD on the VM fd */
+	int create_guest_memfd;	     /* KVM_CREATE_GUEST_MEMFD on the VM fd */
 	int set_user_memory_region2; /* a new anonymous-memory memslot, v2 ioctl */
 	int set_user_memory_region;  /* the same with the v1 ioctl */
-	int mmap_exec;               /* an executable mapping */
-	int open_dev_kvm;            /* opening /dev/kvm again */
-	int seccomp_mode;            /* PR_GET_SECCOMP: 2 = filter */
-	int no_new_privs;            /* PR_GET_NO_NEW_PRIVS */
+	int mmap_exec;		     /* an executable mapping */
+	int open_dev_kvm;	     /* opening /dev/kvm again */
+	int seccomp_mode;	     /* PR_GET_SECCOMP: 2 = filter */
+	int no_new_privs;	     /* PR_GET_NO_NEW_PRIVS */
 	uid_t uid;
 	gid_t gid;
-	bool vm_fd_valid; /* the VM fd the attempts used was open: the attempts were real */
+	bool vm_fd_valid;    /* the VM fd the attempts used was open: the attempts were real */
 	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
 } vm_instance_sandbox_report;
 

@@ -11,9 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "bus-client.h"
+#include "caller-fd.h"
 #include "pvmd.h"
-#include "sha256.h"
+#include "vm-props.h"
+#include "worker.h"
+
+static void payload_wait_abandon(pvmd_vm *vm);
 
 struct pvmd_console_client {
 	pvmd_vm *vm;
@@ -104,7 +110,7 @@ GETTER(get_name, s, vm->name)
 GETTER(get_state, s, pvm_vm_state_to_string(pvmd_vm_state(vm)))
 GETTER(get_death_reason, s, pvm_death_reason_to_string(pvmd_vm_death_reason(vm)))
 GETTER(get_message, s, pvmd_vm_message(vm))
-GETTER(get_protected, b, vm->cfg->protected_vm)
+GETTER(get_protected_vm, b, vm->cfg->protected_vm)
 GETTER(get_memory_mib, u, vm->cfg->memory_mib)
 /* guest_memfd or memfd-mlock while guest memory exists, else "none" */
 GETTER(get_memory_backing, s, mem->backing[0] ? mem->backing : "none")
@@ -116,9 +122,11 @@ GETTER(get_host_mapped, s, pvm_tristate_to_string(mem->host_mapped))
 GETTER(get_host_mapped_how, s, mem->host_mapped_how)
 GETTER(get_vcpus, u, vm->cfg->cpus)
 GETTER(get_runner_pid, u, (uint32_t)vm_runner_pid(vm))
-GETTER(get_start_time, t, vm_start_time(vm))
-GETTER(get_owner, u, vm->owner)
+GETTER(get_start_time_usec, t, vm_start_time(vm))
+GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
+GETTER(get_vsock_cid, u, vm->vsock_cid)
+GETTER(get_vsock_socket, s, vm->vsock_socket)
 #undef GETTER
 
 typedef struct vm_prop {
@@ -129,26 +137,11 @@ typedef struct vm_prop {
 	bool constant; /* never changes (SD_BUS_VTABLE_PROPERTY_CONST below) */
 } vm_prop;
 
-static const vm_prop vm_props[] = {
-	{ "Name", 's', false, get_name, true },
-	{ "State", 's', false, get_state },
-	{ "DeathReason", 's', false, get_death_reason },
-	{ "Message", 's', false, get_message },
-	{ "Protected", 'b', false, get_protected, true },
-	{ "MemoryMiB", 'u', false, get_memory_mib, true },
-	{ "MemoryBacking", 's', true, get_memory_backing },
-	{ "Unswappable", 's', true, get_unswappable },
-	{ "UnswappableHow", 's', true, get_unswappable_how },
-	{ "Unmigratable", 's', true, get_unmigratable },
-	{ "UnmigratableHow", 's', true, get_unmigratable_how },
-	{ "HostMapped", 's', true, get_host_mapped },
-	{ "HostMappedHow", 's', true, get_host_mapped_how },
-	{ "VCPUs", 'u', false, get_vcpus, true },
-	{ "RunnerPID", 'u', false, get_runner_pid },
-	{ "StartTime", 't', false, get_start_time },
-	{ "Owner", 'u', false, get_owner, true },
-	{ "Tied", 'b', false, get_tied },
-};
+/* The getters above are named after the fields of vm-props.h, which lists every property */
+#define VM_PROP_ROW(bus, sig, field, key, flags)                                                   \
+	{ bus, sig[0], PVM_VM_PROP_MEMORY & flags, get_##field, PVM_VM_PROP_CONST & flags },
+static const vm_prop vm_props[] = { PVM_VM_PROPERTIES(VM_PROP_ROW) };
+#undef VM_PROP_ROW
 
 static int append_prop(sd_bus_message *reply, const vm_prop *p, const pvmd_vm *vm,
 		       const pvm_memory_report *mem)
@@ -248,10 +241,11 @@ void pvmd_vm_close_consoles(pvmd_vm *vm)
 		console_client_remove(vm, vm->n_consoles - 1);
 }
 
-/* systemd-machined, when it runs: each running VM is a machine of class "vm" led by its runner.
- * Calls are asynchronous and never start machined; without it they fail and nothing else
- * changes. */
-static int machine_call(manager *m, const char *member, sd_bus_message **ret)
+/* systemd-machined: each running VM is a machine of class "vm" led by its runner, in a scope of
+ * its own. Calls are asynchronous; registering starts machined where it is bus-activatable (as
+ * systemd ships it), unregistering never does (a machined not running holds nothing of ours).
+ * Without machined they fail and nothing else changes. */
+static int machine_call(pvmd_manager *m, const char *member, sd_bus_message **ret)
 {
 	sd_bus_message *call = NULL;
 	int r;
@@ -260,7 +254,7 @@ static int machine_call(manager *m, const char *member, sd_bus_message **ret)
 					   "/org/freedesktop/machine1",
 					   "org.freedesktop.machine1.Manager", member);
 	if (r >= 0)
-		r = sd_bus_message_set_auto_start(call, false);
+		r = sd_bus_message_set_auto_start(call, strcmp(member, "CreateMachine") == 0);
 	if (r < 0) {
 		sd_bus_message_unref(call);
 		return r;
@@ -289,7 +283,8 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	if (!e)
+	/* a runner taken over after a restart of pvmd may still be registered from before */
+	if (!e || sd_bus_error_has_name(e, "org.freedesktop.machine1.MachineExists"))
 		return 0;
 	vm->machine_registered = false;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
@@ -300,23 +295,53 @@ static int machine_registered_cb(sd_bus_message *reply, void *userdata, sd_bus_e
 	return 0;
 }
 
+/* The runner's own scope, machine-<name>.scope in machine.slice, with limits from the config:
+ * guest memory plus room for the runner itself, and its threads (one per vCPU, the main one)
+ * plus a few. Guest memory is charged where it is first touched: mostly by the vCPUs, so here. */
+#define VM_SCOPE_MEMORY_HEADROOM_MIB 64
+#define VM_SCOPE_TASKS_HEADROOM 4
+
+static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
+{
+	uint64_t memory_max = ((uint64_t)vm->cfg->memory_mib + VM_SCOPE_MEMORY_HEADROOM_MIB) << 20;
+	uint64_t tasks_max = (uint64_t)vm->cfg->cpus + VM_SCOPE_TASKS_HEADROOM;
+	_cleanup_free_ char *description = NULL, *unit = NULL;
+	int r;
+
+	if (asprintf(&description, "pvm VM %s", vm->name) < 0)
+		return -ENOMEM;
+	r = sd_bus_message_open_container(call, 'a', "(sv)");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "(sv)(sv)(sv)", "Description", "s", description,
+					  "MemoryMax", "t", memory_max, "TasksMax", "t", tasks_max);
+	/* at shutdown pvmd stops its VMs gracefully first: ordered before pvmd's unit, the scope
+	 * is stopped after it */
+	if (r >= 0 && sd_pid_get_unit(0, &unit) >= 0)
+		r = sd_bus_message_append(call, "(sv)", "Before", "as", 1, unit);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	return r;
+}
+
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	pid_t pid = vm_runner_pid(vm);
 	uint8_t id[16] = { 0 }; /* none of its own: machined then makes one up */
 	int r;
 
 	if (!m->use_machined || vm->machine_registered || pid <= 0)
 		return;
-	r = machine_call(m, "RegisterMachine", &call);
+	r = machine_call(m, "CreateMachine", &call);
 	if (r >= 0)
 		r = sd_bus_message_append(call, "s", vm->name);
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', id, sizeof(id));
 	if (r >= 0)
 		r = sd_bus_message_append(call, "ssus", "pvm", "vm", (uint32_t)pid, "");
+	if (r >= 0)
+		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
 				      0);
@@ -340,6 +365,7 @@ static void vm_save(pvmd_vm *vm)
 		.start_time_usec = vm_start_time(vm),
 		.tied = vm->track != NULL,
 	};
+	vm_instance_handover h;
 	pvm_error err = { 0 };
 
 	if (rec.runner_pid > 0) {
@@ -351,10 +377,16 @@ static void vm_save(pvmd_vm *vm)
 			buf[n] = '\0';
 			exe = strdup(buf);
 		}
-		if (proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
+		if (pvmd_proc_start_ticks(rec.runner_pid, &rec.runner_start_ticks) < 0)
 			rec.runner_start_ticks = 0;
 	}
 	rec.runner_exe = exe;
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		rec.runner_uid = h.uid;
+		rec.runner_namespaces = h.namespaces;
+		rec.memory_flags = h.mem_flags;
+		rec.runner_maps = h.runner_maps;
+	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
 		return;
@@ -363,6 +395,33 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+/* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
+ * chance later), and leave it when the VM ends. Without a service manager this does nothing. */
+static void vm_sync_fdstore(pvmd_vm *vm)
+{
+	pvmd_fdstore *s = &vm->manager->fdstore;
+	vm_instance_handover h;
+	int r = 0;
+
+	if (vm->inst && !vm->recovered && vm_instance_get_handover(vm->inst, &h) >= 0) {
+		if (vm->stored_pid == h.pid)
+			return;
+		if (vm->stored_pid)
+			pvmd_fdstore_forget(s, vm->name); /* a previous run's */
+		vm->stored_pid = h.pid;
+		if ((r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_CONTROL, h.sock)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_PIDFD, h.pidfd)) < 0 ||
+		    (r = pvmd_fdstore_put(s, vm->name, PVMD_FDSTORE_MEMORY, h.mem_fd)) < 0)
+			log_warning(
+			    "VM '%s': cannot hand its fds to the service manager's store (%s); "
+			    "it will not survive a restart of pvmd",
+			    vm->name, strerror(-r));
+	} else if (vm->stored_pid) {
+		pvmd_fdstore_forget(s, vm->name);
+		vm->stored_pid = 0;
+	}
 }
 
 /* A property's current value as text, to compare with what was published. */
@@ -390,7 +449,7 @@ static char *prop_text(const vm_prop *p, const pvmd_vm *vm, const pvm_memory_rep
 
 void pvmd_vm_changed(pvmd_vm *vm)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state state = pvmd_vm_state(vm);
 	enum pvm_death_reason reason = pvmd_vm_death_reason(vm);
 	const char *changed[ELEMENTSOF(vm_props) + 1];
@@ -431,12 +490,13 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	if (n > 0)
 		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
-		log_info("VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
-			 reason != PVM_DEATH_NONE ? ", reason " : "",
-			 reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+			    reason != PVM_DEATH_NONE ? ", reason " : "",
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
 		signal_state_changed(vm);
 	}
-	if (state == PVM_VM_RUNNING || state == PVM_VM_READY)
+	/* from the runner's spawn on: its own allocations go to its scope from the start */
+	if (state_is_active(state))
 		vm_register_machine(vm);
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
@@ -444,6 +504,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	}
 	if (record)
 		vm_save(vm);
+	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
 
@@ -472,10 +533,23 @@ static const vm_instance_callbacks instance_callbacks = {
 	.console = instance_console,
 };
 
-int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+/* The lowest CID above the host's (2) that no other VM of pvmd's holds. */
+static uint32_t vsock_cid_pick(const pvmd_manager *m, const pvmd_vm *self)
 {
-	manager *m = vm->manager;
-	vm_instance_options opts = {
+	for (uint32_t cid = 3;; cid++) {
+		bool used = false;
+		for (const pvmd_vm *v = m->vms; v && !used; v = v->next)
+			used = v != self && v->vsock_cid == cid;
+		if (!used)
+			return cid;
+	}
+}
+
+static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
+{
+	const pvmd_manager *m = vm->manager;
+
+	return (vm_instance_options){
 		.runner_path = m->runner_path,
 		.runtime_dir = m->runtime_dir,
 		.log_dir = m->log_dir,
@@ -485,19 +559,83 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 		.runner_uid_count = m->runner_uid_count,
 		.allow_memory_fallback = allow_fallback,
 		.console_ring_size = m->console_ring_size,
+		.disk_fds = vm->disk_fds,
+		.n_disk_fds = vm->n_disk_fds,
+		.vsock_cid = vm->vsock_cid,
+		.vsock_dir = m->runtime_dir,
+		.vsock_uid = vm->owner,
+		.vsock_gid = (gid_t)-1,
 	};
+}
+
+int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *error)
+{
+	if (n != vm->cfg->n_disks)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+					 "The config names %zu disks but %zu descriptors came in "
+					 "disk_fds: pass one per disk, in order",
+					 vm->cfg->n_disks, n);
+	for (; vm->n_disk_fds < n; vm->n_disk_fds++) {
+		int fd = fcntl(fds[vm->n_disk_fds], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return sd_bus_error_set_errnof(error, errno, "Cannot keep disk %zu: %m",
+						       vm->n_disk_fds);
+		vm->disk_fds[vm->n_disk_fds] = fd;
+	}
+	return 0;
+}
+
+int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
+{
+	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	r = vm_instance_new(m->event, vm->cfg, &opts, &instance_callbacks, vm, &inst, err);
+	if (vm->cfg->vsock) {
+		if (!vm->vsock_cid)
+			vm->vsock_cid = vsock_cid_pick(vm->manager, vm);
+		free(vm->vsock_socket);
+		if (asprintf(&vm->vsock_socket, "%s/%s.vsock", vm->manager->runtime_dir, vm->name) <
+		    0) {
+			vm->vsock_socket = NULL;
+			return pvm_error_set(err, ENOMEM, "out of memory");
+		}
+		opts.vsock_cid = vm->vsock_cid;
+	}
+
+	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
+			    err);
 	if (r < 0)
 		return r;
+	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
+	if (r < 0) {
+		vm_instance_free(inst);
+		return r;
+	}
 	vm_instance_free(vm->inst);
 	vm->inst = inst;
 	return 0;
 }
 
-int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
+int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
+{
+	/* the memory exists already: its backing is checked, not chosen */
+	vm_instance_options opts = vm_instance_options_for(vm, false);
+	vm_instance *inst = NULL;
+	int r;
+
+	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
+			      err);
+	if (r < 0)
+		return r;
+	vm_instance_free(vm->inst);
+	vm->inst = inst;
+	vm->recovered = false;
+	vm->stored_pid = h->pid; /* its fds are in the store already */
+	return 0;
+}
+
+int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 {
 	pvmd_vm *vm = calloc(1, sizeof(*vm));
 	int r;
@@ -506,6 +644,7 @@ int pvmd_vm_new(manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 		return -ENOMEM;
 	vm->manager = m;
 	vm->owner = owner;
+	vm->kernel = vm->initrd = CALLER_PAYLOAD_NULL;
 	vm->rec_state = PVM_VM_CREATED;
 	vm->name = strdup(cfg->name);
 	if (!vm->name) {
@@ -527,95 +666,272 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 {
 	if (!vm)
 		return NULL;
+	payload_wait_abandon(vm);
 	pvmd_vm_close_consoles(vm);
 	free(vm->consoles);
+	caller_payload_done(&vm->kernel);
+	caller_payload_done(&vm->initrd);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
-	vm_instance_free(vm->inst);
+	if (vm->manager->keep_vms && vm->stored_pid)
+		vm_instance_abandon(vm->inst); /* the runner and its stored fds stay for the next */
+	else
+		vm_instance_free(vm->inst);
 	pvm_config_free(vm->cfg);
 	for (size_t i = 0; i < ELEMENTSOF(vm->published); i++)
 		free(vm->published[i]);
 	free(vm->rec_message);
 	free(vm->end_note);
+	free(vm->vsock_socket);
+	for (size_t i = 0; i < vm->n_disk_fds; i++)
+		close(vm->disk_fds[i]);
 	free(vm->path);
 	free(vm->name);
 	free(vm);
 	return NULL;
 }
 
-/* The digest pvmd hands to policy is of the bytes it read now; the config then pins it so the
- * runner loads the same bytes or refuses. */
-static int payload_digest(pvmd_vm *vm, uint8_t digest[32], sd_bus_error *error)
-{
-	_cleanup_close_ int fd = -1;
-	uint64_t max = (uint64_t)vm->cfg->memory_mib << 20, left;
-	struct stat st;
-	sha256_ctx ctx;
-	char buf[65536];
+/* ---- payload ----
+ * pvmd holds each VM's payload as a sealed copy (caller-fd.h): made once, from the descriptors
+ * the caller opened (options kernel_fd, initrd_fd), or for root alone from the config's paths,
+ * on a worker thread. Policy judges where the files really are and the digests of the copies;
+ * every start loads those copies. */
 
-	/* The path may have changed since the config was checked: O_NONBLOCK so a FIFO cannot
-	 * hang pvmd, and no more is read than the regular file's size, which must fit guest
-	 * memory as the boot will require (a huge sparse file or an endless one is refused). */
-	fd = open(vm->cfg->kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot open payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (fstat(fd, &st) < 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': cannot stat payload %s: %m", vm->name,
-					 vm->cfg->kernel);
-	if (!S_ISREG(st.st_mode))
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s is not a regular file", vm->name,
-					 vm->cfg->kernel);
-	if ((uint64_t)st.st_size > max)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s has %lld bytes, more than the VM's "
-					 "%u MiB of memory",
-					 vm->name, vm->cfg->kernel, (long long)st.st_size,
-					 vm->cfg->memory_mib);
-	left = (uint64_t)st.st_size;
-	sha256_init(&ctx);
-	while (left > 0) {
-		ssize_t n = read(fd, buf, (size_t)MIN(left, (uint64_t)sizeof(buf)));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-						 "VM '%s': cannot read payload %s: %m", vm->name,
-						 vm->cfg->kernel);
-		if (n == 0)
-			break;
-		sha256_update(&ctx, buf, (size_t)n);
-		left -= (uint64_t)n;
+#define PAYLOAD_LOAD_TIMEOUT_USEC (30 * 1000 * 1000ULL)
+/* where a file is when /proc/self/fd does not lead back to it: under no path prefix */
+#define PAYLOAD_UNLOCATED "(a file pvmd cannot locate by path)"
+
+enum { PAYLOAD_KERNEL, PAYLOAD_INITRD, PAYLOAD_N };
+static const char *const payload_names[PAYLOAD_N] = { "kernel", "initrd" };
+
+typedef struct payload_load {
+	int fd[PAYLOAD_N];     /* the caller's descriptors (our duplicates), or -1 */
+	char *path[PAYLOAD_N]; /* root's payload paths without a descriptor: opened here */
+	uint64_t max;
+	caller_payload out[PAYLOAD_N];
+	pvm_error err;
+} payload_load;
+
+struct pvmd_payload_wait {
+	worker_job *job;
+	sd_bus_message *msg;
+	pvmd_payload_done_fn done;
+};
+
+static void payload_load_free(void *data)
+{
+	payload_load *d = data;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] >= 0)
+			close(d->fd[i]);
+		free(d->path[i]);
+		caller_payload_done(&d->out[i]);
 	}
-	sha256_final(&ctx, digest);
-	if (vm->cfg->has_payload_sha256 && memcmp(vm->cfg->payload_sha256, digest, 32) != 0)
-		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG,
-					 "VM '%s': payload %s does not match its payload_sha256 "
-					 "(the file changed, or the digest in the config is wrong)",
-					 vm->name, vm->cfg->kernel);
+	free(d);
+}
+
+static int payload_load_work(void *data, uint64_t deadline_usec)
+{
+	payload_load *d = data;
+	int r;
+
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->fd[i] < 0 && d->path[i]) {
+			/* a path of root's own config: O_NONBLOCK so a FIFO cannot hold the
+			 * open, and the copy refuses anything but a regular file */
+			d->fd[i] = open(d->path[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			if (d->fd[i] < 0)
+				return pvm_error_set(&d->err, errno, "%s %s: %m", payload_names[i],
+						     d->path[i]);
+		}
+		if (d->fd[i] < 0)
+			continue;
+		r = caller_payload_copy(d->fd[i], payload_names[i], d->max, deadline_usec,
+					&d->out[i], &d->err);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
-int pvmd_vm_pin_payload(pvmd_vm *vm, sd_bus_error *error)
+static int payload_take(pvmd_vm *vm, payload_load *d)
 {
-	uint8_t digest[32];
-	int r = payload_digest(vm, digest, error);
+	char **label[PAYLOAD_N] = { &vm->cfg->kernel, &vm->cfg->initrd };
+	caller_payload *held[PAYLOAD_N] = { &vm->kernel, &vm->initrd };
 
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		if (d->out[i].memfd < 0)
+			continue;
+		/* the config then names the file that was really loaded, where that is known */
+		if (d->out[i].path) {
+			char *copy = strdup(d->out[i].path);
+			if (!copy)
+				return -ENOMEM;
+			free(*label[i]);
+			*label[i] = copy;
+		}
+		caller_payload_done(held[i]);
+		*held[i] = d->out[i];
+		d->out[i] = CALLER_PAYLOAD_NULL;
+	}
+	return 0;
+}
+
+static void payload_loaded(int r, void *data, void *userdata)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	pvmd_vm *vm = userdata;
+	payload_load *d = data;
+	pvmd_payload_done_fn done = vm->loading->done;
+
+	msg = TAKE_PTR(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+	if (!d || r == -ETIMEDOUT)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG,
+				      "VM '%s': the payload could not be read within %llu s",
+				      vm->name, PAYLOAD_LOAD_TIMEOUT_USEC / 1000000);
+	else if (r < 0)
+		r = sd_bus_error_setf(&e, PVM_BUS_ERROR_INVALID_CONFIG, "VM '%s': %s", vm->name,
+				      d->err.message);
+	else
+		r = payload_take(vm, d);
+	r = done(vm, msg, r, &e);
+	if (r < 0) {
+		if (sd_bus_error_is_set(&e))
+			sd_bus_reply_method_error(msg, &e);
+		else
+			sd_bus_reply_method_errno(msg, r, NULL);
+	}
+}
+
+static void payload_wait_abandon(pvmd_vm *vm)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (!vm->loading)
+		return;
+	worker_cancel(vm->loading->job);
+	sd_bus_error_setf(&e, PVM_BUS_ERROR_NO_SUCH_VM,
+			  "VM '%s' went away while its payload was read", vm->name);
+	sd_bus_reply_method_error(vm->loading->msg, &e);
+	sd_bus_message_unref(vm->loading->msg);
+	free(TAKE_PTR(vm->loading));
+}
+
+bool pvmd_vm_has_payload(const pvmd_vm *vm)
+{
+	return vm->kernel.memfd >= 0;
+}
+
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+			 pvmd_payload_done_fn done, sd_bus_error *error)
+{
+	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+	int fds[PAYLOAD_N] = { kernel_fd, initrd_fd };
+	const char *paths[PAYLOAD_N] = { vm->cfg->kernel, vm->cfg->initrd };
+	payload_load *d;
+	int r;
+
+	if (vm->loading)
+		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+					 "VM '%s': its payload is being read already", vm->name);
+	r = auth_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	memcpy(vm->cfg->payload_sha256, digest, 32);
-	vm->cfg->has_payload_sha256 = true;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->max = (uint64_t)vm->cfg->memory_mib << 20;
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		d->out[i] = CALLER_PAYLOAD_NULL;
+		d->fd[i] = -1;
+	}
+	for (size_t i = 0; i < PAYLOAD_N; i++) {
+		r = 0;
+		if (fds[i] >= 0) {
+			d->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (d->fd[i] < 0)
+				r = sd_bus_error_setf(
+				    error, PVM_BUS_ERROR_BUSY,
+				    "pvmd cannot hold the %s descriptor now (%m); "
+				    "try again",
+				    payload_names[i]);
+		} else if (paths[i] && c.caller.uid == 0) {
+			/* root's own files: opening them as root grants nothing more */
+			d->path[i] = strdup(paths[i]);
+			r = d->path[i] ? 0 : -ENOMEM;
+		} else if (paths[i]) {
+			r = sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+			    "VM '%s': the config names %s %s but the call passes no %s_fd: pvmd "
+			    "opens payload paths for root only; open the file and pass it as "
+			    "option %s_fd (pvmctl start does)",
+			    vm->name, payload_names[i], paths[i], payload_names[i],
+			    payload_names[i]);
+		}
+		if (r < 0) {
+			payload_load_free(d);
+			return r;
+		}
+	}
+	vm->loading = calloc(1, sizeof(*vm->loading));
+	if (!vm->loading) {
+		payload_load_free(d);
+		return -ENOMEM;
+	}
+	r = worker_start(vm->manager->event, PAYLOAD_LOAD_TIMEOUT_USEC, payload_load_work, d,
+			 payload_load_free, payload_loaded, vm, &vm->loading->job);
+	if (r < 0) {
+		free(TAKE_PTR(vm->loading));
+		if (r == -EBUSY)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
+						 "%d descriptors are being read already; try again",
+						 WORKER_JOBS_MAX);
+		return r;
+	}
+	vm->loading->msg = sd_bus_message_ref(msg);
+	vm->loading->done = done;
+	return 1;
+}
+
+int pvmd_vm_check_create(pvmd_vm *vm, sd_bus_message *msg, bool *ret_allow_fallback,
+			 sd_bus_error *error)
+{
+	char *kernel = vm->cfg->kernel, *initrd = vm->cfg->initrd;
+	int r;
+
+	/* where the files handed over really are (payload_take named them in the config); a
+	 * file that no path leads back to is under no prefix. The config itself is what is
+	 * checked, as the usage count knows a VM by its config. */
+	vm->cfg->kernel = vm->kernel.path ? kernel : (char *)PAYLOAD_UNLOCATED;
+	if (initrd)
+		vm->cfg->initrd = vm->initrd.path ? initrd : (char *)PAYLOAD_UNLOCATED;
+	r = auth_check_create(vm->manager, msg, vm->cfg, vm->kernel.sha256,
+			      vm->initrd.memfd >= 0 ? vm->initrd.sha256 : NULL, ret_allow_fallback,
+			      error);
+	vm->cfg->kernel = kernel;
+	vm->cfg->initrd = initrd;
+	return r;
+}
+
+/* StartVM of a VM whose payload pvmd no longer holds (recovered after a restart): once root's
+ * paths are read, the call is dispatched again and finds the payload. */
+static int start_payload_loaded(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error)
+{
+	if (r < 0)
+		return r;
+	r = sd_bus_enqueue_for_read(vm->manager->bus, msg);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot resume StartVM: %m");
 	return 0;
 }
 
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 {
-	manager *m = vm->manager;
+	pvmd_manager *m = vm->manager;
 	enum pvm_vm_state s = pvmd_vm_state(vm);
-	uint8_t digest[32];
 	bool fallback = false;
 	pvm_error err = { 0 };
 	int r;
@@ -632,18 +948,29 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 	if (state_is_active(s))
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY, "VM '%s' is already %s",
 					 vm->name, pvm_vm_state_to_string(s));
-	/* the payload is opened and read only where the policy lets this caller use it */
-	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, error);
+	r = auth_check_create(m, msg, vm->cfg, NULL, NULL, NULL, error);
 	if (r < 0)
 		return r;
-	r = payload_digest(vm, digest, error);
-	if (r < 0)
-		return r;
+	if (!pvmd_vm_has_payload(vm)) {
+		_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
+		r = auth_get_caller(msg, &c, error);
+		if (r < 0)
+			return r;
+		if (c.caller.uid != 0)
+			return sd_bus_error_setf(
+			    error, PVM_BUS_ERROR_START_FAILED,
+			    "VM '%s' no longer holds its payload (pvmd restarted since it was "
+			    "created): remove it and create it again ('pvmctl start CONFIG')",
+			    vm->name);
+		return pvmd_vm_load_payload(vm, msg, -1, -1, start_payload_loaded, error);
+	}
 	/* starting consumes resources: the create rules and limits apply to whoever starts it */
-	r = auth_check_create(m, msg, vm->cfg, digest, &fallback, error);
+	r = pvmd_vm_check_create(vm, msg, &fallback, error);
 	if (r < 0)
 		return r;
 	if (!vm->inst) {
+		/* a VM recovered after a restart has no disk descriptors: one with disks must be
+		 * created again (vm_instance_new says so) */
 		r = pvmd_vm_instantiate(vm, fallback, &err);
 		if (r < 0)
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_START_FAILED,
@@ -682,7 +1009,7 @@ static int vm_end(pvmd_vm *vm, sd_bus_message *msg, bool kill_now, uint64_t time
 
 	/* authorization first: a caller who may not stop this VM learns nothing of its state */
 	if (msg) { /* NULL: pvmd's own decision (tied client gone, shutdown) */
-		r = auth_check_action(vm->manager, msg, PVM_ACTION_STOP, vm, error);
+		r = auth_check_action_as(vm->manager, msg, PVM_ACTION_STOP, verb, vm, error);
 		if (r < 0)
 			return r;
 	}
@@ -730,7 +1057,8 @@ static int console_input(sd_event_source *s, int fd, uint32_t revents, void *use
 		return 0;
 	/* end of input only (pvmctl console </dev/null shuts down its sending side): the client
 	 * still reads the output, so stop watching for input; its close then comes as EPOLLHUP */
-	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) && sd_event_source_set_io_events(s, 0) >= 0)
+	if (n == 0 && !(revents & (EPOLLHUP | EPOLLERR)) &&
+	    sd_event_source_set_io_events(s, 0) >= 0)
 		return 0;
 	if (n <= 0) {
 		/* the client detached */
@@ -834,11 +1162,13 @@ static int track_gone(sd_bus_track *track, void *userdata)
 		free(vm->end_note);
 		vm->end_note = strdup(PVMD_NOTE_TIE_LOST_WITH_BUS);
 	} else
-		log_info("The client VM '%s' is tied to left the bus; stopping the VM", vm->name);
+		log_info("The client that VM '%s' is tied to left the bus; stopping the VM",
+			 vm->name);
 	vm->track = sd_bus_track_unref(vm->track);
 	if (pvmd_vm_is_active(vm)) {
 		if (pvmd_vm_stop(vm, NULL, vm->manager->stop_timeout_usec, &e) < 0)
-			log_warning("Stopping VM '%s' failed: %s", vm->name, e.message);
+			log_vm_warning(vm->name, "Stopping VM '%s' failed: %s", vm->name,
+				       e.message);
 	} else {
 		pvmd_vm_changed(vm);
 	}
@@ -866,7 +1196,9 @@ int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg)
 static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	int r = pvmd_vm_start(userdata, msg, error);
-	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+	if (r != 0)
+		return r; /* an error, or 1: the payload is being read */
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -901,28 +1233,15 @@ static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_er
 	return pvmd_vm_get_console_log(userdata, msg, error);
 }
 
-#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define VM_PROP_VTABLE(bus, sig, field, key, flags)                                                \
+	SD_BUS_PROPERTY(bus, sig, prop_get, 0,                                                     \
+			(PVM_VM_PROP_CONST & flags) ? SD_BUS_VTABLE_PROPERTY_CONST                 \
+						    : SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 const sd_bus_vtable vm_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Name", "s", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("State", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("DeathReason", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Message", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Protected", "b", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryMiB", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("MemoryBacking", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unswappable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnswappableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Unmigratable", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("UnmigratableHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMapped", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("HostMappedHow", "s", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("VCPUs", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("RunnerPID", "u", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("StartTime", "t", prop_get, 0, CHANGE),
-	SD_BUS_PROPERTY("Owner", "u", prop_get, 0, CONST),
-	SD_BUS_PROPERTY("Tied", "b", prop_get, 0, CHANGE),
+	/* clang-format off: the expansion ends in a comma clang-format cannot see */
+	PVM_VM_PROPERTIES(VM_PROP_VTABLE)
+	/* clang-format on */
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("t", timeout_usec), SD_BUS_NO_RESULT,
@@ -935,15 +1254,14 @@ const sd_bus_vtable vm_vtable[] = {
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END,
 };
-#undef CHANGE
-#undef CONST
+#undef VM_PROP_VTABLE
 
 /* ---- object lookup ---- */
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		   void **found, sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	_cleanup_free_ char *name = NULL;
 	sd_bus_message *msg;
 	pvmd_vm *vm;
@@ -953,7 +1271,9 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 	if (r <= 0)
 		return r;
 	vm = manager_find_vm(m, name);
-	if (!vm)
+	/* only the one escaping pvmd publishes: "_2D" for "_2d", or a trailing "_00" (decoded to a
+	 * NUL that ends the name early), would otherwise be second paths to the same VM */
+	if (!vm || strcmp(path, vm->path) != 0)
 		return 0;
 	/* a VM the caller may not inspect does not exist for them */
 	msg = sd_bus_get_current_message(bus);
@@ -969,7 +1289,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_object_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
 			sd_bus_error *error)
 {
-	manager *m = userdata;
+	pvmd_manager *m = userdata;
 	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	char **list;

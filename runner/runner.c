@@ -3,8 +3,10 @@
  * memory fd to pvmd, waits for the entry state, locks itself down (sandbox.c) and runs the vCPUs.
  * It trusts nothing from the guest and checks every message from pvmd (runner-protocol.h).
  *
- * Threads: the main thread serves pvmd's messages and flushes console output; one thread per
- * vCPU runs KVM_RUN. Lock order: devices_lock, then console_lock. */
+ * Threads: the main thread serves pvmd's messages, flushes console output and services the
+ * virtio devices' host sockets (vsock) while the vCPUs run; one thread per vCPU runs KVM_RUN and
+ * dispatches MMIO exits to the devices, waking the main thread (an eventfd) after each device
+ * register write so it polls the right sockets. Lock order: devices_lock, then console_lock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arch.h"
+#include "devices.h"
 #include "kvm-compat.h"
 #include "kvm.h"
 #include "memory.h"
@@ -44,6 +48,9 @@ typedef struct runner {
 
 	pthread_mutex_t devices_lock;
 	pvm_arch_devices *devices;
+	runner_devices virtio;
+	int wake_fd;	  /* eventfd: a vCPU changed device state the main thread polls for */
+	int vsock_dir_fd; /* where <vm>.vsock_<port> sockets live; becomes the working directory */
 	atomic_bool stop_requested;
 
 	pthread_mutex_t console_lock;
@@ -56,7 +63,7 @@ typedef struct runner {
 	runner_sandbox sandbox;
 } runner;
 
-static runner R = { .sock = -1, .kvm_fd = -1, .vm_fd = -1 };
+static runner R = { .sock = -1, .kvm_fd = -1, .vm_fd = -1, .wake_fd = -1, .vsock_dir_fd = -1 };
 
 /* Report a setup failure to pvmd and exit: nothing has run in the guest yet. */
 static _Noreturn void runner_fail(const pvm_error *err)
@@ -130,6 +137,18 @@ static bool device_stop_requested(void *userdata)
 	return atomic_load(&R.stop_requested);
 }
 
+static bool device_mmio(void *userdata, uint64_t gpa, void *data, unsigned len, bool is_write,
+			pvm_exit_event *ev)
+{
+	bool mine = runner_devices_mmio(&R.virtio, gpa, data, len, is_write, ev);
+	uint64_t one = 1;
+
+	if (mine && is_write && R.wake_fd >= 0 && write(R.wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the main thread is awake already */
+	}
+	return mine;
+}
+
 static void send_event(uint16_t type, const pvm_exit_event *ev)
 {
 	runner_msg_event m = { .kind = ev->kind };
@@ -197,11 +216,19 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* Wait for one message of `type` from pvmd during setup (nothing else is valid then). */
-static void setup_recv(uint16_t type, void *buf, pvm_error *err)
+/* What pvmd may send during setup: CREATE first; then the devices, in any number, and BOOT. */
+static const uint16_t setup_create_types[] = { RUNNER_MSG_CREATE };
+static const uint16_t setup_boot_types[] = {
+	RUNNER_MSG_BOOT, RUNNER_MSG_WINDOW, RUNNER_MSG_DISK, RUNNER_MSG_VSOCK, RUNNER_MSG_VSOCK_DIR,
+};
+
+/* Wait for one setup message of one of the `n` types in `allowed` (nothing else is valid then);
+ * its fd, if any, goes to *ret_fd. */
+static void setup_recv(const uint16_t *allowed, size_t n, void *buf, int *ret_fd, pvm_error *err)
 {
 	struct pollfd p = { .fd = R.sock, .events = POLLIN };
 	const char *reason = "";
+	uint16_t type;
 	int fd = -1, r;
 
 	for (;;) {
@@ -217,11 +244,15 @@ static void setup_recv(uint16_t type, void *buf, pvm_error *err)
 			      r == -EBADMSG ? reason : strerror(-r));
 		runner_fail(err);
 	}
-	if (((runner_msg_header *)buf)->type != type) {
-		pvm_error_set(err, EPROTO, "pvmd sent message type %u during setup, expected %u",
-			      ((runner_msg_header *)buf)->type, type);
-		runner_fail(err);
-	}
+	type = ((runner_msg_header *)buf)->type;
+	for (size_t i = 0; i < n; i++)
+		if (allowed[i] == type) {
+			*ret_fd = fd;
+			return;
+		}
+	pvm_error_set(err, EPROTO, "pvmd sent message type %u during setup, expected %u", type,
+		      allowed[0]);
+	runner_fail(err);
 }
 
 static void runner_create(const runner_msg_create *c, pvm_error *err)
@@ -299,11 +330,51 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	}
 }
 
+/* One device message from pvmd (between CREATED and BOOT); fd, if any, is taken. */
+static void runner_device(const void *buf, int fd, pvm_error *err)
+{
+	const void *body = runner_msg_body(buf);
+	int r = 0;
+
+	if (!R.arch->virtio_mmio_base) {
+		pvm_error_set(err, EOPNOTSUPP, "%s: virtio devices are not available yet",
+			      R.arch->name);
+		runner_fail(err);
+	}
+	switch (((const runner_msg_header *)buf)->type) {
+	case RUNNER_MSG_WINDOW: {
+		const runner_msg_window *w = body;
+		r = runner_devices_set_window(&R.virtio, R.memory.fd, R.memory.gpa, R.memory.size,
+					      w->gpa, w->size, err);
+		break;
+	}
+	case RUNNER_MSG_DISK: {
+		const runner_msg_disk *k = body;
+		r = runner_devices_add_disk(&R.virtio, fd, k->flags & RUNNER_DISK_READ_ONLY,
+					    k->has_sha256 ? k->sha256 : NULL, k->id, err);
+		break;
+	}
+	case RUNNER_MSG_VSOCK: {
+		const runner_msg_vsock *v = body;
+		r = runner_devices_add_vsock(&R.virtio, fd, v->guest_cid, v->prefix, err);
+		break;
+	}
+	case RUNNER_MSG_VSOCK_DIR:
+		if (R.vsock_dir_fd >= 0)
+			close(R.vsock_dir_fd);
+		R.vsock_dir_fd = fd;
+		break;
+	}
+	if (r < 0)
+		runner_fail(err);
+}
+
 static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 {
 	pvm_device_host host = {
 		.console_read = device_console_read,
 		.stop_requested = device_stop_requested,
+		.mmio = device_mmio,
 	};
 	runner_msg_running running = { 0 };
 
@@ -315,7 +386,14 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 		runner_fail(err);
 	}
 
-	/* Lock-down. The memslot holds the guest memory; the runner keeps no fd to it. */
+	R.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (R.wake_fd < 0) {
+		pvm_error_set(err, errno, "eventfd: %m");
+		runner_fail(err);
+	}
+
+	/* Lock-down. The memslot holds the guest memory; the runner keeps no fd to it (only
+	 * the shared window's mapping, when the VM has devices). */
 	close(TAKE_FD(R.memory.fd));
 	close(TAKE_FD(R.kvm_fd));
 	R.sandbox = (runner_sandbox){
@@ -324,6 +402,7 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 		.vm_fd = R.vm_fd,
 		.vcpu_fds = R.vcpu_fds,
 		.n_vcpus = R.shape.cpus,
+		.cwd_fd = R.vsock_dir_fd,
 		.run_ioctls = R.arch->run_ioctls,
 		.n_run_ioctls = R.arch->n_run_ioctls,
 	};
@@ -352,14 +431,36 @@ static _Noreturn void runner_serve(void)
 	struct timespec flush = { .tv_nsec = RUNNER_FLUSH_MSEC * 1000000L };
 
 	for (;;) {
-		struct pollfd p = { .fd = R.sock, .events = POLLIN };
+		struct pollfd p[2 + RUNNER_VSOCK_HELLOS + PVM_VSOCK_CONNS_MAX] = {
+			{ .fd = R.sock, .events = POLLIN },
+			{ .fd = R.wake_fd, .events = POLLIN },
+		};
 		const char *reason = "";
+		size_t n = 2;
 		int fd = -1, r;
 
-		if (ppoll(&p, 1, &flush, NULL) == 0) {
+		pthread_mutex_lock(&R.devices_lock);
+		n += runner_devices_pollfds(&R.virtio, p + n, ELEMENTSOF(p) - n);
+		pthread_mutex_unlock(&R.devices_lock);
+		r = ppoll(p, n, &flush, NULL);
+		if (r == 0) {
 			console_flush();
 			continue;
 		}
+		if (r > 0 && n > 1) {
+			uint64_t count;
+			pvm_exit_event ev = { 0 };
+			if (p[1].revents && read(R.wake_fd, &count, sizeof(count)) < 0) {
+				/* nothing to clear */
+			}
+			pthread_mutex_lock(&R.devices_lock);
+			r = runner_devices_service(&R.virtio, &ev);
+			pthread_mutex_unlock(&R.devices_lock);
+			if (r < 0)
+				vm_end(&ev);
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		r = runner_msg_recv(R.sock, buf, false, &fd, &reason);
 		if (r == -EAGAIN || r == -EINTR)
 			continue;
@@ -394,6 +495,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 	pvm_error err = { 0 };
+	int fd = -1; /* the protocol lets no fd come with CREATE or BOOT */
 
 	if (argc != 1 || isatty(RUNNER_CONTROL_FD) || fcntl(RUNNER_CONTROL_FD, F_GETFD) < 0) {
 		fprintf(stderr, "pvm-runner: started by pvmd only (expects its socket on fd %d)\n",
@@ -401,8 +503,9 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	R.sock = RUNNER_CONTROL_FD;
-	/* die with pvmd; set again after the credential change */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* No parent-death signal: the runner ends when its control socket closes, i.e. when
+	 * nobody holds pvmd's end any more. A pvmd killed outright takes its end with it; under
+	 * systemd the fd store keeps it, and the next pvmd takes the runner over. */
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&R.devices_lock, NULL);
 	pthread_mutex_init(&R.console_lock, NULL);
@@ -411,10 +514,16 @@ int main(int argc, char **argv)
 		pvm_error_set(&err, ENOTSUP, "no KVM backend for this architecture");
 		runner_fail(&err);
 	}
+	runner_devices_init(&R.virtio, R.arch->virtio_mmio_base, R.arch->virtio_mmio_stride);
 
-	setup_recv(RUNNER_MSG_CREATE, buf, &err);
+	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
-	setup_recv(RUNNER_MSG_BOOT, buf, &err);
+	for (;;) {
+		setup_recv(setup_boot_types, ELEMENTSOF(setup_boot_types), buf, &fd, &err);
+		if (((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT)
+			break;
+		runner_device(buf, TAKE_FD(fd), &err);
+	}
 	runner_boot(runner_msg_body(buf), &err);
 	runner_serve();
 }

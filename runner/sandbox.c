@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,26 +73,58 @@ static int sandbox_empty_root(pvm_error *err)
  * argument-filtered ones below: socket I/O to pvmd, waiting, locks, thread start and exit,
  * heap growth. */
 static const int sandbox_allowed[] = {
-	SCMP_SYS(read),		SCMP_SYS(write),	   SCMP_SYS(sendmsg),
-	SCMP_SYS(recvmsg),	SCMP_SYS(ppoll),	   SCMP_SYS(poll),
-	SCMP_SYS(close),	SCMP_SYS(futex),	   SCMP_SYS(exit),
-	SCMP_SYS(exit_group),	SCMP_SYS(rt_sigreturn),	   SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(clock_gettime),   SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(nanosleep),	SCMP_SYS(munmap),	   SCMP_SYS(madvise),
-	SCMP_SYS(brk),		SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
-	SCMP_SYS(gettid),	SCMP_SYS(getpid),	   SCMP_SYS(sched_yield),
-	SCMP_SYS(getuid),	SCMP_SYS(getgid),	   SCMP_SYS(geteuid),
-	SCMP_SYS(getegid),	SCMP_SYS(fstat),	   SCMP_SYS(newfstatat),
-	SCMP_SYS(fcntl),	SCMP_SYS(getrandom),	   SCMP_SYS(sigaltstack),
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(sendmsg),
+	SCMP_SYS(recvmsg),
+	SCMP_SYS(ppoll),
+	SCMP_SYS(poll),
+	SCMP_SYS(close),
+	SCMP_SYS(futex),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(munmap),
+	SCMP_SYS(madvise),
+	SCMP_SYS(brk),
+	SCMP_SYS(set_robust_list),
+	SCMP_SYS(rseq),
+	SCMP_SYS(gettid),
+	SCMP_SYS(getpid),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(getuid),
+	SCMP_SYS(getgid),
+	SCMP_SYS(geteuid),
+	SCMP_SYS(getegid),
+	SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat),
+	SCMP_SYS(fcntl),
+	SCMP_SYS(getrandom),
+	SCMP_SYS(sigaltstack),
+	/* virtio devices: disk I/O on the fds pvmd passed; vsock's host sockets (accept on the
+	 * listening socket pvmd passed, connect to host programs' sockets, half-close, the
+	 * "OK" line); new sockets are AF_UNIX only (below) */
+	SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64),
+	SCMP_SYS(fdatasync),
+	SCMP_SYS(accept4),
+	SCMP_SYS(connect),
+	SCMP_SYS(shutdown),
+	SCMP_SYS(sendto),
+	SCMP_SYS(recvfrom),
 };
 
 #if defined(__SANITIZE_ADDRESS__)
 /* The ASan/UBSan runtime (test builds only) inspects the process from its thread and
  * allocation hooks: allow what it calls so sanitizer runs test the same filter otherwise. */
 static const int sandbox_allowed_sanitizer[] = {
-	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64),  SCMP_SYS(getrlimit),
-	SCMP_SYS(mincore),	     SCMP_SYS(readlink),   SCMP_SYS(getppid),
-	SCMP_SYS(pread64),	     SCMP_SYS(lseek),	   SCMP_SYS(uname),
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64),  SCMP_SYS(getrlimit), SCMP_SYS(mincore),
+	SCMP_SYS(readlink),	     SCMP_SYS(getppid),	   SCMP_SYS(lseek),	SCMP_SYS(uname),
 	SCMP_SYS(sched_getparam),    SCMP_SYS(getdents64),
 };
 #endif
@@ -156,6 +189,9 @@ static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
 				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	/* no new files; the self-check observes the refusal */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(openat), 0);
@@ -192,6 +228,9 @@ int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm
 	r = sandbox_empty_root(err);
 	if (r < 0)
 		return r;
+	/* vsock reaches host programs' sockets by names relative to this directory */
+	if (sb->cwd_fd >= 0 && fchdir(sb->cwd_fd) < 0)
+		return pvm_error_set(err, errno, "entering the vsock socket directory: %m");
 
 	capng_clear(CAPNG_SELECT_BOTH);
 	r = capng_change_id((int)sb->uid, (int)sb->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
@@ -204,9 +243,6 @@ int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm
 	if (getuid() != sb->uid || geteuid() != sb->uid || getgid() != sb->gid ||
 	    capng_have_capabilities(CAPNG_SELECT_BOTH) != CAPNG_NONE)
 		return pvm_error_set(err, EPERM, "credentials not dropped as asked");
-	/* the credential change cleared the parent-death signal: set it again */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		return pvm_error_set(err, errno, "PR_SET_PDEATHSIG: %m");
 	/* no core dumps and no ptrace by its own uid: a dump could hold guest memory */
 	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
 		return pvm_error_set(err, errno, "disabling core dumps: %m");

@@ -17,6 +17,7 @@ typedef struct runner_sandbox {
 	size_t n_vcpus;
 	const unsigned long *run_ioctls; /* vCPU ioctls besides KVM_RUN (from the arch) */
 	size_t n_run_ioctls;
+	int cwd_fd; /* -1, or the directory to work in (vsock's host sockets) */
 } runner_sandbox;
 
 /* New mount, IPC, network and UTS namespaces, an empty read-only root (pivot_root into a

@@ -1,8 +1,16 @@
 # bash completion for pvmctl(1): commands, their options, VM names from pvmd, config files.
+# Commands and options come from pvmctl's own help, VM names from `pvmctl list --no-legend`
+# (first column; VM names have no blanks): no JSON parsing, no jq.
 
 _pvmctl_vms()
 {
-	pvmctl --json list 2>/dev/null | sed -n 's/^ *"name" *: *"\([^"]*\)".*/\1/p'
+	pvmctl list --no-legend 2>/dev/null | while read -r name _; do printf '%s\n' "$name"; done
+}
+
+# The options of COMMAND ("" for the global ones), as `pvmctl help COMMAND` lists them.
+_pvmctl_options() # [COMMAND...]
+{
+	pvmctl help "$@" 2>/dev/null | sed -n 's/^  \(-[a-z], \)\{0,1\}\(--[a-z-]*\).*/\2/p'
 }
 
 _pvmctl_files() # [-d] [ext]
@@ -29,57 +37,61 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start stop kill remove inspect list console logs monitor config policy"
-	local cmd="" i
+	local commands="start restart stop kill remove inspect list console connect logs monitor config policy help"
+	local cmd="" sub="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
+		--timeout|--name|-n|--policy-dir|--disk|--disk-rw) ((i++)) ;; # skip the option's value
 		-*) ;;
-		*) cmd="${words[i]}"; break ;;
+		*)
+			if [[ -z $cmd ]]; then
+				cmd="${words[i]}"
+			elif [[ -z $sub ]]; then
+				sub="${words[i]}"
+			fi ;;
 		esac
 	done
 
+	case "$prev" in
+	--timeout|--name|-n) return ;;
+	--policy-dir) _pvmctl_files -d; return ;;
+	--disk|--disk-rw) _pvmctl_files; return ;;
+	esac
+
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "$commands --json --help --version --policy-dir --no-file-check" -- "$cur"))
+		COMPREPLY=($(compgen -W "$commands --json --help --version" -- "$cur"))
+		return
+	fi
+	if [[ $cur == -* ]]; then
+		case "$cmd" in
+		config|policy) COMPREPLY=($(compgen -W "$(_pvmctl_options "$cmd" check)" -- "$cur")) ;;
+		*) COMPREPLY=($(compgen -W "$(_pvmctl_options "$cmd")" -- "$cur")) ;;
+		esac
 		return
 	fi
 
-	case "$prev" in
-	--timeout|--name) return ;;
-	--policy-dir) _pvmctl_files -d; return ;;
-	esac
-
 	case "$cmd" in
 	start)
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--name --wait-ready --tie --timeout --json" -- "$cur"))
-		else
-			_pvmctl_files json
-		fi ;;
-	stop)
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--timeout --force --no-wait" -- "$cur"))
-		else
-			COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur"))
-		fi ;;
-	kill|remove|console|logs)
-		[[ $cmd == kill && $cur == -* ]] && { COMPREPLY=($(compgen -W "--no-wait" -- "$cur")); return; }
+		[[ -n $sub ]] && return
+		_pvmctl_files json
+		COMPREPLY+=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
+	connect) # NAME, then a port number
+		[[ -n $sub ]] && return
 		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
-	inspect)
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--json" -- "$cur"))
-		else
-			COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur"))
-		fi ;;
-	list|monitor)
-		COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
+	restart|stop|kill|remove|inspect|console|logs)
+		[[ -n $sub ]] && return
+		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
+	help)
+		[[ -n $sub ]] && return
+		COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
 	config)
-		if [[ ${words[cword-1]} == config ]]; then
+		if [[ -z $sub ]]; then
 			COMPREPLY=($(compgen -W "check" -- "$cur"))
 		else
 			_pvmctl_files json
 		fi ;;
 	policy)
-		if [[ ${words[cword-1]} == policy ]]; then
+		if [[ -z $sub ]]; then
 			COMPREPLY=($(compgen -W "check" -- "$cur"))
 		else
 			_pvmctl_files -d

@@ -5,6 +5,7 @@
  * (device to guest), 1 transmit (guest to device), 2 events (unused: no transport reset). */
 #include <endian.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -149,6 +150,10 @@ static void conn_flush(pvm_virtio_vsock *v, pvm_vsock_conn *c)
 		shutdown(c->fd, SHUT_WR);
 		c->host_shut_wr = true;
 	}
+	/* both directions are over: free the slot (the guest hears RST, as after a full
+	 * shutdown) rather than keep it until the guest resets the device */
+	if (c->host_shut_wr && c->host_eof)
+		conn_reset(v, c);
 }
 
 static uint32_t guest_credit(const pvm_vsock_conn *c)
@@ -228,6 +233,18 @@ static void guest_request(pvm_virtio_vsock *v, uint32_t guest_port, uint32_t hos
 	c->owed |= OWE_RESPONSE;
 }
 
+/* Tell the host program that connected (Firecracker's "OK <port>\n") that the guest accepted.
+ * The socket is fresh and its buffer empty, so the few bytes go out without blocking; a host
+ * end that is gone already loses the connection. */
+static void conn_announce(pvm_virtio_vsock *v, pvm_vsock_conn *c)
+{
+	char line[24];
+	int n = snprintf(line, sizeof(line), "OK %u\n", c->host_port);
+
+	if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		conn_reset(v, c);
+}
+
 /* One packet the guest sent. Malformed framing ends the VM; a packet that is well formed but
  * wrong for its connection (or for no connection) is answered with a reset. */
 static int guest_packet(pvm_virtio_vsock *v, const pvm_vq_chain *chain, pvm_error *err)
@@ -273,8 +290,11 @@ static int guest_packet(pvm_virtio_vsock *v, const pvm_vq_chain *chain, pvm_erro
 	case VIRTIO_VSOCK_OP_RESPONSE:
 		if (c->state != CONN_CONNECTING)
 			conn_reset(v, c);
-		else
+		else {
 			c->state = CONN_CONNECTED;
+			if (v->announce_connects)
+				conn_announce(v, c);
+		}
 		break;
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != CONN_CONNECTED)
@@ -381,6 +401,8 @@ static int conn_packet(pvm_virtio_vsock *v, pvm_vsock_conn *c, const pvm_vq_chai
 		free(buf);
 		c->host_eof = true;
 		c->owed |= OWE_SHUTDOWN;
+		if (c->host_shut_wr)
+			conn_reset(v, c); /* and the guest had finished too */
 		return conn_packet(v, c, chain, ret_len);
 	}
 	hdr_fill(v, c, &h, VIRTIO_VSOCK_OP_RW, (uint32_t)n, 0);
@@ -408,6 +430,8 @@ static int serve_rx(pvm_virtio_mmio *m, pvm_error *err)
 			uint32_t len = 0;
 
 			r = pvm_vq_pop(vq, &m->window, &chain, err);
+			if (r == 0)
+				v->rx_starved = true;
 			if (r <= 0)
 				goto out; /* no receive buffer left, or a broken ring */
 			if (chain.n_readable || chain.writable_bytes < HDR_LEN) {
@@ -479,7 +503,9 @@ size_t pvm_virtio_vsock_pollfds(const pvm_virtio_vsock *v, struct pollfd *fds, s
 
 		if (c->state != CONN_CONNECTED || c->fd < 0)
 			continue;
-		if (!c->host_eof && !c->guest_no_recv && guest_credit(c) > 0)
+		/* with no receive buffer posted, readable host data could go nowhere: wait for
+		 * the guest's next notify instead of spinning on it */
+		if (!c->host_eof && !c->guest_no_recv && guest_credit(c) > 0 && !v->rx_starved)
 			ev |= POLLIN;
 		if (c->pending_len)
 			ev |= POLLOUT;
@@ -503,8 +529,10 @@ static void vsock_config_read(void *dev, uint32_t off, void *buf, uint32_t len)
 
 static int vsock_queue_notify(pvm_virtio_mmio *m, unsigned q, pvm_error *err)
 {
+	pvm_virtio_vsock *v = m->dev;
 	int r = 0;
 
+	v->rx_starved = false; /* new receive buffers, or at least a new chance to fill them */
 	if (q == Q_TX)
 		r = pvm_virtio_mmio_serve(m, Q_TX, tx_handle, err);
 	/* new receive buffers, or replies the transmit queue produced: deliver what is owed */

@@ -32,6 +32,9 @@ typedef struct pvm_virtio_vsock {
 	pvm_vsock_host host;
 	pvm_vsock_conn *conns; /* PVM_VSOCK_CONNS_MAX slots */
 	uint32_t next_host_port;
+	/* answer each host-initiated connection with "OK <host port>\n" once the guest accepts */
+	bool announce_connects;
+	bool rx_starved; /* the guest posted no receive buffer when data was waiting */
 	uint64_t bytes_to_guest, bytes_from_guest, resets;
 } pvm_virtio_vsock;
 

@@ -12,20 +12,26 @@ cfg=$(vm_config l1 wait-stop.elf)
 nb_call() {
 	as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method "org.pvm1.Manager.$1" "${@:2}"
 }
+nb_create() { # nb_create NAME: CreateVM as nobody, with the kernel passed as a descriptor
+	local out
+	out=$(as_nobody "$FD_CALLER" payload file "$cfg" "$PVM_GUEST_DIR/wait-stop.elf" "name=$1")
+	echo "$out"
+	[ "$out" = "reply $1" ]
+}
 
 # --- limits.vms counts created VMs ---
-nb_call CreateVM "$(cat "$cfg")" "{'name': <'nb1'>}" >/dev/null || fail "nobody may create nb1"
-expect_error org.pvm1.Error.LimitExceeded nb_call CreateVM "$(cat "$cfg")" "{'name': <'nb2'>}"
+nb_create nb1 >/dev/null || fail "nobody may create nb1"
+expect_error org.pvm1.Error.LimitExceeded nb_create nb2
 # starting the one it has is not a second VM
 nb_call StartVM nb1 >/dev/null || fail "nobody may start nb1"
 wait_until 10 vm_state_is nb1 ready || fail "nb1 not ready"
 nb_call StopVM nb1 2000000 >/dev/null
 wait_until 10 vm_state_is nb1 stopped || fail "nb1 did not stop"
-out=$(nb_call CreateVM "$(cat "$cfg")" "{'name': <'nb2'>}" 2>&1) && fail "a stopped VM did not count"
+out=$(nb_create nb2) && fail "a stopped VM did not count"
 grep -q "org.pvm1.Error.LimitExceeded.*limit of 1 VMs reached (1 exist, running or not" <<<"$out" ||
 	fail "LimitExceeded message: $out"
 nb_call RemoveVM nb1 >/dev/null
-nb_call CreateVM "$(cat "$cfg")" "{'name': <'nb2'>}" >/dev/null || fail "nb2 after removing nb1"
+nb_create nb2 >/dev/null || fail "nb2 after removing nb1"
 log "ok: limits.vms counts created VMs, running or not; removing one frees its place"
 
 # --- --max-vms: records in all, whoever owns them ---

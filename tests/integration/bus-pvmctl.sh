@@ -27,7 +27,12 @@ grep -q "Started VM 'p1'" "$T/out" || fail "start output: $(cat "$T/out")"
 
 expect_exit 0 "$PVMCTL" list
 grep -Eq "^NAME +STATE" "$T/out" || fail "list header: $(cat "$T/out")"
-grep -Eq "^p1 +ready +- +no +16M +1 +0 +[0-9]+" "$T/out" || fail "list row: $(cat "$T/out")"
+grep -Eq "^p1 +ready +- +no +16M +1 +root +[0-9]+$" "$T/out" || fail "list row: $(cat "$T/out")"
+grep -q "^1 VM listed.$" "$T/out" || fail "list legend: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" list --no-legend --no-pager
+[ "$(wc -l <"$T/out")" -eq 1 ] && grep -Eq "^p1 +ready " "$T/out" || fail "list --no-legend: $(cat "$T/out")"
+# not a terminal: no colour
+grep -q $'\033' "$T/out" && fail "colour in list output to a file"
 expect_exit 0 "$PVMCTL" list --json
 jq -e '.vms | length == 1 and .[0].name == "p1" and .[0].state == "ready"' "$T/out" >/dev/null ||
 	fail "list --json: $(cat "$T/out")"
@@ -40,8 +45,13 @@ jq -e '(.name == "p1") and (.path == "/org/pvm1/vm/p1") and (.state == "ready") 
 	(.vcpus == 1) and (.runner_pid > 0) and (.start_time_usec > 0) and (.owner_uid == 0) and
 	(.tied == false)' "$T/out" >/dev/null || fail "inspect --json schema: $(cat "$T/out")"
 expect_exit 0 "$PVMCTL" inspect p1
-grep -q "^State: *ready" "$T/out" && grep -q "^Memory: *16 MiB, guest_memfd" "$T/out" ||
+grep -q "^State: *ready" "$T/out" && grep -q "^Memory: *16 MiB, guest_memfd" "$T/out" &&
+	grep -q "^Result: *running$" "$T/out" && grep -q "^Owner: *root (uid 0)$" "$T/out" ||
 	fail "inspect: $(cat "$T/out")"
+# how each memory property was found: only with --verbose (always in --json, above)
+grep -Eq "^  unswappable: +(yes|no|unknown)$" "$T/out" || fail "inspect without --verbose: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" inspect p1 --verbose
+grep -Eq "^  unswappable: +(yes|no|unknown) \(.+\)$" "$T/out" || fail "inspect --verbose: $(cat "$T/out")"
 expect_exit 0 "$PVMCTL" logs p1
 grep -q "wait-stop: ready" "$T/out" || fail "logs: $(cat "$T/out")"
 
@@ -71,6 +81,11 @@ exec 9>"$T/tty-in"
 wait_until 10 grep -q "Press Ctrl-] to detach" "$T/tty-out" || fail "tty console: $(cat "$T/tty-out")"
 printf 'tty-ping-99' >&9
 wait_until 10 grep -q "tty-ping-99" "$T/tty-out" || fail "tty console echo: $(cat "$T/tty-out")"
+# what the guest sends back is shown escaped on a terminal: its escape sequences do not
+# reach the user's terminal
+printf '\033]0;owned\007' >&9
+wait_until 10 grep -qF '\x1b]0;owned\x07' "$T/tty-out" || fail "tty console escaping: $(cat -v "$T/tty-out")"
+grep -q $'\033]0;owned' "$T/tty-out" && fail "a raw escape sequence reached the terminal"
 printf '\035' >&9
 wait_until 10 proc_gone $tty_pid || fail "Ctrl-] did not detach: $(cat "$T/tty-out")"
 rc=0
@@ -88,13 +103,23 @@ expect_exit 3 "$PVMCTL" stop nope
 echo '{ "name": ' >"$T/bad.json"
 expect_exit 5 "$PVMCTL" start "$T/bad.json"
 grep -q "Invalid VM config" "$T/err" || fail "message: $(cat "$T/err")"
+# errors name the user's file, not the bus
+printf '{"name": "typo", "kernal": "/k"}' >"$T/typo.json"
+expect_exit 5 "$PVMCTL" start "$T/typo.json"
+grep -qF "Invalid VM config: $T/typo.json: \$.kernal" "$T/err" || fail "error origin: $(cat "$T/err")"
+grep -q "<bus>" "$T/err" && fail "error names the bus: $(cat "$T/err")"
+expect_exit 5 "$PVMCTL" --json start - <"$T/typo.json"
+jq -e '.exit_code == 5 and (.error | test("<stdin>: [$][.]kernal"))' "$T/out" >/dev/null ||
+	fail "JSON error origin: $(cat "$T/out")"
 expect_exit 5 "$PVMCTL" start "$cfg" --name ../x
 expect_exit 6 "$PVMCTL" start "$cfg"
-grep -q "already exists" "$T/err" || fail "message: $(cat "$T/err")"
+grep -q "already exists (start it again with 'pvmctl start p1'" "$T/err" || fail "message: $(cat "$T/err")"
 expect_exit 2 "$PVMCTL" stop
 expect_exit 2 "$PVMCTL" stop p1 --bogus
 expect_exit 4 as_nobody "$PVMCTL" kill p1
-grep -q "Not allowed" "$T/err" || fail "message: $(cat "$T/err")"
+grep -q "Not allowed to kill VM 'p1'" "$T/err" || fail "message: $(cat "$T/err")"
+expect_exit 4 as_nobody "$PVMCTL" stop p1
+grep -q "Not allowed to stop VM 'p1'" "$T/err" || fail "message: $(cat "$T/err")"
 expect_exit 0 as_nobody "$PVMCTL" start "$cfg" --name nb1 --wait-ready
 expect_exit 7 as_nobody "$PVMCTL" start "$cfg" --name nb2
 grep -q "limit" "$T/err" || fail "message: $(cat "$T/err")"
@@ -106,6 +131,11 @@ grep -q "VM 'nb1' stopped" "$T/out" || fail "stop output: $(cat "$T/out")"
 vm_config nr1 no-ready.elf '"boot_timeout_ms": 1000' >/dev/null
 expect_exit 8 "$PVMCTL" start "$T/nr1.json" --wait-ready --timeout 20
 grep -q "boot-timeout" "$T/err" || fail "no-ready message: $(cat "$T/err")"
+# a failed VM starts again by name in one step (and fails the same way), and goes in one step
+[ "$(vm_prop nr1 State)" = failed ] || fail "nr1 is $(vm_prop nr1 State), not failed"
+expect_exit 8 "$PVMCTL" start nr1 --wait-ready --timeout 20
+grep -q "boot-timeout" "$T/err" || fail "no-ready message on start by name: $(cat "$T/err")"
+expect_exit 0 "$PVMCTL" remove nr1
 
 # config from standard input (a pipe: CreateVMFromFd reads until the writer closes)
 cat "$cfg" | "$PVMCTL" start - --name p2 --json >"$T/out" || fail "start - failed"
@@ -142,14 +172,47 @@ grep -q "no longer running" "$T/console-err" || fail "console end message: $(cat
 wait_until 10 proc_gone $null_pid || fail "console </dev/null did not end with the VM"
 grep -q "no longer running" "$T/null-err" || fail "console </dev/null end message: $(cat "$T/null-err")"
 exec 7>&-
-expect_exit 6 "$PVMCTL" stop p1
+# stop is idempotent: a VM that is not running is where stop would take it
+expect_exit 0 "$PVMCTL" stop p1
+grep -q "VM 'p1' is not running" "$T/out" || fail "stop of a stopped VM: $(cat "$T/out")"
+# start by name: the stopped VM runs again, from what pvmd kept of its config
+expect_exit 0 "$PVMCTL" start p1 --wait-ready
+grep -q "Started VM 'p1' (/org/pvm1/vm/p1)" "$T/out" || fail "start by name: $(cat "$T/out")"
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 not ready after start by name"
+expect_exit 6 "$PVMCTL" start p1
+expect_exit 2 "$PVMCTL" start p1 --tie
+expect_exit 3 "$PVMCTL" start nosuchvm
+grep -q "to create it from a config file, give the file's path" "$T/err" || fail "start unknown name: $(cat "$T/err")"
+# restart: stop, then start again, in one step
+expect_exit 0 "$PVMCTL" restart p1 --wait-ready
+[ "$(vm_prop p1 State)" = ready ] || fail "p1 not ready after restart"
+expect_exit 0 "$PVMCTL" stop p1 --timeout 5
 vm_config s1 spin.elf >/dev/null
 expect_exit 0 "$PVMCTL" start "$T/s1.json"
 expect_exit 0 "$PVMCTL" kill s1
 grep -q "VM 's1' stopped (killed)" "$T/out" || fail "kill: $(cat "$T/out")"
-expect_exit 6 "$PVMCTL" stop s1 --force
+expect_exit 0 "$PVMCTL" stop s1 --force
 expect_exit 0 "$PVMCTL" remove s1
 expect_exit 3 "$PVMCTL" inspect s1
+# remove --force takes a running VM away in one step
+vm_config s2 spin.elf >/dev/null
+expect_exit 0 "$PVMCTL" start "$T/s2.json"
+expect_exit 6 "$PVMCTL" remove s2
+expect_exit 0 "$PVMCTL" remove s2 --force
+expect_exit 3 "$PVMCTL" inspect s2
+# a VM that never ran: its empty log says so
+expect_exit 0 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$T/s2.json")" 0
+expect_exit 0 "$PVMCTL" logs s2
+grep -q "VM 's2' has not run yet" "$T/err" || fail "logs of a VM that never ran: $(cat "$T/err")"
+expect_exit 0 "$PVMCTL" remove s2
+# a 64-character name keeps the columns of list aligned
+long=$(printf 'n%.0s' $(seq 64))
+expect_exit 0 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$T/s2.json")" 1 name s "$long"
+expect_exit 0 "$PVMCTL" list
+header_at=$(grep "^NAME " "$T/out" | awk '{ print index($0, "STATE") }')
+row_at=$(grep "^$long " "$T/out" | awk '{ print index($0, "created") }')
+[ -n "$row_at" ] && [ "$header_at" = "$row_at" ] || fail "list columns with a 64-character name: $(cat "$T/out")"
+expect_exit 0 "$PVMCTL" remove "$long"
 
 # --- monitor saw it all, as JSON lines ---
 wait_until 10 grep -q '"event":"removed"' "$T/monitor.jsonl" || fail "monitor: $(cat "$T/monitor.jsonl" "$T/monitor.err")"
@@ -168,4 +231,8 @@ stop_pid "$PVMD_PID"
 PVMD_PID=
 expect_exit 9 "$PVMCTL" list
 grep -q "pvmd is not running" "$T/err" || fail "message: $(cat "$T/err")"
+grep -q "systemctl start pvmd" "$T/err" || fail "no hint what to start: $(cat "$T/err")"
+# monitor without pvmd says so at once instead of waiting for events that cannot come
+expect_exit 9 "$PVMCTL" monitor
+grep -q "pvmd is not running" "$T/err" || fail "monitor without pvmd: $(cat "$T/err")"
 log "PASS bus-pvmctl"

@@ -2,7 +2,8 @@
 # pvmd's system integration without systemd as PID 1: the sd_notify protocol on a socket the
 # test owns (READY=1 once org.pvm1 is taken, STATUS= with the running VMs, WATCHDOG=1 pings
 # when WATCHDOG_USEC is set, STOPPING=1 on SIGTERM); registration of each running VM with a
-# machined (a stand-in that records the calls: class "vm", the runner as leader), undone when
+# machined (a stand-in that records the calls: class "vm", the runner as leader, its own scope
+# with memory and task limits from the config), undone when
 # the VM stops; polkit (a stand-in answering from a file) asked for a destructive call on
 # another user's VM after the policy files allowed it, and obeyed; SIGHUP reloads the policy;
 # started with the usual service soft limit of 1024 open files, pvmd raises it to the hard one.
@@ -49,12 +50,13 @@ cfg=$(vm_config m1 wait-stop.elf)
 "$PVMCTL" start "$cfg" --wait-ready >/dev/null || fail "start m1"
 pid=$(vm_prop m1 RunnerPID)
 wait_until 5 grep -q "STATUS=1 VMs running, 1 known" "$T/notify.log" || fail "STATUS did not count m1"
-wait_until 5 grep -q "RegisterMachine name=m1 id_len=16 service=pvm class=vm leader=$pid root=$" "$T/machined.log" ||
+# its own scope, limited to its guest memory (16 MiB) + 64 MiB and 1 vCPU + 4 tasks
+wait_until 5 grep -q "CreateMachine name=m1 id_len=16 service=pvm class=vm leader=$pid root= Description=pvm VM m1 MemoryMax=$((80 << 20)) TasksMax=5$" "$T/machined.log" ||
 	fail "machined registration: $(cat "$T/machined.log")"
 "$PVMCTL" stop m1 >/dev/null || fail "stop m1"
 wait_until 5 grep -q "UnregisterMachine name=m1" "$T/machined.log" || fail "no UnregisterMachine: $(cat "$T/machined.log")"
-[ "$(grep -c "^RegisterMachine" "$T/machined.log")" -eq 1 ] || fail "registered more than once: $(cat "$T/machined.log")"
-log "ok: machined registration (class vm, leader = runner $pid) and unregistration"
+[ "$(grep -c "Machine name=m1 " "$T/machined.log")" -eq 1 ] || fail "registered more than once: $(cat "$T/machined.log")"
+log "ok: machined registration (class vm, leader = runner $pid, its scope's limits) and unregistration"
 
 # --- without polkit on the bus, the policy files alone decide ---
 vm_config pk-0 wait-stop.elf >/dev/null

@@ -32,7 +32,8 @@ PIDS+=($!)
 as_nobody gdbus monitor --system --dest org.pvm1 >"$T/nb-gdbus-monitor.txt" 2>&1 &
 PIDS+=($!)
 as_nobody "$PVMCTL" monitor --json >"$T/nb-sub.jsonl" 2>"$T/nb-sub.err" &
-PIDS+=($!)
+nb_monitor_pid=$!
+PIDS+=($nb_monitor_pid)
 "$PVMCTL" monitor --json >"$T/root-sub.jsonl" 2>"$T/root-sub.err" &
 PIDS+=($!)
 wait_until 10 grep -q "owned by" "$T/nb-gdbus-monitor.txt" || fail "gdbus monitor did not start"
@@ -58,8 +59,8 @@ gcall CreateVM "$(cat "$cfg")" "{'start': <true>}" >/dev/null
 wait_until 10 vm_state_is secret ready || fail "secret not ready"
 secret_pid=$(vm_prop secret RunnerPID)
 # --- nobody's own VM, whose signals nobody does get ---
-as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
-	"$(cat "$cfg")" "{'name': <'mine'>, 'start': <true>}" >/dev/null || fail "nobody may create mine"
+out=$(as_nobody "$FD_CALLER" payload file "$cfg" "$PVM_GUEST_DIR/wait-stop.elf" start name=mine)
+[ "$out" = "reply mine" ] || fail "nobody may create mine: $out"
 wait_until 10 vm_state_is mine ready || fail "mine not ready"
 
 # --- by name: a hidden VM answers as a name nobody uses, for every method ---
@@ -90,8 +91,8 @@ log "ok: by-name methods answer NoSuchVM for a hidden VM, as for a missing one"
 expect_error org.pvm1.Error.PolicyDenied as_sys gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
 	--method org.pvm1.Manager.CreateVM "$(cat "$cfg")" "{}"
 # a caller who may create learns that the name is taken, and nothing more
-out=$(as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 --method org.pvm1.Manager.CreateVM \
-	"$(cat "$cfg")" "{}" 2>&1) && fail "nobody created a second 'secret'"
+out=$(as_nobody "$FD_CALLER" payload file "$cfg" "$PVM_GUEST_DIR/wait-stop.elf")
+[[ $out == reply* ]] && fail "nobody created a second 'secret'"
 grep -q "org.pvm1.Error.AlreadyExists: The name 'secret' is taken by a VM you may not see" <<<"$out" ||
 	fail "CreateVM secret as nobody: $out"
 grep -qiE "uid|root|ready|running|remove" <<<"${out#*AlreadyExists:}" &&
@@ -162,6 +163,14 @@ for f in nb-dbus-monitor.txt nb-busctl-monitor.txt nb-gdbus-monitor.txt nb-sub.j
 	done
 done
 log "ok: no signal about root's VMs reached uid $NOBODY, whichever way it listened"
+# pvmctl monitor says when pvmd goes away (and subscribes again when it comes back: so end it
+# before counting subscriptions below)
+wait_until 10 grep -q '"event":"pvmd","vm":"-","running":false' "$T/nb-sub.jsonl" ||
+	fail "pvmctl monitor did not say pvmd left: $(cat "$T/nb-sub.jsonl")"
+# (as_nobody is a function: $! may be the subshell that runs pvmctl rather than pvmctl)
+for pid in $(pgrep -P "$nb_monitor_pid") "$nb_monitor_pid"; do
+	stop_pid "$pid"
+done
 
 # --- subscriptions: at most 64 per user, and they end with their connection ---
 : "${SUBSCRIBE_MANY:?}"

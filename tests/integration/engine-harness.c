@@ -1,6 +1,7 @@
 /* Engine integration test helpers: config for a test guest, an event loop with deadlines
  * (never a fixed sleep), and outcome checks that print the VM's console and message. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caller-fd.h"
 #include "engine-harness.h"
 
 void engine_require_kvm(void)
@@ -63,6 +65,17 @@ void engine_vm_create(engine_vm *t, const vm_instance_options *opts)
 	}
 	if (vm_instance_new(t->event, &t->cfg, &o, &cb, t, &t->vm, &err) < 0) {
 		fprintf(stderr, "vm_instance_new: %s\n", err.message);
+		exit(EXIT_FAILURE);
+	}
+	/* the payload as pvmd hands it over: a sealed copy of the guest file */
+	_cleanup_(caller_payload_done) caller_payload payload = CALLER_PAYLOAD_NULL;
+	_cleanup_close_ int fd = open(t->kernel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 ||
+	    caller_payload_copy(fd, "kernel", (uint64_t)t->cfg.memory_mib << 20, UINT64_MAX,
+				&payload, &err) < 0 ||
+	    vm_instance_set_payload(t->vm, payload.memfd, -1, &err) < 0) {
+		fprintf(stderr, "payload %s: %s\n", t->kernel,
+			fd < 0 ? strerror(errno) : err.message);
 		exit(EXIT_FAILURE);
 	}
 }

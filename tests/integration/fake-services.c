@@ -1,7 +1,7 @@
 /* Stand-ins for system services pvmd talks to, on a private bus (there is no machined without
  * systemd as PID 1, and the test must not install polkit actions into the system):
- *   fake-services machined      owns org.freedesktop.machine1, prints each RegisterMachine and
- *                               UnregisterMachine call;
+ *   fake-services machined      owns org.freedesktop.machine1, prints each RegisterMachine,
+ *                               CreateMachine (with its scope properties) and UnregisterMachine;
  *   fake-services polkit FILE   owns org.freedesktop.PolicyKit1, answers CheckAuthorization
  *                               from FILE ("yes"/"no", read per call) and prints each request.
  * One line per call on stdout, so a test can check what pvmd asked for. */
@@ -26,8 +26,32 @@ static int register_machine(sd_bus_message *m, void *userdata, sd_bus_error *err
 		r = sd_bus_message_read(m, "ssus", &service, &class, &leader, &root);
 	if (r < 0)
 		return r;
-	printf("RegisterMachine name=%s id_len=%zu service=%s class=%s leader=%u root=%s\n", name,
-	       id_len, service, class, leader, root);
+	printf("%s name=%s id_len=%zu service=%s class=%s leader=%u root=%s",
+	       sd_bus_message_get_member(m), name, id_len, service, class, leader, root);
+	/* CreateMachine: the scope's properties, those of type s or t */
+	if (sd_bus_message_has_signature(m, "sayssusa(sv)")) {
+		r = sd_bus_message_enter_container(m, 'a', "(sv)");
+		while (r > 0 && (r = sd_bus_message_enter_container(m, 'r', "sv")) > 0) {
+			const char *prop, *contents, *sv;
+			uint64_t tv;
+			r = sd_bus_message_read(m, "s", &prop);
+			if (r >= 0)
+				r = sd_bus_message_peek_type(m, NULL, &contents);
+			if (r >= 0 && strcmp(contents, "s") == 0 &&
+			    (r = sd_bus_message_read(m, "v", "s", &sv)) >= 0)
+				printf(" %s=%s", prop, sv);
+			else if (r >= 0 && strcmp(contents, "t") == 0 &&
+				 (r = sd_bus_message_read(m, "v", "t", &tv)) >= 0)
+				printf(" %s=%llu", prop, (unsigned long long)tv);
+			else if (r >= 0)
+				r = sd_bus_message_skip(m, "v");
+			if (r >= 0)
+				r = sd_bus_message_exit_container(m);
+		}
+		if (r < 0)
+			return r;
+	}
+	printf("\n");
 	fflush(stdout);
 	return sd_bus_reply_method_return(m, "o", "/org/freedesktop/machine1/machine/fake");
 }
@@ -47,6 +71,7 @@ static int unregister_machine(sd_bus_message *m, void *userdata, sd_bus_error *e
 static const sd_bus_vtable machined_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("RegisterMachine", "sayssus", "o", register_machine, 0),
+	SD_BUS_METHOD("CreateMachine", "sayssusa(sv)", "o", register_machine, 0),
 	SD_BUS_METHOD("UnregisterMachine", "s", "", unregister_machine, 0),
 	SD_BUS_VTABLE_END,
 };

@@ -8,19 +8,8 @@ T=$(mktemp -d /tmp/pvm-deb-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# the tracked and new (not ignored) files: what a clean clone plus this change holds
-mkdir "$T/pvm"
-(cd "$src" && git ls-files -z --cached --others --exclude-standard) |
-	(cd "$src" && xargs -0 cp --parents -t "$T/pvm" 2>/dev/null) ||
-	{ cp -a "$src/." "$T/pvm/" && rm -rf "$T/pvm"/build*; }
-
-build() {  # build ARCH: dpkg-buildpackage into $T, log in $T/build-ARCH.log
-	local arch=$1 args=(-b -us -uc)
-	[ "$arch" = "$(dpkg --print-architecture)" ] || args+=(-a"$arch" -Pcross,nocheck -d)
-	rm -rf "$T/pvm"/obj-*
-	(cd "$T/pvm" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" dpkg-buildpackage "${args[@]}") \
-		>"$T/build-$arch.log" 2>&1 || { tail -n 40 "$T/build-$arch.log"; fail "dpkg-buildpackage for $arch failed"; }
-	echo "ok - dpkg-buildpackage ${args[*]}"
+build() {  # build ARCH: the packages into $T
+	"$src/scripts/build-debs" "$src" "$T" "$1" || fail "building the $1 packages"
 }
 
 check() {  # check ARCH: contents and lintian
@@ -34,6 +23,7 @@ check() {  # check ARCH: contents and lintian
 		./usr/share/dbus-1/system-services/org.pvm1.service \
 		./usr/share/dbus-1/interfaces/org.pvm1.Manager.xml ./usr/share/polkit-1/actions/org.pvm1.policy \
 		./usr/share/pvm/policy.d/50-default.json ./usr/share/man/man8/pvmd.8.gz \
+		./usr/share/doc/pvmd/examples/50-pvm.rules \
 		./usr/lib/sysusers.d/pvm.conf; do
 		grep -qx "$f" "$T/pvmd-$arch.list" || fail "pvmd_$arch.deb lacks $f"
 	done

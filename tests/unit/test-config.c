@@ -149,6 +149,18 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a\", " K
 	  ", \"payload_format\": \"raw\", \"load_address\": 281474976710656}",
 	  "$.load_address: expected an integer from 0 to 281474976710655, got 281474976710656" },
+	/* devices */
+	{ "{\"name\": \"a\", " K ", \"disks\": {}}", "$.disks: expected an array" },
+	{ "{\"name\": \"a\", " K ", \"disks\": [{}, {}, {}, {}, {}]}", "$.disks: " },
+	{ "{\"name\": \"a\", " K ", \"disks\": [{\"path\": \"/d\"}]}",
+	  "$.disks[0].path: unknown key (known keys: id, read_only, sha256)" },
+	{ "{\"name\": \"a\", " K ", \"disks\": [{\"id\": \"123456789012345678901\"}]}",
+	  "$.disks[0].id: " },
+	{ "{\"name\": \"a\", " K ", \"disks\": [{}, {\"sha256\": \"ab\"}]}",
+	  "$.disks[1].sha256: " },
+	{ "{\"name\": \"a\", " K ", \"vsock\": 1}", "$.vsock: expected true or false, got 1" },
+	{ "{\"name\": \"a\", " K ", \"memory_mib\": 8, \"vsock\": true, \"window_mib\": 5}",
+	  "$.window_mib: expected an integer from 1 to half of memory_mib (4), got 5" },
 	/* nesting */
 	{ "{\"name\": \"a\", " K ", \"console\": {\"x\": [[[[[[[[[]]]]]]]]]}}",
 	  "line 1, column 54: JSON nested deeper than 8 levels" },
@@ -242,6 +254,34 @@ static void test_full_and_round_trip(void)
 	CHECK(cfg->console_output == PVM_CONSOLE_NONE && cfg->console_input && cfg->debug, "flags");
 	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
 	CHECK(strcmp(text, full_json_written) == 0, "stable key order:\n%s", text);
+	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
+	CHECK(r == 0, "round trip: %s", err.message);
+	if (r < 0)
+		return;
+	CHECK(pvm_config_to_json(again, &text2) == 0 && strcmp(text, text2) == 0, "round trip");
+}
+
+/* Devices: disks default to read-only, keys come back in order, the window only with devices. */
+static void test_devices(void)
+{
+	static const char json[] =
+	    "{\"name\": \"a\", " K ", \"disks\": [{\"id\": \"data\"}, {\"read_only\": false, "
+	    "\"sha256\": \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}], "
+	    "\"vsock\": true, \"window_mib\": 4}";
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL, *again = NULL;
+	_cleanup_free_ char *text = NULL, *text2 = NULL;
+	pvm_error err = { 0 };
+	int r = pvm_config_parse(json, strlen(json), "dev.json", false, &cfg, &err);
+
+	CHECK(r == 0, "%s", err.message);
+	if (r < 0)
+		return;
+	CHECK(cfg->n_disks == 2 && cfg->disks[0].read_only && !cfg->disks[1].read_only, "disks");
+	CHECK(strcmp(cfg->disks[0].id, "data") == 0 && !cfg->disks[0].has_sha256, "disk 0");
+	CHECK(cfg->disks[1].has_sha256 && cfg->disks[1].sha256[0] == 0xe3, "disk 1 digest");
+	CHECK(cfg->vsock && cfg->window_mib == 4 && pvm_config_has_devices(cfg), "vsock, window");
+	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
+	CHECK(strstr(text, "\"window_mib\": 4") && strstr(text, "\"vsock\": true"), "%s", text);
 	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
 	CHECK(r == 0, "round trip: %s", err.message);
 	if (r < 0)
@@ -510,6 +550,7 @@ int main(int argc, char **argv)
 	test_bad_cases();
 	test_defaults();
 	test_full_and_round_trip();
+	test_devices();
 	test_c_api();
 	test_names();
 	test_files();

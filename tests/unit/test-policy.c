@@ -489,7 +489,7 @@ static void test_create(const pvm_policy *p)
 		if (c->computed_sha)
 			hex_to_bytes(c->computed_sha, digest);
 		CHECK(pvm_policy_check_create(p, &caller, &cfg, c->computed_sha ? digest : NULL,
-					      &c->mine, &c->all, &d) == 0,
+					      NULL, &c->mine, &c->all, &d) == 0,
 		      "case %zu", i);
 		/* the limit denials, and only they, are flagged for LimitExceeded */
 		CHECK(d.limit_exceeded == (strstr(c->reason, " limit of ") != NULL),
@@ -498,9 +498,10 @@ static void test_create(const pvm_policy *p)
 		CHECK(strstr(d.reason, c->reason) != NULL, "%s:\n   got: %s\n  want: ...%s...",
 		      c->what, d.reason, c->reason);
 
-		/* before the payload is read: the same answer, except that the digest rules
-		 * (and only they) wait for the full check */
-		bool digest_rule = strstr(c->reason, "SHA-256") != NULL;
+		/* before the payload is read: the same answer, except that the payload rules
+		 * (digests and path prefixes, and only they) wait for the full check */
+		bool digest_rule = strstr(c->reason, "SHA-256") != NULL ||
+				   strstr(c->reason, "path prefix") != NULL;
 		pvm_decision early = { 0 };
 		CHECK(pvm_policy_check_create_before_payload(p, &caller, &cfg, &c->mine, &c->all,
 							     &early) == 0,
@@ -512,6 +513,29 @@ static void test_create(const pvm_policy *p)
 			CHECK(strcmp(early.reason, d.reason) == 0, "%s before the payload: %s",
 			      c->what, early.reason);
 	}
+}
+
+/* A digest rule covers the initrd too: guest code comes in through it as much as through the
+ * kernel. Rule 5 allows DIGEST_A only. */
+static void test_initrd_digest(const pvm_policy *p)
+{
+	pvm_caller caller =
+	    make_caller(&(struct caller_spec){ 2000, 2000, false, "build.service" });
+	pvm_config cfg = { 0 };
+	uint8_t a[32], b[32];
+	pvm_decision d = { 0 };
+
+	fill_config(&cfg,
+		    &(struct cfg_spec){ "ci-1", "/k", "/i", 1, 64, true, false, false, NULL });
+	hex_to_bytes(DIGEST_A, a);
+	memset(b, 0xbb, sizeof(b));
+	CHECK(pvm_policy_check_create(p, &caller, &cfg, a, a, NULL, NULL, &d) == 0 && d.allowed,
+	      "kernel and initrd listed: %s", d.reason);
+	CHECK(pvm_policy_check_create(p, &caller, &cfg, a, b, NULL, NULL, &d) == 0 && !d.allowed &&
+		  strstr(d.reason, "initrd /i has no SHA-256 digest allowed by p.json rule 5"),
+	      "initrd not listed: %s", d.reason);
+	CHECK(pvm_policy_check_create(p, &caller, &cfg, a, NULL, NULL, NULL, &d) == 0 && !d.allowed,
+	      "initrd digest unknown: %s", d.reason);
 }
 
 static void test_memory_fallback(const pvm_policy *strict)
@@ -539,15 +563,18 @@ static void test_memory_fallback(const pvm_policy *strict)
 	cfg.protected_vm = true;
 	CHECK(!pvm_policy_allows_memory_fallback(strict, &root, &cfg), "protected: strict refuses");
 	CHECK(pvm_policy_allows_memory_fallback(lax, &root, &cfg), "protected: lax allows");
-	CHECK(pvm_policy_check_create(lax, &root, &cfg, NULL, NULL, NULL, &d) == 0 && d.allowed,
+	CHECK(pvm_policy_check_create(lax, &root, &cfg, NULL, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
 	      "lax create: %s", d.reason);
-	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
+	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed,
 	      "strict create");
 
 	/* usage not given counts as nothing in use: limits still apply to the VM itself */
 	cfg.memory_backing = PVM_MEMORY_BACKING_GUEST_MEMFD;
 	cfg.memory_mib = 4097;
-	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, &d) == 0 && !d.allowed,
+	CHECK(pvm_policy_check_create(strict, &root, &cfg, NULL, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed,
 	      "no usage: %s", d.reason);
 	CHECK(strstr(d.reason,
 		     "global limit of 4096 MiB guest memory: 0 MiB in use plus 4097 MiB") != NULL,
@@ -899,12 +926,15 @@ static void test_shipped(const char *srcdir)
 			  !d.allowed,
 		      "own VM");
 	}
-	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, &none, &none, &d) == 0 && d.allowed,
+	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
+		  d.allowed,
 	      "root creates a debug VM: %s", d.reason);
-	CHECK(pvm_policy_check_create(p, &user, &cfg, NULL, &none, &none, &d) == 0 && !d.allowed,
+	CHECK(pvm_policy_check_create(p, &user, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
+		  !d.allowed,
 	      "user cannot create");
 	cfg.memory_backing = PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD;
-	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, &none, &none, &d) == 0 && !d.allowed,
+	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
+		  !d.allowed,
 	      "protected VMs need guest_memfd by default");
 
 	CHECK(pvm_policy_load(dirs, 2, &both, &err) == 0, "%s", err.message);
@@ -926,6 +956,7 @@ int main(int argc, char **argv)
 	CHECK(pvm_policy_n_warnings(p) == 0, "warnings: %s", pvm_policy_warning(p, 0));
 	test_actions(p);
 	test_create(p);
+	test_initrd_digest(p);
 	test_memory_fallback(p);
 	test_bad_policies();
 	test_unresolved_names();

@@ -1,13 +1,16 @@
 /* pvmd decides only on credentials the bus vouches for: a field sd-bus filled in from /proc/PID
  * (SD_BUS_CREDS_AUGMENT, racy with pid reuse and setgid exec) counts as unknown, and without a
- * vouched uid there is no caller at all. */
+ * vouched uid there is no caller at all. Authorization itself is a function of the policy and the
+ * caller alone (auth_decide_action), tested here without a bus or a manager. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bus-client.h"
 #include "check.h"
 #include "pvmd.h"
 
@@ -92,9 +95,121 @@ static void test_mixed(void)
 	rmdir(dir);
 }
 
+/* uid 1000 may stop (and so kill) its own VMs and inspect every VM; nothing else */
+static const char policy_text[] =
+    "{\"rules\": ["
+    "{\"who\": {\"users\": [1000]}, \"actions\": [\"stop\"], \"vms\": [\"@own\"]},"
+    "{\"who\": {\"users\": [1000]}, \"actions\": [\"inspect\"], \"vms\": [\"*\"]}]}";
+
+static void test_decide_action(void)
+{
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+	static const pvm_caller user = { .uid = 1000, .gid = 1000 },
+				other = { .uid = 1001, .gid = 1001 };
+	pvm_error err = { 0 };
+	static const struct {
+		const pvm_caller *caller;
+		enum pvm_action action;
+		const char *verb, *vm;
+		uid_t owner;
+		const char *denial; /* NULL: allowed */
+	} cases[] = {
+		{ &user, PVM_ACTION_STOP, NULL, "mine", 1000, NULL },
+		{ &user, PVM_ACTION_STOP, "kill", "mine", 1000, NULL },
+		{ &user, PVM_ACTION_INSPECT, NULL, "roots", 0, NULL },
+		{ &user, PVM_ACTION_STOP, NULL, "roots", 0,
+		  "Not allowed to stop VM 'roots' as uid 1000: " },
+		/* a kill is decided by the stop rules but named as asked */
+		{ &user, PVM_ACTION_STOP, "kill", "roots", 0,
+		  "Not allowed to kill VM 'roots' as uid 1000: " },
+		{ &user, PVM_ACTION_STOP, "remove", "roots", 0,
+		  "Not allowed to remove VM 'roots' as uid 1000: " },
+		{ &user, PVM_ACTION_ATTACH, NULL, "mine", 1000,
+		  "Not allowed to attach VM 'mine' as uid 1000: " },
+		{ &other, PVM_ACTION_INSPECT, NULL, "mine", 1000,
+		  "Not allowed to inspect VM 'mine' as uid 1001: " },
+	};
+	int r;
+
+	pvm_bus_error_map_register();
+	r = pvm_policy_parse_text(policy_text, sizeof(policy_text) - 1, "test.json", &p, &err);
+	CHECK(r >= 0, "policy: %s", err.message);
+	if (r < 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_action(p, cases[i].caller, cases[i].action, cases[i].verb,
+				       cases[i].vm, cases[i].owner, &e);
+		if (!cases[i].denial) {
+			CHECK(r == 0 && !sd_bus_error_is_set(&e), "case %zu: denied: %s", i,
+			      e.message ?: "");
+			continue;
+		}
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED) &&
+			  strncmp(e.message, cases[i].denial, strlen(cases[i].denial)) == 0,
+		      "case %zu: r=%d %s: %s", i, r, e.name ?: "", e.message ?: "");
+	}
+}
+
+/* uid 1000 may create VMs named "t*", one at a time; the limit is LimitExceeded, the rest
+ * PolicyDenied */
+static const char create_policy[] =
+    "{\"rules\": [{\"who\": {\"users\": [1000]}, \"actions\": [\"create\"],"
+    " \"vms\": [\"t*\"], \"limits\": {\"vms\": 1}}]}";
+
+static void test_decide_create(void)
+{
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL, *other = NULL;
+	static const pvm_caller user = { .uid = 1000, .gid = 1000 }, nobody = { .uid = 65534 };
+	static const char t1[] = "{\"name\": \"t1\", \"kernel\": \"/k\", \"protected\": false}";
+	static const char x1[] = "{\"name\": \"x1\", \"kernel\": \"/k\", \"protected\": false}";
+	const pvm_usage none = { 0 }, one = { .vms = 1, .vcpus = 1, .memory_mib = 64 };
+	pvm_error err = { 0 };
+	int r;
+
+	pvm_bus_error_map_register();
+	r = pvm_policy_parse_text(create_policy, sizeof(create_policy) - 1, "create.json", &p,
+				  &err);
+	if (r >= 0)
+		r = pvm_config_parse(t1, sizeof(t1) - 1, "t1.json", false, &cfg, &err);
+	if (r >= 0)
+		r = pvm_config_parse(x1, sizeof(x1) - 1, "x1.json", false, &other, &err);
+	CHECK(r >= 0, "setup: %s", err.message);
+	if (r < 0)
+		return;
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, cfg, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == 0, "first VM denied: %s", e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, cfg, NULL, NULL, &one, &one, NULL, &e);
+		CHECK(r < 0 && sd_bus_error_has_name(&e, PVM_BUS_ERROR_LIMIT_EXCEEDED) &&
+			  strstr(e.message, "Cannot run VM 't1' as uid 1000"),
+		      "second VM: r=%d %s", r, e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &user, other, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED) &&
+			  strstr(e.message, "Not allowed to run VM 'x1' as uid 1000"),
+		      "name outside the rule: r=%d %s", r, e.message ?: "");
+	}
+	{
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		r = auth_decide_create(p, &nobody, cfg, NULL, NULL, &none, &none, NULL, &e);
+		CHECK(r == -EACCES && sd_bus_error_has_name(&e, PVM_BUS_ERROR_POLICY_DENIED),
+		      "another user: r=%d %s", r, e.message ?: "");
+	}
+}
+
 int main(void)
 {
 	test_all_augmented();
 	test_mixed();
+	test_decide_action();
+	test_decide_create();
 	return check_exit("test-pvmd-auth");
 }

@@ -47,12 +47,19 @@ for used in $(grep -oh '"org\.pvm1\.[a-z-]*-vm"' "$src"/pvmd/*.c | tr -d '"' | s
 	grep -qw "$used" <<<"$declared" || { echo "polkit action $used is not in org.pvm1.policy"; exit 1; }
 done
 
-# completion: every command of `pvmctl --help` is offered
+# completion: every command of `pvmctl --help` is offered, by bash and by zsh; a command's
+# options come from pvmctl's own help (no jq needed)
 bash -n "$src/shell/pvmctl.bash"
 offered=$(bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl ''); COMP_CWORD=1; _pvmctl; echo \${COMPREPLY[*]}")
-for cmd in $("$build/pvmctl/pvmctl" --help | sed -n 's/^  \([a-z]\+\) .*/\1/p; s/^  \([a-z]\+\)$/\1/p' | sort -u); do
+commands=$("$build/pvmctl/pvmctl" --help | sed -n 's/^  pvmctl \([a-z]\+\).*/\1/p' | sort -u)
+[ -n "$commands" ] || { echo "no commands in pvmctl --help"; exit 1; }
+for cmd in $commands; do
 	grep -qw "$cmd" <<<"$offered" || { echo "completion does not offer '$cmd' (offers: $offered)"; exit 1; }
+	grep -q "^		'$cmd:" "$src/shell/_pvmctl" || { echo "zsh completion does not offer '$cmd'"; exit 1; }
 done
+offered=$(PATH="$build/pvmctl:$PATH" bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl stop --); COMP_CWORD=2; _pvmctl; echo \${COMPREPLY[*]}")
+[ "$offered" = "--json --timeout --force --no-wait --help --version" ] || { echo "stop's options offered: $offered"; exit 1; }
+zsh -n "$src/shell/_pvmctl" # zsh is in scripts/deps/base.list
 # the daemon's command line, before any bus
 pvmd=$build/pvmd/pvmd
 "$pvmd" --help | grep -q -- "--policy-dir DIR"

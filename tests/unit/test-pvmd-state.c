@@ -38,6 +38,10 @@ static void test_round_trip(const char *dir)
 		.runner_pid = 4242,
 		.runner_start_ticks = 123456789,
 		.runner_exe = "/usr/libexec/pvm-runner",
+		.runner_uid = 61190,
+		.runner_namespaces = 15,
+		.memory_flags = 3,
+		.runner_maps = true,
 		.start_time_usec = 1700000000000000ULL,
 		.tied = true,
 		.config_json = "{\"name\":\"vm-1\",\"memory_mib\":16}",
@@ -52,6 +56,9 @@ static void test_round_trip(const char *dir)
 	assert(out.owner == 1000 && out.state == PVM_VM_RUNNING && out.reason == PVM_DEATH_NONE);
 	assert(out.runner_pid == 4242 && out.runner_start_ticks == 123456789);
 	assert(strcmp(out.runner_exe, in.runner_exe) == 0);
+	/* what the next pvmd needs to take the runner over */
+	assert(out.runner_uid == 61190 && out.runner_namespaces == 15 && out.memory_flags == 3 &&
+	       out.runner_maps);
 	assert(out.start_time_usec == in.start_time_usec && out.tied);
 	assert(strstr(out.config_json, "\"memory_mib\":16"));
 	pvmd_state_record_done(&out);
@@ -112,13 +119,13 @@ static void test_proc_stat(void)
 	const char *line = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
 			   "987654 1000 10 18446744073709551615\n";
 
-	assert(proc_parse_start_ticks(line, &t) == 0 && t == 987654);
-	assert(proc_parse_start_ticks("42 (x) S 1 2", &t) == -EINVAL);
-	assert(proc_parse_start_ticks("no paren", &t) == -EINVAL);
+	assert(pvmd_proc_parse_start_ticks(line, &t) == 0 && t == 987654);
+	assert(pvmd_proc_parse_start_ticks("42 (x) S 1 2", &t) == -EINVAL);
+	assert(pvmd_proc_parse_start_ticks("no paren", &t) == -EINVAL);
 	/* our own process: start time is readable and stable */
 	uint64_t a, b;
-	assert(proc_start_ticks(getpid(), &a) == 0);
-	assert(proc_start_ticks(getpid(), &b) == 0 && a == b);
+	assert(pvmd_proc_start_ticks(getpid(), &a) == 0);
+	assert(pvmd_proc_start_ticks(getpid(), &b) == 0 && a == b);
 }
 
 /* A record names a process only by pid + start time + executable: any mismatch leaves the
@@ -142,7 +149,7 @@ static void test_reap(void)
 	pvm_error err = { 0 };
 	uint64_t ticks;
 
-	assert(proc_start_ticks(child, &ticks) == 0);
+	assert(pvmd_proc_start_ticks(child, &ticks) == 0);
 	r.runner_start_ticks = ticks + 1; /* another process that had this pid */
 	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
 	assert(kill(child, 0) == 0);

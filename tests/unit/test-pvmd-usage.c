@@ -6,7 +6,7 @@
 #include "check.h"
 #include "pvmd.h"
 
-static pvmd_vm *add(manager *m, const char *name, uid_t owner, enum pvm_vm_state state)
+static pvmd_vm *add(pvmd_manager *m, const char *name, uid_t owner, enum pvm_vm_state state)
 {
 	char json[256];
 	pvm_config *cfg = NULL;
@@ -29,7 +29,7 @@ static pvmd_vm *add(manager *m, const char *name, uid_t owner, enum pvm_vm_state
 
 int main(void)
 {
-	manager *m = NULL;
+	pvmd_manager *m = NULL;
 	pvm_usage mine, all;
 	pvmd_vm *created;
 

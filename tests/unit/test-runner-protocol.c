@@ -51,7 +51,7 @@ int main(void)
 	((runner_msg_header *)buf)->version = 2;
 	assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
 	for (uint16_t t = 0; t < 64; t++) {
-		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_SELF_CHECK) ||
+		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_VSOCK_DIR) ||
 			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_SELF_CHECK_RESULT);
 		n = build(buf, t, NULL, 0);
 		if (!known) {

@@ -99,6 +99,15 @@ static void test_alloc(void)
 		CHECK(runner_uids_alloc(&u, &uid) == 0 && uid == 70000 + i, "uid %u",
 		      (unsigned)uid);
 	CHECK(runner_uids_alloc(&u, &uid) == -EUSERS, "3 of 3 in use");
+
+	/* a runner taken over after a restart keeps its uid: claimed, it is not handed out */
+	CHECK(runner_uids_init(&u, 70000, 3, &err) == 0, "%s", err.message);
+	CHECK(runner_uids_claim(&u, 70001) == 0, "claiming a free uid");
+	CHECK(runner_uids_claim(&u, 70001) == -EBUSY, "claiming it twice");
+	CHECK(runner_uids_claim(&u, 70003) == -ERANGE, "claiming a uid outside the range");
+	CHECK(runner_uids_alloc(&u, &uid) == 0 && uid == 70000, "first free uid %u", (unsigned)uid);
+	CHECK(runner_uids_alloc(&u, &uid) == 0 && uid == 70002,
+	      "the claimed uid was handed out: %u", (unsigned)uid);
 	CHECK(runner_uids_init(&u, 61184, 256, &err) == -EINVAL, "DynamicUser range accepted");
 }
 

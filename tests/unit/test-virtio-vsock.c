@@ -187,6 +187,44 @@ static void test_guest_connects(void)
 	pvm_virtio_vsock_done(&vs);
 }
 
+/* Both ends shut down their sending side: the guest's data reaches the host first, then the
+ * slot is freed and the guest hears RST, whichever end finished first. */
+static void test_both_shut_down(void)
+{
+	struct virtio_vsock_hdr h;
+	uint8_t buf[BUF];
+
+	for (int guest_first = 0; guest_first < 2; guest_first++) {
+		bool rst = false;
+
+		setup();
+		CHECK(guest_send(VIRTIO_VSOCK_OP_REQUEST, 1001, 1235, NULL, 0, 65536, 0, 0) == 0 &&
+			  guest_recv(&h, NULL) && op_of(&h) == VIRTIO_VSOCK_OP_RESPONSE,
+		      "connected");
+		if (!guest_first)
+			shutdown(host_end[1235], SHUT_WR);
+		CHECK(pump() == 0, "%s", d->err.message);
+		CHECK(guest_send(VIRTIO_VSOCK_OP_RW, 1001, 1235, "bye", 3, 65536, 0, 0) == 0 &&
+			  guest_send(VIRTIO_VSOCK_OP_SHUTDOWN, 1001, 1235, NULL, 0, 65536, 0,
+				     VIRTIO_VSOCK_SHUTDOWN_SEND) == 0,
+		      "guest data, then SHUTDOWN(SEND)");
+		if (guest_first)
+			shutdown(host_end[1235], SHUT_WR);
+		CHECK(pump() == 0, "%s", d->err.message);
+		while (guest_recv(&h, NULL)) {
+			rst |= op_of(&h) == VIRTIO_VSOCK_OP_RST;
+			CHECK(pump() == 0, "%s", d->err.message);
+		}
+		CHECK(host_read(1235, buf, sizeof(buf)) == 3 && memcmp(buf, "bye", 3) == 0,
+		      "the guest's last bytes reached the host (guest first: %d)", guest_first);
+		CHECK(host_read(1235, buf, sizeof(buf)) == 0, "then end of stream");
+		CHECK(rst, "the guest hears RST once both ends are done (guest first: %d)",
+		      guest_first);
+		close(host_end[1235]);
+		pvm_virtio_vsock_done(&vs);
+	}
+}
+
 static void test_refusals_and_overrun(void)
 {
 	struct virtio_vsock_hdr h;
@@ -304,6 +342,7 @@ int main(void)
 	d = calloc(1, sizeof(*d));
 	CHECK(d != NULL, "calloc");
 	test_guest_connects();
+	test_both_shut_down();
 	test_refusals_and_overrun();
 	test_host_connects();
 	test_malformed();

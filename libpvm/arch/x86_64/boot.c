@@ -15,6 +15,7 @@
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define HVM_START_MAGIC 0x336ec578u
 #define HVM_MEMMAP_TYPE_RAM 1
+#define HVM_MEMMAP_TYPE_RESERVED 2
 
 /* Xen's public arch-x86/hvm/start_info.h layouts (version 1), little-endian */
 struct hvm_start_info {
@@ -243,22 +244,33 @@ static int x86_plan_pvh(const pvm_boot_input *in, pvm_boot_plan *plan, uint32_t 
 
 static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
 {
+	/* The payload lives below the shared window; the window is a reserved entry of the
+	 * memory map, so a guest finds it there and never allocates from it. */
+	pvm_memory_map ram = { .ram_base = in->map.ram_base,
+			       .ram_size = in->map.ram_size - in->window_size };
 	struct hvm_start_info si = {
 		.magic = HVM_START_MAGIC,
 		.version = 1,
 		.memmap_paddr = X86_MEMMAP_GPA,
-		.memmap_entries = 1,
+		.memmap_entries = in->window_size ? 2 : 1,
 	};
-	struct hvm_memmap_table_entry mm = {
-		.addr = in->map.ram_base,
-		.size = in->map.ram_size,
-		.type = HVM_MEMMAP_TYPE_RAM,
+	struct hvm_memmap_table_entry mm[2] = {
+		{ .addr = ram.ram_base, .size = ram.ram_size, .type = HVM_MEMMAP_TYPE_RAM },
+		{ .addr = ram.ram_base + ram.ram_size,
+		  .size = in->window_size,
+		  .type = HVM_MEMMAP_TYPE_RESERVED },
 	};
 	struct hvm_modlist_entry mod = { 0 };
 	uint32_t entry = 0;
 	int format = in->format, r;
 
 	memset(plan, 0, sizeof(*plan));
+	if (in->window_size > in->map.ram_size / 2 || (in->window_size & 0xfff))
+		return pvm_error_set(err, EINVAL,
+				     "shared window of %" PRIu64
+				     " bytes: must be whole pages and at "
+				     "most half of RAM (%" PRIu64 " bytes)",
+				     in->window_size, in->map.ram_size);
 	if (format == PVM_PAYLOAD_AUTO) {
 		if (in->kernel_len >= SELFMAG && memcmp(in->kernel, ELFMAG, SELFMAG) == 0)
 			format = PVM_PAYLOAD_PVH_ELF;
@@ -268,7 +280,7 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 					     "ELF, or a raw binary when payload_format is \"raw\"");
 	}
 
-	r = x86_gdt_add(plan, &in->map, err);
+	r = x86_gdt_add(plan, &ram, err);
 	if (r < 0)
 		goto fail;
 
@@ -284,8 +296,8 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 					  " is above 4 GiB (32-bit entry)",
 					  in->load_address);
 		else
-			r = pvm_boot_plan_add(plan, &in->map, "kernel", in->load_address,
-					      in->kernel, in->kernel_len, err);
+			r = pvm_boot_plan_add(plan, &ram, "kernel", in->load_address, in->kernel,
+					      in->kernel_len, err);
 		entry = (uint32_t)in->load_address;
 		snprintf(plan->format, sizeof(plan->format), "raw");
 		break;
@@ -294,7 +306,7 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 	}
 	if (r < 0)
 		goto fail;
-	if (entry < in->map.ram_base || entry - in->map.ram_base >= in->map.ram_size) {
+	if (entry < ram.ram_base || entry - ram.ram_base >= ram.ram_size) {
 		r = pvm_error_set(err, ERANGE, "entry point 0x%x lies outside guest RAM", entry);
 		goto fail;
 	}
@@ -306,43 +318,41 @@ static int x86_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_erro
 					  n - 1, X86_CMDLINE_MAX - 1);
 			goto fail;
 		}
-		r = pvm_boot_plan_add(plan, &in->map, "cmdline", X86_CMDLINE_GPA, in->params, n,
-				      err);
+		r = pvm_boot_plan_add(plan, &ram, "cmdline", X86_CMDLINE_GPA, in->params, n, err);
 		if (r < 0)
 			goto fail;
 		si.cmdline_paddr = X86_CMDLINE_GPA;
 	}
 
 	if (in->initrd && in->initrd_len > 0) {
-		uint64_t top = in->map.ram_base + in->map.ram_size, gpa;
+		uint64_t top = ram.ram_base + ram.ram_size, gpa;
 		if (top > 0x100000000ULL)
 			top = 0x100000000ULL; /* reachable from 32-bit entry */
-		if (in->initrd_len > top - in->map.ram_base) {
+		if (in->initrd_len > top - ram.ram_base) {
 			r = pvm_error_set(err, ERANGE,
 					  "initrd (%zu bytes) does not fit in guest RAM",
 					  in->initrd_len);
 			goto fail;
 		}
 		gpa = (top - in->initrd_len) & ~0xfffULL;
-		r = pvm_boot_plan_add(plan, &in->map, "initrd", gpa, in->initrd, in->initrd_len,
-				      err);
+		r = pvm_boot_plan_add(plan, &ram, "initrd", gpa, in->initrd, in->initrd_len, err);
 		if (r < 0)
 			goto fail;
 		mod.paddr = gpa;
 		mod.size = in->initrd_len;
-		r = pvm_boot_plan_add(plan, &in->map, "module list", X86_MODLIST_GPA, &mod,
-				      sizeof(mod), err);
+		r = pvm_boot_plan_add(plan, &ram, "module list", X86_MODLIST_GPA, &mod, sizeof(mod),
+				      err);
 		if (r < 0)
 			goto fail;
 		si.nr_modules = 1;
 		si.modlist_paddr = X86_MODLIST_GPA;
 	}
 
-	r = pvm_boot_plan_add(plan, &in->map, "memory map", X86_MEMMAP_GPA, &mm, sizeof(mm), err);
+	r = pvm_boot_plan_add(plan, &ram, "memory map", X86_MEMMAP_GPA, mm,
+			      si.memmap_entries * sizeof(mm[0]), err);
 	if (r < 0)
 		goto fail;
-	r = pvm_boot_plan_add(plan, &in->map, "start info", X86_BOOT_INFO_GPA, &si, sizeof(si),
-			      err);
+	r = pvm_boot_plan_add(plan, &ram, "start info", X86_BOOT_INFO_GPA, &si, sizeof(si), err);
 	if (r < 0)
 		goto fail;
 

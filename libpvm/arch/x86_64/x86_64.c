@@ -324,7 +324,12 @@ static int x86_handle_exit(pvm_arch_devices *d, int vcpu_fd, struct kvm_run *run
 		x86_handle_io(d, run, ev);
 		return 0;
 	case KVM_EXIT_MMIO:
-		/* No MMIO devices on x86: reads see all-ones, writes are dropped. */
+		/* virtio-mmio devices belong to the runner; anything else: reads see all-ones,
+		 * writes are dropped. */
+		if (d->host.mmio && run->mmio.len <= sizeof(run->mmio.data) &&
+		    d->host.mmio(d->host.userdata, run->mmio.phys_addr, run->mmio.data,
+				 run->mmio.len, run->mmio.is_write, ev))
+			return 0;
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 		ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;
@@ -420,6 +425,8 @@ const pvm_arch pvm_arch_x86_64 = {
 	.devices_new = x86_devices_new,
 	.devices_free = x86_devices_free,
 	.handle_exit = x86_handle_exit,
+	.virtio_mmio_base = PVM_X86_VIRTIO_BASE,
+	.virtio_mmio_stride = PVM_X86_VIRTIO_STRIDE,
 	.run_ioctls = x86_run_ioctls,
 	.n_run_ioctls = ELEMENTSOF(x86_run_ioctls),
 };

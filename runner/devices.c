@@ -1,0 +1,279 @@
+/* The runner's virtio devices (devices.h). Every guest access lands in the virtio core, which
+ * reaches guest memory only through the window; a guest that breaks the device protocol (a
+ * ring or buffer outside the window, a descriptor loop, an oversized chain) ends its VM with
+ * death reason protection-violation, and the host side carries on. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <openssl/evp.h>
+
+#include "devices.h"
+#include "macro.h"
+
+void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride)
+{
+	*d = (runner_devices){ .mmio_base = mmio_base,
+			       .mmio_stride = mmio_stride,
+			       .vsock_listen_fd = -1 };
+	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
+		d->hellos[i].fd = -1;
+}
+
+int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, uint64_t ram_size,
+			      uint64_t gpa, uint64_t size, pvm_error *err)
+{
+	void *p;
+
+	if (d->window.host)
+		return pvm_error_set(err, EEXIST, "the shared window is already set");
+	if (size == 0 || (gpa | size) & 0xfff || gpa < ram_base || gpa - ram_base > ram_size ||
+	    size > ram_size - (gpa - ram_base))
+		return pvm_error_set(err, EINVAL,
+				     "shared window 0x%llx+0x%llx is not whole pages inside RAM",
+				     (unsigned long long)gpa, (unsigned long long)size);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, (off_t)(gpa - ram_base));
+	if (p == MAP_FAILED)
+		return pvm_error_set(err, errno, "mapping the shared window: %m");
+	d->window = (pvm_window){ .gpa = gpa, .size = size, .host = p };
+	return 0;
+}
+
+static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error *err)
+{
+	if (!d->window.host)
+		pvm_error_set(err, EINVAL, "%s before the shared window", what);
+	else if (d->n_slots == PVM_VIRTIO_SLOTS)
+		pvm_error_set(err, ENOSPC, "%s: all %d virtio slots are taken", what,
+			      PVM_VIRTIO_SLOTS);
+	else
+		return &d->slots[d->n_slots];
+	return NULL;
+}
+
+static void evp_ctx_freep(EVP_MD_CTX **p)
+{
+	EVP_MD_CTX_free(*p);
+}
+
+/* The disk's digest, read through before any guest code runs (so no guest can race it). */
+static int disk_check_digest(int fd, const uint8_t want[RUNNER_DISK_DIGEST], pvm_error *err)
+{
+	static uint8_t buf[1 << 16];
+	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned got_len = 0;
+	off_t pos = 0;
+	ssize_t n;
+
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return pvm_error_set(err, ENOMEM, "cannot set up SHA-256");
+	while ((n = pread(fd, buf, sizeof(buf), pos)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pvm_error_set(err, errno, "reading the disk for its digest: %m");
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
+		pos += n;
+	}
+	if (EVP_DigestFinal_ex(ctx, got, &got_len) != 1 || got_len != RUNNER_DISK_DIGEST)
+		return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
+	if (memcmp(got, want, RUNNER_DISK_DIGEST) != 0)
+		return pvm_error_set(err, EBADMSG,
+				     "the disk's SHA-256 does not match its sha256 in the config");
+	return 0;
+}
+
+int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uint8_t *sha256,
+			    const char *id, pvm_error *err)
+{
+	_cleanup_close_ int disk = fd;
+	pvm_virtio_mmio *m = slot_new(d, "disk", err);
+	pvm_virtio_blk *blk;
+	int r;
+
+	if (!m)
+		return -err->code;
+	if (sha256 && disk_check_digest(disk, sha256, err) < 0)
+		return pvm_error_prefix(err, "disk %u: ", d->n_disks), -err->code;
+	blk = &d->disks[d->n_disks];
+	r = pvm_virtio_blk_init(blk, disk, read_only, id, err);
+	if (r < 0)
+		return r;
+	/* x86 guests here are not protected: ACCESS_PLATFORM is not required of them */
+	pvm_virtio_mmio_init(m, &pvm_virtio_blk_ops, blk, &d->window, false);
+	TAKE_FD(disk);
+	d->n_disks++;
+	d->n_slots++;
+	return 0;
+}
+
+/* The guest connects to host port `port`: the unix socket <prefix><port>, if a host program
+ * listens there. Non-blocking, so a full backlog refuses instead of stalling the vCPU. */
+static int vsock_connect_host(void *userdata, uint32_t port)
+{
+	runner_devices *d = userdata;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, n;
+
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s%u", d->vsock_prefix, port);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, const char *prefix,
+			     pvm_error *err)
+{
+	_cleanup_close_ int lfd = listen_fd;
+	pvm_virtio_mmio *m = slot_new(d, "vsock", err);
+	pvm_vsock_host host = { .connect = vsock_connect_host, .userdata = d };
+	int r;
+
+	if (!m)
+		return -err->code;
+	if (d->vsock_slot)
+		return pvm_error_set(err, EEXIST, "a VM has one vsock device");
+	if (strlen(prefix) >= sizeof(d->vsock_prefix))
+		return pvm_error_set(err, ENAMETOOLONG, "vsock socket prefix too long");
+	if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
+		return pvm_error_set(err, errno, "vsock: listening socket: %m");
+	r = pvm_virtio_vsock_init(&d->vsock, cid, &host, err);
+	if (r < 0)
+		return r;
+	d->vsock.announce_connects = true;
+	snprintf(d->vsock_prefix, sizeof(d->vsock_prefix), "%s", prefix);
+	pvm_virtio_mmio_init(m, &pvm_virtio_vsock_ops, &d->vsock, &d->window, false);
+	d->vsock_slot = m;
+	d->vsock_listen_fd = TAKE_FD(lfd);
+	d->n_slots++;
+	return 0;
+}
+
+static void device_failed(pvm_exit_event *ev, const pvm_error *err)
+{
+	ev->kind = PVM_EXIT_EVENT_PROTECTION_VIOLATION;
+	snprintf(ev->detail, sizeof(ev->detail), "%.*s", PVM_EXIT_DETAIL_MAX - 1, err->message);
+}
+
+bool runner_devices_mmio(runner_devices *d, uint64_t gpa, void *data, unsigned len, bool is_write,
+			 pvm_exit_event *ev)
+{
+	pvm_error err = { 0 };
+	uint64_t off, slot;
+	int r;
+
+	if (d->n_slots == 0 || gpa < d->mmio_base ||
+	    gpa - d->mmio_base >= (uint64_t)PVM_VIRTIO_SLOTS * d->mmio_stride)
+		return false;
+	slot = (gpa - d->mmio_base) / d->mmio_stride;
+	off = (gpa - d->mmio_base) % d->mmio_stride;
+	ev->kind = PVM_EXIT_EVENT_CONTINUE;
+	/* an empty slot, or past a device's registers: DeviceID 0, "no device here" (4.2.2) */
+	if (slot >= d->n_slots || off >= PVM_VIRTIO_MMIO_SIZE) {
+		if (!is_write)
+			memset(data, 0, len);
+		return true;
+	}
+	r = is_write ? pvm_virtio_mmio_write(&d->slots[slot], off, data, len, &err)
+		     : pvm_virtio_mmio_read(&d->slots[slot], off, data, len, &err);
+	if (r < 0)
+		device_failed(ev, &err);
+	return true;
+}
+
+size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max)
+{
+	size_t n = 0;
+
+	if (!d->vsock_slot)
+		return 0;
+	if (n < max)
+		fds[n++] = (struct pollfd){ .fd = d->vsock_listen_fd, .events = POLLIN };
+	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS && n < max; i++)
+		if (d->hellos[i].fd >= 0)
+			fds[n++] = (struct pollfd){ .fd = d->hellos[i].fd, .events = POLLIN };
+	return n + pvm_virtio_vsock_pollfds(&d->vsock, fds + n, max - n);
+}
+
+static void vsock_accept(runner_devices *d)
+{
+	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++) {
+		if (d->hellos[i].fd >= 0)
+			continue;
+		int fd = accept4(d->vsock_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		d->hellos[i] = (runner_vsock_hello){ .fd = fd };
+	}
+	/* every slot busy: the rest wait in the listen backlog */
+}
+
+/* Read what a host program sent of "CONNECT <port>\n"; hand the socket to vsock once whole. A
+ * malformed line, an over-long one or a program that hangs up loses its socket. */
+static void vsock_hello(runner_devices *d, runner_vsock_hello *h)
+{
+	pvm_error err = { 0 };
+	unsigned port;
+	char nl;
+	ssize_t n;
+
+	/* byte by byte: nothing after the newline may be consumed, it is data for the guest */
+	while (h->len < sizeof(h->line) - 1) {
+		n = read(h->fd, &h->line[h->len], 1);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			goto drop;
+		if (h->line[h->len++] == '\n')
+			break;
+	}
+	h->line[h->len] = '\0';
+	if (h->line[h->len - 1] != '\n' || sscanf(h->line, "CONNECT %u%c", &port, &nl) != 2 ||
+	    nl != '\n')
+		goto drop;
+	if (pvm_virtio_vsock_connect_guest(&d->vsock, h->fd, port, &err) < 0)
+		goto drop;
+	*h = (runner_vsock_hello){ .fd = -1 };
+	return;
+drop:
+	close(h->fd);
+	*h = (runner_vsock_hello){ .fd = -1 };
+}
+
+int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+{
+	pvm_error err = { 0 };
+	int r;
+
+	if (!d->vsock_slot)
+		return 0;
+	vsock_accept(d);
+	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
+		if (d->hellos[i].fd >= 0)
+			vsock_hello(d, &d->hellos[i]);
+	if (d->vsock_slot->broken || !(d->vsock_slot->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return 0;
+	r = pvm_virtio_vsock_pump(d->vsock_slot, &err);
+	if (r < 0) {
+		d->vsock_slot->broken = true;
+		device_failed(ev, &err);
+	}
+	return r;
+}

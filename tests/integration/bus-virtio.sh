@@ -1,0 +1,67 @@
+#!/bin/bash
+# virtio devices through a real pvmd and pvmctl on real /dev/kvm: a disk passed as an fd
+# (pvmctl start --disk-rw) with its sha256 checked, the guest's digest of sector 0 and the
+# sector it writes back, the guest's CID and the VM's vsock socket (mode 0600, gone with the
+# run), 1 MiB echoed through "pvmctl connect" in both directions, a config whose disks have no
+# fds refused, and a hostile guest ending with protection-violation while pvmd and the other
+# VM carry on.
+. "$(dirname "$0")/bus-lib.sh"
+
+setup_pvmd
+
+# a 64 KiB disk whose sector 0 is random
+head -c 512 /dev/urandom >"$T/s0"
+cp "$T/s0" "$T/disk.img"
+truncate -s 64K "$T/disk.img"
+sha=$(sha256sum "$T/disk.img" | cut -d' ' -f1)
+# the guest prints FNV-1a of sector 0
+h=2166136261
+for b in $(od -An -v -tu1 "$T/s0"); do h=$((((h ^ b) * 16777619) & 0xffffffff)); done
+printf -v fnv "0x%08x" "$h"
+
+# a config with a disk but no descriptor for it
+cfg=$(vm_config v0 virtio-io.elf '"disks": [{}]')
+"$PVMCTL" start "$cfg" >"$T/out" 2>&1 && fail "a disk without a descriptor was accepted"
+grep -q "1 disks but 0 descriptors" "$T/out" || fail "no-fd message: $(cat "$T/out")"
+
+cfg=$(vm_config v1 virtio-io.elf \
+	"\"disks\": [{\"id\": \"d0\", \"read_only\": false, \"sha256\": \"$sha\"}], \"vsock\": true")
+"$PVMCTL" start "$cfg" --disk-rw "$T/disk.img" --wait-ready >"$T/out" 2>&1 ||
+	fail "start v1: $(cat "$T/out")"
+wait_until 20 sh -c "'$PVMCTL' logs v1 | grep -q 'vsock cid'" || fail "v1 console: $("$PVMCTL" logs v1)"
+"$PVMCTL" logs v1 | grep -q "sector 0 fnv1a $fnv" || fail "digest: want $fnv, $("$PVMCTL" logs v1)"
+# sector 1 is sector 0 with every byte inverted
+cmp <(od -An -v -tu1 -j 512 -N 512 "$T/disk.img" | tr -s ' ' '\n' | grep . ) \
+	<(od -An -v -tu1 "$T/s0" | tr -s ' ' '\n' | grep . | awk '{print 255 - $1}') ||
+	fail "sector 1 is not sector 0 inverted"
+cid=$(vm_prop v1 VsockCID)
+[ "$cid" -ge 3 ] || fail "VsockCID $cid"
+"$PVMCTL" logs v1 | grep -q "vsock cid $cid" || fail "the guest reads CID $cid"
+sock=$(vm_prop v1 VsockSocket)
+[ "$sock" = "$T/run/v1.vsock" ] || fail "VsockSocket $sock"
+[ "$(stat -c %a "$sock")" = 600 ] || fail "vsock socket mode $(stat -c %a "$sock")"
+
+# 1 MiB to the guest's echo port and back
+head -c 1048576 /dev/urandom >"$T/in"
+timeout 120 "$PVMCTL" connect v1 1234 <"$T/in" >"$T/echo" 2>"$T/err" || fail "connect: $(cat "$T/err")"
+cmp "$T/in" "$T/echo" || fail "echo differs ($(stat -c %s "$T/echo") bytes back)"
+log "ok: 1 MiB echoed through pvmctl connect"
+# a port nobody listens on is refused
+"$PVMCTL" connect v1 99 </dev/null >"$T/out" 2>&1 && fail "port 99 was connected"
+grep -q "port 99 of VM 'v1'" "$T/out" || fail "refused connect message: $(cat "$T/out")"
+
+# a hostile guest: rings outside the shared window
+cfg=$(vm_config v2 virtio-io.elf '"params": "ring-outside", "disks": [{}]')
+"$PVMCTL" start "$cfg" --disk "$T/disk.img" >"$T/out" 2>&1 || fail "start v2: $(cat "$T/out")"
+wait_until 20 vm_state_is v2 failed || fail "v2 did not fail"
+[ "$(vm_prop v2 DeathReason)" = protection-violation ] || fail "v2: $(vm_prop v2 DeathReason)"
+vm_prop v2 Message | grep -q "outside the shared window" || fail "v2 message: $(vm_prop v2 Message)"
+# pvmd and v1 carry on
+vm_state_is v1 ready || fail "v1 after v2: $(vm_prop v1 State)"
+printf 'still here\n' | timeout 30 "$PVMCTL" connect v1 1234 >"$T/echo" 2>"$T/err" ||
+	fail "connect after v2: $(cat "$T/err")"
+[ "$(cat "$T/echo")" = "still here" ] || fail "second echo: $(cat "$T/echo")"
+
+"$PVMCTL" stop v1 >/dev/null || fail "stop v1"
+wait_until 10 not test -e "$sock" || fail "$sock outlived the run"
+log "PASS"
