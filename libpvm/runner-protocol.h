@@ -49,13 +49,20 @@ typedef struct runner_msg_header {
 
 #define RUNNER_CREATE_PROTECTED (1u << 0)
 #define RUNNER_CREATE_ALLOW_FALLBACK (1u << 1) /* memfd + mlock if guest_memfd is missing */
-#define RUNNER_CREATE_ALL (RUNNER_CREATE_PROTECTED | RUNNER_CREATE_ALLOW_FALLBACK)
+/* pvmd already knows whether KVM needs a mapping of guest_memfd memory created with
+ * known_guest_memfd_flags (an earlier runner probed it): the runner skips its probe VM */
+#define RUNNER_CREATE_MAPPING_KNOWN (1u << 2)
+#define RUNNER_CREATE_NEEDS_MAPPING (1u << 3) /* the known answer (with MAPPING_KNOWN only) */
+#define RUNNER_CREATE_ALL                                                                          \
+	(RUNNER_CREATE_PROTECTED | RUNNER_CREATE_ALLOW_FALLBACK | RUNNER_CREATE_MAPPING_KNOWN |    \
+	 RUNNER_CREATE_NEEDS_MAPPING)
 
 typedef struct runner_msg_create {
 	uint64_t memory_bytes;
 	uint32_t cpus;
-	uint32_t flags;	   /* RUNNER_CREATE_* */
-	uint32_t uid, gid; /* what the runner drops to */
+	uint32_t flags;			  /* RUNNER_CREATE_* */
+	uint32_t uid, gid;		  /* what the runner drops to */
+	uint64_t known_guest_memfd_flags; /* what RUNNER_CREATE_MAPPING_KNOWN's answer holds for */
 } runner_msg_create;
 
 enum runner_backing {
@@ -64,6 +71,10 @@ enum runner_backing {
 };
 
 #define RUNNER_CREATED_RUNNER_MAPS (1u << 0) /* the runner keeps a mapping: KVM needs it */
+/* this runner ran the probe VM for guest_memfd_flags, and RUNNER_MAPS is its answer: pvmd
+ * keeps it for later runners (it comes before any guest code ran, from pvmd's own binary) */
+#define RUNNER_CREATED_PROBED (1u << 1)
+#define RUNNER_CREATED_ALL (RUNNER_CREATED_RUNNER_MAPS | RUNNER_CREATED_PROBED)
 
 typedef struct runner_msg_created {
 	uint32_t backing;	/* enum runner_backing */

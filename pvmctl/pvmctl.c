@@ -33,6 +33,11 @@ enum {
 	O_VERSION = 1u << 14,
 	O_DISK = 1u << 15,
 	O_DISK_RW = 1u << 16,
+	O_KEY = 1u << 17,
+	O_KERNEL = 1u << 18,
+	O_INITRD = 1u << 19,
+	O_CMDLINE = 1u << 20,
+	O_OUTPUT = 1u << 21,
 	O_ANY = O_HELP | O_VERSION | O_JSON, /* every verb: --json also makes errors JSON */
 };
 
@@ -64,6 +69,11 @@ static const pvmctl_option options[] = {
 	{ "verbose", 0, NULL, O_VERBOSE, "also show how each memory property was found" },
 	{ "disk", 0, "FILE", O_DISK, "a disk of the config, opened read-only (repeat, in order)" },
 	{ "disk-rw", 0, "FILE", O_DISK_RW, "a disk of the config, opened for writing too" },
+	{ "key", 0, "KEY.pem", O_KEY, "the signer's ECDSA P-256 private key" },
+	{ "kernel", 0, "FILE", O_KERNEL, "the kernel to sign" },
+	{ "initrd", 0, "FILE", O_INITRD, "the initrd to sign (default: none)" },
+	{ "cmdline", 0, "TEXT", O_CMDLINE, "the kernel command line to sign (default: empty)" },
+	{ "output", 'o', "FILE", O_OUTPUT, "where to write the result" },
 	{ "help", 'h', NULL, O_HELP, "show this help" },
 	{ "version", 0, NULL, O_VERSION, "show the version" },
 };
@@ -93,6 +103,9 @@ static const pvmctl_verb verbs[] = {
 	  "Join standard input and output to a guest vsock port" },
 	{ "logs", "NAME", 1, 1, O_RAW, verb_logs, "Show a VM's console log" },
 	{ "monitor", "", 0, 0, 0, verb_monitor, "Follow VM state changes" },
+	/* offline, for pvm-fw (payload-verbs.c) */
+	{ "payload sign", "", 0, 0, O_KEY | O_KERNEL | O_INITRD | O_CMDLINE | O_OUTPUT,
+	  verb_payload_sign, "Sign a kernel, initrd and command line for pvm-fw (docs/pvm-fw.md)" },
 	{ "help", "[COMMAND]", 0, 2, 0, verb_help, "Show this help, or a command's" },
 };
 
@@ -397,6 +410,21 @@ static int parse_options(int argc, char **argv, pvmctl_context *ctx, unsigned *r
 						   ELEMENTSOF(ctx->disks));
 			ctx->disk_writable[ctx->n_disks] = o->bit == O_DISK_RW;
 			ctx->disks[ctx->n_disks++] = optarg;
+			break;
+		case O_KEY:
+			ctx->key = optarg;
+			break;
+		case O_KERNEL:
+			ctx->kernel = optarg;
+			break;
+		case O_INITRD:
+			ctx->initrd = optarg;
+			break;
+		case O_CMDLINE:
+			ctx->cmdline = optarg;
+			break;
+		case O_OUTPUT:
+			ctx->output = optarg;
 			break;
 		default: /* --help and --version act once the verb is known */
 			break;

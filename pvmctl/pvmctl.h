@@ -47,6 +47,8 @@ typedef struct pvmctl_context {
 	const char *disks[4]; /* PVM_DISKS_MAX */
 	bool disk_writable[4];
 	size_t n_disks;
+	/* payload sign --key, --kernel, --initrd, --cmdline, --output */
+	const char *key, *kernel, *initrd, *cmdline, *output;
 } pvmctl_context;
 
 /* A handler gets the arguments after the verb words (argc within the row's min/max) and the
@@ -81,6 +83,9 @@ int pvmctl_exit_code_from_errno(int negative_errno);
 /* The closest of `n` candidates to `word` (a small edit distance, or a unique prefix), or NULL:
  * the "did you mean" of a mistyped verb or option (pure; unit-tested). */
 const char *pvmctl_closest(const char *word, const char *const *candidates, size_t n);
+
+/* payload-verbs.c: offline, for pvm-fw */
+int verb_payload_sign(int argc, char **argv, pvmctl_context *ctx);
 
 /* check-verbs.c: offline validation */
 int verb_config_check(int argc, char **argv, pvmctl_context *ctx);

@@ -96,7 +96,40 @@ static int bus_group_ids(sd_bus *bus, const char *sender, gid_t **ret, size_t *r
 	return 0;
 }
 
-int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error)
+/* The last call's caller. One method call asks who its caller is at every check it makes
+ * (CreateVM with start: the create, start and limit checks, before and after the payload copy),
+ * and each question was up to two bus round trips; the answer cannot change during the call
+ * (the bus vouches for what it saw when the caller connected), so it is asked once per call.
+ * Keyed by the message itself, held by a reference so that its address is not reused: pvmd
+ * serves calls on one thread. */
+static struct {
+	sd_bus_message *msg;
+	pvmd_caller caller;
+} last_call;
+
+void auth_caller_cache_clear(void)
+{
+	last_call.msg = sd_bus_message_unref(last_call.msg);
+	auth_caller_done(&last_call.caller);
+}
+
+static int caller_copy(const pvmd_caller *from, pvmd_caller *ret)
+{
+	pvmd_caller c = *from;
+
+	if (from->own_groups) {
+		c.own_groups = malloc(from->caller.n_groups * sizeof(gid_t));
+		if (!c.own_groups)
+			return -ENOMEM;
+		memcpy(c.own_groups, from->own_groups, from->caller.n_groups * sizeof(gid_t));
+		c.caller.groups = c.own_groups;
+	}
+	c.creds = sd_bus_creds_ref(from->creds);
+	*ret = c;
+	return 0;
+}
+
+static int caller_lookup(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	int r;
@@ -123,6 +156,25 @@ int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error)
 	}
 	*ret = c;
 	c = (pvmd_caller){ 0 };
+	return 0;
+}
+
+int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error)
+{
+	pvmd_caller c = { 0 };
+	int r;
+
+	if (msg != last_call.msg) {
+		r = caller_lookup(msg, &c, error);
+		if (r < 0)
+			return r;
+		auth_caller_cache_clear();
+		last_call.msg = sd_bus_message_ref(msg);
+		last_call.caller = c;
+	}
+	r = caller_copy(&last_call.caller, ret);
+	if (r < 0)
+		return sd_bus_error_set_errno(error, r);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -288,6 +289,10 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int r;
 
+	/* Buffers of a MiB (configs and payloads read from callers' fds) are mapped and unmapped
+	 * each time. glibc otherwise raises its mmap threshold after the first such free, and
+	 * from then on they come from the heap and stay resident after they are freed. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	log_setup();
 	r = manager_new(&m);
 	if (r < 0) {

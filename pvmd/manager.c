@@ -3,6 +3,7 @@
  * runners from the runtime directory, and the bounded graceful shutdown on SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ pvmd_manager *manager_free(pvmd_manager *m)
 	while (m->polkit_queries)
 		polkit_query_free(m->polkit_queries);
 	subscribers_free(m);
+	auth_caller_cache_clear();
 	while (m->vms) {
 		pvmd_vm *vm = m->vms;
 		m->vms = vm->next;
@@ -191,6 +193,9 @@ int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm)
 		log_warning("VM '%s': cannot remove its record in %s: %s", vm->name, m->state_dir,
 			    strerror(-r));
 	pvmd_vm_free(vm);
+	/* a VM's buffers (the console ring alone is 64 KiB) leave free pages all over the heap;
+	 * give them back, so pvmd's RSS follows its VMs instead of its busiest hour */
+	malloc_trim(0);
 	manager_update_status(m);
 	return 0;
 }
@@ -937,6 +942,7 @@ static void bus_drop(pvmd_manager *m)
 	m->filter_slot = sd_bus_slot_unref(m->filter_slot);
 	if (m->bus)
 		sd_bus_detach_event(m->bus);
+	auth_caller_cache_clear(); /* its call holds the old connection */
 	m->bus = sd_bus_flush_close_unref(m->bus);
 }
 

@@ -75,6 +75,7 @@ typedef struct pvmd_manager {
 	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
 	uint32_t runner_uid_count;
 	size_t console_ring_size;
+	vm_host_facts host_facts;	/* learnt from the first runner that probes the host */
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
 	size_t vms_max; /* records kept at most; CreateVM beyond it is LimitExceeded */
@@ -228,8 +229,12 @@ typedef struct pvmd_caller {
 	gid_t *own_groups;   /* or this owns the gid array, when the bus was asked for it */
 	const char *sender;
 } pvmd_caller;
-/* The caller of msg as the bus vouches for it (never augmented from /proc): uid, pid, groups. */
+/* The caller of msg as the bus vouches for it (never augmented from /proc): uid, pid, groups.
+ * Asked of the bus once per call: the same msg again gets a copy of the first answer. */
 int auth_get_caller(sd_bus_message *msg, pvmd_caller *ret, sd_bus_error *error);
+/* Forget the remembered answer (and the reference on its call): at exit, and when the bus
+ * connection is replaced. */
+void auth_caller_cache_clear(void);
 /* The fields of creds the bus vouched for, as a pvm_caller pointing into creds; augmented
  * fields are unknown (gid -1, no groups, no unit, pid 0). -ENODATA without a vouched uid. */
 int auth_caller_from_creds(sd_bus_creds *creds, pvm_caller *ret);

@@ -1,6 +1,7 @@
-/* pvmd's records under <runtime_dir>/state: one JSON file per VM, rewritten atomically on every
- * change, so that a pvmd restarted after a crash can find each runner it left (pid + start time
- * + executable), end it, and account for every VM. */
+/* pvmd's records under <runtime_dir>/state: one JSON file per VM, rewritten atomically (never
+ * flushed: the directory is volatile) on every change, so that a pvmd restarted after a crash
+ * can find each runner it left (pid + start time + executable), end it, and account for every
+ * VM. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -215,8 +216,10 @@ int pvmd_state_save(const char *state_dir, const pvmd_state_record *r, pvm_error
 		}
 		done += (size_t)n;
 	}
-	/* rename is the commit: a crash leaves the old record or the new one, never half */
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	/* rename is the commit: a pvmd crash leaves the old record or the new one, never half.
+	 * No fsync: the records live in volatile state (/run), and the runners they name die with
+	 * the host, so a flush would only slow every start and buy nothing a reboot keeps. */
+	if (rename(tmp, path) < 0) {
 		q = pvm_error_set(err, errno, "cannot commit %s: %m", path);
 		unlink(tmp);
 		return q;

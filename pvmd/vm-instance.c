@@ -64,6 +64,11 @@ struct vm_instance {
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	bool reading, change_pending; /* a batch of runner messages is being read */
+	/* the memory report as last computed; its facts (the memory, the runner and its
+	 * mappings) change only with a published change or the memory fd, which clear it */
+	pvm_memory_report report;
+	bool report_valid;
 	bool adopted; /* taken over from a previous pvmd: not our child, exit status unknown */
 	runner_msg_running running;
 
@@ -96,10 +101,24 @@ struct vm_instance {
 /* per-process allocation of runner uids (pvmd is single-threaded) */
 static runner_uids vm_runner_uids;
 
-static void vm_changed(vm_instance *vm)
+static void vm_publish(vm_instance *vm)
 {
+	vm->change_pending = false;
 	if (vm->cb.changed)
 		vm->cb.changed(vm, vm->userdata);
+}
+
+/* Publishing a change (signals, the record, the memory report) costs pvmd milliseconds: while
+ * a batch of runner messages is read, it waits until the console bytes already waiting behind
+ * the change are in the ring and the log (vm_read_messages), so a guest's first output is not
+ * held up by the RUNNING before it. */
+static void vm_changed(vm_instance *vm)
+{
+	vm->report_valid = false;
+	if (vm->reading)
+		vm->change_pending = true;
+	else
+		vm_publish(vm);
 }
 
 static void vm_set_message(vm_instance *vm, const char *fmt, ...) _printf_(2, 3);
@@ -344,6 +363,7 @@ static void vm_release_run(vm_instance *vm)
 		close(TAKE_FD(vm->sock));
 	if (vm->mem_fd >= 0)
 		close(TAKE_FD(vm->mem_fd));
+	vm->report_valid = false;
 	if (vm->log_fd >= 0)
 		close(TAKE_FD(vm->log_fd));
 	if (vm->pidfd >= 0)
@@ -360,6 +380,15 @@ static void vm_release_run(vm_instance *vm)
 	vm->pid = 0;
 }
 
+/* sd-event signals through the pidfd or, where pidfd_send_signal(2) is missing (valgrind up to
+ * 3.24 at least), by pid, which stays the runner's until sd-event reaps it */
+static void vm_kill_runner(vm_instance *vm)
+{
+	if (!vm->child_source ||
+	    sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0) < 0)
+		(void)syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+}
+
 static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
 {
 	if (!vm_runner_alive(vm))
@@ -368,7 +397,7 @@ static void vm_force(vm_instance *vm, enum pvm_death_reason reason)
 		vm->forced = true;
 		vm->forced_reason = reason;
 	}
-	syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+	vm_kill_runner(vm);
 }
 
 /* A start that cannot go on: record why and kill the runner; the child handler finishes. */
@@ -512,7 +541,7 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	      vm->cfg->memory_backing == PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD))
 		return -EPERM;
 	if (m->memory_bytes != vm->map.ram_size || m->ram_base != vm->map.ram_base ||
-	    (m->created_flags & ~RUNNER_CREATED_RUNNER_MAPS) ||
+	    (m->created_flags & ~RUNNER_CREATED_ALL) ||
 	    (m->guest_memfd_flags & ~(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EBADMSG;
 	/* the fd must really be what the runner says it is */
@@ -583,10 +612,18 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "loading the payload: %s",
 				     err.message);
 	vm->mem_fd = TAKE_FD(mem_fd);
+	vm->report_valid = false;
 	vm->backing = m->backing;
 	vm->mem_flags = m->guest_memfd_flags;
 	vm->mem_size = m->memory_bytes;
 	vm->runner_maps = m->created_flags & RUNNER_CREATED_RUNNER_MAPS;
+	if ((m->created_flags & RUNNER_CREATED_PROBED) &&
+	    m->backing == RUNNER_BACKING_GUEST_MEMFD && vm->opts.host_facts)
+		*vm->opts.host_facts = (vm_host_facts){
+			.mapping_known = true,
+			.needs_mapping = vm->runner_maps,
+			.mapping_guest_memfd_flags = m->guest_memfd_flags,
+		};
 	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
 
 	r = vm_send_devices(vm, &err);
@@ -679,7 +716,7 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 /* Messages per wakeup: a runner that sends without pause cannot keep pvmd's loop to itself. */
 #define VM_MESSAGES_PER_DISPATCH 64
 
-static void vm_read_messages(vm_instance *vm, unsigned max)
+static void vm_read_batch(vm_instance *vm, unsigned max)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 
@@ -702,10 +739,24 @@ static void vm_read_messages(vm_instance *vm, unsigned max)
 				      r == -EBADMSG ? reason : strerror(-r));
 			return;
 		}
+		/* console bytes go in before a pending change is published; anything else is
+		 * published change by change, so that no state is skipped */
+		if (vm->change_pending &&
+		    ((const runner_msg_header *)buf)->type != RUNNER_MSG_CONSOLE)
+			vm_publish(vm);
 		vm_on_message(vm, buf, mem_fd);
 		if (!vm->io_source)
 			return;
 	}
+}
+
+static void vm_read_messages(vm_instance *vm, unsigned max)
+{
+	vm->reading = true;
+	vm_read_batch(vm, max);
+	vm->reading = false;
+	if (vm->change_pending)
+		vm_publish(vm);
 }
 
 static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1009,6 +1060,12 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
 			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
 		};
+		const vm_host_facts *facts = vm->opts.host_facts;
+		if (facts && facts->mapping_known) {
+			c.flags |= RUNNER_CREATE_MAPPING_KNOWN |
+				   (facts->needs_mapping ? RUNNER_CREATE_NEEDS_MAPPING : 0);
+			c.known_guest_memfd_flags = facts->mapping_guest_memfd_flags;
+		}
 		r = runner_msg_send(vm->sock, RUNNER_MSG_CREATE, &c, sizeof(c), -1);
 		if (r < 0) {
 			vm->state = PVM_VM_STARTING;
@@ -1179,7 +1236,7 @@ static void vm_report_mapped(const vm_instance *vm, pvm_memory_report *rep)
 		     : "");
 }
 
-int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
+static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *ret)
 {
 	pvm_memory_report rep = { .unswappable = PVM_UNKNOWN,
 				  .unmigratable = PVM_UNKNOWN,
@@ -1241,6 +1298,24 @@ int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret)
 			 "the pages)");
 	}
 	*ret = rep;
+	return 0;
+}
+
+/* Computed once per change of its facts, not per read: a property read or a listing of many
+ * VMs scans no /proc maps. After RUNNING the runner holds no fd to guest memory and its
+ * seccomp filter refuses new mappings, so a scan could not find anything new until a fact
+ * changes. */
+int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret)
+{
+	int r;
+
+	if (!vm->report_valid) {
+		r = vm_memory_report_compute(vm, &vm->report);
+		if (r < 0)
+			return r;
+		vm->report_valid = true;
+	}
+	*ret = vm->report;
 	return 0;
 }
 
@@ -1419,7 +1494,7 @@ vm_instance *vm_instance_free(vm_instance *vm)
 		return NULL;
 	if (vm_runner_alive(vm)) {
 		siginfo_t si;
-		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
+		vm_kill_runner(vm);
 		while (waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 			;
 	}

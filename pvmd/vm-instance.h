@@ -15,6 +15,14 @@
 
 typedef struct vm_instance vm_instance;
 
+/* Host properties pvmd learns once, from the first runner that probes them, and hands to every
+ * later runner (one per pvmd, owned by the manager; it outlives every instance). */
+typedef struct vm_host_facts {
+	bool mapping_known; /* an earlier runner probed: */
+	bool needs_mapping; /* KVM reaches guest_memfd memory only through a mapping */
+	uint64_t mapping_guest_memfd_flags; /* for guest_memfd created with these flags */
+} vm_host_facts;
+
 typedef struct vm_instance_options {
 	const char *runner_path; /* pvm-runner executable */
 	const char *runtime_dir; /* pvmd's runtime directory (pvmd keeps its records in state/) */
@@ -32,6 +40,7 @@ typedef struct vm_instance_options {
 	const char *vsock_dir; /* where <name>.vsock is made and <name>.vsock_<port> found */
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
 	gid_t vsock_gid;
+	vm_host_facts *host_facts;  /* shared across instances; NULL: every runner probes */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -67,7 +76,8 @@ enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
 const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
 pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
-int vm_instance_memory_report(const vm_instance *vm, pvm_memory_report *ret);
+/* Cached: computed again only after a change of state, runner or guest memory. */
+int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret);
 
 /* Copy of the console ring (oldest first); caller frees. */
 int vm_instance_console_snapshot(const vm_instance *vm, char **ret, size_t *ret_len);

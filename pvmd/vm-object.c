@@ -547,7 +547,7 @@ static uint32_t vsock_cid_pick(const pvmd_manager *m, const pvmd_vm *self)
 
 static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow_fallback)
 {
-	const pvmd_manager *m = vm->manager;
+	pvmd_manager *m = vm->manager; /* not const: the first runner fills in its host facts */
 
 	return (vm_instance_options){
 		.runner_path = m->runner_path,
@@ -565,6 +565,7 @@ static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow
 		.vsock_dir = m->runtime_dir,
 		.vsock_uid = vm->owner,
 		.vsock_gid = (gid_t)-1,
+		.host_facts = &m->host_facts,
 	};
 }
 

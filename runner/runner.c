@@ -260,7 +260,7 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	pvm_host_caps caps = { 0 };
 	unsigned long type;
 	uint64_t flags;
-	bool needs_mapping = false;
+	bool needs_mapping = false, probed = false;
 	int r;
 
 	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 ||
@@ -287,9 +287,18 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	pvm_kvm_probe_vm(R.vm_fd, &caps);
 
 	r = R.arch->guest_memfd_flags(&R.shape, &caps, &flags, err);
-	if (r == 0 && R.arch->guest_memfd_needs_mapping)
+	/* The answer is a property of the host: the probe VM runs once per pvmd, in the first
+	 * runner that needs it, and pvmd hands the answer to the runners after it. A protected VM
+	 * may need another answer (arm64: a kernel with pvm's series faults its pages from
+	 * guest_memfd itself), so it always asks the arch and its answer is not handed on. */
+	if (r == 0 && !R.shape.protected_vm && (c->flags & RUNNER_CREATE_MAPPING_KNOWN) &&
+	    c->known_guest_memfd_flags == flags)
+		needs_mapping = c->flags & RUNNER_CREATE_NEEDS_MAPPING;
+	else if (r == 0 && R.arch->guest_memfd_needs_mapping) {
 		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, &R.shape, flags, &needs_mapping,
 						      err);
+		probed = r == 0 && !R.shape.protected_vm;
+	}
 	if (r == 0)
 		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags,
 					   needs_mapping, &R.memory, err);
@@ -317,7 +326,9 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	runner_msg_created m = {
 		.backing = R.memory.kind == PVM_MEMORY_GUEST_MEMFD ? RUNNER_BACKING_GUEST_MEMFD
 								   : RUNNER_BACKING_MEMFD_MLOCK,
-		.created_flags = R.memory.mapping ? RUNNER_CREATED_RUNNER_MAPS : 0,
+		.created_flags =
+		    (R.memory.mapping ? RUNNER_CREATED_RUNNER_MAPS : 0) |
+		    (probed && R.memory.kind == PVM_MEMORY_GUEST_MEMFD ? RUNNER_CREATED_PROBED : 0),
 		.guest_memfd_flags = R.memory.flags,
 		.memory_bytes = R.memory.size,
 		.ram_base = R.memory.gpa,

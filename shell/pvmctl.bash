@@ -37,11 +37,11 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start restart stop kill remove inspect list console connect logs monitor config policy help"
+	local commands="start restart stop kill remove inspect list console connect logs monitor config policy payload help"
 	local cmd="" sub="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
-		--timeout|--name|-n|--policy-dir|--disk|--disk-rw) ((i++)) ;; # skip the option's value
+		--timeout|--name|-n|--policy-dir|--disk|--disk-rw|--key|--kernel|--initrd|--cmdline|--output|-o) ((i++)) ;; # skip the option's value
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then
@@ -53,9 +53,9 @@ _pvmctl()
 	done
 
 	case "$prev" in
-	--timeout|--name|-n) return ;;
+	--timeout|--name|-n|--cmdline) return ;;
 	--policy-dir) _pvmctl_files -d; return ;;
-	--disk|--disk-rw) _pvmctl_files; return ;;
+	--disk|--disk-rw|--key|--kernel|--initrd|--output|-o) _pvmctl_files; return ;;
 	esac
 
 	if [[ -z $cmd ]]; then
@@ -65,6 +65,7 @@ _pvmctl()
 	if [[ $cur == -* ]]; then
 		case "$cmd" in
 		config|policy) COMPREPLY=($(compgen -W "$(_pvmctl_options "$cmd" check)" -- "$cur")) ;;
+		payload) COMPREPLY=($(compgen -W "$(_pvmctl_options payload sign)" -- "$cur")) ;;
 		*) COMPREPLY=($(compgen -W "$(_pvmctl_options "$cmd")" -- "$cur")) ;;
 		esac
 		return
@@ -96,6 +97,8 @@ _pvmctl()
 		else
 			_pvmctl_files -d
 		fi ;;
+	payload)
+		[[ -z $sub ]] && COMPREPLY=($(compgen -W "sign" -- "$cur")) ;;
 	esac
 }
 

@@ -1,7 +1,8 @@
 # Shared harness of the bus-* integration tests (sourced): a private dbus-daemon whose policy is
 # the shipped policy/org.pvm1.conf (included as is), pvmd and clients as separate processes,
 # polling with deadlines, and a cleanup that stops every process by the pid it started.
-# Inputs (from meson): PVMD, PVMCTL, PVM_RUNNER, PVM_GUEST_DIR, PVM_SRCDIR.
+# Inputs (from meson): PVMD, PVMCTL, PVM_RUNNER, PVM_GUEST_DIR, PVM_SRCDIR; PVMD_START_TIMEOUT
+# (seconds pvmd may take to own its name, default 20) for a pvmd under valgrind.
 set -euo pipefail
 
 [ "$(id -u)" -eq 0 ] || { echo "needs root (owns org.pvm1, runs VMs)"; exit 77; }
@@ -147,7 +148,7 @@ start_pvmd() {
 	"$PVMD" --policy-dir "$T/policy" --runtime-dir "$T/run" --runner "$PVM_RUNNER" \
 		$machined --stop-timeout 5 --shutdown-timeout 10 "$@" >"$T/pvmd$PVMD_N.log" 2>&1 &
 	PVMD_PID=$!
-	wait_until 20 pvmd_up || fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
+	wait_until "${PVMD_START_TIMEOUT:-20}" pvmd_up || fail "pvmd did not take org.pvm1 (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
 	bus_name_owned org.pvm1 ||
 		fail "pvmd exited at start (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
 }

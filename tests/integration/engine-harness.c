@@ -30,8 +30,15 @@ static void on_changed(vm_instance *vm, void *userdata)
 	engine_vm *t = userdata;
 	enum pvm_vm_state s = vm_instance_state(vm);
 
-	if (t->n_states < 64 && (t->n_states == 0 || t->states[t->n_states - 1] != s))
+	char *ring = NULL;
+	size_t len = 0;
+
+	if (t->n_states < 64 && (t->n_states == 0 || t->states[t->n_states - 1] != s)) {
+		CHECK(vm_instance_console_snapshot(vm, &ring, &len) == 0);
+		free(ring);
+		t->console_at[t->n_states] = len;
 		t->states[t->n_states++] = s;
+	}
 }
 
 void engine_vm_init(engine_vm *t, const char *guest, uint32_t memory_mib)
@@ -112,10 +119,28 @@ void engine_fake_runner_make(engine_fake_runner *f, const char *mode)
 	snprintf(f->path, sizeof(f->path), "%s/runner", f->dir);
 	script = fopen(f->path, "we");
 	CHECK(script);
-	fprintf(script, "#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_PARENT=$PPID exec %s\n", mode,
-		ENGINE_FAKE_RUNNER);
+	fprintf(script,
+		"#!/bin/sh\nENGINE_FAKE_RUNNER=%s ENGINE_FAKE_DIR=%s ENGINE_FAKE_PARENT=$PPID exec "
+		"%s\n",
+		mode, f->dir, ENGINE_FAKE_RUNNER);
 	CHECK(fclose(script) == 0);
 	CHECK(chmod(f->path, 0755) == 0);
+}
+
+void engine_burst_start(engine_vm *t, engine_fake_runner *f)
+{
+	vm_instance_options o = { 0 };
+	char sent[128];
+
+	engine_fake_runner_make(f, "burst");
+	o.runner_path = f->path;
+	engine_vm_init(t, "hello", 16);
+	engine_vm_create(t, &o);
+	engine_vm_start(t);
+	snprintf(sent, sizeof(sent), "%s/sent", f->dir);
+	CHECK(engine_wait_file(sent, 20000));
+	CHECK(unlink(sent) == 0);
+	CHECK(engine_wait_state(t, PVM_VM_READY, 20000));
 }
 
 void engine_fake_runner_remove(engine_fake_runner *f)
@@ -128,6 +153,20 @@ static uint64_t now_msec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool engine_wait_file(const char *path, uint64_t timeout_msec)
+{
+	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	uint64_t deadline = now_msec() + timeout_msec;
+	struct stat st;
+
+	while (stat(path, &st) < 0) {
+		if (now_msec() >= deadline)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+	return true;
 }
 
 static bool run_until(engine_vm *t, bool (*pred)(engine_vm *t, const void *arg), const void *arg,

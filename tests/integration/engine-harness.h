@@ -18,8 +18,10 @@ typedef struct engine_vm {
 	pvm_config cfg;
 	char kernel[512];
 	char log_dir[128];
-	/* every state the VM went through, in order */
+	/* every state the VM went through, in order, and the console bytes in the ring when
+	 * each was published */
 	enum pvm_vm_state states[64];
+	size_t console_at[64];
 	unsigned n_states;
 } engine_vm;
 
@@ -44,12 +46,18 @@ bool engine_console_has(engine_vm *t, const char *needle);
 bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state);
 
 /* A runner path that runs engine-fake-runner in `mode` (pvmd passes its runner no environment
- * of its own: a wrapper script sets the mode). Remove it with engine_fake_runner_remove. */
+ * of its own: a wrapper script sets the mode, and ENGINE_FAKE_DIR to `dir`, where a mode may
+ * leave files for the test). Remove it with engine_fake_runner_remove. */
 typedef struct engine_fake_runner {
 	char dir[64];
 	char path[96];
 } engine_fake_runner;
 void engine_fake_runner_make(engine_fake_runner *f, const char *mode);
+/* Wait, without running any loop, for a file a fake runner makes (polled, with a deadline). */
+bool engine_wait_file(const char *path, uint64_t timeout_msec);
+/* A VM on a fake runner in mode "burst", started; the loop runs only once the runner has sent
+ * CREATED, RUNNING, a console line and READY (so pvmd reads them in one go), until READY. */
+void engine_burst_start(engine_vm *t, engine_fake_runner *f);
 void engine_fake_runner_remove(engine_fake_runner *f);
 
 /* Check an outcome and print what happened when it is not the expected one. */

@@ -1,15 +1,19 @@
 /* pvmd's runtime-directory records: a record survives JSON and a file round trip unchanged,
- * broken or mismatched files are moved aside rather than trusted, and the start time of a
- * process is read from /proc/<pid>/stat even when its name holds spaces and parentheses. */
+ * is saved without any flush to disk (the start path waits on no fsync), broken or mismatched
+ * files are moved aside rather than trusted, and the start time of a process is read from
+ * /proc/<pid>/stat even when its name holds spaces and parentheses. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <seccomp.h>
 
 #include "pvmd.h"
 
@@ -167,12 +171,61 @@ static void test_reap(void)
 	assert(pvmd_state_reap_runner(&r, exe, 1000000, &err) == 0);
 }
 
+/* In a child where every flush system call fails, a record is still saved and reads back:
+ * saving it flushed nothing. */
+static void test_save_without_flush(const char *dir)
+{
+	static const char *const flushes[] = { "fsync", "fdatasync",	   "syncfs",
+					       "sync",	"sync_file_range", "msync" };
+	pid_t pid = fork();
+	int status;
+
+	assert(pid >= 0);
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		pvmd_state_record in = {
+			.name = "unflushed",
+			.state = PVM_VM_STARTING,
+			.message = "",
+			.runner_exe = "",
+			.config_json = "{\"name\":\"unflushed\"}",
+		};
+		pvm_error err = { 0 };
+		char path[512];
+		struct stat st;
+
+		if (!ctx)
+			_exit(2);
+		for (size_t i = 0; i < sizeof(flushes) / sizeof(flushes[0]); i++)
+			if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EIO),
+					     seccomp_syscall_resolve_name(flushes[i]), 0) < 0)
+				_exit(3);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) < 0)
+			_exit(4);
+		if (pvmd_state_save(dir, &in, &err) < 0) {
+			fprintf(stderr, "save with flushes failing: %s\n", err.message);
+			_exit(5);
+		}
+		snprintf(path, sizeof(path), "%s/unflushed.json", dir);
+		_exit(stat(path, &st) == 0 && st.st_size > 0 ? 0 : 6);
+	}
+	assert(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "test_save_without_flush: child status %d\n", status);
+		abort();
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "%s/unflushed.json", dir);
+	assert(unlink(path) == 0);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-pvmd-state.XXXXXX";
 
 	assert(mkdtemp(dir));
 	test_round_trip(dir);
+	test_save_without_flush(dir);
 	test_rejects();
 	test_proc_stat();
 	test_reap();

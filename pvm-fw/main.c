@@ -1,0 +1,116 @@
+/* pvm-fw's boot flow: copy the device tree and the descriptor into the firmware's own memory,
+ * check the device tree's memory layout, verify the descriptor's signature with the built-in
+ * key, hash the kernel and initrd where they will run, hand the kernel a device tree whose
+ * /chosen says the signed command line and the verified initrd, and jump - or refuse and power
+ * off. Layout and format: docs/pvm-fw.md. */
+#include <libfdt.h>
+#include <string.h>
+
+#include "arm64-layout.h"
+#include "fw-pubkey.h"
+#include "fw-fdt.h"
+#include "fw.h"
+
+/* Room for the tree, the command line and the initrd properties pvm-fw adds to /chosen. */
+static uint8_t fdt_copy[PVM_FW_FDT_MAX + PVM_FW_CMDLINE_MAX + 0x1000] __attribute__((aligned(8)));
+static uint8_t descriptor_copy[PVM_FW_DESCRIPTOR_SIZE] __attribute__((aligned(8)));
+
+void fw_puts(const char *s)
+{
+	volatile uint8_t *thr = (volatile uint8_t *)(uintptr_t)PVM_ARM64_UART_BASE;
+
+	for (; *s; s++)
+		*thr = (uint8_t)*s;
+}
+
+static void fw_putu(uint64_t v)
+{
+	char buf[21];
+	int i = sizeof(buf) - 1;
+
+	buf[i] = '\0';
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fw_puts(buf + i);
+}
+
+_Noreturn void fw_fail(PvmFwVerdict v, const char *detail)
+{
+	fw_puts("pvm-fw: refused: ");
+	fw_puts(pvm_fw_verdict_to_string(v));
+	fw_puts(" (reason ");
+	fw_putu(v);
+	fw_puts("): ");
+	fw_puts(detail);
+	fw_puts("\npvm-fw: powering off\n");
+	fw_power_off();
+}
+
+_Noreturn void pvm_fw_crypto_abort(int status)
+{
+	fw_fail(PVM_FW_INTERNAL, "mbedTLS found its arena corrupted");
+}
+
+void fw_main(uint64_t dtb, uint64_t base)
+{
+	PvmFwDescriptor d;
+	PvmFwVerdict v;
+	uint64_t ram_start, ram_end;
+	const char *why;
+	uint64_t kernel, image_size, initrd;
+	int m;
+
+	fw_puts("pvm-fw: started\n");
+	pvm_fw_crypto_init();
+	if (base % PVM_FW_PAYLOAD_ALIGN != 0)
+		fw_fail(PVM_FW_BAD_LAYOUT, "firmware not loaded at a 2 MiB-aligned RAM start");
+	v = pvm_fw_fdt_copy((const void *)(uintptr_t)dtb, fdt_copy, sizeof(fdt_copy), &why);
+	if (v == PVM_FW_OK)
+		v = pvm_fw_fdt_ram(fdt_copy, base, &ram_start, &ram_end, &why);
+	if (v != PVM_FW_OK)
+		fw_fail(v, why);
+	if (ram_end - base < PVM_FW_KERNEL_OFFSET)
+		fw_fail(PVM_FW_BAD_LAYOUT, "RAM smaller than the firmware's own layout");
+
+	memcpy(descriptor_copy, (const void *)(uintptr_t)(base + PVM_FW_DESCRIPTOR_OFFSET),
+	       sizeof(descriptor_copy));
+	v = pvm_fw_descriptor_verify(descriptor_copy, pvm_fw_pubkey, &d);
+	if (v != PVM_FW_OK)
+		fw_fail(v, "descriptor at RAM + 2 MiB");
+	fw_puts("pvm-fw: descriptor signature verified\n");
+
+	/* Sizes are signed but bounded here anyway: nothing may reach past RAM. */
+	kernel = base + PVM_FW_KERNEL_OFFSET;
+	if (d.kernel_size < 64 || d.kernel_size > ram_end - kernel)
+		fw_fail(PVM_FW_BAD_LAYOUT, "kernel size outside RAM");
+	/* On pKVM each page the host populated becomes the guest's at its first access, so the
+	 * bytes hashed here are the bytes that run. */
+	m = pvm_fw_digest_check((const void *)(uintptr_t)kernel, d.kernel_size, d.kernel_sha256);
+	if (m != 0)
+		fw_fail(m < 0 ? PVM_FW_INTERNAL : PVM_FW_KERNEL_MISMATCH, "kernel at RAM + 4 MiB");
+	if (memcmp((const void *)(uintptr_t)(kernel + 56), "ARM\x64", 4) != 0 ||
+	    *(const uint64_t *)(uintptr_t)(kernel + 8) != 0)
+		fw_fail(PVM_FW_BAD_LAYOUT, "kernel is not an arm64 Image with text_offset 0");
+	image_size = *(const uint64_t *)(uintptr_t)(kernel + 16);
+	if (image_size > ram_end - kernel)
+		fw_fail(PVM_FW_BAD_LAYOUT, "kernel image_size outside RAM");
+
+	initrd = base + pvm_fw_initrd_offset(d.kernel_size, image_size);
+	if (initrd > ram_end || d.initrd_size > ram_end - initrd)
+		fw_fail(PVM_FW_BAD_LAYOUT, "initrd outside RAM");
+	m = pvm_fw_digest_check((const void *)(uintptr_t)initrd, d.initrd_size, d.initrd_sha256);
+	if (m != 0)
+		fw_fail(m < 0 ? PVM_FW_INTERNAL : PVM_FW_INITRD_MISMATCH,
+			"initrd after the kernel");
+	fw_puts("pvm-fw: kernel and initrd verified\n");
+
+	v = pvm_fw_fdt_set_chosen(fdt_copy, d.cmdline, initrd, d.initrd_size, &why);
+	if (v != PVM_FW_OK)
+		fw_fail(v, why);
+	if (fdt_pack(fdt_copy) != 0)
+		fw_fail(PVM_FW_BAD_DEVICE_TREE, "cannot pack the device tree");
+	fw_puts("pvm-fw: booting the kernel\n");
+	fw_enter_kernel(kernel, (uint64_t)(uintptr_t)fdt_copy);
+}
