@@ -24,6 +24,7 @@ typedef struct pvm_host_caps {
 	bool guest_memfd;	    /* KVM_CAP_GUEST_MEMFD */
 	uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (GUEST_MEMFD_FLAG_*) */
 	bool user_memory2;	    /* KVM_CAP_USER_MEMORY2 */
+	bool protected_guest_memfd; /* arm64: KVM_CAP_ARM_PROTECTED_GUEST_MEMFD (kernel-patches/) */
 } pvm_host_caps;
 
 /* The parts of a VM config the arch needs to create a VM (the runner never sees the whole
@@ -141,10 +142,11 @@ typedef struct pvm_arch {
 	int (*guest_memfd_flags)(const pvm_vm_shape *shape, const pvm_host_caps *vm_caps,
 				 uint64_t *ret, pvm_error *err);
 
-	/* Optional (NULL: no). Does this host's KVM reach guest_memfd memory only through the
-	 * memslot's userspace mapping (so the runner must keep one)? Answered by running a
-	 * throwaway guest from a guest_memfd memslot without a mapping. */
-	int (*guest_memfd_needs_mapping)(int kvm_fd, uint64_t flags, bool *ret, pvm_error *err);
+	/* Optional (NULL: no). Does this host's KVM reach this VM's guest_memfd memory only
+	 * through the memslot's userspace mapping (so the runner must keep one)? Answered by
+	 * running a throwaway guest from a guest_memfd memslot without a mapping, or known. */
+	int (*guest_memfd_needs_mapping)(int kvm_fd, const pvm_vm_shape *shape, uint64_t flags,
+					 bool *ret, pvm_error *err);
 
 	/* After memslots exist, before vCPUs: irqchip, TSS, ... */
 	int (*vm_setup)(int kvm_fd, int vm_fd, const pvm_vm_shape *shape, pvm_error *err);

@@ -21,6 +21,11 @@
 #ifndef KVM_CAP_GUEST_MEMFD_FLAGS
 #define KVM_CAP_GUEST_MEMFD_FLAGS 244
 #endif
+/* Not upstream: pvm's kernel series (kernel-patches/) reports it where arm64 protected VMs run
+ * from guest_memfd. A kernel without the series answers 0 to an unknown capability. */
+#ifndef KVM_CAP_ARM_PROTECTED_GUEST_MEMFD
+#define KVM_CAP_ARM_PROTECTED_GUEST_MEMFD 252
+#endif
 
 #ifndef KVM_MEM_GUEST_MEMFD
 #define KVM_MEM_GUEST_MEMFD (1UL << 2)

@@ -45,6 +45,7 @@ void pvm_kvm_probe_vm(int vm_fd, pvm_host_caps *caps)
 	caps->guest_memfd_flags =
 	    caps->guest_memfd ? (uint64_t)check_extension(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS) : 0;
 	caps->user_memory2 = caps->user_memory2 || check_extension(vm_fd, KVM_CAP_USER_MEMORY2) > 0;
+	caps->protected_guest_memfd = check_extension(vm_fd, KVM_CAP_ARM_PROTECTED_GUEST_MEMFD) > 0;
 }
 
 int pvm_kvm_create_vm(int kvm_fd, unsigned long type, int *ret_fd, pvm_error *err)

@@ -1,12 +1,17 @@
-/* Guest memory creation, loading and the mapping check behind the memory report. */
+/* Guest memory creation, loading, and the mapping check and kernel accounting behind the
+ * memory report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "kvm-compat.h"
 #include "memory.h"
@@ -136,6 +141,58 @@ int pvm_guest_memory_load(int fd, uint64_t ram_base, uint64_t size, const pvm_bo
 	if (munmap(m, size) < 0)
 		return pvm_error_set(err, errno, "munmap of guest memory: %m");
 	return 0;
+}
+
+int pvm_guest_memfd_usage_parse(const char *fdinfo, pvm_guest_memfd_usage *ret)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} fields[] = {
+		{ "gmem-allocated:", offsetof(pvm_guest_memfd_usage, allocated) },
+		{ "gmem-guest-owned:", offsetof(pvm_guest_memfd_usage, guest_owned) },
+	};
+	pvm_guest_memfd_usage usage = {};
+	unsigned found = 0;
+
+	for (const char *line = fdinfo; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			size_t len = strlen(fields[i].key);
+			unsigned long long v;
+			char *end;
+
+			if (strncmp(line, fields[i].key, len) != 0)
+				continue;
+			errno = 0;
+			v = strtoull(line + len, &end, 10);
+			if (errno || end == line + len || (*end != '\n' && *end != '\0'))
+				return -EBADMSG;
+			*(uint64_t *)((char *)&usage + fields[i].offset) = v;
+			found |= 1u << i;
+		}
+	}
+	if (found != (1u << (sizeof(fields) / sizeof(fields[0]))) - 1)
+		return -ENODATA;
+	*ret = usage;
+	return 0;
+}
+
+int pvm_guest_memfd_usage_read(int fd, pvm_guest_memfd_usage *ret)
+{
+	char path[64], text[1024];
+	_cleanup_close_ int info = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	info = open(path, O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		return -errno;
+	n = read(info, text, sizeof(text) - 1);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	return pvm_guest_memfd_usage_parse(text, ret);
 }
 
 static void memory_fclosep(FILE **f)

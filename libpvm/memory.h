@@ -39,6 +39,19 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 int pvm_guest_memory_load(int fd, uint64_t ram_base, uint64_t size, const pvm_boot_plan *plan,
 			  pvm_error *err);
 
+/* The kernel's own accounting of a guest_memfd, from the fdinfo lines pvm's kernel series adds
+ * (kernel-patches/): bytes the file holds, and bytes of it a protected guest owns (pages the
+ * host can neither map nor punch out). */
+typedef struct pvm_guest_memfd_usage {
+	uint64_t allocated;
+	uint64_t guest_owned;
+} pvm_guest_memfd_usage;
+
+/* Parse the text of /proc/PID/fdinfo/FD: -ENODATA when the kernel does not report both. */
+int pvm_guest_memfd_usage_parse(const char *fdinfo, pvm_guest_memfd_usage *ret);
+/* The same for an fd of this process (/proc/self/fdinfo/FD): -errno if it cannot be read. */
+int pvm_guest_memfd_usage_read(int fd, pvm_guest_memfd_usage *ret);
+
 /* Does /proc/<pid>/maps (pid 0: /proc/self/maps) map the file with this device and inode?
  * Returns 1 mapped, 0 not mapped, negative errno if the file could not be read. */
 int pvm_memory_mapped_by(pid_t pid, dev_t dev, ino_t ino);

@@ -1253,14 +1253,32 @@ static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *re
 	rep.size_bytes = vm->mem_size;
 	vm_report_mapped(vm, &rep);
 	if (vm->backing == RUNNER_BACKING_GUEST_MEMFD) {
+		pvm_guest_memfd_usage usage;
+		char allocation[96] =
+		    "allocation unknown (this kernel's guest_memfd does not report it)";
+		size_t len;
+
+		/* read now, not at start: the guest allocates as it touches its memory */
+		if (pvm_guest_memfd_usage_read(vm->mem_fd, &usage) == 0) {
+			snprintf(allocation, sizeof(allocation),
+				 "allocated %" PRIu64 " bytes, %" PRIu64
+				 " guest-owned (kernel fdinfo)",
+				 usage.allocated, usage.guest_owned);
+			/* what the host cannot map whatever its page tables say */
+			len = strlen(rep.host_mapped_how);
+			if (usage.guest_owned && len < sizeof(rep.host_mapped_how))
+				snprintf(
+				    rep.host_mapped_how + len, sizeof(rep.host_mapped_how) - len,
+				    "; %" PRIu64 " bytes guest-owned, which the kernel refuses "
+				    "to map (fdinfo)",
+				    usage.guest_owned);
+		}
 		snprintf(rep.backing, sizeof(rep.backing), "guest_memfd");
 		rep.unswappable = PVM_YES;
 		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
 			 "backing is guest_memfd (pvmd's fd is %.40s, %llu bytes): its pages are "
-			 "unevictable and never swapped; "
-			 "allocation is not reported (st_blocks %lld)",
-			 vm->mem_link, (unsigned long long)vm->mem_st.st_size,
-			 (long long)vm->mem_st.st_blocks);
+			 "unevictable and never swapped; %s",
+			 vm->mem_link, (unsigned long long)vm->mem_st.st_size, allocation);
 		rep.unmigratable = PVM_YES;
 		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
 			 "backing is guest_memfd: the kernel marks its mapping unmovable and "

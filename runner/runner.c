@@ -288,13 +288,16 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 
 	r = R.arch->guest_memfd_flags(&R.shape, &caps, &flags, err);
 	/* The answer is a property of the host: the probe VM runs once per pvmd, in the first
-	 * runner that needs it, and pvmd hands the answer to the runners after it. */
-	if (r == 0 && (c->flags & RUNNER_CREATE_MAPPING_KNOWN) &&
+	 * runner that needs it, and pvmd hands the answer to the runners after it. A protected VM
+	 * may need another answer (arm64: a kernel with pvm's series faults its pages from
+	 * guest_memfd itself), so it always asks the arch and its answer is not handed on. */
+	if (r == 0 && !R.shape.protected_vm && (c->flags & RUNNER_CREATE_MAPPING_KNOWN) &&
 	    c->known_guest_memfd_flags == flags)
 		needs_mapping = c->flags & RUNNER_CREATE_NEEDS_MAPPING;
 	else if (r == 0 && R.arch->guest_memfd_needs_mapping) {
-		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, flags, &needs_mapping, err);
-		probed = r == 0;
+		r = R.arch->guest_memfd_needs_mapping(R.kvm_fd, &R.shape, flags, &needs_mapping,
+						      err);
+		probed = r == 0 && !R.shape.protected_vm;
 	}
 	if (r == 0)
 		r = pvm_guest_memfd_create(R.vm_fd, R.map.ram_base, R.map.ram_size, flags,

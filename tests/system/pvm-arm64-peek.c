@@ -1,12 +1,15 @@
 /* The host's attempt to read a VM's memory in the arm64 system test: finds the guest memory
  * file (guest_memfd or memfd) among a process's open files - pvmd holds it - maps it and
  * reads 8 bytes at OFFSET in a child process, so a fault ends the child, not the caller.
+ * With --punch it tries to free the page at OFFSET instead (fallocate PUNCH_HOLE).
  *
- *   pvm-arm64-peek PID OFFSET
- * Prints "value 0x..." (exit 0), "fault <signal>" (exit 1), or an error (exit 2). */
+ *   pvm-arm64-peek PID OFFSET [--punch]
+ * Prints "value 0x..." or "punched" (exit 0), "fault <signal>" or "refused <errno>" (exit 1),
+ * or an error (exit 2). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +24,8 @@
 #include "macro.h"
 
 /* guest_memfd (before 7.x, and on its own filesystem since), or pvm's memfd fallback */
-static const char *const memory_links[] = { "anon_inode:[kvm-gmem]", "/[kvm-gmem]", "/memfd:pvm-guest-ram" };
+static const char *const memory_links[] = { "anon_inode:[kvm-gmem]", "/[kvm-gmem]",
+					    "/memfd:pvm-guest-ram" };
 
 /* A copy of the process's fd: guest_memfd cannot be reopened through /proc (ENXIO), so take
  * the descriptor itself, as a debugger could (pidfd_getfd, PTRACE_MODE_ATTACH). */
@@ -73,8 +77,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	pid_t child;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s PID OFFSET\n", argv[0]);
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "--punch") == 0)) {
+		fprintf(stderr, "usage: %s PID OFFSET [--punch]\n", argv[0]);
 		return 2;
 	}
 	offset = strtoull(argv[2], NULL, 0);
@@ -83,6 +87,17 @@ int main(int argc, char **argv)
 		printf("error: no guest memory file in process %s (%s)\n", argv[1],
 		       fd < 0 ? strerror(-fd) : "offset beyond its size");
 		return 2;
+	}
+	if (argc == 4) {
+		/* pvm's kernel series refuses to free a page a protected guest owns */
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(offset & ~(uint64_t)4095), 4096) < 0) {
+			printf("refused %s punching the page at 0x%" PRIx64 " of %s\n",
+			       strerror(errno), offset, link);
+			return 1;
+		}
+		printf("punched the page at 0x%" PRIx64 " of %s\n", offset, link);
+		return 0;
 	}
 	if (pipe(pipefd) < 0)
 		return 2;
@@ -102,13 +117,15 @@ int main(int argc, char **argv)
 		value = 0;
 	waitpid(child, &status, 0);
 	if (WIFSIGNALED(status)) {
-		printf("fault %s reading %s at offset 0x%" PRIx64 "\n", strsignal(WTERMSIG(status)), link, offset);
+		printf("fault %s reading %s at offset 0x%" PRIx64 "\n", strsignal(WTERMSIG(status)),
+		       link, offset);
 		return 1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		printf("error: mmap of %s failed\n", link);
 		return 2;
 	}
-	printf("value 0x%016" PRIx64 " read from %s at offset 0x%" PRIx64 "\n", value, link, offset);
+	printf("value 0x%016" PRIx64 " read from %s at offset 0x%" PRIx64 "\n", value, link,
+	       offset);
 	return 0;
 }

@@ -87,7 +87,7 @@ static void test_memory_map(void)
 
 	assert(pvm_arm64_memory_map(64 << 20, &map, NULL) == 0);
 	assert(map.ram_base == PVM_ARM64_RAM_BASE && map.ram_size == 64 << 20);
-	assert(pvm_arm64_memory_map(2 << 20, &map, NULL) == -EINVAL);          /* too small */
+	assert(pvm_arm64_memory_map(2 << 20, &map, NULL) == -EINVAL);		/* too small */
 	assert(pvm_arm64_memory_map((64 << 20) + 4096, &map, NULL) == -EINVAL); /* not 2 MiB */
 }
 
@@ -105,7 +105,34 @@ static void test_vm_type(void)
 	assert(pvm_arm64_vm_type(&shape, &caps, &type, &err) == -EOPNOTSUPP && type == 7);
 	assert(strstr(err.message, "kvm-arm.mode=protected"));
 	caps.protected_vm_type = true;
-	assert(pvm_arm64_vm_type(&shape, &caps, &type, NULL) == 0 && type == KVM_VM_TYPE_ARM_PROTECTED);
+	assert(pvm_arm64_vm_type(&shape, &caps, &type, NULL) == 0 &&
+	       type == KVM_VM_TYPE_ARM_PROTECTED);
+}
+
+/* A protected VM gets guest_memfd only where the kernel reports the capability of pvm's series;
+ * elsewhere EOPNOTSUPP (the fallback's cue) naming the capability and GAPS.md. */
+static void test_guest_memfd_flags(void)
+{
+	pvm_vm_shape shape = { .protected_vm = false, .memory_bytes = 64 << 20, .cpus = 1 };
+	pvm_host_caps caps = { .protected_vm_type = true,
+			       .guest_memfd = true,
+			       .guest_memfd_flags =
+				   GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED };
+	const uint64_t both = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	uint64_t flags = 0;
+	pvm_error err = {};
+
+	assert(pvm_arm64_guest_memfd_flags(&shape, &caps, &flags, NULL) == 0 && flags == both);
+	shape.protected_vm = true;
+	flags = 0;
+	assert(pvm_arm64_guest_memfd_flags(&shape, &caps, &flags, &err) == -EOPNOTSUPP && !flags);
+	assert(strstr(err.message, "KVM_CAP_ARM_PROTECTED_GUEST_MEMFD") &&
+	       strstr(err.message, "GAPS.md"));
+	caps.protected_guest_memfd = true;
+	assert(pvm_arm64_guest_memfd_flags(&shape, &caps, &flags, NULL) == 0 && flags == both);
+	/* the capability does not stand in for guest_memfd itself */
+	caps.guest_memfd_flags = GUEST_MEMFD_FLAG_MMAP;
+	assert(pvm_arm64_guest_memfd_flags(&shape, &caps, &flags, NULL) == -EOPNOTSUPP);
 }
 
 static const pvm_boot_segment *segment(const pvm_boot_plan *plan, const char *what)
@@ -120,9 +147,14 @@ static void test_plan_boot(void)
 {
 	static uint8_t kernel[8192], initrd[3000];
 	pvm_boot_input in = {
-		.kernel = kernel, .kernel_len = sizeof(kernel), .initrd = initrd,
-		.initrd_len = sizeof(initrd), .params = "console=ttyS0", .format = PVM_PAYLOAD_AUTO,
-		.map = { .ram_base = PVM_ARM64_RAM_BASE, .ram_size = 32 << 20 }, .cpus = 2,
+		.kernel = kernel,
+		.kernel_len = sizeof(kernel),
+		.initrd = initrd,
+		.initrd_len = sizeof(initrd),
+		.params = "console=ttyS0",
+		.format = PVM_PAYLOAD_AUTO,
+		.map = { .ram_base = PVM_ARM64_RAM_BASE, .ram_size = 32 << 20 },
+		.cpus = 2,
 	};
 	const pvm_boot_segment *k, *i, *d;
 	pvm_boot_plan plan;
@@ -143,7 +175,8 @@ static void test_plan_boot(void)
 	assert(fdt_check_header(d->data) == 0);
 	prop = fdt_getprop(d->data, fdt_path_offset(d->data, "/chosen"), "bootargs", NULL);
 	assert(prop && strcmp(prop, "console=ttyS0") == 0);
-	prop = fdt_getprop(d->data, fdt_path_offset(d->data, "/chosen"), "linux,initrd-start", NULL);
+	prop =
+	    fdt_getprop(d->data, fdt_path_offset(d->data, "/chosen"), "linux,initrd-start", NULL);
 	assert(prop && fdt64_ld(prop) == i->gpa);
 	prop = fdt_getprop(d->data, fdt_path_offset(d->data, "/chosen"), "linux,initrd-end", NULL);
 	assert(prop && fdt64_ld(prop) == i->gpa + sizeof(initrd));
@@ -204,7 +237,8 @@ static void test_exits(void)
 {
 	int input_left = 1;
 	pvm_device_host host = { .stop_requested = test_stop_requested,
-				 .console_read = test_console_read, .userdata = &input_left };
+				 .console_read = test_console_read,
+				 .userdata = &input_left };
 	pvm_arch_devices *dev = NULL;
 	struct kvm_run run;
 	pvm_exit_event ev;
@@ -247,7 +281,8 @@ static void test_exits(void)
 	memset(&run, 0, sizeof(run));
 	run.exit_reason = KVM_EXIT_SYSTEM_EVENT;
 	run.system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
-	assert(pvm_arm64_handle_exit(dev, -1, &run, &ev) == 0 && ev.kind == PVM_EXIT_EVENT_SHUTDOWN);
+	assert(pvm_arm64_handle_exit(dev, -1, &run, &ev) == 0 &&
+	       ev.kind == PVM_EXIT_EVENT_SHUTDOWN);
 	run.system_event.type = KVM_SYSTEM_EVENT_RESET;
 	assert(pvm_arm64_handle_exit(dev, -1, &run, &ev) == 0 && ev.kind == PVM_EXIT_EVENT_REBOOT);
 	run.exit_reason = KVM_EXIT_MEMORY_FAULT;
@@ -264,6 +299,7 @@ int main(void)
 	test_layout();
 	test_memory_map();
 	test_vm_type();
+	test_guest_memfd_flags();
 	test_plan_boot();
 	test_exits();
 	printf("test-arm64-boot: ok\n");

@@ -135,6 +135,31 @@ int pvm_arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsig
 	return 0;
 }
 
+/* Upstream pKVM up to 7.3 accepts a guest_memfd memslot for a protected VM but fails its
+ * first KVM_RUN with EIO (once, on 7.3.4, an SError panic of the host instead): only a kernel
+ * that says so by capability (pvm's kernel-patches/ series) gets a protected VM on guest_memfd.
+ * Elsewhere -EOPNOTSUPP lets the memfd+mlock fallback take over where policy allows it. */
+int pvm_arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *vm_caps,
+				uint64_t *ret, pvm_error *err)
+{
+	uint64_t flags;
+	int r;
+
+	/* pvmd maps the memory to load the payload: both flags are needed. */
+	r = pvm_arch_shared_guest_memfd_flags("arm64", vm_caps, &flags, err);
+	if (r < 0)
+		return r;
+	if (shape->protected_vm && !vm_caps->protected_guest_memfd)
+		return pvm_error_set(
+		    err, EOPNOTSUPP,
+		    "arm64: protected VMs cannot run from guest_memfd on this kernel "
+		    "(KVM_CAP_ARM_PROTECTED_GUEST_MEMFD is 0; upstream pKVM fails "
+		    "KVM_RUN with EIO: kernel-patches/GAPS.md, the series in "
+		    "kernel-patches/ adds it)");
+	*ret = flags;
+	return 0;
+}
+
 /* Kernel (or raw payload), initrd and device tree as boot segments; x0 = device tree. */
 int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
 {

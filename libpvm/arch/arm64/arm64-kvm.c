@@ -197,48 +197,6 @@ static struct {
 	uint32_t cpus;
 } arm64_vm = { .vgic_fd = -1 };
 
-/* Upstream pKVM up to this release accepts a guest_memfd memslot for a protected VM but
- * cannot run the VM from it (kernel-patches/GAPS.md): KVM_RUN fails with EIO, and on 7.3.4 one
- * run in several took the host down with an SError panic. No capability tells, so the kernel
- * release decides; trying it on every VM start would risk the host. */
-#define PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR 7
-#define PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR 3
-
-static bool kernel_has_protected_guest_memfd_gap(char *release, size_t len)
-{
-	struct utsname u = {};
-	unsigned major = 0, minor = 0;
-
-	uname(&u);
-	snprintf(release, len, "%s", u.release);
-	if (sscanf(u.release, "%u.%u", &major, &minor) != 2)
-		return true;
-	return major < PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR ||
-	       (major == PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR &&
-		minor <= PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
-}
-
-static int arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *caps,
-				   uint64_t *ret, pvm_error *err)
-{
-	char release[65];
-	uint64_t flags;
-	int r;
-
-	/* pvmd maps the memory to load the payload: both flags are needed. */
-	r = pvm_arch_shared_guest_memfd_flags("arm64", caps, &flags, err);
-	if (r < 0)
-		return r;
-	if (shape->protected_vm && kernel_has_protected_guest_memfd_gap(release, sizeof(release)))
-		return pvm_error_set(
-		    err, EOPNOTSUPP,
-		    "arm64: protected VMs cannot run from guest_memfd on Linux %s (pKVM up to "
-		    "%d.%d: KVM_RUN fails with EIO; kernel-patches/GAPS.md)",
-		    release, PKVM_GUEST_MEMFD_GAP_UNTIL_MAJOR, PKVM_GUEST_MEMFD_GAP_UNTIL_MINOR);
-	*ret = flags;
-	return 0;
-}
-
 /* The generic capability probe does not know the arm64 protected type: ask KVM once. */
 static int arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
 			 pvm_error *err)
@@ -258,10 +216,14 @@ static int arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, un
 }
 
 /* KVM reaches a default VM's guest_memfd pages through the memslot's userspace address here:
- * running with the runner's mapping kept is the configuration the system test measures. */
-static int arm64_guest_memfd_needs_mapping(int kvm_fd, uint64_t flags, bool *ret, pvm_error *err)
+ * running with the runner's mapping kept is the configuration the system test measures. A
+ * protected VM gets guest_memfd only from a kernel with pvm's series, whose pKVM fault path
+ * takes the page from guest_memfd itself: a mapping there would only be one the guest's pages
+ * are zapped from, so the runner keeps none and the host maps nothing of the guest. */
+static int arm64_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape, uint64_t flags,
+					   bool *ret, pvm_error *err)
 {
-	*ret = true;
+	*ret = !shape->protected_vm;
 	return 0;
 }
 
@@ -313,7 +275,7 @@ const pvm_arch pvm_arch_arm64 = {
 	.name = "arm64",
 	.memory_map = pvm_arm64_memory_map,
 	.vm_type = arm64_vm_type,
-	.guest_memfd_flags = arm64_guest_memfd_flags,
+	.guest_memfd_flags = pvm_arm64_guest_memfd_flags,
 	.guest_memfd_needs_mapping = arm64_guest_memfd_needs_mapping,
 	.vm_setup = arm64_vm_setup,
 	.vcpu_setup = arm64_vcpu_setup,

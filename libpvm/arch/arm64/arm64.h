@@ -45,6 +45,8 @@ int pvm_arm64_layout_plan(uint64_t ram_base, uint64_t ram_size, const pvm_arm64_
 int pvm_arm64_memory_map(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err);
 int pvm_arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
 		      pvm_error *err);
+int pvm_arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *vm_caps,
+				uint64_t *ret, pvm_error *err);
 int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *ret, pvm_error *err);
 
 /* ---- Devices and exits (arm64-devices.c) ---- */

@@ -71,7 +71,8 @@ static int x86_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps 
  * real-mode instructions (mov al,'P'; out 0x10,al; hlt). If the port write arrives, KVM faults
  * guest memory in from the guest_memfd itself; if the fetch fails (an internal error here), it
  * needs the mapping. */
-static int x86_guest_memfd_needs_mapping(int kvm_fd, uint64_t flags, bool *ret, pvm_error *err)
+static int x86_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape, uint64_t flags,
+					 bool *ret, pvm_error *err)
 {
 	static const uint8_t code[] = { 0xb0, 'P', 0xe6, 0x10, 0xf4 };
 	const size_t size = 64 * 1024;
