@@ -26,6 +26,7 @@ void log_setup(void)
 		max_prio = level[0] - '0';
 }
 
+static void log_stderr(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void log_stderr(int prio, const char *fmt, va_list ap)
 {
 	/* "<N>" is the sd-daemon(3) prefix: the journal maps it to a priority */

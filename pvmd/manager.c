@@ -1168,7 +1168,8 @@ static int recover_adopt(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm 
 	r = pvmd_vm_adopt(vm, &h, err);
 	if (r < 0)
 		return r;
-	TAKE_FD(sock), TAKE_FD(pidfd), TAKE_FD(mem);
+	/* the VM owns them now */
+	sock = pidfd = mem = -1;
 	return 0;
 }
 

@@ -539,7 +539,7 @@ static void mutate_signature(storm *s, const char *sig, char *out, size_t size)
 				 sig + complete_type_len(sig));
 			break;
 		}
-		/* fall through */
+		__attribute__((fallthrough)); /* an empty signature: append instead */
 	case 1:
 		snprintf(out, size, "%s%s", sig, t[0] == 'a' ? "as" : t);
 		break;
