@@ -40,7 +40,7 @@ typedef struct vm_instance_options {
 	const char *vsock_dir; /* where <name>.vsock is made and <name>.vsock_<port> found */
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
 	gid_t vsock_gid;
-	vm_host_facts *host_facts;  /* shared across instances; NULL: every runner probes */
+	vm_host_facts *host_facts; /* shared across instances; NULL: every runner probes */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {

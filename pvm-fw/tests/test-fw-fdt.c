@@ -156,8 +156,7 @@ int main(void)
 	p = fdt_getprop(buf, chosen, "linux,initrd-start", &len);
 	CHECK(p && len == 8 && prop_u64(p) == BASE + 8 * MIB, "initrd-start");
 	p = fdt_getprop(buf, chosen, "linux,initrd-end", &len);
-	CHECK(p && len == 8 && prop_u64(p) == BASE + 8 * MIB + 4096,
-	      "initrd-end");
+	CHECK(p && len == 8 && prop_u64(p) == BASE + 8 * MIB + 4096, "initrd-end");
 	CHECK(pvm_fw_fdt_set_chosen(buf, "", 0, 0, &why) == PVM_FW_OK, "%s", why);
 	CHECK(!fdt_getprop(buf, chosen, "linux,initrd-start", &len) &&
 		  !fdt_getprop(buf, chosen, "linux,initrd-end", &len),
