@@ -28,6 +28,7 @@ enum runner_msg_type {
 	RUNNER_MSG_DISK,      /* runner_msg_disk + the disk's fd */
 	RUNNER_MSG_VSOCK,     /* runner_msg_vsock + the listening socket for host connects */
 	RUNNER_MSG_VSOCK_DIR, /* no body; the directory fd where <vm>.vsock_<port> sockets live */
+	RUNNER_MSG_NET,	      /* runner_msg_net + the tap's fd */
 	/* runner -> pvmd */
 	RUNNER_MSG_CREATED = 16, /* runner_msg_created + the guest memory fd (SCM_RIGHTS) */
 	RUNNER_MSG_RUNNING,	 /* runner_msg_running: locked down, vCPUs about to run */
@@ -106,6 +107,11 @@ typedef struct runner_msg_vsock {
 	char prefix[80]; /* "<vm>.vsock_": guest connects to port P go to <prefix>P, NUL-terminated
 			  */
 } runner_msg_vsock;
+
+typedef struct runner_msg_net {
+	uint8_t mac[6]; /* the guest's address (virtio-net config space) */
+	uint8_t reserved[2];
+} runner_msg_net;
 
 #define RUNNER_NS_MOUNT (1u << 0)
 #define RUNNER_NS_IPC (1u << 1)

@@ -22,7 +22,8 @@ void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_st
 {
 	*d = (runner_devices){ .mmio_base = mmio_base,
 			       .mmio_stride = mmio_stride,
-			       .vsock_listen_fd = -1 };
+			       .vsock_listen_fd = -1,
+			       .net = { .tap_fd = -1 } };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		d->hellos[i].fd = -1;
 }
@@ -166,6 +167,30 @@ int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, con
 	return 0;
 }
 
+int runner_devices_add_net(runner_devices *d, int tap_fd, const uint8_t mac[PVM_NET_MAC_LEN],
+			   pvm_error *err)
+{
+	_cleanup_close_ int tap = tap_fd;
+	pvm_virtio_mmio *m = slot_new(d, "network", err);
+	int r;
+
+	if (!m)
+		return -err->code;
+	if (d->net_slot)
+		return pvm_error_set(err, EEXIST, "a VM has one network device");
+	/* a frame that cannot move now is dropped, never waited for */
+	if (fcntl(tap, F_SETFL, O_NONBLOCK) < 0)
+		return pvm_error_set(err, errno, "network: the tap: %m");
+	r = pvm_virtio_net_init(&d->net, tap, mac, err);
+	if (r < 0)
+		return r;
+	pvm_virtio_mmio_init(m, &pvm_virtio_net_ops, &d->net, &d->window, false);
+	TAKE_FD(tap);
+	d->net_slot = m;
+	d->n_slots++;
+	return 0;
+}
+
 static void device_failed(pvm_exit_event *ev, const pvm_error *err)
 {
 	ev->kind = PVM_EXIT_EVENT_PROTECTION_VIOLATION;
@@ -202,8 +227,10 @@ size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max)
 {
 	size_t n = 0;
 
+	if (d->net_slot)
+		n += pvm_virtio_net_pollfds(d->net_slot, fds, max);
 	if (!d->vsock_slot)
-		return 0;
+		return n;
 	if (n < max)
 		fds[n++] = (struct pollfd){ .fd = d->vsock_listen_fd, .events = POLLIN };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS && n < max; i++)
@@ -257,23 +284,37 @@ drop:
 	*h = (runner_vsock_hello){ .fd = -1 };
 }
 
-int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+/* One device's host-side work; a malformed ring found on the way ends the VM. */
+static int device_pump(pvm_virtio_mmio *m, int (*pump)(pvm_virtio_mmio *, pvm_error *),
+		       pvm_exit_event *ev)
 {
 	pvm_error err = { 0 };
 	int r;
 
+	if (m->broken || !(m->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return 0;
+	r = pump(m, &err);
+	if (r < 0) {
+		m->broken = true;
+		device_failed(ev, &err);
+	}
+	return r;
+}
+
+int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+{
+	int r;
+
+	if (d->net_slot) {
+		r = device_pump(d->net_slot, pvm_virtio_net_pump, ev);
+		if (r < 0)
+			return r;
+	}
 	if (!d->vsock_slot)
 		return 0;
 	vsock_accept(d);
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		if (d->hellos[i].fd >= 0)
 			vsock_hello(d, &d->hellos[i]);
-	if (d->vsock_slot->broken || !(d->vsock_slot->status & VIRTIO_CONFIG_S_DRIVER_OK))
-		return 0;
-	r = pvm_virtio_vsock_pump(d->vsock_slot, &err);
-	if (r < 0) {
-		d->vsock_slot->broken = true;
-		device_failed(ev, &err);
-	}
-	return r;
+	return device_pump(d->vsock_slot, pvm_virtio_vsock_pump, ev);
 }

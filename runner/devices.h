@@ -1,8 +1,8 @@
 /* The runner's virtio devices: the shared window (the only guest memory the runner maps), the
- * virtio-mmio slots at the architecture's fixed addresses, disks over fds pvmd passed, and vsock
- * with its host sockets. Setup happens before lock-down; after it, the vCPU thread dispatches
- * MMIO exits here and the main thread services vsock's host sockets, both under the runner's
- * devices_lock. */
+ * virtio-mmio slots at the architecture's fixed addresses, disks over fds pvmd passed, vsock
+ * with its host sockets and the network over the tap pvmd made. Setup happens before lock-down;
+ * after it, the vCPU thread dispatches MMIO exits here and the main thread services vsock's host
+ * sockets and the tap, both under the runner's devices_lock. */
 #pragma once
 
 #include <poll.h>
@@ -13,6 +13,7 @@
 #include "error.h"
 #include "virtio/virtio-blk.h"
 #include "virtio/virtio-mmio.h"
+#include "virtio/virtio-net.h"
 #include "virtio/virtio-vsock.h"
 
 #define RUNNER_VSOCK_HELLOS 8 /* host connects still sending their CONNECT line */
@@ -38,6 +39,9 @@ typedef struct runner_devices {
 	int vsock_listen_fd;			    /* <vm>.vsock: host programs connect here */
 	char vsock_prefix[RUNNER_VSOCK_PREFIX_MAX]; /* relative to the runner's cwd */
 	runner_vsock_hello hellos[RUNNER_VSOCK_HELLOS];
+
+	pvm_virtio_net net;
+	pvm_virtio_mmio *net_slot; /* NULL: no network */
 } runner_devices;
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride);
@@ -55,12 +59,18 @@ int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uin
 int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, const char *prefix,
 			     pvm_error *err);
 
+/* A network device on the tap `tap_fd` (taken: closed on failure too), the guest's address
+ * `mac`. */
+int runner_devices_add_net(runner_devices *d, int tap_fd, const uint8_t mac[PVM_NET_MAC_LEN],
+			   pvm_error *err);
+
 /* The MMIO dispatch the arch calls (pvm_device_host.mmio). */
 bool runner_devices_mmio(runner_devices *d, uint64_t gpa, void *data, unsigned len, bool is_write,
 			 pvm_exit_event *ev);
 
-/* Host sockets to poll (the listening socket, CONNECT lines in progress, connections). */
+/* Host fds to poll (vsock's listening socket, CONNECT lines in progress, connections; the
+ * tap). */
 size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max);
-/* After poll: accept, read CONNECT lines, move data. Negative when the guest's rings are
+/* After poll: accept, read CONNECT lines, move data and frames. Negative when the guest's rings are
  * malformed (ev then says how the VM ends). */
 int runner_devices_service(runner_devices *d, pvm_exit_event *ev);

@@ -4,9 +4,10 @@
  * It trusts nothing from the guest and checks every message from pvmd (runner-protocol.h).
  *
  * Threads: the main thread serves pvmd's messages, flushes console output and services the
- * virtio devices' host sockets (vsock) while the vCPUs run; one thread per vCPU runs KVM_RUN and
- * dispatches MMIO exits to the devices, waking the main thread (an eventfd) after each device
- * register write so it polls the right sockets. Lock order: devices_lock, then console_lock. */
+ * virtio devices' host fds (vsock's sockets, the network's tap) while the vCPUs run; one thread per
+ * vCPU runs KVM_RUN and dispatches MMIO exits to the devices, waking the main thread (an eventfd)
+ * after each device register write so it polls the right sockets. Lock order: devices_lock, then
+ * console_lock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -219,7 +220,8 @@ static void *vcpu_thread(void *arg)
 /* What pvmd may send during setup: CREATE first; then the devices, in any number, and BOOT. */
 static const uint16_t setup_create_types[] = { RUNNER_MSG_CREATE };
 static const uint16_t setup_boot_types[] = {
-	RUNNER_MSG_BOOT, RUNNER_MSG_WINDOW, RUNNER_MSG_DISK, RUNNER_MSG_VSOCK, RUNNER_MSG_VSOCK_DIR,
+	RUNNER_MSG_BOOT,  RUNNER_MSG_WINDOW,	RUNNER_MSG_DISK,
+	RUNNER_MSG_VSOCK, RUNNER_MSG_VSOCK_DIR, RUNNER_MSG_NET,
 };
 
 /* Wait for one setup message of one of the `n` types in `allowed` (nothing else is valid then);
@@ -375,6 +377,11 @@ static void runner_device(const void *buf, int fd, pvm_error *err)
 			close(R.vsock_dir_fd);
 		R.vsock_dir_fd = fd;
 		break;
+	case RUNNER_MSG_NET: {
+		const runner_msg_net *n = body;
+		r = runner_devices_add_net(&R.virtio, fd, n->mac, err);
+		break;
+	}
 	}
 	if (r < 0)
 		runner_fail(err);
@@ -442,7 +449,7 @@ static _Noreturn void runner_serve(void)
 	struct timespec flush = { .tv_nsec = RUNNER_FLUSH_MSEC * 1000000L };
 
 	for (;;) {
-		struct pollfd p[2 + RUNNER_VSOCK_HELLOS + PVM_VSOCK_CONNS_MAX] = {
+		struct pollfd p[2 + RUNNER_VSOCK_HELLOS + PVM_VSOCK_CONNS_MAX + 1] = {
 			{ .fd = R.sock, .events = POLLIN },
 			{ .fd = R.wake_fd, .events = POLLIN },
 		};
