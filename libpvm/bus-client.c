@@ -67,7 +67,7 @@ void pvm_bus_vm_info_done(pvm_bus_vm_info *info)
 		&info->unswappable,  &info->unswappable_how,
 		&info->unmigratable, &info->unmigratable_how,
 		&info->host_mapped,  &info->host_mapped_how,
-		&info->vsock_socket,
+		&info->vsock_socket, &info->net_interface,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
 		free(*strs[i]);

@@ -70,8 +70,9 @@ typedef struct pvm_bus_vm_info {
 	uint64_t start_time_usec;
 	uint32_t owner_uid;
 	bool tied;
-	uint32_t vsock_cid; /* 0: no vsock */
-	char *vsock_socket; /* "" without vsock */
+	uint32_t vsock_cid;  /* 0: no vsock */
+	char *vsock_socket;  /* "" without vsock */
+	char *net_interface; /* the tap while the VM runs with a network, else "" */
 } pvm_bus_vm_info;
 
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info);

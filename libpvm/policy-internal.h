@@ -47,6 +47,8 @@ struct rule {
 	uint8_t (*digests)[32];
 	size_t n_digests;
 	struct limit_set limits;
+	bool network;		 /* VMs with a "net" section may be created */
+	struct str_list bridges; /* fnmatch patterns of bridges their taps may join */
 };
 
 struct pvm_policy {

@@ -357,6 +357,40 @@ static int rule_payloads(json_object *v, const char *origin, const char *path, v
 				      path, u, err);
 }
 
+static int check_bridge_pattern(const char *s, const char *origin, const char *path,
+				struct parse_ctx *ctx, pvm_error *err)
+{
+	/* a pattern, so wildcards pass; what no interface name could hold does not */
+	if (strlen(s) > PVM_IFNAME_MAX || strpbrk(s, "/: \t\n"))
+		return pvm_json_error(err, EINVAL, origin, path,
+				      "expected a bridge name or pattern of at most %d characters "
+				      "without '/', ':' or white space, got \"%s\"",
+				      PVM_IFNAME_MAX, s);
+	return 0;
+}
+
+static int network_bridges(json_object *v, const char *origin, const char *path, void *u,
+			   pvm_error *err)
+{
+	struct parse_ctx *ctx = u;
+	return parse_str_list(v, PATTERN_MAX, origin, path, check_bridge_pattern, ctx,
+			      &ctx->rule->bridges, err);
+}
+
+static const pvm_json_member network_members[] = {
+	{ "bridges", network_bridges },
+};
+
+static int rule_network(json_object *v, const char *origin, const char *path, void *u,
+			pvm_error *err)
+{
+	struct parse_ctx *ctx = u;
+
+	ctx->rule->network = true;
+	return pvm_json_parse_members(v, network_members, ELEMENTSOF(network_members), origin, path,
+				      u, err);
+}
+
 static int limit_field(json_object *v, const char *origin, const char *path, uint64_t max,
 		       bool *has, uint64_t *value, pvm_error *err)
 {
@@ -411,7 +445,7 @@ static int rule_limits(json_object *v, const char *origin, const char *path, voi
 static const pvm_json_member rule_members[] = {
 	{ "who", rule_who },	   { "actions", rule_actions }, { "vms", rule_vms },
 	{ "effect", rule_effect }, { "debug", rule_debug },	{ "payloads", rule_payloads },
-	{ "limits", rule_limits },
+	{ "limits", rule_limits }, { "network", rule_network },
 };
 
 static int parse_rule(json_object *v, const char *origin, const char *path, struct parse_ctx *ctx,
@@ -433,15 +467,16 @@ static int parse_rule(json_object *v, const char *origin, const char *path, stru
 		return pvm_json_error(err, EINVAL, origin, path, "missing key \"vms\"");
 	create_options = json_object_object_get_ex(v, "debug", NULL) ||
 			 json_object_object_get_ex(v, "payloads", NULL) ||
-			 json_object_object_get_ex(v, "limits", NULL);
+			 json_object_object_get_ex(v, "limits", NULL) ||
+			 json_object_object_get_ex(v, "network", NULL);
 	if (create_options && rule->deny)
 		return pvm_json_error(err, EINVAL, origin, path,
-				      "\"debug\", \"payloads\" and \"limits\" only belong in allow "
-				      "rules");
+				      "\"debug\", \"payloads\", \"limits\" and \"network\" only "
+				      "belong in allow rules");
 	if (create_options && !(rule->actions & (1u << PVM_ACTION_CREATE)))
 		return pvm_json_error(err, EINVAL, origin, path,
-				      "\"debug\", \"payloads\" and \"limits\" only belong in rules "
-				      "whose actions include \"create\"");
+				      "\"debug\", \"payloads\", \"limits\" and \"network\" only "
+				      "belong in rules whose actions include \"create\"");
 	return 0;
 }
 

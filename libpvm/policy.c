@@ -65,6 +65,7 @@ static void rule_done(struct rule *r)
 	str_list_done(&r->units);
 	str_list_done(&r->vms);
 	str_list_done(&r->path_prefixes);
+	str_list_done(&r->bridges);
 	free(r->digests);
 }
 
@@ -272,6 +273,14 @@ static int check_limits(const struct limit_set *l, const char *scope, const char
 	return r;
 }
 
+static bool bridge_allowed(const struct rule *rule, const char *bridge)
+{
+	for (size_t i = 0; i < rule->bridges.n; i++)
+		if (fnmatch(rule->bridges.items[i], bridge, 0) == 0)
+			return true;
+	return false;
+}
+
 static bool digest_listed(const struct rule *rule, const uint8_t digest[32])
 {
 	for (size_t i = 0; digest && i < rule->n_digests; i++)
@@ -304,6 +313,16 @@ static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm
 		return decide(ret, false,
 			      "VM '%s' asks for debug features, which " RULE_FMT " does not allow",
 			      cfg->name, RULE_ARGS(p, rule));
+	if (cfg->net.enabled && !rule->network)
+		return decide(ret, false,
+			      "VM '%s' asks for a network (\"net\"), which " RULE_FMT
+			      " does not allow (it has no \"network\")",
+			      cfg->name, RULE_ARGS(p, rule));
+	if (cfg->net.enabled && cfg->net.bridge[0] && !bridge_allowed(rule, cfg->net.bridge))
+		return decide(ret, false,
+			      "VM '%s' asks to join bridge '%s', which " RULE_FMT
+			      " does not list in network.bridges",
+			      cfg->name, cfg->net.bridge, RULE_ARGS(p, rule));
 	if (cfg->protected_vm && cfg->memory_backing != PVM_MEMORY_BACKING_GUEST_MEMFD &&
 	    p->protected_requires_guest_memfd)
 		return decide(

@@ -28,6 +28,7 @@
 #include "runner-protocol.h"
 #include "caller-fd.h"
 #include "runner-uids.h"
+#include "tap.h"
 #include "time-util.h"
 #include "vm-instance.h"
 
@@ -96,6 +97,7 @@ struct vm_instance {
 	char *vsock_dir;
 	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
 	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
+	pvm_tap tap; /* the current run's tap; fd -1 once the runner holds the only one */
 };
 
 /* per-process allocation of runner uids (pvmd is single-threaded) */
@@ -229,6 +231,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 		return pvm_error_set(err, ENOMEM, "out of memory");
 	vm->pid = 0;
 	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = vm->vsock_listen_fd = -1;
+	vm->tap = (pvm_tap){ .fd = -1 };
 	vm->kernel_fd = vm->initrd_fd = -1;
 	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
 		vm->disk_fds[i] = -1;
@@ -377,6 +380,10 @@ static void vm_release_run(vm_instance *vm)
 		close(TAKE_FD(vm->vsock_listen_fd));
 		unlink(vm->vsock_sa.sun_path);
 	}
+	/* a tap the runner never got goes now; one it got goes with the runner */
+	if (vm->tap.fd >= 0)
+		close(TAKE_FD(vm->tap.fd));
+	vm->tap = (pvm_tap){ .fd = -1 };
 	vm->pid = 0;
 }
 
@@ -551,7 +558,8 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 }
 
 /* The devices, between the runner's memory and the entry state: the window (the top of RAM),
- * each disk with its fd, vsock with its listening socket and the directory of host sockets. */
+ * each disk with its fd, vsock with its listening socket and the directory of host sockets, the
+ * network with its tap (whose only descriptor is the runner's from then on). */
 static int vm_send_devices(vm_instance *vm, pvm_error *err)
 {
 	const pvm_config *cfg = vm->cfg;
@@ -579,6 +587,13 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 		r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK, &v, sizeof(v), vm->vsock_listen_fd);
 		if (r >= 0)
 			r = runner_msg_send(vm->sock, RUNNER_MSG_VSOCK_DIR, NULL, 0, dir);
+	}
+	if (r >= 0 && cfg->net.enabled) {
+		runner_msg_net n = { 0 };
+		pvm_config_net_mac(cfg, n.mac);
+		r = runner_msg_send(vm->sock, RUNNER_MSG_NET, &n, sizeof(n), vm->tap.fd);
+		if (r >= 0)
+			close(TAKE_FD(vm->tap.fd));
 	}
 	if (r < 0)
 		return pvm_error_set(err, -r, "sending the devices to the runner: %s",
@@ -961,6 +976,20 @@ static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* The VM's tap, made before the runner exists: what fails here (no /dev/net/tun, a missing
+ * bridge) fails the start with nothing spawned. */
+static int vm_net_create(vm_instance *vm, pvm_error *err)
+{
+	uint8_t mac[PVM_MAC_LEN];
+	int r;
+
+	pvm_config_net_mac(vm->cfg, mac);
+	r = pvm_tap_create(mac, vm->cfg->net.bridge, &vm->tap, err);
+	if (r < 0)
+		pvm_error_prefix(err, "network: ");
+	return r;
+}
+
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
 	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
@@ -1041,6 +1070,8 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	r = vm_plan(vm, err);
 	if (r >= 0 && vm->cfg->vsock)
 		r = vm_vsock_listen(vm, err);
+	if (r >= 0 && vm->cfg->net.enabled)
+		r = vm_net_create(vm, err);
 	if (r >= 0)
 		r = vm_pick_uid(vm, err);
 	if (r >= 0)
@@ -1193,6 +1224,11 @@ pid_t vm_instance_runner_pid(const vm_instance *vm)
 uint64_t vm_instance_start_time_usec(const vm_instance *vm)
 {
 	return vm->start_time_usec;
+}
+
+const char *vm_instance_net_interface(const vm_instance *vm)
+{
+	return vm->tap.name;
 }
 
 /* VmLck of a process in kB, or -1. */

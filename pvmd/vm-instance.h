@@ -76,6 +76,8 @@ enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
 const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
 pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
+/* The current run's tap ("pvm3"), or "" when the VM has no network or does not run. */
+const char *vm_instance_net_interface(const vm_instance *vm);
 /* Cached: computed again only after a change of state, runner or guest memory. */
 int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret);
 

@@ -127,6 +127,7 @@ GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
 GETTER(get_vsock_cid, u, vm->vsock_cid)
 GETTER(get_vsock_socket, s, vm->vsock_socket)
+GETTER(get_net_interface, s, vm->inst ? vm_instance_net_interface(vm->inst) : "")
 #undef GETTER
 
 typedef struct vm_prop {
