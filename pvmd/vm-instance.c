@@ -4,6 +4,7 @@
  * untrusted: messages are checked (runner-protocol.c) and a malformed one ends the VM as a
  * protection violation. Lifecycle: CREATED -> STARTING -> RUNNING -> READY -> STOPPING ->
  * STOPPED | FAILED, with the death reason decided in one place (vm_decide_end). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1443,6 +1444,38 @@ static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm
 	return 0;
 }
 
+/* The tap an adopted runner holds, by its name in the tun fd's fdinfo ("iff:"): the previous
+ * pvmd made it and gave the runner its only descriptor, so this pvmd knows it only from there. */
+static void vm_find_runner_tap(vm_instance *vm, pid_t pid)
+{
+	char path[64], target[32], line[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while (!vm->tap.name[0] && (de = readdir(d))) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%.16s", (int)pid, de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0 || (size_t)n != strlen("/dev/net/tun") ||
+		    memcmp(target, "/dev/net/tun", (size_t)n) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.16s", (int)pid, de->d_name);
+		f = fopen(path, "re");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "iff: %15s", vm->tap.name) == 1)
+				break;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+}
+
 /* The uid an adopted runner holds stays taken, so that no new runner gets it. */
 static void vm_claim_uid(vm_instance *vm, uid_t uid)
 {
@@ -1500,6 +1533,8 @@ int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_
 	vm->running.namespaces = h->namespaces;
 	vm->start_time_usec = h->start_time_usec;
 	vm_claim_uid(vm, h->uid);
+	if (vm->cfg->net.enabled)
+		vm_find_runner_tap(vm, h->pid);
 	vm->boot_sent = vm->running_seen = true;
 	/* a guest that was stopping is asked again by the caller (its stop timer was pvmd's) */
 	vm->state = h->state == PVM_VM_READY ? PVM_VM_READY : PVM_VM_RUNNING;
