@@ -17,8 +17,8 @@
 #include "virtio/virtio-net.h"
 
 #define WIN_GPA 0x40000000ull
-#define WIN_SIZE 0x4000u
-#define WIN_INPUT 0x1000u /* input bytes that fill the start of the window */
+#define WIN_SIZE 0x1000u
+#define WIN_INPUT 0xc00u /* input bytes that fill the start of the window */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
