@@ -1,9 +1,10 @@
 /* libFuzzer target: a hostile guest driving virtio-net, with frames waiting on the tap. The input
  * is a header byte pair (queue sizes, ring placement, how many frames the host network sends and
- * how long), the shared window's contents (rings, descriptors, frames to transmit), then register
- * writes. The window is a heap block of exactly its size, so ASan catches any access outside it;
- * the tap is a datagram socketpair whose far end nobody reads (so it also fills up). The device
- * may refuse (EPROTO) but must never touch memory outside the window, block or crash. */
+ * how long), the whole shared window (rings at fixed places, descriptors, frames to transmit),
+ * then register writes. The window is small, so that most input bytes are rings and buffers,
+ * and a heap block of exactly its size, so ASan catches any access outside it; the tap is a
+ * datagram socketpair whose far end nobody reads (so it also fills up). The device may refuse
+ * (EPROTO) but must never touch memory outside the window, block or crash. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +18,7 @@
 #include "virtio/virtio-net.h"
 
 #define WIN_GPA 0x40000000ull
-#define WIN_SIZE 0x1000u
-#define WIN_INPUT 0xc00u /* input bytes that fill the start of the window */
+#define WIN_SIZE 0x400u /* queue q's rings at q * 0x100, buffers anywhere */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	win = calloc(1, WIN_SIZE);
 	if (!win)
 		abort();
-	n = MIN(size - 2, (size_t)WIN_INPUT);
+	n = MIN(size - 2, (size_t)WIN_SIZE);
 	memcpy(win, data + 2, n);
 
 	pvm_window w = { .gpa = WIN_GPA, .size = WIN_SIZE, .host = win };
@@ -74,12 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reg(&m, VIRTIO_MMIO_DRIVER_FEATURES, 3); /* VERSION_1, ACCESS_PLATFORM */
 	reg(&m, VIRTIO_MMIO_STATUS, 0xb);
 	for (uint32_t q = 0; q < 2; q++) {
-		uint32_t base = (uint32_t)WIN_GPA + q * 0x400;
+		uint32_t base = (uint32_t)WIN_GPA + q * 0x100;
 		reg(&m, VIRTIO_MMIO_QUEUE_SEL, q);
 		reg(&m, VIRTIO_MMIO_QUEUE_NUM, 1u << (data[1] >> (2 * q) & 3));
 		reg(&m, VIRTIO_MMIO_QUEUE_DESC_LOW, base);
-		reg(&m, VIRTIO_MMIO_QUEUE_AVAIL_LOW, base + 0x100);
-		reg(&m, VIRTIO_MMIO_QUEUE_USED_LOW, base + 0x200 - (data[1] & 0x40 ? 4 : 0));
+		reg(&m, VIRTIO_MMIO_QUEUE_AVAIL_LOW, base + 0x40);
+		reg(&m, VIRTIO_MMIO_QUEUE_USED_LOW, base + 0x80 - (data[1] & 0x40 ? 4 : 0));
 		reg(&m, VIRTIO_MMIO_QUEUE_READY, 1);
 	}
 	reg(&m, VIRTIO_MMIO_STATUS, 0xf);
