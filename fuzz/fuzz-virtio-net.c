@@ -15,6 +15,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 
+#include "virtio-fuzz.h"
 #include "virtio/virtio-net.h"
 
 #define WIN_GPA 0x40000000ull
@@ -85,16 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reg(&m, VIRTIO_MMIO_STATUS, 0xf);
 
 	/* then (offset, value) register writes and reads, as the rest of the input says */
-	for (size_t i = 2 + n; i + 5 <= size; i += 5) {
-		uint64_t off = (uint64_t)(data[i] | (data[i + 1] & 1) << 8);
-		uint32_t v;
-		memcpy(&v, data + i + 1, 4);
-		if (data[i + 1] & 2) {
-			uint64_t r;
-			pvm_virtio_mmio_read(&m, off, &r, 1u << (data[i + 1] >> 6 & 3), &err);
-		} else
-			reg(&m, off & ~3ull, v);
-	}
+	fuzz_virtio_registers(&m, data + 2 + n, size - 2 - n);
 	reg(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 	reg(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	pvm_virtio_net_pump(&m, &err);

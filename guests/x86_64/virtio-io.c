@@ -644,7 +644,10 @@ void guest_main(const struct hvm_start_info *si)
 	if (vsock)
 		vsock_setup(vsock);
 	for (unsigned spins = 0;; spins++) {
-		bool busy = (vsock && vsock_poll()) | (net && net_poll());
+		/* both, every time: neither device waits behind the other */
+		bool busy_vsock = vsock && vsock_poll();
+		bool busy_net = net && net_poll();
+		bool busy = busy_vsock || busy_net;
 		if (!busy && spins % 4096 == 0 && guest_stop_requested())
 			break;
 	}

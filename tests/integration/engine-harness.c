@@ -148,7 +148,7 @@ void engine_fake_runner_remove(engine_fake_runner *f)
 	CHECK(unlink(f->path) == 0 && rmdir(f->dir) == 0);
 }
 
-static uint64_t now_msec(void)
+uint64_t engine_now_msec(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -158,11 +158,11 @@ static uint64_t now_msec(void)
 bool engine_wait_file(const char *path, uint64_t timeout_msec)
 {
 	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
-	uint64_t deadline = now_msec() + timeout_msec;
+	uint64_t deadline = engine_now_msec() + timeout_msec;
 	struct stat st;
 
 	while (stat(path, &st) < 0) {
-		if (now_msec() >= deadline)
+		if (engine_now_msec() >= deadline)
 			return false;
 		nanosleep(&tick, NULL);
 	}
@@ -172,10 +172,10 @@ bool engine_wait_file(const char *path, uint64_t timeout_msec)
 static bool run_until(engine_vm *t, bool (*pred)(engine_vm *t, const void *arg), const void *arg,
 		      uint64_t timeout_msec)
 {
-	uint64_t deadline = now_msec() + timeout_msec;
+	uint64_t deadline = engine_now_msec() + timeout_msec;
 
 	while (!pred(t, arg)) {
-		if (now_msec() >= deadline)
+		if (engine_now_msec() >= deadline)
 			return false;
 		CHECK(sd_event_run(t->event, 50 * 1000) >= 0);
 	}
@@ -224,6 +224,28 @@ static bool console_pred(engine_vm *t, const void *arg)
 bool engine_wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec)
 {
 	return run_until(t, console_pred, needle, timeout_msec);
+}
+
+_Noreturn void engine_fail_with_console(engine_vm *t, const char *what)
+{
+	char *console = NULL;
+	size_t len = 0;
+
+	vm_instance_console_snapshot(t->vm, &console, &len);
+	fprintf(stderr, "%s; %s is %s (%s), its console:\n%.*s\n", what, t->cfg.name,
+		pvm_vm_state_to_string(vm_instance_state(t->vm)), vm_instance_message(t->vm),
+		(int)len, console ? console : "");
+	exit(EXIT_FAILURE);
+}
+
+void engine_expect_console(engine_vm *t, const char *needle, uint64_t timeout_msec)
+{
+	char what[128];
+
+	if (engine_wait_console(t, needle, timeout_msec))
+		return;
+	snprintf(what, sizeof(what), "no \"%s\" on the console", needle);
+	engine_fail_with_console(t, what);
 }
 
 bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state)

@@ -43,6 +43,12 @@ bool engine_wait_ended(engine_vm *t, uint64_t timeout_msec);
 /* Run the loop until the console ring contains `needle`. */
 bool engine_wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec);
 bool engine_console_has(engine_vm *t, const char *needle);
+/* The same, exiting with a failure that shows the console and the VM's state on a timeout. */
+void engine_expect_console(engine_vm *t, const char *needle, uint64_t timeout_msec);
+/* Fail the test: `what`, then the VM's state, message and console. */
+_Noreturn void engine_fail_with_console(engine_vm *t, const char *what);
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+uint64_t engine_now_msec(void);
 bool engine_saw_state(const engine_vm *t, enum pvm_vm_state state);
 
 /* A runner path that runs engine-fake-runner in `mode` (pvmd passes its runner no environment

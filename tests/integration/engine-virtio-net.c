@@ -33,35 +33,6 @@ static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 static const uint8_t host_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 static struct nl_sock *nl;
 
-static uint64_t now_msec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static _Noreturn void fail_with_console(engine_vm *t, const char *what)
-{
-	char *console = NULL;
-	size_t len = 0;
-
-	vm_instance_console_snapshot(t->vm, &console, &len);
-	fprintf(stderr, "%s; %s is %s (%s), its console:\n%.*s\n", what, t->cfg.name,
-		pvm_vm_state_to_string(vm_instance_state(t->vm)), vm_instance_message(t->vm),
-		(int)len, console ? console : "");
-	exit(EXIT_FAILURE);
-}
-
-static void wait_console(engine_vm *t, const char *needle)
-{
-	char what[128];
-
-	if (engine_wait_console(t, needle, 20000))
-		return;
-	snprintf(what, sizeof(what), "no \"%s\" on the console", needle);
-	fail_with_console(t, what);
-}
-
 /* The tap's name from the instance, and its state as the kernel has it. */
 static struct rtnl_link *tap_link(engine_vm *t, char name[IFNAMSIZ])
 {
@@ -76,10 +47,10 @@ static struct rtnl_link *tap_link(engine_vm *t, char name[IFNAMSIZ])
 /* The tap goes with the run: polled, the kernel deletes it as the runner's last fd closes. */
 static void expect_tap_gone(engine_vm *t, const char *name)
 {
-	uint64_t deadline = now_msec() + 10000;
+	uint64_t deadline = engine_now_msec() + 10000;
 
 	while (if_nametoindex(name) != 0) {
-		CHECK(now_msec() < deadline);
+		CHECK(engine_now_msec() < deadline);
 		sd_event_run(t->event, 20 * 1000);
 	}
 	CHECK(vm_instance_net_interface(t->vm)[0] == '\0');
@@ -114,7 +85,7 @@ static int packet_socket(const char *ifname)
  * loop meanwhile; the host's own frames on the tap (IPv6 neighbour discovery...) are skipped. */
 static ssize_t guest_frame(engine_vm *t, int fd, uint16_t type, uint8_t *buf, size_t size)
 {
-	uint64_t deadline = now_msec() + 20000;
+	uint64_t deadline = engine_now_msec() + 20000;
 
 	for (;;) {
 		ssize_t n = recv(fd, buf, size, 0);
@@ -122,8 +93,8 @@ static ssize_t guest_frame(engine_vm *t, int fd, uint16_t type, uint8_t *buf, si
 		    buf[12] == (uint8_t)(type >> 8) && buf[13] == (uint8_t)type)
 			return n;
 		CHECK(n >= 0 || errno == EAGAIN);
-		if (now_msec() > deadline)
-			fail_with_console(t, "no frame from the guest on the tap");
+		if (engine_now_msec() > deadline)
+			engine_fail_with_console(t, "no frame from the guest on the tap");
 		if (n < 0)
 			sd_event_run(t->event, 10 * 1000);
 	}
@@ -160,7 +131,7 @@ static void test_frames(void)
 	CHECK(f[21] == 1 && memcmp(f + 22, guest_mac, 6) == 0);
 	CHECK(memcmp(f + 28, "\x0a\x00\x02\x0f", 4) == 0 &&
 	      memcmp(f + 38, "\x0a\x00\x02\x02", 4) == 0);
-	wait_console(&t, "net mac 52:54:00:12:34:56");
+	engine_expect_console(&t, "net mac 52:54:00:12:34:56", 20000);
 	printf("%s: the guest's ARP request arrived\n", name);
 
 	/* a frame to the guest, answered */
@@ -172,7 +143,7 @@ static void test_frames(void)
 	n = guest_frame(&t, fd, ETHERTYPE_PVM, f, sizeof(f));
 	CHECK(n == sizeof(ping));
 	CHECK(memcmp(f, host_mac, 6) == 0 && memcmp(f + 14, "pvm-pong 42", 11) == 0);
-	wait_console(&t, "net got ping");
+	engine_expect_console(&t, "net got ping", 20000);
 	printf("%s: a frame to the guest came back answered\n", name);
 
 	CHECK(vm_instance_stop(t.vm, 5000 * 1000, NULL) >= 0);
@@ -192,7 +163,7 @@ static void test_forced_ends(void)
 	net_vm(&t, NULL, NULL);
 	engine_vm_start(&t);
 	rtnl_link_put(tap_link(&t, name));
-	wait_console(&t, "net sent arp");
+	engine_expect_console(&t, "net sent arp", 20000);
 	CHECK(vm_instance_kill(t.vm, NULL) >= 0);
 	CHECK(engine_wait_ended(&t, 10000));
 	engine_expect_end(&t, PVM_VM_STOPPED, PVM_DEATH_KILLED);
@@ -200,7 +171,7 @@ static void test_forced_ends(void)
 
 	engine_vm_start(&t);
 	rtnl_link_put(tap_link(&t, name));
-	wait_console(&t, "net sent arp");
+	engine_expect_console(&t, "net sent arp", 20000);
 	CHECK(kill(vm_instance_runner_pid(t.vm), SIGKILL) == 0);
 	CHECK(engine_wait_ended(&t, 10000));
 	CHECK(vm_instance_state(t.vm) == PVM_VM_FAILED);
@@ -223,7 +194,7 @@ static void test_bridge(void)
 	CHECK(rtnl_link_get_flags(link) & IFF_UP);
 	rtnl_link_put(link);
 	printf("%s: on bridge %s\n", name, BRIDGE);
-	wait_console(&t, "net sent arp");
+	engine_expect_console(&t, "net sent arp", 20000);
 	CHECK(vm_instance_kill(t.vm, NULL) >= 0);
 	CHECK(engine_wait_ended(&t, 10000));
 	expect_tap_gone(&t, name);
@@ -260,7 +231,7 @@ static void test_oversize(void)
 	CHECK(engine_wait_ended(&t, 10000));
 	engine_expect_end(&t, PVM_VM_FAILED, PVM_DEATH_PROTECTION_VIOLATION);
 	if (!strstr(vm_instance_message(t.vm), "frame"))
-		fail_with_console(&t, "the message does not name the frame");
+		engine_fail_with_console(&t, "the message does not name the frame");
 	CHECK(!engine_console_has(&t, "FAIL"));
 	expect_tap_gone(&t, name);
 	engine_vm_done(&t);
