@@ -30,7 +30,7 @@ int pvm_virtio_net_init(pvm_virtio_net *n, int tap_fd, const uint8_t mac[PVM_NET
 				     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	n->tap_fd = tap_fd;
 	memcpy(n->mac, mac, PVM_NET_MAC_LEN);
-	n->rx_starved = false;
+	n->rx_starved = n->tap_gone = false;
 	n->tx_frames = n->tx_bytes = n->tx_dropped = 0;
 	n->rx_frames = n->rx_bytes = n->rx_dropped = 0;
 	return 0;
@@ -110,7 +110,8 @@ static int serve_rx(pvm_virtio_mmio *m, pvm_error *err)
 		do
 			k = read(n->tap_fd, n->frame, sizeof(n->frame));
 		while (k < 0 && errno == EINTR);
-		if (k <= 0) { /* nothing waiting (EAGAIN), or a tap gone: keep the buffer */
+		if (k <= 0) { /* nothing waiting, or a tap gone: keep the buffer */
+			n->tap_gone |= k == 0 || errno != EAGAIN;
 			pvm_vq_unpop(vq);
 			r = 0;
 			break;
@@ -153,8 +154,9 @@ size_t pvm_virtio_net_pollfds(const pvm_virtio_mmio *m, struct pollfd *fds, size
 	const pvm_virtio_net *n = m->dev;
 
 	/* with no receive buffer posted a frame could go nowhere: it waits in the tap's queue
-	 * (which drops beyond its length) until the guest notifies */
-	if (max == 0 || !rx_live(m) || n->rx_starved)
+	 * (which drops beyond its length) until the guest notifies; a deleted tap polls as an
+	 * error for ever, and would keep the runner's loop spinning */
+	if (max == 0 || !rx_live(m) || n->rx_starved || n->tap_gone)
 		return 0;
 	fds[0] = (struct pollfd){ .fd = n->tap_fd, .events = POLLIN };
 	return 1;

@@ -23,6 +23,7 @@ typedef struct pvm_virtio_net {
 	int tap_fd; /* the caller's; the device sets nothing on it */
 	uint8_t mac[PVM_NET_MAC_LEN];
 	bool rx_starved; /* the guest posted no receive buffer when a frame may be waiting */
+	bool tap_gone;	 /* reading the tap failed (deleted under us): it is polled no more */
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint8_t frame[PVM_NET_READ_MAX]; /* one frame on its way, either direction */
@@ -40,5 +41,6 @@ int pvm_virtio_net_init(pvm_virtio_net *n, int tap_fd, const uint8_t mac[PVM_NET
  * ends). */
 int pvm_virtio_net_pump(pvm_virtio_mmio *m, pvm_error *err);
 
-/* The tap to poll and for what; 0 when the device waits for the guest instead. */
+/* The tap to poll and for what; 0 when the device waits for the guest instead, or the tap is
+ * gone (someone deleted the interface: the guest's link is then a wire cut, its frames lost). */
 size_t pvm_virtio_net_pollfds(const pvm_virtio_mmio *m, struct pollfd *fds, size_t max);

@@ -3,8 +3,9 @@
  * shared window: its ARP request comes out on the tap with its MAC, and a frame the host sends
  * to it comes back answered. The tap is gone once the VM ends, however it ends (stop, kill, a
  * runner killed outright); a missing bridge or one that is not a bridge stops the start with a
- * message naming it and leaves no tap; a guest that transmits an oversized frame ends with
- * protection-violation. Everything runs in a network namespace of the test's own. */
+ * message naming it and leaves no tap; a tap deleted under a running VM cuts its link and
+ * nothing else; a guest that transmits an oversized frame ends with protection-violation.
+ * Everything runs in a network namespace of the test's own. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +180,28 @@ static void test_forced_ends(void)
 	engine_vm_done(&t);
 }
 
+/* Someone deletes the tap under a running VM: the guest's link is cut, the VM goes on and stops
+ * as asked. */
+static void test_tap_deleted(void)
+{
+	struct rtnl_link *link;
+	char name[IFNAMSIZ];
+	engine_vm t;
+
+	net_vm(&t, NULL, NULL);
+	engine_vm_start(&t);
+	link = tap_link(&t, name);
+	engine_expect_console(&t, "net sent arp", 20000);
+	CHECK(rtnl_link_delete(nl, link) == 0);
+	rtnl_link_put(link);
+	CHECK(if_nametoindex(name) == 0);
+	CHECK(vm_instance_stop(t.vm, 5000 * 1000, NULL) >= 0);
+	CHECK(engine_wait_ended(&t, 10000));
+	engine_expect_end(&t, PVM_VM_STOPPED, PVM_DEATH_STOPPED);
+	engine_vm_done(&t);
+	printf("%s: deleted under the VM, which stopped as asked\n", name);
+}
+
 static void test_bridge(void)
 {
 	struct rtnl_link *link, *br = NULL;
@@ -257,6 +280,7 @@ int main(void)
 	test_oversize();
 	test_frames(); /* after the hostile guest: the host side still serves */
 	test_forced_ends();
+	test_tap_deleted();
 	test_bridge();
 	nl_socket_free(nl);
 	printf("PASS\n");

@@ -8,6 +8,7 @@
 #include <endian.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -164,6 +165,36 @@ static void test_receive(void)
 	CHECK(net->rx_frames == 2 && net->rx_dropped == 0, "counted");
 }
 
+/* A tap deleted under the runner reads as an error (EBADFD) and polls as one for ever: the device
+ * stops polling it rather than spin, and the guest's link is a cut wire. */
+static void test_tap_gone(void)
+{
+	uint8_t frame[64] = { 0 };
+	struct pollfd p[2];
+	uint16_t head;
+	uint32_t len;
+	pvm_error err = { 0 };
+
+	setup();
+	post_rx(0, 4096);
+	CHECK(vd_notify(d, RXQ) == 0, "notify");
+	CHECK(pvm_virtio_net_pollfds(&d->dev, p, 2) == 1, "polled");
+	{ /* the fd now reads as an error, as a deleted tap does (EBADFD) */
+		int pipefd[2];
+		CHECK(pipe(pipefd) == 0 && dup2(pipefd[1], tap) == tap, "pipe");
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	CHECK(pvm_virtio_net_pump(&d->dev, &err) == 0, "pump: %s", err.message);
+	CHECK(!vd_used(d, RXQ, &head, &len), "nothing delivered");
+	CHECK(pvm_virtio_net_pollfds(&d->dev, p, 2) == 0, "a gone tap is not polled");
+	CHECK(vd_notify(d, RXQ) == 0 && pvm_virtio_net_pollfds(&d->dev, p, 2) == 0,
+	      "not even after the guest's next notify");
+	CHECK(guest_send(0, frame, sizeof(frame), NULL) == 0 && net->tx_dropped == 1,
+	      "frames to it are dropped");
+	CHECK(!d->dev.broken, "the device goes on");
+}
+
 static void test_receive_too_big(void)
 {
 	uint8_t frame[1514];
@@ -277,10 +308,12 @@ int main(void)
 	if (!d || !net)
 		return EXIT_FAILURE;
 	tap = host = -1;
+	signal(SIGPIPE, SIG_IGN); /* as in the runner */
 	test_config();
 	test_transmit();
 	test_receive();
 	test_receive_too_big();
+	test_tap_gone();
 	test_transmit_full_tap();
 	test_hostile();
 	return check_exit("test-virtio-net");
