@@ -199,6 +199,7 @@ static json_object *vm_json(const pvm_bus_vm_info *i)
 	json_object_object_add(o, "start_time_usec", json_object_new_uint64(i->start_time_usec));
 	json_object_object_add(o, "owner_uid", json_object_new_int64(i->owner_uid));
 	json_object_object_add(o, "tied", json_object_new_boolean(i->tied));
+	json_object_object_add(o, "net_interface", json_object_new_string(i->net_interface ?: ""));
 	return o;
 }
 
@@ -699,6 +700,8 @@ int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
 	else
 		printf("Owner:          uid %" PRIu32 "\n", i.owner_uid);
 	printf("Tied to caller: %s\n", i.tied ? "yes" : "no");
+	if (i.net_interface && i.net_interface[0])
+		printf("Network:        tap %s\n", i.net_interface);
 	printf("Object:         %s\n", i.path);
 	pvm_bus_vm_info_done(&i);
 	return PVMCTL_EXIT_OK;

@@ -42,7 +42,9 @@ ip -j link show "$tap" | jq -e '.[0].flags | index("UP")' >/dev/null || fail "$t
 # the guest's ARP request went out on the tap (and into the bridge): its counters moved
 wait_until 10 sh -c "[ \$(ip -j -s link show '$tap' | jq '.[0].stats64.rx.packets') -ge 1 ]" ||
 	fail "no frame from the guest on $tap"
-log "ok: $tap on pvmbr0, up, MTU 1500, the guest's frames arrive"
+[ "$("$PVMCTL" inspect --json n1 | jq -r .net_interface)" = "$tap" ] || fail "inspect --json: $("$PVMCTL" inspect --json n1)"
+"$PVMCTL" inspect n1 | grep -q "^Network: *tap $tap\$" || fail "inspect: $("$PVMCTL" inspect n1)"
+log "ok: $tap on pvmbr0, up, MTU 1500, the guest's frames arrive; pvmctl inspect names it"
 "$PVMCTL" stop n1 >/dev/null || fail "stop n1"
 wait_until 10 tap_gone "$tap" || fail "$tap outlived stop"
 [ -z "$(vm_prop n1 NetworkInterface)" ] || fail "NetworkInterface after stop: $(vm_prop n1 NetworkInterface)"
