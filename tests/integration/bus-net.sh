@@ -38,12 +38,12 @@ tap=$(vm_prop n1 NetworkInterface)
 [ "$(link_json "$tap" mtu)" = 1500 ] || fail "$tap mtu: $(ip link show "$tap")"
 [ "$(link_json "$tap" address)" = fe:54:00:aa:bb:cc ] || fail "$tap address: $(ip link show "$tap")"
 ip -j link show "$tap" | jq -e '.[0].flags | index("UP")' >/dev/null || fail "$tap is not up"
-"$PVMCTL" logs n1 | grep -q "net mac 52:54:00:aa:bb:cc" || fail "guest MAC: $("$PVMCTL" logs n1)"
+output_has "net mac 52:54:00:aa:bb:cc" "$PVMCTL" logs n1 || fail "guest MAC: $("$PVMCTL" logs n1)"
 # the guest's ARP request went out on the tap (and into the bridge): its counters moved
 wait_until 10 sh -c "[ \$(ip -j -s link show '$tap' | jq '.[0].stats64.rx.packets') -ge 1 ]" ||
 	fail "no frame from the guest on $tap"
 [ "$("$PVMCTL" inspect --json n1 | jq -r .net_interface)" = "$tap" ] || fail "inspect --json: $("$PVMCTL" inspect --json n1)"
-"$PVMCTL" inspect n1 | grep -q "^Network: *tap $tap\$" || fail "inspect: $("$PVMCTL" inspect n1)"
+output_has "^Network: *tap $tap\$" "$PVMCTL" inspect n1 || fail "inspect: $("$PVMCTL" inspect n1)"
 log "ok: $tap on pvmbr0, up, MTU 1500, the guest's frames arrive; pvmctl inspect names it"
 "$PVMCTL" stop n1 >/dev/null || fail "stop n1"
 wait_until 10 tap_gone "$tap" || fail "$tap outlived stop"
