@@ -27,6 +27,7 @@
 #include "memory.h"
 #include "runner-protocol.h"
 #include "caller-fd.h"
+#include "runner-pool.h"
 #include "runner-uids.h"
 #include "time-util.h"
 #include "vm-instance.h"
@@ -61,6 +62,7 @@ struct vm_instance {
 	sd_event_source *child_source, *io_source, *boot_timer, *stop_timer;
 	uid_t uid;
 	bool uid_allocated; /* from the runner range (not given by the options) */
+	bool prepared_seen; /* the runner's PREPARED (a pooled runner's went to the pool) */
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
@@ -97,9 +99,6 @@ struct vm_instance {
 	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
 	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
 };
-
-/* per-process allocation of runner uids (pvmd is single-threaded) */
-static runner_uids vm_runner_uids;
 
 static void vm_publish(vm_instance *vm)
 {
@@ -369,7 +368,7 @@ static void vm_release_run(vm_instance *vm)
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));
 	if (vm->uid_allocated) {
-		runner_uids_release(&vm_runner_uids, vm->uid);
+		runner_uid_release(vm->uid);
 		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
@@ -642,6 +641,14 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 	const void *body = runner_msg_body(buf);
 
 	switch (h->type) {
+	case RUNNER_MSG_PREPARED: {
+		const runner_msg_running *p = body;
+		if (vm->prepared_seen || vm->mem_fd >= 0 || vm->boot_sent || p->uid != vm->uid)
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+					     "runner reported its sandbox out of order");
+		vm->prepared_seen = true;
+		return;
+	}
 	case RUNNER_MSG_CREATED:
 		vm_on_created(vm, body, fd);
 		return;
@@ -727,7 +734,12 @@ static void vm_read_batch(vm_instance *vm, unsigned max)
 		r = runner_msg_recv(vm->sock, buf, true, &mem_fd, &reason);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
-		if (r == 0 || r == -ECONNRESET) {
+		/* a runner that exits with pvmd's messages unread (it failed before it read
+		 * CREATE) leaves ECONNRESET, reported once, ahead of what it sent before: read on
+		 */
+		if (r == -ECONNRESET)
+			continue;
+		if (r == 0) {
 			/* the runner closed its end; its exit (child source) finishes the VM */
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
 			return;
@@ -859,36 +871,6 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 	return arch->plan_boot(&in, &vm->plan, err);
 }
 
-static int vm_pick_uid(vm_instance *vm, pvm_error *err)
-{
-	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
-	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
-	int r;
-
-	if (vm->opts.runner_uid != 0) {
-		vm->uid = vm->opts.runner_uid;
-		return 0;
-	}
-	/* one range per process; it can change only while no uid of the old one is in use */
-	if (vm_runner_uids.first != first || vm_runner_uids.count != count) {
-		if (vm_runner_uids.in_use > 0)
-			return pvm_error_set(err, EBUSY,
-					     "runner uid range %u+%u asked while uids of %u+%u are "
-					     "in use",
-					     (unsigned)first, count, (unsigned)vm_runner_uids.first,
-					     vm_runner_uids.count);
-		r = runner_uids_init(&vm_runner_uids, first, count, err);
-		if (r < 0)
-			return r;
-	}
-	r = runner_uids_alloc(&vm_runner_uids, &vm->uid);
-	if (r < 0)
-		return pvm_error_set(err, -r, "all %u runner uids from %u are in use", count,
-				     (unsigned)first);
-	vm->uid_allocated = true;
-	return 0;
-}
-
 static int vm_open_log(vm_instance *vm, pvm_error *err)
 {
 	_cleanup_free_ char *path = NULL;
@@ -901,32 +883,6 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 	if (vm->log_fd < 0)
 		return pvm_error_set(err, errno, "console log %s: %m", path);
 	return 0;
-}
-
-/* The runner's whole environment: it needs none, and pvmd's own (NOTIFY_SOCKET, WATCHDOG_*,
- * LISTEN_*, the bus address, whatever the unit sets) is none of its business. Only the
- * sanitizer runtimes' settings pass, so sanitizer test builds run the runner as configured;
- * plain builds ignore them. */
-static const char *const vm_runner_env_passed[] = {
-	"ASAN_OPTIONS",
-	"UBSAN_OPTIONS",
-	"LSAN_OPTIONS",
-};
-
-static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1])
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < ELEMENTSOF(vm_runner_env_passed); i++) {
-		const char *name = vm_runner_env_passed[i];
-		size_t len = strlen(name);
-		for (char **e = environ; *e; e++)
-			if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
-				ret[n++] = *e;
-				break;
-			}
-	}
-	ret[n] = NULL;
 }
 
 /* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
@@ -961,59 +917,44 @@ static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+static runner_ids vm_runner_ids(const vm_instance *vm)
+{
+	return (runner_ids){ .runner_uid = vm->opts.runner_uid,
+			     .runner_gid = vm->opts.runner_gid,
+			     .uid_base = vm->opts.runner_uid_base,
+			     .uid_count = vm->opts.runner_uid_count };
+}
+
+/* The run's runner: a ready one from the pool, or one spawned now. Its sandbox request is on its
+ * way or done either way; the instance takes its fds and uid and watches it. */
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
-	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
-	int pair[2], r;
-	pid_t pid;
+	runner_ids ids = vm_runner_ids(vm);
+	runner_proc p = RUNNER_PROC_NULL;
+	int r;
 
-	vm_runner_env(envp); /* before fork: the child only execs */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		return pvm_error_set(err, errno, "socketpair: %m");
-	/* pvmd never blocks on its runner: a runner that stops reading only loses input. Set
-	 * before the fork, so a failure needs no child to be reaped. */
-	if (fcntl(pair[0], F_SETFL, O_NONBLOCK) < 0) {
-		r = errno;
-		close(pair[0]), close(pair[1]);
-		return pvm_error_set(err, r, "making the runner socket non-blocking: %m");
+	r = runner_pool_take(vm->opts.pool, vm->runner_path, &ids, &p);
+	vm->prepared_seen = r >= 0;
+	if (r < 0) {
+		r = runner_spawn(vm->runner_path, &ids, &p, err);
+		if (r < 0)
+			return r;
 	}
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(pair[0]), close(pair[1]);
-		return pvm_error_set(err, r, "fork: %m");
-	}
-	if (pid == 0) {
-		/* child: only async-signal-safe calls until exec */
-		char *argv[] = { (char *)"pvm-runner", NULL };
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(pair[1], 3) < 0)
-			_exit(127);
-		syscall(SYS_close_range, 4, ~0U, 0);
-		execve(vm->runner_path, argv, envp);
-		_exit(127);
-	}
-	close(pair[1]);
-	vm->sock = pair[0];
-	vm->pid = pid;
-	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (vm->pidfd < 0) {
-		r = errno;
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		vm->pid = 0;
-		return pvm_error_set(err, r, "pidfd_open: %m");
-	}
+	vm->pid = p.pid;
+	vm->pidfd = p.pidfd;
+	vm->sock = p.sock;
+	vm->uid = p.uid;
+	vm->uid_allocated = p.uid_allocated;
 	r = sd_event_add_child_pidfd(vm->event, &vm->child_source, vm->pidfd, WEXITED, vm_on_child,
 				     vm);
 	if (r >= 0)
 		r = sd_event_add_io(vm->event, &vm->io_source, vm->sock, EPOLLIN, vm_on_io, vm);
 	if (r < 0) {
-		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
-		waitpid(pid, NULL, 0);
-		vm->pid = 0;
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm->io_source = sd_event_source_disable_unref(vm->io_source);
+		p.sock = vm->sock, p.pidfd = vm->pidfd;
+		vm->sock = vm->pidfd = -1, vm->pid = 0, vm->uid_allocated = false;
+		runner_proc_kill(&p);
 		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
 	}
 	return 0;
@@ -1042,8 +983,6 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	if (r >= 0 && vm->cfg->vsock)
 		r = vm_vsock_listen(vm, err);
 	if (r >= 0)
-		r = vm_pick_uid(vm, err);
-	if (r >= 0)
 		r = vm_open_log(vm, err);
 	if (r >= 0)
 		r = vm_spawn(vm, err);
@@ -1057,8 +996,6 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 					      PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
 				      ? RUNNER_CREATE_ALLOW_FALLBACK
 				      : 0),
-			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
-			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
 		};
 		const vm_host_facts *facts = vm->opts.host_facts;
 		if (facts && facts->mapping_known) {
@@ -1410,18 +1347,10 @@ static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm
 /* The uid an adopted runner holds stays taken, so that no new runner gets it. */
 static void vm_claim_uid(vm_instance *vm, uid_t uid)
 {
-	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
-	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+	runner_ids ids = vm_runner_ids(vm);
 
 	vm->uid = uid;
-	if (vm->opts.runner_uid != 0)
-		return;
-	if ((vm_runner_uids.first != first || vm_runner_uids.count != count) &&
-	    (vm_runner_uids.in_use > 0 ||
-	     runner_uids_init(&vm_runner_uids, first, count, NULL) < 0))
-		return;
-	if (runner_uids_claim(&vm_runner_uids, uid) >= 0)
-		vm->uid_allocated = true;
+	vm->uid_allocated = runner_uid_claim(&ids, uid);
 }
 
 int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,

@@ -14,6 +14,7 @@
 #include "vm-state.h"
 
 typedef struct vm_instance vm_instance;
+typedef struct runner_pool runner_pool;
 
 /* Host properties pvmd learns once, from the first runner that probes them, and hands to every
  * later runner (one per pvmd, owned by the manager; it outlives every instance). */
@@ -41,6 +42,7 @@ typedef struct vm_instance_options {
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
 	gid_t vsock_gid;
 	vm_host_facts *host_facts; /* shared across instances; NULL: every runner probes */
+	runner_pool *pool;	   /* ready runners (runner-pool.h); NULL: spawn one per start */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
