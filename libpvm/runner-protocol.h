@@ -160,7 +160,8 @@ typedef struct runner_msg_self_check {
 	int32_t seccomp_mode; /* PR_GET_SECCOMP result */
 	int32_t no_new_privs; /* PR_GET_NO_NEW_PRIVS result */
 	uint32_t uid, gid;
-	int32_t vm_fd_valid; /* the VM fd the attempts used was open (F_GETFD succeeded) */
+	int32_t vm_fd_valid;	   /* the VM fd the attempts used was open (F_GETFD succeeded) */
+	int32_t dup_to_vcpu_range; /* the VM fd duplicated to a vCPU number the VM does not use */
 } runner_msg_self_check;
 
 /* Check a received message: header fields, size against its type, string termination, and

@@ -711,6 +711,7 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 			.uid = c->uid,
 			.gid = c->gid,
 			.vm_fd_valid = c->vm_fd_valid,
+			.dup_to_vcpu_range = c->dup_to_vcpu_range,
 			.namespaces = vm->running.namespaces,
 		};
 		vm->have_sandbox_report = true;

@@ -125,8 +125,9 @@ typedef struct vm_instance_sandbox_report {
 	int no_new_privs;	     /* PR_GET_NO_NEW_PRIVS */
 	uid_t uid;
 	gid_t gid;
-	bool vm_fd_valid;    /* the VM fd the attempts used was open: the attempts were real */
-	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
+	bool vm_fd_valid;      /* the VM fd the attempts used was open: the attempts were real */
+	int dup_to_vcpu_range; /* the VM fd duplicated into the vCPU fds' range (seccomp names) */
+	unsigned namespaces;   /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
 } vm_instance_sandbox_report;
 
 int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err);

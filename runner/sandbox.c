@@ -195,6 +195,12 @@ void runner_sandbox_self_check(const runner_sandbox *sb, runner_msg_self_check *
 	memset(ret, 0, sizeof(*ret));
 	ret->vm_fd_valid = fcntl(sb->vm_fd, F_GETFD) >= 0;
 
+	/* the filter allows vCPU ioctls on the whole fd range: nothing else may get in */
+	fd = fcntl(sb->vm_fd, F_DUPFD_CLOEXEC, RUNNER_VCPU_FD_FIRST + (int)sb->n_vcpus);
+	ret->dup_to_vcpu_range = attempt(fd);
+	if (fd >= 0)
+		close(fd);
+
 	fd = ioctl(sb->vm_fd, KVM_CREATE_GUEST_MEMFD, &gm);
 	ret->create_guest_memfd = attempt(fd);
 	if (fd >= 0)

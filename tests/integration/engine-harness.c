@@ -358,3 +358,26 @@ bool engine_same_namespace(pid_t a, pid_t b, const char *kind)
 	CHECK(readlink(path, lb, sizeof(lb) - 1) > 0);
 	return strcmp(la, lb) == 0;
 }
+
+/* Its network namespace (pvmd's runners' own) has no interface but lo, and lo no address (it
+ * is down): nothing to reach from there. */
+void engine_expect_only_loopback(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned devs = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	CHECK((f = fopen(path, "re")));
+	while (fgets(line, sizeof(line), f))
+		if (strchr(line, ':')) {
+			CHECK(strncmp(line + strspn(line, " "), "lo:", 3) == 0);
+			devs++;
+		}
+	fclose(f);
+	CHECK(devs == 1);
+	snprintf(path, sizeof(path), "/proc/%d/net/if_inet6", (int)pid);
+	CHECK((f = fopen(path, "re")));
+	CHECK(!fgets(line, sizeof(line), f));
+	fclose(f);
+}

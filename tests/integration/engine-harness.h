@@ -71,6 +71,8 @@ int engine_count_fds(pid_t pid, const char *needle);
 bool engine_proc_dumpable(pid_t pid);
 void engine_expect_empty_root(pid_t pid);
 bool engine_same_namespace(pid_t a, pid_t b, const char *kind);
+/* Its network namespace has no interface but lo, and lo no address. */
+void engine_expect_only_loopback(pid_t pid);
 
 /* Check an outcome and print what happened when it is not the expected one. */
 void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_reason reason);

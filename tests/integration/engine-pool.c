@@ -157,25 +157,7 @@ int main(void)
 	/* one network namespace for all runners, not pvmd's: only lo, without an address */
 	CHECK(engine_same_namespace(ready[0], ready[1], "net"));
 	CHECK(!engine_same_namespace(ready[0], ready[1], "mnt"));
-	{
-		char path[64], line[256];
-		unsigned devs = 0;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)ready[0]);
-		CHECK((f = fopen(path, "re")));
-		while (fgets(line, sizeof(line), f))
-			if (strchr(line, ':')) {
-				CHECK(strncmp(line + strspn(line, " "), "lo:", 3) == 0);
-				devs++;
-			}
-		fclose(f);
-		CHECK(devs == 1);
-		snprintf(path, sizeof(path), "/proc/%d/net/if_inet6", (int)ready[0]);
-		CHECK((f = fopen(path, "re")));
-		CHECK(!fgets(line, sizeof(line), f));
-		fclose(f);
-	}
+	engine_expect_only_loopback(ready[0]);
 	printf("pool: runners %d and %d wait, uids %u and %u, sandboxed but for seccomp\n",
 	       (int)ready[0], (int)ready[1], (unsigned)uid_of(ready[0]),
 	       (unsigned)uid_of(ready[1]));

@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 
 #include "engine-harness.h"
+#include "runner-protocol.h"
 
 static int count_maps(pid_t pid, const char *needle)
 {
@@ -139,6 +140,12 @@ int main(void)
 	CHECK(engine_count_fds(pid, "memfd:") == 0);
 	CHECK(engine_count_fds(pid, "/dev/kvm") == 0);
 	CHECK(engine_count_fds(pid, "kvm-vcpu") == 1);
+	{ /* at the number the seccomp filter names */
+		char path[64], target[64] = "";
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, RUNNER_VCPU_FD_FIRST);
+		CHECK(readlink(path, target, sizeof(target) - 1) > 0 && strstr(target, "kvm-vcpu"));
+	}
+	engine_expect_only_loopback(pid);
 	engine_expect_empty_root(pid);
 	expect_only_new_root(pid);
 	expect_own_namespaces(pid);
@@ -166,6 +173,8 @@ int main(void)
 	       strerror(sb.open_dev_kvm), sb.seccomp_mode, sb.no_new_privs, (unsigned)sb.uid,
 	       sb.namespaces);
 	CHECK(sb.vm_fd_valid);
+	/* the seccomp filter names the vCPU fds by range: no other fd can be put there */
+	CHECK(sb.dup_to_vcpu_range == EINVAL);
 	CHECK(sb.create_guest_memfd == EPERM);
 	CHECK(sb.set_user_memory_region2 == EPERM);
 	CHECK(sb.set_user_memory_region == EPERM);
