@@ -114,10 +114,8 @@ typedef struct runner_msg_window {
 
 #define RUNNER_DISK_READ_ONLY (1u << 0)
 typedef struct runner_msg_disk {
-	uint32_t flags; /* RUNNER_DISK_* */
-	uint32_t has_sha256;
-	uint8_t sha256[32]; /* the runner checks the whole disk against it before boot */
-	char id[24]; /* virtio-blk serial, NUL-terminated (at most 20 bytes reach the guest) */
+	uint32_t flags; /* RUNNER_DISK_* (a digest in the config was checked by pvmd) */
+	char id[24];	/* virtio-blk serial, NUL-terminated (at most 20 bytes reach the guest) */
 } runner_msg_disk;
 
 typedef struct runner_msg_vsock {

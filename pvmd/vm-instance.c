@@ -31,6 +31,7 @@
 #include "runner-uids.h"
 #include "time-util.h"
 #include "vm-instance.h"
+#include "worker.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
@@ -66,6 +67,9 @@ struct vm_instance {
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	/* disks with a digest in the config are hashed on a worker thread meanwhile; BOOT waits */
+	worker_job *disk_job;
+	bool disks_checked, boot_waiting;
 	bool reading, change_pending; /* a batch of runner messages is being read */
 	/* the memory report as last computed; its facts (the memory, the runner and its
 	 * mappings) change only with a published change or the memory fd, which clear it */
@@ -372,6 +376,11 @@ static void vm_release_run(vm_instance *vm)
 		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
+	if (vm->disk_job) {
+		worker_cancel(vm->disk_job);
+		vm->disk_job = NULL;
+	}
+	vm->boot_waiting = false;
 	if (vm->vsock_listen_fd >= 0) {
 		close(TAKE_FD(vm->vsock_listen_fd));
 		unlink(vm->vsock_sa.sun_path);
@@ -563,10 +572,9 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
 	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
 	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
-		runner_msg_disk d = { .flags = cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0,
-				      .has_sha256 = cfg->disks[i].has_sha256 };
+		runner_msg_disk d = { .flags =
+					  cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0 };
 		snprintf(d.id, sizeof(d.id), "%s", cfg->disks[i].id);
-		memcpy(d.sha256, cfg->disks[i].sha256, sizeof(d.sha256));
 		r = runner_msg_send(vm->sock, RUNNER_MSG_DISK, &d, sizeof(d), vm->disk_fds[i]);
 	}
 	if (r >= 0 && cfg->vsock) {
@@ -585,10 +593,28 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* The devices, then the entry state: the guest runs once the runner has it. */
+static void vm_send_boot(vm_instance *vm)
+{
+	runner_msg_boot boot = { .entry = vm->plan.entry };
+	pvm_error err = { 0 };
+	int r;
+
+	vm->boot_waiting = false;
+	r = vm_send_devices(vm, &err);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
+	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
+				     "sending the entry state to the runner: %s", strerror(-r));
+	vm->boot_sent = true;
+	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
+}
+
 static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 {
 	_cleanup_close_ int mem_fd = fd;
-	runner_msg_boot boot = { .entry = vm->plan.entry };
 	pvm_error err = { 0 };
 	int r;
 
@@ -623,16 +649,10 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 			.needs_mapping = vm->runner_maps,
 			.mapping_guest_memfd_flags = m->guest_memfd_flags,
 		};
-	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
-
-	r = vm_send_devices(vm, &err);
-	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
-	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
-	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
-				     "sending the entry state to the runner: %s", strerror(-r));
-	vm->boot_sent = true;
+	if (vm->disks_checked)
+		vm_send_boot(vm);
+	else
+		vm->boot_waiting = true; /* vm_disk_digests_done sends it */
 }
 
 static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
@@ -775,6 +795,108 @@ static void vm_read_messages(vm_instance *vm, unsigned max)
 static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	vm_read_messages(userdata, VM_MESSAGES_PER_DISPATCH);
+	return 0;
+}
+
+/* ---- disk digests ---- */
+
+/* A disk whose config names its sha256 is read through and hashed before the guest runs (so
+ * no guest can race it), on a worker thread: a disk may be large and a block device slow, and
+ * pvmd's loop never waits. It runs while the runner creates the VM; BOOT waits for it. */
+#define VM_DISK_CHECK_TIMEOUT_USEC (10 * 60 * 1000 * 1000ULL)
+
+typedef struct vm_disk_digests {
+	int fds[PVM_DISKS_MAX]; /* duplicates, -1 for a disk without a digest */
+	uint8_t want[PVM_DISKS_MAX][32];
+	size_t n;
+	pvm_error err;
+} vm_disk_digests;
+
+static void vm_disk_digests_free(void *data)
+{
+	vm_disk_digests *d = data;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->fds[i] >= 0)
+			close(d->fds[i]);
+	free(d);
+}
+
+static int vm_disk_digests_work(void *data, uint64_t deadline_usec)
+{
+	vm_disk_digests *d = data;
+	uint8_t got[32];
+
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->fds[i] < 0)
+			continue;
+		if (caller_fd_sha256(d->fds[i], deadline_usec, got, &d->err) < 0) {
+			pvm_error_prefix(&d->err, "disk %zu: ", i);
+			return -d->err.code;
+		}
+		if (memcmp(got, d->want[i], sizeof(got)) != 0)
+			return pvm_error_set(
+			    &d->err, EBADMSG,
+			    "disk %zu: the disk's SHA-256 does not match its sha256 "
+			    "in the config",
+			    i);
+	}
+	return 0;
+}
+
+static void vm_disk_digests_done(int r, void *data, void *userdata)
+{
+	vm_instance *vm = userdata;
+	vm_disk_digests *d = data;
+
+	vm->disk_job = NULL;
+	if (r < 0) {
+		vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s",
+			      d ? d->err.message : "the disks' digests were not read in time");
+		return;
+	}
+	vm->disks_checked = true;
+	if (vm->boot_waiting)
+		vm_send_boot(vm);
+}
+
+static int vm_disk_digests_start(vm_instance *vm, pvm_error *err)
+{
+	const pvm_config *cfg = vm->cfg;
+	vm_disk_digests *d;
+	int r;
+
+	vm->disks_checked = true;
+	for (size_t i = 0; i < cfg->n_disks; i++)
+		vm->disks_checked = vm->disks_checked && !cfg->disks[i].has_sha256;
+	if (vm->disks_checked)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	for (d->n = 0; d->n < cfg->n_disks; d->n++) {
+		size_t i = d->n;
+		d->fds[i] = -1;
+		if (!cfg->disks[i].has_sha256)
+			continue;
+		memcpy(d->want[i], cfg->disks[i].sha256, sizeof(d->want[i]));
+		d->fds[i] = fcntl(vm->disk_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (d->fds[i] < 0) {
+			r = pvm_error_set(err, errno, "disk %zu: duplicating its fd: %m", i);
+			d->n++;
+			vm_disk_digests_free(d);
+			return r;
+		}
+	}
+	r = worker_start(vm->event, VM_DISK_CHECK_TIMEOUT_USEC, vm_disk_digests_work, d,
+			 vm_disk_digests_free, vm_disk_digests_done, vm, &vm->disk_job);
+	if (r == -EBUSY)
+		return pvm_error_set(err, EBUSY,
+				     "pvmd is reading %d descriptors already; start the VM again "
+				     "once they are read",
+				     WORKER_JOBS_MAX);
+	if (r < 0)
+		return pvm_error_set(err, -r, "reading the disks' digests: %s", strerror(-r));
 	return 0;
 }
 
@@ -981,6 +1103,8 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
+	if (r >= 0)
+		r = vm_disk_digests_start(vm, err);
 	if (r >= 0 && vm->cfg->vsock)
 		r = vm_vsock_listen(vm, err);
 	if (r >= 0)

@@ -406,8 +406,8 @@ static void runner_device(const void *buf, int fd, pvm_error *err)
 	}
 	case RUNNER_MSG_DISK: {
 		const runner_msg_disk *k = body;
-		r = runner_devices_add_disk(&R.virtio, fd, k->flags & RUNNER_DISK_READ_ONLY,
-					    k->has_sha256 ? k->sha256 : NULL, k->id, err);
+		r = runner_devices_add_disk(&R.virtio, fd, k->flags & RUNNER_DISK_READ_ONLY, k->id,
+					    err);
 		break;
 	}
 	case RUNNER_MSG_VSOCK: {
