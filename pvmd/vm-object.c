@@ -567,6 +567,7 @@ static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow
 		.vsock_uid = vm->owner,
 		.vsock_gid = (gid_t)-1,
 		.host_facts = &m->host_facts,
+		.pool = m->pool,
 	};
 }
 

@@ -52,7 +52,7 @@ int main(void)
 	assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
 	for (uint16_t t = 0; t < 64; t++) {
 		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_NET) ||
-			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_SELF_CHECK_RESULT);
+			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_PREPARED);
 		n = build(buf, t, NULL, 0);
 		if (!known) {
 			assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
