@@ -593,7 +593,7 @@ struct bad_policy {
 
 static const struct bad_policy bad_policies[] = {
 	{ "[]", "$: expected an object, got an array" },
-	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory)" },
+	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory, firmware)" },
 	{ "{\"rules\": {}}", "$.rules: expected an array, got an object" },
 	{ "{\"rules\": [1]}", "$.rules[0]: expected an object, got 1" },
 	{ "{\"rules\": [], \"rules\": []}", "$.rules: duplicate key in one object" },
