@@ -72,7 +72,7 @@ cfg=$(vm_config plain hello.elf)
 create "$cfg" >/dev/null || fail "create plain"
 [ "$(vm_prop plain FirmwareResult)" = none ] && [ -z "$(vm_prop plain Firmware)" ] &&
 	[ -z "$(vm_prop plain FirmwareIdentity)" ] || fail "plain: $(vm_prop plain FirmwareResult)"
-"$PVMCTL" inspect plain | grep -q "^Firmware:" && fail "inspect shows a firmware for plain"
+output_has "^Firmware:" "$PVMCTL" inspect plain && fail "inspect shows a firmware for plain"
 
 # an unprivileged caller: pvmctl opens the descriptor and passes it; without it, pvmd does not
 # open the path for them
