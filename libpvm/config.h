@@ -77,13 +77,22 @@ typedef struct pvm_config {
 	pvm_disk disks[PVM_DISKS_MAX];
 	size_t n_disks;
 	bool vsock;	     /* a virtio-vsock device; its guest CID is pvmd's to assign */
-	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64) */
+	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64, below RAM on
+				arm64) */
 } pvm_config;
+
+/* The VM's virtio devices, one virtio-mmio slot each, in slot order: the disks in config
+ * order, then vsock. pvmd sends them to the runner in this order and the arm64 device tree
+ * describes this many slots, so a new device type is counted here and nowhere else. */
+static inline unsigned pvm_config_virtio_devices(const pvm_config *cfg)
+{
+	return (unsigned)cfg->n_disks + (cfg->vsock ? 1 : 0);
+}
 
 /* Does the VM have virtio devices (and so a shared window)? */
 static inline bool pvm_config_has_devices(const pvm_config *cfg)
 {
-	return cfg->n_disks > 0 || cfg->vsock;
+	return pvm_config_virtio_devices(cfg) > 0;
 }
 
 /* A config with every default set and no name or kernel yet (so not yet valid): for building a

@@ -63,6 +63,7 @@ typedef struct runner_msg_create {
 	uint32_t flags;			  /* RUNNER_CREATE_* */
 	uint32_t uid, gid;		  /* what the runner drops to */
 	uint64_t known_guest_memfd_flags; /* what RUNNER_CREATE_MAPPING_KNOWN's answer holds for */
+	uint64_t window_bytes; /* the shared window RUNNER_MSG_WINDOW will ask for, 0: none */
 } runner_msg_create;
 
 enum runner_backing {

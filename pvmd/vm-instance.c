@@ -550,8 +550,9 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	return 0;
 }
 
-/* The devices, between the runner's memory and the entry state: the window (the top of RAM),
- * each disk with its fd, vsock with its listening socket and the directory of host sockets. */
+/* The devices, between the runner's memory and the entry state: the window (where the arch
+ * places it), each disk with its fd, vsock with its listening socket and the directory of host
+ * sockets, in pvm_config_virtio_devices()'s slot order. */
 static int vm_send_devices(vm_instance *vm, pvm_error *err)
 {
 	const pvm_config *cfg = vm->cfg;
@@ -561,7 +562,9 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	if (!pvm_config_has_devices(cfg))
 		return 0;
 	w = (runner_msg_window){ .size = (uint64_t)cfg->window_mib << 20 };
-	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
+	r = pvm_arch_window_place(pvm_arch_native(), &vm->map, w.size, &w.gpa, err);
+	if (r < 0)
+		return r;
 	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
 	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
 		runner_msg_disk d = { .flags = cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0,
@@ -855,7 +858,11 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		.cpus = vm->cfg->cpus,
 		.window_size =
 		    pvm_config_has_devices(vm->cfg) ? (uint64_t)vm->cfg->window_mib << 20 : 0,
+		.virtio_slots = pvm_config_virtio_devices(vm->cfg),
 	};
+	if (in.window_size &&
+	    (r = pvm_arch_window_place(arch, &vm->map, in.window_size, &in.window_gpa, err)) < 0)
+		return r;
 	return arch->plan_boot(&in, &vm->plan, err);
 }
 
@@ -1059,6 +1066,9 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 				      : 0),
 			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
 			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
+			.window_bytes = pvm_config_has_devices(vm->cfg)
+					    ? (uint64_t)vm->cfg->window_mib << 20
+					    : 0,
 		};
 		const vm_host_facts *facts = vm->opts.host_facts;
 		if (facts && facts->mapping_known) {

@@ -264,16 +264,20 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	int r;
 
 	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 ||
-	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0) {
+	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0 ||
+	    c->window_bytes > c->memory_bytes) {
 		pvm_error_set(
 		    err, EINVAL,
-		    "invalid create request (cpus %u, memory %llu, flags 0x%x, uid %u, gid %u)",
-		    c->cpus, (unsigned long long)c->memory_bytes, c->flags, c->uid, c->gid);
+		    "invalid create request (cpus %u, memory %llu, window %llu, flags 0x%x, "
+		    "uid %u, gid %u)",
+		    c->cpus, (unsigned long long)c->memory_bytes,
+		    (unsigned long long)c->window_bytes, c->flags, c->uid, c->gid);
 		runner_fail(err);
 	}
 	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,
 				  .memory_bytes = c->memory_bytes,
-				  .cpus = c->cpus };
+				  .cpus = c->cpus,
+				  .window_bytes = c->window_bytes };
 	R.uid = c->uid;
 	R.gid = c->gid;
 
@@ -308,6 +312,7 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	}
 	if (r < 0)
 		runner_fail(err);
+	R.shape.guest_memfd = R.memory.kind == PVM_MEMORY_GUEST_MEMFD;
 
 	if (R.arch->vm_setup(R.kvm_fd, R.vm_fd, &R.shape, err) < 0)
 		runner_fail(err);
@@ -355,8 +360,18 @@ static void runner_device(const void *buf, int fd, pvm_error *err)
 	switch (((const runner_msg_header *)buf)->type) {
 	case RUNNER_MSG_WINDOW: {
 		const runner_msg_window *w = body;
-		r = runner_devices_set_window(&R.virtio, R.memory.fd, R.memory.gpa, R.memory.size,
-					      w->gpa, w->size, err);
+		/* the size CREATE announced is the one the memory lock was reserved for */
+		if (w->size != R.shape.window_bytes)
+			r = pvm_error_set(
+			    err, EINVAL, "shared window of %llu bytes, but CREATE announced %llu",
+			    (unsigned long long)w->size, (unsigned long long)R.shape.window_bytes);
+		else if (R.arch->window_base)
+			r = runner_devices_set_window_slot(&R.virtio, R.vm_fd, w->gpa, w->size,
+							   R.arch->window_base, R.arch->window_max,
+							   err);
+		else
+			r = runner_devices_set_window(&R.virtio, R.memory.fd, R.memory.gpa,
+						      R.memory.size, w->gpa, w->size, err);
 		break;
 	}
 	case RUNNER_MSG_DISK: {
@@ -529,6 +544,8 @@ int main(int argc, char **argv)
 
 	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
+	if (R.arch->virtio_irqfd)
+		runner_devices_set_irqs(&R.virtio, R.vm_fd, R.arch->virtio_irq_base);
 	for (;;) {
 		setup_recv(setup_boot_types, ELEMENTSOF(setup_boot_types), buf, &fd, &err);
 		if (((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT)

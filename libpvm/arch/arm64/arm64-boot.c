@@ -209,6 +209,9 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 		.bootargs = in->params && in->params[0] ? in->params : NULL,
 		.initrd_start = layout.initrd_gpa,
 		.initrd_end = layout.initrd_gpa + (in->initrd ? in->initrd_len : 0),
+		.window_gpa = in->window_gpa,
+		.window_size = in->window_size,
+		.virtio_slots = in->window_size ? in->virtio_slots : 0,
 	    },
 	    &dtb, &dtb_len, err);
 	if (r < 0)

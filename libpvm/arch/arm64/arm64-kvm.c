@@ -227,14 +227,18 @@ static int arm64_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape
 	return 0;
 }
 
-/* pKVM pins every page a protected guest touches and charges it to the VMM's locked memory
- * (RLIMIT_MEMLOCK), on top of any mlock of the same pages; the runner gives up CAP_IPC_LOCK
- * before the guest runs, so make room now, while it still may. */
+/* pKVM pins every page a protected guest touches in a memslot that is not guest_memfd and
+ * charges it to the VMM's locked memory (RLIMIT_MEMLOCK), on top of any mlock of the same
+ * pages; the runner gives up CAP_IPC_LOCK before the guest runs, so make room now, while it
+ * still may. With guest_memfd RAM (pvm's kernel series) only the shared window is pinned that
+ * way; with the memfd fallback, all of RAM as well, mlocked besides. */
 static int arm64_reserve_pinned_memory(const pvm_vm_shape *shape, pvm_error *err)
 {
 	struct rlimit rl;
-	rlim_t need = 2 * shape->memory_bytes + (64ULL << 20);
+	rlim_t need = shape->window_bytes;
 
+	if (!shape->guest_memfd)
+		need += 2 * shape->memory_bytes + (64ULL << 20);
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		return pvm_error_set(err, errno, "getrlimit(RLIMIT_MEMLOCK): %m");
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
@@ -283,6 +287,12 @@ const pvm_arch pvm_arch_arm64 = {
 	.devices_new = pvm_arm64_devices_new,
 	.devices_free = pvm_arm64_devices_free,
 	.handle_exit = pvm_arm64_handle_exit,
+	.virtio_mmio_base = PVM_ARM64_VIRTIO_BASE,
+	.virtio_mmio_stride = PVM_ARM64_VIRTIO_STRIDE,
+	.virtio_irqfd = true,
+	.virtio_irq_base = PVM_ARM64_VIRTIO_SPI,
+	.window_base = PVM_ARM64_WINDOW_BASE,
+	.window_max = PVM_ARM64_WINDOW_MAX,
 	.run_ioctls = NULL, /* exits are decoded from kvm_run alone */
 	.n_run_ioctls = 0,
 };
