@@ -344,6 +344,27 @@ static void test_window_place(void)
 	assert(pvm_arch_window_place(&top, &map, 100, &gpa, NULL) == -EINVAL);
 }
 
+/* What pKVM pins: with guest_memfd RAM only the window, not RAM (the runner used to reserve
+ * twice RAM whatever the backing); with the fallback, RAM as well. */
+static void test_pinned_bytes(void)
+{
+	pvm_vm_shape s = { .protected_vm = true,
+			   .memory_bytes = 256 << 20,
+			   .cpus = 1,
+			   .window_bytes = 16 << 20,
+			   .guest_memfd = true };
+
+	assert(pvm_arm64_pinned_bytes(&s) == 16 << 20);
+	s.window_bytes = 0;
+	assert(pvm_arm64_pinned_bytes(&s) == 0);
+	s.guest_memfd = false;
+	assert(pvm_arm64_pinned_bytes(&s) >= 2 * s.memory_bytes);
+	s.window_bytes = 16 << 20;
+	assert(pvm_arm64_pinned_bytes(&s) >= 2 * s.memory_bytes + s.window_bytes);
+	s.protected_vm = false;
+	assert(pvm_arm64_pinned_bytes(&s) == 0);
+}
+
 /* With devices, the plan's device tree carries the window and one node per slot. */
 static void test_plan_boot_devices(void)
 {
@@ -389,6 +410,7 @@ int main(void)
 	test_plan_boot();
 	test_exits();
 	test_window_place();
+	test_pinned_bytes();
 	test_plan_boot_devices();
 	printf("test-arm64-boot: ok\n");
 	return 0;

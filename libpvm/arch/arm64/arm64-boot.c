@@ -160,6 +160,19 @@ int pvm_arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *
 	return 0;
 }
 
+uint64_t pvm_arm64_pinned_bytes(const pvm_vm_shape *shape)
+{
+	uint64_t bytes = shape->window_bytes;
+
+	if (!shape->protected_vm)
+		return 0;
+	/* the fallback's RAM is pinned page by page on top of its own mlock, plus slack for what
+	 * pKVM pins besides */
+	if (!shape->guest_memfd)
+		bytes += 2 * shape->memory_bytes + (64ULL << 20);
+	return bytes;
+}
+
 /* Kernel (or raw payload), initrd and device tree as boot segments; x0 = device tree. */
 int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
 {

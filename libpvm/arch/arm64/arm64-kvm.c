@@ -227,18 +227,13 @@ static int arm64_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape
 	return 0;
 }
 
-/* pKVM pins every page a protected guest touches in a memslot that is not guest_memfd and
- * charges it to the VMM's locked memory (RLIMIT_MEMLOCK), on top of any mlock of the same
- * pages; the runner gives up CAP_IPC_LOCK before the guest runs, so make room now, while it
- * still may. With guest_memfd RAM (pvm's kernel series) only the shared window is pinned that
- * way; with the memfd fallback, all of RAM as well, mlocked besides. */
+/* pKVM charges the pages it pins to the VMM's locked memory (pvm_arm64_pinned_bytes()); the
+ * runner gives up CAP_IPC_LOCK before the guest runs, so make room now, while it still may. */
 static int arm64_reserve_pinned_memory(const pvm_vm_shape *shape, pvm_error *err)
 {
 	struct rlimit rl;
-	rlim_t need = shape->window_bytes;
+	rlim_t need = pvm_arm64_pinned_bytes(shape);
 
-	if (!shape->guest_memfd)
-		need += 2 * shape->memory_bytes + (64ULL << 20);
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		return pvm_error_set(err, errno, "getrlimit(RLIMIT_MEMLOCK): %m");
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
