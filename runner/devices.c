@@ -93,24 +93,22 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	return NULL;
 }
 
-/* The next slot's interrupt line, where the platform has an irqchip: an eventfd KVM injects
- * as an edge on GSI irq_base + slot whenever the device model signals it. */
-static int slot_irq(runner_devices *d, pvm_virtio_mmio *m, pvm_error *err)
+int runner_devices_connect_irqs(runner_devices *d, pvm_error *err)
 {
-	unsigned slot = (unsigned)(m - d->slots);
-	_cleanup_close_ int fd = -1;
-	struct kvm_irqfd irqfd;
-
 	if (d->vm_fd < 0)
 		return 0;
-	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
-	irqfd = (struct kvm_irqfd){ .fd = (uint32_t)fd, .gsi = d->irq_base + slot };
-	if (ioctl(d->vm_fd, KVM_IRQFD, &irqfd) < 0)
-		return pvm_error_set(err, errno, "virtio slot %u: KVM_IRQFD (GSI %u): %m", slot,
-				     irqfd.gsi);
-	m->irq_fd = d->irq_fds[slot] = TAKE_FD(fd);
+	for (unsigned slot = 0; slot < d->n_slots; slot++) {
+		_cleanup_close_ int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		struct kvm_irqfd irqfd = { .gsi = d->irq_base + slot };
+
+		if (fd < 0)
+			return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
+		irqfd.fd = (uint32_t)fd;
+		if (ioctl(d->vm_fd, KVM_IRQFD, &irqfd) < 0)
+			return pvm_error_set(err, errno, "virtio slot %u: KVM_IRQFD (GSI %u): %m",
+					     slot, irqfd.gsi);
+		d->slots[slot].irq_fd = d->irq_fds[slot] = TAKE_FD(fd);
+	}
 	return 0;
 }
 
@@ -167,9 +165,6 @@ int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uin
 	/* a window outside RAM is reachable only through the platform's DMA (the guest's
 	 * restricted-dma-pool); inside RAM (x86, unprotected) plain addresses reach it */
 	pvm_virtio_mmio_init(m, &pvm_virtio_blk_ops, blk, &d->window, d->window_own_slot);
-	r = slot_irq(d, m, err);
-	if (r < 0)
-		return r;
 	TAKE_FD(disk);
 	d->n_disks++;
 	d->n_slots++;
@@ -220,9 +215,6 @@ int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, con
 	d->vsock.announce_connects = true;
 	snprintf(d->vsock_prefix, sizeof(d->vsock_prefix), "%s", prefix);
 	pvm_virtio_mmio_init(m, &pvm_virtio_vsock_ops, &d->vsock, &d->window, d->window_own_slot);
-	r = slot_irq(d, m, err);
-	if (r < 0)
-		return r;
 	d->vsock_slot = m;
 	d->vsock_listen_fd = TAKE_FD(lfd);
 	d->n_slots++;

@@ -45,8 +45,11 @@ typedef struct runner_devices {
 } runner_devices;
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride);
-/* Give every device an interrupt line: KVM_IRQFD on vm_fd, GSI irq_base + slot. */
+/* Give every device an interrupt line: KVM_IRQFD on vm_fd, GSI irq_base + slot, once the
+ * devices exist and the interrupt controller is initialised (KVM refuses an irqfd before:
+ * EAGAIN). */
 void runner_devices_set_irqs(runner_devices *d, int vm_fd, uint32_t irq_base);
+int runner_devices_connect_irqs(runner_devices *d, pvm_error *err);
 
 /* Map [gpa, gpa + size) of the guest memory behind mem_fd (RAM starting at ram_base, ram_size
  * bytes) as the shared window. Devices can be added only once it exists. */

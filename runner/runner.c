@@ -407,6 +407,9 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 	for (uint32_t i = 0; i < R.shape.cpus; i++)
 		if (R.arch->vcpu_setup(R.kvm_fd, R.vm_fd, R.vcpus[i].fd, i, &b->entry, err) < 0)
 			runner_fail(err);
+	/* the vCPUs are set up, so the irqchip is initialised: the devices' interrupt lines */
+	if (runner_devices_connect_irqs(&R.virtio, err) < 0)
+		runner_fail(err);
 	if (R.arch->devices_new(&host, &R.devices) < 0) {
 		pvm_error_set(err, ENOMEM, "out of memory for devices");
 		runner_fail(err);
