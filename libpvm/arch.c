@@ -25,14 +25,36 @@ int pvm_arch_shared_guest_memfd_flags(const char *arch, const pvm_host_caps *cap
 	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
 	if (!caps->guest_memfd)
-		return pvm_error_set(err, EOPNOTSUPP, "%s: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)",
-				     arch);
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "%s: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD)", arch);
 	if ((caps->guest_memfd_flags & want) != want)
 		return pvm_error_set(err, EOPNOTSUPP,
 				     "%s: guest_memfd lacks MMAP|INIT_SHARED "
 				     "(KVM_CAP_GUEST_MEMFD_FLAGS 0x%" PRIx64 ")",
 				     arch, caps->guest_memfd_flags);
 	*ret = want;
+	return 0;
+}
+
+int pvm_arch_window_place(const pvm_arch *arch, const pvm_memory_map *map, uint64_t size,
+			  uint64_t *ret_gpa, pvm_error *err)
+{
+	if (size == 0 || size & 0xfff)
+		return pvm_error_set(err, EINVAL,
+				     "window_mib: 0x%" PRIx64 " bytes is not whole pages", size);
+	if (!arch->window_base) {
+		if (size > map->ram_size / 2)
+			return pvm_error_set(err, EINVAL,
+					     "window_mib: %" PRIu64 " MiB is more than half of RAM",
+					     size >> 20);
+		*ret_gpa = map->ram_base + map->ram_size - size;
+		return 0;
+	}
+	if (size > arch->window_max)
+		return pvm_error_set(err, EINVAL,
+				     "window_mib: %s takes at most %" PRIu64 " MiB, got %" PRIu64,
+				     arch->name, arch->window_max >> 20, size >> 20);
+	*ret_gpa = arch->window_base;
 	return 0;
 }
 

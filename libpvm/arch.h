@@ -33,6 +33,8 @@ typedef struct pvm_vm_shape {
 	bool protected_vm;
 	uint64_t memory_bytes;
 	uint32_t cpus;
+	uint64_t window_bytes; /* the shared window (0: no devices) */
+	bool guest_memfd;      /* RAM is guest_memfd (set once the memory exists) */
 } pvm_vm_shape;
 
 /* Guest physical memory layout: one RAM region. */
@@ -69,7 +71,10 @@ typedef struct pvm_boot_input {
 	uint64_t load_address; /* PVM_PAYLOAD_RAW */
 	pvm_memory_map map;
 	uint32_t cpus;
-	uint64_t window_size; /* bytes at the top of RAM shared with devices; 0: no devices */
+	uint64_t window_gpa;  /* the shared window (pvm_arch_window_place()) */
+	uint64_t window_size; /* its bytes; 0: no devices */
+	unsigned
+	    virtio_slots; /* virtio-mmio slots in use, from slot 0 (pvm_config_virtio_devices) */
 	/* Boot through pvm-fw (arm64 only; NULL: boot the kernel directly): the firmware image
 	 * and the signed descriptor it checks, placed where docs/pvm-fw.md says. */
 	const uint8_t *firmware;
@@ -184,6 +189,17 @@ typedef struct pvm_arch {
 	/* Where the runner's virtio-mmio devices sit (PVM_VIRTIO_SLOTS slots of `stride` bytes);
 	 * base 0: this backend has no virtio devices yet. */
 	uint64_t virtio_mmio_base, virtio_mmio_stride;
+	/* Slot n's interrupt: KVM_IRQFD on GSI virtio_irq_base + n when virtio_irqfd (an
+	 * in-kernel irqchip); otherwise there is none and drivers poll. */
+	bool virtio_irqfd;
+	uint32_t virtio_irq_base;
+	/* The shared window. window_base 0: the top of RAM, a range of the guest memory file
+	 * (x86_64). Otherwise a memslot of its own of ordinary shared memory at that guest
+	 * physical address, at most window_max bytes, outside RAM (arm64: with pvm's kernel series
+	 * a protected guest's guest_memfd pages are donated at first touch, so a window inside
+	 * RAM could never be shared). A window outside RAM is reachable only through the DMA
+	 * the platform describes, so drivers must accept VIRTIO_F_ACCESS_PLATFORM. */
+	uint64_t window_base, window_max;
 
 	/* vCPU ioctls handle_exit needs after lock-down (KVM_RUN is always allowed). */
 	const unsigned long *run_ioctls;
@@ -192,6 +208,11 @@ typedef struct pvm_arch {
 
 /* The backend for the architecture this binary runs on. */
 const pvm_arch *pvm_arch_native(void);
+
+/* Where a shared window of `size` bytes goes for a VM with this memory map: -EINVAL (naming
+ * window_mib) when it does not fit. */
+int pvm_arch_window_place(const pvm_arch *arch, const pvm_memory_map *map, uint64_t size,
+			  uint64_t *ret_gpa, pvm_error *err);
 
 /* The guest_memfd arrangement both backends use for memory pvmd loads: MMAP|INIT_SHARED.
  * Fails, naming `arch`, when KVM has no guest_memfd or lacks either flag. */

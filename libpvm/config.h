@@ -88,7 +88,8 @@ typedef struct pvm_config {
 	pvm_disk disks[PVM_DISKS_MAX];
 	size_t n_disks;
 	bool vsock;	     /* a virtio-vsock device; its guest CID is pvmd's to assign */
-	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64) */
+	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64, below RAM on
+				arm64) */
 	/* Boot through pvm-fw (arm64): the name of a firmware installed in pvmd's firmware
 	 * directory (<name>.img; never a path), and the signed descriptor's path, which like the
 	 * kernel comes as a descriptor the caller opened. Both or neither. */
@@ -101,10 +102,19 @@ typedef struct pvm_config {
 	pvm_net net;
 } pvm_config;
 
+/* The VM's virtio devices, one virtio-mmio slot each, in slot order: the disks in config
+ * order, then vsock, then the network. pvmd sends them to the runner in this order and the
+ * arm64 device tree describes this many slots, so a new device type is counted here and
+ * nowhere else. */
+static inline unsigned pvm_config_virtio_devices(const pvm_config *cfg)
+{
+	return (unsigned)cfg->n_disks + (cfg->vsock ? 1 : 0) + (cfg->net.enabled ? 1 : 0);
+}
+
 /* Does the VM have virtio devices (and so a shared window)? */
 static inline bool pvm_config_has_devices(const pvm_config *cfg)
 {
-	return cfg->n_disks > 0 || cfg->vsock || cfg->net.enabled;
+	return pvm_config_virtio_devices(cfg) > 0;
 }
 
 /* The guest's MAC address: the config's, or one derived from the VM's name, the same on every

@@ -1,5 +1,6 @@
 /* The arm64 guest's device tree (see guest-fdt.h). The nodes follow the order a reader of a QEMU
- * "virt" tree expects: /chosen, /memory, /cpus, /psci, the GIC, the timer, the UART. Every
+ * "virt" tree expects: /chosen, /memory, /reserved-memory, /cpus, /psci, the GIC, the timer,
+ * the UART, the virtio-mmio slots. Every
  * address comes from arch/arm64/arm64-layout.h, the single description of the guest machine. */
 #include <errno.h>
 #include <inttypes.h>
@@ -8,14 +9,19 @@
 
 #include <libfdt.h>
 
+#include "arch.h"
 #include "arch/arm64/arm64-layout.h"
 #include "config.h"
 #include "guest-fdt.h"
+#include "virtio/virtio-mmio.h"
 
 #define GIC_PHANDLE 1
+#define WINDOW_PHANDLE 2
 
 /* GIC interrupt specifiers: <type number flags>. */
+#define GIC_SPI 0
 #define GIC_PPI 1
+#define IRQ_TYPE_EDGE_RISING 0x1
 #define IRQ_TYPE_LEVEL_LOW 0x8
 #define GIC_CPU_MASK_ALL 0xf00 /* GICv2 habit kept by Linux's bindings; ignored by GICv3 */
 
@@ -67,15 +73,47 @@ static int node_chosen(void *fdt, const pvm_fdt_arm64 *m)
 	return fdt_end_node(fdt);
 }
 
-static int node_memory(void *fdt, const pvm_fdt_arm64 *m)
+static int memory_node(void *fdt, uint64_t base, uint64_t size)
 {
 	char name[32];
 	int r;
 
-	snprintf(name, sizeof(name), "memory@%" PRIx64, m->ram_base);
+	snprintf(name, sizeof(name), "memory@%" PRIx64, base);
 	if ((r = fdt_begin_node(fdt, name)) < 0 ||
 	    (r = fdt_property_string(fdt, "device_type", "memory")) < 0 ||
-	    (r = prop_reg64(fdt, (const uint64_t[]){ m->ram_base, m->ram_size }, 2)) < 0)
+	    (r = prop_reg64(fdt, (const uint64_t[]){ base, size }, 2)) < 0)
+		return r;
+	return fdt_end_node(fdt);
+}
+
+/* RAM, and the shared window as memory of its own: Linux maps a restricted-dma-pool through
+ * its linear map, which covers only memory nodes. */
+static int node_memory(void *fdt, const pvm_fdt_arm64 *m)
+{
+	int r = memory_node(fdt, m->ram_base, m->ram_size);
+
+	if (r < 0 || m->window_size == 0)
+		return r;
+	return memory_node(fdt, m->window_gpa, m->window_size);
+}
+
+/* The window as the guest's restricted DMA pool: swiotlb bounces every virtio buffer through
+ * it (and a pKVM guest shares its pages with the host), so the devices see nothing else. */
+static int node_reserved_memory(void *fdt, const pvm_fdt_arm64 *m)
+{
+	char name[40];
+	int r;
+
+	if (m->window_size == 0)
+		return 0;
+	snprintf(name, sizeof(name), "pvm-window@%" PRIx64, m->window_gpa);
+	if ((r = fdt_begin_node(fdt, "reserved-memory")) < 0 ||
+	    (r = prop_u32(fdt, "#address-cells", 2)) < 0 ||
+	    (r = prop_u32(fdt, "#size-cells", 2)) < 0 ||
+	    (r = fdt_property(fdt, "ranges", NULL, 0)) < 0 || (r = fdt_begin_node(fdt, name)) < 0 ||
+	    (r = fdt_property_string(fdt, "compatible", "restricted-dma-pool")) < 0 ||
+	    (r = prop_reg64(fdt, (const uint64_t[]){ m->window_gpa, m->window_size }, 2)) < 0 ||
+	    (r = prop_u32(fdt, "phandle", WINDOW_PHANDLE)) < 0 || (r = fdt_end_node(fdt)) < 0)
 		return r;
 	return fdt_end_node(fdt);
 }
@@ -173,6 +211,31 @@ static int node_uart(void *fdt)
 	return fdt_end_node(fdt);
 }
 
+/* One node per virtio-mmio slot in use, whatever its device type: the guest reads the type
+ * from the DeviceID register. */
+static int node_virtio(void *fdt, const pvm_fdt_arm64 *m)
+{
+	int r;
+
+	for (unsigned i = 0; i < m->virtio_slots; i++) {
+		uint64_t base = PVM_ARM64_VIRTIO_BASE + (uint64_t)i * PVM_ARM64_VIRTIO_STRIDE;
+		const uint32_t irq[] = { GIC_SPI, PVM_ARM64_VIRTIO_SPI + i, IRQ_TYPE_EDGE_RISING };
+		char name[32];
+
+		snprintf(name, sizeof(name), "virtio_mmio@%" PRIx64, base);
+		if ((r = fdt_begin_node(fdt, name)) < 0 ||
+		    (r = fdt_property_string(fdt, "compatible", "virtio,mmio")) < 0 ||
+		    (r = prop_reg64(fdt, (const uint64_t[]){ base, PVM_VIRTIO_MMIO_SIZE }, 2)) <
+			0 ||
+		    (r = prop_u32s(fdt, "interrupts", irq, ELEMENTSOF(irq))) < 0 ||
+		    (r = fdt_property(fdt, "dma-coherent", NULL, 0)) < 0 ||
+		    (r = prop_u32(fdt, "memory-region", WINDOW_PHANDLE)) < 0 ||
+		    (r = fdt_end_node(fdt)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int pvm_fdt_arm64_build(const pvm_fdt_arm64 *m, void **ret, size_t *ret_size, pvm_error *err)
 {
 	_cleanup_free_ void *fdt = NULL;
@@ -185,6 +248,15 @@ int pvm_fdt_arm64_build(const pvm_fdt_arm64 *m, void **ret, size_t *ret_size, pv
 		return pvm_error_set(err, EINVAL, "device tree: bad RAM range");
 	if (m->initrd_end < m->initrd_start)
 		return pvm_error_set(err, EINVAL, "device tree: initrd ends before it starts");
+	if (m->virtio_slots > PVM_VIRTIO_SLOTS || (m->virtio_slots && !m->window_size) ||
+	    m->window_gpa + m->window_size < m->window_gpa ||
+	    (m->window_size && m->window_gpa < m->ram_base + m->ram_size &&
+	     m->ram_base < m->window_gpa + m->window_size))
+		return pvm_error_set(err, EINVAL,
+				     "device tree: %u virtio slots, window 0x%" PRIx64 "+0x%" PRIx64
+				     " (expected at most %d slots and a window outside RAM)",
+				     m->virtio_slots, m->window_gpa, m->window_size,
+				     PVM_VIRTIO_SLOTS);
 
 	fdt = malloc(PVM_FDT_SIZE_MAX);
 	if (!fdt)
@@ -198,9 +270,10 @@ int pvm_fdt_arm64_build(const pvm_fdt_arm64 *m, void **ret, size_t *ret_size, pv
 	    (r = prop_u32(fdt, "#size-cells", 2)) < 0 ||
 	    (r = prop_u32(fdt, "interrupt-parent", GIC_PHANDLE)) < 0 ||
 	    (r = node_chosen(fdt, m)) < 0 || (r = node_memory(fdt, m)) < 0 ||
-	    (r = node_cpus(fdt, m)) < 0 || (r = node_psci(fdt)) < 0 || (r = node_gic(fdt, m)) < 0 ||
-	    (r = node_timer(fdt)) < 0 || (r = node_uart(fdt)) < 0 || (r = fdt_end_node(fdt)) < 0 ||
-	    (r = fdt_finish(fdt)) < 0)
+	    (r = node_reserved_memory(fdt, m)) < 0 || (r = node_cpus(fdt, m)) < 0 ||
+	    (r = node_psci(fdt)) < 0 || (r = node_gic(fdt, m)) < 0 || (r = node_timer(fdt)) < 0 ||
+	    (r = node_uart(fdt)) < 0 || (r = node_virtio(fdt, m)) < 0 ||
+	    (r = fdt_end_node(fdt)) < 0 || (r = fdt_finish(fdt)) < 0)
 		return pvm_error_set(err, r == -FDT_ERR_NOSPACE ? ENOSPC : EINVAL,
 				     "device tree: %s", fdt_strerror(r));
 

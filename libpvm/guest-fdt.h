@@ -1,5 +1,6 @@
 /* The device tree pvm hands an arm64 guest (x0 at entry): memory, cpus with PSCI, GICv3 and
- * the architected timer, the console UART and /chosen. Built with libfdt's sequential writer,
+ * the architected timer, the console UART, /chosen, and with devices the shared window and
+ * the virtio-mmio slots. Built with libfdt's sequential writer,
  * so nodes appear in one fixed, readable order; portable C, unit-tested on any host.
  * (Not named fdt.h: that would hide libfdt's own <fdt.h> from everything built with libpvm.) */
 #pragma once
@@ -18,6 +19,11 @@ typedef struct pvm_fdt_arm64 {
 	const char *bootargs;  /* NULL: no bootargs property */
 	uint64_t initrd_start; /* guest physical; initrd_end == initrd_start: no initrd */
 	uint64_t initrd_end;
+	/* virtio: slots 0..virtio_slots-1 get a "virtio,mmio" node each, pointing at the shared
+	 * window (a restricted-dma-pool) with memory-region; no window, no virtio nodes */
+	uint64_t window_gpa;
+	uint64_t window_size;
+	unsigned virtio_slots; /* 0..PVM_VIRTIO_SLOTS */
 } pvm_fdt_arm64;
 
 /* Build the tree; *ret (malloc'ed, packed) and *ret_size only on success. */

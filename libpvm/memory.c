@@ -75,6 +75,43 @@ int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flag
 	return 0;
 }
 
+/* A plain memslot over the mapping m (of `size` bytes), which goes away if that fails. */
+static int set_mapped_memslot(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *m,
+			      pvm_error *err)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)m,
+	};
+	int r = set_memslot(vm_fd, &region, err);
+
+	if (r < 0)
+		munmap(m, size);
+	return r;
+}
+
+/* A memfd of `size` bytes named `name`, mapped shared. */
+static int memfd_mapped(const char *name, uint64_t size, int *ret_fd, void **ret_map,
+			pvm_error *err)
+{
+	_cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC);
+	void *m;
+
+	if (fd < 0)
+		return pvm_error_set(err, errno, "memfd_create (%s): %m", name);
+	if (ftruncate(fd, (off_t)size) < 0)
+		return pvm_error_set(err, errno, "memfd %s: ftruncate to 0x%" PRIx64 ": %m", name,
+				     size);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return pvm_error_set(err, errno, "memfd %s: mmap: %m", name);
+	*ret_fd = TAKE_FD(fd);
+	*ret_map = m;
+	return 0;
+}
+
 int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_memory *ret,
 			   pvm_error *err)
 {
@@ -82,14 +119,9 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 	void *m;
 	int r;
 
-	fd = memfd_create("pvm-guest-ram", MFD_CLOEXEC);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "memfd_create: %m");
-	if (ftruncate(fd, (off_t)size) < 0)
-		return pvm_error_set(err, errno, "memfd: ftruncate to 0x%" PRIx64 ": %m", size);
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED)
-		return pvm_error_set(err, errno, "memfd: mmap: %m");
+	r = memfd_mapped("pvm-guest-ram", size, &fd, &m, err);
+	if (r < 0)
+		return r;
 	/* no THP (a huge page split under memory pressure is a swap-out path), not inherited by
 	 * children, and locked: unswappable, though the kernel may still migrate it. mlock by
 	 * system call: the sanitizer runtimes replace the libc call with a no-op. */
@@ -100,22 +132,33 @@ int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_mem
 		munmap(m, size);
 		return r;
 	}
-	struct kvm_userspace_memory_region2 region = {
-		.slot = PVM_GUEST_MEMORY_SLOT,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uintptr_t)m,
-	};
-	r = set_memslot(vm_fd, &region, err);
-	if (r < 0) {
-		munmap(m, size);
+	r = set_mapped_memslot(vm_fd, PVM_GUEST_MEMORY_SLOT, gpa, size, m, err);
+	if (r < 0)
 		return r;
-	}
 	*ret = (pvm_guest_memory){ .kind = PVM_MEMORY_MEMFD_MLOCK,
 				   .fd = TAKE_FD(fd),
 				   .size = size,
 				   .gpa = gpa,
 				   .mapping = m };
+	return 0;
+}
+
+int pvm_shared_window_create(int vm_fd, uint64_t gpa, uint64_t size, void **ret_host,
+			     pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	void *m;
+	int r;
+
+	r = memfd_mapped("pvm-window", size, &fd, &m, err);
+	if (r < 0)
+		return r;
+	(void)madvise(m, size, MADV_DONTFORK);
+	(void)madvise(m, size, MADV_DONTDUMP);
+	r = set_mapped_memslot(vm_fd, PVM_WINDOW_MEMORY_SLOT, gpa, size, m, err);
+	if (r < 0)
+		return pvm_error_prefix(err, "shared window: "), r;
+	*ret_host = m;
 	return 0;
 }
 

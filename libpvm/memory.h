@@ -25,6 +25,7 @@ typedef struct pvm_guest_memory {
 } pvm_guest_memory;
 
 #define PVM_GUEST_MEMORY_SLOT 0
+#define PVM_WINDOW_MEMORY_SLOT 1
 
 /* Runner side. Each creates the memory and its memslot at `gpa` on `vm_fd`. */
 /* map: give the memslot a userspace mapping (only for KVMs that need one, see
@@ -33,6 +34,12 @@ int pvm_guest_memfd_create(int vm_fd, uint64_t gpa, uint64_t size, uint64_t flag
 			   pvm_guest_memory *ret, pvm_error *err);
 int pvm_memfd_mlock_create(int vm_fd, uint64_t gpa, uint64_t size, pvm_guest_memory *ret,
 			   pvm_error *err);
+
+/* A shared window outside RAM (pvm_arch.window_base): `size` bytes of ordinary shared memory
+ * (a memfd named "pvm-window", its fd closed again) as memslot PVM_WINDOW_MEMORY_SLOT at `gpa`.
+ * *ret_host is the runner's mapping of it, the only one. */
+int pvm_shared_window_create(int vm_fd, uint64_t gpa, uint64_t size, void **ret_host,
+			     pvm_error *err);
 
 /* pvmd side: copy each segment of the plan into the memory behind fd (guest physical ram_base
  * at file offset 0) through a mapping that is gone when this returns. */

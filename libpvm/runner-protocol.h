@@ -77,6 +77,7 @@ typedef struct runner_msg_create {
 	uint32_t cpus;
 	uint32_t flags;			  /* RUNNER_CREATE_* */
 	uint64_t known_guest_memfd_flags; /* what RUNNER_CREATE_MAPPING_KNOWN's answer holds for */
+	uint64_t window_bytes; /* the shared window RUNNER_MSG_WINDOW will ask for, 0: none */
 } runner_msg_create;
 
 /* Everything of the lock-down that does not depend on the VM: /dev/kvm opened, new mount, IPC

@@ -590,9 +590,10 @@ static int vm_check_memory(vm_instance *vm, const runner_msg_created *m, int fd)
 	return 0;
 }
 
-/* The devices, between the runner's memory and the entry state: the window (the top of RAM),
- * each disk with its fd, vsock with its listening socket and the directory of host sockets, the
- * network with its tap (whose only descriptor is the runner's from then on). */
+/* The devices, between the runner's memory and the entry state: the window (where the arch
+ * places it), each disk with its fd, vsock with its listening socket and the directory of host
+ * sockets, the network with its tap (whose only descriptor is the runner's from then on), in
+ * pvm_config_virtio_devices()'s slot order. */
 static int vm_send_devices(vm_instance *vm, pvm_error *err)
 {
 	const pvm_config *cfg = vm->cfg;
@@ -602,7 +603,9 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	if (!pvm_config_has_devices(cfg))
 		return 0;
 	w = (runner_msg_window){ .size = (uint64_t)cfg->window_mib << 20 };
-	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
+	r = pvm_arch_window_place(pvm_arch_native(), &vm->map, w.size, &w.gpa, err);
+	if (r < 0)
+		return r;
 	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
 	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
 		runner_msg_disk d = { .flags =
@@ -1082,7 +1085,11 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		.firmware_len = firmware_len,
 		.descriptor = descriptor,
 		.descriptor_len = descriptor_len,
+		.virtio_slots = pvm_config_virtio_devices(vm->cfg),
 	};
+	if (in.window_size &&
+	    (r = pvm_arch_window_place(arch, &vm->map, in.window_size, &in.window_gpa, err)) < 0)
+		return r;
 	return arch->plan_boot(&in, &vm->plan, err);
 }
 
@@ -1230,6 +1237,9 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 					      PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
 				      ? RUNNER_CREATE_ALLOW_FALLBACK
 				      : 0),
+			.window_bytes = pvm_config_has_devices(vm->cfg)
+					    ? (uint64_t)vm->cfg->window_mib << 20
+					    : 0,
 		};
 		const vm_host_facts *facts = vm->opts.host_facts;
 		if (facts && facts->mapping_known) {

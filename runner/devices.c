@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,16 +17,27 @@
 #include <linux/virtio_config.h>
 
 #include "devices.h"
+#include "kvm-compat.h"
 #include "macro.h"
+#include "memory.h"
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride)
 {
 	*d = (runner_devices){ .mmio_base = mmio_base,
 			       .mmio_stride = mmio_stride,
+			       .vm_fd = -1,
 			       .vsock_listen_fd = -1,
 			       .net = { .tap_fd = -1 } };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		d->hellos[i].fd = -1;
+	for (unsigned i = 0; i < PVM_VIRTIO_SLOTS; i++)
+		d->irq_fds[i] = -1;
+}
+
+void runner_devices_set_irqs(runner_devices *d, int vm_fd, uint32_t irq_base)
+{
+	d->vm_fd = vm_fd;
+	d->irq_base = irq_base;
 }
 
 int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, uint64_t ram_size,
@@ -46,6 +59,28 @@ int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, 
 	return 0;
 }
 
+int runner_devices_set_window_slot(runner_devices *d, int vm_fd, uint64_t gpa, uint64_t size,
+				   uint64_t want_gpa, uint64_t max, pvm_error *err)
+{
+	void *p;
+	int r;
+
+	if (d->window.host)
+		return pvm_error_set(err, EEXIST, "the shared window is already set");
+	if (gpa != want_gpa || size == 0 || size & 0xfff || size > max)
+		return pvm_error_set(err, EINVAL,
+				     "shared window 0x%llx+0x%llx: expected whole pages at 0x%llx, "
+				     "at most 0x%llx bytes",
+				     (unsigned long long)gpa, (unsigned long long)size,
+				     (unsigned long long)want_gpa, (unsigned long long)max);
+	r = pvm_shared_window_create(vm_fd, gpa, size, &p, err);
+	if (r < 0)
+		return r;
+	d->window = (pvm_window){ .gpa = gpa, .size = size, .host = p };
+	d->window_own_slot = true;
+	return 0;
+}
+
 static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error *err)
 {
 	if (!d->window.host)
@@ -56,6 +91,25 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	else
 		return &d->slots[d->n_slots];
 	return NULL;
+}
+
+int runner_devices_connect_irqs(runner_devices *d, pvm_error *err)
+{
+	if (d->vm_fd < 0)
+		return 0;
+	for (unsigned slot = 0; slot < d->n_slots; slot++) {
+		_cleanup_close_ int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		struct kvm_irqfd irqfd = { .gsi = d->irq_base + slot };
+
+		if (fd < 0)
+			return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
+		irqfd.fd = (uint32_t)fd;
+		if (ioctl(d->vm_fd, KVM_IRQFD, &irqfd) < 0)
+			return pvm_error_set(err, errno, "virtio slot %u: KVM_IRQFD (GSI %u): %m",
+					     slot, irqfd.gsi);
+		d->slots[slot].irq_fd = d->irq_fds[slot] = TAKE_FD(fd);
+	}
+	return 0;
 }
 
 int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,
@@ -72,8 +126,9 @@ int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const cha
 	r = pvm_virtio_blk_init(blk, disk, read_only, id, err);
 	if (r < 0)
 		return r;
-	/* x86 guests here are not protected: ACCESS_PLATFORM is not required of them */
-	pvm_virtio_mmio_init(m, &pvm_virtio_blk_ops, blk, &d->window, false);
+	/* a window outside RAM is reachable only through the platform's DMA (the guest's
+	 * restricted-dma-pool); inside RAM (x86, unprotected) plain addresses reach it */
+	pvm_virtio_mmio_init(m, &pvm_virtio_blk_ops, blk, &d->window, d->window_own_slot);
 	TAKE_FD(disk);
 	d->n_disks++;
 	d->n_slots++;
@@ -123,7 +178,7 @@ int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, con
 		return r;
 	d->vsock.announce_connects = true;
 	snprintf(d->vsock_prefix, sizeof(d->vsock_prefix), "%s", prefix);
-	pvm_virtio_mmio_init(m, &pvm_virtio_vsock_ops, &d->vsock, &d->window, false);
+	pvm_virtio_mmio_init(m, &pvm_virtio_vsock_ops, &d->vsock, &d->window, d->window_own_slot);
 	d->vsock_slot = m;
 	d->vsock_listen_fd = TAKE_FD(lfd);
 	d->n_slots++;

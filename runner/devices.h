@@ -27,7 +27,11 @@ typedef struct runner_vsock_hello {
 
 typedef struct runner_devices {
 	pvm_window window;
+	bool window_own_slot; /* outside RAM: drivers must accept VIRTIO_F_ACCESS_PLATFORM */
 	uint64_t mmio_base, mmio_stride;
+	int vm_fd;	   /* for KVM_IRQFD; -1: no interrupts, drivers poll */
+	uint32_t irq_base; /* slot n raises GSI irq_base + n */
+	int irq_fds[PVM_VIRTIO_SLOTS];
 	unsigned n_slots;
 	pvm_virtio_mmio slots[PVM_VIRTIO_SLOTS];
 	pvm_virtio_blk disks[PVM_VIRTIO_SLOTS];
@@ -44,11 +48,19 @@ typedef struct runner_devices {
 } runner_devices;
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride);
+/* Give every device an interrupt line: KVM_IRQFD on vm_fd, GSI irq_base + slot, once the
+ * devices exist and the interrupt controller is initialised (KVM refuses an irqfd before:
+ * EAGAIN). */
+void runner_devices_set_irqs(runner_devices *d, int vm_fd, uint32_t irq_base);
+int runner_devices_connect_irqs(runner_devices *d, pvm_error *err);
 
 /* Map [gpa, gpa + size) of the guest memory behind mem_fd (RAM starting at ram_base, ram_size
  * bytes) as the shared window. Devices can be added only once it exists. */
 int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, uint64_t ram_size,
 			      uint64_t gpa, uint64_t size, pvm_error *err);
+/* The window as a memslot of its own at gpa (pvm_arch.window_base), at most `max` bytes. */
+int runner_devices_set_window_slot(runner_devices *d, int vm_fd, uint64_t gpa, uint64_t size,
+				   uint64_t want_gpa, uint64_t max, pvm_error *err);
 /* A disk over `fd` (taken: closed on failure too). A digest its config names was checked by
  * pvmd before BOOT. */
 int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,

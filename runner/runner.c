@@ -319,15 +319,17 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	int r;
 
 	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > RUNNER_VCPUS_MAX ||
-	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff)) {
+	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->window_bytes > c->memory_bytes) {
 		pvm_error_set(err, EINVAL,
-			      "invalid create request (cpus %u, memory %llu, flags 0x%x)", c->cpus,
-			      (unsigned long long)c->memory_bytes, c->flags);
+			      "invalid create request (cpus %u, memory %llu, window %llu, flags 0x%x)",
+			      c->cpus, (unsigned long long)c->memory_bytes,
+			      (unsigned long long)c->window_bytes, c->flags);
 		runner_fail(err);
 	}
 	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,
 				  .memory_bytes = c->memory_bytes,
-				  .cpus = c->cpus };
+				  .cpus = c->cpus,
+				  .window_bytes = c->window_bytes };
 
 	pvm_kvm_probe_system(R.kvm_fd, &caps);
 	if (R.arch->memory_map(R.shape.memory_bytes, &R.map, err) < 0 ||
@@ -358,6 +360,7 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	}
 	if (r < 0)
 		runner_fail(err);
+	R.shape.guest_memfd = R.memory.kind == PVM_MEMORY_GUEST_MEMFD;
 
 	if (R.arch->vm_setup(R.kvm_fd, R.vm_fd, &R.shape, err) < 0)
 		runner_fail(err);
@@ -406,8 +409,18 @@ static void runner_device(const void *buf, int fd, pvm_error *err)
 	switch (((const runner_msg_header *)buf)->type) {
 	case RUNNER_MSG_WINDOW: {
 		const runner_msg_window *w = body;
-		r = runner_devices_set_window(&R.virtio, R.memory.fd, R.memory.gpa, R.memory.size,
-					      w->gpa, w->size, err);
+		/* the size CREATE announced is the one the memory lock was reserved for */
+		if (w->size != R.shape.window_bytes)
+			r = pvm_error_set(
+			    err, EINVAL, "shared window of %llu bytes, but CREATE announced %llu",
+			    (unsigned long long)w->size, (unsigned long long)R.shape.window_bytes);
+		else if (R.arch->window_base)
+			r = runner_devices_set_window_slot(&R.virtio, R.vm_fd, w->gpa, w->size,
+							   R.arch->window_base, R.arch->window_max,
+							   err);
+		else
+			r = runner_devices_set_window(&R.virtio, R.memory.fd, R.memory.gpa,
+						      R.memory.size, w->gpa, w->size, err);
 		break;
 	}
 	case RUNNER_MSG_DISK: {
@@ -448,6 +461,9 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 	for (uint32_t i = 0; i < R.shape.cpus; i++)
 		if (R.arch->vcpu_setup(R.kvm_fd, R.vm_fd, R.vcpus[i].fd, i, &b->entry, err) < 0)
 			runner_fail(err);
+	/* the vCPUs are set up, so the irqchip is initialised: the devices' interrupt lines */
+	if (runner_devices_connect_irqs(&R.virtio, err) < 0)
+		runner_fail(err);
 	if (R.arch->devices_new(&host, &R.devices) < 0) {
 		pvm_error_set(err, ENOMEM, "out of memory for devices");
 		runner_fail(err);
@@ -588,6 +604,8 @@ int main(int argc, char **argv)
 	runner_prepare(runner_msg_body(buf), TAKE_FD(fd), &err);
 	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
+	if (R.arch->virtio_irqfd)
+		runner_devices_set_irqs(&R.virtio, R.vm_fd, R.arch->virtio_irq_base);
 	for (;;) {
 		setup_recv(setup_boot_types, ELEMENTSOF(setup_boot_types), buf, &fd, &err);
 		if (((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT)

@@ -3,6 +3,7 @@
  * for a protected VM, without ACCESS_PLATFORM (its buffers must stay in the shared window);
  * queues go live only once their rings are checked against the window. */
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -15,9 +16,11 @@
 void pvm_virtio_mmio_init(pvm_virtio_mmio *m, const pvm_virtio_device_ops *ops, void *dev,
 			  const pvm_window *window, bool access_platform)
 {
-	*m = (pvm_virtio_mmio){
-		.ops = ops, .dev = dev, .window = *window, .access_platform = access_platform
-	};
+	*m = (pvm_virtio_mmio){ .ops = ops,
+				.dev = dev,
+				.window = *window,
+				.access_platform = access_platform,
+				.irq_fd = -1 };
 }
 
 static uint64_t offered_features(const pvm_virtio_mmio *m)
@@ -245,5 +248,10 @@ int pvm_virtio_mmio_serve(pvm_virtio_mmio *m, unsigned q, pvm_virtio_request_fn 
 
 void pvm_virtio_mmio_used(pvm_virtio_mmio *m)
 {
+	uint64_t one = 1;
+
 	m->interrupt_status |= VIRTIO_MMIO_INT_VRING;
+	/* EAGAIN: the counter is saturated, an interrupt is pending already */
+	if (m->irq_fd >= 0 && write(m->irq_fd, &one, sizeof(one)) < 0) {
+	}
 }

@@ -38,6 +38,8 @@ struct pvm_virtio_mmio {
 	void *dev;
 	pvm_window window;
 	bool access_platform; /* offer (and require) VIRTIO_F_ACCESS_PLATFORM */
+	int irq_fd; /* an eventfd (KVM_IRQFD) signalled for each used-buffer notification; -1:
+		     * none, the driver polls */
 
 	uint32_t device_features_sel, driver_features_sel;
 	uint64_t driver_features;
@@ -69,6 +71,6 @@ typedef int (*pvm_virtio_request_fn)(pvm_virtio_mmio *m, const pvm_vq_chain *c,
 int pvm_virtio_mmio_serve(pvm_virtio_mmio *m, unsigned q, pvm_virtio_request_fn handle,
 			  pvm_error *err);
 
-/* Tell the driver that requests completed (InterruptStatus used-buffer bit); the caller raises
- * the interrupt line if the platform has one. */
+/* Tell the driver that requests completed: the InterruptStatus used-buffer bit, and an edge on
+ * irq_fd when the platform has an interrupt line. */
 void pvm_virtio_mmio_used(pvm_virtio_mmio *m);

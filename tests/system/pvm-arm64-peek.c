@@ -1,11 +1,14 @@
 /* The host's attempt to read a VM's memory in the arm64 system test: finds the guest memory
  * file (guest_memfd or memfd) among a process's open files - pvmd holds it - maps it and
  * reads 8 bytes at OFFSET in a child process, so a fault ends the child, not the caller.
- * With --punch it tries to free the page at OFFSET instead (fallocate PUNCH_HOLE).
+ * With --punch it tries to free the page at OFFSET instead (fallocate PUNCH_HOLE). With
+ * --window it reads the shared window instead - the runner's mapping of its "pvm-window" memfd,
+ * the only guest memory the runner maps - through /proc/PID/mem, and looks for MARKER there.
  *
  *   pvm-arm64-peek PID OFFSET [--punch]
- * Prints "value 0x..." or "punched" (exit 0), "fault <signal>" or "refused <errno>" (exit 1),
- * or an error (exit 2). */
+ *   pvm-arm64-peek RUNNER_PID --window MARKER
+ * Prints "value 0x...", "punched" or "found" (exit 0), "fault <signal>", "refused <errno>" or
+ * "not found" (exit 1), or an error (exit 2). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +71,63 @@ static int open_guest_memory(const char *pid, char *ret_link, size_t link_len)
 	return fd;
 }
 
+/* The window's range in the runner's address space, from /proc/PID/maps. */
+static int find_window(const char *pid, uint64_t *ret_start, uint64_t *ret_end)
+{
+	char path[64], line[512];
+	FILE *f;
+	int r = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (r < 0 && fgets(line, sizeof(line), f))
+		if (strstr(line, "/memfd:pvm-window") &&
+		    sscanf(line, "%" SCNx64 "-%" SCNx64, ret_start, ret_end) == 2)
+			r = 0;
+	fclose(f);
+	return r;
+}
+
+static int peek_window(const char *pid, const char *marker)
+{
+	uint64_t start, end;
+	char path[64];
+	_cleanup_close_ int mem = -1;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t mlen = strlen(marker);
+	ssize_t n;
+	int r = find_window(pid, &start, &end);
+
+	if (r < 0) {
+		printf("error: no shared window mapped in process %s (%s)\n", pid, strerror(-r));
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/%s/mem", pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	buf = malloc(end - start);
+	if (mem < 0 || !buf) {
+		printf("error: %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	n = pread(mem, buf, end - start, (off_t)start);
+	if (n < 0) {
+		printf("refused %s reading the window (0x%" PRIx64 " bytes)\n", strerror(errno),
+		       end - start);
+		return 1;
+	}
+	for (ssize_t i = 0; i + (ssize_t)mlen <= n; i++)
+		if (memcmp(buf + i, marker, mlen) == 0) {
+			printf("found '%s' at window offset 0x%zx (the runner's mapping of "
+			       "/memfd:pvm-window, 0x%" PRIx64 " bytes, %zd read)\n",
+			       marker, (size_t)i, end - start, n);
+			return 0;
+		}
+	printf("not found: '%s' in %zd bytes of the window\n", marker, n);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	_cleanup_close_ int fd = -1;
@@ -77,8 +137,10 @@ int main(int argc, char **argv)
 	struct stat st;
 	pid_t child;
 
+	if (argc == 4 && strcmp(argv[2], "--window") == 0)
+		return peek_window(argv[1], argv[3]);
 	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "--punch") == 0)) {
-		fprintf(stderr, "usage: %s PID OFFSET [--punch]\n", argv[0]);
+		fprintf(stderr, "usage: %s PID OFFSET [--punch] | PID --window MARKER\n", argv[0]);
 		return 2;
 	}
 	offset = strtoull(argv[2], NULL, 0);

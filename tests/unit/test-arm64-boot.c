@@ -307,6 +307,21 @@ static pvm_exit_event mmio(pvm_arch_devices *dev, struct kvm_run *run, uint64_t 
 	return ev;
 }
 
+/* The runner's MMIO hand-off: claims the virtio slots' range only, answers reads. */
+static uint64_t virtio_seen;
+static bool test_virtio_mmio(void *userdata, uint64_t gpa, void *data, unsigned len, bool is_write,
+			     pvm_exit_event *ev)
+{
+	if (gpa < PVM_ARM64_VIRTIO_BASE ||
+	    gpa >= PVM_ARM64_VIRTIO_BASE + PVM_VIRTIO_SLOTS * PVM_ARM64_VIRTIO_STRIDE)
+		return false;
+	virtio_seen = gpa;
+	if (!is_write)
+		memcpy(data, "virt", 4);
+	ev->kind = PVM_EXIT_EVENT_CONTINUE;
+	return true;
+}
+
 static void test_exits(void)
 {
 	int input_left = 1;
@@ -365,6 +380,8 @@ static void test_exits(void)
 	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* the booted kernel cannot take it back */
 
 	/* no device: reads see all-ones, and the access is reported */
+	ev = mmio(dev, &run, PVM_ARM64_VIRTIO_BASE, false, 4, 0);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* without a runner hand-off */
 	ev = mmio(dev, &run, 0x12340000, false, 4, 0);
 	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO && strstr(ev.detail, "0x12340000"));
 	memcpy(&v, run.mmio.data, 4);
@@ -386,6 +403,96 @@ static void test_exits(void)
 	run.exit_reason = KVM_EXIT_FAIL_ENTRY;
 	assert(pvm_arm64_handle_exit(dev, -1, &run, &ev) == 0 && ev.kind == PVM_EXIT_EVENT_FATAL);
 	pvm_arm64_devices_free(dev);
+
+	/* with the runner's virtio slots: their accesses go to it, others stay unknown I/O */
+	host.mmio = test_virtio_mmio;
+	assert(pvm_arm64_devices_new(&host, &dev) == 0);
+	ev = mmio(dev, &run, PVM_ARM64_VIRTIO_BASE + PVM_ARM64_VIRTIO_STRIDE + 0x70, false, 4, 0);
+	assert(ev.kind == PVM_EXIT_EVENT_CONTINUE && memcmp(run.mmio.data, "virt", 4) == 0 &&
+	       virtio_seen == PVM_ARM64_VIRTIO_BASE + PVM_ARM64_VIRTIO_STRIDE + 0x70);
+	ev = mmio(dev, &run, 0x12340000, false, 4, 0);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO);
+	pvm_arm64_devices_free(dev);
+}
+
+/* The window's place: its own region below RAM on arm64 (whatever RAM's size), the top of RAM
+ * where the arch keeps it in the guest memory file; sizes checked either way. */
+static void test_window_place(void)
+{
+	pvm_arch below = { .name = "arm64",
+			   .window_base = PVM_ARM64_WINDOW_BASE,
+			   .window_max = PVM_ARM64_WINDOW_MAX };
+	pvm_arch top = { .name = "x86_64" };
+	pvm_memory_map map = { .ram_base = PVM_ARM64_RAM_BASE, .ram_size = 64 << 20 };
+	pvm_error err = {};
+	uint64_t gpa = 0;
+
+	assert(pvm_arch_window_place(&below, &map, 16 << 20, &gpa, NULL) == 0 &&
+	       gpa == PVM_ARM64_WINDOW_BASE);
+	assert(gpa + (16 << 20) <= map.ram_base); /* outside RAM */
+	assert(pvm_arch_window_place(&below, &map, PVM_ARM64_WINDOW_MAX + 4096, &gpa, &err) ==
+		   -EINVAL &&
+	       strstr(err.message, "at most 256 MiB"));
+	assert(pvm_arch_window_place(&top, &map, 2 << 20, &gpa, NULL) == 0 &&
+	       gpa == map.ram_base + map.ram_size - (2 << 20));
+	assert(pvm_arch_window_place(&top, &map, 33 << 20, &gpa, NULL) == -EINVAL);
+	assert(pvm_arch_window_place(&top, &map, 100, &gpa, NULL) == -EINVAL);
+}
+
+/* What pKVM pins: with guest_memfd RAM only the window, not RAM (the runner used to reserve
+ * twice RAM whatever the backing); with the fallback, RAM as well. */
+static void test_pinned_bytes(void)
+{
+	pvm_vm_shape s = { .protected_vm = true,
+			   .memory_bytes = 256 << 20,
+			   .cpus = 1,
+			   .window_bytes = 16 << 20,
+			   .guest_memfd = true };
+
+	assert(pvm_arm64_pinned_bytes(&s) == 16 << 20);
+	s.window_bytes = 0;
+	assert(pvm_arm64_pinned_bytes(&s) == 0);
+	s.guest_memfd = false;
+	assert(pvm_arm64_pinned_bytes(&s) >= 2 * s.memory_bytes);
+	s.window_bytes = 16 << 20;
+	assert(pvm_arm64_pinned_bytes(&s) >= 2 * s.memory_bytes + s.window_bytes);
+	s.protected_vm = false;
+	assert(pvm_arm64_pinned_bytes(&s) == 0);
+}
+
+/* With devices, the plan's device tree carries the window and one node per slot. */
+static void test_plan_boot_devices(void)
+{
+	uint8_t kernel[4096] = { 0 };
+	pvm_boot_input in = { .kernel = kernel,
+			      .kernel_len = sizeof(kernel),
+			      .format = PVM_PAYLOAD_RAW,
+			      .load_address = PVM_ARM64_RAM_BASE,
+			      .map = { .ram_base = PVM_ARM64_RAM_BASE, .ram_size = 16 << 20 },
+			      .cpus = 1,
+			      .window_gpa = PVM_ARM64_WINDOW_BASE,
+			      .window_size = 2 << 20,
+			      .virtio_slots = 2 };
+	pvm_boot_plan plan;
+	const void *fdt = NULL;
+
+	assert(pvm_arm64_plan_boot(&in, &plan, NULL) == 0);
+	for (size_t i = 0; i < plan.n_segments; i++)
+		if (strcmp(plan.segments[i].what, "device-tree") == 0)
+			fdt = plan.segments[i].data;
+	assert(fdt && fdt_path_offset(fdt, "/virtio_mmio@a001000") >= 0 &&
+	       fdt_path_offset(fdt, "/virtio_mmio@a002000") < 0 &&
+	       fdt_path_offset(fdt, "/reserved-memory/pvm-window@70000000") >= 0);
+	pvm_boot_plan_clear(&plan);
+	/* no devices: no window, no virtio nodes */
+	in.window_size = 0;
+	assert(pvm_arm64_plan_boot(&in, &plan, NULL) == 0);
+	for (size_t i = 0; i < plan.n_segments; i++)
+		if (strcmp(plan.segments[i].what, "device-tree") == 0)
+			fdt = plan.segments[i].data;
+	assert(fdt_path_offset(fdt, "/virtio_mmio@a000000") < 0 &&
+	       fdt_path_offset(fdt, "/reserved-memory") < 0);
+	pvm_boot_plan_clear(&plan);
 }
 
 int main(void)
@@ -398,6 +505,9 @@ int main(void)
 	test_plan_boot();
 	test_plan_firmware_boot();
 	test_exits();
+	test_window_place();
+	test_pinned_bytes();
+	test_plan_boot_devices();
 	printf("test-arm64-boot: ok\n");
 	return 0;
 }

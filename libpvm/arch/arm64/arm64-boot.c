@@ -175,6 +175,9 @@ static int plan_device_tree(const pvm_boot_input *in, uint64_t initrd_gpa, void 
 		.bootargs = !fw && in->params && in->params[0] ? in->params : NULL,
 		.initrd_start = fw ? 0 : initrd_gpa,
 		.initrd_end = fw ? 0 : initrd_gpa + (in->initrd ? in->initrd_len : 0),
+		.window_gpa = in->window_gpa,
+		.window_size = in->window_size,
+		.virtio_slots = in->window_size ? in->virtio_slots : 0,
 	    },
 	    ret, ret_len, err);
 }
@@ -241,6 +244,19 @@ static int plan_firmware_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm
 	snprintf(plan->format, sizeof(plan->format), "pvm-fw");
 	plan->entry = (pvm_vcpu_entry){ .pc = base, .arg = { dtb_gpa } };
 	return 0;
+}
+
+uint64_t pvm_arm64_pinned_bytes(const pvm_vm_shape *shape)
+{
+	uint64_t bytes = shape->window_bytes;
+
+	if (!shape->protected_vm)
+		return 0;
+	/* the fallback's RAM is pinned page by page on top of its own mlock, plus slack for what
+	 * pKVM pins besides */
+	if (!shape->guest_memfd)
+		bytes += 2 * shape->memory_bytes + (64ULL << 20);
+	return bytes;
 }
 
 /* Kernel (or raw payload), initrd and device tree as boot segments; x0 = device tree. */

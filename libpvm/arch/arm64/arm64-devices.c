@@ -1,6 +1,7 @@
 /* The devices of pvm's arm64 guest machine and the decoding of vCPU exits: the 8250 console
- * UART on MMIO, the control page (READY, stop request, pvm-fw's verdict) and PSCI system events.
- * Registers and meanings: arm64-layout.h and docs/guest-interface.md. Plain C on struct kvm_run. */
+ * UART on MMIO, the control page (READY, stop request, pvm-fw's verdict), PSCI system events,
+ * and the hand-off of other MMIO to the runner's virtio-mmio slots. Registers and meanings:
+ * arm64-layout.h and docs/guest-interface.md. Plain C on struct kvm_run. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -114,6 +115,9 @@ static void mmio(pvm_arch_devices *d, struct kvm_run *run, pvm_exit_event *ev)
 		uart_access(d, run, addr - PVM_ARM64_UART_BASE, ev);
 	} else if (in_range(addr, len, PVM_ARM64_CONTROL_BASE, PVM_ARM64_CONTROL_SIZE)) {
 		control_access(d, run, addr - PVM_ARM64_CONTROL_BASE, ev);
+	} else if (d->host.mmio && d->host.mmio(d->host.userdata, addr, run->mmio.data, len,
+						run->mmio.is_write, ev)) {
+		/* a virtio-mmio slot: the runner's device model answered */
 	} else {
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, len);

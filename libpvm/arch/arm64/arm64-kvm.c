@@ -225,13 +225,12 @@ static int arm64_guest_memfd_needs_mapping(int kvm_fd, const pvm_vm_shape *shape
 	return 0;
 }
 
-/* pKVM pins every page a protected guest touches and charges it to the VMM's locked memory
- * (RLIMIT_MEMLOCK), on top of any mlock of the same pages; the runner gives up CAP_IPC_LOCK
- * before the guest runs, so make room now, while it still may. */
+/* pKVM charges the pages it pins to the VMM's locked memory (pvm_arm64_pinned_bytes()); the
+ * runner gives up CAP_IPC_LOCK before the guest runs, so make room now, while it still may. */
 static int arm64_reserve_pinned_memory(const pvm_vm_shape *shape, pvm_error *err)
 {
 	struct rlimit rl;
-	rlim_t need = 2 * shape->memory_bytes + (64ULL << 20);
+	rlim_t need = pvm_arm64_pinned_bytes(shape);
 
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		return pvm_error_set(err, errno, "getrlimit(RLIMIT_MEMLOCK): %m");
@@ -281,6 +280,12 @@ const pvm_arch pvm_arch_arm64 = {
 	.devices_new = pvm_arm64_devices_new,
 	.devices_free = pvm_arm64_devices_free,
 	.handle_exit = pvm_arm64_handle_exit,
+	.virtio_mmio_base = PVM_ARM64_VIRTIO_BASE,
+	.virtio_mmio_stride = PVM_ARM64_VIRTIO_STRIDE,
+	.virtio_irqfd = true,
+	.virtio_irq_base = PVM_ARM64_VIRTIO_SPI,
+	.window_base = PVM_ARM64_WINDOW_BASE,
+	.window_max = PVM_ARM64_WINDOW_MAX,
 	.run_ioctls = NULL, /* exits are decoded from kvm_run alone */
 	.n_run_ioctls = 0,
 };

@@ -29,6 +29,17 @@
 #define PVM_ARM64_FW_VERDICT_MAGIC 0x46570000 /* "FW" in the high half, the verdict below */
 #define PVM_ARM64_FW_VERDICT_MASK 0xffff
 
+/* virtio-mmio: PVM_VIRTIO_SLOTS slots of PVM_ARM64_VIRTIO_STRIDE bytes (registers in the
+ * first 0x200), slot n raising SPI PVM_ARM64_VIRTIO_SPI + n (edge-triggered, INTID 32 + SPI). */
+#define PVM_ARM64_VIRTIO_BASE 0x0a000000
+#define PVM_ARM64_VIRTIO_STRIDE 0x1000
+#define PVM_ARM64_VIRTIO_SPI 16
+
+/* The shared window: a memslot of ordinary memory of its own, below RAM, the only guest memory
+ * the device model reaches; the guest's restricted-dma-pool. */
+#define PVM_ARM64_WINDOW_BASE 0x70000000ULL
+#define PVM_ARM64_WINDOW_MAX (256ULL << 20) /* up to RAM's base */
+
 /* RAM starts at 2 GiB; the Image goes to its first 2 MiB-aligned address + text_offset. */
 #define PVM_ARM64_RAM_BASE 0x80000000ULL
 

@@ -49,6 +49,11 @@ int pvm_arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *
 				uint64_t *ret, pvm_error *err);
 int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *ret, pvm_error *err);
 
+/* The locked memory (RLIMIT_MEMLOCK) a protected VM's runner needs: pKVM pins, and charges to
+ * the VMM, every page a protected guest touches in a memslot that is not guest_memfd - the
+ * shared window always, RAM too when it is the memfd fallback. 0 for other VMs. */
+uint64_t pvm_arm64_pinned_bytes(const pvm_vm_shape *shape);
+
 /* ---- Devices and exits (arm64-devices.c) ---- */
 
 int pvm_arm64_devices_new(const pvm_device_host *host, pvm_arch_devices **ret);
