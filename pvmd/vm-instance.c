@@ -171,7 +171,7 @@ static void vm_config_copy_free(pvm_config *c)
 
 /* A disk's fd must be a regular file or block device, writable when the disk is; reading it
  * (and its digest) is the runner's job before boot, off pvmd's event loop. */
-static int vm_disk_check(const pvm_disk *d, size_t i, int fd, pvm_error *err)
+int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err)
 {
 	struct stat st;
 	int fl;
@@ -233,7 +233,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
 		vm->disk_fds[i] = -1;
 	for (size_t i = 0; i < cfg->n_disks; i++) {
-		int r = vm_disk_check(&cfg->disks[i], i, opts->disk_fds[i], err);
+		int r = vm_instance_check_disk(&cfg->disks[i], i, opts->disk_fds[i], err);
 		if (r < 0)
 			return r;
 		vm->disk_fds[i] = fcntl(opts->disk_fds[i], F_DUPFD_CLOEXEC, 3);

@@ -50,6 +50,10 @@ typedef struct vm_instance_callbacks {
 	void (*console)(vm_instance *vm, const void *data, size_t len, void *userdata);
 } vm_instance_callbacks;
 
+/* Whether fd can back disk i of a config (regular file or block device, open for reading, and
+ * for writing unless the disk is read-only); never reads it. */
+int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err);
+
 /* The instance watches its runner with a pidfd child source, for which sd-event needs SIGCHLD
  * blocked: vm_instance_new blocks it in the calling thread. */
 int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
