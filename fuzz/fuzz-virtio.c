@@ -13,6 +13,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 
+#include "virtio-fuzz.h"
 #include "virtio/virtio-blk.h"
 #include "virtio/virtio-vsock.h"
 
@@ -105,16 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w32(&m, VIRTIO_MMIO_STATUS, 0xf);
 
 	/* then whatever the rest of the input says: (offset, value) register writes and reads */
-	for (size_t i = 2 + n; i + 5 <= size; i += 5) {
-		uint64_t off = (uint64_t)(data[i] | (data[i + 1] & 1) << 8);
-		uint32_t v;
-		memcpy(&v, data + i + 1, 4);
-		if (data[i + 1] & 2) {
-			uint64_t r;
-			pvm_virtio_mmio_read(&m, off, &r, 1u << (data[i + 1] >> 6 & 3), &err);
-		} else
-			w32(&m, off & ~3ull, v);
-	}
+	fuzz_virtio_registers(&m, data + 2 + n, size - 2 - n);
 	w32(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	if (use_vsock) {
 		w32(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 1);

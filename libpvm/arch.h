@@ -70,6 +70,12 @@ typedef struct pvm_boot_input {
 	pvm_memory_map map;
 	uint32_t cpus;
 	uint64_t window_size; /* bytes at the top of RAM shared with devices; 0: no devices */
+	/* Boot through pvm-fw (arm64 only; NULL: boot the kernel directly): the firmware image
+	 * and the signed descriptor it checks, placed where docs/pvm-fw.md says. */
+	const uint8_t *firmware;
+	size_t firmware_len;
+	const uint8_t *descriptor;
+	size_t descriptor_len;
 } pvm_boot_input;
 
 #define PVM_BOOT_SEGMENTS_MAX 16
@@ -99,6 +105,10 @@ enum pvm_exit_event_kind {
 	PVM_EXIT_EVENT_PROTECTION_VIOLATION, /* the guest touched memory it may not (memory fault)
 					      */
 	PVM_EXIT_EVENT_FATAL, /* an exit the engine cannot handle: fatal, detail says */
+	/* pvm-fw verified the payload and boots it (code 0): the VM goes on */
+	PVM_EXIT_EVENT_FW_VERIFIED,
+	/* pvm-fw refused the payload (code: its verdict, 1 or more): the VM ends */
+	PVM_EXIT_EVENT_PAYLOAD_REFUSED,
 };
 
 #define PVM_EXIT_DETAIL_MAX 256
@@ -106,6 +116,7 @@ typedef struct pvm_exit_event {
 	enum pvm_exit_event_kind kind;
 	const uint8_t *console; /* PVM_EXIT_EVENT_CONSOLE: valid until the next handle_exit */
 	size_t console_len;
+	uint32_t code; /* PVM_EXIT_EVENT_FW_VERIFIED, _PAYLOAD_REFUSED: the firmware's verdict */
 	char detail[PVM_EXIT_DETAIL_MAX]; /* for people: exit reason, registers, address */
 } pvm_exit_event;
 
@@ -133,9 +144,10 @@ typedef struct pvm_arch {
 	int (*memory_map)(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err);
 
 	/* KVM_CREATE_VM type for this VM on this host; fails when the config asks for protection
-	 * the host cannot give. `sys` holds only the system-wide caps. */
-	int (*vm_type)(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
-		       pvm_error *err);
+	 * the host cannot give. `sys` holds only the system-wide caps; kvm_fd is /dev/kvm, open
+	 * (the runner opens no file once its jail is built). */
+	int (*vm_type)(int kvm_fd, const pvm_vm_shape *shape, const pvm_host_caps *sys,
+		       unsigned long *ret, pvm_error *err);
 
 	/* guest_memfd flags to ask for on this VM: the strongest the host offers that still lets
 	 * pvmd load the payload (x86 default VM: MMAP|INIT_SHARED). -EOPNOTSUPP if none works. */

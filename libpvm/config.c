@@ -1,6 +1,7 @@
 /* The VM config: strict parsing of pvm-config(5) JSON into a pvm_config, the same checks for
  * configs built in C, and the way back to JSON. One member table drives parsing and refuses
  * unknown keys; pvm_config_validate() holds the rules that do not depend on JSON. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -62,12 +63,43 @@ bool pvm_name_is_valid(const char *name)
 	return true;
 }
 
+bool pvm_ifname_is_valid(const char *name)
+{
+	size_t n = name ? strnlen(name, PVM_IFNAME_MAX + 1) : 0;
+
+	if (n == 0 || n > PVM_IFNAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 0x7f ||
+		    strchr("/:", name[i]))
+			return false;
+	return true;
+}
+
+void pvm_config_net_mac(const pvm_config *cfg, uint8_t ret[PVM_MAC_LEN])
+{
+	/* FNV-1a 64 of the name: stable across builds and hosts, spread over the 46 free bits */
+	uint64_t h = 14695981039346656037ull;
+
+	if (cfg->net.has_mac) {
+		memcpy(ret, cfg->net.mac, PVM_MAC_LEN);
+		return;
+	}
+	for (const char *p = cfg->name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	for (size_t i = 0; i < PVM_MAC_LEN; i++)
+		ret[i] = (uint8_t)(h >> (8 * i));
+	ret[0] = (uint8_t)((ret[0] & ~1u) | 2u); /* unicast, locally administered */
+}
+
 pvm_config *pvm_config_free(pvm_config *cfg)
 {
 	if (cfg) {
 		free(cfg->kernel);
 		free(cfg->initrd);
 		free(cfg->params);
+		free(cfg->firmware);
+		free(cfg->descriptor);
 		free(cfg);
 	}
 	return NULL;
@@ -141,6 +173,40 @@ static int check_path(const char *path, const char *origin, const char *jpath, b
 	return 0;
 }
 
+/* pvm-fw boots only the payload its descriptor signs, with the command line it signs: a config
+ * that names one without the other, or a command line of its own, would not mean what it says. */
+static int validate_firmware(const pvm_config *cfg, const char *origin, bool check_files,
+			     pvm_error *err)
+{
+	if (cfg->firmware && !pvm_name_is_valid(cfg->firmware))
+		return pvm_json_error(err, EINVAL, origin, "$.firmware",
+				      "expected the name of an installed firmware (1 to %d "
+				      "characters of [A-Za-z0-9._-], no path), got \"%.64s\"",
+				      PVM_NAME_MAX, cfg->firmware);
+	if (cfg->firmware && !cfg->descriptor)
+		return pvm_json_error(err, EINVAL, origin, "$.descriptor",
+				      "missing (a VM booting through firmware \"%s\" needs the "
+				      "signed descriptor: pvmctl payload sign)",
+				      cfg->firmware);
+	if (cfg->descriptor && !cfg->firmware)
+		return pvm_json_error(err, EINVAL, origin, "$.firmware",
+				      "missing (a descriptor is checked by the firmware that "
+				      "\"firmware\" names)");
+	if (!cfg->firmware)
+		return 0;
+	if (cfg->params)
+		return pvm_json_error(err, EINVAL, origin, "$.params",
+				      "not allowed with \"firmware\": the firmware boots the "
+				      "command line the descriptor signs (pvmctl payload sign "
+				      "--cmdline)");
+	if (cfg->payload_format == PVM_PAYLOAD_RAW || cfg->payload_format == PVM_PAYLOAD_PVH_ELF)
+		return pvm_json_error(err, EINVAL, origin, "$.payload_format",
+				      "\"%s\" cannot boot through firmware: pvm-fw boots an arm64 "
+				      "Linux Image (\"linux\" or \"auto\")",
+				      pvm_payload_format_to_string(cfg->payload_format));
+	return check_path(cfg->descriptor, origin, "$.descriptor", check_files, err);
+}
+
 int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_files, pvm_error *err)
 {
 	int r;
@@ -208,6 +274,20 @@ int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_fi
 				      "expected an integer from 0 to %llu, got %llu",
 				      (unsigned long long)PVM_LOAD_ADDRESS_MAX,
 				      (unsigned long long)cfg->load_address);
+	if (cfg->net.enabled && cfg->net.has_mac &&
+	    ((cfg->net.mac[0] & 1) || !memcmp(cfg->net.mac, "\0\0\0\0\0\0", PVM_MAC_LEN)))
+		return pvm_json_error(
+		    err, EINVAL, origin, "$.net.mac",
+		    "expected a unicast address other than 00:00:00:00:00:00 (the "
+		    "first byte even)");
+	if (cfg->net.enabled && cfg->net.bridge[0] && !pvm_ifname_is_valid(cfg->net.bridge))
+		return pvm_json_error(err, EINVAL, origin, "$.net.bridge",
+				      "expected an interface name of 1 to %d characters without "
+				      "'/', ':' or white space",
+				      PVM_IFNAME_MAX);
+	r = validate_firmware(cfg, origin, check_files, err);
+	if (r < 0)
+		return r;
 	if (cfg->boot_timeout_ms > PVM_BOOT_TIMEOUT_MS_MAX)
 		return pvm_json_error(err, ERANGE, origin, "$.boot_timeout_ms",
 				      "expected an integer from 0 to %d, got %u",
@@ -278,6 +358,20 @@ static int parse_params(json_object *v, const char *origin, const char *path, vo
 {
 	return parse_string_into(v, PVM_PARAMS_MAX, origin, path,
 				 &((struct parse_state *)userdata)->cfg->params, err);
+}
+
+static int parse_firmware(json_object *v, const char *origin, const char *path, void *userdata,
+			  pvm_error *err)
+{
+	return parse_string_into(v, PVM_NAME_MAX, origin, path,
+				 &((struct parse_state *)userdata)->cfg->firmware, err);
+}
+
+static int parse_descriptor(json_object *v, const char *origin, const char *path, void *userdata,
+			    pvm_error *err)
+{
+	return parse_string_into(v, PATH_MAX - 1, origin, path,
+				 &((struct parse_state *)userdata)->cfg->descriptor, err);
 }
 
 static int parse_u32(json_object *v, uint32_t min, uint32_t max, const char *origin,
@@ -474,6 +568,57 @@ static int parse_window_mib(json_object *v, const char *origin, const char *path
 			 &((struct parse_state *)userdata)->cfg->window_mib, err);
 }
 
+static unsigned hex_digit(char c)
+{
+	return isdigit((unsigned char)c) ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* "52:54:00:12:34:56": six pairs of hex digits separated by colons. */
+static int parse_net_mac(json_object *v, const char *origin, const char *path, void *userdata,
+			 pvm_error *err)
+{
+	pvm_net *net = userdata;
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+
+	for (size_t i = 0; i < PVM_MAC_LEN; i++) {
+		const char *p = s + 3 * i;
+		if (strlen(s) != 17 || !isxdigit((unsigned char)p[0]) ||
+		    !isxdigit((unsigned char)p[1]) || (i < PVM_MAC_LEN - 1 && p[2] != ':'))
+			return pvm_json_error(err, EINVAL, origin, path,
+					      "expected a MAC address like \"52:54:00:12:34:56\"");
+		net->mac[i] = (uint8_t)(hex_digit(p[0]) << 4 | hex_digit(p[1]));
+	}
+	net->has_mac = true;
+	return 0;
+}
+
+static int parse_net_bridge(json_object *v, const char *origin, const char *path, void *userdata,
+			    pvm_error *err)
+{
+	pvm_net *net = userdata;
+	const char *s;
+	int r = pvm_json_get_string(v, 1, PVM_IFNAME_MAX, origin, path, &s, err);
+
+	if (r >= 0)
+		snprintf(net->bridge, sizeof(net->bridge), "%s", s);
+	return r;
+}
+
+static const pvm_json_member net_members[] = {
+	{ "mac", parse_net_mac },
+	{ "bridge", parse_net_bridge },
+};
+
+static int parse_net(json_object *v, const char *origin, const char *path, void *userdata,
+		     pvm_error *err)
+{
+	pvm_net *net = &((struct parse_state *)userdata)->cfg->net;
+
+	net->enabled = true;
+	return pvm_json_parse_members(v, net_members, ELEMENTSOF(net_members), origin, path, net,
+				      err);
+}
+
 /* pvm-config(5) lists these in the same order. */
 static const pvm_json_member config_members[] = {
 	{ "name", parse_name },
@@ -493,6 +638,9 @@ static const pvm_json_member config_members[] = {
 	{ "disks", parse_disks },
 	{ "vsock", parse_vsock },
 	{ "window_mib", parse_window_mib },
+	{ "firmware", parse_firmware },
+	{ "descriptor", parse_descriptor },
+	{ "net", parse_net },
 };
 
 int pvm_config_parse(const char *json, size_t len, const char *origin, bool check_files,
@@ -626,6 +774,23 @@ int pvm_config_to_json(const pvm_config *cfg, char **ret)
 		r |= add(obj, "vsock", json_object_new_boolean(cfg->vsock));
 	if (pvm_config_has_devices(cfg))
 		r |= add(obj, "window_mib", json_object_new_int64(cfg->window_mib));
+	if (cfg->firmware)
+		r |= add(obj, "firmware", json_object_new_string(cfg->firmware));
+	if (cfg->descriptor)
+		r |= add(obj, "descriptor", json_object_new_string(cfg->descriptor));
+	if (cfg->net.enabled) {
+		json_object *net = json_object_new_object();
+		char mac[18];
+		r |= add(obj, "net", net);
+		if (net && cfg->net.has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", cfg->net.mac[0],
+				 cfg->net.mac[1], cfg->net.mac[2], cfg->net.mac[3], cfg->net.mac[4],
+				 cfg->net.mac[5]);
+			r |= add(net, "mac", json_object_new_string(mac));
+		}
+		if (net && cfg->net.bridge[0])
+			r |= add(net, "bridge", json_object_new_string(cfg->net.bridge));
+	}
 	if (r != 0)
 		return -ENOMEM;
 

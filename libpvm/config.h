@@ -36,6 +36,17 @@ typedef struct pvm_disk {
 	uint8_t sha256[32];
 } pvm_disk;
 
+#define PVM_IFNAME_MAX 15 /* a Linux interface name: IFNAMSIZ - 1 */
+#define PVM_MAC_LEN 6
+
+/* The VM's network: a virtio-net device on a tap pvmd creates (pvm-config(5) "net"). */
+typedef struct pvm_net {
+	bool enabled;
+	bool has_mac;			 /* else derived from the VM's name (pvm_config_net_mac) */
+	uint8_t mac[PVM_MAC_LEN];	 /* a unicast address */
+	char bridge[PVM_IFNAME_MAX + 1]; /* the bridge the tap joins; "" for none */
+} pvm_net;
+
 enum pvm_memory_backing {
 	/* guest_memfd only; the VM does not start without it (the default for protected VMs). */
 	PVM_MEMORY_BACKING_GUEST_MEMFD,
@@ -78,13 +89,31 @@ typedef struct pvm_config {
 	size_t n_disks;
 	bool vsock;	     /* a virtio-vsock device; its guest CID is pvmd's to assign */
 	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64) */
+	/* Boot through pvm-fw (arm64): the name of a firmware installed in pvmd's firmware
+	 * directory (<name>.img; never a path), and the signed descriptor's path, which like the
+	 * kernel comes as a descriptor the caller opened. Both or neither. */
+	char *firmware;
+	char *descriptor;
+	/* The firmware's identity (SHA-256 of its built-in public key), which pvmd reads from the
+	 * image it loads: never from JSON. */
+	bool has_firmware_identity;
+	uint8_t firmware_identity[32];
+	pvm_net net;
 } pvm_config;
 
 /* Does the VM have virtio devices (and so a shared window)? */
 static inline bool pvm_config_has_devices(const pvm_config *cfg)
 {
-	return cfg->n_disks > 0 || cfg->vsock;
+	return cfg->n_disks > 0 || cfg->vsock || cfg->net.enabled;
 }
+
+/* The guest's MAC address: the config's, or one derived from the VM's name, the same on every
+ * host and every start (locally administered, unicast). */
+void pvm_config_net_mac(const pvm_config *cfg, uint8_t ret[PVM_MAC_LEN]);
+
+/* A name Linux accepts for a network interface: 1 to 15 bytes, no '/', ':' or white space,
+ * not "." or "..". */
+bool pvm_ifname_is_valid(const char *name);
 
 /* A config with every default set and no name or kernel yet (so not yet valid): for building a
  * config in C, followed by pvm_config_validate(). */

@@ -320,29 +320,39 @@ static int payloads_prefixes(json_object *v, const char *origin, const char *pat
 			      &ctx->rule->path_prefixes, err);
 }
 
-static int payloads_sha256(json_object *v, const char *origin, const char *path, void *u,
-			   pvm_error *err)
+/* A list of SHA-256 digests in hex into a fresh array (replacing one a previous file set). */
+static int parse_digest_list(json_object *v, const char *origin, const char *path,
+			     uint8_t (**digests)[32], size_t *n_digests, pvm_error *err)
 {
-	struct rule *rule = ((struct parse_ctx *)u)->rule;
 	size_t n;
 	int r = pvm_json_get_array(v, 0, PVM_POLICY_LIST_MAX, origin, path, &n, err);
 
 	if (r < 0)
 		return r;
-	rule->has_digests = true;
-	rule->digests = calloc(n ? n : 1, sizeof(*rule->digests));
-	if (!rule->digests)
+	free(*digests);
+	*n_digests = 0;
+	*digests = calloc(n ? n : 1, sizeof(**digests));
+	if (!*digests)
 		return OOM(origin);
 	for (size_t i = 0; i < n; i++) {
 		char child[PVM_JSON_PATH_MAX];
 		pvm_json_path_index(child, path, i);
-		r = pvm_json_get_hex(json_object_array_get_idx(v, i), rule->digests[i], 32, origin,
+		r = pvm_json_get_hex(json_object_array_get_idx(v, i), (*digests)[i], 32, origin,
 				     child, err);
 		if (r < 0)
 			return r;
-		rule->n_digests++;
+		(*n_digests)++;
 	}
 	return 0;
+}
+
+static int payloads_sha256(json_object *v, const char *origin, const char *path, void *u,
+			   pvm_error *err)
+{
+	struct rule *rule = ((struct parse_ctx *)u)->rule;
+
+	rule->has_digests = true;
+	return parse_digest_list(v, origin, path, &rule->digests, &rule->n_digests, err);
 }
 
 static const pvm_json_member payloads_members[] = {
@@ -355,6 +365,40 @@ static int rule_payloads(json_object *v, const char *origin, const char *path, v
 {
 	return pvm_json_parse_members(v, payloads_members, ELEMENTSOF(payloads_members), origin,
 				      path, u, err);
+}
+
+static int check_bridge_pattern(const char *s, const char *origin, const char *path,
+				struct parse_ctx *ctx, pvm_error *err)
+{
+	/* a pattern, so wildcards pass; what no interface name could hold does not */
+	if (strlen(s) > PVM_IFNAME_MAX || strpbrk(s, "/: \t\n"))
+		return pvm_json_error(err, EINVAL, origin, path,
+				      "expected a bridge name or pattern of at most %d characters "
+				      "without '/', ':' or white space, got \"%s\"",
+				      PVM_IFNAME_MAX, s);
+	return 0;
+}
+
+static int network_bridges(json_object *v, const char *origin, const char *path, void *u,
+			   pvm_error *err)
+{
+	struct parse_ctx *ctx = u;
+	return parse_str_list(v, PATTERN_MAX, origin, path, check_bridge_pattern, ctx,
+			      &ctx->rule->bridges, err);
+}
+
+static const pvm_json_member network_members[] = {
+	{ "bridges", network_bridges },
+};
+
+static int rule_network(json_object *v, const char *origin, const char *path, void *u,
+			pvm_error *err)
+{
+	struct parse_ctx *ctx = u;
+
+	ctx->rule->network = true;
+	return pvm_json_parse_members(v, network_members, ELEMENTSOF(network_members), origin, path,
+				      u, err);
 }
 
 static int limit_field(json_object *v, const char *origin, const char *path, uint64_t max,
@@ -411,7 +455,7 @@ static int rule_limits(json_object *v, const char *origin, const char *path, voi
 static const pvm_json_member rule_members[] = {
 	{ "who", rule_who },	   { "actions", rule_actions }, { "vms", rule_vms },
 	{ "effect", rule_effect }, { "debug", rule_debug },	{ "payloads", rule_payloads },
-	{ "limits", rule_limits },
+	{ "limits", rule_limits }, { "network", rule_network },
 };
 
 static int parse_rule(json_object *v, const char *origin, const char *path, struct parse_ctx *ctx,
@@ -433,15 +477,16 @@ static int parse_rule(json_object *v, const char *origin, const char *path, stru
 		return pvm_json_error(err, EINVAL, origin, path, "missing key \"vms\"");
 	create_options = json_object_object_get_ex(v, "debug", NULL) ||
 			 json_object_object_get_ex(v, "payloads", NULL) ||
-			 json_object_object_get_ex(v, "limits", NULL);
+			 json_object_object_get_ex(v, "limits", NULL) ||
+			 json_object_object_get_ex(v, "network", NULL);
 	if (create_options && rule->deny)
 		return pvm_json_error(err, EINVAL, origin, path,
-				      "\"debug\", \"payloads\" and \"limits\" only belong in allow "
-				      "rules");
+				      "\"debug\", \"payloads\", \"limits\" and \"network\" only "
+				      "belong in allow rules");
 	if (create_options && !(rule->actions & (1u << PVM_ACTION_CREATE)))
 		return pvm_json_error(err, EINVAL, origin, path,
-				      "\"debug\", \"payloads\" and \"limits\" only belong in rules "
-				      "whose actions include \"create\"");
+				      "\"debug\", \"payloads\", \"limits\" and \"network\" only "
+				      "belong in rules whose actions include \"create\"");
 	return 0;
 }
 
@@ -515,12 +560,43 @@ static int top_memory(json_object *v, const char *origin, const char *path, void
 				      u, err);
 }
 
+static int firmware_protected_requires(json_object *v, const char *origin, const char *path,
+				       void *u, pvm_error *err)
+{
+	return pvm_json_get_bool(
+	    v, origin, path, &((struct parse_ctx *)u)->policy->protected_requires_signed_payload,
+	    err);
+}
+
+static int firmware_identities(json_object *v, const char *origin, const char *path, void *u,
+			       pvm_error *err)
+{
+	pvm_policy *p = ((struct parse_ctx *)u)->policy;
+
+	p->has_firmware_identities = true;
+	return parse_digest_list(v, origin, path, &p->firmware_identities,
+				 &p->n_firmware_identities, err);
+}
+
+static const pvm_json_member firmware_members[] = {
+	{ "protected_requires_signed_payload", firmware_protected_requires },
+	{ "identities", firmware_identities },
+};
+
+static int top_firmware(json_object *v, const char *origin, const char *path, void *u,
+			pvm_error *err)
+{
+	return pvm_json_parse_members(v, firmware_members, ELEMENTSOF(firmware_members), origin,
+				      path, u, err);
+}
+
 /* pvm-policy(5) documents these in this order. Top-level settings from a later file replace
  * those of an earlier file key by key; rules accumulate. */
 static const pvm_json_member top_members[] = {
 	{ "rules", top_rules },
 	{ "limits", top_limits },
 	{ "memory", top_memory },
+	{ "firmware", top_firmware },
 };
 
 /* Add one file's text to `p`: its rules go after those already there. */

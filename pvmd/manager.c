@@ -17,7 +17,9 @@
 
 #include "bus-client.h"
 #include "caller-fd.h"
+#include "firmware.h"
 #include "pvmd.h"
+#include "runner-pool.h"
 #include "worker.h"
 
 static void config_reader_free(config_reader *cr);
@@ -43,6 +45,7 @@ int manager_new(pvmd_manager **ret)
 	m->use_polkit = true;
 	m->use_machined = true;
 	m->bus_reconnect_usec = 60 * 1000 * 1000ULL;
+	m->firmware_dir = PVM_FIRMWARE_DIR_DEFAULT;
 	*ret = m;
 	return 0;
 }
@@ -67,6 +70,7 @@ pvmd_manager *manager_free(pvmd_manager *m)
 		m->vms = vm->next;
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
+	runner_pool_free(m->pool); /* kills the runners that had no VM yet */
 	sd_event_source_disable_unref(m->shutdown_timer);
 	sd_bus_slot_unref(m->restart_query);
 	pvmd_fdstore_release_unclaimed(&m->fdstore);
@@ -103,12 +107,42 @@ int manager_reload(pvmd_manager *m)
 
 	sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
 	r = manager_load_policy(m);
+	/* waiting runners were exec'd from the runner binary as it was: new ones take over */
+	runner_pool_flush(m->pool);
 	sd_notify(false, "READY=1");
 	manager_update_status(m);
 	if (r < 0)
 		log_error("Policy reload failed; the previous policy stays in force");
 	else
 		log_info("Policy reloaded");
+	return r;
+}
+
+static void pool_failed(const char *message, void *userdata)
+{
+	log_warning("The runner pool stops refilling until the next start: %s", message);
+}
+
+int manager_start_pool(pvmd_manager *m)
+{
+	runner_pool_options o = {
+		.runner_path = m->runner_path,
+		.ids = { .runner_uid = m->runner_uid,
+			 .runner_gid = m->runner_gid,
+			 .uid_base = m->runner_uid_first,
+			 .uid_count = m->runner_uid_count },
+		.size = m->runner_pool_size,
+		.failed = pool_failed,
+		.userdata = m,
+	};
+	pvm_error err = { 0 };
+	int r;
+
+	if (m->runner_pool_size == 0)
+		return 0;
+	r = runner_pool_new(m->event, &o, &m->pool, &err);
+	if (r < 0)
+		log_error("Cannot set up the runner pool: %s", err.message);
 	return r;
 }
 
@@ -270,7 +304,7 @@ typedef struct create_options {
 	int tie;
 	int disk_fds[PVM_DISKS_MAX]; /* the caller's, owned by the message */
 	size_t n_disk_fds;
-	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
+	pvmd_payload_fds payload; /* the caller's, owned by the message; -1: not given */
 } create_options;
 
 /* disk_fds: "ah", one descriptor per config disk, in order */
@@ -317,15 +351,17 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
 		else if (strcmp(key, "kernel_fd") == 0)
-			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.kernel);
 		else if (strcmp(key, "initrd_fd") == 0)
-			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.initrd);
+		else if (strcmp(key, "descriptor_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.descriptor);
 		else if (strcmp(key, "disk_fds") == 0)
 			r = read_disk_fds(msg, o, error);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 						 "Unknown option '%s' (known: name, start, tie, "
-						 "kernel_fd, initrd_fd, disk_fds)",
+						 "kernel_fd, initrd_fd, descriptor_fd, disk_fds)",
 						 key);
 		if (sd_bus_error_is_set(error))
 			return r;
@@ -333,7 +369,7 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b, kernel_fd: h, initrd_fd: h, disk_fds: ah)",
+			    "tie: b, kernel_fd: h, initrd_fd: h, descriptor_fd: h, disk_fds: ah)",
 			    key);
 		if (r < 0)
 			return r;
@@ -347,18 +383,19 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 }
 
 /* A payload descriptor must be one pvmd can copy; checked before anything is read. */
-static int check_payload_fd(const char *option, int fd, const char *config_path,
-			    sd_bus_error *error)
+static int check_payload_fd(const char *what, int fd, const char *config_path, sd_bus_error *error)
 {
 	enum caller_fd_kind kind;
 	pvm_error err = { 0 };
+	char option[32];
 
 	if (fd < 0)
 		return 0;
+	snprintf(option, sizeof(option), "%s_fd", what);
 	if (!config_path)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-					 "Option %s is given but the config names no %.6s", option,
-					 option);
+					 "Option %s is given but the config names no %s", option,
+					 what);
 	if (caller_fd_classify(fd, true, &kind, &err) < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 					 "Option %s: %s (pass a regular file opened for reading)",
@@ -468,7 +505,7 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	create_options o = { .kernel_fd = -1, .initrd_fd = -1 };
+	create_options o = { .payload = { .kernel = -1, .initrd = -1, .descriptor = -1 } };
 	pvm_error err = { 0 };
 	pvmd_vm *vm = NULL;
 	int r;
@@ -515,9 +552,12 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
 	if (r >= 0)
-		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
+		r = check_payload_fd("kernel", o.payload.kernel, vm->cfg->kernel, error);
 	if (r >= 0)
-		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+		r = check_payload_fd("initrd", o.payload.initrd, vm->cfg->initrd, error);
+	if (r >= 0)
+		r = check_payload_fd("descriptor", o.payload.descriptor, vm->cfg->descriptor,
+				     error);
 	if (r >= 0)
 		r = pvmd_vm_take_disks(vm, o.disk_fds, o.n_disk_fds, error);
 	/* the payload is copied only for callers the policy lets create this VM at all */
@@ -526,8 +566,7 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 	if (r >= 0)
 		r = check_caller_jobs(m, vm->owner, false, error);
 	if (r >= 0)
-		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
-					 error);
+		r = pvmd_vm_load_payload(vm, msg, &o.payload, create_vm_finish, error);
 	if (r < 0) {
 		pvmd_vm_free(vm);
 		return r;
@@ -1417,6 +1456,7 @@ int manager_begin_shutdown(pvmd_manager *m)
 		return 0;
 	m->shutting_down = true;
 	sd_notify(false, "STOPPING=1");
+	runner_pool_drain(m->pool); /* no VM starts any more */
 	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
 				       NULL);
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)

@@ -14,6 +14,7 @@
 #include "vm-state.h"
 
 typedef struct vm_instance vm_instance;
+typedef struct runner_pool runner_pool;
 
 /* Host properties pvmd learns once, from the first runner that probes them, and hands to every
  * later runner (one per pvmd, owned by the manager; it outlives every instance). */
@@ -41,6 +42,7 @@ typedef struct vm_instance_options {
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
 	gid_t vsock_gid;
 	vm_host_facts *host_facts; /* shared across instances; NULL: every runner probes */
+	runner_pool *pool;	   /* ready runners (runner-pool.h); NULL: spawn one per start */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -64,6 +66,10 @@ vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first 
  * duplicated; initrd_memfd -1 for none. The config's kernel and initrd fields are labels only:
  * the engine opens no path. */
 int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err);
+/* For a config that boots through pvm-fw: the firmware image and the signed descriptor, sealed
+ * memfds as for the payload, duplicated. */
+int vm_instance_set_firmware(vm_instance *vm, int firmware_memfd, int descriptor_memfd,
+			     pvm_error *err);
 DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
 
 /* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start
@@ -77,9 +83,13 @@ int vm_instance_kill(vm_instance *vm, pvm_error *err);
 const pvm_config *vm_instance_config(const vm_instance *vm);
 enum pvm_vm_state vm_instance_state(const vm_instance *vm);
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
+/* What pvm-fw reported in the current or last run: enum pvm_firmware_result (vm-state.h). */
+int vm_instance_firmware_result(const vm_instance *vm);
 const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
 pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
+/* The current run's tap ("pvm3"), or "" when the VM has no network or does not run. */
+const char *vm_instance_net_interface(const vm_instance *vm);
 /* Cached: computed again only after a change of state, runner or guest memory. */
 int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret);
 
@@ -127,8 +137,9 @@ typedef struct vm_instance_sandbox_report {
 	int no_new_privs;	     /* PR_GET_NO_NEW_PRIVS */
 	uid_t uid;
 	gid_t gid;
-	bool vm_fd_valid;    /* the VM fd the attempts used was open: the attempts were real */
-	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
+	bool vm_fd_valid;      /* the VM fd the attempts used was open: the attempts were real */
+	int dup_to_vcpu_range; /* the VM fd duplicated into the vCPU fds' range (seccomp names) */
+	unsigned namespaces;   /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
 } vm_instance_sandbox_report;
 
 int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err);

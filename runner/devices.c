@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
-#include <openssl/evp.h>
 
 #include "devices.h"
 #include "macro.h"
@@ -22,7 +21,8 @@ void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_st
 {
 	*d = (runner_devices){ .mmio_base = mmio_base,
 			       .mmio_stride = mmio_stride,
-			       .vsock_listen_fd = -1 };
+			       .vsock_listen_fd = -1,
+			       .net = { .tap_fd = -1 } };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		d->hellos[i].fd = -1;
 }
@@ -58,42 +58,8 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	return NULL;
 }
 
-static void evp_ctx_freep(EVP_MD_CTX **p)
-{
-	EVP_MD_CTX_free(*p);
-}
-
-/* The disk's digest, read through before any guest code runs (so no guest can race it). */
-static int disk_check_digest(int fd, const uint8_t want[RUNNER_DISK_DIGEST], pvm_error *err)
-{
-	static uint8_t buf[1 << 16];
-	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t got[EVP_MAX_MD_SIZE];
-	unsigned got_len = 0;
-	off_t pos = 0;
-	ssize_t n;
-
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		return pvm_error_set(err, ENOMEM, "cannot set up SHA-256");
-	while ((n = pread(fd, buf, sizeof(buf), pos)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return pvm_error_set(err, errno, "reading the disk for its digest: %m");
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
-		pos += n;
-	}
-	if (EVP_DigestFinal_ex(ctx, got, &got_len) != 1 || got_len != RUNNER_DISK_DIGEST)
-		return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
-	if (memcmp(got, want, RUNNER_DISK_DIGEST) != 0)
-		return pvm_error_set(err, EBADMSG,
-				     "the disk's SHA-256 does not match its sha256 in the config");
-	return 0;
-}
-
-int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uint8_t *sha256,
-			    const char *id, pvm_error *err)
+int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,
+			    pvm_error *err)
 {
 	_cleanup_close_ int disk = fd;
 	pvm_virtio_mmio *m = slot_new(d, "disk", err);
@@ -102,8 +68,6 @@ int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uin
 
 	if (!m)
 		return -err->code;
-	if (sha256 && disk_check_digest(disk, sha256, err) < 0)
-		return pvm_error_prefix(err, "disk %u: ", d->n_disks), -err->code;
 	blk = &d->disks[d->n_disks];
 	r = pvm_virtio_blk_init(blk, disk, read_only, id, err);
 	if (r < 0)
@@ -166,6 +130,30 @@ int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, con
 	return 0;
 }
 
+int runner_devices_add_net(runner_devices *d, int tap_fd, const uint8_t mac[PVM_NET_MAC_LEN],
+			   pvm_error *err)
+{
+	_cleanup_close_ int tap = tap_fd;
+	pvm_virtio_mmio *m = slot_new(d, "network", err);
+	int r;
+
+	if (!m)
+		return -err->code;
+	if (d->net_slot)
+		return pvm_error_set(err, EEXIST, "a VM has one network device");
+	/* a frame that cannot move now is dropped, never waited for */
+	if (fcntl(tap, F_SETFL, O_NONBLOCK) < 0)
+		return pvm_error_set(err, errno, "network: the tap: %m");
+	r = pvm_virtio_net_init(&d->net, tap, mac, err);
+	if (r < 0)
+		return r;
+	pvm_virtio_mmio_init(m, &pvm_virtio_net_ops, &d->net, &d->window, false);
+	TAKE_FD(tap);
+	d->net_slot = m;
+	d->n_slots++;
+	return 0;
+}
+
 static void device_failed(pvm_exit_event *ev, const pvm_error *err)
 {
 	ev->kind = PVM_EXIT_EVENT_PROTECTION_VIOLATION;
@@ -202,8 +190,10 @@ size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max)
 {
 	size_t n = 0;
 
+	if (d->net_slot)
+		n += pvm_virtio_net_pollfds(d->net_slot, fds, max);
 	if (!d->vsock_slot)
-		return 0;
+		return n;
 	if (n < max)
 		fds[n++] = (struct pollfd){ .fd = d->vsock_listen_fd, .events = POLLIN };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS && n < max; i++)
@@ -257,23 +247,37 @@ drop:
 	*h = (runner_vsock_hello){ .fd = -1 };
 }
 
-int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+/* One device's host-side work; a malformed ring found on the way ends the VM. */
+static int device_pump(pvm_virtio_mmio *m, int (*pump)(pvm_virtio_mmio *, pvm_error *),
+		       pvm_exit_event *ev)
 {
 	pvm_error err = { 0 };
 	int r;
 
+	if (m->broken || !(m->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return 0;
+	r = pump(m, &err);
+	if (r < 0) {
+		m->broken = true;
+		device_failed(ev, &err);
+	}
+	return r;
+}
+
+int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+{
+	int r;
+
+	if (d->net_slot) {
+		r = device_pump(d->net_slot, pvm_virtio_net_pump, ev);
+		if (r < 0)
+			return r;
+	}
 	if (!d->vsock_slot)
 		return 0;
 	vsock_accept(d);
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		if (d->hellos[i].fd >= 0)
 			vsock_hello(d, &d->hellos[i]);
-	if (d->vsock_slot->broken || !(d->vsock_slot->status & VIRTIO_CONFIG_S_DRIVER_OK))
-		return 0;
-	r = pvm_virtio_vsock_pump(d->vsock_slot, &err);
-	if (r < 0) {
-		d->vsock_slot->broken = true;
-		device_failed(ev, &err);
-	}
-	return r;
+	return device_pump(d->vsock_slot, pvm_virtio_vsock_pump, ev);
 }

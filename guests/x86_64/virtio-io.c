@@ -1,12 +1,16 @@
 /* virtio-io: a tiny polled virtio-mmio driver (docs/guest-interface.md). It finds the shared
  * window in the PVH memory map (the reserved entry), reads sector 0 of the first disk and
  * prints its FNV-1a digest, writes sector 1 as sector 0 with every byte inverted and flushes,
- * then serves vsock: it accepts connections on port 1234, connects to host port 5000, and
- * echoes every byte back on the connection it came from, honouring the host's credit. It
+ * then serves vsock and the network: on vsock it accepts connections on port 1234, connects to
+ * host port 5000, and echoes every byte back on the connection it came from, honouring the
+ * host's credit; on the network it sends an ARP request (who has 10.0.2.2, tell 10.0.2.15)
+ * from its MAC and answers every frame of EtherType 0x88b5 (local experimental) that starts
+ * with "pvm-ping" with the same frame sent back to its sender, "ping" turned into "pong". It
  * polls the used rings (x86 here has no interrupt controller) until pvmd asks it to stop.
  *
  * The command line picks a hostile variant instead: "ring-outside" places the disk's rings
- * below the window; "buffer-outside" gives the device a data buffer outside the window. */
+ * below the window; "buffer-outside" gives the device a data buffer outside the window;
+ * "net-oversize" transmits a 2000-byte frame, which no device without offloads may take. */
 #include "guest.h"
 
 #define VIRTIO_BASE 0xfeb00000u
@@ -424,7 +428,7 @@ static void vsock_packet(const struct vsock_hdr *h, const uint8_t *data, uint32_
 	}
 }
 
-static void vsock_serve(uint32_t base)
+static void vsock_setup(uint32_t base)
 {
 	uint8_t *rx_bufs;
 
@@ -454,22 +458,155 @@ static void vsock_serve(uint32_t base)
 	/* connect to the host's port; a host with no listener there answers with a reset */
 	struct conn *c = conn_new(LISTEN_PORT + 1, HOST_PORT);
 	vsock_send(c, OP_REQUEST, 0, 0);
+}
 
-	for (unsigned spins = 0;; spins++) {
-		uint32_t len;
-		int id = vq_take(&rxq, &len);
-		if (id >= 0) {
-			const uint8_t *p = (const uint8_t *)(uint32_t)rxq.desc[id].addr;
-			if (len >= sizeof(struct vsock_hdr))
-				vsock_packet((const struct vsock_hdr *)p,
-					     p + sizeof(struct vsock_hdr), len);
-			vq_post(&rxq, (uint16_t)id);
-			wr(base, R_QUEUE_NOTIFY, 0);
-			continue;
-		}
-		if (spins % 4096 == 0 && guest_stop_requested())
-			return;
+/* One received packet served, if any: true when there was one. */
+static bool vsock_poll(void)
+{
+	uint32_t len;
+	int id = vq_take(&rxq, &len);
+
+	if (id < 0)
+		return false;
+	const uint8_t *p = (const uint8_t *)(uint32_t)rxq.desc[id].addr;
+	if (len >= sizeof(struct vsock_hdr))
+		vsock_packet((const struct vsock_hdr *)p, p + sizeof(struct vsock_hdr), len);
+	vq_post(&rxq, (uint16_t)id);
+	wr(vsock_base, R_QUEUE_NOTIFY, 0);
+	return true;
+}
+
+/* ---- virtio-net ---- */
+
+#define NET_F_MAC 5
+#define NET_HDR 12 /* struct virtio_net_hdr_v1: all zero here, no offloads */
+#define NET_BUF (NET_HDR + 1518)
+#define ETHERTYPE_ARP 0x0806
+#define ETHERTYPE_PVM 0x88b5
+
+static struct vq net_rxq, net_txq;
+static uint32_t net_base;
+static uint8_t net_mac[6];
+static uint8_t *net_tx;
+
+static void net_send(uint32_t len)
+{
+	net_txq.desc[0] = (struct desc){ (uint32_t)net_tx, NET_HDR + len, 0, 0 };
+	vq_post(&net_txq, 0);
+	wr(net_base, R_QUEUE_NOTIFY, 1);
+	while (vq_take(&net_txq, NULL) < 0)
+		;
+}
+
+static void put16be(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+/* who has 10.0.2.2? tell 10.0.2.15 (RFC 826), broadcast from our address */
+static void net_send_arp(void)
+{
+	static const uint8_t sender_ip[4] = { 10, 0, 2, 15 }, target_ip[4] = { 10, 0, 2, 2 };
+	uint8_t *f = net_tx + NET_HDR;
+
+	memset(net_tx, 0, NET_HDR + 60);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, net_mac, 6);
+	put16be(f + 12, ETHERTYPE_ARP);
+	put16be(f + 14, 1);	 /* Ethernet */
+	put16be(f + 16, 0x0800); /* IPv4 */
+	f[18] = 6, f[19] = 4;
+	put16be(f + 20, 1); /* request */
+	memcpy(f + 22, net_mac, 6);
+	memcpy(f + 28, sender_ip, 4);
+	memcpy(f + 38, target_ip, 4);
+	net_send(60);
+}
+
+static bool has_prefix(const uint8_t *p, const char *prefix)
+{
+	for (; *prefix; p++, prefix++)
+		if (*p != (uint8_t)*prefix)
+			return false;
+	return true;
+}
+
+static void net_frame(const uint8_t *f, uint32_t len)
+{
+	uint8_t *out = net_tx + NET_HDR;
+
+	if (len < 22 || len > 1518 || f[12] != (ETHERTYPE_PVM >> 8) ||
+	    f[13] != (ETHERTYPE_PVM & 0xff) || !has_prefix(f + 14, "pvm-ping"))
+		return; /* the host's own traffic (neighbour discovery, ...) */
+	guest_puts("virtio-io: net got ping\n");
+	memset(net_tx, 0, NET_HDR);
+	memcpy(out, f + 6, 6); /* back to its sender */
+	memcpy(out + 6, net_mac, 6);
+	memcpy(out + 12, f + 12, len - 12);
+	memcpy(out + 18, "pong", 4);
+	net_send(len);
+}
+
+static void net_setup(uint32_t base, const char *mode)
+{
+	uint8_t *rx_bufs;
+
+	net_base = base;
+	for (unsigned i = 0; i < 6; i++)
+		net_mac[i] = (uint8_t)(rd(base, R_CONFIG + (i & ~3u)) >> (8 * (i & 3)));
+	wr(base, R_STATUS, 0);
+	wr(base, R_STATUS, S_ACK | S_DRIVER);
+	wr(base, R_DEVICE_FEATURES_SEL, 0);
+	if (!(rd(base, R_DEVICE_FEATURES) & (1u << NET_F_MAC)))
+		fail("net: no MAC feature");
+	wr(base, R_DRIVER_FEATURES_SEL, 0);
+	wr(base, R_DRIVER_FEATURES, 1u << NET_F_MAC);
+	wr(base, R_DRIVER_FEATURES_SEL, 1);
+	wr(base, R_DRIVER_FEATURES, 1);
+	wr(base, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	if (!(rd(base, R_STATUS) & S_FEATURES_OK))
+		fail("net: FEATURES_OK refused");
+	vq_setup(base, &net_rxq, 0, NULL);
+	vq_setup(base, &net_txq, 1, NULL);
+	net_tx = window_alloc(NET_HDR + 2000);
+	rx_bufs = window_alloc(QSIZE * NET_BUF);
+	for (uint16_t i = 0; i < QSIZE; i++) {
+		net_rxq.desc[i] =
+		    (struct desc){ (uint32_t)(rx_bufs + i * NET_BUF), NET_BUF, DESC_F_WRITE, 0 };
+		vq_post(&net_rxq, i);
 	}
+	wr(base, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	wr(base, R_QUEUE_NOTIFY, 0);
+	guest_puts("virtio-io: net mac");
+	for (unsigned i = 0; i < 6; i++) {
+		static const char hex[] = "0123456789abcdef";
+		guest_putc(i ? ':' : ' ');
+		guest_putc(hex[net_mac[i] >> 4]);
+		guest_putc(hex[net_mac[i] & 15]);
+	}
+	guest_putc('\n');
+	if (streq(mode, "net-oversize")) {
+		memset(net_tx, 0, NET_HDR + 2000);
+		net_send(2000);
+		fail("the device sent a frame larger than any without offloads");
+	}
+	net_send_arp();
+	guest_puts("virtio-io: net sent arp\n");
+}
+
+static bool net_poll(void)
+{
+	uint32_t len;
+	int id = vq_take(&net_rxq, &len);
+
+	if (id < 0)
+		return false;
+	if (len >= NET_HDR && len <= NET_BUF)
+		net_frame((const uint8_t *)(uint32_t)net_rxq.desc[id].addr + NET_HDR,
+			  len - NET_HDR);
+	vq_post(&net_rxq, (uint16_t)id);
+	wr(net_base, R_QUEUE_NOTIFY, 0);
+	return true;
 }
 
 static uint32_t slot_of(uint32_t device_id)
@@ -486,7 +623,7 @@ void guest_main(const struct hvm_start_info *si)
 {
 	const struct hvm_memmap_table_entry *mm = (const void *)(uint32_t)si->memmap_paddr;
 	const char *mode = si->cmdline_paddr ? (const char *)(uint32_t)si->cmdline_paddr : "";
-	uint32_t blk, vsock;
+	uint32_t blk, vsock, net;
 
 	for (uint32_t i = 0; i < si->memmap_entries; i++)
 		if (mm[i].type == 2) {
@@ -498,11 +635,22 @@ void guest_main(const struct hvm_start_info *si)
 
 	blk = slot_of(2);
 	vsock = slot_of(19);
+	net = slot_of(1);
 	if (blk)
 		blk_test(blk, mode);
+	if (net)
+		net_setup(net, mode);
 	guest_ready();
 	if (vsock)
-		vsock_serve(vsock);
+		vsock_setup(vsock);
+	for (unsigned spins = 0;; spins++) {
+		/* both, every time: neither device waits behind the other */
+		bool busy_vsock = vsock && vsock_poll();
+		bool busy_net = net && net_poll();
+		bool busy = busy_vsock || busy_net;
+		if (!busy && spins % 4096 == 0 && guest_stop_requested())
+			break;
+	}
 	guest_puts("virtio-io: stopping\n");
 	guest_shutdown();
 }

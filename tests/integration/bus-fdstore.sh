@@ -7,26 +7,11 @@
 # while pvmd was away, or a VM that was only created, is accounted for as without the store.
 # SIGTERM that systemd does not call a restart still stops every VM.
 . "$(dirname "$0")/bus-lib.sh"
-: "${FDSTORE_SUPERVISOR:?}"
 
 write_policy
 start_bus
-SUP=$T/sup
-mkdir -p "$SUP"
-"$FDSTORE_SUPERVISOR" "$SUP" "$PVMD" --policy-dir "$T/policy" --runtime-dir "$T/run" \
-	--runner "$PVM_RUNNER" --no-machined --stop-timeout 5 --shutdown-timeout 10 \
-	>"$T/pvmd1.log" 2>&1 &
-SUP_PID=$!
-PIDS+=($SUP_PID)
-
-ready_pid() { [ -s "$SUP/ready" ] && [ "$(cat "$SUP/ready")" = "$(cat "$SUP/main.pid")" ] && pvmd_up; }
-# wait_main_restarted OLD: a new main process is up, has sent READY=1 and owns org.pvm1
-main_is_new() { [ "$(cat "$SUP/main.pid" 2>/dev/null)" != "$1" ] && PVMD_PID=$(cat "$SUP/main.pid") && ready_pid; }
-wait_until 20 main_is_new 0 || fail "supervised pvmd not ready: $(tail -n 5 "$T/pvmd1.log")"
-PVMD_PID=$(cat "$SUP/main.pid")
+start_supervised_pvmd
 is_live() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; }
-stored() { grep -q "fds=1 FDSTORE=1 FDNAME=$1\$" "$SUP/notify.log"; }
-removed() { grep -q "FDSTOREREMOVE=1 FDNAME=$1\$" "$SUP/notify.log"; }
 
 # console_line NAME TEXT WANT: type TEXT and a newline into NAME's console; WANT comes back
 CON_N=0

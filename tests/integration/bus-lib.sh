@@ -163,6 +163,29 @@ start_pvmd() {
 		fail "pvmd exited at start (log: $(tail -n 5 "$T/pvmd$PVMD_N.log"))"
 }
 
+# pvmd under fdstore-supervisor (systemd's part of the fd-store protocol, in $SUP): a pvmd
+# killed outright is started again with the fds it stored. SUP_PID is the supervisor's pid,
+# PVMD_PID the current pvmd's.
+SUP=$T/sup
+SUP_PID=
+ready_pid() { [ -s "$SUP/ready" ] && [ "$(cat "$SUP/ready")" = "$(cat "$SUP/main.pid")" ] && pvmd_up; }
+# main_is_new OLD: a new main process is up, has sent READY=1 and owns org.pvm1
+main_is_new() { [ "$(cat "$SUP/main.pid" 2>/dev/null)" != "$1" ] && PVMD_PID=$(cat "$SUP/main.pid") && ready_pid; }
+stored() { grep -q "fds=1 FDSTORE=1 FDNAME=$1\$" "$SUP/notify.log"; }
+removed() { grep -q "FDSTOREREMOVE=1 FDNAME=$1\$" "$SUP/notify.log"; }
+start_supervised_pvmd() {
+	: "${FDSTORE_SUPERVISOR:?}"
+	PVMD_N=$((PVMD_N + 1))
+	mkdir -p "$SUP"
+	"$FDSTORE_SUPERVISOR" "$SUP" "$PVMD" --policy-dir "$T/policy" --runtime-dir "$T/run" \
+		--runner "$PVM_RUNNER" --no-machined --stop-timeout 5 --shutdown-timeout 10 \
+		>"$T/pvmd$PVMD_N.log" 2>&1 &
+	SUP_PID=$!
+	PIDS+=($SUP_PID)
+	wait_until 20 main_is_new 0 || fail "supervised pvmd not ready: $(tail -n 5 "$T/pvmd$PVMD_N.log")"
+	PVMD_PID=$(cat "$SUP/main.pid")
+}
+
 # Runs as nobody, with no supplementary groups, same bus.
 as_nobody() {
 	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all \

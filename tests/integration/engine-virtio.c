@@ -26,13 +26,6 @@
 
 static char dir[64] = "/tmp/pvm-virtio-test-XXXXXX";
 
-static uint64_t now_msec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t fnv1a(const uint8_t *p, size_t n)
 {
 	uint32_t h = 2166136261u;
@@ -56,29 +49,6 @@ static int make_disk(uint8_t sector0[512])
 	CHECK(pwrite(fd, sector0, 512, 0) == 512);
 	unlink(path);
 	return fd;
-}
-
-/* Wait for console text; on a timeout say what the guest printed and how the VM is doing. */
-static _Noreturn void fail_with_console(engine_vm *t, const char *what)
-{
-	char *console = NULL;
-	size_t len = 0;
-
-	vm_instance_console_snapshot(t->vm, &console, &len);
-	fprintf(stderr, "%s; %s is %s (%s), its console:\n%.*s\n", what, t->cfg.name,
-		pvm_vm_state_to_string(vm_instance_state(t->vm)), vm_instance_message(t->vm),
-		(int)len, console ? console : "");
-	exit(EXIT_FAILURE);
-}
-
-static void wait_console(engine_vm *t, const char *needle, uint64_t timeout_msec)
-{
-	char what[128];
-
-	if (engine_wait_console(t, needle, timeout_msec))
-		return;
-	snprintf(what, sizeof(what), "no \"%s\" on the console", needle);
-	fail_with_console(t, what);
 }
 
 static void config_devices(engine_vm *t, bool vsock)
@@ -122,7 +92,7 @@ static void echo_round_trip(engine_vm *t, int fd, const char *what)
 {
 	static uint8_t out[ECHO_BYTES], in[ECHO_BYTES];
 	size_t sent = 0, got = 0;
-	uint64_t deadline = now_msec() + 60000;
+	uint64_t deadline = engine_now_msec() + 60000;
 
 	for (size_t i = 0; i < sizeof(out); i++)
 		out[i] = (uint8_t)(i * 131 + (i >> 12));
@@ -130,11 +100,11 @@ static void echo_round_trip(engine_vm *t, int fd, const char *what)
 	while (got < sizeof(in)) {
 		struct pollfd p = { .fd = fd,
 				    .events = POLLIN | (sent < sizeof(out) ? POLLOUT : 0) };
-		if (now_msec() > deadline) {
+		if (engine_now_msec() > deadline) {
 			char m[128];
 			snprintf(m, sizeof(m), "%s: echo stalled at %zu sent, %zu received", what,
 				 sent, got);
-			fail_with_console(t, m);
+			engine_fail_with_console(t, m);
 		}
 		CHECK(poll(&p, 1, 20) >= 0);
 		if (p.revents & POLLOUT) {
@@ -184,12 +154,12 @@ static void test_round_trip(void)
 	create(&t, disk);
 	engine_vm_start(&t);
 	snprintf(line, sizeof(line), "sector 0 fnv1a 0x%08x", fnv1a(sector0, 512));
-	wait_console(&t, line, 20000);
-	wait_console(&t, "sector 1 written", 10000);
+	engine_expect_console(&t, line, 20000);
+	engine_expect_console(&t, "sector 1 written", 10000);
 	CHECK(pread(disk, sector1, 512, 512) == 512);
 	for (int i = 0; i < 512; i++)
 		CHECK(sector1[i] + sector0[i] == 255);
-	wait_console(&t, "vsock cid 7", 10000);
+	engine_expect_console(&t, "vsock cid 7", 10000);
 
 	/* the VM's host socket: the owner's, 0600 */
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/test-virtio-io.vsock", dir);
@@ -198,13 +168,13 @@ static void test_round_trip(void)
 	/* guest-initiated: the guest connected to port 5000 */
 	CHECK(fcntl(lfd, F_SETFL, O_NONBLOCK) == 0);
 	{
-		uint64_t deadline = now_msec() + 10000;
+		uint64_t deadline = engine_now_msec() + 10000;
 		while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-			CHECK(errno == EAGAIN && now_msec() < deadline);
+			CHECK(errno == EAGAIN && engine_now_msec() < deadline);
 			sd_event_run(t.event, 20 * 1000);
 		}
 	}
-	wait_console(&t, "vsock connected", 10000);
+	engine_expect_console(&t, "vsock connected", 10000);
 	echo_round_trip(&t, fd, "guest-initiated");
 	close(fd);
 
@@ -214,14 +184,14 @@ static void test_round_trip(void)
 	CHECK(write(host, "CONNECT 1234\n", 13) == 13);
 	{
 		size_t n = 0;
-		uint64_t deadline = now_msec() + 10000;
+		uint64_t deadline = engine_now_msec() + 10000;
 		CHECK(fcntl(host, F_SETFL, O_NONBLOCK) == 0);
 		while (n == 0 || line[n - 1] != '\n') {
 			ssize_t k = read(host, line + n, 1);
 			CHECK(k == 1 || (k < 0 && errno == EAGAIN));
 			if (k == 1)
 				n++;
-			CHECK(n < sizeof(line) - 1 && now_msec() < deadline);
+			CHECK(n < sizeof(line) - 1 && engine_now_msec() < deadline);
 			if (k < 0)
 				sd_event_run(t.event, 20 * 1000);
 		}

@@ -159,8 +159,42 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a\", " K ", \"disks\": [{}, {\"sha256\": \"ab\"}]}",
 	  "$.disks[1].sha256: " },
 	{ "{\"name\": \"a\", " K ", \"vsock\": 1}", "$.vsock: expected true or false, got 1" },
+	{ "{\"name\": \"a\", " K ", \"net\": true}", "$.net: expected an object" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"52:54:00:12:34\"}}",
+	  "$.net.mac: expected a MAC address" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"52-54-00-12-34-56\"}}",
+	  "$.net.mac: expected a MAC address" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"52:54:00:12:34:5g\"}}",
+	  "$.net.mac: expected a MAC address" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"01:00:5e:00:00:01\"}}",
+	  "$.net.mac: expected a unicast address" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"00:00:00:00:00:00\"}}",
+	  "$.net.mac: expected a unicast address" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"bridge\": \"br/0\"}}",
+	  "$.net.bridge: expected an interface name" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"bridge\": \"..\"}}",
+	  "$.net.bridge: expected an interface name" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"bridge\": \"bridge-name-16ch\"}}",
+	  "$.net.bridge: expected a string of 1 to 15 bytes" },
+	{ "{\"name\": \"a\", " K ", \"net\": {\"tap\": \"x\"}}",
+	  "$.net.tap: unknown key (known keys: mac, bridge)" },
 	{ "{\"name\": \"a\", " K ", \"memory_mib\": 8, \"vsock\": true, \"window_mib\": 5}",
 	  "$.window_mib: expected an integer from 1 to half of memory_mib (4), got 5" },
+/* pvm-fw: a name, never a path; with its descriptor, no command line of its own */
+#define FW ", \"firmware\": \"pvm-fw\", \"descriptor\": \"/d\""
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"/usr/share/pvm/firmware/pvm-fw.img\", "
+	  "\"descriptor\": \"/d\"}",
+	  "$.firmware: expected the name of an installed firmware" },
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"pvm-fw\"}", "$.descriptor: missing" },
+	{ "{\"name\": \"a\", " K ", \"descriptor\": \"/d\"}", "$.firmware: missing" },
+	{ "{\"name\": \"a\", " K FW ", \"params\": \"quiet\"}",
+	  "$.params: not allowed with \"firmware\"" },
+	{ "{\"name\": \"a\", " K FW ", \"payload_format\": \"pvh\"}",
+	  "$.payload_format: \"pvh\" cannot boot through firmware" },
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"pvm-fw\", \"descriptor\": \"d\"}",
+	  "$.descriptor: expected an absolute path" },
+	{ "{\"name\": \"a\", " K FW ", \"firmware_identity\": \"00\"}",
+	  "$.firmware_identity: unknown key" },
 	/* nesting */
 	{ "{\"name\": \"a\", " K ", \"console\": {\"x\": [[[[[[[[[]]]]]]]]]}}",
 	  "line 1, column 54: JSON nested deeper than 8 levels" },
@@ -282,6 +316,79 @@ static void test_devices(void)
 	CHECK(cfg->vsock && cfg->window_mib == 4 && pvm_config_has_devices(cfg), "vsock, window");
 	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
 	CHECK(strstr(text, "\"window_mib\": 4") && strstr(text, "\"vsock\": true"), "%s", text);
+	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
+	CHECK(r == 0, "round trip: %s", err.message);
+	if (r < 0)
+		return;
+	CHECK(pvm_config_to_json(again, &text2) == 0 && strcmp(text, text2) == 0, "round trip");
+}
+
+/* The network: a MAC from the config, or one derived from the name that is the same every time,
+ * unicast and locally administered, and different for another name. */
+static void test_net(void)
+{
+	static const char with_mac[] =
+	    "{\"name\": \"a\", " K ", \"net\": {\"mac\": \"52:54:00:AB:cd:0f\", "
+	    "\"bridge\": \"br-guests\"}}";
+	static const char derived[] = "{\"name\": \"web-1\", " K ", \"net\": {}}";
+	_cleanup_(pvm_config_freep) pvm_config *a = NULL, *b = NULL, *c = NULL;
+	_cleanup_free_ char *text = NULL;
+	uint8_t mac[6], mac2[6];
+	pvm_error err = { 0 };
+
+	CHECK(pvm_config_parse(with_mac, strlen(with_mac), "n.json", false, &a, &err) == 0, "%s",
+	      err.message);
+	CHECK(pvm_config_parse(derived, strlen(derived), "d.json", false, &b, &err) == 0, "%s",
+	      err.message);
+	if (!a || !b)
+		return;
+	CHECK(a->net.enabled && pvm_config_has_devices(a), "net is a device");
+	pvm_config_net_mac(a, mac);
+	CHECK(memcmp(mac, "\x52\x54\x00\xab\xcd\x0f", 6) == 0, "the config's MAC");
+	CHECK(strcmp(a->net.bridge, "br-guests") == 0, "bridge");
+	CHECK(pvm_config_to_json(a, &text) == 0 && strstr(text, "\"mac\": \"52:54:00:ab:cd:0f\"") &&
+		  strstr(text, "\"bridge\": \"br-guests\""),
+	      "written back: %s", text);
+
+	CHECK(b->net.enabled && !b->net.has_mac && !b->net.bridge[0], "defaults");
+	pvm_config_net_mac(b, mac);
+	CHECK((mac[0] & 3) == 2, "derived: unicast, locally administered (%02x)", mac[0]);
+	/* FNV-1a 64 of "web-1": pinned, so no change of code moves a VM to another address */
+	CHECK(memcmp(mac, "\x1e\x22\x5c\x09\x2e\xc2", 6) == 0,
+	      "derived MAC is stable: %02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+	      mac[3], mac[4], mac[5]);
+	CHECK(pvm_config_new(&c) == 0, "new");
+	snprintf(c->name, sizeof(c->name), "web-2");
+	pvm_config_net_mac(c, mac2);
+	CHECK(memcmp(mac, mac2, 6) != 0, "another name, another address");
+
+	CHECK(pvm_ifname_is_valid("br0") && pvm_ifname_is_valid("a.b-c_d@1"), "ifnames");
+	CHECK(!pvm_ifname_is_valid("") && !pvm_ifname_is_valid(".") &&
+		  !pvm_ifname_is_valid("a:b") && !pvm_ifname_is_valid("a\tb") &&
+		  !pvm_ifname_is_valid("0123456789abcdef"),
+	      "bad ifnames");
+}
+
+static void test_firmware(void)
+{
+	static const char json[] = "{\"name\": \"a\", " K FW "}";
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL, *again = NULL;
+	_cleanup_free_ char *text = NULL, *text2 = NULL;
+	pvm_error err = { 0 };
+	int r = pvm_config_parse(json, strlen(json), "fw.json", false, &cfg, &err);
+
+	CHECK(r == 0, "%s", err.message);
+	if (r < 0)
+		return;
+	CHECK(strcmp(cfg->firmware, "pvm-fw") == 0 && strcmp(cfg->descriptor, "/d") == 0 &&
+		  !cfg->has_firmware_identity,
+	      "firmware, descriptor");
+	/* the identity pvmd reads is not part of the config text */
+	cfg->has_firmware_identity = true;
+	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
+	CHECK(strstr(text, "\"firmware\": \"pvm-fw\"") && strstr(text, "\"descriptor\": \"/d\"") &&
+		  !strstr(text, "identity"),
+	      "%s", text);
 	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
 	CHECK(r == 0, "round trip: %s", err.message);
 	if (r < 0)
@@ -551,6 +658,8 @@ int main(int argc, char **argv)
 	test_defaults();
 	test_full_and_round_trip();
 	test_devices();
+	test_firmware();
+	test_net();
 	test_c_api();
 	test_names();
 	test_files();

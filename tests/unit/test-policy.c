@@ -515,6 +515,68 @@ static void test_create(const pvm_policy *p)
 	}
 }
 
+/* The network: only a deciding rule with "network" lets a VM have one, and only the bridges its
+ * patterns name; nothing else about the create changes. */
+static void test_network(void)
+{
+	static const char text[] =
+	    "{ \"rules\": ["
+	    /* 0 */ " {\"who\": {\"users\": [0]}, \"actions\": [\"create\"], \"vms\": [\"*\"],"
+	    " \"network\": {\"bridges\": [\"br-*\", \"lan0\"]}},"
+	    /* 1 */ " {\"who\": {\"users\": [1000]}, \"actions\": [\"create\"], \"vms\": [\"*\"]},"
+	    /* 2 */ " {\"who\": {\"users\": [2000]}, \"actions\": [\"create\"], \"vms\": [\"*\"],"
+	    " \"network\": {}}"
+	    " ] }";
+	static const struct {
+		uid_t uid;
+		bool net;
+		const char *bridge;
+		bool allowed;
+		const char *reason;
+	} cases[] = {
+		{ 0, true, "", true, "allowed by n.json rule 0" },
+		{ 0, true, "br-guests", true, "allowed by n.json rule 0" },
+		{ 0, true, "lan0", true, "allowed by n.json rule 0" },
+		{ 0, true, "lan1", false,
+		  "VM 'v' asks to join bridge 'lan1', which n.json rule 0 does not list in "
+		  "network.bridges" },
+		{ 1000, false, "", true, "allowed by n.json rule 1" },
+		{ 1000, true, "", false,
+		  "VM 'v' asks for a network (\"net\"), which n.json rule 1 does not allow" },
+		{ 2000, true, "", true, "allowed by n.json rule 2" },
+		{ 2000, true, "br-guests", false, "does not list in network.bridges" },
+		{ 3000, true, "", false, "no policy rule lets uid 3000 create" },
+	};
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL;
+	pvm_error err = { 0 };
+
+	CHECK(pvm_policy_parse_text(text, strlen(text), "n.json", &p, &err) == 0, "%s",
+	      err.message);
+	if (!p)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		pvm_caller c = { .uid = cases[i].uid, .gid = cases[i].uid };
+		pvm_config cfg = {
+			.name = "v", .kernel = (char *)"/k", .cpus = 1, .memory_mib = 64
+		};
+		pvm_usage none = { 0 };
+		pvm_decision d = { 0 }, early = { 0 };
+
+		cfg.net.enabled = cases[i].net;
+		snprintf(cfg.net.bridge, sizeof(cfg.net.bridge), "%s", cases[i].bridge);
+		CHECK(pvm_policy_check_create(p, &c, &cfg, NULL, NULL, &none, &none, &d) == 0,
+		      "case %zu", i);
+		CHECK(d.allowed == cases[i].allowed && strstr(d.reason, cases[i].reason),
+		      "case %zu (uid %u, bridge '%s'): %d %s", i, (unsigned)cases[i].uid,
+		      cases[i].bridge, d.allowed, d.reason);
+		/* decided before the payload is read */
+		CHECK(pvm_policy_check_create_before_payload(p, &c, &cfg, &none, &none, &early) ==
+			      0 &&
+			  early.allowed == d.allowed,
+		      "case %zu before the payload", i);
+	}
+}
+
 /* A digest rule covers the initrd too: guest code comes in through it as much as through the
  * kernel. Rule 5 allows DIGEST_A only. */
 static void test_initrd_digest(const pvm_policy *p)
@@ -581,6 +643,70 @@ static void test_memory_fallback(const pvm_policy *strict)
 	      "%s", d.reason);
 }
 
+/* firmware.protected_requires_signed_payload: a protected VM must name pvm-fw, decided before
+ * the payload is read; firmware.identities: its identity, known once pvmd read the image, must
+ * be listed. Unprotected VMs and policies without the key are not concerned. */
+static void test_firmware(void)
+{
+	static const char text[] =
+	    "{\"rules\": [{\"who\": {\"everyone\": true}, \"actions\": [\"create\"], "
+	    "\"vms\": [\"*\"]}], \"memory\": {\"protected_requires_guest_memfd\": false}, "
+	    "\"firmware\": {\"protected_requires_signed_payload\": true, \"identities\": "
+	    "[\"f58cca3466e84be857cde20eeaf135ae8fd51e82882e9962a0caa89c6ec4b319\"]}}";
+	static const char loose_text[] = "{\"rules\": [{\"who\": {\"everyone\": true}, "
+					 "\"actions\": [\"create\"], \"vms\": [\"*\"]}], "
+					 "\"memory\": {\"protected_requires_guest_memfd\": false}}";
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL, *loose = NULL;
+	pvm_caller root = { 0 };
+	pvm_config cfg = { .name = "fw", .kernel = (char *)"/k", .cpus = 1, .memory_mib = 64,
+			   .protected_vm = true };
+	pvm_error err = { 0 };
+	uint8_t digest[32] = { 0 };
+	pvm_decision d;
+
+	CHECK(pvm_policy_parse_text(text, strlen(text), "fw.json", &p, &err) == 0, "%s",
+	      err.message);
+	CHECK(pvm_policy_parse_text(loose_text, strlen(loose_text), "loose.json", &loose, &err) ==
+		  0,
+	      "%s", err.message);
+	if (!p || !loose)
+		return;
+	CHECK(pvm_policy_check_create_before_payload(p, &root, &cfg, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "firmware.protected_requires_signed_payload"),
+	      "protected without firmware: %s", d.reason);
+	CHECK(pvm_policy_check_create(loose, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "no firmware key: %s", d.reason);
+	cfg.protected_vm = false;
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "unprotected without firmware: %s", d.reason);
+	cfg.protected_vm = true;
+	cfg.firmware = (char *)"pvm-fw";
+	cfg.descriptor = (char *)"/d";
+	/* before the image is read its identity is unknown: only the requirement is decided */
+	CHECK(pvm_policy_check_create_before_payload(p, &root, &cfg, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "before payload: %s", d.reason);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "no identity"),
+	      "identity unknown: %s", d.reason);
+	cfg.has_firmware_identity = true;
+	memset(cfg.firmware_identity, 0xab, 32);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "abababab") &&
+		  strstr(d.reason, "firmware.identities"),
+	      "untrusted identity: %s", d.reason);
+	hex_to_bytes("f58cca3466e84be857cde20eeaf135ae8fd51e82882e9962a0caa89c6ec4b319",
+		     cfg.firmware_identity);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "trusted identity: %s", d.reason);
+	CHECK(pvm_policy_check_create(loose, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "no identities listed: %s", d.reason);
+}
+
 struct bad_policy {
 	const char *json;
 	const char *message; /* after "p.json: " */
@@ -593,7 +719,7 @@ struct bad_policy {
 
 static const struct bad_policy bad_policies[] = {
 	{ "[]", "$: expected an object, got an array" },
-	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory)" },
+	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory, firmware)" },
 	{ "{\"rules\": {}}", "$.rules: expected an array, got an object" },
 	{ "{\"rules\": [1]}", "$.rules[0]: expected an object, got 1" },
 	{ "{\"rules\": [], \"rules\": []}", "$.rules: duplicate key in one object" },
@@ -636,10 +762,24 @@ static const struct bad_policy bad_policies[] = {
 	{ RULE(", \"effect\": \"maybe\""),
 	  "$.rules[0].effect: expected \"allow\" or \"deny\", got \"maybe\"" },
 	{ RULE(", \"effect\": \"deny\", \"debug\": true"),
-	  "$.rules[0]: \"debug\", \"payloads\" and \"limits\" only belong in allow rules" },
+	  "$.rules[0]: \"debug\", \"payloads\", \"limits\" and \"network\" only belong in allow "
+	  "rules" },
 	{ "{\"rules\": [{" WHO ", \"actions\": [\"stop\"], " VMS ", \"limits\": {}}]}",
-	  "$.rules[0]: \"debug\", \"payloads\" and \"limits\" only belong in rules whose actions "
-	  "include \"create\"" },
+	  "$.rules[0]: \"debug\", \"payloads\", \"limits\" and \"network\" only belong in rules "
+	  "whose actions include \"create\"" },
+	{ RULE(", \"effect\": \"deny\", \"network\": {}"),
+	  "$.rules[0]: \"debug\", \"payloads\", \"limits\" and \"network\" only belong in allow "
+	  "rules" },
+	{ "{\"rules\": [{" WHO ", \"actions\": [\"inspect\"], " VMS ", \"network\": {}}]}",
+	  "$.rules[0]: \"debug\", \"payloads\", \"limits\" and \"network\" only belong in rules "
+	  "whose actions include \"create\"" },
+	{ RULE(", \"network\": true"), "$.rules[0].network: expected an object" },
+	{ RULE(", \"network\": {\"bridge\": []}"),
+	  "$.rules[0].network.bridge: unknown key (known keys: bridges)" },
+	{ RULE(", \"network\": {\"bridges\": [\"br/0\"]}"),
+	  "$.rules[0].network.bridges[0]: expected a bridge name or pattern" },
+	{ RULE(", \"network\": {\"bridges\": [\"br 0\"]}"),
+	  "$.rules[0].network.bridges[0]: expected a bridge name or pattern" },
 	{ RULE(", \"debug\": 1"), "$.rules[0].debug: expected true or false, got 1" },
 	{ RULE(", \"payloads\": {\"paths\": []}"),
 	  "$.rules[0].payloads.paths: unknown key (known keys: path_prefixes, sha256)" },
@@ -663,6 +803,12 @@ static const struct bad_policy bad_policies[] = {
 	{ "{\"memory\": {\"protected_requires_guest_memfd\": \"yes\"}}",
 	  "$.memory.protected_requires_guest_memfd: expected true or false, got \"yes\"" },
 	{ "{\"memory\": {\"fallback\": true}}", "$.memory.fallback: unknown key" },
+	{ "{\"firmware\": {\"protected_requires_signed_payload\": 1}}",
+	  "$.firmware.protected_requires_signed_payload: expected true or false, got 1" },
+	{ "{\"firmware\": {\"identities\": [\"00\"]}}",
+	  "$.firmware.identities[0]: expected 64 hexadecimal digits" },
+	{ "{\"firmware\": {\"keys\": []}}",
+	  "$.firmware.keys: unknown key (known keys: protected_requires_signed_payload, identities)" },
 	{ "{\"rules\": [{\"who\": {\"users\": [0]}, " ACT ", " VMS "}] ", "line 1, column " },
 };
 
@@ -932,6 +1078,12 @@ static void test_shipped(const char *srcdir)
 	CHECK(pvm_policy_check_create(p, &user, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
 		  !d.allowed,
 	      "user cannot create");
+	cfg.net.enabled = true; /* root may give a VM a network, on any bridge */
+	snprintf(cfg.net.bridge, sizeof(cfg.net.bridge), "br0");
+	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
+		  d.allowed,
+	      "root creates a VM on a bridge: %s", d.reason);
+	cfg.net = (pvm_net){ 0 };
 	cfg.memory_backing = PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD;
 	CHECK(pvm_policy_check_create(p, &root, &cfg, NULL, NULL, &none, &none, &d) == 0 &&
 		  !d.allowed,
@@ -956,8 +1108,10 @@ int main(int argc, char **argv)
 	CHECK(pvm_policy_n_warnings(p) == 0, "warnings: %s", pvm_policy_warning(p, 0));
 	test_actions(p);
 	test_create(p);
+	test_network();
 	test_initrd_digest(p);
 	test_memory_fallback(p);
+	test_firmware();
 	test_bad_policies();
 	test_unresolved_names();
 	test_dirs();

@@ -51,8 +51,8 @@ int main(void)
 	((runner_msg_header *)buf)->version = 2;
 	assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
 	for (uint16_t t = 0; t < 64; t++) {
-		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_VSOCK_DIR) ||
-			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_SELF_CHECK_RESULT);
+		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_NET) ||
+			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_PREPARED);
 		n = build(buf, t, NULL, 0);
 		if (!known) {
 			assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
@@ -70,6 +70,17 @@ int main(void)
 	n = build(buf, RUNNER_MSG_CREATED, &cr, sizeof(cr));
 	assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
 	assert(runner_msg_check(buf, n, 1, true, &reason) == 0);
+
+	/* NET: the guest's MAC and exactly one fd (the tap), from pvmd only */
+	{
+		runner_msg_net net = { .mac = { 2, 0, 0, 0, 0, 1 } };
+		n = build(buf, RUNNER_MSG_NET, &net, sizeof(net));
+		assert(runner_msg_check(buf, n, 1, false, &reason) == 0);
+		assert(runner_msg_check(buf, n, 0, false, &reason) == -EBADMSG);
+		assert(runner_msg_check(buf, n, 1, true, &reason) == -EBADMSG);
+		n = build(buf, RUNNER_MSG_NET, &net, sizeof(net) - 1);
+		assert(runner_msg_check(buf, n, 1, false, &reason) == -EBADMSG);
+	}
 
 	/* over a real socketpair: the fd arrives, a message without one is refused as CREATED */
 	assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
