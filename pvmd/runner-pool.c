@@ -329,7 +329,10 @@ static int pool_on_child(sd_event_source *s, const siginfo_t *si, void *userdata
 			 si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
 		pool_fail(p, msg);
 	}
-	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	/* sources off before their fds close: a forked child that has not exec'd yet still holds
+	 * the files, and epoll would keep reporting them for sources already freed */
+	r->child = sd_event_source_disable_unref(r->child);
+	r->io = sd_event_source_disable_unref(r->io);
 	runner_proc_release(&r->proc);
 	pool_unlink(p, r);
 	pool_schedule(p);
@@ -448,6 +451,7 @@ runner_pool *runner_pool_free(runner_pool *p)
 	while (p->runners) {
 		pooled *r = p->runners;
 		r->child = sd_event_source_disable_unref(r->child);
+		r->io = sd_event_source_disable_unref(r->io);
 		runner_proc_kill(&r->proc);
 		pool_unlink(p, r);
 	}
