@@ -133,9 +133,10 @@ typedef struct pvm_arch {
 	int (*memory_map)(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error *err);
 
 	/* KVM_CREATE_VM type for this VM on this host; fails when the config asks for protection
-	 * the host cannot give. `sys` holds only the system-wide caps. */
-	int (*vm_type)(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
-		       pvm_error *err);
+	 * the host cannot give. `sys` holds only the system-wide caps; kvm_fd is /dev/kvm, open
+	 * (the runner opens no file once its jail is built). */
+	int (*vm_type)(int kvm_fd, const pvm_vm_shape *shape, const pvm_host_caps *sys,
+		       unsigned long *ret, pvm_error *err);
 
 	/* guest_memfd flags to ask for on this VM: the strongest the host offers that still lets
 	 * pvmd load the payload (x86 default VM: MMAP|INIT_SHARED). -EOPNOTSUPP if none works. */

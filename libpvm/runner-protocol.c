@@ -29,6 +29,8 @@ static const runner_msg_rule runner_msg_rules[] = {
 			       offsetof(runner_msg_vsock, prefix),
 			       sizeof(((runner_msg_vsock *)0)->prefix) },
 	[RUNNER_MSG_VSOCK_DIR] = { false, 0, 0, 1, 0, 0 },
+	[RUNNER_MSG_FILTER] = { false, 8, RUNNER_FILTER_MAX, 0, 0, 0 },
+	[RUNNER_MSG_PREPARE] = { false, FIXED(runner_msg_prepare), 1, 0, 0 },
 	[RUNNER_MSG_CREATED] = { true, FIXED(runner_msg_created), 1, 0, 0 },
 	[RUNNER_MSG_RUNNING] = { true, FIXED(runner_msg_running), 0, 0, 0 },
 	[RUNNER_MSG_CONSOLE] = { true, 1, RUNNER_CONSOLE_CHUNK, 0, 0, 0 },
@@ -40,6 +42,7 @@ static const runner_msg_rule runner_msg_rules[] = {
 	[RUNNER_MSG_ERROR] = { true, FIXED(runner_msg_error), 0,
 			       offsetof(runner_msg_error, message), RUNNER_TEXT_MAX },
 	[RUNNER_MSG_SELF_CHECK_RESULT] = { true, FIXED(runner_msg_self_check), 0, 0, 0 },
+	[RUNNER_MSG_PREPARED] = { true, FIXED(runner_msg_running), 0, 0, 0 },
 };
 
 static int reject(const char **ret_reason, const char *reason)
@@ -69,7 +72,7 @@ int runner_msg_check(const void *buf, size_t len, unsigned n_fds, bool from_runn
 		return reject(ret_reason, "unknown type");
 	rule = &runner_msg_rules[h.type];
 	/* the table has holes between the two directions' ranges */
-	if (h.type == 0 || (h.type > RUNNER_MSG_VSOCK_DIR && h.type < RUNNER_MSG_CREATED))
+	if (h.type == 0 || (h.type > RUNNER_MSG_PREPARE && h.type < RUNNER_MSG_CREATED))
 		return reject(ret_reason, "unknown type");
 	if (rule->from_runner != from_runner)
 		return reject(ret_reason, "type not allowed in this direction");

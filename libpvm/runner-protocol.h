@@ -28,6 +28,9 @@ enum runner_msg_type {
 	RUNNER_MSG_DISK,      /* runner_msg_disk + the disk's fd */
 	RUNNER_MSG_VSOCK,     /* runner_msg_vsock + the listening socket for host connects */
 	RUNNER_MSG_VSOCK_DIR, /* no body; the directory fd where <vm>.vsock_<port> sockets live */
+	/* before CREATE, in this order, sent as soon as the runner is spawned */
+	RUNNER_MSG_FILTER,  /* the seccomp program (struct sock_filter[]), built once by pvmd */
+	RUNNER_MSG_PREPARE, /* runner_msg_prepare + the network namespace to join */
 	/* runner -> pvmd */
 	RUNNER_MSG_CREATED = 16, /* runner_msg_created + the guest memory fd (SCM_RIGHTS) */
 	RUNNER_MSG_RUNNING,	 /* runner_msg_running: locked down, vCPUs about to run */
@@ -37,7 +40,17 @@ enum runner_msg_type {
 	RUNNER_MSG_EXIT,	 /* runner_msg_event: the VM ended; the runner exits next */
 	RUNNER_MSG_ERROR,	 /* runner_msg_error: setup failed; the runner exits next */
 	RUNNER_MSG_SELF_CHECK_RESULT, /* runner_msg_self_check */
+	RUNNER_MSG_PREPARED, /* runner_msg_running: sandboxed but for seccomp, awaits CREATE */
 };
+
+/* The seccomp program does not depend on the VM: the runner moves its vCPU fds to
+ * RUNNER_VCPU_FD_FIRST + index, and the filter lets the vCPU ioctls name only fds in
+ * [RUNNER_VCPU_FD_FIRST, RUNNER_VCPU_FD_FIRST + RUNNER_VCPUS_MAX). At lock-down the runner
+ * lowers its open-file limit to RUNNER_VCPU_FD_FIRST, so no other fd can ever get a number in
+ * that range (new fds, F_DUPFD and received fds all stay below the limit). */
+#define RUNNER_VCPUS_MAX 64
+#define RUNNER_VCPU_FD_FIRST 256 /* a multiple of RUNNER_VCPUS_MAX: one masked compare */
+#define RUNNER_FILTER_MAX (RUNNER_MSG_MAX - 16) /* body bytes: 1022 BPF instructions */
 
 typedef struct runner_msg_header {
 	uint32_t magic;
@@ -61,9 +74,15 @@ typedef struct runner_msg_create {
 	uint64_t memory_bytes;
 	uint32_t cpus;
 	uint32_t flags;			  /* RUNNER_CREATE_* */
-	uint32_t uid, gid;		  /* what the runner drops to */
 	uint64_t known_guest_memfd_flags; /* what RUNNER_CREATE_MAPPING_KNOWN's answer holds for */
 } runner_msg_create;
+
+/* Everything of the lock-down that does not depend on the VM: /dev/kvm opened, new mount, IPC
+ * and UTS namespaces, the network namespace pvmd passes joined, the empty root, then uid/gid
+ * without capabilities, not dumpable, no_new_privs. Only the seccomp filter waits for BOOT. */
+typedef struct runner_msg_prepare {
+	uint32_t uid, gid; /* what the runner drops to (never 0) */
+} runner_msg_prepare;
 
 enum runner_backing {
 	RUNNER_BACKING_GUEST_MEMFD = 1,
@@ -95,10 +114,8 @@ typedef struct runner_msg_window {
 
 #define RUNNER_DISK_READ_ONLY (1u << 0)
 typedef struct runner_msg_disk {
-	uint32_t flags; /* RUNNER_DISK_* */
-	uint32_t has_sha256;
-	uint8_t sha256[32]; /* the runner checks the whole disk against it before boot */
-	char id[24]; /* virtio-blk serial, NUL-terminated (at most 20 bytes reach the guest) */
+	uint32_t flags; /* RUNNER_DISK_* (a digest in the config was checked by pvmd) */
+	char id[24];	/* virtio-blk serial, NUL-terminated (at most 20 bytes reach the guest) */
 } runner_msg_disk;
 
 typedef struct runner_msg_vsock {
@@ -141,7 +158,8 @@ typedef struct runner_msg_self_check {
 	int32_t seccomp_mode; /* PR_GET_SECCOMP result */
 	int32_t no_new_privs; /* PR_GET_NO_NEW_PRIVS result */
 	uint32_t uid, gid;
-	int32_t vm_fd_valid; /* the VM fd the attempts used was open (F_GETFD succeeded) */
+	int32_t vm_fd_valid;	   /* the VM fd the attempts used was open (F_GETFD succeeded) */
+	int32_t dup_to_vcpu_range; /* the VM fd duplicated to a vCPU number the VM does not use */
 } runner_msg_self_check;
 
 /* Check a received message: header fields, size against its type, string termination, and

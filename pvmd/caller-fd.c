@@ -317,6 +317,35 @@ int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadlin
 	return 0;
 }
 
+int caller_fd_sha256(int fd, uint64_t deadline_usec, uint8_t ret[32], pvm_error *err)
+{
+	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_free_ uint8_t *buf = malloc(CALLER_FD_CHUNK);
+	unsigned digest_len = 0;
+	uint64_t done = 0;
+	ssize_t n;
+
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return pvm_error_set(err, ENOMEM, "cannot set up SHA-256");
+	while ((n = pread(fd, buf, CALLER_FD_CHUNK, (off_t)done)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pvm_error_set(err, errno, "reading it for its digest: %m");
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			return pvm_error_set(err, EIO, "SHA-256 failed");
+		done += (uint64_t)n;
+		if (pvm_now_usec(CLOCK_MONOTONIC) >= deadline_usec)
+			return pvm_error_set(err, ETIMEDOUT,
+					     "reading it for its digest took too long (%" PRIu64
+					     " bytes read)",
+					     done);
+	}
+	if (EVP_DigestFinal_ex(ctx, ret, &digest_len) != 1 || digest_len != 32)
+		return pvm_error_set(err, EIO, "SHA-256 failed");
+	return 0;
+}
+
 int caller_payload_check_sealed(int memfd, uint64_t *ret_size)
 {
 	int seals = fcntl(memfd, F_GET_SEALS);

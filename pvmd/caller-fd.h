@@ -46,6 +46,9 @@ void caller_payload_done(caller_payload *p);
  * bytes copied. `what` ("kernel", "initrd") prefixes error messages. */
 int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadline_usec,
 			caller_payload *ret, pvm_error *err);
+/* SHA-256 of everything fd holds, read from offset 0 to its end (a disk a caller passed, checked
+ * against its config's digest before the guest runs). */
+int caller_fd_sha256(int fd, uint64_t deadline_usec, uint8_t ret[32], pvm_error *err);
 /* The path /proc/self/fd gives for fd, if stat() of that path is the very file fd is. */
 int caller_fd_real_path(int fd, char **ret);
 /* A payload memfd's size, if it is sealed against every change (-EPERM otherwise): what the

@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "pvmd.h"
+#include "runner-pool.h"
 #include "runner-uids.h"
 #include "time-util.h"
 
@@ -38,6 +39,8 @@ static void help(void)
 	       "  --runner-uids FIRST-LAST\n"
 	       "                         per-VM runner uid range, outside systemd's ranges\n"
 	       "                         (default %u-%u, sysusers.d/pvm.conf)\n"
+	       "  --runner-pool N        ready runners kept for the next starts (default %d,\n"
+	       "                         at most %d; 0: each start spawns its runner)\n"
 	       "  --stop-timeout SEC     graceful stop before a kill (default 10)\n"
 	       "  --shutdown-timeout SEC on SIGTERM, all VMs end within this (default 20)\n"
 	       "  --max-vms N            VMs kept at most, running or not (default %d)\n"
@@ -50,7 +53,8 @@ static void help(void)
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
 	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, RUNNER_UIDS_FIRST_DEFAULT,
-	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, PVMD_VMS_MAX_DEFAULT);
+	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, RUNNER_POOL_SIZE_DEFAULT,
+	       RUNNER_POOL_SIZE_MAX, PVMD_VMS_MAX_DEFAULT);
 }
 
 /* pvmd's timeouts are at most a day: longer only hides a hung VM or bus */
@@ -71,6 +75,7 @@ enum {
 	OPT_RUNNER,
 	OPT_RUNNER_USER,
 	OPT_RUNNER_UIDS,
+	OPT_RUNNER_POOL,
 	OPT_STOP_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_MAX_VMS,
@@ -87,6 +92,7 @@ static const struct option options[] = {
 	{ "runner", required_argument, NULL, OPT_RUNNER },
 	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
 	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
+	{ "runner-pool", required_argument, NULL, OPT_RUNNER_POOL },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 	{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
@@ -108,6 +114,7 @@ static int parse_argv(pvmd_manager *m, int argc, char **argv)
 	m->runner_uid_first = RUNNER_UIDS_FIRST_DEFAULT;
 	m->runner_uid_count = RUNNER_UIDS_COUNT_DEFAULT;
 	m->runner_path = PVM_LIBEXECDIR "/pvm-runner";
+	m->runner_pool_size = RUNNER_POOL_SIZE_DEFAULT;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case OPT_POLICY_DIR:
@@ -144,6 +151,22 @@ static int parse_argv(pvmd_manager *m, int argc, char **argv)
 				fprintf(stderr, "pvmd: --runner-uids: %s\n", err.message);
 				return -EINVAL;
 			}
+			break;
+		}
+		case OPT_RUNNER_POOL: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    v > RUNNER_POOL_SIZE_MAX) {
+				fprintf(stderr,
+					"pvmd: --runner-pool: '%s' is not a number from 0 to %d\n",
+					optarg, RUNNER_POOL_SIZE_MAX);
+				return -EINVAL;
+			}
+			m->runner_pool_size = (unsigned)v;
 			break;
 		}
 		case OPT_STOP_TIMEOUT:
@@ -333,6 +356,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto fail;
 	r = manager_connect(m);
+	if (r < 0)
+		goto fail;
+	r = manager_start_pool(m);
 	if (r < 0)
 		goto fail;
 	/* recover before taking the name: no caller sees a half-known set of VMs */

@@ -18,6 +18,7 @@
 #include "bus-client.h"
 #include "caller-fd.h"
 #include "pvmd.h"
+#include "runner-pool.h"
 #include "worker.h"
 
 static void config_reader_free(config_reader *cr);
@@ -67,6 +68,7 @@ pvmd_manager *manager_free(pvmd_manager *m)
 		m->vms = vm->next;
 		pvmd_vm_free(vm); /* kills a runner still running */
 	}
+	runner_pool_free(m->pool); /* kills the runners that had no VM yet */
 	sd_event_source_disable_unref(m->shutdown_timer);
 	sd_bus_slot_unref(m->restart_query);
 	pvmd_fdstore_release_unclaimed(&m->fdstore);
@@ -103,12 +105,42 @@ int manager_reload(pvmd_manager *m)
 
 	sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
 	r = manager_load_policy(m);
+	/* waiting runners were exec'd from the runner binary as it was: new ones take over */
+	runner_pool_flush(m->pool);
 	sd_notify(false, "READY=1");
 	manager_update_status(m);
 	if (r < 0)
 		log_error("Policy reload failed; the previous policy stays in force");
 	else
 		log_info("Policy reloaded");
+	return r;
+}
+
+static void pool_failed(const char *message, void *userdata)
+{
+	log_warning("The runner pool stops refilling until the next start: %s", message);
+}
+
+int manager_start_pool(pvmd_manager *m)
+{
+	runner_pool_options o = {
+		.runner_path = m->runner_path,
+		.ids = { .runner_uid = m->runner_uid,
+			 .runner_gid = m->runner_gid,
+			 .uid_base = m->runner_uid_first,
+			 .uid_count = m->runner_uid_count },
+		.size = m->runner_pool_size,
+		.failed = pool_failed,
+		.userdata = m,
+	};
+	pvm_error err = { 0 };
+	int r;
+
+	if (m->runner_pool_size == 0)
+		return 0;
+	r = runner_pool_new(m->event, &o, &m->pool, &err);
+	if (r < 0)
+		log_error("Cannot set up the runner pool: %s", err.message);
 	return r;
 }
 
@@ -1417,6 +1449,7 @@ int manager_begin_shutdown(pvmd_manager *m)
 		return 0;
 	m->shutting_down = true;
 	sd_notify(false, "STOPPING=1");
+	runner_pool_drain(m->pool); /* no VM starts any more */
 	sd_bus_emit_properties_changed(m->bus, PVM_BUS_PATH, PVM_BUS_MANAGER_IFACE, "ShuttingDown",
 				       NULL);
 	for (pvmd_vm *vm = m->vms; vm; vm = vm->next)

@@ -75,6 +75,8 @@ typedef struct pvmd_manager {
 	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
 	uint32_t runner_uid_count;
 	size_t console_ring_size;
+	unsigned runner_pool_size;	/* --runner-pool */
+	runner_pool *pool;		/* ready runners; NULL when the size is 0 */
 	vm_host_facts host_facts;	/* learnt from the first runner that probes the host */
 	uint64_t stop_timeout_usec;	/* StopVM with timeout 0, tied VMs */
 	uint64_t shutdown_timeout_usec; /* SIGTERM: all VMs stopped by then, else killed */
@@ -163,6 +165,8 @@ int manager_new(pvmd_manager **ret);
 pvmd_manager *manager_free(pvmd_manager *m);
 int manager_load_policy(pvmd_manager *m);
 int manager_reload(pvmd_manager *m);
+/* The pool of ready runners (--runner-pool), filled from the event loop once it runs. */
+int manager_start_pool(pvmd_manager *m);
 int manager_connect(pvmd_manager *m);
 int manager_request_name(pvmd_manager *m);
 int manager_recover(pvmd_manager *m);

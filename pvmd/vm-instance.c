@@ -27,9 +27,11 @@
 #include "memory.h"
 #include "runner-protocol.h"
 #include "caller-fd.h"
+#include "runner-pool.h"
 #include "runner-uids.h"
 #include "time-util.h"
 #include "vm-instance.h"
+#include "worker.h"
 
 #define VM_CONSOLE_RING_DEFAULT (64u * 1024)
 #define VM_GUEST_MEMFD_LINK "anon_inode:[kvm-gmem]"
@@ -61,9 +63,13 @@ struct vm_instance {
 	sd_event_source *child_source, *io_source, *boot_timer, *stop_timer;
 	uid_t uid;
 	bool uid_allocated; /* from the runner range (not given by the options) */
+	bool prepared_seen; /* the runner's PREPARED (a pooled runner's went to the pool) */
 	pvm_memory_map map;
 	pvm_boot_plan plan;
 	bool boot_sent, running_seen, stop_requested;
+	/* disks with a digest in the config are hashed on a worker thread meanwhile; BOOT waits */
+	worker_job *disk_job;
+	bool disks_checked, boot_waiting;
 	bool reading, change_pending; /* a batch of runner messages is being read */
 	/* the memory report as last computed; its facts (the memory, the runner and its
 	 * mappings) change only with a published change or the memory fd, which clear it */
@@ -97,9 +103,6 @@ struct vm_instance {
 	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
 	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
 };
-
-/* per-process allocation of runner uids (pvmd is single-threaded) */
-static runner_uids vm_runner_uids;
 
 static void vm_publish(vm_instance *vm)
 {
@@ -171,7 +174,7 @@ static void vm_config_copy_free(pvm_config *c)
 
 /* A disk's fd must be a regular file or block device, writable when the disk is; reading it
  * (and its digest) is the runner's job before boot, off pvmd's event loop. */
-static int vm_disk_check(const pvm_disk *d, size_t i, int fd, pvm_error *err)
+int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err)
 {
 	struct stat st;
 	int fl;
@@ -233,7 +236,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
 		vm->disk_fds[i] = -1;
 	for (size_t i = 0; i < cfg->n_disks; i++) {
-		int r = vm_disk_check(&cfg->disks[i], i, opts->disk_fds[i], err);
+		int r = vm_instance_check_disk(&cfg->disks[i], i, opts->disk_fds[i], err);
 		if (r < 0)
 			return r;
 		vm->disk_fds[i] = fcntl(opts->disk_fds[i], F_DUPFD_CLOEXEC, 3);
@@ -369,10 +372,15 @@ static void vm_release_run(vm_instance *vm)
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));
 	if (vm->uid_allocated) {
-		runner_uids_release(&vm_runner_uids, vm->uid);
+		runner_uid_release(vm->uid);
 		vm->uid_allocated = false;
 	}
 	pvm_boot_plan_clear(&vm->plan);
+	if (vm->disk_job) {
+		worker_cancel(vm->disk_job);
+		vm->disk_job = NULL;
+	}
+	vm->boot_waiting = false;
 	if (vm->vsock_listen_fd >= 0) {
 		close(TAKE_FD(vm->vsock_listen_fd));
 		unlink(vm->vsock_sa.sun_path);
@@ -564,10 +572,9 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	w.gpa = vm->map.ram_base + vm->map.ram_size - w.size;
 	r = runner_msg_send(vm->sock, RUNNER_MSG_WINDOW, &w, sizeof(w), -1);
 	for (size_t i = 0; r >= 0 && i < cfg->n_disks; i++) {
-		runner_msg_disk d = { .flags = cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0,
-				      .has_sha256 = cfg->disks[i].has_sha256 };
+		runner_msg_disk d = { .flags =
+					  cfg->disks[i].read_only ? RUNNER_DISK_READ_ONLY : 0 };
 		snprintf(d.id, sizeof(d.id), "%s", cfg->disks[i].id);
-		memcpy(d.sha256, cfg->disks[i].sha256, sizeof(d.sha256));
 		r = runner_msg_send(vm->sock, RUNNER_MSG_DISK, &d, sizeof(d), vm->disk_fds[i]);
 	}
 	if (r >= 0 && cfg->vsock) {
@@ -586,10 +593,28 @@ static int vm_send_devices(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* The devices, then the entry state: the guest runs once the runner has it. */
+static void vm_send_boot(vm_instance *vm)
+{
+	runner_msg_boot boot = { .entry = vm->plan.entry };
+	pvm_error err = { 0 };
+	int r;
+
+	vm->boot_waiting = false;
+	r = vm_send_devices(vm, &err);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
+	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
+	if (r < 0)
+		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
+				     "sending the entry state to the runner: %s", strerror(-r));
+	vm->boot_sent = true;
+	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
+}
+
 static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 {
 	_cleanup_close_ int mem_fd = fd;
-	runner_msg_boot boot = { .entry = vm->plan.entry };
 	pvm_error err = { 0 };
 	int r;
 
@@ -624,16 +649,10 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 			.needs_mapping = vm->runner_maps,
 			.mapping_guest_memfd_flags = m->guest_memfd_flags,
 		};
-	pvm_boot_plan_clear(&vm->plan); /* the payload now lives only in guest memory */
-
-	r = vm_send_devices(vm, &err);
-	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s", err.message);
-	r = runner_msg_send(vm->sock, RUNNER_MSG_BOOT, &boot, sizeof(boot), -1);
-	if (r < 0)
-		return vm_fail_start(vm, PVM_DEATH_START_FAILED,
-				     "sending the entry state to the runner: %s", strerror(-r));
-	vm->boot_sent = true;
+	if (vm->disks_checked)
+		vm_send_boot(vm);
+	else
+		vm->boot_waiting = true; /* vm_disk_digests_done sends it */
 }
 
 static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
@@ -642,6 +661,14 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 	const void *body = runner_msg_body(buf);
 
 	switch (h->type) {
+	case RUNNER_MSG_PREPARED: {
+		const runner_msg_running *p = body;
+		if (vm->prepared_seen || vm->mem_fd >= 0 || vm->boot_sent || p->uid != vm->uid)
+			return vm_fail_start(vm, PVM_DEATH_PROTECTION_VIOLATION,
+					     "runner reported its sandbox out of order");
+		vm->prepared_seen = true;
+		return;
+	}
 	case RUNNER_MSG_CREATED:
 		vm_on_created(vm, body, fd);
 		return;
@@ -704,6 +731,7 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 			.uid = c->uid,
 			.gid = c->gid,
 			.vm_fd_valid = c->vm_fd_valid,
+			.dup_to_vcpu_range = c->dup_to_vcpu_range,
 			.namespaces = vm->running.namespaces,
 		};
 		vm->have_sandbox_report = true;
@@ -727,7 +755,12 @@ static void vm_read_batch(vm_instance *vm, unsigned max)
 		r = runner_msg_recv(vm->sock, buf, true, &mem_fd, &reason);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
-		if (r == 0 || r == -ECONNRESET) {
+		/* a runner that exits with pvmd's messages unread (it failed before it read
+		 * CREATE) leaves ECONNRESET, reported once, ahead of what it sent before: read on
+		 */
+		if (r == -ECONNRESET)
+			continue;
+		if (r == 0) {
 			/* the runner closed its end; its exit (child source) finishes the VM */
 			vm->io_source = sd_event_source_disable_unref(vm->io_source);
 			return;
@@ -762,6 +795,108 @@ static void vm_read_messages(vm_instance *vm, unsigned max)
 static int vm_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	vm_read_messages(userdata, VM_MESSAGES_PER_DISPATCH);
+	return 0;
+}
+
+/* ---- disk digests ---- */
+
+/* A disk whose config names its sha256 is read through and hashed before the guest runs (so
+ * no guest can race it), on a worker thread: a disk may be large and a block device slow, and
+ * pvmd's loop never waits. It runs while the runner creates the VM; BOOT waits for it. */
+#define VM_DISK_CHECK_TIMEOUT_USEC (10 * 60 * 1000 * 1000ULL)
+
+typedef struct vm_disk_digests {
+	int fds[PVM_DISKS_MAX]; /* duplicates, -1 for a disk without a digest */
+	uint8_t want[PVM_DISKS_MAX][32];
+	size_t n;
+	pvm_error err;
+} vm_disk_digests;
+
+static void vm_disk_digests_free(void *data)
+{
+	vm_disk_digests *d = data;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->fds[i] >= 0)
+			close(d->fds[i]);
+	free(d);
+}
+
+static int vm_disk_digests_work(void *data, uint64_t deadline_usec)
+{
+	vm_disk_digests *d = data;
+	uint8_t got[32];
+
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->fds[i] < 0)
+			continue;
+		if (caller_fd_sha256(d->fds[i], deadline_usec, got, &d->err) < 0) {
+			pvm_error_prefix(&d->err, "disk %zu: ", i);
+			return -d->err.code;
+		}
+		if (memcmp(got, d->want[i], sizeof(got)) != 0)
+			return pvm_error_set(
+			    &d->err, EBADMSG,
+			    "disk %zu: the disk's SHA-256 does not match its sha256 "
+			    "in the config",
+			    i);
+	}
+	return 0;
+}
+
+static void vm_disk_digests_done(int r, void *data, void *userdata)
+{
+	vm_instance *vm = userdata;
+	vm_disk_digests *d = data;
+
+	vm->disk_job = NULL;
+	if (r < 0) {
+		vm_fail_start(vm, PVM_DEATH_START_FAILED, "%s",
+			      d ? d->err.message : "the disks' digests were not read in time");
+		return;
+	}
+	vm->disks_checked = true;
+	if (vm->boot_waiting)
+		vm_send_boot(vm);
+}
+
+static int vm_disk_digests_start(vm_instance *vm, pvm_error *err)
+{
+	const pvm_config *cfg = vm->cfg;
+	vm_disk_digests *d;
+	int r;
+
+	vm->disks_checked = true;
+	for (size_t i = 0; i < cfg->n_disks; i++)
+		vm->disks_checked = vm->disks_checked && !cfg->disks[i].has_sha256;
+	if (vm->disks_checked)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	for (d->n = 0; d->n < cfg->n_disks; d->n++) {
+		size_t i = d->n;
+		d->fds[i] = -1;
+		if (!cfg->disks[i].has_sha256)
+			continue;
+		memcpy(d->want[i], cfg->disks[i].sha256, sizeof(d->want[i]));
+		d->fds[i] = fcntl(vm->disk_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (d->fds[i] < 0) {
+			r = pvm_error_set(err, errno, "disk %zu: duplicating its fd: %m", i);
+			d->n++;
+			vm_disk_digests_free(d);
+			return r;
+		}
+	}
+	r = worker_start(vm->event, VM_DISK_CHECK_TIMEOUT_USEC, vm_disk_digests_work, d,
+			 vm_disk_digests_free, vm_disk_digests_done, vm, &vm->disk_job);
+	if (r == -EBUSY)
+		return pvm_error_set(err, EBUSY,
+				     "pvmd is reading %d descriptors already; start the VM again "
+				     "once they are read",
+				     WORKER_JOBS_MAX);
+	if (r < 0)
+		return pvm_error_set(err, -r, "reading the disks' digests: %s", strerror(-r));
 	return 0;
 }
 
@@ -859,36 +994,6 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 	return arch->plan_boot(&in, &vm->plan, err);
 }
 
-static int vm_pick_uid(vm_instance *vm, pvm_error *err)
-{
-	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
-	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
-	int r;
-
-	if (vm->opts.runner_uid != 0) {
-		vm->uid = vm->opts.runner_uid;
-		return 0;
-	}
-	/* one range per process; it can change only while no uid of the old one is in use */
-	if (vm_runner_uids.first != first || vm_runner_uids.count != count) {
-		if (vm_runner_uids.in_use > 0)
-			return pvm_error_set(err, EBUSY,
-					     "runner uid range %u+%u asked while uids of %u+%u are "
-					     "in use",
-					     (unsigned)first, count, (unsigned)vm_runner_uids.first,
-					     vm_runner_uids.count);
-		r = runner_uids_init(&vm_runner_uids, first, count, err);
-		if (r < 0)
-			return r;
-	}
-	r = runner_uids_alloc(&vm_runner_uids, &vm->uid);
-	if (r < 0)
-		return pvm_error_set(err, -r, "all %u runner uids from %u are in use", count,
-				     (unsigned)first);
-	vm->uid_allocated = true;
-	return 0;
-}
-
 static int vm_open_log(vm_instance *vm, pvm_error *err)
 {
 	_cleanup_free_ char *path = NULL;
@@ -901,32 +1006,6 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 	if (vm->log_fd < 0)
 		return pvm_error_set(err, errno, "console log %s: %m", path);
 	return 0;
-}
-
-/* The runner's whole environment: it needs none, and pvmd's own (NOTIFY_SOCKET, WATCHDOG_*,
- * LISTEN_*, the bus address, whatever the unit sets) is none of its business. Only the
- * sanitizer runtimes' settings pass, so sanitizer test builds run the runner as configured;
- * plain builds ignore them. */
-static const char *const vm_runner_env_passed[] = {
-	"ASAN_OPTIONS",
-	"UBSAN_OPTIONS",
-	"LSAN_OPTIONS",
-};
-
-static void vm_runner_env(char *ret[static ELEMENTSOF(vm_runner_env_passed) + 1])
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < ELEMENTSOF(vm_runner_env_passed); i++) {
-		const char *name = vm_runner_env_passed[i];
-		size_t len = strlen(name);
-		for (char **e = environ; *e; e++)
-			if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
-				ret[n++] = *e;
-				break;
-			}
-	}
-	ret[n] = NULL;
 }
 
 /* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
@@ -961,59 +1040,44 @@ static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+static runner_ids vm_runner_ids(const vm_instance *vm)
+{
+	return (runner_ids){ .runner_uid = vm->opts.runner_uid,
+			     .runner_gid = vm->opts.runner_gid,
+			     .uid_base = vm->opts.runner_uid_base,
+			     .uid_count = vm->opts.runner_uid_count };
+}
+
+/* The run's runner: a ready one from the pool, or one spawned now. Its sandbox request is on its
+ * way or done either way; the instance takes its fds and uid and watches it. */
 static int vm_spawn(vm_instance *vm, pvm_error *err)
 {
-	char *envp[ELEMENTSOF(vm_runner_env_passed) + 1];
-	int pair[2], r;
-	pid_t pid;
+	runner_ids ids = vm_runner_ids(vm);
+	runner_proc p = RUNNER_PROC_NULL;
+	int r;
 
-	vm_runner_env(envp); /* before fork: the child only execs */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		return pvm_error_set(err, errno, "socketpair: %m");
-	/* pvmd never blocks on its runner: a runner that stops reading only loses input. Set
-	 * before the fork, so a failure needs no child to be reaped. */
-	if (fcntl(pair[0], F_SETFL, O_NONBLOCK) < 0) {
-		r = errno;
-		close(pair[0]), close(pair[1]);
-		return pvm_error_set(err, r, "making the runner socket non-blocking: %m");
+	r = runner_pool_take(vm->opts.pool, vm->runner_path, &ids, &p);
+	vm->prepared_seen = r >= 0;
+	if (r < 0) {
+		r = runner_spawn(vm->runner_path, &ids, &p, err);
+		if (r < 0)
+			return r;
 	}
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(pair[0]), close(pair[1]);
-		return pvm_error_set(err, r, "fork: %m");
-	}
-	if (pid == 0) {
-		/* child: only async-signal-safe calls until exec */
-		char *argv[] = { (char *)"pvm-runner", NULL };
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(pair[1], 3) < 0)
-			_exit(127);
-		syscall(SYS_close_range, 4, ~0U, 0);
-		execve(vm->runner_path, argv, envp);
-		_exit(127);
-	}
-	close(pair[1]);
-	vm->sock = pair[0];
-	vm->pid = pid;
-	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (vm->pidfd < 0) {
-		r = errno;
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		vm->pid = 0;
-		return pvm_error_set(err, r, "pidfd_open: %m");
-	}
+	vm->pid = p.pid;
+	vm->pidfd = p.pidfd;
+	vm->sock = p.sock;
+	vm->uid = p.uid;
+	vm->uid_allocated = p.uid_allocated;
 	r = sd_event_add_child_pidfd(vm->event, &vm->child_source, vm->pidfd, WEXITED, vm_on_child,
 				     vm);
 	if (r >= 0)
 		r = sd_event_add_io(vm->event, &vm->io_source, vm->sock, EPOLLIN, vm_on_io, vm);
 	if (r < 0) {
-		syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
-		waitpid(pid, NULL, 0);
-		vm->pid = 0;
+		vm->child_source = sd_event_source_disable_unref(vm->child_source);
+		vm->io_source = sd_event_source_disable_unref(vm->io_source);
+		p.sock = vm->sock, p.pidfd = vm->pidfd;
+		vm->sock = vm->pidfd = -1, vm->pid = 0, vm->uid_allocated = false;
+		runner_proc_kill(&p);
 		return pvm_error_set(err, -r, "watching the runner: %s", strerror(-r));
 	}
 	return 0;
@@ -1039,10 +1103,10 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
+	if (r >= 0)
+		r = vm_disk_digests_start(vm, err);
 	if (r >= 0 && vm->cfg->vsock)
 		r = vm_vsock_listen(vm, err);
-	if (r >= 0)
-		r = vm_pick_uid(vm, err);
 	if (r >= 0)
 		r = vm_open_log(vm, err);
 	if (r >= 0)
@@ -1057,8 +1121,6 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 					      PVM_MEMORY_BACKING_PREFER_GUEST_MEMFD
 				      ? RUNNER_CREATE_ALLOW_FALLBACK
 				      : 0),
-			.uid = vm->opts.runner_uid ? vm->opts.runner_uid : vm->uid,
-			.gid = vm->opts.runner_gid ? vm->opts.runner_gid : vm->uid,
 		};
 		const vm_host_facts *facts = vm->opts.host_facts;
 		if (facts && facts->mapping_known) {
@@ -1410,18 +1472,10 @@ static int vm_check_handover(vm_instance *vm, const vm_instance_handover *h, pvm
 /* The uid an adopted runner holds stays taken, so that no new runner gets it. */
 static void vm_claim_uid(vm_instance *vm, uid_t uid)
 {
-	uid_t first = vm->opts.runner_uid_base ?: RUNNER_UIDS_FIRST_DEFAULT;
-	uint32_t count = vm->opts.runner_uid_count ?: RUNNER_UIDS_COUNT_DEFAULT;
+	runner_ids ids = vm_runner_ids(vm);
 
 	vm->uid = uid;
-	if (vm->opts.runner_uid != 0)
-		return;
-	if ((vm_runner_uids.first != first || vm_runner_uids.count != count) &&
-	    (vm_runner_uids.in_use > 0 ||
-	     runner_uids_init(&vm_runner_uids, first, count, NULL) < 0))
-		return;
-	if (runner_uids_claim(&vm_runner_uids, uid) >= 0)
-		vm->uid_allocated = true;
+	vm->uid_allocated = runner_uid_claim(&ids, uid);
 }
 
 int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,

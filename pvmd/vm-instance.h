@@ -14,6 +14,7 @@
 #include "vm-state.h"
 
 typedef struct vm_instance vm_instance;
+typedef struct runner_pool runner_pool;
 
 /* Host properties pvmd learns once, from the first runner that probes them, and hands to every
  * later runner (one per pvmd, owned by the manager; it outlives every instance). */
@@ -41,6 +42,7 @@ typedef struct vm_instance_options {
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */
 	gid_t vsock_gid;
 	vm_host_facts *host_facts; /* shared across instances; NULL: every runner probes */
+	runner_pool *pool;	   /* ready runners (runner-pool.h); NULL: spawn one per start */
 } vm_instance_options;
 
 typedef struct vm_instance_callbacks {
@@ -49,6 +51,10 @@ typedef struct vm_instance_callbacks {
 	/* new console bytes (already in the ring) */
 	void (*console)(vm_instance *vm, const void *data, size_t len, void *userdata);
 } vm_instance_callbacks;
+
+/* Whether fd can back disk i of a config (regular file or block device, open for reading, and
+ * for writing unless the disk is read-only); never reads it. */
+int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err);
 
 /* The instance watches its runner with a pidfd child source, for which sd-event needs SIGCHLD
  * blocked: vm_instance_new blocks it in the calling thread. */
@@ -123,8 +129,9 @@ typedef struct vm_instance_sandbox_report {
 	int no_new_privs;	     /* PR_GET_NO_NEW_PRIVS */
 	uid_t uid;
 	gid_t gid;
-	bool vm_fd_valid;    /* the VM fd the attempts used was open: the attempts were real */
-	unsigned namespaces; /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
+	bool vm_fd_valid;      /* the VM fd the attempts used was open: the attempts were real */
+	int dup_to_vcpu_range; /* the VM fd duplicated into the vCPU fds' range (seccomp names) */
+	unsigned namespaces;   /* new namespaces entered: 1 mount, 2 ipc, 4 net, 8 uts */
 } vm_instance_sandbox_report;
 
 int vm_instance_request_sandbox_check(vm_instance *vm, pvm_error *err);

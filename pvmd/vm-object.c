@@ -571,6 +571,7 @@ static vm_instance_options vm_instance_options_for(const pvmd_vm *vm, bool allow
 		.vsock_uid = vm->owner,
 		.vsock_gid = (gid_t)-1,
 		.host_facts = &m->host_facts,
+		.pool = m->pool,
 	};
 }
 
@@ -582,6 +583,12 @@ int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *erro
 					 "disk_fds: pass one per disk, in order",
 					 vm->cfg->n_disks, n);
 	for (; vm->n_disk_fds < n; vm->n_disk_fds++) {
+		pvm_error err = { 0 };
+		/* a kind no disk can be is refused now, not at the first start */
+		if (vm_instance_check_disk(&vm->cfg->disks[vm->n_disk_fds], vm->n_disk_fds,
+					   fds[vm->n_disk_fds], &err) < 0)
+			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
+						 "Option disk_fds: %s", err.message);
 		int fd = fcntl(fds[vm->n_disk_fds], F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return sd_bus_error_set_errnof(error, errno, "Cannot keep disk %zu: %m",

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
-#include <openssl/evp.h>
 
 #include "devices.h"
 #include "macro.h"
@@ -58,42 +57,8 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	return NULL;
 }
 
-static void evp_ctx_freep(EVP_MD_CTX **p)
-{
-	EVP_MD_CTX_free(*p);
-}
-
-/* The disk's digest, read through before any guest code runs (so no guest can race it). */
-static int disk_check_digest(int fd, const uint8_t want[RUNNER_DISK_DIGEST], pvm_error *err)
-{
-	static uint8_t buf[1 << 16];
-	_cleanup_(evp_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t got[EVP_MAX_MD_SIZE];
-	unsigned got_len = 0;
-	off_t pos = 0;
-	ssize_t n;
-
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		return pvm_error_set(err, ENOMEM, "cannot set up SHA-256");
-	while ((n = pread(fd, buf, sizeof(buf), pos)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return pvm_error_set(err, errno, "reading the disk for its digest: %m");
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
-		pos += n;
-	}
-	if (EVP_DigestFinal_ex(ctx, got, &got_len) != 1 || got_len != RUNNER_DISK_DIGEST)
-		return pvm_error_set(err, EIO, "SHA-256 of the disk failed");
-	if (memcmp(got, want, RUNNER_DISK_DIGEST) != 0)
-		return pvm_error_set(err, EBADMSG,
-				     "the disk's SHA-256 does not match its sha256 in the config");
-	return 0;
-}
-
-int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uint8_t *sha256,
-			    const char *id, pvm_error *err)
+int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,
+			    pvm_error *err)
 {
 	_cleanup_close_ int disk = fd;
 	pvm_virtio_mmio *m = slot_new(d, "disk", err);
@@ -102,8 +67,6 @@ int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uin
 
 	if (!m)
 		return -err->code;
-	if (sha256 && disk_check_digest(disk, sha256, err) < 0)
-		return pvm_error_prefix(err, "disk %u: ", d->n_disks), -err->code;
 	blk = &d->disks[d->n_disks];
 	r = pvm_virtio_blk_init(blk, disk, read_only, id, err);
 	if (r < 0)

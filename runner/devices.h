@@ -17,7 +17,6 @@
 
 #define RUNNER_VSOCK_HELLOS 8 /* host connects still sending their CONNECT line */
 #define RUNNER_VSOCK_PREFIX_MAX 80
-#define RUNNER_DISK_DIGEST 32 /* SHA-256 */
 
 typedef struct runner_vsock_hello {
 	int fd;
@@ -46,10 +45,10 @@ void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_st
  * bytes) as the shared window. Devices can be added only once it exists. */
 int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, uint64_t ram_size,
 			      uint64_t gpa, uint64_t size, pvm_error *err);
-/* A disk over `fd` (taken: closed on failure too), its whole content checked against sha256
- * first unless that is NULL. */
-int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const uint8_t *sha256,
-			    const char *id, pvm_error *err);
+/* A disk over `fd` (taken: closed on failure too). A digest its config names was checked by
+ * pvmd before BOOT. */
+int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,
+			    pvm_error *err);
 /* vsock for guest CID `cid`: listen_fd is taken. Guest connects to host port P go to the unix
  * socket <prefix>P, relative to the runner's working directory. */
 int runner_devices_add_vsock(runner_devices *d, int listen_fd, uint64_t cid, const char *prefix,

@@ -1,6 +1,8 @@
-/* pvm-runner: one per VM, spawned by pvmd with a SOCK_SEQPACKET socket on fd 3. It creates the
- * VM (KVM binds a VM to the process that creates it), its guest memory and vCPUs, hands the
- * memory fd to pvmd, waits for the entry state, locks itself down (sandbox.c) and runs the vCPUs.
+/* pvm-runner: one per VM, spawned by pvmd with a SOCK_SEQPACKET socket on fd 3. It opens
+ * /dev/kvm and builds its sandbox but for the seccomp filter before it knows its VM (it may wait
+ * so in pvmd's pool of ready runners), then creates the VM (KVM binds a VM to the process that
+ * creates it), its guest memory and vCPUs, hands the memory fd to pvmd, waits for the entry
+ * state, loads pvmd's seccomp filter (sandbox.c) and runs the vCPUs.
  * It trusts nothing from the guest and checks every message from pvmd (runner-protocol.h).
  *
  * Threads: the main thread serves pvmd's messages, flushes console output and services the
@@ -43,8 +45,9 @@ typedef struct runner {
 	pvm_guest_memory memory;
 	pvm_kvm_vcpu *vcpus;
 	int *vcpu_fds;
-	uid_t uid;
-	gid_t gid;
+	runner_msg_running prepared; /* namespaces entered, uid and gid dropped to */
+	uint8_t filter[RUNNER_FILTER_MAX] __attribute__((aligned(8))); /* pvmd's seccomp program */
+	size_t filter_len;
 
 	pthread_mutex_t devices_lock;
 	pvm_arch_devices *devices;
@@ -216,7 +219,10 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* What pvmd may send during setup: CREATE first; then the devices, in any number, and BOOT. */
+/* What pvmd may send during setup: FILTER, PREPARE and CREATE first, in that order; then the
+ * devices, in any number, and BOOT. */
+static const uint16_t setup_filter_types[] = { RUNNER_MSG_FILTER };
+static const uint16_t setup_prepare_types[] = { RUNNER_MSG_PREPARE };
 static const uint16_t setup_create_types[] = { RUNNER_MSG_CREATE };
 static const uint16_t setup_boot_types[] = {
 	RUNNER_MSG_BOOT, RUNNER_MSG_WINDOW, RUNNER_MSG_DISK, RUNNER_MSG_VSOCK, RUNNER_MSG_VSOCK_DIR,
@@ -255,6 +261,49 @@ static void setup_recv(const uint16_t *allowed, size_t n, void *buf, int *ret_fd
 	runner_fail(err);
 }
 
+/* The seccomp program pvmd built once, kept until lock-down. */
+static void runner_filter(const void *buf)
+{
+	R.filter_len = runner_msg_body_size(buf);
+	memcpy(R.filter, runner_msg_body(buf), R.filter_len);
+}
+
+/* Everything that does not depend on the VM, done while the runner may still wait in pvmd's
+ * pool: /dev/kvm opened, then the whole sandbox but its seccomp filter. */
+static void runner_prepare(const runner_msg_prepare *p, int netns_fd, pvm_error *err)
+{
+	_cleanup_close_ int netns = netns_fd;
+	int r;
+
+	if (p->uid == 0 || p->gid == 0) {
+		pvm_error_set(err, EINVAL, "invalid prepare request (uid %u, gid %u)", p->uid,
+			      p->gid);
+		runner_fail(err);
+	}
+	if (pvm_kvm_open(&R.kvm_fd, err) < 0 ||
+	    runner_sandbox_prepare(p->uid, p->gid, netns, &R.prepared.namespaces, err) < 0)
+		runner_fail(err);
+	R.prepared.uid = getuid();
+	R.prepared.gid = getgid();
+	r = runner_msg_send(R.sock, RUNNER_MSG_PREPARED, &R.prepared, sizeof(R.prepared), -1);
+	if (r < 0 && r != -EAGAIN)
+		exit(EXIT_SUCCESS); /* pvmd went away */
+}
+
+/* The vCPU fds move to the fixed numbers the seccomp program names (runner-protocol.h). */
+static void runner_place_vcpu_fd(uint32_t i, pvm_error *err)
+{
+	int fd = dup3(R.vcpus[i].fd, RUNNER_VCPU_FD_FIRST + (int)i, O_CLOEXEC);
+
+	if (fd < 0) {
+		pvm_error_set(err, errno, "moving vCPU %u to fd %d: %m", i,
+			      RUNNER_VCPU_FD_FIRST + (int)i);
+		runner_fail(err);
+	}
+	close(R.vcpus[i].fd);
+	R.vcpus[i].fd = fd;
+}
+
 static void runner_create(const runner_msg_create *c, pvm_error *err)
 {
 	pvm_host_caps caps = { 0 };
@@ -263,25 +312,20 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	bool needs_mapping = false, probed = false;
 	int r;
 
-	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > 64 ||
-	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->uid == 0 || c->gid == 0) {
-		pvm_error_set(
-		    err, EINVAL,
-		    "invalid create request (cpus %u, memory %llu, flags 0x%x, uid %u, gid %u)",
-		    c->cpus, (unsigned long long)c->memory_bytes, c->flags, c->uid, c->gid);
+	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > RUNNER_VCPUS_MAX ||
+	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff)) {
+		pvm_error_set(err, EINVAL,
+			      "invalid create request (cpus %u, memory %llu, flags 0x%x)", c->cpus,
+			      (unsigned long long)c->memory_bytes, c->flags);
 		runner_fail(err);
 	}
 	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,
 				  .memory_bytes = c->memory_bytes,
 				  .cpus = c->cpus };
-	R.uid = c->uid;
-	R.gid = c->gid;
 
-	if (pvm_kvm_open(&R.kvm_fd, err) < 0)
-		runner_fail(err);
 	pvm_kvm_probe_system(R.kvm_fd, &caps);
 	if (R.arch->memory_map(R.shape.memory_bytes, &R.map, err) < 0 ||
-	    R.arch->vm_type(&R.shape, &caps, &type, err) < 0 ||
+	    R.arch->vm_type(R.kvm_fd, &R.shape, &caps, &type, err) < 0 ||
 	    pvm_kvm_create_vm(R.kvm_fd, type, &R.vm_fd, err) < 0)
 		runner_fail(err);
 	pvm_kvm_probe_vm(R.vm_fd, &caps);
@@ -320,6 +364,7 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	for (uint32_t i = 0; i < c->cpus; i++) {
 		if (pvm_kvm_create_vcpu(R.kvm_fd, R.vm_fd, i, &R.vcpus[i], err) < 0)
 			runner_fail(err);
+		runner_place_vcpu_fd(i, err);
 		R.vcpu_fds[i] = R.vcpus[i].fd;
 	}
 
@@ -361,8 +406,8 @@ static void runner_device(const void *buf, int fd, pvm_error *err)
 	}
 	case RUNNER_MSG_DISK: {
 		const runner_msg_disk *k = body;
-		r = runner_devices_add_disk(&R.virtio, fd, k->flags & RUNNER_DISK_READ_ONLY,
-					    k->has_sha256 ? k->sha256 : NULL, k->id, err);
+		r = runner_devices_add_disk(&R.virtio, fd, k->flags & RUNNER_DISK_READ_ONLY, k->id,
+					    err);
 		break;
 	}
 	case RUNNER_MSG_VSOCK: {
@@ -408,17 +453,16 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 	close(TAKE_FD(R.memory.fd));
 	close(TAKE_FD(R.kvm_fd));
 	R.sandbox = (runner_sandbox){
-		.uid = R.uid,
-		.gid = R.gid,
 		.vm_fd = R.vm_fd,
 		.vcpu_fds = R.vcpu_fds,
 		.n_vcpus = R.shape.cpus,
 		.cwd_fd = R.vsock_dir_fd,
-		.run_ioctls = R.arch->run_ioctls,
-		.n_run_ioctls = R.arch->n_run_ioctls,
+		.filter = R.filter,
+		.filter_len = R.filter_len,
 	};
-	if (runner_sandbox_apply(&R.sandbox, &running.namespaces, err) < 0)
+	if (runner_sandbox_lockdown(&R.sandbox, err) < 0)
 		runner_fail(err);
+	running.namespaces = R.prepared.namespaces;
 	running.uid = getuid();
 	running.gid = getgid();
 	runner_msg_send(R.sock, RUNNER_MSG_RUNNING, &running, sizeof(running), -1);
@@ -506,7 +550,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 	pvm_error err = { 0 };
-	int fd = -1; /* the protocol lets no fd come with CREATE or BOOT */
+	int fd = -1; /* the protocol lets an fd come only with PREPARE and the devices */
 
 	if (argc != 1 || isatty(RUNNER_CONTROL_FD) || fcntl(RUNNER_CONTROL_FD, F_GETFD) < 0) {
 		fprintf(stderr, "pvm-runner: started by pvmd only (expects its socket on fd %d)\n",
@@ -527,6 +571,10 @@ int main(int argc, char **argv)
 	}
 	runner_devices_init(&R.virtio, R.arch->virtio_mmio_base, R.arch->virtio_mmio_stride);
 
+	setup_recv(setup_filter_types, ELEMENTSOF(setup_filter_types), buf, &fd, &err);
+	runner_filter(buf);
+	setup_recv(setup_prepare_types, ELEMENTSOF(setup_prepare_types), buf, &fd, &err);
+	runner_prepare(runner_msg_body(buf), TAKE_FD(fd), &err);
 	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
 	for (;;) {

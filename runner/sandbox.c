@@ -1,14 +1,16 @@
-/* Runner lock-down: namespaces, an empty read-only root, credentials, capabilities,
- * no_new_privs and a seccomp allow-list whose ioctl rules match both the fd (a vCPU) and the
- * request (KVM_RUN and the few the arch needs). The memory ioctls and opens fail with EPERM so the
- * self-check can observe them; any other syscall or ioctl outside the list kills the process
- * (SIGSYS), which pvmd reports as a protection violation. */
+/* Runner lock-down: namespaces, an empty read-only root, credentials, capabilities and
+ * no_new_privs as soon as the runner starts (it may wait in pvmd's pool of ready runners); at
+ * boot, the seccomp allow-list pvmd built (runner-filter.c in pvmd: the memory ioctls and opens
+ * fail with EPERM so the self-check can observe them; any other syscall or ioctl outside the
+ * list kills the process, SIGSYS, which pvmd reports as a protection violation). */
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -24,13 +26,18 @@
 #include "sandbox.h"
 
 /* Every namespace at once, or none: a runner that silently keeps the host's network or mount
- * table would look locked down without being so. */
-static int sandbox_unshare(uint32_t *ret_namespaces, pvm_error *err)
+ * table would look locked down without being so. The network namespace is one pvmd made empty
+ * for all its runners (no interface but a loopback that is down): creating one per runner costs
+ * close to a millisecond, and the runner has no network to isolate; it cannot bind or listen on
+ * a socket (seccomp), so runners cannot reach each other through it either. */
+static int sandbox_namespaces(int netns_fd, uint32_t *ret_namespaces, pvm_error *err)
 {
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS) < 0)
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		return pvm_error_set(err, errno,
-				     "unshare of the mount, IPC, network and UTS namespaces: %m "
+				     "unshare of the mount, IPC and UTS namespaces: %m "
 				     "(pvmd must run as root on a kernel with namespaces)");
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return pvm_error_set(err, errno, "joining the runners' network namespace: %m");
 	*ret_namespaces = RUNNER_NS_ALL;
 	return 0;
 }
@@ -69,189 +76,108 @@ static int sandbox_empty_root(pvm_error *err)
 	return 0;
 }
 
-/* Syscalls the runner's loop and its vCPU threads make after lock-down, besides the
- * argument-filtered ones below: socket I/O to pvmd, waiting, locks, thread start and exit,
- * heap growth. */
-static const int sandbox_allowed[] = {
-	SCMP_SYS(read),
-	SCMP_SYS(write),
-	SCMP_SYS(sendmsg),
-	SCMP_SYS(recvmsg),
-	SCMP_SYS(ppoll),
-	SCMP_SYS(poll),
-	SCMP_SYS(close),
-	SCMP_SYS(futex),
-	SCMP_SYS(exit),
-	SCMP_SYS(exit_group),
-	SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigaction),
-	SCMP_SYS(clock_gettime),
-	SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(nanosleep),
-	SCMP_SYS(munmap),
-	SCMP_SYS(madvise),
-	SCMP_SYS(brk),
-	SCMP_SYS(set_robust_list),
-	SCMP_SYS(rseq),
-	SCMP_SYS(gettid),
-	SCMP_SYS(getpid),
-	SCMP_SYS(sched_yield),
-	SCMP_SYS(getuid),
-	SCMP_SYS(getgid),
-	SCMP_SYS(geteuid),
-	SCMP_SYS(getegid),
-	SCMP_SYS(fstat),
-	SCMP_SYS(newfstatat),
-	SCMP_SYS(fcntl),
-	SCMP_SYS(getrandom),
-	SCMP_SYS(sigaltstack),
-	/* virtio devices: disk I/O on the fds pvmd passed; vsock's host sockets (accept on the
-	 * listening socket pvmd passed, connect to host programs' sockets, half-close, the
-	 * "OK" line); new sockets are AF_UNIX only (below) */
-	SCMP_SYS(pread64),
-	SCMP_SYS(pwrite64),
-	SCMP_SYS(fdatasync),
-	SCMP_SYS(accept4),
-	SCMP_SYS(connect),
-	SCMP_SYS(shutdown),
-	SCMP_SYS(sendto),
-	SCMP_SYS(recvfrom),
-};
+/* The open-file limit while the runner prepares: room for the vCPU fds' fixed numbers. */
+#define SANDBOX_NOFILE_PREPARE (RUNNER_VCPU_FD_FIRST + RUNNER_VCPUS_MAX)
 
-#if defined(__SANITIZE_ADDRESS__)
-/* The ASan/UBSan runtime (test builds only) inspects the process from its thread and
- * allocation hooks: allow what it calls so sanitizer runs test the same filter otherwise. */
-static const int sandbox_allowed_sanitizer[] = {
-	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64),  SCMP_SYS(getrlimit), SCMP_SYS(mincore),
-	SCMP_SYS(readlink),	     SCMP_SYS(getppid),	   SCMP_SYS(lseek),	SCMP_SYS(uname),
-	SCMP_SYS(sched_getparam),    SCMP_SYS(getdents64),
-};
-#endif
-
-static const unsigned long sandbox_refused_ioctls[] = {
-	KVM_SET_USER_MEMORY_REGION,
-	KVM_SET_USER_MEMORY_REGION2,
-	KVM_CREATE_GUEST_MEMFD,
-	KVM_CREATE_VCPU,
-	KVM_CREATE_VM,
-	KVM_SET_MEMORY_ATTRIBUTES,
-};
-
-static int sandbox_seccomp(const runner_sandbox *sb, pvm_error *err)
+static int sandbox_nofile_prepare(pvm_error *err)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	int r = 0;
+	struct rlimit rl;
 
-	if (!ctx)
-		return pvm_error_set(err, ENOMEM, "seccomp_init failed");
-	for (size_t i = 0; i < ELEMENTSOF(sandbox_allowed) && r == 0; i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed[i], 0);
-#if defined(__SANITIZE_ADDRESS__)
-	for (size_t i = 0; i < ELEMENTSOF(sandbox_allowed_sanitizer) && r == 0; i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed_sanitizer[i], 0);
-#endif
-
-	/* ioctl: (vCPU fd, allowed request) pairs only; everything else is refused. The fd is an
-	 * int (the kernel reads the low 32 bits; the upper half of the register is undefined); the
-	 * request must match all 64 bits, so stray upper bits can only lead to a refusal. */
-	for (size_t v = 0; v < sb->n_vcpus && r == 0; v++) {
-		r = seccomp_rule_add(
-		    ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
-		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)KVM_RUN));
-		for (size_t i = 0; i < sb->n_run_ioctls && r == 0; i++)
-			r = seccomp_rule_add(
-			    ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-			    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)sb->vcpu_fds[v]),
-			    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sb->run_ioctls[i]));
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return pvm_error_set(err, errno, "getrlimit(RLIMIT_NOFILE): %m");
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < SANDBOX_NOFILE_PREPARE) {
+		rl.rlim_cur = SANDBOX_NOFILE_PREPARE;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < SANDBOX_NOFILE_PREPARE)
+			rl.rlim_max = SANDBOX_NOFILE_PREPARE;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return pvm_error_set(err, errno,
+					     "raising RLIMIT_NOFILE to %d for the vCPU fds: %m",
+					     SANDBOX_NOFILE_PREPARE);
 	}
-	/* The memory and VM-building ioctls say EPERM, so the self-check can observe the refusal;
-	 * any other ioctl falls to the default action and kills the runner. (An unconditional
-	 * EPERM rule would override the conditional allows above.) */
-	for (size_t i = 0; i < ELEMENTSOF(sandbox_refused_ioctls) && r == 0; i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sandbox_refused_ioctls[i]));
-	/* memory: never executable (thread stacks and malloc need plain mappings) */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* threads for vCPUs: clone only with CLONE_THREAD; clone3 cannot be inspected, so it
-	 * says ENOSYS and glibc falls back to clone */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	/* no new files; the self-check observes the refusal */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(openat), 0);
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(open), 0);
-	/* prctl: only the two queries the self-check reports */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_GET_SECCOMP));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS));
-	if (r < 0) {
-		seccomp_release(ctx);
-		return pvm_error_set(err, -r, "building the seccomp filter: %s", strerror(-r));
-	}
-	r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (r < 0)
-		return pvm_error_set(err, -r, "loading the seccomp filter: %s", strerror(-r));
 	return 0;
 }
 
-int runner_sandbox_apply(const runner_sandbox *sb, uint32_t *ret_namespaces, pvm_error *err)
+/* Capabilities a runner keeps until lock-down, where it holds them: guest memory is known only
+ * at CREATE, and locking it (the memfd fallback's mlock; on arm64, room in RLIMIT_MEMLOCK for
+ * the pages pKVM pins) is the one thing after that which needs privilege. */
+static const unsigned sandbox_caps_until_lockdown[] = { CAP_IPC_LOCK, CAP_SYS_RESOURCE };
+
+int runner_sandbox_prepare(uid_t uid, gid_t gid, int netns_fd, uint32_t *ret_namespaces,
+			   pvm_error *err)
 {
+	bool keep[ELEMENTSOF(sandbox_caps_until_lockdown)];
 	uint32_t ns = 0;
 	int r;
 
-	if (sb->uid == 0 || sb->gid == 0)
+	if (uid == 0 || gid == 0)
 		return pvm_error_set(err, EINVAL, "refusing to run the VM as uid/gid 0");
-	r = sandbox_unshare(&ns, err);
+	r = sandbox_namespaces(netns_fd, &ns, err);
 	if (r < 0)
 		return r;
 	r = sandbox_empty_root(err);
 	if (r < 0)
 		return r;
-	/* vsock reaches host programs' sockets by names relative to this directory */
-	if (sb->cwd_fd >= 0 && fchdir(sb->cwd_fd) < 0)
-		return pvm_error_set(err, errno, "entering the vsock socket directory: %m");
+	r = sandbox_nofile_prepare(err);
+	if (r < 0)
+		return r;
 
+	/* the new uid, no supplementary groups, an empty bounding set; of the capabilities only
+	 * those for guest memory, until lock-down */
+	capng_get_caps_process();
+	for (size_t i = 0; i < ELEMENTSOF(sandbox_caps_until_lockdown); i++)
+		keep[i] = capng_have_capability(CAPNG_EFFECTIVE, sandbox_caps_until_lockdown[i]);
 	capng_clear(CAPNG_SELECT_BOTH);
-	r = capng_change_id((int)sb->uid, (int)sb->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+	for (size_t i = 0; i < ELEMENTSOF(sandbox_caps_until_lockdown); i++)
+		if (keep[i])
+			capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+				     sandbox_caps_until_lockdown[i]);
+	r = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
 	if (r < 0)
 		return pvm_error_set(
 		    err, EPERM,
 		    "dropping to uid %u gid %u without capabilities failed (capng_change_id %d)",
-		    (unsigned)sb->uid, (unsigned)sb->gid, r);
+		    (unsigned)uid, (unsigned)gid, r);
 	capng_get_caps_process();
-	if (getuid() != sb->uid || geteuid() != sb->uid || getgid() != sb->gid ||
-	    capng_have_capabilities(CAPNG_SELECT_BOTH) != CAPNG_NONE)
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE)
 		return pvm_error_set(err, EPERM, "credentials not dropped as asked");
 	/* no core dumps and no ptrace by its own uid: a dump could hold guest memory */
 	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
 		return pvm_error_set(err, errno, "disabling core dumps: %m");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return pvm_error_set(err, errno, "PR_SET_NO_NEW_PRIVS: %m");
-	r = sandbox_seccomp(sb, err);
-	if (r < 0)
-		return r;
 	*ret_namespaces = ns;
+	return 0;
+}
+
+int runner_sandbox_lockdown(const runner_sandbox *sb, pvm_error *err)
+{
+	struct sock_fprog prog = {
+		.len = (unsigned short)(sb->filter_len / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)sb->filter,
+	};
+	if (!sb->filter || sb->filter_len == 0 || sb->filter_len % sizeof(struct sock_filter))
+		return pvm_error_set(err, EINVAL, "no seccomp program from pvmd");
+	/* the filter names the vCPU fds by their place: nothing else may be there */
+	for (size_t i = 0; i < sb->n_vcpus; i++)
+		if (i >= RUNNER_VCPUS_MAX || sb->vcpu_fds[i] != RUNNER_VCPU_FD_FIRST + (int)i)
+			return pvm_error_set(err, EINVAL, "vCPU %zu is not at fd %d", i,
+					     RUNNER_VCPU_FD_FIRST + (int)i);
+	/* vsock reaches host programs' sockets by names relative to this directory */
+	if (sb->cwd_fd >= 0 && fchdir(sb->cwd_fd) < 0)
+		return pvm_error_set(err, errno, "entering the vsock socket directory: %m");
+	if (setrlimit(RLIMIT_NOFILE,
+		      &(struct rlimit){ RUNNER_VCPU_FD_FIRST, RUNNER_VCPU_FD_FIRST }) < 0)
+		return pvm_error_set(err, errno, "lowering RLIMIT_NOFILE below the vCPU fds: %m");
+	/* the last capabilities go */
+	capng_clear(CAPNG_SELECT_CAPS);
+	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
+		return pvm_error_set(err, EPERM, "dropping the last capabilities failed");
+	capng_get_caps_process();
+	if (capng_have_capabilities(CAPNG_SELECT_BOTH) != CAPNG_NONE)
+		return pvm_error_set(err, EPERM, "capabilities left at lock-down");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return pvm_error_set(err, errno, "loading the seccomp filter: %m");
 	return 0;
 }
 
@@ -268,6 +194,12 @@ void runner_sandbox_self_check(const runner_sandbox *sb, runner_msg_self_check *
 
 	memset(ret, 0, sizeof(*ret));
 	ret->vm_fd_valid = fcntl(sb->vm_fd, F_GETFD) >= 0;
+
+	/* the filter allows vCPU ioctls on the whole fd range: nothing else may get in */
+	fd = fcntl(sb->vm_fd, F_DUPFD_CLOEXEC, RUNNER_VCPU_FD_FIRST + (int)sb->n_vcpus);
+	ret->dup_to_vcpu_range = attempt(fd);
+	if (fd >= 0)
+		close(fd);
 
 	fd = ioctl(sb->vm_fd, KVM_CREATE_GUEST_MEMFD, &gm);
 	ret->create_guest_memfd = attempt(fd);

@@ -67,8 +67,8 @@ pid=$(vm_prop w1 RunnerPID)
 [ "$pid" -gt 0 ] && [ "$(readlink /proc/$pid/exe)" = "$(readlink -f "$PVM_RUNNER")" ] ||
 	fail "RunnerPID $pid is not a pvm-runner"
 [ "$(vm_prop w1 StartTime)" -gt 1600000000000000 ] || fail "StartTime"
-gdbus call --system --dest org.pvm1 --object-path $path --method org.freedesktop.DBus.Properties.GetAll \
-	org.pvm1.VM | grep -q "'State': <'ready'>" || fail "gdbus GetAll"
+output_has "'State': <'ready'>" gdbus call --system --dest org.pvm1 --object-path $path \
+	--method org.freedesktop.DBus.Properties.GetAll org.pvm1.VM || fail "gdbus GetAll"
 log "ok: VM properties"
 
 # --- the read methods ---

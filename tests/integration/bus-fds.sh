@@ -71,9 +71,20 @@ done
 log "ok: urgent data, a pipe and a FIFO held open: pvmd serves root meanwhile, answers InvalidArgument"
 
 # --- one caller holding its ends open takes at most 4 readers; others are still served ---
+# pvmd_holds_pipe_of PID: pvmd has a descriptor of the pipe process PID holds, i.e. it took
+# that caller's config read (each holder is started only once the one before is in, so no
+# probe below competes with a holder for nobody's 4 slots)
+pvmd_holds_pipe_of() { # $1 is as_nobody's subshell; pipes this shell has too do not count
+	local caller
+	caller=$(pgrep -P "$1") || return 1
+	comm -12 <(readlink /proc/"$caller"/fd/* 2>/dev/null | grep '^pipe:' | sort -u) \
+		<(readlink /proc/"$PVMD_PID"/fd/* 2>/dev/null | grep '^pipe:' | sort -u) |
+		comm -23 - <(readlink /proc/$$/fd/* 2>/dev/null | grep '^pipe:' | sort -u) | grep -q .
+}
 for i in 1 2 3 4; do
 	as_nobody "$FDC" config pipe-open "$cfg" >"$T/cap-$i.out" 2>&1 &
 	PIDS+=($!)
+	wait_until 10 pvmd_holds_pipe_of $! || fail "holder $i: pvmd did not take its read: $(cat "$T/cap-$i.out")"
 done
 printf '{' >"$T/broken.json" # a probe that, if read, makes no VM
 chmod 644 "$T/broken.json"
@@ -81,7 +92,8 @@ busy_for_nobody() {
 	out=$(as_nobody "$FDC" config pipe "$T/broken.json")
 	[[ $out == "error org.pvm1.Error.Busy: uid $NOBODY has 4 configs being read already"* ]]
 }
-wait_until 10 busy_for_nobody || fail "a 5th config read for nobody: $out"
+wait_until 10 busy_for_nobody ||
+	fail "a 5th config read for nobody: $out; holders said: $(cat "$T"/cap-*.out)"
 out=$("$FDC" config pipe "$cfg")
 [ "$out" = "reply fdcfg" ] || fail "root while nobody holds 4 readers: $out"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s fdcfg
@@ -90,6 +102,33 @@ for i in 1 2 3 4; do
 		fail "held pipe $i: $(cat "$T/cap-$i.out")"
 done
 log "ok: nobody's 5th held config is Busy; root is served meanwhile"
+
+# --- disks: only a regular file or block device open as the disk needs, refused at create ---
+head -c 4096 /dev/urandom >"$T/disk.img"
+chmod 644 "$T/disk.img"
+vm_config dro wait-stop.elf '"disks": [{"id": "d0", "read_only": true}]' >/dev/null
+vm_config drw wait-stop.elf '"disks": [{"id": "d0", "read_only": false}]' >/dev/null
+for kind in file memfd memfd-sealed; do
+	out=$(as_nobody "$FDC" disk $kind "$T/dro.json" "$T/disk.img" "$PVM_GUEST_DIR/wait-stop.elf")
+	[ "$out" = "reply dro" ] || fail "read-only disk from a $kind: $out"
+	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager RemoveVM s dro
+done
+for kind in file-wronly file-path dir devnull devzero tty eventfd epoll timerfd signalfd inotify pidfd pipe \
+	pipe-open pipe-write fifo-rdwr socket seqpacket dgram socket-listen socket-unconnected socket-oob; do
+	arg=$T/disk.img
+	[ $kind = file-wronly ] && arg=$T/writable.json # made writable by everyone above
+	out=$(as_nobody "$FDC" disk $kind "$T/dro.json" "$arg" "$PVM_GUEST_DIR/wait-stop.elf")
+	case "$out" in
+	"error org.pvm1.Error.InvalidArgument: Option disk_fds: disk 0: "*) ;;
+	*) fail "disk from a $kind: want InvalidArgument at create, got: $out" ;;
+	esac
+	list_answers || fail "ListVMs does not answer after a $kind disk"
+done
+out=$(as_nobody "$FDC" disk file "$T/drw.json" "$T/disk.img" "$PVM_GUEST_DIR/wait-stop.elf")
+[[ $out == "error org.pvm1.Error.InvalidArgument: Option disk_fds: disk 0 is read-write but its descriptor is read-only"* ]] ||
+	fail "a read-only descriptor for a read-write disk: $out"
+expect_error org.pvm1.Error.NoSuchVM gcall GetVM drw
+log "ok: disks from files and memfds; 22 other kinds and a read-only fd for a read-write disk: InvalidArgument at create"
 
 # --- payloads: pvmd opens no path a caller names ---
 # a config naming a file without its descriptor: refused the same way whether or not the file

@@ -66,6 +66,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# output_has PATTERN CMD...: CMD's whole output has a line matching PATTERN. Unlike
+# "CMD | grep -q", grep does not end early: under pipefail a CMD still writing when grep -q
+# exits would die of SIGPIPE and fail the check although the line was there.
+output_has() {
+	local pattern=$1 out
+	shift
+	out=$("$@") || return 1
+	grep -q -- "$pattern" <<<"$out"
+}
+
 # wait_until DEADLINE_SEC CMD...: poll CMD every 50 ms until it succeeds or the deadline passes.
 # On failure the last attempt's output goes to stderr, so the reason is never thrown away.
 wait_until() {

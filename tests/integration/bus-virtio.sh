@@ -29,14 +29,14 @@ cfg=$(vm_config v1 virtio-io.elf \
 "$PVMCTL" start "$cfg" --disk-rw "$T/disk.img" --wait-ready >"$T/out" 2>&1 ||
 	fail "start v1: $(cat "$T/out")"
 wait_until 20 sh -c "'$PVMCTL' logs v1 | grep -q 'vsock cid'" || fail "v1 console: $("$PVMCTL" logs v1)"
-"$PVMCTL" logs v1 | grep -q "sector 0 fnv1a $fnv" || fail "digest: want $fnv, $("$PVMCTL" logs v1)"
+output_has "sector 0 fnv1a $fnv" "$PVMCTL" logs v1 || fail "digest: want $fnv, $("$PVMCTL" logs v1)"
 # sector 1 is sector 0 with every byte inverted
 cmp <(od -An -v -tu1 -j 512 -N 512 "$T/disk.img" | tr -s ' ' '\n' | grep . ) \
 	<(od -An -v -tu1 "$T/s0" | tr -s ' ' '\n' | grep . | awk '{print 255 - $1}') ||
 	fail "sector 1 is not sector 0 inverted"
 cid=$(vm_prop v1 VsockCID)
 [ "$cid" -ge 3 ] || fail "VsockCID $cid"
-"$PVMCTL" logs v1 | grep -q "vsock cid $cid" || fail "the guest reads CID $cid"
+output_has "vsock cid $cid" "$PVMCTL" logs v1 || fail "the guest reads CID $cid"
 sock=$(vm_prop v1 VsockSocket)
 [ "$sock" = "$T/run/v1.vsock" ] || fail "VsockSocket $sock"
 [ "$(stat -c %a "$sock")" = 600 ] || fail "vsock socket mode $(stat -c %a "$sock")"

@@ -126,8 +126,8 @@ for who in as_nobody as_sys; do
 		org.freedesktop.DBus.ObjectManager.GetManagedObjects) || fail "$who GetManagedObjects"
 	grep -q secret <<<"$out" && fail "$who: GetManagedObjects shows secret: $out"
 done
-as_nobody dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \
-	org.freedesktop.DBus.ObjectManager.GetManagedObjects | grep -q '/org/pvm1/vm/mine' ||
+output_has '/org/pvm1/vm/mine' as_nobody dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \
+	org.freedesktop.DBus.ObjectManager.GetManagedObjects ||
 	fail "nobody's GetManagedObjects lacks its own VM"
 log "ok: a hidden VM's object is absent (properties, methods, introspection, GetManagedObjects)"
 

@@ -27,13 +27,13 @@
 
 /* CREATED with guest memory pvmd accepts, then RUNNING, CONSOLE and READY back to back: pvmd
  * finds all four waiting when it next reads. */
-static int burst(const runner_msg_create *c)
+static int burst(const runner_msg_create *c, const runner_msg_prepare *prep)
 {
 	struct kvm_create_guest_memfd gm = { .size = c->memory_bytes, .flags = 3 };
 	runner_msg_created m = { .backing = RUNNER_BACKING_GUEST_MEMFD,
 				 .guest_memfd_flags = 3,
 				 .memory_bytes = c->memory_bytes };
-	runner_msg_running running = { .uid = c->uid, .gid = c->gid };
+	runner_msg_running running = { .uid = prep->uid, .gid = prep->gid };
 	char path[128];
 	sigset_t usr1;
 	int kvm, vm, gmem, fd, sig;
@@ -64,6 +64,7 @@ int main(void)
 {
 	static uint8_t buf[RUNNER_MSG_MAX] __attribute__((aligned(8)));
 	const char *mode = getenv("ENGINE_FAKE_RUNNER");
+	runner_msg_prepare prep = { 0 };
 	const runner_msg_create *c;
 	const char *reason = "";
 	int fd = -1, r;
@@ -75,15 +76,21 @@ int main(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getenv("ENGINE_FAKE_PARENT") && getppid() != atoi(getenv("ENGINE_FAKE_PARENT")))
 		return 2;
+	/* the seccomp program and the sandbox request come first: kept (the uid), not acted on */
 	for (;;) {
 		struct pollfd p = { .fd = 3, .events = POLLIN };
 		r = runner_msg_recv(3, buf, false, &fd, &reason);
-		if (r != -EAGAIN)
+		if (fd >= 0)
+			close(TAKE_FD(fd));
+		if (r > 0 && ((runner_msg_header *)buf)->type == RUNNER_MSG_PREPARE)
+			memcpy(&prep, runner_msg_body(buf), sizeof(prep));
+		if (r > 0 && ((runner_msg_header *)buf)->type == RUNNER_MSG_CREATE)
 			break;
-		poll(&p, 1, -1);
+		if (r != -EAGAIN && r <= 0)
+			return 2;
+		if (r == -EAGAIN)
+			poll(&p, 1, -1);
 	}
-	if (r <= 0 || ((runner_msg_header *)buf)->type != RUNNER_MSG_CREATE)
-		return 2;
 	c = runner_msg_body(buf);
 
 	if (strcmp(mode, "garbage") == 0) {
@@ -100,7 +107,7 @@ int main(void)
 			return 2;
 		runner_msg_send(3, RUNNER_MSG_CREATED, &m, sizeof(m), mfd);
 	} else if (strcmp(mode, "burst") == 0) {
-		if (burst(c) < 0)
+		if (burst(c, &prep) < 0)
 			return 2;
 	} else if (strcmp(mode, "early-ready") == 0) {
 		runner_msg_send(3, RUNNER_MSG_READY, NULL, 0, -1);
@@ -112,7 +119,8 @@ int main(void)
 		return 3;
 	} else if (strcmp(mode, "report-uid") == 0) {
 		runner_msg_error e = { .error = EIO };
-		snprintf(e.message, sizeof(e.message), "asked for uid %u gid %u", c->uid, c->gid);
+		snprintf(e.message, sizeof(e.message), "asked for uid %u gid %u", prep.uid,
+			 prep.gid);
 		runner_msg_send(3, RUNNER_MSG_ERROR, &e, sizeof(e), -1);
 		return 3;
 	} else if (strcmp(mode, "hold") != 0) {

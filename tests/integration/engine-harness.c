@@ -1,5 +1,6 @@
 /* Engine integration test helpers: config for a test guest, an event loop with deadlines
  * (never a fixed sleep), and outcome checks that print the VM's console and message. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "caller-fd.h"
@@ -255,4 +257,127 @@ void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_rea
 const char *engine_runner_path(void)
 {
 	return ENGINE_RUNNER;
+}
+
+/* ---- a process seen from outside (/proc) ---- */
+
+const char *engine_proc_status(pid_t pid, const char *field)
+{
+	static char value[256];
+	char path[64], line[512];
+	size_t n = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	CHECK(f);
+	value[0] = '\0';
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			char *v = line + n + 1;
+			v += strspn(v, " \t");
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(value, sizeof(value), "%s", v);
+		}
+	fclose(f);
+	return value;
+}
+
+void engine_expect_status(pid_t pid, const char *field, const char *want)
+{
+	const char *got = engine_proc_status(pid, field);
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "runner %s: \"%s\", expected \"%s\"\n", field, got, want);
+		exit(EXIT_FAILURE);
+	}
+}
+
+int engine_count_fds(pid_t pid, const char *needle)
+{
+	char dir[64], path[384], target[256];
+	struct dirent *de;
+	int count = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	CHECK(d);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strstr(target, needle))
+			count++;
+	}
+	closedir(d);
+	return count;
+}
+
+/* /proc/<pid> of a non-dumpable process belongs to root; a dumpable one to its uid. */
+bool engine_proc_dumpable(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	CHECK(stat(path, &st) == 0);
+	return st.st_uid != 0;
+}
+
+void engine_expect_empty_root(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int entries = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	d = opendir(path);
+	CHECK(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			fprintf(stderr, "runner's root holds '%s'\n", de->d_name);
+			entries++;
+		}
+	closedir(d);
+	CHECK(entries == 0);
+}
+
+bool engine_same_namespace(pid_t a, pid_t b, const char *kind)
+{
+	char path[64], la[64] = "", lb[64] = "";
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)(a ?: getpid()), kind);
+	CHECK(readlink(path, la, sizeof(la) - 1) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)(b ?: getpid()), kind);
+	CHECK(readlink(path, lb, sizeof(lb) - 1) > 0);
+	return strcmp(la, lb) == 0;
+}
+
+/* Its network namespace (pvmd's runners' own) has no interface but lo, and lo no address (it
+ * is down): nothing to reach from there. */
+void engine_expect_only_loopback(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned devs = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	CHECK((f = fopen(path, "re")));
+	while (fgets(line, sizeof(line), f))
+		if (strchr(line, ':')) {
+			CHECK(strncmp(line + strspn(line, " "), "lo:", 3) == 0);
+			devs++;
+		}
+	fclose(f);
+	CHECK(devs == 1);
+	snprintf(path, sizeof(path), "/proc/%d/net/if_inet6", (int)pid);
+	CHECK((f = fopen(path, "re")));
+	CHECK(!fgets(line, sizeof(line), f));
+	fclose(f);
 }

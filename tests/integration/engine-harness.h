@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -59,6 +60,19 @@ bool engine_wait_file(const char *path, uint64_t timeout_msec);
  * CREATED, RUNNING, a console line and READY (so pvmd reads them in one go), until READY. */
 void engine_burst_start(engine_vm *t, engine_fake_runner *f);
 void engine_fake_runner_remove(engine_fake_runner *f);
+
+/* A process seen from outside, through /proc/<pid>: a field of its status (a static buffer),
+ * a field that must read `want`, its fds whose link target contains needle, whether it is
+ * dumpable, its root (must be an empty directory), and whether two processes share a
+ * namespace of this kind (pid 0: this process). */
+const char *engine_proc_status(pid_t pid, const char *field);
+void engine_expect_status(pid_t pid, const char *field, const char *want);
+int engine_count_fds(pid_t pid, const char *needle);
+bool engine_proc_dumpable(pid_t pid);
+void engine_expect_empty_root(pid_t pid);
+bool engine_same_namespace(pid_t a, pid_t b, const char *kind);
+/* Its network namespace has no interface but lo, and lo no address. */
+void engine_expect_only_loopback(pid_t pid);
 
 /* Check an outcome and print what happened when it is not the expected one. */
 void engine_expect_end(engine_vm *t, enum pvm_vm_state state, enum pvm_death_reason reason);

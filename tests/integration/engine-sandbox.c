@@ -21,75 +21,7 @@
 #include <linux/capability.h>
 
 #include "engine-harness.h"
-
-static char *status_field(pid_t pid, const char *field)
-{
-	static char value[256];
-	char path[64], line[512];
-	size_t n = strlen(field);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	CHECK(f);
-	value[0] = '\0';
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			char *v = line + n + 1;
-			v += strspn(v, " \t");
-			v[strcspn(v, "\n")] = '\0';
-			snprintf(value, sizeof(value), "%s", v);
-		}
-	fclose(f);
-	return value;
-}
-
-static void expect_status(pid_t pid, const char *field, const char *want)
-{
-	const char *got = status_field(pid, field);
-	if (strcmp(got, want) != 0) {
-		fprintf(stderr, "runner %s: \"%s\", expected \"%s\"\n", field, got, want);
-		exit(EXIT_FAILURE);
-	}
-}
-
-/* Count the runner's fds whose target contains `needle`. */
-static int count_fds(pid_t pid, const char *needle)
-{
-	char dir[64], path[384], target[256];
-	struct dirent *de;
-	int count = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	CHECK(d);
-	while ((de = readdir(d))) {
-		ssize_t n;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		if (strstr(target, needle))
-			count++;
-	}
-	closedir(d);
-	return count;
-}
-
-/* /proc/<pid> of a non-dumpable process belongs to root; a dumpable one to its uid. */
-static int dumpable(pid_t pid)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	CHECK(stat(path, &st) == 0);
-	return st.st_uid != 0;
-}
+#include "runner-protocol.h"
 
 static int count_maps(pid_t pid, const char *needle)
 {
@@ -105,26 +37,6 @@ static int count_maps(pid_t pid, const char *needle)
 			count++;
 	fclose(f);
 	return count;
-}
-
-/* The runner's root directory as the kernel resolves it for the runner: empty. */
-static void expect_empty_root(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	int entries = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
-	d = opendir(path);
-	CHECK(d);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			fprintf(stderr, "runner's root holds '%s'\n", de->d_name);
-			entries++;
-		}
-	closedir(d);
-	CHECK(entries == 0);
 }
 
 /* Its mount table: one line, a read-only tmpfs at / (mountinfo fields: id, parent, dev, root,
@@ -156,17 +68,11 @@ static void expect_own_namespaces(pid_t pid)
 {
 	static const char *const kinds[] = { "mnt", "ipc", "net", "uts" };
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		char path[64], mine[64] = "", theirs[64] = "";
-		snprintf(path, sizeof(path), "/proc/self/ns/%s", kinds[i]);
-		CHECK(readlink(path, mine, sizeof(mine) - 1) > 0);
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, kinds[i]);
-		CHECK(readlink(path, theirs, sizeof(theirs) - 1) > 0);
-		if (strcmp(mine, theirs) == 0) {
-			fprintf(stderr, "runner shares pvmd's %s\n", mine);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (engine_same_namespace(0, pid, kinds[i])) {
+			fprintf(stderr, "runner shares pvmd's %s namespace\n", kinds[i]);
 			exit(EXIT_FAILURE);
 		}
-	}
 }
 
 /* Every variable of the runner's environment is one pvmd passes on. */
@@ -219,22 +125,28 @@ int main(void)
 	CHECK(pid > 0);
 
 	/* from outside */
-	expect_status(pid, "Uid", "61999\t61999\t61999\t61999");
-	expect_status(pid, "Gid", "61998\t61998\t61998\t61998");
-	expect_status(pid, "Groups", "");
-	expect_status(pid, "CapInh", "0000000000000000");
-	expect_status(pid, "CapPrm", "0000000000000000");
-	expect_status(pid, "CapEff", "0000000000000000");
-	expect_status(pid, "CapBnd", "0000000000000000");
-	expect_status(pid, "CapAmb", "0000000000000000");
-	expect_status(pid, "NoNewPrivs", "1");
-	expect_status(pid, "Seccomp", "2");
-	CHECK(dumpable(pid) == 0);
-	CHECK(count_fds(pid, "kvm-gmem") == 0);
-	CHECK(count_fds(pid, "memfd:") == 0);
-	CHECK(count_fds(pid, "/dev/kvm") == 0);
-	CHECK(count_fds(pid, "kvm-vcpu") == 1);
-	expect_empty_root(pid);
+	engine_expect_status(pid, "Uid", "61999\t61999\t61999\t61999");
+	engine_expect_status(pid, "Gid", "61998\t61998\t61998\t61998");
+	engine_expect_status(pid, "Groups", "");
+	engine_expect_status(pid, "CapInh", "0000000000000000");
+	engine_expect_status(pid, "CapPrm", "0000000000000000");
+	engine_expect_status(pid, "CapEff", "0000000000000000");
+	engine_expect_status(pid, "CapBnd", "0000000000000000");
+	engine_expect_status(pid, "CapAmb", "0000000000000000");
+	engine_expect_status(pid, "NoNewPrivs", "1");
+	engine_expect_status(pid, "Seccomp", "2");
+	CHECK(engine_proc_dumpable(pid) == 0);
+	CHECK(engine_count_fds(pid, "kvm-gmem") == 0);
+	CHECK(engine_count_fds(pid, "memfd:") == 0);
+	CHECK(engine_count_fds(pid, "/dev/kvm") == 0);
+	CHECK(engine_count_fds(pid, "kvm-vcpu") == 1);
+	{ /* at the number the seccomp filter names */
+		char path[64], target[64] = "";
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, RUNNER_VCPU_FD_FIRST);
+		CHECK(readlink(path, target, sizeof(target) - 1) > 0 && strstr(target, "kvm-vcpu"));
+	}
+	engine_expect_only_loopback(pid);
+	engine_expect_empty_root(pid);
 	expect_only_new_root(pid);
 	expect_own_namespaces(pid);
 	expect_environment(pid);
@@ -261,6 +173,8 @@ int main(void)
 	       strerror(sb.open_dev_kvm), sb.seccomp_mode, sb.no_new_privs, (unsigned)sb.uid,
 	       sb.namespaces);
 	CHECK(sb.vm_fd_valid);
+	/* the seccomp filter names the vCPU fds by range: no other fd can be put there */
+	CHECK(sb.dup_to_vcpu_range == EINVAL);
 	CHECK(sb.create_guest_memfd == EPERM);
 	CHECK(sb.set_user_memory_region2 == EPERM);
 	CHECK(sb.set_user_memory_region == EPERM);
@@ -282,8 +196,8 @@ int main(void)
 	engine_vm_create(&t, NULL);
 	engine_vm_start(&t);
 	CHECK(engine_wait_state(&t, PVM_VM_READY, 10000));
-	expect_status(vm_instance_runner_pid(t.vm), "Uid",
-		      "1879048192\t1879048192\t1879048192\t1879048192");
+	engine_expect_status(vm_instance_runner_pid(t.vm), "Uid",
+			     "1879048192\t1879048192\t1879048192\t1879048192");
 	CHECK(vm_instance_kill(t.vm, &err) == 0);
 	CHECK(engine_wait_ended(&t, 10000));
 	engine_vm_done(&t);

@@ -4,6 +4,9 @@
  *   fd-caller payload KIND CONFIG FILE [start] [name=NAME]
  *                                      CreateVM(CONFIG's text, {kernel_fd: fd, ...}), fd of
  *                                      FILE, options start and name as given
+ *   fd-caller disk KIND CONFIG FILE KERNEL
+ *                                      CreateVM(CONFIG's text, {kernel_fd: KERNEL opened,
+ *                                      disk_fds: [fd of FILE]})
  * KIND is the descriptor's type (see the kinds table). One line on stdout: "reply NAME" or
  * "error ERROR.NAME: message". Ends of pipes and sockets the caller keeps stay open until the
  * reply comes, as a caller stalling pvmd would keep them. */
@@ -211,8 +214,9 @@ int main(int argc, char **argv)
 	sd_bus_message *call = NULL, *reply = NULL;
 	sd_bus *bus = NULL;
 	bool payload = argc >= 5 && !strcmp(argv[1], "payload"), start = false;
+	bool disk = argc == 6 && !strcmp(argv[1], "disk");
 	const char *name, *vm_name = NULL;
-	int fd, r;
+	int fd, kernel_fd = -1, r;
 
 	for (int i = 5; payload && i < argc; i++) {
 		if (!strcmp(argv[i], "start"))
@@ -222,10 +226,14 @@ int main(int argc, char **argv)
 		else
 			payload = false;
 	}
-	if (!payload && !(argc == 4 && !strcmp(argv[1], "config"))) {
+	if (!payload && !disk && !(argc == 4 && !strcmp(argv[1], "config"))) {
 		fprintf(stderr, "usage: fd-caller config KIND FILE | payload KIND CONFIG FILE "
-				"[start] [name=NAME]\n");
+				"[start] [name=NAME] | disk KIND CONFIG FILE KERNEL\n");
 		return 2;
+	}
+	if (disk) {
+		payload = true; /* CreateVM with the config's text */
+		kernel_fd = open_file(argv[5], O_RDONLY);
 	}
 	content_len = read_file(payload ? argv[4] : argv[3], content, sizeof(content));
 	if (payload)
@@ -245,7 +253,11 @@ int main(int argc, char **argv)
 		r = sd_bus_message_append(call, "s", config_text);
 		if (r >= 0)
 			r = sd_bus_message_open_container(call, 'a', "{sv}");
-		if (r >= 0)
+		if (r >= 0 && disk)
+			r = sd_bus_message_append(call, "{sv}", "kernel_fd", "h", kernel_fd);
+		if (r >= 0 && disk)
+			r = sd_bus_message_append(call, "{sv}", "disk_fds", "ah", 1, fd);
+		else if (r >= 0)
 			r = sd_bus_message_append(call, "{sv}", "kernel_fd", "h", fd);
 		if (r >= 0 && start)
 			r = sd_bus_message_append(call, "{sv}", "start", "b", 1);

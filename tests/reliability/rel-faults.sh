@@ -151,7 +151,7 @@ full_disk() {
 	# pvmd still answers, still starts VMs, still stops them
 	list_answers || return 1
 	start_vm d-2 wait-stop.elf ring-and-log && wait_until 20 vm_state_is d-2 ready || return 1
-	mcall GetConsoleLog s d-2 | grep -q '^ay ' || return 1
+	output_has '^ay ' mcall GetConsoleLog s d-2 || return 1
 	mcall StopVM st d-flood 0 && mcall StopVM st d-2 0 || return 1
 	wait_until 30 ended d-flood && wait_until 30 ended d-2 || return 1
 	vm_state_is d-flood stopped && [ "$(vm_prop d-flood DeathReason)" != crash ] ||

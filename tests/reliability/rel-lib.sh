@@ -137,6 +137,8 @@ REL_BASE_RSS=
 # match rules and the like are pvmd's steady state, not a leak).
 health_baseline() {
 	wait_until 30 no_vms || fail "VMs left before the baseline"
+	# the pool refills when pvmd is idle: full, it holds its share of fds and memory
+	wait_until 30 pool_full || fail "pvmd's runner pool did not fill: $(waiting_runners | wc -l) ready runners"
 	REL_BASE_FDS=$(pvmd_fds)
 	REL_BASE_RSS=$(pvmd_rss_kib)
 	rel_fig pvmd_fds_baseline "$REL_BASE_FDS"
@@ -170,14 +172,27 @@ health_check() {
 
 # ---- leaks outside pvmd ----
 
-runners_alive() { # the pids of this build's runners that are alive
+runners_of_build() { # the pids of this build's runners that are alive
 	local p
 	for p in /proc/[0-9]*; do
 		[ "$(readlink "$p/exe" 2>/dev/null)" = "$(readlink -f "$PVM_RUNNER")" ] && ! proc_gone "${p#/proc/}" && echo "${p#/proc/}"
 	done
 	return 0
 }
-no_runners() { [ -z "$(runners_alive)" ]; }
+holds_vm() { ls -l "/proc/$1/fd" 2>/dev/null | grep -q 'kvm-vm'; }
+runners_alive() { # the runners that hold a VM; pvmd's pool keeps ready ones that hold none
+	local p
+	for p in $(runners_of_build); do holds_vm "$p" && echo "$p"; done
+	return 0
+}
+waiting_runners() { # pvmd's ready runners (--runner-pool, 2 by default): no VM in them
+	local p
+	for p in $(runners_of_build); do holds_vm "$p" || echo "$p"; done
+	return 0
+}
+REL_POOL_SIZE=2
+pool_full() { [ "$(waiting_runners | wc -l)" -eq "$REL_POOL_SIZE" ]; }
+no_runners() { [ -z "$(runners_alive)" ] && [ "$(waiting_runners | wc -l)" -le "$REL_POOL_SIZE" ]; }
 gmem_fds() { # guest memory fds pvmd holds (guest_memfd, or the memfd fallback)
 	ls -l "/proc/$PVMD_PID/fd" 2>/dev/null | grep -cE 'kvm-gmem|memfd:pvm-guest-ram' || true
 }
@@ -192,7 +207,7 @@ unevictable_back() { [ "$(unevictable_kib)" -le $((REL_BASE_UNEVICTABLE + 4096))
 # no_leaks LABEL: no runner, no state file, no guest memory fd, no Unevictable memory left.
 no_leaks() {
 	local label=$1 n
-	wait_until 30 no_runners || fail "$label: runners left: $(runners_alive | tr '\n' ' ')"
+	wait_until 30 no_runners || fail "$label: runners left: $(runners_alive | tr '\n' ' '), waiting: $(waiting_runners | tr '\n' ' ')"
 	n=$(find "$T/run/state" -type f 2>/dev/null | wc -l)
 	[ "$n" -eq 0 ] || fail "$label: $n state files left: $(ls "$T/run/state")"
 	n=$(gmem_fds)

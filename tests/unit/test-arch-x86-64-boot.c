@@ -182,17 +182,17 @@ int main(void)
 	pvm_vm_shape shape = { .memory_bytes = RAM, .cpus = 1 };
 	unsigned long type = 99;
 	uint64_t flags = 0;
-	assert(a->vm_type(&shape, &caps, &type, &err) == 0 && type == 0);
+	assert(a->vm_type(-1, &shape, &caps, &type, &err) == 0 && type == 0);
 	assert(a->guest_memfd_flags(&shape, &caps, &flags, &err) == 0 && flags == 3);
 	caps.guest_memfd_flags = 1;
 	assert(a->guest_memfd_flags(&shape, &caps, &flags, &err) == -EOPNOTSUPP);
 	pvm_error_clear(&err);
 	shape.protected_vm = true;
-	assert(a->vm_type(&shape, &caps, &type, &err) == -EOPNOTSUPP);
+	assert(a->vm_type(-1, &shape, &caps, &type, &err) == -EOPNOTSUPP);
 	pvm_error_clear(&err);
 	shape.protected_vm = false;
 	shape.cpus = 2;
-	assert(a->vm_type(&shape, &caps, &type, &err) == -EOPNOTSUPP);
+	assert(a->vm_type(-1, &shape, &caps, &type, &err) == -EOPNOTSUPP);
 
 	printf("test-arch-x86-64-boot: ok\n");
 	return 0;

@@ -51,8 +51,8 @@ int main(void)
 	((runner_msg_header *)buf)->version = 2;
 	assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);
 	for (uint16_t t = 0; t < 64; t++) {
-		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_VSOCK_DIR) ||
-			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_SELF_CHECK_RESULT);
+		bool known = (t >= RUNNER_MSG_CREATE && t <= RUNNER_MSG_PREPARE) ||
+			     (t >= RUNNER_MSG_CREATED && t <= RUNNER_MSG_PREPARED);
 		n = build(buf, t, NULL, 0);
 		if (!known) {
 			assert(runner_msg_check(buf, n, 0, true, &reason) == -EBADMSG);

@@ -197,19 +197,17 @@ static struct {
 	uint32_t cpus;
 } arm64_vm = { .vgic_fd = -1 };
 
-/* The generic capability probe does not know the arm64 protected type: ask KVM once. */
-static int arm64_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
-			 pvm_error *err)
+/* The generic capability probe does not know the arm64 protected type: ask KVM once, on the
+ * runner's /dev/kvm fd (its jail has no /dev to open it again). */
+static int arm64_vm_type(int kvm_fd, const pvm_vm_shape *shape, const pvm_host_caps *sys,
+			 unsigned long *ret, pvm_error *err)
 {
 	static int has_protected = -1;
 	pvm_host_caps caps = *sys;
 
 	if (shape->protected_vm && !caps.protected_vm_type) {
-		if (has_protected < 0) {
-			_cleanup_close_ int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
+		if (has_protected < 0)
 			has_protected = kvm_fd >= 0 && pvm_arm64_kvm_has_protected_vm(kvm_fd) == 1;
-		}
 		caps.protected_vm_type = has_protected;
 	}
 	return pvm_arm64_vm_type(shape, &caps, ret, err);

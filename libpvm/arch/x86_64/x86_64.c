@@ -38,8 +38,8 @@ static int x86_memory_map(uint64_t memory_bytes, pvm_memory_map *ret, pvm_error 
 	return 0;
 }
 
-static int x86_vm_type(const pvm_vm_shape *shape, const pvm_host_caps *sys, unsigned long *ret,
-		       pvm_error *err)
+static int x86_vm_type(int kvm_fd, const pvm_vm_shape *shape, const pvm_host_caps *sys,
+		       unsigned long *ret, pvm_error *err)
 {
 	if (shape->cpus != 1)
 		return pvm_error_set(
