@@ -70,6 +70,12 @@ typedef struct pvm_boot_input {
 	pvm_memory_map map;
 	uint32_t cpus;
 	uint64_t window_size; /* bytes at the top of RAM shared with devices; 0: no devices */
+	/* Boot through pvm-fw (arm64 only; NULL: boot the kernel directly): the firmware image
+	 * and the signed descriptor it checks, placed where docs/pvm-fw.md says. */
+	const uint8_t *firmware;
+	size_t firmware_len;
+	const uint8_t *descriptor;
+	size_t descriptor_len;
 } pvm_boot_input;
 
 #define PVM_BOOT_SEGMENTS_MAX 16
@@ -99,6 +105,10 @@ enum pvm_exit_event_kind {
 	PVM_EXIT_EVENT_PROTECTION_VIOLATION, /* the guest touched memory it may not (memory fault)
 					      */
 	PVM_EXIT_EVENT_FATAL, /* an exit the engine cannot handle: fatal, detail says */
+	/* pvm-fw verified the payload and boots it (code 0): the VM goes on */
+	PVM_EXIT_EVENT_FW_VERIFIED,
+	/* pvm-fw refused the payload (code: its verdict, 1 or more): the VM ends */
+	PVM_EXIT_EVENT_PAYLOAD_REFUSED,
 };
 
 #define PVM_EXIT_DETAIL_MAX 256
@@ -106,6 +116,7 @@ typedef struct pvm_exit_event {
 	enum pvm_exit_event_kind kind;
 	const uint8_t *console; /* PVM_EXIT_EVENT_CONSOLE: valid until the next handle_exit */
 	size_t console_len;
+	uint32_t code; /* PVM_EXIT_EVENT_FW_VERIFIED, _PAYLOAD_REFUSED: the firmware's verdict */
 	char detail[PVM_EXIT_DETAIL_MAX]; /* for people: exit reason, registers, address */
 } pvm_exit_event;
 

@@ -61,13 +61,22 @@ int pvm_bus_error_to_pvm(const sd_bus_error *e, int r, const char *what, pvm_err
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info)
 {
 	char **strs[] = {
-		&info->path,	     &info->name,
-		&info->state,	     &info->death_reason,
-		&info->message,	     &info->memory_backing,
-		&info->unswappable,  &info->unswappable_how,
-		&info->unmigratable, &info->unmigratable_how,
-		&info->host_mapped,  &info->host_mapped_how,
+		&info->path,
+		&info->name,
+		&info->state,
+		&info->death_reason,
+		&info->message,
+		&info->memory_backing,
+		&info->unswappable,
+		&info->unswappable_how,
+		&info->unmigratable,
+		&info->unmigratable_how,
+		&info->host_mapped,
+		&info->host_mapped_how,
 		&info->vsock_socket,
+		&info->firmware,
+		&info->firmware_identity,
+		&info->firmware_result,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
 		free(*strs[i]);
@@ -223,6 +232,11 @@ static int append_options(sd_bus_message *m, const pvm_bus_create_options *opts)
 	}
 	if (opts && opts->pass_kernel_fd) {
 		r = sd_bus_message_append(m, "{sv}", "kernel_fd", "h", opts->kernel_fd);
+		if (r < 0)
+			return r;
+	}
+	if (opts && opts->pass_descriptor_fd) {
+		r = sd_bus_message_append(m, "{sv}", "descriptor_fd", "h", opts->descriptor_fd);
 		if (r < 0)
 			return r;
 	}

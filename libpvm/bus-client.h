@@ -43,8 +43,8 @@ typedef struct pvm_bus_create_options {
 	bool tie;	  /* stop the VM when the calling connection goes away */
 	/* The payload files, opened by the caller (pvmd opens the config's payload paths for
 	 * root only): passed as options kernel_fd and initrd_fd when the flag is set. */
-	bool pass_kernel_fd, pass_initrd_fd;
-	int kernel_fd, initrd_fd;
+	bool pass_kernel_fd, pass_initrd_fd, pass_descriptor_fd;
+	int kernel_fd, initrd_fd, descriptor_fd; /* descriptor_fd: pvm-fw's signed descriptor */
 	const int *disk_fds; /* one open descriptor per disk of the config, in order */
 	size_t n_disk_fds;
 } pvm_bus_create_options;
@@ -70,8 +70,11 @@ typedef struct pvm_bus_vm_info {
 	uint64_t start_time_usec;
 	uint32_t owner_uid;
 	bool tied;
-	uint32_t vsock_cid; /* 0: no vsock */
-	char *vsock_socket; /* "" without vsock */
+	uint32_t vsock_cid;	 /* 0: no vsock */
+	char *vsock_socket;	 /* "" without vsock */
+	char *firmware;		 /* "" without pvm-fw */
+	char *firmware_identity; /* hex SHA-256 of its public key, "" when not known */
+	char *firmware_result;	 /* "none", "pending", "verified", "kernel-mismatch", ... */
 } pvm_bus_vm_info;
 
 void pvm_bus_vm_info_done(pvm_bus_vm_info *info);

@@ -68,6 +68,8 @@ pvm_config *pvm_config_free(pvm_config *cfg)
 		free(cfg->kernel);
 		free(cfg->initrd);
 		free(cfg->params);
+		free(cfg->firmware);
+		free(cfg->descriptor);
 		free(cfg);
 	}
 	return NULL;
@@ -141,6 +143,40 @@ static int check_path(const char *path, const char *origin, const char *jpath, b
 	return 0;
 }
 
+/* pvm-fw boots only the payload its descriptor signs, with the command line it signs: a config
+ * that names one without the other, or a command line of its own, would not mean what it says. */
+static int validate_firmware(const pvm_config *cfg, const char *origin, bool check_files,
+			     pvm_error *err)
+{
+	if (cfg->firmware && !pvm_name_is_valid(cfg->firmware))
+		return pvm_json_error(err, EINVAL, origin, "$.firmware",
+				      "expected the name of an installed firmware (1 to %d "
+				      "characters of [A-Za-z0-9._-], no path), got \"%.64s\"",
+				      PVM_NAME_MAX, cfg->firmware);
+	if (cfg->firmware && !cfg->descriptor)
+		return pvm_json_error(err, EINVAL, origin, "$.descriptor",
+				      "missing (a VM booting through firmware \"%s\" needs the "
+				      "signed descriptor: pvmctl payload sign)",
+				      cfg->firmware);
+	if (cfg->descriptor && !cfg->firmware)
+		return pvm_json_error(err, EINVAL, origin, "$.firmware",
+				      "missing (a descriptor is checked by the firmware that "
+				      "\"firmware\" names)");
+	if (!cfg->firmware)
+		return 0;
+	if (cfg->params)
+		return pvm_json_error(err, EINVAL, origin, "$.params",
+				      "not allowed with \"firmware\": the firmware boots the "
+				      "command line the descriptor signs (pvmctl payload sign "
+				      "--cmdline)");
+	if (cfg->payload_format == PVM_PAYLOAD_RAW || cfg->payload_format == PVM_PAYLOAD_PVH_ELF)
+		return pvm_json_error(err, EINVAL, origin, "$.payload_format",
+				      "\"%s\" cannot boot through firmware: pvm-fw boots an arm64 "
+				      "Linux Image (\"linux\" or \"auto\")",
+				      pvm_payload_format_to_string(cfg->payload_format));
+	return check_path(cfg->descriptor, origin, "$.descriptor", check_files, err);
+}
+
 int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_files, pvm_error *err)
 {
 	int r;
@@ -208,6 +244,9 @@ int pvm_config_validate(const pvm_config *cfg, const char *origin, bool check_fi
 				      "expected an integer from 0 to %llu, got %llu",
 				      (unsigned long long)PVM_LOAD_ADDRESS_MAX,
 				      (unsigned long long)cfg->load_address);
+	r = validate_firmware(cfg, origin, check_files, err);
+	if (r < 0)
+		return r;
 	if (cfg->boot_timeout_ms > PVM_BOOT_TIMEOUT_MS_MAX)
 		return pvm_json_error(err, ERANGE, origin, "$.boot_timeout_ms",
 				      "expected an integer from 0 to %d, got %u",
@@ -278,6 +317,20 @@ static int parse_params(json_object *v, const char *origin, const char *path, vo
 {
 	return parse_string_into(v, PVM_PARAMS_MAX, origin, path,
 				 &((struct parse_state *)userdata)->cfg->params, err);
+}
+
+static int parse_firmware(json_object *v, const char *origin, const char *path, void *userdata,
+			  pvm_error *err)
+{
+	return parse_string_into(v, PVM_NAME_MAX, origin, path,
+				 &((struct parse_state *)userdata)->cfg->firmware, err);
+}
+
+static int parse_descriptor(json_object *v, const char *origin, const char *path, void *userdata,
+			    pvm_error *err)
+{
+	return parse_string_into(v, PATH_MAX - 1, origin, path,
+				 &((struct parse_state *)userdata)->cfg->descriptor, err);
 }
 
 static int parse_u32(json_object *v, uint32_t min, uint32_t max, const char *origin,
@@ -493,6 +546,8 @@ static const pvm_json_member config_members[] = {
 	{ "disks", parse_disks },
 	{ "vsock", parse_vsock },
 	{ "window_mib", parse_window_mib },
+	{ "firmware", parse_firmware },
+	{ "descriptor", parse_descriptor },
 };
 
 int pvm_config_parse(const char *json, size_t len, const char *origin, bool check_files,
@@ -626,6 +681,10 @@ int pvm_config_to_json(const pvm_config *cfg, char **ret)
 		r |= add(obj, "vsock", json_object_new_boolean(cfg->vsock));
 	if (pvm_config_has_devices(cfg))
 		r |= add(obj, "window_mib", json_object_new_int64(cfg->window_mib));
+	if (cfg->firmware)
+		r |= add(obj, "firmware", json_object_new_string(cfg->firmware));
+	if (cfg->descriptor)
+		r |= add(obj, "descriptor", json_object_new_string(cfg->descriptor));
 	if (r != 0)
 		return -ENOMEM;
 

@@ -78,6 +78,15 @@ typedef struct pvm_config {
 	size_t n_disks;
 	bool vsock;	     /* a virtio-vsock device; its guest CID is pvmd's to assign */
 	uint32_t window_mib; /* shared window with the devices (top of RAM on x86_64) */
+	/* Boot through pvm-fw (arm64): the name of a firmware installed in pvmd's firmware
+	 * directory (<name>.img; never a path), and the signed descriptor's path, which like the
+	 * kernel comes as a descriptor the caller opened. Both or neither. */
+	char *firmware;
+	char *descriptor;
+	/* The firmware's identity (SHA-256 of its built-in public key), which pvmd reads from the
+	 * image it loads: never from JSON. */
+	bool has_firmware_identity;
+	uint8_t firmware_identity[32];
 } pvm_config;
 
 /* Does the VM have virtio devices (and so a shared window)? */

@@ -55,6 +55,12 @@ struct pvm_policy {
 	size_t n_rules;
 	struct limit_set global, per_caller;
 	bool protected_requires_guest_memfd;
+	/* "firmware": protected VMs must boot through pvm-fw; and, when identities are listed,
+	 * every firmware must be one of them */
+	bool protected_requires_signed_payload;
+	bool has_firmware_identities;
+	uint8_t (*firmware_identities)[32];
+	size_t n_firmware_identities;
 	struct str_list warnings;
 };
 

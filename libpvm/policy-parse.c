@@ -320,29 +320,39 @@ static int payloads_prefixes(json_object *v, const char *origin, const char *pat
 			      &ctx->rule->path_prefixes, err);
 }
 
-static int payloads_sha256(json_object *v, const char *origin, const char *path, void *u,
-			   pvm_error *err)
+/* A list of SHA-256 digests in hex into a fresh array (replacing one a previous file set). */
+static int parse_digest_list(json_object *v, const char *origin, const char *path,
+			     uint8_t (**digests)[32], size_t *n_digests, pvm_error *err)
 {
-	struct rule *rule = ((struct parse_ctx *)u)->rule;
 	size_t n;
 	int r = pvm_json_get_array(v, 0, PVM_POLICY_LIST_MAX, origin, path, &n, err);
 
 	if (r < 0)
 		return r;
-	rule->has_digests = true;
-	rule->digests = calloc(n ? n : 1, sizeof(*rule->digests));
-	if (!rule->digests)
+	free(*digests);
+	*n_digests = 0;
+	*digests = calloc(n ? n : 1, sizeof(**digests));
+	if (!*digests)
 		return OOM(origin);
 	for (size_t i = 0; i < n; i++) {
 		char child[PVM_JSON_PATH_MAX];
 		pvm_json_path_index(child, path, i);
-		r = pvm_json_get_hex(json_object_array_get_idx(v, i), rule->digests[i], 32, origin,
+		r = pvm_json_get_hex(json_object_array_get_idx(v, i), (*digests)[i], 32, origin,
 				     child, err);
 		if (r < 0)
 			return r;
-		rule->n_digests++;
+		(*n_digests)++;
 	}
 	return 0;
+}
+
+static int payloads_sha256(json_object *v, const char *origin, const char *path, void *u,
+			   pvm_error *err)
+{
+	struct rule *rule = ((struct parse_ctx *)u)->rule;
+
+	rule->has_digests = true;
+	return parse_digest_list(v, origin, path, &rule->digests, &rule->n_digests, err);
 }
 
 static const pvm_json_member payloads_members[] = {
@@ -515,12 +525,43 @@ static int top_memory(json_object *v, const char *origin, const char *path, void
 				      u, err);
 }
 
+static int firmware_protected_requires(json_object *v, const char *origin, const char *path,
+				       void *u, pvm_error *err)
+{
+	return pvm_json_get_bool(
+	    v, origin, path, &((struct parse_ctx *)u)->policy->protected_requires_signed_payload,
+	    err);
+}
+
+static int firmware_identities(json_object *v, const char *origin, const char *path, void *u,
+			       pvm_error *err)
+{
+	pvm_policy *p = ((struct parse_ctx *)u)->policy;
+
+	p->has_firmware_identities = true;
+	return parse_digest_list(v, origin, path, &p->firmware_identities,
+				 &p->n_firmware_identities, err);
+}
+
+static const pvm_json_member firmware_members[] = {
+	{ "protected_requires_signed_payload", firmware_protected_requires },
+	{ "identities", firmware_identities },
+};
+
+static int top_firmware(json_object *v, const char *origin, const char *path, void *u,
+			pvm_error *err)
+{
+	return pvm_json_parse_members(v, firmware_members, ELEMENTSOF(firmware_members), origin,
+				      path, u, err);
+}
+
 /* pvm-policy(5) documents these in this order. Top-level settings from a later file replace
  * those of an earlier file key by key; rules accumulate. */
 static const pvm_json_member top_members[] = {
 	{ "rules", top_rules },
 	{ "limits", top_limits },
 	{ "memory", top_memory },
+	{ "firmware", top_firmware },
 };
 
 /* Add one file's text to `p`: its rules go after those already there. */

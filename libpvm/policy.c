@@ -77,6 +77,7 @@ pvm_policy *pvm_policy_free(pvm_policy *p)
 	free(p->rules);
 	str_list_done(&p->files);
 	str_list_done(&p->warnings);
+	free(p->firmware_identities);
 	free(p);
 	return NULL;
 }
@@ -272,12 +273,50 @@ static int check_limits(const struct limit_set *l, const char *scope, const char
 	return r;
 }
 
-static bool digest_listed(const struct rule *rule, const uint8_t digest[32])
+static bool digest_in(const uint8_t (*list)[32], size_t n, const uint8_t digest[32])
 {
-	for (size_t i = 0; digest && i < rule->n_digests; i++)
-		if (memcmp(rule->digests[i], digest, 32) == 0)
+	for (size_t i = 0; digest && i < n; i++)
+		if (memcmp(list[i], digest, 32) == 0)
 			return true;
 	return false;
+}
+
+static bool digest_listed(const struct rule *rule, const uint8_t digest[32])
+{
+	return digest_in(rule->digests, rule->n_digests, digest);
+}
+
+/* Protected VMs through pvm-fw only, and only through trusted firmware, where policy says so.
+ * The identity is known once pvmd has read the firmware (check_payload). */
+static int check_firmware(const pvm_policy *p, const pvm_config *cfg, bool check_payload,
+			  pvm_decision *ret)
+{
+	char hex[65];
+
+	if (cfg->protected_vm && !cfg->firmware && p->protected_requires_signed_payload)
+		return decide(
+		    ret, false,
+		    "VM '%s' is protected but boots its kernel without pvm-fw, and policy "
+		    "requires signed payloads for protected VMs "
+		    "(firmware.protected_requires_signed_payload): name an installed "
+		    "\"firmware\" and a signed \"descriptor\" in the config "
+		    "(pvm-config(5), pvmctl payload sign)",
+		    cfg->name);
+	if (!check_payload || !cfg->firmware || !p->has_firmware_identities)
+		return 1;
+	if (!cfg->has_firmware_identity)
+		return decide(ret, false,
+			      "firmware '%s' of VM '%s' has no identity pvmd could read, and "
+			      "policy trusts listed identities only (firmware.identities)",
+			      cfg->firmware, cfg->name);
+	if (digest_in(p->firmware_identities, p->n_firmware_identities, cfg->firmware_identity))
+		return 1;
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", cfg->firmware_identity[i]);
+	return decide(ret, false,
+		      "firmware '%s' of VM '%s' has identity %s, which policy does not trust "
+		      "(firmware.identities)",
+		      cfg->firmware, cfg->name, hex);
 }
 
 /* check_payload false: the payload has not been read yet, so the payload rules (where the files
@@ -311,6 +350,9 @@ static int check_create(const pvm_policy *p, const pvm_caller *caller, const pvm
 		    "VM '%s' is protected and asks for \"%s\" memory, but policy requires "
 		    "guest_memfd for protected VMs (memory.protected_requires_guest_memfd)",
 		    cfg->name, pvm_memory_backing_to_string(cfg->memory_backing));
+	r = check_firmware(p, cfg, check_payload, ret);
+	if (r <= 0)
+		return r;
 	if (check_payload && rule->has_path_prefixes) {
 		if (!cfg->kernel || !path_allowed(rule, cfg->kernel))
 			return decide(ret, false,

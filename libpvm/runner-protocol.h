@@ -137,8 +137,8 @@ typedef struct runner_msg_running {
 } runner_msg_running;
 
 typedef struct runner_msg_event {
-	uint32_t kind; /* enum pvm_exit_event_kind */
-	uint32_t reserved;
+	uint32_t kind;			  /* enum pvm_exit_event_kind */
+	uint32_t code;			  /* pvm_exit_event.code */
 	char detail[PVM_EXIT_DETAIL_MAX]; /* NUL-terminated */
 } runner_msg_event;
 

@@ -30,4 +30,7 @@
 	X("Owner", "u", owner_uid, "owner_uid", PVM_VM_PROP_CONST)                                 \
 	X("Tied", "b", tied, "tied", 0)                                                            \
 	X("VsockCID", "u", vsock_cid, "vsock_cid", PVM_VM_PROP_CONST)                              \
-	X("VsockSocket", "s", vsock_socket, "vsock_socket", PVM_VM_PROP_CONST)
+	X("VsockSocket", "s", vsock_socket, "vsock_socket", PVM_VM_PROP_CONST)                     \
+	X("Firmware", "s", firmware, "firmware", PVM_VM_PROP_CONST)                                \
+	X("FirmwareIdentity", "s", firmware_identity, "firmware_identity", 0)                      \
+	X("FirmwareResult", "s", firmware_result, "firmware_result", 0)

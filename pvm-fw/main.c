@@ -2,7 +2,8 @@
  * check the device tree's memory layout, verify the descriptor's signature with the built-in
  * key, hash the kernel and initrd where they will run, hand the kernel a device tree whose
  * /chosen says the signed command line and the verified initrd, and jump - or refuse and power
- * off. Layout and format: docs/pvm-fw.md. */
+ * off. Either way the verdict goes to pvm's control page first. Layout and format:
+ * docs/pvm-fw.md. */
 #include <libfdt.h>
 #include <string.h>
 
@@ -12,6 +13,15 @@
 #include "fw.h"
 
 /* Room for the tree, the command line and the initrd properties pvm-fw adds to /chosen. */
+_Static_assert(PVM_FW_DESCRIPTOR_OFFSET == PVM_ARM64_FW_DESCRIPTOR_OFFSET &&
+		   PVM_FW_KERNEL_OFFSET == PVM_ARM64_FW_KERNEL_OFFSET &&
+		   PVM_FW_DESCRIPTOR_SIZE == PVM_ARM64_FW_DESCRIPTOR_SIZE &&
+		   PVM_FW_PAYLOAD_ALIGN == PVM_ARM64_FW_PAYLOAD_ALIGN &&
+		   PVM_FW_IMAGE_MAX == PVM_ARM64_FW_IMAGE_MAX &&
+		   PVM_FW_PUBKEY_SIZE == PVM_ARM64_FW_KEY_POINT_SIZE,
+	       "pvm-fw's layout is the one pvmd places (arm64-layout.h)");
+_Static_assert(_PVM_FW_VERDICT_MAX - 1 <= PVM_ARM64_FW_VERDICT_MASK, "verdicts fit the register");
+
 static uint8_t fdt_copy[PVM_FW_FDT_MAX + PVM_FW_CMDLINE_MAX + 0x1000] __attribute__((aligned(8)));
 static uint8_t descriptor_copy[PVM_FW_DESCRIPTOR_SIZE] __attribute__((aligned(8)));
 
@@ -36,6 +46,16 @@ static void fw_putu(uint64_t v)
 	fw_puts(buf + i);
 }
 
+/* The host learns the verdict from this write (the console is for people); pvm's runner ends
+ * the VM on a refusal, other machines ignore the write and the power-off below ends it. */
+static void fw_report(PvmFwVerdict v)
+{
+	volatile uint32_t *reg =
+	    (volatile uint32_t *)(uintptr_t)(PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT);
+
+	*reg = PVM_ARM64_FW_VERDICT_MAGIC | (uint32_t)v;
+}
+
 _Noreturn void fw_fail(PvmFwVerdict v, const char *detail)
 {
 	fw_puts("pvm-fw: refused: ");
@@ -45,6 +65,7 @@ _Noreturn void fw_fail(PvmFwVerdict v, const char *detail)
 	fw_puts("): ");
 	fw_puts(detail);
 	fw_puts("\npvm-fw: powering off\n");
+	fw_report(v);
 	fw_power_off();
 }
 
@@ -112,5 +133,6 @@ void fw_main(uint64_t dtb, uint64_t base)
 	if (fdt_pack(fdt_copy) != 0)
 		fw_fail(PVM_FW_BAD_DEVICE_TREE, "cannot pack the device tree");
 	fw_puts("pvm-fw: booting the kernel\n");
+	fw_report(PVM_FW_OK);
 	fw_enter_kernel(kernel, (uint64_t)(uintptr_t)fdt_copy);
 }

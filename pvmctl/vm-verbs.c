@@ -213,6 +213,11 @@ static json_object *vm_json(const pvm_bus_vm_info *i)
 	json_object_object_add(o, "start_time_usec", json_object_new_uint64(i->start_time_usec));
 	json_object_object_add(o, "owner_uid", json_object_new_int64(i->owner_uid));
 	json_object_object_add(o, "tied", json_object_new_boolean(i->tied));
+	json_object_object_add(o, "firmware", json_object_new_string(i->firmware ?: ""));
+	json_object_object_add(o, "firmware_identity",
+			       json_object_new_string(i->firmware_identity ?: ""));
+	json_object_object_add(o, "firmware_result",
+			       json_object_new_string(i->firmware_result ?: ""));
 	return o;
 }
 
@@ -271,13 +276,14 @@ static int run_until_signal(sd_bus *bus, const waiter *w)
 /* The payload files, opened here with the user's own rights: pvmd copies them from these
  * descriptors and never opens a path it was given. */
 typedef struct start_payload {
-	int kernel, initrd;
+	int kernel, initrd, descriptor;
 } start_payload;
 
 static void start_payload_done(start_payload *p)
 {
 	closep(&p->kernel);
 	closep(&p->initrd);
+	closep(&p->descriptor);
 }
 
 /* A failure to read what start was given: exit status 5, as for a config pvmd refuses. */
@@ -350,6 +356,13 @@ static int open_start_inputs(const pvmctl_context *ctx, const char *arg, int *re
 				return r;
 			co->pass_initrd_fd = true;
 			co->initrd_fd = payload->initrd;
+		}
+		if (cfg->descriptor) {
+			r = open_payload(ctx, "descriptor", cfg->descriptor, &payload->descriptor);
+			if (r)
+				return r;
+			co->pass_descriptor_fd = true;
+			co->descriptor_fd = payload->descriptor;
 		}
 	}
 	*ret_config = TAKE_FD(memfd);
@@ -480,7 +493,8 @@ int verb_start(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL;
 	_cleanup_close_ int fd = -1;
-	_cleanup_(start_payload_done) start_payload payload = { .kernel = -1, .initrd = -1 };
+	_cleanup_(start_payload_done)
+	    start_payload payload = { .kernel = -1, .initrd = -1, .descriptor = -1 };
 	_cleanup_(close_disks) disk_fds disks = { .n = 0 };
 	pvm_bus_create_options co = { .start = true, .name = ctx->name, .tie = ctx->tie };
 	pvm_error err = { 0 };
@@ -633,6 +647,7 @@ static const struct {
 	{ "emulation-failure", "KVM could not emulate a guest instruction" },
 	{ "protection-violation", "the guest broke its memory or sandbox rules" },
 	{ "stopped", "stopped on request" },
+	{ "payload-refused", "pvm-fw refused the payload inside the VM" },
 };
 
 static const char *result_text(const pvm_bus_vm_info *i)
@@ -702,6 +717,13 @@ int verb_inspect(int argc, char **argv, pvmctl_context *ctx)
 	print_tristate("unswappable:", i.unswappable, i.unswappable_how, ctx->verbose);
 	print_tristate("unmigratable:", i.unmigratable, i.unmigratable_how, ctx->verbose);
 	print_tristate("host mapped:", i.host_mapped, i.host_mapped_how, ctx->verbose);
+	if (i.firmware && i.firmware[0]) {
+		printf("Firmware:       %s, %s\n", i.firmware,
+		       i.firmware_result && i.firmware_result[0] ? i.firmware_result : "unknown");
+		printf("  identity:     %s\n", i.firmware_identity && i.firmware_identity[0]
+						   ? i.firmware_identity
+						   : "unknown");
+	}
 	printf("vCPUs:          %" PRIu32 "\n", i.vcpus);
 	if (i.runner_pid)
 		printf("Runner PID:     %" PRIu32 "\n", i.runner_pid);

@@ -272,9 +272,11 @@ int caller_payload_copy(int fd, const char *what, uint64_t max, uint64_t deadlin
 	if (fstat(fd, &st) < 0)
 		return pvm_error_set(err, EIO, "%s: cannot stat the file: %m", what);
 	if (st.st_size <= 0 || (uint64_t)st.st_size > max)
-		return pvm_error_set(err, EFBIG,
-				     "%s: %lld bytes; must be 1 to %" PRIu64 " (guest memory)",
-				     what, (long long)st.st_size, max);
+		return pvm_error_set(err, EFBIG, "%s: %lld bytes; must be 1 to %" PRIu64 " (%s)",
+				     what, (long long)st.st_size, max,
+				     strcmp(what, "descriptor") == 0 ? "pvm-fw's descriptor page"
+				     : strcmp(what, "firmware") == 0 ? "pvm-fw's 2 MiB"
+								     : "guest memory");
 	snprintf(name, sizeof(name), "pvm-payload-%s", what);
 	memfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	buf = malloc(CALLER_FD_CHUNK);

@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "pvmd.h"
+#include "firmware.h"
 #include "runner-pool.h"
 #include "runner-uids.h"
 #include "time-util.h"
@@ -34,6 +35,8 @@ static void help(void)
 	       "  --runtime-dir DIR      per-VM state (default /run/pvm)\n"
 	       "  --log-dir DIR          console logs (default RUNTIME-DIR/logs; 'none' for none)\n"
 	       "  --runner PATH          the per-VM runner (default %s/pvm-runner)\n"
+	       "  --firmware-dir DIR     installed pvm-fw images, NAME.img for a config's\n"
+	       "                         \"firmware\": NAME (default %s)\n"
 	       "  --runner-user USER     user every runner drops to (default: a uid and gid\n"
 	       "                         of its own per VM from --runner-uids; never root)\n"
 	       "  --runner-uids FIRST-LAST\n"
@@ -52,9 +55,9 @@ static void help(void)
 	       "  --no-machined          do not register VMs with systemd-machined\n"
 	       "  -h --help              this help\n"
 	       "  --version              print the version\n",
-	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, RUNNER_UIDS_FIRST_DEFAULT,
-	       RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1, RUNNER_POOL_SIZE_DEFAULT,
-	       RUNNER_POOL_SIZE_MAX, PVMD_VMS_MAX_DEFAULT);
+	       PVM_POLICY_DIR_VENDOR, PVM_POLICY_DIR_ETC, PVM_LIBEXECDIR, PVM_FIRMWARE_DIR_DEFAULT,
+	       RUNNER_UIDS_FIRST_DEFAULT, RUNNER_UIDS_FIRST_DEFAULT + RUNNER_UIDS_COUNT_DEFAULT - 1,
+	       RUNNER_POOL_SIZE_DEFAULT, RUNNER_POOL_SIZE_MAX, PVMD_VMS_MAX_DEFAULT);
 }
 
 /* pvmd's timeouts are at most a day: longer only hides a hung VM or bus */
@@ -73,6 +76,7 @@ enum {
 	OPT_RUNTIME_DIR,
 	OPT_LOG_DIR,
 	OPT_RUNNER,
+	OPT_FIRMWARE_DIR,
 	OPT_RUNNER_USER,
 	OPT_RUNNER_UIDS,
 	OPT_RUNNER_POOL,
@@ -90,6 +94,7 @@ static const struct option options[] = {
 	{ "runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR },
 	{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
 	{ "runner", required_argument, NULL, OPT_RUNNER },
+	{ "firmware-dir", required_argument, NULL, OPT_FIRMWARE_DIR },
 	{ "runner-user", required_argument, NULL, OPT_RUNNER_USER },
 	{ "runner-uids", required_argument, NULL, OPT_RUNNER_UIDS },
 	{ "runner-pool", required_argument, NULL, OPT_RUNNER_POOL },
@@ -133,6 +138,9 @@ static int parse_argv(pvmd_manager *m, int argc, char **argv)
 			break;
 		case OPT_RUNNER:
 			m->runner_path = optarg;
+			break;
+		case OPT_FIRMWARE_DIR:
+			m->firmware_dir = optarg;
 			break;
 		case OPT_RUNNER_USER: {
 			struct passwd *pw = getpwnam(optarg);

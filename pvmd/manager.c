@@ -17,6 +17,7 @@
 
 #include "bus-client.h"
 #include "caller-fd.h"
+#include "firmware.h"
 #include "pvmd.h"
 #include "runner-pool.h"
 #include "worker.h"
@@ -44,6 +45,7 @@ int manager_new(pvmd_manager **ret)
 	m->use_polkit = true;
 	m->use_machined = true;
 	m->bus_reconnect_usec = 60 * 1000 * 1000ULL;
+	m->firmware_dir = PVM_FIRMWARE_DIR_DEFAULT;
 	*ret = m;
 	return 0;
 }
@@ -302,7 +304,7 @@ typedef struct create_options {
 	int tie;
 	int disk_fds[PVM_DISKS_MAX]; /* the caller's, owned by the message */
 	size_t n_disk_fds;
-	int kernel_fd, initrd_fd; /* the caller's, owned by the message; -1: not given */
+	pvmd_payload_fds payload; /* the caller's, owned by the message; -1: not given */
 } create_options;
 
 /* disk_fds: "ah", one descriptor per config disk, in order */
@@ -349,15 +351,17 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 		else if (strcmp(key, "tie") == 0)
 			r = sd_bus_message_read(msg, "v", "b", &o->tie);
 		else if (strcmp(key, "kernel_fd") == 0)
-			r = sd_bus_message_read(msg, "v", "h", &o->kernel_fd);
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.kernel);
 		else if (strcmp(key, "initrd_fd") == 0)
-			r = sd_bus_message_read(msg, "v", "h", &o->initrd_fd);
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.initrd);
+		else if (strcmp(key, "descriptor_fd") == 0)
+			r = sd_bus_message_read(msg, "v", "h", &o->payload.descriptor);
 		else if (strcmp(key, "disk_fds") == 0)
 			r = read_disk_fds(msg, o, error);
 		else
 			return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 						 "Unknown option '%s' (known: name, start, tie, "
-						 "kernel_fd, initrd_fd, disk_fds)",
+						 "kernel_fd, initrd_fd, descriptor_fd, disk_fds)",
 						 key);
 		if (sd_bus_error_is_set(error))
 			return r;
@@ -365,7 +369,7 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 			return sd_bus_error_setf(
 			    error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 			    "Option '%s' has the wrong type (name: s, start: b, "
-			    "tie: b, kernel_fd: h, initrd_fd: h, disk_fds: ah)",
+			    "tie: b, kernel_fd: h, initrd_fd: h, descriptor_fd: h, disk_fds: ah)",
 			    key);
 		if (r < 0)
 			return r;
@@ -379,18 +383,19 @@ static int read_create_options(sd_bus_message *msg, create_options *o, sd_bus_er
 }
 
 /* A payload descriptor must be one pvmd can copy; checked before anything is read. */
-static int check_payload_fd(const char *option, int fd, const char *config_path,
-			    sd_bus_error *error)
+static int check_payload_fd(const char *what, int fd, const char *config_path, sd_bus_error *error)
 {
 	enum caller_fd_kind kind;
 	pvm_error err = { 0 };
+	char option[32];
 
 	if (fd < 0)
 		return 0;
+	snprintf(option, sizeof(option), "%s_fd", what);
 	if (!config_path)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
-					 "Option %s is given but the config names no %.6s", option,
-					 option);
+					 "Option %s is given but the config names no %s", option,
+					 what);
 	if (caller_fd_classify(fd, true, &kind, &err) < 0)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_ARGUMENT,
 					 "Option %s: %s (pass a regular file opened for reading)",
@@ -500,7 +505,7 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 {
 	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	create_options o = { .kernel_fd = -1, .initrd_fd = -1 };
+	create_options o = { .payload = { .kernel = -1, .initrd = -1, .descriptor = -1 } };
 	pvm_error err = { 0 };
 	pvmd_vm *vm = NULL;
 	int r;
@@ -547,9 +552,12 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 		r = sd_bus_error_setf(error, PVM_BUS_ERROR_INVALID_CONFIG, "Invalid VM config: %s",
 				      err.message);
 	if (r >= 0)
-		r = check_payload_fd("kernel_fd", o.kernel_fd, vm->cfg->kernel, error);
+		r = check_payload_fd("kernel", o.payload.kernel, vm->cfg->kernel, error);
 	if (r >= 0)
-		r = check_payload_fd("initrd_fd", o.initrd_fd, vm->cfg->initrd, error);
+		r = check_payload_fd("initrd", o.payload.initrd, vm->cfg->initrd, error);
+	if (r >= 0)
+		r = check_payload_fd("descriptor", o.payload.descriptor, vm->cfg->descriptor,
+				     error);
 	if (r >= 0)
 		r = pvmd_vm_take_disks(vm, o.disk_fds, o.n_disk_fds, error);
 	/* the payload is copied only for callers the policy lets create this VM at all */
@@ -558,8 +566,7 @@ static int create_vm(pvmd_manager *m, sd_bus_message *msg, const char *json, siz
 	if (r >= 0)
 		r = check_caller_jobs(m, vm->owner, false, error);
 	if (r >= 0)
-		r = pvmd_vm_load_payload(vm, msg, o.kernel_fd, o.initrd_fd, create_vm_finish,
-					 error);
+		r = pvmd_vm_load_payload(vm, msg, &o.payload, create_vm_finish, error);
 	if (r < 0) {
 		pvmd_vm_free(vm);
 		return r;

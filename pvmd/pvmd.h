@@ -70,6 +70,7 @@ typedef struct pvmd_manager {
 	char *state_dir;	 /* our records: <runtime_dir>/state/<name>.json */
 	const char *log_dir;	 /* console logs; NULL: none */
 	const char *runner_path;
+	const char *firmware_dir; /* --firmware-dir: installed pvm-fw images, <name>.img */
 	uid_t runner_uid; /* --runner-user; 0: a uid of its own per VM from the range below */
 	gid_t runner_gid;
 	uid_t runner_uid_first; /* --runner-uids (runner-uids.h) */
@@ -121,6 +122,8 @@ struct pvmd_vm {
 	/* pvmd's sealed copies of the payload; none (memfd -1) for a VM recovered after a
 	 * restart until root starts it again */
 	caller_payload kernel, initrd;
+	/* pvm-fw (the config's "firmware", from pvmd's firmware directory) and its descriptor */
+	caller_payload descriptor, firmware;
 	pvmd_payload_wait *loading;    /* a copy being made, and the call that waits for it */
 	bool create_start, create_tie; /* CreateVM's options, while its payload is read */
 
@@ -195,10 +198,14 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err);
 /* Called on the event loop once the payload is copied (r < 0: it could not be, error set);
  * returns < 0 to have the call answered with the error. */
 typedef int (*pvmd_payload_done_fn)(pvmd_vm *vm, sd_bus_message *msg, int r, sd_bus_error *error);
-/* Copy the payload on a worker thread: from the caller's descriptors (-1: none), or for a root
- * caller from the config's paths. 1: the copy is under way and done will be called; < 0: error
- * set (a path without a descriptor from anyone but root is InvalidArgument). */
-int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+/* Copy the payload on a worker thread: from the caller's descriptors (NULL or -1: none), or for
+ * a root caller from the config's paths; the firmware from pvmd's firmware directory. 1: the
+ * copy is under way and done will be called; < 0: error set (a path without a descriptor from
+ * anyone but root is InvalidArgument). */
+typedef struct pvmd_payload_fds {
+	int kernel, initrd, descriptor; /* the caller's descriptors, -1: not given */
+} pvmd_payload_fds;
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, const pvmd_payload_fds *fds,
 			 pvmd_payload_done_fn done, sd_bus_error *error);
 bool pvmd_vm_has_payload(const pvmd_vm *vm);
 /* The full create check on the payload pvmd holds: path prefixes on where its files really are,

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "arch/arm64/arm64-layout.h"
 #include "kvm-compat.h"
 #include "memory.h"
 #include "runner-protocol.h"
@@ -50,7 +51,9 @@ struct vm_instance {
 	vm_instance_options opts;
 	vm_instance_callbacks cb;
 	void *userdata;
-	int kernel_fd, initrd_fd; /* sealed payload memfds (vm_instance_set_payload) */
+	int kernel_fd, initrd_fd;	/* sealed payload memfds (vm_instance_set_payload) */
+	int firmware_fd, descriptor_fd; /* pvm-fw and its descriptor (vm_instance_set_firmware) */
+	int fw_result; /* enum pvm_firmware_result, or a verdict pvm does not know */
 
 	enum pvm_vm_state state;
 	enum pvm_death_reason death;
@@ -157,19 +160,15 @@ static pvm_config *vm_config_copy(const pvm_config *cfg)
 	c->kernel = cfg->kernel ? strdup(cfg->kernel) : NULL;
 	c->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
 	c->params = cfg->params ? strdup(cfg->params) : NULL;
+	c->firmware = cfg->firmware ? strdup(cfg->firmware) : NULL;
+	c->descriptor = cfg->descriptor ? strdup(cfg->descriptor) : NULL;
 	if ((cfg->kernel && !c->kernel) || (cfg->initrd && !c->initrd) ||
-	    (cfg->params && !c->params)) {
-		free(c->kernel), free(c->initrd), free(c->params), free(c);
+	    (cfg->params && !c->params) || (cfg->firmware && !c->firmware) ||
+	    (cfg->descriptor && !c->descriptor)) {
+		pvm_config_free(c);
 		return NULL;
 	}
 	return c;
-}
-
-static void vm_config_copy_free(pvm_config *c)
-{
-	if (c) {
-		free(c->kernel), free(c->initrd), free(c->params), free(c);
-	}
 }
 
 /* A disk's fd must be a regular file or block device, writable when the disk is; reading it
@@ -233,6 +232,8 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	vm->pid = 0;
 	vm->pidfd = vm->sock = vm->log_fd = vm->mem_fd = vm->vsock_listen_fd = -1;
 	vm->kernel_fd = vm->initrd_fd = -1;
+	vm->firmware_fd = vm->descriptor_fd = -1;
+	vm->fw_result = cfg->firmware ? PVM_FIRMWARE_PENDING : PVM_FIRMWARE_NONE;
 	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
 		vm->disk_fds[i] = -1;
 	for (size_t i = 0; i < cfg->n_disks; i++) {
@@ -291,6 +292,28 @@ int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd,
 		close(vm->initrd_fd);
 	vm->kernel_fd = TAKE_FD(k);
 	vm->initrd_fd = TAKE_FD(i);
+	return 0;
+}
+
+int vm_instance_set_firmware(vm_instance *vm, int firmware_memfd, int descriptor_memfd,
+			     pvm_error *err)
+{
+	_cleanup_close_ int f = -1, d = -1;
+	uint64_t size;
+
+	if (caller_payload_check_sealed(firmware_memfd, &size) < 0 ||
+	    caller_payload_check_sealed(descriptor_memfd, &size) < 0)
+		return pvm_error_set(err, EPERM, "firmware or descriptor: not a sealed memfd");
+	f = fcntl(firmware_memfd, F_DUPFD_CLOEXEC, 3);
+	d = fcntl(descriptor_memfd, F_DUPFD_CLOEXEC, 3);
+	if (f < 0 || d < 0)
+		return pvm_error_set(err, errno, "firmware: %m");
+	if (vm->firmware_fd >= 0)
+		close(vm->firmware_fd);
+	if (vm->descriptor_fd >= 0)
+		close(vm->descriptor_fd);
+	vm->firmware_fd = TAKE_FD(f);
+	vm->descriptor_fd = TAKE_FD(d);
 	return 0;
 }
 
@@ -435,6 +458,7 @@ static const struct {
 	[PVM_EXIT_EVENT_CRASH] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
 	[PVM_EXIT_EVENT_PROTECTION_VIOLATION] = { PVM_VM_FAILED, PVM_DEATH_PROTECTION_VIOLATION },
 	[PVM_EXIT_EVENT_FATAL] = { PVM_VM_FAILED, PVM_DEATH_CRASH },
+	[PVM_EXIT_EVENT_PAYLOAD_REFUSED] = { PVM_VM_FAILED, PVM_DEATH_PAYLOAD_REFUSED },
 };
 
 /* How the runner process ended, for messages. si is NULL for an adopted runner: it is not
@@ -655,6 +679,35 @@ static void vm_on_created(vm_instance *vm, const runner_msg_created *m, int fd)
 		vm->boot_waiting = true; /* vm_disk_digests_done sends it */
 }
 
+/* pvm-fw's verdict, as the runner decoded it from the control page. The VM's own word: a
+ * verdict from a VM that boots no firmware is its kernel pretending, and only the first of a
+ * run counts (the runner latches it too). pvmd words the message from its own table. */
+static void vm_on_fw_verdict(vm_instance *vm, const runner_msg_event *e)
+{
+	const char *text = pvm_firmware_result_describe((int)e->code);
+	bool refused = e->kind == PVM_EXIT_EVENT_PAYLOAD_REFUSED;
+
+	if (!vm->cfg->firmware) {
+		if (refused) {
+			vm->exit_kind = PVM_EXIT_EVENT_CRASH;
+			vm_set_message(vm,
+				       "the guest reported a firmware verdict (%" PRIu32
+				       "), but it boots no firmware",
+				       e->code);
+		}
+		return;
+	}
+	if (vm->fw_result != PVM_FIRMWARE_PENDING || refused != (e->code != 0))
+		return;
+	vm->fw_result = e->code > INT_MAX ? INT_MAX : (int)e->code;
+	if (refused)
+		vm_set_message(vm,
+			       "pvm-fw refused the payload: %s (reason %" PRIu32
+			       "); the console says where",
+			       text ?: "a verdict pvm does not know", e->code);
+	vm_changed(vm);
+}
+
 static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 {
 	const runner_msg_header *h = (const runner_msg_header *)buf;
@@ -698,6 +751,10 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 		return;
 	case RUNNER_MSG_NOTICE: {
 		const runner_msg_event *e = body;
+		if (e->kind == PVM_EXIT_EVENT_FW_VERIFIED) {
+			vm_on_fw_verdict(vm, e);
+			return;
+		}
 		vm_message_from_runner(vm, e->kind == PVM_EXIT_EVENT_IDLE ? "idle halt: " : "",
 				       e->detail);
 		vm_changed(vm);
@@ -709,6 +766,8 @@ static void vm_on_message(vm_instance *vm, const uint8_t *buf, int fd)
 			vm->exit_seen = true;
 			vm->exit_kind = e->kind;
 			vm_message_from_runner(vm, "", e->detail);
+			if (e->kind == PVM_EXIT_EVENT_PAYLOAD_REFUSED)
+				vm_on_fw_verdict(vm, e);
 		}
 		return;
 	}
@@ -958,8 +1017,8 @@ static int vm_read_payload(int memfd, const char *what, size_t max, uint8_t **re
 static int vm_plan(vm_instance *vm, pvm_error *err)
 {
 	const pvm_arch *arch = pvm_arch_native();
-	_cleanup_free_ uint8_t *kernel = NULL, *initrd = NULL;
-	size_t kernel_len = 0, initrd_len = 0;
+	_cleanup_free_ uint8_t *kernel = NULL, *initrd = NULL, *firmware = NULL, *descriptor = NULL;
+	size_t kernel_len = 0, initrd_len = 0, firmware_len = 0, descriptor_len = 0;
 	uint64_t mem = (uint64_t)vm->cfg->memory_mib << 20;
 	int r;
 
@@ -978,6 +1037,19 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		if (r < 0)
 			return r;
 	}
+	if (vm->cfg->firmware) {
+		if (vm->firmware_fd < 0 || vm->descriptor_fd < 0)
+			return pvm_error_set(
+			    err, EINVAL, "no firmware or descriptor: pvmd did not hand them over");
+		r = vm_read_payload(vm->firmware_fd, "firmware", PVM_ARM64_FW_IMAGE_MAX, &firmware,
+				    &firmware_len, err);
+		if (r >= 0)
+			r = vm_read_payload(vm->descriptor_fd, "descriptor",
+					    PVM_ARM64_FW_DESCRIPTOR_SIZE, &descriptor,
+					    &descriptor_len, err);
+		if (r < 0)
+			return r;
+	}
 	pvm_boot_input in = {
 		.kernel = kernel,
 		.kernel_len = kernel_len,
@@ -990,6 +1062,10 @@ static int vm_plan(vm_instance *vm, pvm_error *err)
 		.cpus = vm->cfg->cpus,
 		.window_size =
 		    pvm_config_has_devices(vm->cfg) ? (uint64_t)vm->cfg->window_mib << 20 : 0,
+		.firmware = firmware,
+		.firmware_len = firmware_len,
+		.descriptor = descriptor,
+		.descriptor_len = descriptor_len,
 	};
 	return arch->plan_boot(&in, &vm->plan, err);
 }
@@ -1100,6 +1176,7 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	vm->exit_seen = vm->error_seen = vm->forced = vm->have_sandbox_report = false;
 	vm->ring_head = vm->ring_len = 0;
 	memset(&vm->running, 0, sizeof(vm->running));
+	vm->fw_result = vm->cfg->firmware ? PVM_FIRMWARE_PENDING : PVM_FIRMWARE_NONE;
 	vm->start_time_usec = pvm_now_usec(CLOCK_REALTIME);
 
 	r = vm_plan(vm, err);
@@ -1240,6 +1317,11 @@ enum pvm_vm_state vm_instance_state(const vm_instance *vm)
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm)
 {
 	return vm->death;
+}
+
+int vm_instance_firmware_result(const vm_instance *vm)
+{
+	return vm->fw_result;
 }
 
 const char *vm_instance_message(const vm_instance *vm)
@@ -1558,11 +1640,15 @@ vm_instance *vm_instance_free(vm_instance *vm)
 		if (vm->disk_fds[i] >= 0)
 			close(vm->disk_fds[i]);
 	free(vm->vsock_dir);
-	vm_config_copy_free(vm->cfg);
+	pvm_config_free(vm->cfg);
 	if (vm->kernel_fd >= 0)
 		close(vm->kernel_fd);
 	if (vm->initrd_fd >= 0)
 		close(vm->initrd_fd);
+	if (vm->firmware_fd >= 0)
+		close(vm->firmware_fd);
+	if (vm->descriptor_fd >= 0)
+		close(vm->descriptor_fd);
 	free(vm->runner_path);
 	free(vm->log_dir);
 	free(vm->ring);

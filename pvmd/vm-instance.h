@@ -66,6 +66,10 @@ vm_instance *vm_instance_free(vm_instance *vm); /* kills a running runner first 
  * duplicated; initrd_memfd -1 for none. The config's kernel and initrd fields are labels only:
  * the engine opens no path. */
 int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err);
+/* For a config that boots through pvm-fw: the firmware image and the signed descriptor, sealed
+ * memfds as for the payload, duplicated. */
+int vm_instance_set_firmware(vm_instance *vm, int firmware_memfd, int descriptor_memfd,
+			     pvm_error *err);
 DEFINE_TRIVIAL_CLEANUP_FUNC(vm_instance *, vm_instance_free)
 
 /* CREATED/STOPPED/FAILED -> STARTING; returns once the runner is spawned; the rest of the start
@@ -79,6 +83,8 @@ int vm_instance_kill(vm_instance *vm, pvm_error *err);
 const pvm_config *vm_instance_config(const vm_instance *vm);
 enum pvm_vm_state vm_instance_state(const vm_instance *vm);
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
+/* What pvm-fw reported in the current or last run: enum pvm_firmware_result (vm-state.h). */
+int vm_instance_firmware_result(const vm_instance *vm);
 const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
 pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */

@@ -15,6 +15,8 @@
 
 #include "bus-client.h"
 #include "caller-fd.h"
+#include "firmware.h"
+#include "arch/arm64/arm64-layout.h"
 #include "pvmd.h"
 #include "vm-props.h"
 #include "worker.h"
@@ -69,6 +71,26 @@ static pid_t vm_runner_pid(const pvmd_vm *vm)
 static uint64_t vm_start_time(const pvmd_vm *vm)
 {
 	return vm->inst && !vm->recovered ? vm_instance_start_time_usec(vm->inst) : 0;
+}
+
+static int vm_firmware_result(const pvmd_vm *vm)
+{
+	if (!vm->cfg->firmware)
+		return PVM_FIRMWARE_NONE;
+	if (!vm->inst || vm->recovered)
+		return PVM_FIRMWARE_PENDING;
+	return vm_instance_firmware_result(vm->inst);
+}
+
+/* "" until pvmd has read the firmware (a VM recovered after a restart, before it runs again) */
+static const char *vm_firmware_identity(const pvmd_vm *vm)
+{
+	static char hex[65];
+
+	if (!vm->cfg->has_firmware_identity)
+		return "";
+	firmware_identity_hex(vm->cfg->firmware_identity, hex);
+	return hex;
 }
 
 static void vm_memory(const pvmd_vm *vm, pvm_memory_report *ret)
@@ -127,6 +149,9 @@ GETTER(get_owner_uid, u, vm->owner)
 GETTER(get_tied, b, vm->track != NULL)
 GETTER(get_vsock_cid, u, vm->vsock_cid)
 GETTER(get_vsock_socket, s, vm->vsock_socket)
+GETTER(get_firmware, s, vm->cfg->firmware ?: "")
+GETTER(get_firmware_identity, s, vm_firmware_identity(vm))
+GETTER(get_firmware_result, s, pvm_firmware_result_to_string(vm_firmware_result(vm)) ?: "unknown")
 #undef GETTER
 
 typedef struct vm_prop {
@@ -621,6 +646,8 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 	if (r < 0)
 		return r;
 	r = vm_instance_set_payload(inst, vm->kernel.memfd, vm->initrd.memfd, err);
+	if (r >= 0 && vm->cfg->firmware)
+		r = vm_instance_set_firmware(inst, vm->firmware.memfd, vm->descriptor.memfd, err);
 	if (r < 0) {
 		vm_instance_free(inst);
 		return r;
@@ -657,7 +684,7 @@ int pvmd_vm_new(pvmd_manager *m, pvm_config *cfg, uid_t owner, pvmd_vm **ret)
 		return -ENOMEM;
 	vm->manager = m;
 	vm->owner = owner;
-	vm->kernel = vm->initrd = CALLER_PAYLOAD_NULL;
+	vm->kernel = vm->initrd = vm->descriptor = vm->firmware = CALLER_PAYLOAD_NULL;
 	vm->rec_state = PVM_VM_CREATED;
 	vm->name = strdup(cfg->name);
 	if (!vm->name) {
@@ -684,6 +711,8 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 	free(vm->consoles);
 	caller_payload_done(&vm->kernel);
 	caller_payload_done(&vm->initrd);
+	caller_payload_done(&vm->descriptor);
+	caller_payload_done(&vm->firmware);
 	vm->track = sd_bus_track_unref(vm->track);
 	vm->machine_slot = sd_bus_slot_unref(vm->machine_slot);
 	if (vm->manager->keep_vms && vm->stored_pid)
@@ -714,14 +743,19 @@ pvmd_vm *pvmd_vm_free(pvmd_vm *vm)
 /* where a file is when /proc/self/fd does not lead back to it: under no path prefix */
 #define PAYLOAD_UNLOCATED "(a file pvmd cannot locate by path)"
 
-enum { PAYLOAD_KERNEL, PAYLOAD_INITRD, PAYLOAD_N };
-static const char *const payload_names[PAYLOAD_N] = { "kernel", "initrd" };
+/* The firmware is pvmd's own file, opened by pvmd for every caller; the others come from the
+ * caller's descriptors (root's paths aside). */
+enum { PAYLOAD_KERNEL, PAYLOAD_INITRD, PAYLOAD_DESCRIPTOR, PAYLOAD_FIRMWARE, PAYLOAD_N };
+static const char *const payload_names[PAYLOAD_N] = { "kernel", "initrd", "descriptor",
+						      "firmware" };
 
 typedef struct payload_load {
 	int fd[PAYLOAD_N];     /* the caller's descriptors (our duplicates), or -1 */
-	char *path[PAYLOAD_N]; /* root's payload paths without a descriptor: opened here */
-	uint64_t max;
+	char *path[PAYLOAD_N]; /* paths without a descriptor (root's, the firmware): opened here */
+	uint64_t max[PAYLOAD_N];
 	caller_payload out[PAYLOAD_N];
+	bool has_identity; /* the firmware's, read from its copy */
+	uint8_t identity[32];
 	pvm_error err;
 } payload_load;
 
@@ -760,24 +794,38 @@ static int payload_load_work(void *data, uint64_t deadline_usec)
 		}
 		if (d->fd[i] < 0)
 			continue;
-		r = caller_payload_copy(d->fd[i], payload_names[i], d->max, deadline_usec,
+		r = caller_payload_copy(d->fd[i], payload_names[i], d->max[i], deadline_usec,
 					&d->out[i], &d->err);
 		if (r < 0)
 			return r;
+	}
+	if (d->out[PAYLOAD_FIRMWARE].memfd >= 0) {
+		r = firmware_identity(d->out[PAYLOAD_FIRMWARE].memfd, d->identity, &d->err);
+		if (r < 0)
+			return pvm_error_set(&d->err, -r, "%s: %s", d->path[PAYLOAD_FIRMWARE],
+					     d->err.message);
+		d->has_identity = true;
 	}
 	return 0;
 }
 
 static int payload_take(pvmd_vm *vm, payload_load *d)
 {
-	char **label[PAYLOAD_N] = { &vm->cfg->kernel, &vm->cfg->initrd };
-	caller_payload *held[PAYLOAD_N] = { &vm->kernel, &vm->initrd };
+	/* the firmware keeps its name: the config names it so */
+	char **label[PAYLOAD_N] = { &vm->cfg->kernel, &vm->cfg->initrd, &vm->cfg->descriptor,
+				    NULL };
+	caller_payload *held[PAYLOAD_N] = { &vm->kernel, &vm->initrd, &vm->descriptor,
+					    &vm->firmware };
 
+	if (d->has_identity) {
+		memcpy(vm->cfg->firmware_identity, d->identity, 32);
+		vm->cfg->has_firmware_identity = true;
+	}
 	for (size_t i = 0; i < PAYLOAD_N; i++) {
 		if (d->out[i].memfd < 0)
 			continue;
 		/* the config then names the file that was really loaded, where that is known */
-		if (d->out[i].path) {
+		if (label[i] && d->out[i].path) {
 			char *copy = strdup(d->out[i].path);
 			if (!copy)
 				return -ENOMEM;
@@ -838,14 +886,24 @@ bool pvmd_vm_has_payload(const pvmd_vm *vm)
 	return vm->kernel.memfd >= 0;
 }
 
-int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int initrd_fd,
+int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, const pvmd_payload_fds *fds_in,
 			 pvmd_payload_done_fn done, sd_bus_error *error)
 {
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
-	int fds[PAYLOAD_N] = { kernel_fd, initrd_fd };
-	const char *paths[PAYLOAD_N] = { vm->cfg->kernel, vm->cfg->initrd };
+	_cleanup_free_ char *firmware_path = NULL;
+	int fds[PAYLOAD_N] = { fds_in ? fds_in->kernel : -1, fds_in ? fds_in->initrd : -1,
+			       fds_in ? fds_in->descriptor : -1, -1 };
+	const char *paths[PAYLOAD_N] = { vm->cfg->kernel, vm->cfg->initrd, vm->cfg->descriptor,
+					 NULL };
 	payload_load *d;
 	int r;
+
+	if (vm->cfg->firmware) {
+		if (firmware_image_path(vm->manager->firmware_dir, vm->cfg->firmware,
+					&firmware_path) < 0)
+			return -ENOMEM;
+		paths[PAYLOAD_FIRMWARE] = firmware_path;
+	}
 
 	if (vm->loading)
 		return sd_bus_error_setf(error, PVM_BUS_ERROR_BUSY,
@@ -856,11 +914,13 @@ int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int in
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->max = (uint64_t)vm->cfg->memory_mib << 20;
 	for (size_t i = 0; i < PAYLOAD_N; i++) {
 		d->out[i] = CALLER_PAYLOAD_NULL;
 		d->fd[i] = -1;
+		d->max[i] = (uint64_t)vm->cfg->memory_mib << 20;
 	}
+	d->max[PAYLOAD_DESCRIPTOR] = PVM_ARM64_FW_DESCRIPTOR_SIZE;
+	d->max[PAYLOAD_FIRMWARE] = PVM_ARM64_FW_IMAGE_MAX;
 	for (size_t i = 0; i < PAYLOAD_N; i++) {
 		r = 0;
 		if (fds[i] >= 0) {
@@ -871,8 +931,9 @@ int pvmd_vm_load_payload(pvmd_vm *vm, sd_bus_message *msg, int kernel_fd, int in
 				    "pvmd cannot hold the %s descriptor now (%m); "
 				    "try again",
 				    payload_names[i]);
-		} else if (paths[i] && c.caller.uid == 0) {
-			/* root's own files: opening them as root grants nothing more */
+		} else if (paths[i] && (c.caller.uid == 0 || i == PAYLOAD_FIRMWARE)) {
+			/* root's own files: opening them as root grants nothing more; the
+			 * firmware is pvmd's, under its directory, chosen by name only */
 			d->path[i] = strdup(paths[i]);
 			r = d->path[i] ? 0 : -ENOMEM;
 		} else if (paths[i]) {
@@ -975,7 +1036,7 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error)
 			    "VM '%s' no longer holds its payload (pvmd restarted since it was "
 			    "created): remove it and create it again ('pvmctl start CONFIG')",
 			    vm->name);
-		return pvmd_vm_load_payload(vm, msg, -1, -1, start_payload_loaded, error);
+		return pvmd_vm_load_payload(vm, msg, NULL, start_payload_loaded, error);
 	}
 	/* starting consumes resources: the create rules and limits apply to whoever starts it */
 	r = pvmd_vm_check_create(vm, msg, &fallback, error);

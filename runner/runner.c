@@ -154,7 +154,7 @@ static bool device_mmio(void *userdata, uint64_t gpa, void *data, unsigned len, 
 
 static void send_event(uint16_t type, const pvm_exit_event *ev)
 {
-	runner_msg_event m = { .kind = ev->kind };
+	runner_msg_event m = { .kind = ev->kind, .code = ev->code };
 
 	snprintf(m.detail, sizeof(m.detail), "%s", ev->detail);
 	runner_msg_send(R.sock, type, &m, sizeof(m), -1);
@@ -205,6 +205,10 @@ static void *vcpu_thread(void *arg)
 					 (unsigned long long)R.unknown_io);
 				send_event(RUNNER_MSG_NOTICE, &ev);
 			}
+			break;
+		case PVM_EXIT_EVENT_FW_VERIFIED:
+			console_flush();
+			send_event(RUNNER_MSG_NOTICE, &ev);
 			break;
 		case PVM_EXIT_EVENT_IDLE:
 			/* nothing can wake this vCPU: park it; pvmd decides when the VM ends */

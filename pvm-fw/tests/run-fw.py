@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # Boots pvm-fw under qemu-system-aarch64 (virt, TCG) with a payload and a descriptor placed by
 # QEMU's loader device where a host places them (docs/pvm-fw.md), for one case: the correctly
-# signed arm64 test guest must run; each tampered variant must be refused by the firmware with
-# its reason on the console and a power-off, before any guest code runs.
+# signed arm64 test guest must run; each tampered variant (payload, descriptor, or a device tree
+# with overlapping memory regions) must be refused by the firmware with its reason on the
+# console and a power-off, before any guest code runs.
 # Usage: run-fw.py QEMU PVMCTL FIRMWARE KEY OTHER_KEY GUEST CASE
 import os
 import selectors
@@ -33,6 +34,9 @@ CASES = {
     'truncated-descriptor': 'refused: malformed descriptor (reason 1)',
     'replayed-descriptor': 'refused: kernel does not match the signed digest (reason 4)',
     'no-descriptor': 'refused: malformed descriptor (reason 1)',
+    # pvmd's device tree has one RAM region: the machine's own tree plus a second memory node
+    # over the same RAM stands for a host that lies about the layout
+    'overlapping-memory': 'refused: device tree rejected (reason 6)',
 }
 
 
@@ -97,6 +101,20 @@ def prepare(case, pvmctl, key, other_key, guest, tmp):
     return loaders
 
 
+def overlapping_dtb(qemu, machine, tmp):
+    """QEMU's own tree for this machine plus a memory node overlapping its RAM. Named ram@,
+    not memory@: QEMU drops extra memory@ nodes of a -dtb, pvm-fw finds them by device_type."""
+    dtb = os.path.join(tmp, 'overlap.dtb')
+    subprocess.run([qemu] + machine + ['-machine', 'dumpdtb=' + dtb], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = '/ram@%x' % RAM
+    subprocess.run(['fdtput', '-c', dtb, node], check=True)
+    subprocess.run(['fdtput', '-t', 's', dtb, node, 'device_type', 'memory'], check=True)
+    subprocess.run(['fdtput', '-t', 'x', dtb, node, 'reg', '0', '%x' % RAM, '0', '1000000'],
+                   check=True)
+    return ['-dtb', dtb]
+
+
 def run_qemu(cmd, stop_at):
     """Runs QEMU until it exits by itself or prints stop_at; returns (output, exited_itself)."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -127,8 +145,11 @@ def main():
     want = CASES[case]
     with tempfile.TemporaryDirectory() as tmp:
         loaders = prepare(case, pvmctl, key, other_key, guest, tmp)
-        cmd = [qemu, '-M', 'virt', '-cpu', 'max', '-m', '256M', '-display', 'none',
-               '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', firmware] + loaders
+        machine = ['-M', 'virt', '-cpu', 'max', '-m', '256M', '-display', 'none',
+                   '-monitor', 'none', '-no-reboot']
+        if case == 'overlapping-memory':
+            loaders += overlapping_dtb(qemu, machine, tmp)
+        cmd = [qemu] + machine + ['-serial', 'stdio', '-kernel', firmware] + loaders
         print('# ' + ' '.join(cmd), flush=True)
         out, exited = run_qemu(cmd, BOOTED if want is None else None)
     sys.stdout.write(out)

@@ -11,6 +11,7 @@
 #include "../../tests/unit/check.h"
 #include "descriptor.h"
 #include "sign.h"
+#include "vm-state.h"
 
 static uint8_t kernel[64 * 1024];
 static uint8_t initrd[12345];
@@ -45,6 +46,21 @@ static PvmFwVerdict verify(const uint8_t *d, const uint8_t *pub)
 {
 	PvmFwDescriptor out;
 	return pvm_fw_descriptor_verify(d, pub, &out);
+}
+
+/* pvmd names the firmware's verdicts (FirmwareResult, the VM's message) from its own table:
+ * the same numbers, and for refusals the firmware's own words. */
+static void test_verdict_names(void)
+{
+	CHECK((int)_PVM_FW_VERDICT_MAX == (int)_PVM_FIRMWARE_RESULT_MAX,
+	      "%d verdicts, pvmd knows %d", _PVM_FW_VERDICT_MAX, _PVM_FIRMWARE_RESULT_MAX);
+	CHECK(strcmp(pvm_firmware_result_to_string(PVM_FW_OK), "verified") == 0, "verified");
+	for (int v = 1; v < _PVM_FW_VERDICT_MAX; v++)
+		CHECK(pvm_firmware_result_describe(v) &&
+			  strcmp(pvm_firmware_result_describe(v), pvm_fw_verdict_to_string(v)) == 0,
+		      "verdict %d: firmware says \"%s\", pvmd \"%s\"", v,
+		      pvm_fw_verdict_to_string(v), pvm_firmware_result_describe(v));
+	CHECK(pvm_firmware_result_to_string(_PVM_FW_VERDICT_MAX) == NULL, "beyond the table");
 }
 
 int main(void)
@@ -156,5 +172,6 @@ int main(void)
 
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(other);
+	test_verdict_names();
 	return check_exit("test-fw-descriptor");
 }

@@ -72,19 +72,19 @@ output_has "'State': <'ready'>" gdbus call --system --dest org.pvm1 --object-pat
 log "ok: VM properties"
 
 # --- the read methods ---
-gcall GetVM w1 | grep -q "objectpath '/org/pvm1/vm/w1'" || fail "GetVM"
+gcall GetVM w1 | grep "objectpath '/org/pvm1/vm/w1'" >/dev/null || fail "GetVM"
 dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.pvm1.Manager.ListVMs |
-	tr -s ' \n' ' ' | grep -q 'string "w1" string "ready" string "none" object path "/org/pvm1/vm/w1"' ||
+	tr -s ' \n' ' ' | grep 'string "w1" string "ready" string "none" object path "/org/pvm1/vm/w1"' >/dev/null ||
 	fail "ListVMs"
-dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 org.freedesktop.DBus.ObjectManager.GetManagedObjects |
-	grep -q 'object path "/org/pvm1/vm/w1"' || fail "GetManagedObjects"
+output_has 'object path "/org/pvm1/vm/w1"' dbus-send --system --print-reply --dest=org.pvm1 /org/pvm1 \
+	org.freedesktop.DBus.ObjectManager.GetManagedObjects || fail "GetManagedObjects"
 busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager GetConsoleLog s w1 >"$T/log.txt"
 grep -q "^ay " "$T/log.txt" || fail "GetConsoleLog reply"
 # gdbus prints ay as bytes: "wait-stop" is 77 61 69 74 2d 73 74 6f 70
 gdbus call --system --dest org.pvm1 --object-path $path --method org.pvm1.VM.GetConsoleLog |
-	grep -q "0x77, 0x61, 0x69, 0x74, 0x2d, 0x73, 0x74, 0x6f, 0x70" || fail "VM.GetConsoleLog has no guest output"
-busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager OpenConsole s w1 | grep -q "^h " || fail "OpenConsole"
-busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep -q "^h " || fail "VM.OpenConsole"
+	grep "0x77, 0x61, 0x69, 0x74, 0x2d, 0x73, 0x74, 0x6f, 0x70" >/dev/null || fail "VM.GetConsoleLog has no guest output"
+busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager OpenConsole s w1 | grep "^h " >/dev/null || fail "OpenConsole"
+busctl --system call org.pvm1 $path org.pvm1.VM OpenConsole | grep "^h " >/dev/null || fail "VM.OpenConsole"
 [ "$(busctl --system get-property org.pvm1 /org/pvm1 org.pvm1.Manager Version | cut -d' ' -f2)" != '""' ] ||
 	fail "Version"
 # InterfacesAdded (checked at the end) must announce what GetManagedObjects lists
@@ -98,9 +98,9 @@ done
 log "ok: GetVM, ListVMs, GetManagedObjects, GetConsoleLog, OpenConsole, Version, Subscribe"
 
 # names with characters object paths cannot hold are escaped (sd_bus_path_encode)
-gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -qF "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" ||
+gcall CreateVM "$(cat "$cfg")" "{'name': <'a.b-c_d'>}" | grep -F "('a.b-c_d', objectpath '/org/pvm1/vm/a_2eb_2dc_5fd')" >/dev/null ||
 	fail "escaped path"
-busctl --system get-property org.pvm1 /org/pvm1/vm/a_2eb_2dc_5fd org.pvm1.VM Name | grep -qF '"a.b-c_d"' ||
+busctl --system get-property org.pvm1 /org/pvm1/vm/a_2eb_2dc_5fd org.pvm1.VM Name | grep -F '"a.b-c_d"' >/dev/null ||
 	fail "escaped object's Name"
 gcall RemoveVM a.b-c_d >/dev/null
 log "ok: object paths of names with . - _"
@@ -117,7 +117,7 @@ expect_error org.pvm1.Error.AlreadyExists gcall CreateVM "$(cat "$cfg")" '{}'
 expect_error org.pvm1.Error.Busy gcall StartVM w1
 expect_error org.pvm1.Error.Busy gcall RemoveVM w1
 # created, not started
-gcall CreateVM "$(cat "$cfg")" "{'name': <'c1'>}" | grep -q "'/org/pvm1/vm/c1'" || fail "CreateVM c1"
+gcall CreateVM "$(cat "$cfg")" "{'name': <'c1'>}" | grep "'/org/pvm1/vm/c1'" >/dev/null || fail "CreateVM c1"
 [ "$(vm_prop c1 State)" = created ] || fail "c1 state $(vm_prop c1 State)"
 expect_error org.pvm1.Error.NotRunning gcall StopVM c1 0
 expect_error org.pvm1.Error.NotRunning gcall KillVM c1
@@ -257,32 +257,34 @@ signals() { # signals JQ-FILTER: the signals to the subscriber that match, one J
 	jq -c --arg sub "$sub" "select(.type == \"signal\" and .destination == \$sub) | $1" \
 		"$T/busctl-monitor.jsonl"
 }
+# (greps read their whole input: "grep -q" would end early, and under pipefail a writer still
+# writing would die of SIGPIPE and fail the check)
 # the bus monitor writes at its own pace: w1's removal is the last of its signals
 monitor_saw_w1_removed() {
-	signals 'select(.member == "VMRemoved") | .payload.data[0]' | grep -qx '"w1"'
+	signals 'select(.member == "VMRemoved") | .payload.data[0]' | grep -x '"w1"' >/dev/null
 }
 wait_until 10 monitor_saw_w1_removed || fail "busctl monitor saw no VMRemoved of w1 to the subscriber"
 for m in VMAdded VMRemoved VMStateChanged InterfacesAdded InterfacesRemoved PropertiesChanged; do
 	[ -n "$(signals "select(.member == \"$m\")")" ] || fail "busctl monitor saw no $m to the subscriber"
 done
-signals 'select(.member == "VMAdded") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMAdded w1"
-signals 'select(.member == "VMRemoved") | .payload.data' | grep -qF '["w1","/org/pvm1/vm/w1"]' || fail "VMRemoved w1"
+signals 'select(.member == "VMAdded") | .payload.data' | grep -F '["w1","/org/pvm1/vm/w1"]' >/dev/null || fail "VMAdded w1"
+signals 'select(.member == "VMRemoved") | .payload.data' | grep -F '["w1","/org/pvm1/vm/w1"]' >/dev/null || fail "VMRemoved w1"
 for st in starting ready; do
 	signals 'select(.member == "VMStateChanged") | .payload.data' |
-		grep -qF "[\"w1\",\"/org/pvm1/vm/w1\",\"$st\"" || fail "VMStateChanged w1 $st"
+		grep -F "[\"w1\",\"/org/pvm1/vm/w1\",\"$st\"" >/dev/null || fail "VMStateChanged w1 $st"
 done
 signals 'select(.member == "VMStateChanged") | .payload.data' |
-	grep -qF '["w1","/org/pvm1/vm/w1","stopped","killed"' || fail "VMStateChanged w1 stopped killed"
+	grep -F '["w1","/org/pvm1/vm/w1","stopped","killed"' >/dev/null || fail "VMStateChanged w1 stopped killed"
 signals 'select(.member == "PropertiesChanged" and .path == "/org/pvm1/vm/w1") | .payload.data[1].State.data' |
-	grep -qx '"ready"' || fail "no PropertiesChanged State ready"
-signals 'select(.member == "PropertiesChanged") | .payload.data[1].RunnerPID.data' | grep -qx 0 ||
+	grep -x '"ready"' >/dev/null || fail "no PropertiesChanged State ready"
+signals 'select(.member == "PropertiesChanged") | .payload.data[1].RunnerPID.data' | grep -x 0 >/dev/null ||
 	fail "no RunnerPID change to 0 seen"
 signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1]["org.pvm1.VM"].Name.data' |
-	grep -qx '"w1"' || fail "InterfacesAdded of w1 lacks its properties"
+	grep -x '"w1"' >/dev/null || fail "InterfacesAdded of w1 lacks its properties"
 added_ifaces=$(signals 'select(.member == "InterfacesAdded" and .payload.data[0] == "/org/pvm1/vm/w1") | .payload.data[1] | keys' |
 	head -n 1)
 [ "$added_ifaces" = "$gmo_ifaces" ] || fail "InterfacesAdded names $added_ifaces, GetManagedObjects $gmo_ifaces"
-signals 'select(.member == "InterfacesRemoved") | .payload.data[0]' | grep -qx '"/org/pvm1/vm/w1"' ||
+signals 'select(.member == "InterfacesRemoved") | .payload.data[0]' | grep -x '"/org/pvm1/vm/w1"' >/dev/null ||
 	fail "InterfacesRemoved w1"
 # the subscriber's own view, as pvmctl monitor prints it
 jq -se 'any(.[]; .event == "state" and .vm == "w1" and .state == "ready")' "$T/subscriber.jsonl" >/dev/null ||

@@ -183,7 +183,7 @@ static int vm_create(vm *v, int kvm_fd, const pvm_host_caps *sys, bool protected
 	*v = (vm){ .shape = { .protected_vm = protected_vm, .memory_bytes = GUEST_RAM_SIZE, .cpus = 1 },
 		   .vm_fd = -1, .vcpu_fd = -1, .gmem_fd = -1 };
 	if ((r = arch->memory_map(v->shape.memory_bytes, &v->map, err)) < 0 ||
-	    (r = arch->vm_type(&v->shape, sys, &v->type, err)) < 0)
+	    (r = arch->vm_type(kvm_fd, &v->shape, sys, &v->type, err)) < 0)
 		return r;
 	v->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, v->type);
 	if (v->vm_fd < 0)

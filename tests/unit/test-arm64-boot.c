@@ -1,6 +1,7 @@
 /* The arm64 backend's portable contracts: the Image header check, where kernel, initrd and
- * device tree go in guest RAM, the memory map and VM type, the boot plan (entry, x0, segments),
- * and how MMIO and PSCI exits become events. */
+ * device tree go in guest RAM, the memory map and VM type, the boot plan (entry, x0, segments;
+ * through pvm-fw: the layout docs/pvm-fw.md gives), and how MMIO and PSCI exits become events
+ * (pvm-fw's verdict among them). */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +203,79 @@ static void test_plan_boot(void)
 	assert(pvm_arm64_plan_boot(&in, &plan, NULL) == -EINVAL);
 }
 
+/* Through pvm-fw: firmware at the start of RAM and entered there, descriptor at +2 MiB, kernel
+ * at +4 MiB, the initrd where the firmware looks for it, /chosen left to the firmware. */
+/* A plan that must fail: the error of this attempt (pvm_error keeps the first one it gets). */
+static int plan_fails(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
+{
+	*err = (pvm_error){ 0 };
+	return pvm_arm64_plan_boot(in, plan, err);
+}
+
+static void test_plan_firmware_boot(void)
+{
+	static uint8_t fw[12288], desc[PVM_ARM64_FW_DESCRIPTOR_SIZE + 1], kernel[3 << 20],
+	    initrd[5000];
+	const uint64_t base = PVM_ARM64_RAM_BASE;
+	pvm_boot_input in = {
+		.kernel = kernel,
+		.kernel_len = sizeof(kernel),
+		.initrd = initrd,
+		.initrd_len = sizeof(initrd),
+		.format = PVM_PAYLOAD_AUTO,
+		.map = { .ram_base = base, .ram_size = 32 << 20 },
+		.cpus = 1,
+		.firmware = fw,
+		.firmware_len = sizeof(fw),
+		.descriptor = desc,
+		.descriptor_len = 2048, /* short: placed as it is, for the firmware to refuse */
+	};
+	const pvm_boot_segment *f, *d, *k, *i, *t;
+	pvm_boot_plan plan;
+	pvm_error err = {};
+	int chosen;
+
+	make_header(fw, 0, 0x40000, 0xa);
+	/* image_size above the file: the initrd follows the image, 2 MiB-aligned */
+	make_header(kernel, 0, (4 << 20) + 1, 0xa);
+	assert(pvm_arm64_plan_boot(&in, &plan, &err) == 0);
+	assert(strcmp(plan.format, "pvm-fw") == 0 && plan.n_segments == 5);
+	f = segment(&plan, "firmware");
+	d = segment(&plan, "descriptor");
+	k = segment(&plan, "kernel");
+	i = segment(&plan, "initrd");
+	t = segment(&plan, "device-tree");
+	assert(f && d && k && i && t);
+	assert(f->gpa == base && plan.entry.pc == base && plan.entry.arg[0] == t->gpa);
+	assert(d->gpa == base + 0x200000 && d->len == 2048);
+	assert(k->gpa == base + 0x400000 && k->len == sizeof(kernel));
+	assert(i->gpa == base + 0x400000 + (6 << 20));
+	/* the firmware writes bootargs and the initrd from what its descriptor signs */
+	chosen = fdt_path_offset(t->data, "/chosen");
+	assert(chosen >= 0 && !fdt_getprop(t->data, chosen, "bootargs", NULL) &&
+	       !fdt_getprop(t->data, chosen, "linux,initrd-start", NULL));
+	pvm_boot_plan_clear(&plan);
+
+	/* what pvmd cannot place is refused before the VM exists, saying what */
+	in.descriptor_len = sizeof(desc);
+	assert(plan_fails(&in, &plan, &err) == -EINVAL && strstr(err.message, "4096"));
+	in.descriptor_len = 4096;
+	make_header(fw, 0x1000, 0x40000, 0xa);
+	assert(plan_fails(&in, &plan, &err) == -EINVAL && strstr(err.message, "firmware"));
+	make_header(fw, 0, 0x40000, 0xa);
+	fw[56] = 0;
+	assert(plan_fails(&in, &plan, &err) == -EINVAL && strstr(err.message, "firmware"));
+	make_header(fw, 0, 0x40000, 0xa);
+	in.map.ram_size = 8 << 20; /* the initrd would start past the device tree */
+	assert(plan_fails(&in, &plan, &err) == -E2BIG && plan.n_segments == 0);
+	in.map.ram_size = 32 << 20;
+	in.format = PVM_PAYLOAD_RAW;
+	assert(plan_fails(&in, &plan, &err) == -EINVAL);
+	in.format = PVM_PAYLOAD_AUTO;
+	assert(pvm_arm64_plan_boot(&in, &plan, &err) == 0);
+	pvm_boot_plan_clear(&plan);
+}
+
 static bool stop_flag;
 static bool test_stop_requested(void *userdata)
 {
@@ -269,6 +343,27 @@ static void test_exits(void)
 	memcpy(&v, run.mmio.data, 4);
 	assert(v == PVM_CONTROL_STOP_REQUESTED);
 
+	/* pvm-fw's verdict: the first of a run counts, a refusal ends the VM with its reason */
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 4, 4);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* no magic: no verdict */
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 2,
+		  PVM_ARM64_FW_VERDICT_MAGIC | 4);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* not a 32-bit write */
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 4,
+		  PVM_ARM64_FW_VERDICT_MAGIC | 4);
+	assert(ev.kind == PVM_EXIT_EVENT_PAYLOAD_REFUSED && ev.code == 4);
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 4,
+		  PVM_ARM64_FW_VERDICT_MAGIC);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* a later verdict is no verdict */
+	pvm_arm64_devices_free(dev);
+	assert(pvm_arm64_devices_new(&host, &dev) == 0);
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 4,
+		  PVM_ARM64_FW_VERDICT_MAGIC);
+	assert(ev.kind == PVM_EXIT_EVENT_FW_VERIFIED && ev.code == 0);
+	ev = mmio(dev, &run, PVM_ARM64_CONTROL_BASE + PVM_ARM64_CONTROL_FW_VERDICT, true, 4,
+		  PVM_ARM64_FW_VERDICT_MAGIC | 2);
+	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO); /* the booted kernel cannot take it back */
+
 	/* no device: reads see all-ones, and the access is reported */
 	ev = mmio(dev, &run, 0x12340000, false, 4, 0);
 	assert(ev.kind == PVM_EXIT_EVENT_UNKNOWN_IO && strstr(ev.detail, "0x12340000"));
@@ -301,6 +396,7 @@ int main(void)
 	test_vm_type();
 	test_guest_memfd_flags();
 	test_plan_boot();
+	test_plan_firmware_boot();
 	test_exits();
 	printf("test-arm64-boot: ok\n");
 	return 0;

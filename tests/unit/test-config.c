@@ -161,6 +161,21 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"name\": \"a\", " K ", \"vsock\": 1}", "$.vsock: expected true or false, got 1" },
 	{ "{\"name\": \"a\", " K ", \"memory_mib\": 8, \"vsock\": true, \"window_mib\": 5}",
 	  "$.window_mib: expected an integer from 1 to half of memory_mib (4), got 5" },
+	/* pvm-fw: a name, never a path; with its descriptor, no command line of its own */
+#define FW ", \"firmware\": \"pvm-fw\", \"descriptor\": \"/d\""
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"/usr/share/pvm/firmware/pvm-fw.img\", "
+	  "\"descriptor\": \"/d\"}",
+	  "$.firmware: expected the name of an installed firmware" },
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"pvm-fw\"}", "$.descriptor: missing" },
+	{ "{\"name\": \"a\", " K ", \"descriptor\": \"/d\"}", "$.firmware: missing" },
+	{ "{\"name\": \"a\", " K FW ", \"params\": \"quiet\"}",
+	  "$.params: not allowed with \"firmware\"" },
+	{ "{\"name\": \"a\", " K FW ", \"payload_format\": \"pvh\"}",
+	  "$.payload_format: \"pvh\" cannot boot through firmware" },
+	{ "{\"name\": \"a\", " K ", \"firmware\": \"pvm-fw\", \"descriptor\": \"d\"}",
+	  "$.descriptor: expected an absolute path" },
+	{ "{\"name\": \"a\", " K FW ", \"firmware_identity\": \"00\"}",
+	  "$.firmware_identity: unknown key" },
 	/* nesting */
 	{ "{\"name\": \"a\", " K ", \"console\": {\"x\": [[[[[[[[[]]]]]]]]]}}",
 	  "line 1, column 54: JSON nested deeper than 8 levels" },
@@ -282,6 +297,33 @@ static void test_devices(void)
 	CHECK(cfg->vsock && cfg->window_mib == 4 && pvm_config_has_devices(cfg), "vsock, window");
 	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
 	CHECK(strstr(text, "\"window_mib\": 4") && strstr(text, "\"vsock\": true"), "%s", text);
+	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
+	CHECK(r == 0, "round trip: %s", err.message);
+	if (r < 0)
+		return;
+	CHECK(pvm_config_to_json(again, &text2) == 0 && strcmp(text, text2) == 0, "round trip");
+}
+
+static void test_firmware(void)
+{
+	static const char json[] = "{\"name\": \"a\", " K FW "}";
+	_cleanup_(pvm_config_freep) pvm_config *cfg = NULL, *again = NULL;
+	_cleanup_free_ char *text = NULL, *text2 = NULL;
+	pvm_error err = { 0 };
+	int r = pvm_config_parse(json, strlen(json), "fw.json", false, &cfg, &err);
+
+	CHECK(r == 0, "%s", err.message);
+	if (r < 0)
+		return;
+	CHECK(strcmp(cfg->firmware, "pvm-fw") == 0 && strcmp(cfg->descriptor, "/d") == 0 &&
+		  !cfg->has_firmware_identity,
+	      "firmware, descriptor");
+	/* the identity pvmd reads is not part of the config text */
+	cfg->has_firmware_identity = true;
+	CHECK(pvm_config_to_json(cfg, &text) == 0, "to_json");
+	CHECK(strstr(text, "\"firmware\": \"pvm-fw\"") && strstr(text, "\"descriptor\": \"/d\"") &&
+		  !strstr(text, "identity"),
+	      "%s", text);
 	r = pvm_config_parse(text, strlen(text), "again.json", false, &again, &err);
 	CHECK(r == 0, "round trip: %s", err.message);
 	if (r < 0)
@@ -551,6 +593,7 @@ int main(int argc, char **argv)
 	test_defaults();
 	test_full_and_round_trip();
 	test_devices();
+	test_firmware();
 	test_c_api();
 	test_names();
 	test_files();

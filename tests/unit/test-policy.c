@@ -581,6 +581,70 @@ static void test_memory_fallback(const pvm_policy *strict)
 	      "%s", d.reason);
 }
 
+/* firmware.protected_requires_signed_payload: a protected VM must name pvm-fw, decided before
+ * the payload is read; firmware.identities: its identity, known once pvmd read the image, must
+ * be listed. Unprotected VMs and policies without the key are not concerned. */
+static void test_firmware(void)
+{
+	static const char text[] =
+	    "{\"rules\": [{\"who\": {\"everyone\": true}, \"actions\": [\"create\"], "
+	    "\"vms\": [\"*\"]}], \"memory\": {\"protected_requires_guest_memfd\": false}, "
+	    "\"firmware\": {\"protected_requires_signed_payload\": true, \"identities\": "
+	    "[\"f58cca3466e84be857cde20eeaf135ae8fd51e82882e9962a0caa89c6ec4b319\"]}}";
+	static const char loose_text[] = "{\"rules\": [{\"who\": {\"everyone\": true}, "
+					 "\"actions\": [\"create\"], \"vms\": [\"*\"]}], "
+					 "\"memory\": {\"protected_requires_guest_memfd\": false}}";
+	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL, *loose = NULL;
+	pvm_caller root = { 0 };
+	pvm_config cfg = { .name = "fw", .kernel = (char *)"/k", .cpus = 1, .memory_mib = 64,
+			   .protected_vm = true };
+	pvm_error err = { 0 };
+	uint8_t digest[32] = { 0 };
+	pvm_decision d;
+
+	CHECK(pvm_policy_parse_text(text, strlen(text), "fw.json", &p, &err) == 0, "%s",
+	      err.message);
+	CHECK(pvm_policy_parse_text(loose_text, strlen(loose_text), "loose.json", &loose, &err) ==
+		  0,
+	      "%s", err.message);
+	if (!p || !loose)
+		return;
+	CHECK(pvm_policy_check_create_before_payload(p, &root, &cfg, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "firmware.protected_requires_signed_payload"),
+	      "protected without firmware: %s", d.reason);
+	CHECK(pvm_policy_check_create(loose, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "no firmware key: %s", d.reason);
+	cfg.protected_vm = false;
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "unprotected without firmware: %s", d.reason);
+	cfg.protected_vm = true;
+	cfg.firmware = (char *)"pvm-fw";
+	cfg.descriptor = (char *)"/d";
+	/* before the image is read its identity is unknown: only the requirement is decided */
+	CHECK(pvm_policy_check_create_before_payload(p, &root, &cfg, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "before payload: %s", d.reason);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "no identity"),
+	      "identity unknown: %s", d.reason);
+	cfg.has_firmware_identity = true;
+	memset(cfg.firmware_identity, 0xab, 32);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  !d.allowed && strstr(d.reason, "abababab") &&
+		  strstr(d.reason, "firmware.identities"),
+	      "untrusted identity: %s", d.reason);
+	hex_to_bytes("f58cca3466e84be857cde20eeaf135ae8fd51e82882e9962a0caa89c6ec4b319",
+		     cfg.firmware_identity);
+	CHECK(pvm_policy_check_create(p, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "trusted identity: %s", d.reason);
+	CHECK(pvm_policy_check_create(loose, &root, &cfg, digest, NULL, NULL, NULL, &d) == 0 &&
+		  d.allowed,
+	      "no identities listed: %s", d.reason);
+}
+
 struct bad_policy {
 	const char *json;
 	const char *message; /* after "p.json: " */
@@ -593,7 +657,7 @@ struct bad_policy {
 
 static const struct bad_policy bad_policies[] = {
 	{ "[]", "$: expected an object, got an array" },
-	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory)" },
+	{ "{\"rule\": []}", "$.rule: unknown key (known keys: rules, limits, memory, firmware)" },
 	{ "{\"rules\": {}}", "$.rules: expected an array, got an object" },
 	{ "{\"rules\": [1]}", "$.rules[0]: expected an object, got 1" },
 	{ "{\"rules\": [], \"rules\": []}", "$.rules: duplicate key in one object" },
@@ -663,6 +727,12 @@ static const struct bad_policy bad_policies[] = {
 	{ "{\"memory\": {\"protected_requires_guest_memfd\": \"yes\"}}",
 	  "$.memory.protected_requires_guest_memfd: expected true or false, got \"yes\"" },
 	{ "{\"memory\": {\"fallback\": true}}", "$.memory.fallback: unknown key" },
+	{ "{\"firmware\": {\"protected_requires_signed_payload\": 1}}",
+	  "$.firmware.protected_requires_signed_payload: expected true or false, got 1" },
+	{ "{\"firmware\": {\"identities\": [\"00\"]}}",
+	  "$.firmware.identities[0]: expected 64 hexadecimal digits" },
+	{ "{\"firmware\": {\"keys\": []}}",
+	  "$.firmware.keys: unknown key (known keys: protected_requires_signed_payload, identities)" },
 	{ "{\"rules\": [{\"who\": {\"users\": [0]}, " ACT ", " VMS "}] ", "line 1, column " },
 };
 
@@ -958,6 +1028,7 @@ int main(int argc, char **argv)
 	test_create(p);
 	test_initrd_digest(p);
 	test_memory_fallback(p);
+	test_firmware();
 	test_bad_policies();
 	test_unresolved_names();
 	test_dirs();

@@ -160,6 +160,89 @@ int pvm_arm64_guest_memfd_flags(const pvm_vm_shape *shape, const pvm_host_caps *
 	return 0;
 }
 
+/* The device tree pvm builds for this boot: /chosen gets the command line and initrd, unless
+ * pvm-fw boots the kernel and writes /chosen from what its descriptor signs. */
+static int plan_device_tree(const pvm_boot_input *in, uint64_t initrd_gpa, void **ret,
+			    size_t *ret_len, pvm_error *err)
+{
+	bool fw = in->firmware != NULL;
+
+	return pvm_fdt_arm64_build(
+	    &(pvm_fdt_arm64){
+		.ram_base = in->map.ram_base,
+		.ram_size = in->map.ram_size,
+		.cpus = in->cpus,
+		.bootargs = !fw && in->params && in->params[0] ? in->params : NULL,
+		.initrd_start = fw ? 0 : initrd_gpa,
+		.initrd_end = fw ? 0 : initrd_gpa + (in->initrd ? in->initrd_len : 0),
+	    },
+	    ret, ret_len, err);
+}
+
+/* Booting through pvm-fw (docs/pvm-fw.md): the firmware at the start of RAM and entered there,
+ * the descriptor at +2 MiB, the kernel at +4 MiB, the initrd after the kernel's image, the
+ * device tree at the top of RAM. pvmd checks only what it needs to place the pieces; what they
+ * say is the firmware's to check, inside the VM: a tampered payload or a short descriptor is
+ * placed as it is, and refused there. */
+static int plan_firmware_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
+{
+	const uint64_t base = in->map.ram_base, end = in->map.ram_base + in->map.ram_size;
+	_cleanup_free_ void *dtb = NULL;
+	pvm_arm64_image fw, kernel;
+	uint64_t span, initrd_gpa, dtb_gpa = end - PVM_FDT_SIZE_MAX;
+	size_t dtb_len = 0;
+	int r;
+
+	pvm_error why = { 0 };
+
+	memset(plan, 0, sizeof(*plan));
+	if (pvm_arm64_image_parse(in->firmware, in->firmware_len, &fw, &why) < 0)
+		return pvm_error_set(err, EINVAL, "firmware: %s", why.message);
+	if (fw.text_offset != 0 || fw.image_size > PVM_ARM64_FW_IMAGE_MAX)
+		return pvm_error_set(err, EINVAL,
+				     "firmware: an Image with text_offset 0 of at most 2 MiB "
+				     "expected (text_offset 0x%" PRIx64 ", %" PRIu64 " bytes)",
+				     fw.text_offset, fw.image_size);
+	if (!in->descriptor || in->descriptor_len == 0 ||
+	    in->descriptor_len > PVM_ARM64_FW_DESCRIPTOR_SIZE)
+		return pvm_error_set(
+		    err, EINVAL, "descriptor: %zu bytes; pvm-fw's descriptor is 1 to %d bytes",
+		    in->descriptor ? in->descriptor_len : 0, PVM_ARM64_FW_DESCRIPTOR_SIZE);
+	if (in->format != PVM_PAYLOAD_AUTO && in->format != PVM_PAYLOAD_LINUX_IMAGE)
+		return pvm_error_set(err, EINVAL, "pvm-fw boots an arm64 Linux Image only");
+	r = pvm_arm64_image_parse(in->kernel, in->kernel_len, &kernel, err);
+	if (r < 0)
+		return r;
+	/* where pvm-fw looks for the initrd: after max(file size, header image_size) */
+	span = MAX((uint64_t)in->kernel_len, get_le64(in->kernel + 16));
+	initrd_gpa = base + PVM_ARM64_FW_KERNEL_OFFSET + ALIGN_UP(span, PVM_ARM64_FW_PAYLOAD_ALIGN);
+	if (initrd_gpa < base || initrd_gpa > dtb_gpa ||
+	    (in->initrd && in->initrd_len > dtb_gpa - initrd_gpa))
+		return pvm_error_set(
+		    err, E2BIG, "payload: firmware, kernel%s do not fit in %" PRIu64 " MiB of RAM",
+		    in->initrd ? " and initrd" : "", in->map.ram_size >> 20);
+	r = plan_device_tree(in, 0, &dtb, &dtb_len, err);
+	if (r < 0)
+		return r;
+	if ((r = pvm_boot_plan_add(plan, &in->map, "firmware", base, in->firmware, in->firmware_len,
+				   err)) < 0 ||
+	    (r = pvm_boot_plan_add(plan, &in->map, "descriptor",
+				   base + PVM_ARM64_FW_DESCRIPTOR_OFFSET, in->descriptor,
+				   in->descriptor_len, err)) < 0 ||
+	    (r = pvm_boot_plan_add(plan, &in->map, "kernel", base + PVM_ARM64_FW_KERNEL_OFFSET,
+				   in->kernel, in->kernel_len, err)) < 0 ||
+	    (in->initrd && (r = pvm_boot_plan_add(plan, &in->map, "initrd", initrd_gpa, in->initrd,
+						  in->initrd_len, err)) < 0) ||
+	    (r = pvm_boot_plan_add(plan, &in->map, "device-tree", dtb_gpa, dtb, dtb_len, err)) <
+		0) {
+		pvm_boot_plan_clear(plan);
+		return r;
+	}
+	snprintf(plan->format, sizeof(plan->format), "pvm-fw");
+	plan->entry = (pvm_vcpu_entry){ .pc = base, .arg = { dtb_gpa } };
+	return 0;
+}
+
 /* Kernel (or raw payload), initrd and device tree as boot segments; x0 = device tree. */
 int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error *err)
 {
@@ -169,6 +252,8 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 	size_t dtb_len = 0;
 	int format = in->format, r;
 
+	if (in->firmware)
+		return plan_firmware_boot(in, plan, err);
 	memset(plan, 0, sizeof(*plan));
 	if (format == PVM_PAYLOAD_AUTO) {
 		if (!pvm_arm64_image_detect(in->kernel, in->kernel_len))
@@ -201,16 +286,7 @@ int pvm_arm64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *plan, pvm_error
 	if (r < 0)
 		return r;
 
-	r = pvm_fdt_arm64_build(
-	    &(pvm_fdt_arm64){
-		.ram_base = in->map.ram_base,
-		.ram_size = in->map.ram_size,
-		.cpus = in->cpus,
-		.bootargs = in->params && in->params[0] ? in->params : NULL,
-		.initrd_start = layout.initrd_gpa,
-		.initrd_end = layout.initrd_gpa + (in->initrd ? in->initrd_len : 0),
-	    },
-	    &dtb, &dtb_len, err);
+	r = plan_device_tree(in, layout.initrd_gpa, &dtb, &dtb_len, err);
 	if (r < 0)
 		return r;
 	if ((r = pvm_boot_plan_add(plan, &in->map, "kernel", layout.kernel_gpa, in->kernel,

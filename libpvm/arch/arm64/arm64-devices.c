@@ -1,6 +1,6 @@
 /* The devices of pvm's arm64 guest machine and the decoding of vCPU exits: the 8250 console
- * UART on MMIO, the control page (READY, stop request) and PSCI system events. Registers and
- * meanings: arm64-layout.h and docs/guest-interface.md. Plain C on struct kvm_run. */
+ * UART on MMIO, the control page (READY, stop request, pvm-fw's verdict) and PSCI system events.
+ * Registers and meanings: arm64-layout.h and docs/guest-interface.md. Plain C on struct kvm_run. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +19,8 @@ _Static_assert(PVM_ARM64_STOP_REQUESTED == PVM_CONTROL_STOP_REQUESTED, "one stop
 struct pvm_arch_devices {
 	pvm_device_host host;
 	uart_8250 uart;
-	uint8_t tx; /* the byte one MMIO exit transmitted */
+	uint8_t tx;	  /* the byte one MMIO exit transmitted */
+	bool fw_reported; /* the run's firmware verdict came: later writes are no verdict */
 };
 
 int pvm_arm64_devices_new(const pvm_device_host *host, pvm_arch_devices **ret)
@@ -81,6 +82,15 @@ static void control_access(pvm_arch_devices *d, struct kvm_run *run, uint64_t of
 	memcpy(&v, run->mmio.data, MIN((size_t)run->mmio.len, sizeof(v)));
 	if (off == PVM_ARM64_CONTROL_READY && run->mmio.len == 4 && v == PVM_ARM64_READY_MAGIC) {
 		ev->kind = PVM_EXIT_EVENT_READY;
+		return;
+	}
+	if (off == PVM_ARM64_CONTROL_FW_VERDICT && run->mmio.len == 4 && !d->fw_reported &&
+	    (v & ~PVM_ARM64_FW_VERDICT_MASK) == PVM_ARM64_FW_VERDICT_MAGIC) {
+		d->fw_reported = true;
+		ev->code = v & PVM_ARM64_FW_VERDICT_MASK;
+		ev->kind =
+		    ev->code == 0 ? PVM_EXIT_EVENT_FW_VERIFIED : PVM_EXIT_EVENT_PAYLOAD_REFUSED;
+		snprintf(ev->detail, sizeof(ev->detail), "firmware verdict %" PRIu32, ev->code);
 		return;
 	}
 	ev->kind = PVM_EXIT_EVENT_UNKNOWN_IO;

@@ -366,5 +366,8 @@ fail:
 
 int x86_64_plan_boot(const pvm_boot_input *in, pvm_boot_plan *ret, pvm_error *err)
 {
+	if (in->firmware)
+		return pvm_error_set(err, EOPNOTSUPP,
+				     "x86_64 has no pvm-fw: \"firmware\" boots arm64 VMs only");
 	return x86_plan_boot(in, ret, err);
 }
