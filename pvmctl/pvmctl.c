@@ -38,7 +38,10 @@ enum {
 	O_INITRD = 1u << 19,
 	O_CMDLINE = 1u << 20,
 	O_OUTPUT = 1u << 21,
-	O_ANY = O_HELP | O_VERSION | O_JSON, /* every verb: --json also makes errors JSON */
+	O_NO_ASK_PASSWORD = 1u << 22,
+	/* every verb: --json also makes errors JSON; --no-ask-password only matters to the verbs
+	 * that call pvmd, and scripts pass it to every verb alike */
+	O_ANY = O_HELP | O_VERSION | O_JSON | O_NO_ASK_PASSWORD,
 };
 
 /* --timeout is at most a year: longer is a typo, not a wish */
@@ -74,6 +77,8 @@ static const pvmctl_option options[] = {
 	{ "initrd", 0, "FILE", O_INITRD, "the initrd to sign (default: none)" },
 	{ "cmdline", 0, "TEXT", O_CMDLINE, "the kernel command line to sign (default: empty)" },
 	{ "output", 'o', "FILE", O_OUTPUT, "where to write the result" },
+	{ "no-ask-password", 0, NULL, O_NO_ASK_PASSWORD,
+	  "never let polkit ask for a password (the default when stdin is no terminal)" },
 	{ "help", 'h', NULL, O_HELP, "show this help" },
 	{ "version", 0, NULL, O_VERSION, "show the version" },
 };
@@ -362,6 +367,9 @@ static int parse_options(int argc, char **argv, pvmctl_context *ctx, unsigned *r
 		switch (o->bit) {
 		case O_JSON:
 			ctx->json = true;
+			break;
+		case O_NO_ASK_PASSWORD:
+			ctx->no_ask_password = true;
 			break;
 		case O_POLICY_DIR:
 			ctx->policy_dirs[ctx->n_policy_dirs++] = optarg;

@@ -29,6 +29,7 @@ enum {
 typedef struct pvmctl_context {
 	const char *verb;	  /* the verb being run, for messages: "start", "config check" */
 	bool json;		  /* --json: machine-readable output (and errors) on stdout */
+	bool no_ask_password;	  /* --no-ask-password: no interactive polkit authorization */
 	bool no_file_check;	  /* --no-file-check: config check skips payload files */
 	const char **policy_dirs; /* --policy-dir DIR (repeatable), in increasing priority */
 	size_t n_policy_dirs;

@@ -40,8 +40,22 @@ static int connect_bus(const pvmctl_context *ctx, sd_bus **ret)
 	char msg[PVM_ERROR_MESSAGE_MAX + 256];
 	int r = pvm_bus_open(ret, &err);
 
-	if (r >= 0)
+	if (r >= 0) {
+		/* Someone at a terminal may be asked for a password by a polkit agent when pvmd
+		 * checks with polkit; a script never waits for one. */
+		bool interactive = !ctx->no_ask_password && isatty(STDIN_FILENO);
+
+		r = sd_bus_set_allow_interactive_authorization(*ret, interactive);
+		/* pvmd waits up to 120 s for polkit's answer after a prompt: wait as long */
+		if (r >= 0 && interactive)
+			r = sd_bus_set_method_call_timeout(*ret, 125 * 1000 * 1000ULL);
+		if (r < 0) {
+			*ret = sd_bus_flush_close_unref(*ret);
+			return pvmctl_report(ctx, r, "cannot set up the bus connection",
+					     PVMCTL_EXIT_FAILURE);
+		}
 		return 0;
+	}
 	snprintf(msg, sizeof(msg),
 		 "cannot connect to the system bus at %s: %s. Is the system bus running? (start "
 		 "it with 'systemctl start dbus', or point DBUS_SYSTEM_BUS_ADDRESS at the bus "

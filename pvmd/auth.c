@@ -295,6 +295,12 @@ int auth_check_create(pvmd_manager *m, sd_bus_message *msg, const pvm_config *cf
  * sends CheckAuthorization and leaves the call unanswered; polkit's answer is kept and the call
  * is queued for dispatch again (sd_bus_enqueue_for_read), and the second pass finds the answer.
  * Everything the handler checked before is checked again then, against the VM as it is. */
+/* CheckAuthorization's flags (org.freedesktop.PolicyKit1.Authority): may ask the user */
+#define POLKIT_ALLOW_USER_INTERACTION 1u
+/* an answer without a prompt comes at once; one after a prompt waits for a person */
+#define POLKIT_TIMEOUT_USEC (5 * 1000 * 1000ULL)
+#define POLKIT_INTERACTIVE_TIMEOUT_USEC (120 * 1000 * 1000ULL)
+
 struct polkit_query {
 	pvmd_manager *manager;
 	polkit_query *next;
@@ -360,6 +366,7 @@ int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_i
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	_cleanup_(auth_caller_done) pvmd_caller c = { 0 };
 	polkit_query *q;
+	bool interactive;
 	int r;
 
 	if (!m->use_polkit)
@@ -393,12 +400,16 @@ int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_i
 					 "Not allowed to act on VM '%s' owned by uid %u: polkit "
 					 "denied %s%s",
 					 vm->name, (unsigned)vm->owner, action_id,
-					 challenge ? " (authentication required: run pvmctl as an "
-						     "administrator)"
+					 challenge ? " (authentication required: run pvmctl from a "
+						     "terminal with a polkit agent, without "
+						     "--no-ask-password, or as an administrator)"
 						   : "");
 	}
 
-	/* Without the interaction flag polkit answers at once, never after a password prompt. */
+	/* A caller that allows interactive authorization (pvmctl at a terminal) lets polkit ask
+	 * its agent for a password: the answer may then take as long as a person does. Without
+	 * the flag polkit answers at once, never after a prompt. */
+	interactive = sd_bus_message_get_allow_interactive_authorization(msg) > 0;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
@@ -414,10 +425,12 @@ int auth_check_polkit(pvmd_manager *m, sd_bus_message *msg, const char *action_i
 						   "CheckAuthorization");
 	if (r >= 0)
 		r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name",
-					  "s", c.sender, action_id, 1, "vm", vm->name, 0, "");
+					  "s", c.sender, action_id, 1, "vm", vm->name,
+					  interactive ? POLKIT_ALLOW_USER_INTERACTION : 0, "");
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &q->slot, call, polkit_answered, q,
-				      5 * 1000 * 1000ULL);
+				      interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC
+						  : POLKIT_TIMEOUT_USEC);
 	if (r < 0) {
 		polkit_query_free(q);
 		return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %m");

@@ -349,6 +349,11 @@ static int vm_append_scope_properties(sd_bus_message *call, const pvmd_vm *vm)
 	return r;
 }
 
+/* The first VM's registration bus-activates systemd-machined; on a loaded or emulated machine
+ * its start takes longer than sd-bus's default 25 s, and a registration that timed out is not
+ * made again. The call is asynchronous: nothing waits for it. */
+#define MACHINED_CALL_TIMEOUT_USEC (120 * 1000 * 1000ULL)
+
 static void vm_register_machine(pvmd_vm *vm)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
@@ -370,7 +375,7 @@ static void vm_register_machine(pvmd_vm *vm)
 		r = vm_append_scope_properties(call, vm);
 	if (r >= 0)
 		r = sd_bus_call_async(m->bus, &vm->machine_slot, call, machine_registered_cb, vm,
-				      0);
+				      MACHINED_CALL_TIMEOUT_USEC);
 	if (r < 0)
 		log_warning("Cannot register VM '%s' with systemd-machined: %s", vm->name,
 			    strerror(-r));

@@ -1,11 +1,17 @@
 /* pvm's arm64 test guest: a bare-metal payload in the arm64 Linux Image format (64-byte header),
  * so the loader that boots Linux boots it too. It prints over the UART, fills and checks RAM,
  * writes a secret into its (private) memory, signals READY, waits until the host asks it to
- * stop and powers off with PSCI SYSTEM_OFF. Addresses: libpvm/arch/arm64/arm64-layout.h. */
+ * stop and powers off with PSCI SYSTEM_OFF. While it waits it keeps every console line it is
+ * sent in guest memory and answers each with all it has kept ("pvm-guest: remember: <lines>"),
+ * so a later answer that still holds the earlier lines shows the guest ran on with its memory
+ * intact (across a restart of pvmd, say). Addresses: libpvm/arch/arm64/arm64-layout.h. */
 #include "arm64-layout.h"
 
 #define PSCI_0_2_FN_SYSTEM_OFF 0x84000008
 #define RAM_TEST_BYTES (1 << 20)
+#define REMEMBER_MAX 1024
+#define UART_LSR 5
+#define UART_LSR_DR 0x01
 
 	.section .head, "ax"
 	.globl _head
@@ -82,10 +88,39 @@ ram_bad:
 	adr	x1, msg_ready
 	bl	puts
 
-	/* Wait for the host's stop request (each read is one exit; pause between reads). */
+	/* Wait for the host's stop request (each read is one exit; pause between reads), keeping
+	 * the console's input: x23 = kept bytes, x24 = their count. */
+	adr	x23, kept
+	mov	x24, #0
 5:	ldr	w8, [x22, #PVM_ARM64_CONTROL_STATUS]
 	tbnz	w8, #0, 6f
-	mov	x9, #0x10000
+	ldrb	w8, [x21, #UART_LSR]
+	tbz	w8, #0, 8f              /* no input byte: pause */
+	ldrb	w8, [x21]
+	cmp	w8, #'\n'
+	b.eq	9f
+	cmp	w8, #0x20               /* printable ASCII only, while there is room */
+	b.lo	5b
+	cmp	w8, #0x7f
+	b.hs	5b
+	cmp	x24, #REMEMBER_MAX
+	b.hs	5b
+	strb	w8, [x23, x24]
+	add	x24, x24, #1
+	b	5b
+9:	adr	x1, msg_remember        /* a whole line: answer with everything kept */
+	bl	puts
+	mov	x9, #0
+10:	cmp	x9, x24
+	b.hs	11f
+	ldrb	w8, [x23, x9]
+	strb	w8, [x21]
+	add	x9, x9, #1
+	b	10b
+11:	mov	w8, #'\n'
+	strb	w8, [x21]
+	b	5b
+8:	mov	x9, #0x10000
 7:	subs	x9, x9, #1
 	b.ne	7b
 	b	5b
@@ -113,5 +148,10 @@ msg_ram_bad:	.asciz "pvm-guest: ram test FAILED\n"
 msg_secret:	.asciz "pvm-guest: secret written\n"
 msg_ready:	.asciz "pvm-guest: ready\n"
 msg_stop:	.asciz "pvm-guest: stop requested, powering off\n"
+msg_remember:	.asciz "pvm-guest: remember: "
 	.balign 8
 	.ltorg
+
+	.section .bss
+	.balign 8
+kept:	.skip	REMEMBER_MAX            /* the console lines kept (remember: above) */

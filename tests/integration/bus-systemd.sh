@@ -86,6 +86,26 @@ gcall StartVM m1 >/dev/null && wait_until 10 vm_state_is m1 ready && "$PVMCTL" s
 [ "$(grep -c CheckAuthorization "$T/polkit.log")" -eq "$asked" ] || fail "polkit asked about root's own stop"
 log "ok: polkit asked for another user's VM (kill-vm: no -> PolicyDenied, stop-vm: yes -> stopped), not for root"
 
+# --- the interaction flag: pvmctl at a terminal lets polkit ask for a password; with
+# --no-ask-password, or with no terminal, polkit must answer without asking ---
+echo no >"$T/polkit-answer"
+vm_config pk-2 wait-stop.elf >/dev/null
+"$PVMCTL" start "$T/pk-2.json" --wait-ready >/dev/null || fail "start pk-2"
+asked_as() { grep -c "action=org.pvm1.stop-vm flags=$1 -> no" "$T/polkit.log"; }
+on_tty() { script -qec "$*" /dev/null; } # a pseudo-terminal as stdin, as at a shell prompt
+as_nobody bash -c "$(declare -f on_tty); on_tty $PVMCTL stop pk-2 --timeout 5" >"$T/tty.out" 2>&1 &&
+	fail "nobody stopped pk-2 although polkit said no"
+[ "$(asked_as 1)" -eq 1 ] || fail "pvmctl at a terminal: polkit not asked interactively: $(cat "$T/polkit.log")"
+grep -q "polkit denied org.pvm1.stop-vm" "$T/tty.out" || fail "pvmctl at a terminal: $(cat "$T/tty.out")"
+as_nobody bash -c "$(declare -f on_tty); on_tty $PVMCTL stop pk-2 --no-ask-password" >/dev/null 2>&1 &&
+	fail "nobody stopped pk-2 (--no-ask-password)"
+[ "$(asked_as 1)" -eq 1 ] && [ "$(asked_as 0)" -eq 1 ] ||
+	fail "--no-ask-password at a terminal: $(cat "$T/polkit.log")"
+as_nobody "$PVMCTL" stop pk-2 </dev/null >/dev/null 2>&1 && fail "nobody stopped pk-2 (no terminal)"
+[ "$(asked_as 1)" -eq 1 ] && [ "$(asked_as 0)" -eq 2 ] || fail "no terminal: $(cat "$T/polkit.log")"
+[ "$(vm_prop pk-2 State)" = ready ] || fail "pk-2 was stopped although polkit said no"
+log "ok: pvmctl's calls allow interactive authorization at a terminal only, never with --no-ask-password"
+
 # --- SIGHUP reloads the policy ---
 expect_error org.pvm1.Error.NoSuchVM as_nobody gdbus call --system --dest org.pvm1 \
 	--object-path /org/pvm1 --method org.pvm1.Manager.GetVM nope

@@ -58,7 +58,7 @@ for cmd in $commands; do
 	grep -q "^		'$cmd:" "$src/shell/_pvmctl" || { echo "zsh completion does not offer '$cmd'"; exit 1; }
 done
 offered=$(PATH="$build/pvmctl:$PATH" bash -c "source '$src/shell/pvmctl.bash'; COMP_WORDS=(pvmctl stop --); COMP_CWORD=2; _pvmctl; echo \${COMPREPLY[*]}")
-[ "$offered" = "--json --timeout --force --no-wait --help --version" ] || { echo "stop's options offered: $offered"; exit 1; }
+[ "$offered" = "--json --timeout --force --no-wait --no-ask-password --help --version" ] || { echo "stop's options offered: $offered"; exit 1; }
 zsh -n "$src/shell/_pvmctl" # zsh is in scripts/deps/base.list
 # the daemon's command line, before any bus
 pvmd=$build/pvmd/pvmd
