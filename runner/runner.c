@@ -319,11 +319,13 @@ static void runner_create(const runner_msg_create *c, pvm_error *err)
 	int r;
 
 	if ((c->flags & ~RUNNER_CREATE_ALL) || c->cpus == 0 || c->cpus > RUNNER_VCPUS_MAX ||
-	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) || c->window_bytes > c->memory_bytes) {
-		pvm_error_set(err, EINVAL,
-			      "invalid create request (cpus %u, memory %llu, window %llu, flags 0x%x)",
-			      c->cpus, (unsigned long long)c->memory_bytes,
-			      (unsigned long long)c->window_bytes, c->flags);
+	    c->memory_bytes == 0 || (c->memory_bytes & 0xfffff) ||
+	    c->window_bytes > c->memory_bytes) {
+		pvm_error_set(
+		    err, EINVAL,
+		    "invalid create request (cpus %u, memory %llu, window %llu, flags 0x%x)",
+		    c->cpus, (unsigned long long)c->memory_bytes,
+		    (unsigned long long)c->window_bytes, c->flags);
 		runner_fail(err);
 	}
 	R.shape = (pvm_vm_shape){ .protected_vm = c->flags & RUNNER_CREATE_PROTECTED,

@@ -120,7 +120,8 @@ static int vm_memory(vm *v, uint64_t gmem_flags, pvm_error *err)
 		v->gmem_fd = ioctl(v->vm_fd, KVM_CREATE_GUEST_MEMFD, &g);
 		if (v->gmem_fd < 0)
 			return pvm_error_set(err, errno, "KVM_CREATE_GUEST_MEMFD: %m");
-		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem_fd, 0);
+		v->mem =
+		    mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem_fd, 0);
 		{
 			char path[64], link[128] = "";
 			ssize_t n;
@@ -133,8 +134,8 @@ static int vm_memory(vm *v, uint64_t gmem_flags, pvm_error *err)
 		slot.flags = KVM_MEM_GUEST_MEMFD;
 		slot.guest_memfd = (uint32_t)v->gmem_fd;
 	} else {
-		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			      -1, 0);
+		v->mem = mmap(NULL, v->map.ram_size, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	}
 	if (v->mem == MAP_FAILED) {
 		v->mem = NULL;
@@ -180,8 +181,12 @@ static int vm_create(vm *v, int kvm_fd, const pvm_host_caps *sys, bool protected
 	uint64_t gmem_flags = 0;
 	int r;
 
-	*v = (vm){ .shape = { .protected_vm = protected_vm, .memory_bytes = GUEST_RAM_SIZE, .cpus = 1 },
-		   .vm_fd = -1, .vcpu_fd = -1, .gmem_fd = -1 };
+	*v = (vm){ .shape = { .protected_vm = protected_vm,
+			      .memory_bytes = GUEST_RAM_SIZE,
+			      .cpus = 1 },
+		   .vm_fd = -1,
+		   .vcpu_fd = -1,
+		   .gmem_fd = -1 };
 	if ((r = arch->memory_map(v->shape.memory_bytes, &v->map, err)) < 0 ||
 	    (r = arch->vm_type(kvm_fd, &v->shape, sys, &v->type, err)) < 0)
 		return r;
@@ -234,8 +239,7 @@ static void on_alarm(int sig)
 }
 
 /* Run until the event `until` (READY or SHUTDOWN); -ETIMEDOUT past the deadline. */
-static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *ret,
-			pvm_error *err)
+static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *ret, pvm_error *err)
 {
 	time_t deadline = time(NULL) + RUN_TIMEOUT_SEC;
 
@@ -245,9 +249,10 @@ static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *r
 		if (ioctl(v->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR) {
 				if (time(NULL) > deadline)
-					return pvm_error_set(err, ETIMEDOUT, "no %s within %d s",
-							     until == PVM_EXIT_EVENT_READY ? "READY" : "power-off",
-							     RUN_TIMEOUT_SEC);
+					return pvm_error_set(
+					    err, ETIMEDOUT, "no %s within %d s",
+					    until == PVM_EXIT_EVENT_READY ? "READY" : "power-off",
+					    RUN_TIMEOUT_SEC);
 				continue;
 			}
 			return pvm_error_set(err, errno, "KVM_RUN: %m");
@@ -268,7 +273,8 @@ static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *r
 				*ret = ev;
 				return 0;
 			}
-			return pvm_error_set(err, EPROTO, "unexpected event %d (%s)", ev.kind, ev.detail);
+			return pvm_error_set(err, EPROTO, "unexpected event %d (%s)", ev.kind,
+					     ev.detail);
 		}
 	}
 }
@@ -277,8 +283,9 @@ static int vm_run_until(vm *v, enum pvm_exit_event_kind until, pvm_exit_event *r
  * through the host mapping of guest memory. Returns the child's wait status. */
 static int host_read_secret(vm *v, uint64_t *ret_value)
 {
-	volatile uint64_t *secret = (volatile uint64_t *)(v->mem + (v->plan.entry.pc - v->map.ram_base) +
-							  PVM_ARM64_GUEST_SECRET_OFFSET);
+	volatile uint64_t *secret =
+	    (volatile uint64_t *)(v->mem + (v->plan.entry.pc - v->map.ram_base) +
+				  PVM_ARM64_GUEST_SECRET_OFFSET);
 	int pipefd[2], status = 0;
 	pid_t pid;
 
@@ -320,8 +327,8 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
 }
 
 /* One VM from creation to power-off, with the memory check at READY. */
-static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
-		      const uint8_t *image, size_t len)
+static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm, const uint8_t *image,
+		      size_t len)
 {
 	const char *what = protected_vm ? "protected VM" : "non-protected VM";
 	char refusal[PVM_ERROR_MESSAGE_MAX];
@@ -331,7 +338,8 @@ static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
 	vm v;
 	int status;
 
-	if (vm_create(&v, kvm_fd, sys, protected_vm, image, len, refusal, sizeof(refusal), &err) < 0) {
+	if (vm_create(&v, kvm_fd, sys, protected_vm, image, len, refusal, sizeof(refusal), &err) <
+	    0) {
 		tap(false, "%s: create: %s", what, err.message);
 		vm_destroy(&v);
 		return;
@@ -359,15 +367,21 @@ static void run_guest(int kvm_fd, const pvm_host_caps *sys, bool protected_vm,
 		bool faulted = status > 0 && WIFSIGNALED(status) &&
 			       (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS);
 
-		diag("host read of protected guest private memory (IPA 0x%" PRIx64 "): %s", secret_ipa,
-		     faulted ? strsignal(WTERMSIG(status)) :
-		     value == PVM_ARM64_GUEST_SECRET ? "read the secret" : "read something else");
-		tap(faulted, "protected VM: the host cannot read the guest's private memory (the read faults: %s; the VMM survives)",
+		diag("host read of protected guest private memory (IPA 0x%" PRIx64 "): %s",
+		     secret_ipa,
+		     faulted			       ? strsignal(WTERMSIG(status))
+		     : value == PVM_ARM64_GUEST_SECRET ? "read the secret"
+						       : "read something else");
+		tap(faulted,
+		    "protected VM: the host cannot read the guest's private memory (the read "
+		    "faults: %s; the VMM survives)",
 		    faulted ? strsignal(WTERMSIG(status)) : "no fault");
 	} else {
-		diag("host read of guest memory (IPA 0x%" PRIx64 "): 0x%016" PRIx64, secret_ipa, value);
+		diag("host read of guest memory (IPA 0x%" PRIx64 "): 0x%016" PRIx64, secret_ipa,
+		     value);
 		tap(status == 0 && value == PVM_ARM64_GUEST_SECRET,
-		    "non-protected VM: the host reads the guest's memory (contrast: no protection)");
+		    "non-protected VM: the host reads the guest's memory (contrast: no "
+		    "protection)");
 	}
 
 	v.stop_requested = true;
@@ -414,8 +428,8 @@ int main(int argc, char **argv)
 	uname(&u);
 	diag("kernel: Linux %s %s", u.release, u.version);
 	r = read_file(argv[1], &image, &len);
-	tap(r == 0 && pvm_arm64_image_detect(image, len), "test guest %s is an arm64 Image (%zu bytes)",
-	    argv[1], len);
+	tap(r == 0 && pvm_arm64_image_detect(image, len),
+	    "test guest %s is an arm64 Image (%zu bytes)", argv[1], len);
 	if (r < 0)
 		return 1;
 
@@ -427,17 +441,23 @@ int main(int argc, char **argv)
 	r = pvm_arm64_kvm_has_protected_vm(kvm_fd);
 	sys.protected_vm_type = r == 1;
 	tap(r == 1, "KVM_CREATE_VM accepts the protected VM type (0x%lx): %s",
-	    (unsigned long)KVM_VM_TYPE_ARM_PROTECTED, r == 1 ? "yes" : r == 0 ? "EINVAL" : strerror(-r));
+	    (unsigned long)KVM_VM_TYPE_ARM_PROTECTED,
+	    r == 1   ? "yes"
+	    : r == 0 ? "EINVAL"
+		     : strerror(-r));
 	if (r == 1) {
-		_cleanup_close_ int pvm_fd = ioctl(kvm_fd, KVM_CREATE_VM, KVM_VM_TYPE_ARM_PROTECTED);
+		_cleanup_close_ int pvm_fd =
+		    ioctl(kvm_fd, KVM_CREATE_VM, KVM_VM_TYPE_ARM_PROTECTED);
 
-		diag("protected VM caps: KVM_CAP_GUEST_MEMFD=%d KVM_CAP_GUEST_MEMFD_FLAGS=%d KVM_CAP_MEMORY_ATTRIBUTES=%d",
+		diag("protected VM caps: KVM_CAP_GUEST_MEMFD=%d KVM_CAP_GUEST_MEMFD_FLAGS=%d "
+		     "KVM_CAP_MEMORY_ATTRIBUTES=%d",
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD),
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS),
 		     ioctl(pvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES));
 	}
 
-	/* Evidence for kernel-patches/GAPS.md, on request only: the experiment may panic the host. */
+	/* Evidence for kernel-patches/GAPS.md, on request only: the experiment may panic the host.
+	 */
 	if (try_gmem) {
 		pvm_error gerr = {};
 

@@ -658,7 +658,10 @@ static void test_firmware(void)
 					 "\"memory\": {\"protected_requires_guest_memfd\": false}}";
 	_cleanup_(pvm_policy_freep) pvm_policy *p = NULL, *loose = NULL;
 	pvm_caller root = { 0 };
-	pvm_config cfg = { .name = "fw", .kernel = (char *)"/k", .cpus = 1, .memory_mib = 64,
+	pvm_config cfg = { .name = "fw",
+			   .kernel = (char *)"/k",
+			   .cpus = 1,
+			   .memory_mib = 64,
 			   .protected_vm = true };
 	pvm_error err = { 0 };
 	uint8_t digest[32] = { 0 };
@@ -807,8 +810,8 @@ static const struct bad_policy bad_policies[] = {
 	  "$.firmware.protected_requires_signed_payload: expected true or false, got 1" },
 	{ "{\"firmware\": {\"identities\": [\"00\"]}}",
 	  "$.firmware.identities[0]: expected 64 hexadecimal digits" },
-	{ "{\"firmware\": {\"keys\": []}}",
-	  "$.firmware.keys: unknown key (known keys: protected_requires_signed_payload, identities)" },
+	{ "{\"firmware\": {\"keys\": []}}", "$.firmware.keys: unknown key (known keys: "
+					    "protected_requires_signed_payload, identities)" },
 	{ "{\"rules\": [{\"who\": {\"users\": [0]}, " ACT ", " VMS "}] ", "line 1, column " },
 };
 
