@@ -28,13 +28,7 @@ encode() { # what sd_bus_path_encode makes of a name: [A-Za-z0-9] as is, else _x
 }
 
 # --- the owners' VMs ---
-cfg=$(vm_config acc-root wait-stop.elf)
-busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
-create_as nobody "$(vm_config acc-nobody wait-stop.elf)" || fail "VM acc-nobody"
-cfg=$(vm_config acc-test wait-stop.elf)
-sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
-create_as testuser "$cfg" || fail "VM acc-test"
-wait_until 20 vm_state_is acc-root ready || fail "acc-root: $(vm_prop acc-root State)"
+owner_vms acc
 root_pid=$(vm_prop acc-root RunnerPID)
 "$REL_CLIENT" members "$(vm_path acc-root)" >"$T/members.txt" || fail "introspection"
 

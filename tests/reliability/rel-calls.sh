@@ -24,19 +24,9 @@ configs=()
 for i in 1 2 3 4; do configs+=(--config "$T/rel-fz-$i.json"); done
 
 # VMs of each owner for the calls to aim at
-fixtures() {
-	local cfg
-	cfg=$(vm_config fx-root wait-stop.elf)
-	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
-	create_as nobody "$(vm_config fx-nobody wait-stop.elf)" || fail "fixture fx-nobody"
-	cfg=$(vm_config fx-test wait-stop.elf)
-	sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
-	create_as testuser "$cfg" || fail "fixture fx-test"
-	wait_until 20 vm_state_is fx-root ready || fail "fixture fx-root: $(vm_prop fx-root State)"
-}
 names=(--name fx-root --name fx-nobody --name fx-test)
 
-fixtures
+owner_vms fx
 "$REL_CLIENT" members /org/pvm1/vm/fx_2droot >"$T/members.txt" || fail "introspection"
 methods=$(grep -c '^M ' "$T/members.txt")
 props=$(grep -c '^P ' "$T/members.txt")
@@ -67,7 +57,7 @@ seed=100
 for b in $(seq "$batches"); do
 	for who in "${callers[@]}"; do
 		seed=$((seed + 1))
-		fixtures
+		owner_vms fx
 		if storm "$who" "$seed" "$calls"; then
 			log "batch $b as $who (seed $seed): contract kept"
 		else

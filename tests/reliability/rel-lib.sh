@@ -244,6 +244,19 @@ create_as() {
 	[[ $out == ok* ]] || { log "create_as $who $cfg: $out"; return 1; }
 }
 
+# owner_vms PREFIX: one VM per owner for calls to aim at, PREFIX-root (started, READY),
+# PREFIX-nobody and PREFIX-test (the test user's, from its own payload directory)
+owner_vms() {
+	local cfg
+	cfg=$(vm_config "$1-root" wait-stop.elf)
+	busctl --system call org.pvm1 /org/pvm1 org.pvm1.Manager CreateVM 'sa{sv}' "$(cat "$cfg")" 1 start b true >/dev/null
+	create_as nobody "$(vm_config "$1-nobody" wait-stop.elf)" || fail "VM $1-nobody"
+	cfg=$(vm_config "$1-test" wait-stop.elf)
+	sed -i "s|$PVM_GUEST_DIR|$T/payloads-testuser|" "$cfg"
+	create_as testuser "$cfg" || fail "VM $1-test"
+	wait_until 20 vm_state_is "$1-root" ready || fail "$1-root: $(vm_prop "$1-root" State)"
+}
+
 
 # scale BOUNDED LONG: the value for this run
 scale() { if [ "$REL_SCALE" = long ]; then echo "$2"; else echo "$1"; fi; }
