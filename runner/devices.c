@@ -202,7 +202,7 @@ int runner_devices_add_net(runner_devices *d, int tap_fd, const uint8_t mac[PVM_
 	r = pvm_virtio_net_init(&d->net, tap, mac, err);
 	if (r < 0)
 		return r;
-	pvm_virtio_mmio_init(m, &pvm_virtio_net_ops, &d->net, &d->window, false);
+	pvm_virtio_mmio_init(m, &pvm_virtio_net_ops, &d->net, &d->window, d->window_own_slot);
 	TAKE_FD(tap);
 	d->net_slot = m;
 	d->n_slots++;

@@ -1,13 +1,14 @@
 /* The shared window as a memslot of its own (the arm64 arrangement, runner/devices.c), on this
  * host's real KVM: it is accepted only at the arch's address and size, it is a memfd named
- * pvm-window that the runner maps and nothing else of the guest, its devices require
- * VIRTIO_F_ACCESS_PLATFORM, and a queue whose rings lie in RAM instead of the window is
+ * pvm-window that the runner maps and nothing else of the guest, its devices (disk and network)
+ * require VIRTIO_F_ACCESS_PLATFORM, and a queue whose rings lie in RAM instead of the window is
  * refused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -51,7 +52,8 @@ static int put(pvm_virtio_mmio *m, uint64_t off, uint32_t v, pvm_error *err)
 
 int main(void)
 {
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, disk;
+	static const uint8_t mac[PVM_NET_MAC_LEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, disk, tap[2];
 	runner_devices d;
 	pvm_error err = { 0 };
 	char path[] = "/tmp/pvm-window-disk.XXXXXX";
@@ -99,6 +101,14 @@ int main(void)
 	put(m, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1, &err);
 	CHECK(reg(m, VIRTIO_MMIO_DEVICE_FEATURES) & (1u << (VIRTIO_F_ACCESS_PLATFORM - 32)),
 	      "ACCESS_PLATFORM not offered");
+	/* the network too (a datagram socket stands in for the tap): without ACCESS_PLATFORM a
+	 * driver would hand it buffers in private RAM */
+	CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, tap) == 0, "socketpair: %m");
+	CHECK(runner_devices_add_net(&d, tap[0], mac, &err) == 0, "%s", err.message);
+	put(d.net_slot, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1, &err);
+	CHECK(reg(d.net_slot, VIRTIO_MMIO_DEVICE_FEATURES) &
+		  (1u << (VIRTIO_F_ACCESS_PLATFORM - 32)),
+	      "the network device does not offer ACCESS_PLATFORM");
 	put(m, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, &err);
 	put(m, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1, &err);
 	put(m, VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32), &err);

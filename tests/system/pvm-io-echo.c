@@ -1,8 +1,9 @@
-/* Both ends of the arm64 system test's vsock traffic: inside the Linux guest (AF_VSOCK) an echo
- * server and a client that sends a pattern ending in a marker; on the host, a program that
- * reaches the guest through pvm's <vm>.vsock socket (CONNECT/OK) and one that listens on
- * <vm>.vsock_<port> for the guest. Every transfer checks the bytes that come back and prints
- * its figures (MB/s, round trip) for the test's diagnostics.
+/* Both ends of the arm64 system test's vsock and TCP traffic: inside the Linux guest (AF_VSOCK)
+ * an echo server and a client that sends a pattern ending in a marker; on the host, a program
+ * that reaches the guest through pvm's <vm>.vsock socket (CONNECT/OK) and one that listens on
+ * <vm>.vsock_<port> for the guest; over virtio-net, a guest client and a host echo server on
+ * TCP. Every transfer checks the bytes that come back and prints its figures (MB/s, round trip)
+ * for the test's diagnostics.
  *
  *   pvm-io-echo serve PORT               guest: echo one connection on vsock PORT to its end
  *   pvm-io-echo wait PORT                guest: accept one connection on PORT, read to its end
@@ -10,9 +11,13 @@
  *   pvm-io-echo host-connect SOCK PORT BYTES ROUNDS
  *                                        host: BYTES to guest PORT and back, ROUNDS round trips
  *   pvm-io-echo host-echo SOCK           host: listen on SOCK, echo one connection to its end
+ *   pvm-io-echo tcp-send ADDR PORT BYTES guest: BYTES to the host's IPv4 ADDR:PORT and back
+ *   pvm-io-echo tcp-echo PORT            host: echo one TCP connection on PORT to its end
  * Exit 0 when every byte came back as sent, 1 otherwise, 2 on a usage or setup error. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,31 +140,73 @@ static int guest_serve(unsigned port, int wait_only)
 	return n < 0;
 }
 
+/* Check an echo of `len` bytes and print the transfer's figures as `what`. */
+static int echo_report(const char *what, const uint8_t *out, const uint8_t *in, size_t len,
+		       double t)
+{
+	if (memcmp(out, in, len) != 0) {
+		printf("pvm-io: %s: the echo of %zu bytes differs\n", what, len);
+		return 1;
+	}
+	printf("pvm-io: %s: %zu bytes echoed intact in %.3f s (%.3f MB/s each way)\n", what, len, t,
+	       (double)len / 1e6 / t);
+	return 0;
+}
+
+/* Send `len` bytes of out, read their echo into in, time it and report it as `what`. */
+static int echo_timed(int fd, const uint8_t *out, uint8_t *in, size_t len, const char *what)
+{
+	double t = now();
+
+	if (duplex(fd, out, in, len) < 0)
+		return die(what);
+	return echo_report(what, out, in, len, now() - t);
+}
+
 static int guest_send(unsigned port, size_t bytes, const char *marker)
 {
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = HOST_CID, .svm_port = port };
 	size_t mlen = strlen(marker), len = bytes + mlen;
 	uint8_t *out = malloc(len), *in = malloc(len);
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	double t;
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
 
 	if (!out || !in || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return die("vsock connect to the host");
 	for (size_t i = 0; i < bytes; i++)
 		out[i] = pattern(i);
 	memcpy(out + bytes, marker, mlen); /* last, so it is the last thing in the window */
-	t = now();
-	if (duplex(fd, out, in, len) < 0)
-		return die("vsock transfer");
-	t = now() - t;
+	r = echo_timed(fd, out, in, len, "guest->host");
 	close(fd);
-	if (memcmp(out, in, len) != 0) {
-		printf("pvm-io: guest->host: the echo of %zu bytes differs\n", len);
-		return 1;
+	return r;
+}
+
+/* Over the guest's network: the host's address may not be up yet when the guest gets here, so
+ * a refused or unreachable connect is tried again, once a second for up to a minute. */
+static int guest_tcp_send(const char *addr, unsigned port, size_t bytes)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	uint8_t *out = malloc(bytes), *in = malloc(bytes);
+	int fd = -1, r;
+
+	if (!out || !in || inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return errno = EINVAL, die(addr);
+	for (unsigned tries = 0; fd < 0 && tries < 60; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return die("socket");
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		close(fd);
+		fd = -1;
+		sleep(1);
 	}
-	printf("pvm-io: guest->host: %zu bytes echoed intact in %.3f s (%.3f MB/s each way)\n", len,
-	       t, (double)len / 1e6 / t);
-	return 0;
+	if (fd < 0)
+		return die("TCP connect to the host");
+	for (size_t i = 0; i < bytes; i++)
+		out[i] = pattern(i);
+	r = echo_timed(fd, out, in, bytes, "net");
+	close(fd);
+	return r;
 }
 
 static int unix_socket(const char *path, struct sockaddr_un *sa)
@@ -177,7 +224,7 @@ static int host_connect(const char *sock, unsigned port, size_t bytes, unsigned 
 	uint8_t *out = malloc(bytes), *in = malloc(bytes), ping[PING_BYTES], pong[PING_BYTES];
 	char line[64];
 	size_t n = 0;
-	double t, rtt_sum = 0, rtt_min = 1e9, rtt_max = 0;
+	double rtt_sum = 0, rtt_min = 1e9, rtt_max = 0;
 	int fd = unix_socket(sock, &sa);
 
 	if (!out || !in || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -193,16 +240,8 @@ static int host_connect(const char *sock, unsigned port, size_t bytes, unsigned 
 	}
 	for (size_t i = 0; i < bytes; i++)
 		out[i] = pattern(i);
-	t = now();
-	if (duplex(fd, out, in, bytes) < 0)
-		return die("transfer to the guest");
-	t = now() - t;
-	if (memcmp(out, in, bytes) != 0) {
-		printf("pvm-io: host->guest: the echo of %zu bytes differs\n", bytes);
+	if (echo_timed(fd, out, in, bytes, "host->guest") != 0)
 		return 1;
-	}
-	printf("pvm-io: host->guest: %zu bytes echoed intact in %.3f s (%.3f MB/s each way)\n",
-	       bytes, t, (double)bytes / 1e6 / t);
 	for (unsigned r = 0; r < rounds; r++) {
 		double t0 = now(), d;
 
@@ -229,19 +268,14 @@ static int host_connect(const char *sock, unsigned port, size_t bytes, unsigned 
 	return 0;
 }
 
-static int host_echo(const char *sock)
+/* Echo one connection accepted on `l`, then report it; the caller prepared `l`. */
+static int host_echo_one(int l, const char *what)
 {
-	struct sockaddr_un sa;
-	int l = unix_socket(sock, &sa), fd;
 	long long n;
 	double t;
+	int fd;
 
-	unlink(sock);
-	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0)
-		return die(sock);
-	/* the VM's runner runs as its own uid: let it connect */
-	chmod(sock, 0666);
-	printf("pvm-io: listening on %s\n", sock);
+	printf("pvm-io: listening on %s\n", what);
 	fflush(stdout);
 	fd = accept(l, NULL, NULL);
 	if (fd < 0)
@@ -251,9 +285,36 @@ static int host_echo(const char *sock)
 	t = now() - t;
 	close(fd);
 	close(l);
-	unlink(sock);
 	printf("pvm-io: echoed %lld bytes for the guest in %.3f s\n", n, t);
 	return n < 0;
+}
+
+static int host_echo(const char *sock)
+{
+	struct sockaddr_un sa;
+	int l = unix_socket(sock, &sa), r;
+
+	unlink(sock);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0)
+		return die(sock);
+	/* the VM's runner runs as its own uid: let it connect */
+	chmod(sock, 0666);
+	r = host_echo_one(l, sock);
+	unlink(sock);
+	return r;
+}
+
+static int host_tcp_echo(unsigned port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_ANY) };
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0)
+		return die("TCP listen");
+	return host_echo_one(l, "TCP");
 }
 
 int main(int argc, char **argv)
@@ -270,7 +331,12 @@ int main(int argc, char **argv)
 				    (unsigned)atoi(argv[5]));
 	if (argc == 3 && strcmp(argv[1], "host-echo") == 0)
 		return host_echo(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "tcp-send") == 0)
+		return guest_tcp_send(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 0));
+	if (argc == 3 && strcmp(argv[1], "tcp-echo") == 0)
+		return host_tcp_echo((unsigned)atoi(argv[2]));
 	fprintf(stderr, "usage: pvm-io-echo serve|wait PORT | send PORT BYTES MARKER |\n"
-			"       host-connect SOCK PORT BYTES ROUNDS | host-echo SOCK\n");
+			"       host-connect SOCK PORT BYTES ROUNDS | host-echo SOCK |\n"
+			"       tcp-send ADDR PORT BYTES | tcp-echo PORT\n");
 	return 2;
 }
