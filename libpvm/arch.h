@@ -193,6 +193,10 @@ typedef struct pvm_arch {
 	 * in-kernel irqchip); otherwise there is none and drivers poll. */
 	bool virtio_irqfd;
 	uint32_t virtio_irq_base;
+	/* QueueNotify writes go to one eventfd per queue (KVM_IOEVENTFD, the queue index as its
+	 * datamatch) that the runner's main thread serves, so a notification costs the vCPU no
+	 * exit to user space; otherwise each is an MMIO exit served on the vCPU's thread. */
+	bool virtio_ioeventfd;
 	/* The shared window. window_base 0: the top of RAM, a range of the guest memory file
 	 * (x86_64). Otherwise a memslot of its own of ordinary shared memory at that guest
 	 * physical address, at most window_max bytes, outside RAM (arm64: with pvm's kernel series

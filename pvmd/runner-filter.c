@@ -1,6 +1,8 @@
 /* The runner's seccomp allow-list as one BPF program, built once per pvmd: the syscalls its
  * loop and vCPU threads make, ioctl only on the vCPU fds' fixed numbers and only for KVM_RUN and
- * the requests the arch needs. The memory and VM-building ioctls and opens fail with EPERM, so
+ * the requests the arch needs. The virtio devices' KVM_IRQFD and KVM_IOEVENTFD registrations
+ * happen before lock-down, so neither is on the list: afterwards their eventfds are only read
+ * and written. The memory and VM-building ioctls and opens fail with EPERM, so
  * the runner's self-check can observe the refusal; anything else outside the list kills the
  * runner (SIGSYS), which pvmd reports as a protection violation. */
 #include <errno.h>

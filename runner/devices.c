@@ -1,7 +1,8 @@
 /* The runner's virtio devices (devices.h). Every guest access lands in the virtio core, which
  * reaches guest memory only through the window; a guest that breaks the device protocol (a
- * ring or buffer outside the window, a descriptor loop, an oversized chain) ends its VM with
- * death reason protection-violation, and the host side carries on. */
+ * ring or buffer outside the window, a descriptor loop, an oversized chain, a window page it
+ * withheld from the host) ends its VM with death reason protection-violation, and the host side
+ * carries on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,11 +16,13 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 
 #include "devices.h"
 #include "kvm-compat.h"
 #include "macro.h"
 #include "memory.h"
+#include "window-guard.h"
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride)
 {
@@ -30,14 +33,20 @@ void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_st
 			       .net = { .tap_fd = -1 } };
 	for (unsigned i = 0; i < RUNNER_VSOCK_HELLOS; i++)
 		d->hellos[i].fd = -1;
-	for (unsigned i = 0; i < PVM_VIRTIO_SLOTS; i++)
+	for (unsigned i = 0; i < PVM_VIRTIO_SLOTS; i++) {
 		d->irq_fds[i] = -1;
+		for (unsigned q = 0; q < PVM_VIRTIO_QUEUES_MAX; q++)
+			d->notify_fds[i][q] = -1;
+	}
 }
 
-void runner_devices_set_irqs(runner_devices *d, int vm_fd, uint32_t irq_base)
+void runner_devices_set_kvm(runner_devices *d, int vm_fd, bool irqfd, uint32_t irq_base,
+			    bool ioeventfd)
 {
 	d->vm_fd = vm_fd;
+	d->irqfd = irqfd;
 	d->irq_base = irq_base;
+	d->ioeventfd = ioeventfd;
 }
 
 int runner_devices_set_window(runner_devices *d, int mem_fd, uint64_t ram_base, uint64_t ram_size,
@@ -93,23 +102,58 @@ static pvm_virtio_mmio *slot_new(runner_devices *d, const char *what, pvm_error 
 	return NULL;
 }
 
-int runner_devices_connect_irqs(runner_devices *d, pvm_error *err)
+static int connect_irq(runner_devices *d, unsigned slot, pvm_error *err)
 {
+	_cleanup_close_ int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct kvm_irqfd irqfd = { .gsi = d->irq_base + slot };
+
+	if (fd < 0)
+		return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
+	irqfd.fd = (uint32_t)fd;
+	if (ioctl(d->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return pvm_error_set(err, errno, "virtio slot %u: KVM_IRQFD (GSI %u): %m", slot,
+				     irqfd.gsi);
+	d->slots[slot].irq_fd = d->irq_fds[slot] = TAKE_FD(fd);
+	return 0;
+}
+
+/* KVM signals the eventfd for a 4-byte write of q to the slot's QueueNotify register; other
+ * values and widths still exit, and the transport ignores them as before. */
+static int connect_notify(runner_devices *d, unsigned slot, unsigned q, pvm_error *err)
+{
+	_cleanup_close_ int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct kvm_ioeventfd io = {
+		.datamatch = q,
+		.addr = d->mmio_base + slot * d->mmio_stride + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	if (fd < 0)
+		return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
+	io.fd = fd;
+	if (ioctl(d->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return pvm_error_set(err, errno,
+				     "virtio slot %u queue %u: KVM_IOEVENTFD (0x%llx = %u): %m",
+				     slot, q, (unsigned long long)io.addr, q);
+	d->notify_fds[slot][q] = TAKE_FD(fd);
+	return 0;
+}
+
+int runner_devices_connect_kvm(runner_devices *d, pvm_error *err)
+{
+	int r = 0;
+
 	if (d->vm_fd < 0)
 		return 0;
-	for (unsigned slot = 0; slot < d->n_slots; slot++) {
-		_cleanup_close_ int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		struct kvm_irqfd irqfd = { .gsi = d->irq_base + slot };
-
-		if (fd < 0)
-			return pvm_error_set(err, errno, "virtio slot %u: eventfd: %m", slot);
-		irqfd.fd = (uint32_t)fd;
-		if (ioctl(d->vm_fd, KVM_IRQFD, &irqfd) < 0)
-			return pvm_error_set(err, errno, "virtio slot %u: KVM_IRQFD (GSI %u): %m",
-					     slot, irqfd.gsi);
-		d->slots[slot].irq_fd = d->irq_fds[slot] = TAKE_FD(fd);
+	for (unsigned slot = 0; slot < d->n_slots && r == 0; slot++) {
+		if (d->irqfd)
+			r = connect_irq(d, slot, err);
+		for (unsigned q = 0; d->ioeventfd && q < d->slots[slot].ops->n_queues && r == 0;
+		     q++)
+			r = connect_notify(d, slot, q, err);
 	}
-	return 0;
+	return r;
 }
 
 int runner_devices_add_disk(runner_devices *d, int fd, bool read_only, const char *id,
@@ -215,12 +259,39 @@ static void device_failed(pvm_exit_event *ev, const pvm_error *err)
 	snprintf(ev->detail, sizeof(ev->detail), "%.*s", PVM_EXIT_DETAIL_MAX - 1, err->message);
 }
 
+/* The device work touched a window page the guest took back (window-guard.h). */
+static void window_withheld(pvm_exit_event *ev, uint64_t gpa)
+{
+	ev->kind = PVM_EXIT_EVENT_PROTECTION_VIOLATION;
+	snprintf(ev->detail, sizeof(ev->detail),
+		 "the guest withheld page 0x%llx of the shared window from the host while a "
+		 "device used it (a protected guest must share the window's pages)",
+		 (unsigned long long)(gpa & ~0xfffull));
+}
+
+typedef struct mmio_access {
+	pvm_virtio_mmio *m;
+	uint64_t off;
+	void *data;
+	unsigned len;
+	bool is_write;
+	pvm_error err;
+	int r;
+} mmio_access;
+
+static void mmio_access_run(void *arg)
+{
+	mmio_access *a = arg;
+
+	a->r = a->is_write ? pvm_virtio_mmio_write(a->m, a->off, a->data, a->len, &a->err)
+			   : pvm_virtio_mmio_read(a->m, a->off, a->data, a->len, &a->err);
+}
+
 bool runner_devices_mmio(runner_devices *d, uint64_t gpa, void *data, unsigned len, bool is_write,
 			 pvm_exit_event *ev)
 {
-	pvm_error err = { 0 };
-	uint64_t off, slot;
-	int r;
+	mmio_access a = { .data = data, .len = len, .is_write = is_write };
+	uint64_t off, slot, fault;
 
 	if (d->n_slots == 0 || gpa < d->mmio_base ||
 	    gpa - d->mmio_base >= (uint64_t)PVM_VIRTIO_SLOTS * d->mmio_stride)
@@ -234,10 +305,13 @@ bool runner_devices_mmio(runner_devices *d, uint64_t gpa, void *data, unsigned l
 			memset(data, 0, len);
 		return true;
 	}
-	r = is_write ? pvm_virtio_mmio_write(&d->slots[slot], off, data, len, &err)
-		     : pvm_virtio_mmio_read(&d->slots[slot], off, data, len, &err);
-	if (r < 0)
-		device_failed(ev, &err);
+	a.m = &d->slots[slot];
+	a.off = off;
+	/* a queue notification serves the queue here when KVM has no eventfd for it */
+	if (runner_window_guarded(&d->window, mmio_access_run, &a, &fault) < 0)
+		window_withheld(ev, fault);
+	else if (a.r < 0)
+		device_failed(ev, &a.err);
 	return true;
 }
 
@@ -245,8 +319,13 @@ size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max)
 {
 	size_t n = 0;
 
+	for (unsigned slot = 0; slot < d->n_slots; slot++)
+		for (unsigned q = 0; q < PVM_VIRTIO_QUEUES_MAX && n < max; q++)
+			if (d->notify_fds[slot][q] >= 0)
+				fds[n++] = (struct pollfd){ .fd = d->notify_fds[slot][q],
+							    .events = POLLIN };
 	if (d->net_slot)
-		n += pvm_virtio_net_pollfds(d->net_slot, fds, max);
+		n += pvm_virtio_net_pollfds(d->net_slot, fds + n, max - n);
 	if (!d->vsock_slot)
 		return n;
 	if (n < max)
@@ -319,10 +398,34 @@ static int device_pump(pvm_virtio_mmio *m, int (*pump)(pvm_virtio_mmio *, pvm_er
 	return r;
 }
 
-int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+/* The queues KVM signalled (an eventfd read clears it): what a QueueNotify exit would have
+ * done on the vCPU's thread. */
+static int serve_notifications(runner_devices *d, pvm_exit_event *ev)
 {
+	pvm_error err = { 0 };
+	uint64_t count;
 	int r;
 
+	for (unsigned slot = 0; slot < d->n_slots; slot++)
+		for (unsigned q = 0; q < PVM_VIRTIO_QUEUES_MAX; q++) {
+			if (d->notify_fds[slot][q] < 0 ||
+			    read(d->notify_fds[slot][q], &count, sizeof(count)) != sizeof(count))
+				continue;
+			r = pvm_virtio_mmio_notify(&d->slots[slot], q, &err);
+			if (r < 0) {
+				device_failed(ev, &err);
+				return r;
+			}
+		}
+	return 0;
+}
+
+static int service(runner_devices *d, pvm_exit_event *ev)
+{
+	int r = serve_notifications(d, ev);
+
+	if (r < 0)
+		return r;
 	if (d->net_slot) {
 		r = device_pump(d->net_slot, pvm_virtio_net_pump, ev);
 		if (r < 0)
@@ -335,4 +438,29 @@ int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
 		if (d->hellos[i].fd >= 0)
 			vsock_hello(d, &d->hellos[i]);
 	return device_pump(d->vsock_slot, pvm_virtio_vsock_pump, ev);
+}
+
+typedef struct service_call {
+	runner_devices *d;
+	pvm_exit_event *ev;
+	int r;
+} service_call;
+
+static void service_run(void *arg)
+{
+	service_call *c = arg;
+
+	c->r = service(c->d, c->ev);
+}
+
+int runner_devices_service(runner_devices *d, pvm_exit_event *ev)
+{
+	service_call c = { .d = d, .ev = ev };
+	uint64_t fault;
+
+	if (runner_window_guarded(&d->window, service_run, &c, &fault) < 0) {
+		window_withheld(ev, fault);
+		return -EFAULT;
+	}
+	return c.r;
 }

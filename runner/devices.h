@@ -17,6 +17,10 @@
 #include "virtio/virtio-vsock.h"
 
 #define RUNNER_VSOCK_HELLOS 8 /* host connects still sending their CONNECT line */
+#define RUNNER_NOTIFY_FDS (PVM_VIRTIO_SLOTS * PVM_VIRTIO_QUEUES_MAX)
+/* the most fds runner_devices_pollfds() fills in */
+#define RUNNER_DEVICES_POLLFDS_MAX                                                                 \
+	(RUNNER_NOTIFY_FDS + 1 + 1 + RUNNER_VSOCK_HELLOS + PVM_VSOCK_CONNS_MAX)
 #define RUNNER_VSOCK_PREFIX_MAX 80
 
 typedef struct runner_vsock_hello {
@@ -29,9 +33,12 @@ typedef struct runner_devices {
 	pvm_window window;
 	bool window_own_slot; /* outside RAM: drivers must accept VIRTIO_F_ACCESS_PLATFORM */
 	uint64_t mmio_base, mmio_stride;
-	int vm_fd;	   /* for KVM_IRQFD; -1: no interrupts, drivers poll */
+	int vm_fd;	   /* for KVM_IRQFD and KVM_IOEVENTFD; -1: neither */
+	bool irqfd;	   /* false: no interrupts, drivers poll */
 	uint32_t irq_base; /* slot n raises GSI irq_base + n */
 	int irq_fds[PVM_VIRTIO_SLOTS];
+	bool ioeventfd; /* QueueNotify writes signal notify_fds instead of exiting */
+	int notify_fds[PVM_VIRTIO_SLOTS][PVM_VIRTIO_QUEUES_MAX]; /* -1: none */
 	unsigned n_slots;
 	pvm_virtio_mmio slots[PVM_VIRTIO_SLOTS];
 	pvm_virtio_blk disks[PVM_VIRTIO_SLOTS];
@@ -48,11 +55,14 @@ typedef struct runner_devices {
 } runner_devices;
 
 void runner_devices_init(runner_devices *d, uint64_t mmio_base, uint64_t mmio_stride);
-/* Give every device an interrupt line: KVM_IRQFD on vm_fd, GSI irq_base + slot, once the
- * devices exist and the interrupt controller is initialised (KVM refuses an irqfd before:
- * EAGAIN). */
-void runner_devices_set_irqs(runner_devices *d, int vm_fd, uint32_t irq_base);
-int runner_devices_connect_irqs(runner_devices *d, pvm_error *err);
+/* How the devices meet KVM on vm_fd: with `irqfd`, an interrupt line per device (KVM_IRQFD,
+ * GSI irq_base + slot); with `ioeventfd`, an eventfd per queue that KVM signals for the
+ * queue's QueueNotify write (KVM_IOEVENTFD) and runner_devices_service() serves. */
+void runner_devices_set_kvm(runner_devices *d, int vm_fd, bool irqfd, uint32_t irq_base,
+			    bool ioeventfd);
+/* Register those with KVM, once the devices exist and the interrupt controller is initialised
+ * (KVM refuses an irqfd before: EAGAIN); after lock-down the runner can register none. */
+int runner_devices_connect_kvm(runner_devices *d, pvm_error *err);
 
 /* Map [gpa, gpa + size) of the guest memory behind mem_fd (RAM starting at ram_base, ram_size
  * bytes) as the shared window. Devices can be added only once it exists. */
@@ -79,9 +89,9 @@ int runner_devices_add_net(runner_devices *d, int tap_fd, const uint8_t mac[PVM_
 bool runner_devices_mmio(runner_devices *d, uint64_t gpa, void *data, unsigned len, bool is_write,
 			 pvm_exit_event *ev);
 
-/* Host fds to poll (vsock's listening socket, CONNECT lines in progress, connections; the
- * tap). */
+/* Host fds to poll (the queues' notification eventfds; vsock's listening socket, CONNECT lines
+ * in progress, connections; the tap): at most RUNNER_DEVICES_POLLFDS_MAX. */
 size_t runner_devices_pollfds(runner_devices *d, struct pollfd *fds, size_t max);
-/* After poll: accept, read CONNECT lines, move data and frames. Negative when the guest's rings are
- * malformed (ev then says how the VM ends). */
+/* After poll: serve notified queues, accept, read CONNECT lines, move data and frames. Negative
+ * when the guest's rings are malformed (ev then says how the VM ends). */
 int runner_devices_service(runner_devices *d, pvm_exit_event *ev);

@@ -6,10 +6,11 @@
  * It trusts nothing from the guest and checks every message from pvmd (runner-protocol.h).
  *
  * Threads: the main thread serves pvmd's messages, flushes console output and services the
- * virtio devices' host fds (vsock's sockets, the network's tap) while the vCPUs run; one thread per
- * vCPU runs KVM_RUN and dispatches MMIO exits to the devices, waking the main thread (an eventfd)
- * after each device register write so it polls the right sockets. Lock order: devices_lock, then
- * console_lock. */
+ * virtio devices' host fds (vsock's sockets, the network's tap, and on arm64 the queues'
+ * notification eventfds KVM signals) while the vCPUs run; one thread per vCPU runs KVM_RUN and
+ * dispatches MMIO exits to the devices, waking the main thread (an eventfd) after each device
+ * register write so it polls the right sockets. Both do their device work under the shared
+ * window's fault guard (window-guard.h). Lock order: devices_lock, then console_lock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,6 +33,7 @@
 #include "memory.h"
 #include "runner-protocol.h"
 #include "sandbox.h"
+#include "window-guard.h"
 
 #define RUNNER_CONTROL_FD 3
 #define RUNNER_FLUSH_MSEC 20
@@ -463,8 +465,12 @@ static void runner_boot(const runner_msg_boot *b, pvm_error *err)
 	for (uint32_t i = 0; i < R.shape.cpus; i++)
 		if (R.arch->vcpu_setup(R.kvm_fd, R.vm_fd, R.vcpus[i].fd, i, &b->entry, err) < 0)
 			runner_fail(err);
-	/* the vCPUs are set up, so the irqchip is initialised: the devices' interrupt lines */
-	if (runner_devices_connect_irqs(&R.virtio, err) < 0)
+	/* the vCPUs are set up, so the irqchip is initialised: the devices' interrupt lines and
+	 * queue notifications */
+	if (runner_devices_connect_kvm(&R.virtio, err) < 0)
+		runner_fail(err);
+	/* a window page the guest withholds faults the device work that touches it: the VM ends */
+	if (R.virtio.window.host && runner_window_guard_install(err) < 0)
 		runner_fail(err);
 	if (R.arch->devices_new(&host, &R.devices) < 0) {
 		pvm_error_set(err, ENOMEM, "out of memory for devices");
@@ -515,7 +521,7 @@ static _Noreturn void runner_serve(void)
 	struct timespec flush = { .tv_nsec = RUNNER_FLUSH_MSEC * 1000000L };
 
 	for (;;) {
-		struct pollfd p[2 + RUNNER_VSOCK_HELLOS + PVM_VSOCK_CONNS_MAX + 1] = {
+		struct pollfd p[2 + RUNNER_DEVICES_POLLFDS_MAX] = {
 			{ .fd = R.sock, .events = POLLIN },
 			{ .fd = R.wake_fd, .events = POLLIN },
 		};
@@ -606,8 +612,8 @@ int main(int argc, char **argv)
 	runner_prepare(runner_msg_body(buf), TAKE_FD(fd), &err);
 	setup_recv(setup_create_types, ELEMENTSOF(setup_create_types), buf, &fd, &err);
 	runner_create(runner_msg_body(buf), &err);
-	if (R.arch->virtio_irqfd)
-		runner_devices_set_irqs(&R.virtio, R.vm_fd, R.arch->virtio_irq_base);
+	runner_devices_set_kvm(&R.virtio, R.vm_fd, R.arch->virtio_irqfd, R.arch->virtio_irq_base,
+			       R.arch->virtio_ioeventfd);
 	for (;;) {
 		setup_recv(setup_boot_types, ELEMENTSOF(setup_boot_types), buf, &fd, &err);
 		if (((runner_msg_header *)buf)->type == RUNNER_MSG_BOOT)

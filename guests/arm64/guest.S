@@ -5,25 +5,14 @@
  * sent in guest memory and answers each with all it has kept ("pvm-guest: remember: <lines>"),
  * so a later answer that still holds the earlier lines shows the guest ran on with its memory
  * intact (across a restart of pvmd, say). Addresses: libpvm/arch/arm64/arm64-layout.h. */
-#include "arm64-layout.h"
+#include "guest-common.h"
 
-#define PSCI_0_2_FN_SYSTEM_OFF 0x84000008
 #define RAM_TEST_BYTES (1 << 20)
 #define REMEMBER_MAX 1024
 #define UART_LSR 5
 #define UART_LSR_DR 0x01
 
-	.section .head, "ax"
-	.globl _head
-_head:
-	b	start                   /* code0: the Image entry point is offset 0 */
-	.long	0                       /* code1 */
-	.quad	0                       /* text_offset */
-	.quad	_image_end - _head      /* image_size: load size including .bss */
-	.quad	0xa                     /* flags: little-endian, 4K pages, anywhere in RAM */
-	.quad	0, 0, 0
-	.ascii	"ARM\x64"               /* magic */
-	.long	0
+	guest_image_header
 
 	.text
 start:
@@ -126,19 +115,7 @@ ram_bad:
 	b	5b
 6:	adr	x1, msg_stop
 	bl	puts
-power_off:
-	movz	x0, #(PSCI_0_2_FN_SYSTEM_OFF & 0xffff)
-	movk	x0, #(PSCI_0_2_FN_SYSTEM_OFF >> 16), lsl #16
-	hvc	#0
-	b	power_off               /* SYSTEM_OFF does not return; if it does, try again */
-
-/* puts: x1 = NUL-terminated string; writes it to the UART's transmit register. */
-puts:
-	ldrb	w2, [x1], #1
-	cbz	w2, 1f
-	strb	w2, [x21]
-	b	puts
-1:	ret
+	guest_routines
 
 	.section .rodata
 msg_hello:	.asciz "pvm-guest: arm64 test guest started\n"

@@ -153,12 +153,27 @@ static int queue_ready_write(pvm_virtio_mmio *m, pvm_vq *q, uint32_t v, pvm_erro
 	return 0;
 }
 
+int pvm_virtio_mmio_notify(pvm_virtio_mmio *m, uint32_t q, pvm_error *err)
+{
+	int r;
+
+	if (q >= m->ops->n_queues || !m->queues[q].ready || m->broken ||
+	    !(m->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return 0;
+	r = m->ops->queue_notify(m, q, err);
+	if (r < 0) {
+		m->broken = true;
+		m->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		pvm_error_prefix(err, "%s queue %u: ", m->ops->name, q);
+	}
+	return r;
+}
+
 int pvm_virtio_mmio_write(pvm_virtio_mmio *m, uint64_t off, const void *data, unsigned len,
 			  pvm_error *err)
 {
 	pvm_vq *q = selected_queue(m);
 	uint32_t v;
-	int r;
 
 	if (off >= VIRTIO_MMIO_CONFIG || len != 4 || off % 4)
 		return 0; /* config space is read-only for the devices we model */
@@ -187,16 +202,7 @@ int pvm_virtio_mmio_write(pvm_virtio_mmio *m, uint64_t off, const void *data, un
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q ? queue_ready_write(m, q, v, err) : 0;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		if (v >= m->ops->n_queues || !m->queues[v].ready || m->broken ||
-		    !(m->status & VIRTIO_CONFIG_S_DRIVER_OK))
-			return 0;
-		r = m->ops->queue_notify(m, v, err);
-		if (r < 0) {
-			m->broken = true;
-			m->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-			pvm_error_prefix(err, "%s queue %u: ", m->ops->name, v);
-		}
-		return r;
+		return pvm_virtio_mmio_notify(m, v, err);
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		m->interrupt_status &= ~v;
 		return 0;

@@ -63,6 +63,11 @@ int pvm_virtio_mmio_read(pvm_virtio_mmio *m, uint64_t off, void *data, unsigned 
 int pvm_virtio_mmio_write(pvm_virtio_mmio *m, uint64_t off, const void *data, unsigned len,
 			  pvm_error *err);
 
+/* The driver notified queue q (a QueueNotify write, or its eventfd where KVM took the write):
+ * serve it. A queue that is not live, or a device the guest broke, ignores it. Negative when
+ * the guest's rings are malformed (the device then needs a reset; err says how). */
+int pvm_virtio_mmio_notify(pvm_virtio_mmio *m, uint32_t q, pvm_error *err);
+
 /* Serve every request pending on queue q: `handle` reads the request, writes its answer into
  * the chain's writable part and says how many bytes it wrote; the request then goes back to
  * the guest and the used-buffer interrupt is flagged. Stops at the first negative return. */

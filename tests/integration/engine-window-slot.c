@@ -2,22 +2,30 @@
  * host's real KVM: it is accepted only at the arch's address and size, it is a memfd named
  * pvm-window that the runner maps and nothing else of the guest, its devices (disk and network)
  * require VIRTIO_F_ACCESS_PLATFORM, and a queue whose rings lie in RAM instead of the window is
- * refused. */
+ * refused. Queue notifications through KVM_IOEVENTFD: one eventfd per queue that KVM holds, and
+ * a signal on it serves the queue as a QueueNotify exit would (a hostile ring then ends the VM
+ * as a protection violation). A window page the guest withheld from the host (pKVM's stage 2
+ * faults the host's access; here the page is mprotect()ed away) ends the VM as a protection
+ * violation through either path, and the process carries on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 #include <linux/virtio_mmio.h>
 
 #include "../../runner/devices.h"
 #include "../unit/check.h"
 #include "kvm-compat.h"
+#include "macro.h"
 #include "memory.h"
+#include "../../runner/window-guard.h"
 
 #define WINDOW_GPA 0x70000000ULL
 #define WINDOW_SIZE (2ULL << 20)
@@ -50,6 +58,68 @@ static int put(pvm_virtio_mmio *m, uint64_t off, uint32_t v, pvm_error *err)
 	return pvm_virtio_mmio_write(m, off, &v, 4, err);
 }
 
+/* Slot 0 is a live disk whose queue 0 has its rings at the window's start. */
+static void check_notifications(runner_devices *d, int vm)
+{
+	pvm_exit_event ev = { 0 };
+	pvm_error err = { 0 };
+	struct vring_desc *desc = (struct vring_desc *)d->window.host;
+	struct vring_avail *avail = (struct vring_avail *)(d->window.host + 0x1000);
+	uint64_t one = 1;
+
+	runner_devices_set_kvm(d, vm, false, 0, true);
+	CHECK(runner_devices_connect_kvm(d, &err) == 0, "%s", err.message);
+	/* the disk has one queue, the network two: an eventfd for each, none beyond */
+	CHECK(d->notify_fds[0][0] >= 0 && d->notify_fds[0][1] < 0, "disk: notify fds %d %d",
+	      d->notify_fds[0][0], d->notify_fds[0][1]);
+	CHECK(d->notify_fds[1][0] >= 0 && d->notify_fds[1][1] >= 0 && d->notify_fds[1][2] < 0,
+	      "network: notify fds %d %d %d", d->notify_fds[1][0], d->notify_fds[1][1],
+	      d->notify_fds[1][2]);
+	/* KVM holds them: the same address and value again is a collision */
+	struct kvm_ioeventfd again = { .datamatch = 0,
+				       .addr = 0xfeb00000 + VIRTIO_MMIO_QUEUE_NOTIFY,
+				       .len = 4,
+				       .fd = d->notify_fds[1][0],
+				       .flags = KVM_IOEVENTFD_FLAG_DATAMATCH };
+	CHECK(ioctl(vm, KVM_IOEVENTFD, &again) < 0 && errno == EEXIST,
+	      "a second KVM_IOEVENTFD on slot 0's queue 0 was not a collision: %m");
+	struct pollfd fds[RUNNER_DEVICES_POLLFDS_MAX];
+	size_t n = runner_devices_pollfds(d, fds, ELEMENTSOF(fds));
+	CHECK(n >= 3 && fds[0].fd == d->notify_fds[0][0], "%zu fds to poll, first %d", n,
+	      fds[0].fd);
+
+	/* the page of the driver ring withheld: the notification, as an exit or through its
+	 * eventfd, faults on it and ends the VM instead of the process */
+	uint32_t q0 = 0;
+	CHECK(mprotect(avail, 4096, PROT_NONE) == 0, "mprotect: %m");
+	ev = (pvm_exit_event){ 0 };
+	CHECK(runner_devices_mmio(d, 0xfeb00000 + VIRTIO_MMIO_QUEUE_NOTIFY, &q0, 4, true, &ev),
+	      "QueueNotify not claimed");
+	CHECK(ev.kind == PVM_EXIT_EVENT_PROTECTION_VIOLATION &&
+		  strstr(ev.detail, "withheld page 0x70001000 of the shared window"),
+	      "QueueNotify on a withheld ring: event %d (%s)", ev.kind, ev.detail);
+	ev = (pvm_exit_event){ 0 };
+	CHECK(write(d->notify_fds[0][0], &one, sizeof(one)) == sizeof(one), "eventfd: %m");
+	CHECK(runner_devices_service(d, &ev) == -EFAULT &&
+		  ev.kind == PVM_EXIT_EVENT_PROTECTION_VIOLATION &&
+		  strstr(ev.detail, "withheld page 0x70001000 of the shared window"),
+	      "notified through the eventfd, a withheld ring: event %d (%s)", ev.kind, ev.detail);
+	CHECK(mprotect(avail, 4096, PROT_READ | PROT_WRITE) == 0, "mprotect: %m");
+
+	/* a request whose buffer lies in RAM, not the window: nothing happens until the queue is
+	 * notified, then the VM ends */
+	ev = (pvm_exit_event){ 0 };
+	desc[0] = (struct vring_desc){ .addr = 0x80000000, .len = 16 };
+	avail->ring[0] = 0;
+	avail->idx = 1;
+	CHECK(runner_devices_service(d, &ev) == 0, "served a queue nobody notified");
+	CHECK(write(d->notify_fds[0][0], &one, sizeof(one)) == sizeof(one), "eventfd: %m");
+	CHECK(runner_devices_service(d, &ev) < 0 && ev.kind == PVM_EXIT_EVENT_PROTECTION_VIOLATION,
+	      "a notified queue with a buffer outside the window: event %d (%s)", ev.kind,
+	      ev.detail);
+	CHECK(strstr(ev.detail, "virtio-blk queue 0"), "%s", ev.detail);
+}
+
 int main(void)
 {
 	static const uint8_t mac[PVM_NET_MAC_LEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -66,6 +136,7 @@ int main(void)
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	CHECK(vm >= 0, "KVM_CREATE_VM: %m");
 
+	CHECK(runner_window_guard_install(&err) == 0, "%s", err.message);
 	runner_devices_init(&d, 0xfeb00000, 0x1000);
 	/* anywhere but the arch's address, or too big, or not whole pages: refused */
 	CHECK(runner_devices_set_window_slot(&d, vm, WINDOW_GPA + 0x1000, WINDOW_SIZE, WINDOW_GPA,
@@ -145,5 +216,10 @@ int main(void)
 	pvm_error_clear(&err);
 	CHECK(put(m, VIRTIO_MMIO_QUEUE_READY, 1, &err) == 0, "rings in the window: %s",
 	      err.message);
+	put(m, VIRTIO_MMIO_STATUS,
+	    VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		VIRTIO_CONFIG_S_DRIVER_OK,
+	    &err);
+	check_notifications(&d, vm);
 	return check_exit("engine-window-slot");
 }

@@ -2,7 +2,9 @@
  * way the runner loads it. vCPU ioctls (KVM_RUN, the arch's run_ioctls) pass on exactly the fds
  * RUNNER_VCPU_FD_FIRST .. + RUNNER_VCPUS_MAX - 1, and kill the process (SIGSYS) on any other fd;
  * the VM-building and memory ioctls, opens and executable mappings fail with EPERM; a syscall
- * outside the list kills. The program does not depend on any VM: two builds are identical. */
+ * outside the list kills, and so do KVM_IRQFD and KVM_IOEVENTFD even on a vCPU fd (the devices'
+ * eventfds are registered before lock-down; afterwards the runner only reads and writes them).
+ * The program does not depend on any VM: two builds are identical. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -83,6 +85,20 @@ static int try_refused(int fd)
 	return e1 == EPERM && e2 == EPERM && e3 == EPERM && e4 == EPERM ? 0 : 1;
 }
 
+static int try_irqfd(int fd)
+{
+	struct kvm_irqfd irqfd = { .fd = 0 };
+
+	return ioctl(fd, KVM_IRQFD, &irqfd) == 12345;
+}
+
+static int try_ioeventfd(int fd)
+{
+	struct kvm_ioeventfd io = { .fd = 0, .len = 4 };
+
+	return ioctl(fd, KVM_IOEVENTFD, &io) == 12345;
+}
+
 static int try_outside_list(int fd)
 {
 	return (int)syscall(SYS_getcwd, NULL, 0) == 12345;
@@ -109,6 +125,8 @@ int main(void)
 	CHECK(killed_by_sigsys(run_child(3, try_run)));
 	CHECK(exited(run_child(RUNNER_VCPU_FD_FIRST, try_refused), 0));
 	CHECK(killed_by_sigsys(run_child(RUNNER_VCPU_FD_FIRST, try_outside_list)));
+	CHECK(killed_by_sigsys(run_child(RUNNER_VCPU_FD_FIRST, try_irqfd)));
+	CHECK(killed_by_sigsys(run_child(RUNNER_VCPU_FD_FIRST, try_ioeventfd)));
 	printf("runner filter: %zu instructions; vCPU ioctls on fds %d-%d only\n", prog_len / 8,
 	       RUNNER_VCPU_FD_FIRST, RUNNER_VCPU_FD_FIRST + RUNNER_VCPUS_MAX - 1);
 	free(prog);

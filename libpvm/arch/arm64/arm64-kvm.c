@@ -284,6 +284,7 @@ const pvm_arch pvm_arch_arm64 = {
 	.virtio_mmio_stride = PVM_ARM64_VIRTIO_STRIDE,
 	.virtio_irqfd = true,
 	.virtio_irq_base = PVM_ARM64_VIRTIO_SPI,
+	.virtio_ioeventfd = true,
 	.window_base = PVM_ARM64_WINDOW_BASE,
 	.window_max = PVM_ARM64_WINDOW_MAX,
 	.run_ioctls = NULL, /* exits are decoded from kvm_run alone */
