@@ -16,7 +16,7 @@ TEST_SELECTOR = 0x40100000  # read by the hypervisor at boot (hyp/arch/aarch64/a
 def main():
     qemu, image, group = sys.argv[1], sys.argv[2], int(sys.argv[3])
     timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
-    cmd = [qemu, '-M', 'virt,virtualization=on', '-cpu', 'max', '-m', '128M',
+    cmd = [qemu, '-M', 'virt,virtualization=on', '-cpu', 'max,pauth-impdef=on', '-m', '128M',
            '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
            '-kernel', image,
            '-device', 'loader,addr=%#x,data=%d,data-len=4' % (TEST_SELECTOR, group)]

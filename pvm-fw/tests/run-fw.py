@@ -145,7 +145,7 @@ def main():
     want = CASES[case]
     with tempfile.TemporaryDirectory() as tmp:
         loaders = prepare(case, pvmctl, key, other_key, guest, tmp)
-        machine = ['-M', 'virt', '-cpu', 'max', '-m', '256M', '-display', 'none',
+        machine = ['-M', 'virt', '-cpu', 'max,pauth-impdef=on', '-m', '256M', '-display', 'none',
                    '-monitor', 'none', '-no-reboot']
         if case == 'overlapping-memory':
             loaders += overlapping_dtb(qemu, machine, tmp)
