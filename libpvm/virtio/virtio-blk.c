@@ -54,7 +54,7 @@ static void blk_config_read(void *dev, uint32_t off, void *buf, uint32_t len)
 /* Move `len` bytes between the disk at byte `pos` and the chain's data buffers, starting at
  * buffer byte `skip` of the readable (write to disk) or writable (read from disk) part. */
 static int blk_transfer(pvm_virtio_blk *blk, const pvm_vq_chain *c, bool to_disk, uint32_t skip,
-			uint64_t pos, uint32_t len)
+			uint64_t pos, uint32_t len, uint8_t **ret_fault)
 {
 	unsigned first = to_disk ? 0 : c->n_readable;
 	unsigned count = to_disk ? c->n_readable : c->n_writable;
@@ -69,14 +69,32 @@ static int blk_transfer(pvm_virtio_blk *blk, const pvm_vq_chain *c, bool to_disk
 			continue;
 		}
 		k = MIN(b->len - skip, len);
-		n = to_disk ? pwrite(blk->fd, b->ptr + skip, k, (off_t)pos)
-			    : pread(blk->fd, b->ptr + skip, k, (off_t)pos);
-		if (n < 0)
-			return -errno;
-		if (!to_disk && (uint32_t)n < k) /* past the end of a file that shrank */
-			memset(b->ptr + skip + n, 0, k - (uint32_t)n);
-		else if ((uint32_t)n < k)
-			return -EIO;
+		/* a transfer stops short at a page the kernel cannot reach; the next one from there
+		 * then fails with EFAULT */
+		for (uint32_t done = 0; done < k; done += (uint32_t)n) {
+			uint8_t *p = b->ptr + skip + done;
+
+			n = to_disk ? pwrite(blk->fd, p, k - done, (off_t)(pos + done))
+				    : pread(blk->fd, p, k - done, (off_t)(pos + done));
+			if (n < 0 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n < 0 && errno == EFAULT) {
+				/* the page is in the window but not mapped for the host: one a
+				 * protected guest did not share */
+				*ret_fault = p;
+				return -EFAULT;
+			}
+			if (n < 0)
+				return -errno;
+			if (n == 0 && to_disk)
+				return -EIO;
+			if (n == 0) { /* past the end of a file that shrank */
+				memset(p, 0, k - done);
+				break;
+			}
+		}
 		pos += k;
 		len -= k;
 		skip = 0;
@@ -91,13 +109,32 @@ static bool in_range(const pvm_virtio_blk *blk, uint64_t sector, uint32_t bytes)
 	       n <= blk->capacity_sectors - sector;
 }
 
-/* Serve one request; returns the status byte and sets *ret_written, or -EPROTO. */
-static int blk_request(pvm_virtio_blk *blk, const pvm_vq_chain *c, uint32_t *ret_written,
+/* A transfer the kernel refused with EFAULT ends the device: the guest handed it a window page
+ * it withheld from the host. Anything else is the disk's failure, told to the guest. */
+static int blk_transfer_status(const pvm_virtio_mmio *m, int r, const uint8_t *fault,
+			       pvm_error *err)
+{
+	if (r == -EFAULT)
+		return pvm_error_set(
+		    err, EFAULT,
+		    "the guest withheld page 0x%llx of the shared window from the host while the "
+		    "disk used it (a protected guest must share the window's pages)",
+		    (unsigned long long)((m->window.gpa + (uint64_t)(fault - m->window.host)) &
+					 ~0xfffull));
+	return r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+/* Serve one request; returns the status byte and sets *ret_written, or -EPROTO (a malformed
+ * request) or -EFAULT (a buffer on a withheld page). */
+static int blk_request(const pvm_virtio_mmio *m, const pvm_vq_chain *c, uint32_t *ret_written,
 		       pvm_error *err)
 {
+	pvm_virtio_blk *blk = m->dev;
 	struct virtio_blk_outhdr hdr;
 	uint32_t type, data;
 	uint64_t sector;
+	uint8_t *fault = NULL;
+	int r;
 
 	if (c->readable_bytes < sizeof(hdr))
 		return pvm_error_set(err, EPROTO, "request %u has no %zu-byte header", c->head,
@@ -118,8 +155,10 @@ static int blk_request(pvm_virtio_blk *blk, const pvm_vq_chain *c, uint32_t *ret
 			    err, EPROTO, "read request %u carries data for the device", c->head);
 		if (!in_range(blk, sector, data))
 			return VIRTIO_BLK_S_IOERR;
-		if (blk_transfer(blk, c, false, 0, sector * SECTOR, data) < 0)
-			return VIRTIO_BLK_S_IOERR;
+		r = blk_transfer(blk, c, false, 0, sector * SECTOR, data, &fault);
+		r = blk_transfer_status(m, r, fault, err);
+		if (r != VIRTIO_BLK_S_OK)
+			return r;
 		blk->bytes_read += data;
 		*ret_written = data + 1;
 		return VIRTIO_BLK_S_OK;
@@ -130,8 +169,10 @@ static int blk_request(pvm_virtio_blk *blk, const pvm_vq_chain *c, uint32_t *ret
 			    err, EPROTO, "write request %u asks the device to write data", c->head);
 		if (blk->read_only || !in_range(blk, sector, data))
 			return VIRTIO_BLK_S_IOERR;
-		if (blk_transfer(blk, c, true, sizeof(hdr), sector * SECTOR, data) < 0)
-			return VIRTIO_BLK_S_IOERR;
+		r = blk_transfer(blk, c, true, sizeof(hdr), sector * SECTOR, data, &fault);
+		r = blk_transfer_status(m, r, fault, err);
+		if (r != VIRTIO_BLK_S_OK)
+			return r;
 		blk->bytes_written += data;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_FLUSH:
@@ -152,7 +193,7 @@ static int blk_request(pvm_virtio_blk *blk, const pvm_vq_chain *c, uint32_t *ret
 static int blk_handle(pvm_virtio_mmio *m, const pvm_vq_chain *c, uint32_t *ret_written,
 		      pvm_error *err)
 {
-	int status = blk_request(m->dev, c, ret_written, err);
+	int status = blk_request(m, c, ret_written, err);
 	uint8_t s;
 
 	if (status < 0)

@@ -4,6 +4,7 @@
  * refused without a byte outside the window touched. */
 #include <endian.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@
 #define STATUS_GPA (WIN_GPA + 0x8000)
 #define DISK_SECTORS 128u
 
-static uint8_t ram[RAM_SIZE];
+static uint8_t ram[RAM_SIZE] __attribute__((aligned(4096))); /* mprotect()able pages */
 static pvm_virtio_mmio dev;
 static pvm_virtio_blk blk;
 static pvm_error err;
@@ -361,6 +362,38 @@ static void test_hostile(int fd)
 	      "a read after reset: %s", err.message);
 }
 
+/* A data buffer on a window page the host cannot reach (a protected guest's withheld page; here
+ * a PROT_NONE page, which gives the kernel's copy the same EFAULT) ends the device with an error
+ * that names the page, for a read from the disk and for a write to it; nothing is completed. */
+static void test_withheld(int fd)
+{
+	static const struct {
+		uint32_t type;
+		bool writable;
+	} req[] = { { VIRTIO_BLK_T_IN, true }, { VIRTIO_BLK_T_OUT, false } };
+	char page[64];
+
+	snprintf(page, sizeof(page), "page 0x%x of the shared window", DATA_GPA + 0x1000);
+	setup_device(fd, false, true);
+	for (size_t i = 0; i < ELEMENTSOF(req); i++) {
+		CHECK(driver_init(F_V1 | F_AP), "handshake");
+		CHECK(mprotect(gpa(DATA_GPA + 0x1000), 0x1000, PROT_NONE) == 0, "mprotect: %m");
+		/* the buffer's first page is reachable, its second is not */
+		CHECK(blk_rw(req[i].type, 0, 0x2000, req[i].writable) == -EFAULT,
+		      "request %u on a withheld page: refused with EFAULT (%s)", req[i].type,
+		      err.message);
+		CHECK(mprotect(gpa(DATA_GPA + 0x1000), 0x1000, PROT_READ | PROT_WRITE) == 0,
+		      "mprotect: %m");
+		CHECK(strstr(err.message, "withheld") && strstr(err.message, page),
+		      "the error names %s: '%s'", page, err.message);
+		CHECK(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, "NEEDS_RESET");
+		CHECK(used_idx() == 0, "nothing completed");
+	}
+	CHECK(driver_init(F_V1 | F_AP), "handshake after the withheld page");
+	CHECK(blk_rw(VIRTIO_BLK_T_IN, 0, 0x2000, true) == 0 && status_byte() == VIRTIO_BLK_S_OK,
+	      "the same read once the page is back: %s", err.message);
+}
+
 int main(void)
 {
 	int fd = memfd_create("pvm-test-disk", MFD_CLOEXEC);
@@ -376,6 +409,7 @@ int main(void)
 	test_requests(fd);
 	test_read_only(fd);
 	test_hostile(fd);
+	test_withheld(fd);
 	close(fd);
 	return check_exit("test-virtio");
 }
