@@ -1,15 +1,18 @@
 #!/bin/bash
 # The Debian packages build from the tree as it is (dpkg-buildpackage -b, native and cross for
 # arm64), hold what each package should, and pass lintian without errors.
-# Usage: test-deb.sh SOURCE-DIR
+# Usage: test-deb.sh SOURCE-DIR BUILD-DIR
+# The packages stay in BUILD-DIR/debs (scripts/build-debs --store), where the service tests find
+# them for the same tree; this test always builds.
 set -euo pipefail
 src=$1
+store=$2/debs
 T=$(mktemp -d /tmp/pvm-deb-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 build() {  # build ARCH: the packages into $T
-	"$src/scripts/build-debs" "$src" "$T" "$1" || fail "building the $1 packages"
+	"$src/scripts/build-debs" --store "$store" "$src" "$T" "$1" || fail "building the $1 packages"
 }
 
 check() {  # check ARCH: contents and lintian
