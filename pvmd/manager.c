@@ -1204,6 +1204,7 @@ static int recover_adopt(pvmd_manager *m, const pvmd_state_record *rec, pvmd_vm 
 		.namespaces = rec->runner_namespaces,
 		.start_time_usec = rec->start_time_usec,
 	};
+	vm->vsock_cid = rec->vsock_cid;
 	r = pvmd_vm_adopt(vm, &h, err);
 	if (r < 0)
 		return r;

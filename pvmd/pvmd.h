@@ -312,6 +312,7 @@ typedef struct pvmd_state_record {
 	bool runner_maps;
 	uint64_t start_time_usec;
 	bool tied;
+	uint32_t vsock_cid; /* the guest's CID while it runs with vsock; 0: none */
 	char *config_json;
 } pvmd_state_record;
 

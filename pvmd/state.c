@@ -70,6 +70,8 @@ int pvmd_state_record_to_json(const pvmd_state_record *r, char **ret)
 				       json_object_new_int64(r->runner_namespaces));
 		json_object_object_add(o, "memory_flags", json_object_new_uint64(r->memory_flags));
 		json_object_object_add(o, "runner_maps", json_object_new_boolean(r->runner_maps));
+		if (r->vsock_cid)
+			json_object_object_add(o, "vsock_cid", json_object_new_int64(r->vsock_cid));
 	}
 	json_object_object_add(o, "config", cfg);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -174,6 +176,8 @@ int pvmd_state_record_from_json(const char *text, pvmd_state_record *ret, pvm_er
 	if (json_object_object_get_ex(o, "runner_maps", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		rec.runner_maps = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "vsock_cid", &v) && json_object_is_type(v, json_type_int))
+		rec.vsock_cid = (uint32_t)json_object_get_int64(v);
 	if ((r = get_field(o, "config", json_type_object, &v, err)) < 0)
 		goto fail;
 	rec.config_json = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));

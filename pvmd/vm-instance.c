@@ -107,6 +107,7 @@ struct vm_instance {
 	char *vsock_dir;
 	int vsock_listen_fd;	     /* the current run's <name>.vsock, -1: none */
 	struct sockaddr_un vsock_sa; /* its address, unlinked when the run ends */
+	bool vsock_bound;	     /* vsock_sa names the run's socket (an adopted runner's too) */
 	pvm_tap tap; /* the current run's tap; fd -1 once the runner holds the only one */
 };
 
@@ -199,9 +200,10 @@ int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err)
 	return 0;
 }
 
-int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
-		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
-		    pvm_error *err)
+/* adopting: the runner exists and holds the disks, so opts may carry none for them */
+static int vm_instance_create(sd_event *event, const pvm_config *cfg,
+			      const vm_instance_options *opts, const vm_instance_callbacks *cb,
+			      void *userdata, bool adopting, vm_instance **ret, pvm_error *err)
 {
 	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
 	sigset_t chld;
@@ -219,7 +221,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	if ((opts->runner_uid == 0) != (opts->runner_gid == 0))
 		return pvm_error_set(err, EINVAL, "runner uid and gid: give both or neither");
 
-	if (opts->n_disk_fds != cfg->n_disks)
+	if (opts->n_disk_fds != cfg->n_disks && !(adopting && opts->n_disk_fds == 0))
 		return pvm_error_set(
 		    err, EINVAL,
 		    "the config names %zu disks but %zu file descriptors came with "
@@ -240,7 +242,7 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 	vm->fw_result = cfg->firmware ? PVM_FIRMWARE_PENDING : PVM_FIRMWARE_NONE;
 	for (size_t i = 0; i < PVM_DISKS_MAX; i++)
 		vm->disk_fds[i] = -1;
-	for (size_t i = 0; i < cfg->n_disks; i++) {
+	for (size_t i = 0; i < opts->n_disk_fds; i++) {
 		int r = vm_instance_check_disk(&cfg->disks[i], i, opts->disk_fds[i], err);
 		if (r < 0)
 			return r;
@@ -276,6 +278,13 @@ int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_op
 
 	*ret = TAKE_PTR(vm);
 	return 0;
+}
+
+int vm_instance_new(sd_event *event, const pvm_config *cfg, const vm_instance_options *opts,
+		    const vm_instance_callbacks *cb, void *userdata, vm_instance **ret,
+		    pvm_error *err)
+{
+	return vm_instance_create(event, cfg, opts, cb, userdata, false, ret, err);
 }
 
 int vm_instance_set_payload(vm_instance *vm, int kernel_memfd, int initrd_memfd, pvm_error *err)
@@ -408,9 +417,11 @@ static void vm_release_run(vm_instance *vm)
 		vm->disk_job = NULL;
 	}
 	vm->boot_waiting = false;
-	if (vm->vsock_listen_fd >= 0) {
+	if (vm->vsock_listen_fd >= 0)
 		close(TAKE_FD(vm->vsock_listen_fd));
+	if (vm->vsock_bound) {
 		unlink(vm->vsock_sa.sun_path);
+		vm->vsock_bound = false;
 	}
 	/* a tap the runner never got goes now; one it got goes with the runner */
 	if (vm->tap.fd >= 0)
@@ -1110,9 +1121,8 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 /* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
  * makes it (the runner's jail cannot), owned by the VM's owner with mode 0600, and hands the
  * listening socket to the runner. */
-static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
+static int vm_vsock_address(vm_instance *vm, pvm_error *err)
 {
-	_cleanup_close_ int fd = -1;
 	struct sockaddr_un *sa = &vm->vsock_sa;
 	int n;
 
@@ -1122,6 +1132,17 @@ static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
 		return pvm_error_set(err, ENAMETOOLONG, "vsock socket path %s/%s.vsock is too long",
 				     vm->vsock_dir, vm->cfg->name);
+	return 0;
+}
+
+static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un *sa = &vm->vsock_sa;
+	int r = vm_vsock_address(vm, err);
+
+	if (r < 0)
+		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return pvm_error_set(err, errno, "vsock socket: %m");
@@ -1136,6 +1157,7 @@ static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 		return pvm_error_set(err, e, "setting up %s: %s", sa->sun_path, strerror(e));
 	}
 	vm->vsock_listen_fd = TAKE_FD(fd);
+	vm->vsock_bound = true;
 	return 0;
 }
 
@@ -1204,6 +1226,14 @@ int vm_instance_start(vm_instance *vm, pvm_error *err)
 	    vm->state != PVM_VM_FAILED)
 		return pvm_error_set(err, EBUSY, "VM %s is %s", vm->cfg->name,
 				     pvm_vm_state_to_string(vm->state));
+	for (size_t i = 0; i < vm->cfg->n_disks; i++)
+		if (vm->disk_fds[i] < 0)
+			return pvm_error_set(
+			    err, EBADF,
+			    "pvmd holds no descriptor for disk %zu ('%s'): the run taken over "
+			    "after a restart of pvmd had them, this one cannot; remove the VM and "
+			    "create it again with its disks",
+			    i, vm->cfg->disks[i].id);
 
 	/* a fresh run */
 	vm->child_source = sd_event_source_disable_unref(vm->child_source);
@@ -1646,7 +1676,7 @@ int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_
 	_cleanup_(vm_instance_freep) vm_instance *vm = NULL;
 	int r;
 
-	r = vm_instance_new(event, cfg, opts, cb, userdata, &vm, err);
+	r = vm_instance_create(event, cfg, opts, cb, userdata, true, &vm, err);
 	if (r < 0)
 		return r;
 	r = vm_check_handover(vm, h, err);
@@ -1681,6 +1711,10 @@ int vm_instance_adopt(sd_event *event, const pvm_config *cfg, const vm_instance_
 	vm_claim_uid(vm, h->uid);
 	if (vm->cfg->net.enabled)
 		vm_find_runner_tap(vm, h->pid);
+	/* the runner listens on <name>.vsock with the socket it was given; it goes when the run
+	 * ends, as a socket this pvmd made would */
+	if (vm->cfg->vsock && vm_vsock_address(vm, NULL) >= 0)
+		vm->vsock_bound = true;
 	vm->boot_sent = vm->running_seen = true;
 	/* a guest that was stopping is asked again by the caller (its stop timer was pvmd's) */
 	vm->state = h->state == PVM_VM_READY ? PVM_VM_READY : PVM_VM_RUNNING;

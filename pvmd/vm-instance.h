@@ -35,8 +35,9 @@ typedef struct vm_instance_options {
 	uid_t runner_uid_base;	    /* per-VM uid range when runner_uid is 0 (runner-uids.h); */
 	unsigned runner_uid_count;  /* 0, 0: RUNNER_UIDS_FIRST_DEFAULT, _COUNT_DEFAULT */
 	/* virtio devices (pvm-config(5) "disks", "vsock") */
-	const int *disk_fds; /* one per config disk, in order: the caller's; the instance dups */
-	size_t n_disk_fds;
+	const int *disk_fds;   /* one per config disk, in order: the caller's; the instance dups */
+	size_t n_disk_fds;     /* vm_instance_adopt: may be 0 (the adopted runner holds the disks;
+				* such an instance cannot start again) */
 	uint32_t vsock_cid;    /* the guest's CID (3 or more) when the config has vsock */
 	const char *vsock_dir; /* where <name>.vsock is made and <name>.vsock_<port> found */
 	uid_t vsock_uid;       /* owner of <name>.vsock (mode 0600) */

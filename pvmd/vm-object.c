@@ -417,6 +417,7 @@ static void vm_save(pvmd_vm *vm)
 		rec.runner_namespaces = h.namespaces;
 		rec.memory_flags = h.mem_flags;
 		rec.runner_maps = h.runner_maps;
+		rec.vsock_cid = vm->cfg->vsock ? vm->vsock_cid : 0;
 	}
 	if (pvm_config_to_json(vm->cfg, &config_json) < 0) {
 		log_error("Cannot record VM '%s': config does not serialize", vm->name);
@@ -521,9 +522,14 @@ void pvmd_vm_changed(pvmd_vm *vm)
 	if (n > 0)
 		signal_properties_changed(vm, (char *const *)changed);
 	if (state_changed) {
-		log_vm_info(vm->name, "VM '%s' is %s%s%s", vm->name, pvm_vm_state_to_string(state),
+		/* an end with a reason says what happened, as the VM's Message does (a device
+		 * access the guest made outside its window, a withheld page, ...) */
+		const char *msg = reason != PVM_DEATH_NONE ? pvmd_vm_message(vm) : "";
+		log_vm_info(vm->name, "VM '%s' is %s%s%s%s%s", vm->name,
+			    pvm_vm_state_to_string(state),
 			    reason != PVM_DEATH_NONE ? ", reason " : "",
-			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "");
+			    reason != PVM_DEATH_NONE ? pvm_death_reason_to_string(reason) : "",
+			    *msg ? ": " : "", msg);
 		signal_state_changed(vm);
 	}
 	/* from the runner's spawn on: its own allocations go to its scope from the start */
@@ -624,23 +630,31 @@ int pvmd_vm_take_disks(pvmd_vm *vm, const int *fds, size_t n, sd_bus_error *erro
 	return 0;
 }
 
+/* The guest's CID (kept across runs; picked on the first) and the path of <name>.vsock. */
+static int vm_vsock_setup(pvmd_vm *vm, vm_instance_options *opts, pvm_error *err)
+{
+	if (!vm->cfg->vsock)
+		return 0;
+	if (!vm->vsock_cid)
+		vm->vsock_cid = vsock_cid_pick(vm->manager, vm);
+	free(vm->vsock_socket);
+	if (asprintf(&vm->vsock_socket, "%s/%s.vsock", vm->manager->runtime_dir, vm->name) < 0) {
+		vm->vsock_socket = NULL;
+		return pvm_error_set(err, ENOMEM, "out of memory");
+	}
+	opts->vsock_cid = vm->vsock_cid;
+	return 0;
+}
+
 int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 {
 	vm_instance_options opts = vm_instance_options_for(vm, allow_fallback);
 	vm_instance *inst = NULL;
 	int r;
 
-	if (vm->cfg->vsock) {
-		if (!vm->vsock_cid)
-			vm->vsock_cid = vsock_cid_pick(vm->manager, vm);
-		free(vm->vsock_socket);
-		if (asprintf(&vm->vsock_socket, "%s/%s.vsock", vm->manager->runtime_dir, vm->name) <
-		    0) {
-			vm->vsock_socket = NULL;
-			return pvm_error_set(err, ENOMEM, "out of memory");
-		}
-		opts.vsock_cid = vm->vsock_cid;
-	}
+	r = vm_vsock_setup(vm, &opts, err);
+	if (r < 0)
+		return r;
 
 	r = vm_instance_new(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, &inst,
 			    err);
@@ -660,11 +674,19 @@ int pvmd_vm_instantiate(pvmd_vm *vm, bool allow_fallback, pvm_error *err)
 
 int pvmd_vm_adopt(pvmd_vm *vm, const vm_instance_handover *h, pvm_error *err)
 {
-	/* the memory exists already: its backing is checked, not chosen */
+	/* the memory exists already: its backing is checked, not chosen; the runner holds the
+	 * disks, and the guest keeps the CID the record names */
 	vm_instance_options opts = vm_instance_options_for(vm, false);
 	vm_instance *inst = NULL;
 	int r;
 
+	if (vm->cfg->vsock && vm->vsock_cid <= 2)
+		return pvm_error_set(err, ENOENT, "its record names no vsock CID for the guest");
+	r = vm_vsock_setup(vm, &opts, err);
+	if (r < 0)
+		return r;
+	opts.disk_fds = NULL;
+	opts.n_disk_fds = 0;
 	r = vm_instance_adopt(vm->manager->event, vm->cfg, &opts, &instance_callbacks, vm, h, &inst,
 			      err);
 	if (r < 0)

@@ -3,7 +3,9 @@
 # fdstore-supervisor in systemd's part (NOTIFY_SOCKET, FDSTORE=1/FDSTOREREMOVE=1, LISTEN_FDS and
 # LISTEN_FDNAMES to the restarted pvmd). A running guest's fds go to the store; pvmd killed
 # with SIGKILL and restarted takes its runner over: the guest keeps running and still holds
-# what it was told before (remember.elf answers with every line it kept). A runner that died
+# what it was told before (remember.elf answers with every line it kept); a guest with a disk and
+# vsock keeps its CID, its <name>.vsock and its echo port, and once stopped cannot start again
+# without its disks' fds, which only the runner held. A runner that died
 # while pvmd was away, or a VM that was only created, is accounted for as without the store.
 # SIGTERM that systemd does not call a restart still stops every VM.
 . "$(dirname "$0")/bus-lib.sh"
@@ -49,6 +51,23 @@ console_line r1 alpha "remember: alpha"
 r1_pid=$(vm_prop r1 RunnerPID)
 w1_pid=$(vm_prop w1 RunnerPID)
 
+# a guest with a read-write disk (its fd passed by pvmctl) and vsock, echoing on port 1234
+head -c 65536 /dev/urandom >"$T/v1.img"
+cfg=$(vm_config v1 virtio-io.elf '"disks": [{"id": "d0", "read_only": false}], "vsock": true')
+"$PVMCTL" start "$cfg" --disk-rw "$T/v1.img" --wait-ready >"$T/out" 2>&1 ||
+	fail "start v1: $(cat "$T/out")"
+wait_until 20 sh -c "'$PVMCTL' logs v1 | grep -q 'vsock cid'" || fail "v1 console: $("$PVMCTL" logs v1)"
+v1_pid=$(vm_prop v1 RunnerPID)
+v1_cid=$(vm_prop v1 VsockCID)
+v1_sock=$(vm_prop v1 VsockSocket)
+echo_v1() { # echo_v1 TEXT: TEXT comes back from the guest's port 1234
+	printf '%s\n' "$1" | timeout 30 "$PVMCTL" connect v1 1234 >"$T/echo" 2>"$T/err" &&
+		[ "$(cat "$T/echo")" = "$1" ]
+}
+echo_v1 before || fail "v1 echo before the restart: $(cat "$T/echo" "$T/err")"
+jq -e ".vsock_cid == $v1_cid" "$T/run/state/v1.json" >/dev/null ||
+	fail "v1's record has no vsock_cid $v1_cid: $(cat "$T/run/state/v1.json")"
+
 # --- SIGKILL: the next pvmd takes the runners over; the guest kept its memory ---
 old=$PVMD_PID
 kill -KILL "$old"
@@ -64,6 +83,12 @@ is_live "$r1_pid" && is_live "$w1_pid" || fail "runners did not survive"
 [ "$(vm_prop c1 State)" = created ] || fail "c1: $(vm_prop c1 State)"
 console_line r1 beta "remember: alphabeta"
 log "ok: after SIGKILL + restart r1 and w1 run on in the same runners; r1 still remembers 'alpha'"
+[ "$(vm_prop v1 State)" = ready ] || fail "v1 after the restart: $(vm_prop v1 State) ($(vm_prop v1 Message))"
+[ "$(vm_prop v1 RunnerPID)" = "$v1_pid" ] || fail "v1 runner $(vm_prop v1 RunnerPID), was $v1_pid"
+[ "$(vm_prop v1 VsockCID)" = "$v1_cid" ] || fail "v1 CID $(vm_prop v1 VsockCID), was $v1_cid"
+[ "$(vm_prop v1 VsockSocket)" = "$v1_sock" ] || fail "v1 socket $(vm_prop v1 VsockSocket)"
+echo_v1 after || fail "v1 echo after the restart: $(cat "$T/echo" "$T/err")"
+log "ok: v1 (disk, vsock) runs on in runner $v1_pid with CID $v1_cid; its port 1234 still echoes"
 
 # --- a second take-over, and the stored fds leave the store when a VM ends ---
 old=$PVMD_PID
@@ -75,6 +100,13 @@ wait_until 15 vm_state_is r1 stopped || fail "r1 did not stop: $(vm_prop r1 Stat
 [ "$(vm_prop r1 DeathReason)" = stopped ] || fail "r1 reason $(vm_prop r1 DeathReason)"
 wait_until 5 removed r1-control || fail "r1's fds not removed from the store"
 log "ok: a second restart taken over too; r1 stopped gracefully and left the store"
+echo_v1 again || fail "v1 echo after the second restart: $(cat "$T/echo" "$T/err")"
+"$PVMCTL" stop v1 >/dev/null || fail "stop v1"
+wait_until 10 vm_state_is v1 stopped || fail "v1 did not stop: $(vm_prop v1 State)"
+wait_until 5 not test -e "$v1_sock" || fail "$v1_sock outlived the run taken over"
+"$PVMCTL" start v1 >"$T/out" 2>&1 && fail "v1 started again without its disk's fd"
+grep -q "no descriptor for disk 0 ('d0')" "$T/out" || fail "v1 restart message: $(cat "$T/out")"
+log "ok: v1 stopped, its vsock socket gone; starting it again asks for its disk"
 
 # --- a runner that dies while pvmd is away: accounted for as without the store ---
 kill -STOP "$SUP_PID"

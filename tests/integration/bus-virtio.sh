@@ -3,8 +3,8 @@
 # (pvmctl start --disk-rw) with its sha256 checked, the guest's digest of sector 0 and the
 # sector it writes back, the guest's CID and the VM's vsock socket (mode 0600, gone with the
 # run), 1 MiB echoed through "pvmctl connect" in both directions, a config whose disks have no
-# fds refused, and a hostile guest ending with protection-violation while pvmd and the other
-# VM carry on.
+# fds refused, and a hostile guest ending with protection-violation (its refused access in the
+# VM's Message and in pvmd's log) while pvmd and the other VM carry on.
 . "$(dirname "$0")/bus-lib.sh"
 
 setup_pvmd
@@ -56,6 +56,9 @@ cfg=$(vm_config v2 virtio-io.elf '"params": "ring-outside", "disks": [{}]')
 wait_until 20 vm_state_is v2 failed || fail "v2 did not fail"
 [ "$(vm_prop v2 DeathReason)" = protection-violation ] || fail "v2: $(vm_prop v2 DeathReason)"
 vm_prop v2 Message | grep -q "outside the shared window" || fail "v2 message: $(vm_prop v2 Message)"
+# refused and logged: pvmd's log says what the device refused, not only the death reason
+grep -q "VM 'v2' is failed, reason protection-violation: .*outside the shared window" "$T"/pvmd*.log ||
+	fail "pvmd's log lacks v2's refused access: $(grep "v2" "$T"/pvmd*.log | tail -n 3)"
 # pvmd and v1 carry on
 vm_state_is v1 ready || fail "v1 after v2: $(vm_prop v1 State)"
 printf 'still here\n' | timeout 30 "$PVMCTL" connect v1 1234 >"$T/echo" 2>"$T/err" ||
