@@ -175,8 +175,9 @@ static pvm_config *vm_config_copy(const pvm_config *cfg)
 	return c;
 }
 
-/* A disk's fd must be a regular file or block device, writable when the disk is; reading it
- * (and its digest) is the runner's job before boot, off pvmd's event loop. */
+/* A disk's fd must be a regular file or block device, writable when the disk is. Its digest,
+ * when the config names one, is checked by pvmd on a worker thread before boot, off the event
+ * loop (vm_disk_digests_start); reading it for the guest is the runner's job. */
 int vm_instance_check_disk(const pvm_disk *d, size_t i, int fd, pvm_error *err)
 {
 	struct stat st;

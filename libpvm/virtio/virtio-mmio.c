@@ -144,6 +144,11 @@ static int queue_ready_write(pvm_virtio_mmio *m, pvm_vq *q, uint32_t v, pvm_erro
 		q->ready = false;
 		return 0;
 	}
+	/* the driver must not exceed QueueNumMax (virtio 1.x, 4.2.2.2): rings of a larger size
+	 * would be read past what the device model sized for */
+	if (q->num > m->ops->queue_max)
+		return pvm_error_set(err, EPROTO, "%s queue %u: size %u exceeds QueueNumMax %u",
+				     m->ops->name, m->queue_sel, q->num, m->ops->queue_max);
 	r = pvm_vq_check(q, &m->window, err);
 	if (r < 0) {
 		pvm_error_prefix(err, "%s queue %u: ", m->ops->name, m->queue_sel);

@@ -144,7 +144,7 @@ static void test_round_trip(void)
 
 	engine_vm_init(&t, "virtio-io", 16);
 	config_devices(&t, true);
-	{ /* a digest of the whole disk, checked by the runner before boot */
+	{ /* a digest of the whole disk, checked by pvmd before boot */
 		static uint8_t all[64 * 1024];
 		CHECK(pread(disk, all, sizeof(all), 0) == sizeof(all));
 		CHECK(EVP_Digest(all, sizeof(all), digest, NULL, EVP_sha256(), NULL) == 1);

@@ -342,6 +342,7 @@ static void test_hostile(int fd)
 		{ VIRTIO_MMIO_QUEUE_USED_LOW, USED_GPA + 2, "misaligned device ring" },
 		{ VIRTIO_MMIO_QUEUE_NUM, 3, "queue size not a power of two" },
 		{ VIRTIO_MMIO_QUEUE_NUM, 4096, "queue size too large" },
+		{ VIRTIO_MMIO_QUEUE_NUM, 256, "queue size above QueueNumMax (128)" },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(rings); i++) {
 		wr(VIRTIO_MMIO_STATUS, 0);
