@@ -1475,32 +1475,12 @@ static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *re
 	rep.size_bytes = vm->mem_size;
 	vm_report_mapped(vm, &rep);
 	if (vm->backing == RUNNER_BACKING_GUEST_MEMFD) {
-		pvm_guest_memfd_usage usage;
-		char allocation[96] =
-		    "allocation unknown (this kernel's guest_memfd does not report it)";
-		size_t len;
-
-		/* read now, not at start: the guest allocates as it touches its memory */
-		if (pvm_guest_memfd_usage_read(vm->mem_fd, &usage) == 0) {
-			snprintf(allocation, sizeof(allocation),
-				 "allocated %" PRIu64 " bytes, %" PRIu64
-				 " guest-owned (kernel fdinfo)",
-				 usage.allocated, usage.guest_owned);
-			/* what the host cannot map whatever its page tables say */
-			len = strlen(rep.host_mapped_how);
-			if (usage.guest_owned && len < sizeof(rep.host_mapped_how))
-				snprintf(
-				    rep.host_mapped_how + len, sizeof(rep.host_mapped_how) - len,
-				    "; %" PRIu64 " bytes guest-owned, which the kernel refuses "
-				    "to map (fdinfo)",
-				    usage.guest_owned);
-		}
 		snprintf(rep.backing, sizeof(rep.backing), "guest_memfd");
 		rep.unswappable = PVM_YES;
 		snprintf(rep.unswappable_how, sizeof(rep.unswappable_how),
 			 "backing is guest_memfd (pvmd's fd is %.40s, %llu bytes): its pages are "
-			 "unevictable and never swapped; %s",
-			 vm->mem_link, (unsigned long long)vm->mem_st.st_size, allocation);
+			 "unevictable and never swapped",
+			 vm->mem_link, (unsigned long long)vm->mem_st.st_size);
 		rep.unmigratable = PVM_YES;
 		snprintf(rep.unmigratable_how, sizeof(rep.unmigratable_how),
 			 "backing is guest_memfd: the kernel marks its mapping unmovable and "
@@ -1527,6 +1507,31 @@ static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *re
  * VMs scans no /proc maps. After RUNNING the runner holds no fd to guest memory and its
  * seccomp filter refuses new mappings, so a scan could not find anything new until a fact
  * changes. */
+/* guest_memfd's own accounting, read at every report (one fdinfo read of pvmd's fd, no maps
+ * scan): the guest allocates as it touches its memory, so it is never the figure of a past
+ * state change. */
+static void vm_report_add_usage(const vm_instance *vm, pvm_memory_report *rep)
+{
+	pvm_guest_memfd_usage usage;
+	size_t len = strlen(rep->unswappable_how);
+
+	if (pvm_guest_memfd_usage_read(vm->mem_fd, &usage) < 0) {
+		snprintf(rep->unswappable_how + len, sizeof(rep->unswappable_how) - len,
+			 "; allocation unknown (this kernel's guest_memfd does not report it)");
+		return;
+	}
+	snprintf(rep->unswappable_how + len, sizeof(rep->unswappable_how) - len,
+		 "; allocated %" PRIu64 " bytes, %" PRIu64 " guest-owned (kernel fdinfo)",
+		 usage.allocated, usage.guest_owned);
+	/* what the host cannot map whatever its page tables say */
+	len = strlen(rep->host_mapped_how);
+	if (usage.guest_owned)
+		snprintf(rep->host_mapped_how + len, sizeof(rep->host_mapped_how) - len,
+			 "; %" PRIu64 " bytes guest-owned, which the kernel refuses to map "
+			 "(fdinfo)",
+			 usage.guest_owned);
+}
+
 int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret)
 {
 	int r;
@@ -1538,6 +1543,8 @@ int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret)
 		vm->report_valid = true;
 	}
 	*ret = vm->report;
+	if (vm->mem_fd >= 0 && vm->backing == RUNNER_BACKING_GUEST_MEMFD)
+		vm_report_add_usage(vm, ret);
 	return 0;
 }
 
