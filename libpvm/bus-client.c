@@ -458,23 +458,41 @@ bad_reply:
 	return pvm_error_set(err, -r, "ListVMs: unexpected reply: %s", strerror(-r));
 }
 
+/* The one fd of a reply, kept (the message owns the fd it carries). */
+static int reply_fd(sd_bus_message *reply, const char *method, int *ret_fd, pvm_error *err)
+{
+	int fd, r;
+
+	r = sd_bus_message_read(reply, "h", &fd);
+	if (r < 0)
+		return pvm_error_set(err, -r, "%s: unexpected reply: %s", method, strerror(-r));
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return pvm_error_set(err, errno, "%s: cannot keep the descriptor: %m", method);
+	*ret_fd = fd;
+	return 0;
+}
+
 int pvm_bus_open_console(sd_bus *bus, const char *name, int *ret_fd, pvm_error *err)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	int fd, r;
+	int r;
 
 	r = call_manager(bus, "OpenConsole", &reply, err, "s", name);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_read(reply, "h", &fd);
+	return reply_fd(reply, "OpenConsole", ret_fd, err);
+}
+
+int pvm_bus_listen_vsock(sd_bus *bus, const char *name, uint32_t port, int *ret_fd, pvm_error *err)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
+
+	r = call_manager(bus, "ListenVsock", &reply, err, "su", name, port);
 	if (r < 0)
-		return pvm_error_set(err, -r, "OpenConsole: unexpected reply: %s", strerror(-r));
-	/* the message owns the fd it carries */
-	fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "OpenConsole: cannot keep the console fd: %m");
-	*ret_fd = fd;
-	return 0;
+		return r;
+	return reply_fd(reply, "ListenVsock", ret_fd, err);
 }
 
 int pvm_bus_get_console_log(sd_bus *bus, const char *name, void **ret, size_t *ret_len,

@@ -103,6 +103,8 @@ int pvm_bus_get_vm(sd_bus *bus, const char *name, pvm_bus_vm_info *ret, pvm_erro
 /* All VMs the caller may inspect, sorted by name. */
 int pvm_bus_list_vms(sd_bus *bus, pvm_bus_vm_info **ret, size_t *ret_n, pvm_error *err);
 int pvm_bus_open_console(sd_bus *bus, const char *name, int *ret_fd, pvm_error *err);
+/* ListenVsock: a listening unix socket the VM's guest reaches by connecting to host port. */
+int pvm_bus_listen_vsock(sd_bus *bus, const char *name, uint32_t port, int *ret_fd, pvm_error *err);
 int pvm_bus_get_console_log(sd_bus *bus, const char *name, void **ret, size_t *ret_len,
 			    pvm_error *err);
 

@@ -106,6 +106,9 @@ static const pvmctl_verb verbs[] = {
 	{ "console", "NAME", 1, 1, O_RAW, verb_console, "Attach to a VM's console" },
 	{ "connect", "NAME PORT", 2, 2, 0, verb_connect,
 	  "Join standard input and output to a guest vsock port" },
+	{ "listen", "NAME PORT", 2, 2, 0, verb_listen,
+	  "Wait for the guest to connect to host vsock port PORT, then join stdin and stdout to "
+	  "it" },
 	{ "logs", "NAME", 1, 1, O_RAW, verb_logs, "Show a VM's console log" },
 	{ "monitor", "", 0, 0, 0, verb_monitor, "Follow VM state changes" },
 	/* offline, for pvm-fw (payload-verbs.c) */

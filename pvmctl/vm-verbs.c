@@ -1222,49 +1222,15 @@ static int vsock_dial(const char *socket_path, uint32_t port, int *ret_fd)
 	return 0;
 }
 
-int verb_connect(int argc, char **argv, pvmctl_context *ctx)
+/* Join stdin/stdout to a stream socket to the guest until the guest closes it. The socket never
+ * blocks us: while the guest's answers wait to be read, input waits too (a blocking write could
+ * wait on a guest that waits on us). */
+static int relay(int fd)
 {
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-	_cleanup_free_ char *path = NULL, *socket_path = NULL;
-	_cleanup_close_ int fd = -1;
 	bool stdin_open = true;
-	char *end, out[16384], msg[PVM_ERROR_MESSAGE_MAX + 256];
+	char out[16384];
 	size_t out_off = 0, out_len = 0;
-	unsigned long port;
-	int r;
 
-	errno = 0;
-	port = strtoul(argv[1], &end, 10);
-	if (errno || *end || end == argv[1] || argv[1][0] == '-' || port > UINT32_MAX) {
-		snprintf(msg, sizeof(msg), "'%s' is not a port (0 to %u)", argv[1], UINT32_MAX);
-		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_USAGE);
-	}
-	r = connect_bus(ctx, &bus);
-	if (r)
-		return r;
-	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, argv[0], &path);
-	if (r >= 0)
-		r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
-					       "VsockSocket", &e, &socket_path);
-	if (r < 0) {
-		pvm_error err = { 0 };
-		r = pvm_bus_error_to_pvm(&e, r, "VsockSocket", &err);
-		return fail(ctx, r, &err);
-	}
-	if (!socket_path[0]) {
-		snprintf(msg, sizeof(msg),
-			 "VM '%s' has no vsock device (\"vsock\": true in its config)", argv[0]);
-		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_INVALID);
-	}
-	r = vsock_dial(socket_path, (uint32_t)port, &fd);
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "port %lu of VM '%s' (%s): %s", port, argv[0],
-			 socket_path, strerror(-r));
-		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
-	}
-	/* the socket never blocks us: while the guest's answers wait to be read, input waits
-	 * too (a blocking write could wait on a guest that waits on us) */
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		return PVMCTL_EXIT_FAILURE;
 	catch_signals();
@@ -1310,4 +1276,96 @@ int verb_connect(int argc, char **argv, pvmctl_context *ctx)
 		}
 	}
 	return PVMCTL_EXIT_OK;
+}
+
+/* A vsock port: 0 to 2^32-1, decimal; 0 and the port in ret, or the usage error reported. */
+static int parse_port(pvmctl_context *ctx, const char *arg, unsigned long *ret)
+{
+	char msg[128], *end;
+	unsigned long port;
+
+	errno = 0;
+	port = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || arg[0] == '-' || port > UINT32_MAX) {
+		snprintf(msg, sizeof(msg), "'%.40s' is not a port (0 to %u)", arg, UINT32_MAX);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_USAGE);
+	}
+	*ret = port;
+	return 0;
+}
+
+int verb_connect(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *path = NULL, *socket_path = NULL;
+	_cleanup_close_ int fd = -1;
+	char msg[PVM_ERROR_MESSAGE_MAX + 256];
+	unsigned long port;
+	int r;
+
+	r = parse_port(ctx, argv[1], &port);
+	if (r)
+		return r;
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	r = sd_bus_path_encode(PVM_BUS_VM_PREFIX, argv[0], &path);
+	if (r >= 0)
+		r = sd_bus_get_property_string(bus, PVM_BUS_NAME, path, PVM_BUS_VM_IFACE,
+					       "VsockSocket", &e, &socket_path);
+	if (r < 0) {
+		pvm_error err = { 0 };
+		r = pvm_bus_error_to_pvm(&e, r, "VsockSocket", &err);
+		return fail(ctx, r, &err);
+	}
+	if (!socket_path[0]) {
+		snprintf(msg, sizeof(msg),
+			 "VM '%s' has no vsock device (\"vsock\": true in its config)", argv[0]);
+		return pvmctl_report(ctx, -EINVAL, msg, PVMCTL_EXIT_INVALID);
+	}
+	r = vsock_dial(socket_path, (uint32_t)port, &fd);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "port %lu of VM '%s' (%s): %s", port, argv[0],
+			 socket_path, strerror(-r));
+		return pvmctl_report(ctx, r, msg, PVMCTL_EXIT_FAILURE);
+	}
+	return relay(fd);
+}
+
+/* ---- listen ---- */
+
+/* Wait for the guest to connect to host port PORT, then join stdin/stdout to that connection.
+ * pvmd makes the listener (the runtime directory is its own) and hands over its descriptor. */
+int verb_listen(int argc, char **argv, pvmctl_context *ctx)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_close_ int lfd = -1, fd = -1;
+	pvm_error err = { 0 };
+	unsigned long port;
+	int r;
+
+	r = parse_port(ctx, argv[1], &port);
+	if (r)
+		return r;
+	r = connect_bus(ctx, &bus);
+	if (r)
+		return r;
+	r = pvm_bus_listen_vsock(bus, argv[0], (uint32_t)port, &lfd, &err);
+	if (r < 0)
+		return fail(ctx, r, &err);
+	/* the bus is not needed while waiting: a pvmd restart does not end the wait */
+	bus = sd_bus_flush_close_unref(bus);
+	fprintf(stderr, "Waiting for VM '%s' to connect to host port %lu; Ctrl-C to stop.\n",
+		argv[0], port);
+	catch_signals();
+	while (!got_signal) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0 || errno != EINTR)
+			break;
+	}
+	if (fd < 0)
+		return got_signal ? PVMCTL_EXIT_OK : PVMCTL_EXIT_FAILURE;
+	close(TAKE_FD(lfd)); /* one connection: later ones are refused */
+	return relay(fd);
 }

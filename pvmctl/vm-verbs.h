@@ -13,6 +13,7 @@ int verb_remove(int argc, char **argv, pvmctl_context *ctx);
 int verb_inspect(int argc, char **argv, pvmctl_context *ctx);
 int verb_list(int argc, char **argv, pvmctl_context *ctx);
 int verb_connect(int argc, char **argv, pvmctl_context *ctx);
+int verb_listen(int argc, char **argv, pvmctl_context *ctx);
 int verb_console(int argc, char **argv, pvmctl_context *ctx);
 int verb_logs(int argc, char **argv, pvmctl_context *ctx);
 int verb_monitor(int argc, char **argv, pvmctl_context *ctx);

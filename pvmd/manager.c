@@ -217,6 +217,7 @@ int manager_remove_vm(pvmd_manager *m, pvmd_vm *vm)
 	int r;
 
 	signal_vm_removed(vm);
+	pvmd_vm_vsock_listeners_unlink(vm);
 	for (pvmd_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
@@ -855,6 +856,21 @@ static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error
 	return pvmd_vm_open_console(vm, msg, error);
 }
 
+static int method_listen_vsock(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	pvmd_vm *vm = NULL;
+	uint32_t port;
+	int r;
+
+	r = read_vm(userdata, msg, &vm, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(msg, "u", &port);
+	if (r < 0)
+		return r;
+	return pvmd_vm_listen_vsock(vm, msg, port, error);
+}
+
 static int method_get_console_log(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	pvmd_vm *vm = NULL;
@@ -931,6 +947,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", console),
 				method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListenVsock", SD_BUS_ARGS("s", name, "u", port),
+				SD_BUS_RESULT("h", listener), method_listen_vsock,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetConsoleLog", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", log),
 				method_get_console_log, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
@@ -1280,6 +1299,8 @@ static int recover_one(pvmd_state_record *rec, void *userdata)
 	if (r < 0)
 		return r;
 	TAKE_PTR(cfg);
+	memcpy(vm->vsock_ports, rec->vsock_ports, sizeof(vm->vsock_ports));
+	vm->n_vsock_ports = rec->n_vsock_ports;
 
 	if (was_active) {
 		r = recover_adopt(m, rec, vm, &err);

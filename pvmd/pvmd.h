@@ -19,6 +19,7 @@
 
 #define PVMD_POLICY_DIRS_MAX 16
 #define PVMD_CONSOLE_CLIENTS_MAX 8
+#define PVMD_VSOCK_LISTENERS_MAX 16 /* <name>.vsock_<port> listeners pvmd makes per VM */
 /* VM records pvmd keeps at most (--max-vms), running or not: each costs memory and a state file,
  * so creating VMs without starting them cannot grow pvmd without bound. */
 #define PVMD_VMS_MAX_DEFAULT 1024
@@ -153,6 +154,11 @@ struct pvmd_vm {
 	 * socket programs connect to (<runtime_dir>/<name>.vsock) */
 	uint32_t vsock_cid;
 	char *vsock_socket;
+	/* guest-initiated connections: the ports of the <name>.vsock_<port> listeners pvmd made
+	 * for callers (ListenVsock, vsock-listen.c), and the runner they were last handed to */
+	uint32_t vsock_ports[PVMD_VSOCK_LISTENERS_MAX];
+	size_t n_vsock_ports;
+	pid_t vsock_granted_pid;
 	/* duplicates of the caller's descriptors for the config's disks (CreateVM's disk_fds);
 	 * a VM recovered after a restart has none */
 	int disk_fds[PVM_DISKS_MAX];
@@ -219,6 +225,7 @@ enum pvm_death_reason pvmd_vm_death_reason(const pvmd_vm *vm);
 const char *pvmd_vm_message(const pvmd_vm *vm);
 bool pvmd_vm_is_active(const pvmd_vm *vm);
 void pvmd_vm_changed(pvmd_vm *vm);
+void pvmd_vm_save(pvmd_vm *vm); /* its record in the runtime directory, now */
 /* 0: started; 1: the payload is being read again (root, after a restart) and the call is
  * dispatched again once it is; < 0: error set. */
 int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
@@ -227,6 +234,13 @@ int pvmd_vm_start(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_stop(pvmd_vm *vm, sd_bus_message *msg, uint64_t timeout_usec, sd_bus_error *error);
 int pvmd_vm_kill(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_open_console(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
+
+/* vsock-listen.c: <name>.vsock_<port> listeners made for a VM's owner. Make one and answer msg
+ * with its listening socket; hand every one to the current runner's ids (before the guest runs:
+ * only that runner may connect); unlink them all when the VM goes. */
+int pvmd_vm_listen_vsock(pvmd_vm *vm, sd_bus_message *msg, uint32_t port, sd_bus_error *error);
+void pvmd_vm_vsock_listeners_grant(pvmd_vm *vm);
+void pvmd_vm_vsock_listeners_unlink(pvmd_vm *vm);
 int pvmd_vm_get_console_log(pvmd_vm *vm, sd_bus_message *msg, sd_bus_error *error);
 int pvmd_vm_tie(pvmd_vm *vm, sd_bus_message *msg);
 /* Append the a{sv} of the VM's org.pvm1.VM properties: all of them, or those named in only. */
@@ -313,6 +327,8 @@ typedef struct pvmd_state_record {
 	uint64_t start_time_usec;
 	bool tied;
 	uint32_t vsock_cid; /* the guest's CID while it runs with vsock; 0: none */
+	uint32_t vsock_ports[PVMD_VSOCK_LISTENERS_MAX]; /* listeners pvmd made (vsock-listen.c) */
+	size_t n_vsock_ports;
 	char *config_json;
 } pvmd_state_record;
 

@@ -73,6 +73,12 @@ int pvmd_state_record_to_json(const pvmd_state_record *r, char **ret)
 		if (r->vsock_cid)
 			json_object_object_add(o, "vsock_cid", json_object_new_int64(r->vsock_cid));
 	}
+	if (r->n_vsock_ports) {
+		json_object *ports = json_object_new_array();
+		for (size_t i = 0; i < r->n_vsock_ports; i++)
+			json_object_array_add(ports, json_object_new_int64(r->vsock_ports[i]));
+		json_object_object_add(o, "vsock_listeners", ports);
+	}
 	json_object_object_add(o, "config", cfg);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							    JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -178,6 +184,17 @@ int pvmd_state_record_from_json(const char *text, pvmd_state_record *ret, pvm_er
 		rec.runner_maps = json_object_get_boolean(v);
 	if (json_object_object_get_ex(o, "vsock_cid", &v) && json_object_is_type(v, json_type_int))
 		rec.vsock_cid = (uint32_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "vsock_listeners", &v) &&
+	    json_object_is_type(v, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(v) &&
+				   rec.n_vsock_ports < PVMD_VSOCK_LISTENERS_MAX;
+		     i++) {
+			json_object *p = json_object_array_get_idx(v, i);
+			int64_t port = json_object_get_int64(p);
+			if (json_object_is_type(p, json_type_int) && port >= 0 &&
+			    port <= UINT32_MAX)
+				rec.vsock_ports[rec.n_vsock_ports++] = (uint32_t)port;
+		}
 	if ((r = get_field(o, "config", json_type_object, &v, err)) < 0)
 		goto fail;
 	rec.config_json = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));

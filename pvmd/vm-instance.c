@@ -1407,6 +1407,16 @@ pid_t vm_instance_runner_pid(const vm_instance *vm)
 	return vm->pid;
 }
 
+int vm_instance_runner_ids(const vm_instance *vm, uid_t *ret_uid, gid_t *ret_gid)
+{
+	if (!vm->pid || !vm->uid)
+		return -ESRCH;
+	*ret_uid = vm->uid;
+	/* a uid from the runner range comes with the gid of the same number */
+	*ret_gid = vm->opts.runner_uid ? vm->opts.runner_gid : (gid_t)vm->uid;
+	return 0;
+}
+
 uint64_t vm_instance_start_time_usec(const vm_instance *vm)
 {
 	return vm->start_time_usec;

@@ -86,8 +86,10 @@ enum pvm_vm_state vm_instance_state(const vm_instance *vm);
 enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
 /* What pvm-fw reported in the current or last run: enum pvm_firmware_result (vm-state.h). */
 int vm_instance_firmware_result(const vm_instance *vm);
-const char *vm_instance_message(const vm_instance *vm);	     /* last error/exit detail, or "" */
-pid_t vm_instance_runner_pid(const vm_instance *vm);	     /* 0 when not running */
+const char *vm_instance_message(const vm_instance *vm); /* last error/exit detail, or "" */
+pid_t vm_instance_runner_pid(const vm_instance *vm);	/* 0 when not running */
+/* The uid and gid the current run's runner drops to: -ESRCH when there is no runner. */
+int vm_instance_runner_ids(const vm_instance *vm, uid_t *ret_uid, gid_t *ret_gid);
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */
 /* The current run's tap ("pvm3"), or "" when the VM has no network or does not run. */
 const char *vm_instance_net_interface(const vm_instance *vm);

@@ -424,9 +424,16 @@ static void vm_save(pvmd_vm *vm)
 		return;
 	}
 	rec.config_json = config_json;
+	memcpy(rec.vsock_ports, vm->vsock_ports, sizeof(rec.vsock_ports));
+	rec.n_vsock_ports = vm->n_vsock_ports;
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
+}
+
+void pvmd_vm_save(pvmd_vm *vm)
+{
+	vm_save(vm);
 }
 
 /* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
@@ -532,9 +539,12 @@ void pvmd_vm_changed(pvmd_vm *vm)
 			    *msg ? ": " : "", msg);
 		signal_state_changed(vm);
 	}
-	/* from the runner's spawn on: its own allocations go to its scope from the start */
-	if (state_is_active(state))
+	/* from the runner's spawn on: its own allocations go to its scope from the start, and
+	 * the listeners for the guest's connections are its runner's before the guest runs */
+	if (state_is_active(state)) {
 		vm_register_machine(vm);
+		pvmd_vm_vsock_listeners_grant(vm);
+	}
 	if (!state_is_active(state) && state != PVM_VM_CREATED) {
 		pvmd_vm_close_consoles(vm);
 		vm_unregister_machine(vm);

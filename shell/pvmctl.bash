@@ -37,7 +37,7 @@ _pvmctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="start restart stop kill remove inspect list console connect logs monitor config policy payload help"
+	local commands="start restart stop kill remove inspect list console connect listen logs monitor config policy payload help"
 	local cmd="" sub="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
@@ -76,7 +76,7 @@ _pvmctl()
 		[[ -n $sub ]] && return
 		_pvmctl_files json
 		COMPREPLY+=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
-	connect) # NAME, then a port number
+	connect|listen) # NAME, then a port number
 		[[ -n $sub ]] && return
 		COMPREPLY=($(compgen -W "$(_pvmctl_vms)" -- "$cur")) ;;
 	restart|stop|kill|remove|inspect|console|logs)

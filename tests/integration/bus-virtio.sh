@@ -4,7 +4,9 @@
 # sector it writes back, the guest's CID and the VM's vsock socket (mode 0600, gone with the
 # run), 1 MiB echoed through "pvmctl connect" in both directions, a config whose disks have no
 # fds refused, and a hostile guest ending with protection-violation (its refused access in the
-# VM's Message and in pvmd's log) while pvmd and the other VM carry on.
+# VM's Message and in pvmd's log) while pvmd and the other VM carry on; and for an owner who is
+# not root, a guest's connection to a host port through the listener pvmd makes (ListenVsock,
+# pvmctl listen), which no other uid can connect to.
 . "$(dirname "$0")/bus-lib.sh"
 
 setup_pvmd
@@ -64,6 +66,50 @@ vm_state_is v1 ready || fail "v1 after v2: $(vm_prop v1 State)"
 printf 'still here\n' | timeout 30 "$PVMCTL" connect v1 1234 >"$T/echo" 2>"$T/err" ||
 	fail "connect after v2: $(cat "$T/err")"
 [ "$(cat "$T/echo")" = "still here" ] || fail "second echo: $(cat "$T/echo")"
+
+# --- a guest's own connection to a host port, for an owner who is not root: the runtime
+# directory is pvmd's, so pvmd makes <name>.vsock_<port> (ListenVsock) and hands over the
+# listening descriptor; the socket is the runner's alone (mode 0600), root's while no runner runs
+cfg=$(vm_config n1 virtio-io.elf '"vsock": true')
+as_nobody "$PVMCTL" start "$cfg" --wait-ready >"$T/out" 2>&1 || fail "nobody's n1: $(cat "$T/out")"
+as_nobody "$PVMCTL" stop n1 >"$T/out" 2>&1 || fail "stop n1: $(cat "$T/out")"
+lsock=$T/run/n1.vsock_5000
+# the guest connects to host port 5000 once it is up, and echoes what comes
+printf 'hello from the host\n' | as_nobody timeout 60 "$PVMCTL" listen n1 5000 >"$T/listen.out" 2>"$T/listen.err" &
+listen_pid=$!
+wait_until 10 test -S "$lsock" || fail "no listener at $lsock: $(cat "$T/listen.err")"
+[ "$(stat -c '%a %u' "$lsock")" = "600 0" ] || fail "listener of a stopped VM: $(stat -c '%a %u' "$lsock")"
+as_nobody "$PVMCTL" start n1 --wait-ready >"$T/out" 2>&1 || fail "start n1 again: $(cat "$T/out")"
+wait_until 20 sh -c "'$PVMCTL' logs n1 | grep -q 'vsock connected'" || fail "n1 did not connect: $("$PVMCTL" logs n1)"
+wait "$listen_pid" || fail "pvmctl listen: $(cat "$T/listen.err")"
+[ "$(cat "$T/listen.out")" = "hello from the host" ] || fail "listen echo: $(cat "$T/listen.out" "$T/listen.err")"
+runner_uid=$(awk '/^Uid:/ { print $2 }' "/proc/$(vm_prop n1 RunnerPID)/status")
+[ "$(stat -c '%a %u' "$lsock")" = "600 $runner_uid" ] ||
+	fail "listener while n1 runs: $(stat -c '%a %u' "$lsock"), runner uid $runner_uid"
+log "ok: nobody's guest connected to host port 5000 through pvmd's listener (the runner's, uid $runner_uid, mode 0600)"
+# nobody else can pose as the guest: another uid is refused by the socket's mode
+out=$(setpriv --reuid=1 --regid=1 --clear-groups /usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(e.errno)
+" "$lsock" 2>&1)
+[ "$out" = 13 ] || fail "uid 1 connecting to $lsock: '$out' (want EACCES, 13)"
+# a listener for a VM the caller may not attach to, a path pvmd did not make, a VM without vsock
+expect_error org.pvm1.Error.PolicyDenied as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.ListenVsock v1 5000
+install -m 0600 /dev/null "$T/run/n1.vsock_6000"
+expect_error "org.pvm1.Error.Busy.*pvmd did not make it" as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.ListenVsock n1 6000
+[ -e "$T/run/n1.vsock_6000" ] || fail "pvmd removed a file it did not make"
+rm -f "$T/run/n1.vsock_6000"
+log "ok: ListenVsock refuses another owner's VM and a path pvmd did not make"
+as_nobody "$PVMCTL" stop n1 >/dev/null || fail "stop n1"
+as_nobody "$PVMCTL" remove n1 >/dev/null || fail "remove n1"
+not test -e "$lsock" || fail "$lsock outlived its VM"
+log "ok: n1's listener went with the VM"
 
 "$PVMCTL" stop v1 >/dev/null || fail "stop v1"
 wait_until 10 not test -e "$sock" || fail "$sock outlived the run"
