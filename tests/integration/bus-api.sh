@@ -24,7 +24,7 @@ wait_until 10 grep -q "Monitoring pvmd events" "$T/subscriber.err" || fail "pvmc
 # --- introspection, by three clients ---
 busctl --system introspect org.pvm1 /org/pvm1 >"$T/intro-busctl.txt"
 for w in org.pvm1.Manager .CreateVM .CreateVMFromFd .StartVM .StopVM .KillVM .RemoveVM .GetVM \
-	.ListVMs .OpenConsole .GetConsoleLog .VMAdded .VMRemoved .VMStateChanged .Version \
+	.ListVMs .OpenConsole .ListenVsock .GetConsoleLog .VMAdded .VMRemoved .VMStateChanged .Version \
 	org.freedesktop.DBus.ObjectManager org.freedesktop.DBus.Introspectable; do
 	grep -q -- "$w" "$T/intro-busctl.txt" || fail "busctl introspect lacks $w"
 done

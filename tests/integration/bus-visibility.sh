@@ -82,6 +82,7 @@ for who in as_nobody as_sys; do
 	same $who RemoveVM
 	same $who GetVM
 	same $who OpenConsole
+	same $who ListenVsock 5000
 	same $who GetConsoleLog
 done
 log "ok: by-name methods answer NoSuchVM for a hidden VM, as for a missing one"

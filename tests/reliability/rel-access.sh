@@ -39,6 +39,7 @@ try_method() { # try_method WHO IFACE METHOD SIG NAME
 	case "$iface $sig" in
 	"org.pvm1.Manager s") call_as "$who" /org/pvm1 "$iface.$m" "$name" ;;
 	"org.pvm1.Manager st") call_as "$who" /org/pvm1 "$iface.$m" "$name" 0 ;;
+	"org.pvm1.Manager su") call_as "$who" /org/pvm1 "$iface.$m" "$name" 5000 ;;
 	"org.pvm1.Manager sa{sv}")
 		c=$(own_config "$who" "tmp-$name")
 		call_as "$who" /org/pvm1 "$iface.$m" "$(cat "$c")" "{'name': <'$name'>}" ;;
