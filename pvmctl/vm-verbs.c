@@ -1282,7 +1282,7 @@ static int relay(int fd)
 static int parse_port(pvmctl_context *ctx, const char *arg, unsigned long *ret)
 {
 	char msg[128], *end;
-	unsigned long port;
+	unsigned long port = 0;
 
 	errno = 0;
 	port = strtoul(arg, &end, 10);
@@ -1301,7 +1301,7 @@ int verb_connect(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_free_ char *path = NULL, *socket_path = NULL;
 	_cleanup_close_ int fd = -1;
 	char msg[PVM_ERROR_MESSAGE_MAX + 256];
-	unsigned long port;
+	unsigned long port = 0;
 	int r;
 
 	r = parse_port(ctx, argv[1], &port);
@@ -1342,7 +1342,7 @@ int verb_listen(int argc, char **argv, pvmctl_context *ctx)
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_close_ int lfd = -1, fd = -1;
 	pvm_error err = { 0 };
-	unsigned long port;
+	unsigned long port = 0;
 	int r;
 
 	r = parse_port(ctx, argv[1], &port);
