@@ -1282,7 +1282,7 @@ static int relay(int fd)
 static int parse_port(pvmctl_context *ctx, const char *arg, unsigned long *ret)
 {
 	char msg[128], *end;
-	unsigned long port = 0;
+	unsigned long port;
 
 	errno = 0;
 	port = strtoul(arg, &end, 10);

@@ -1119,9 +1119,26 @@ static int vm_open_log(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
-/* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
- * makes it (the runner's jail cannot), owned by the VM's owner with mode 0600, and hands the
- * listening socket to the runner. */
+int pvmd_unix_listener(const struct sockaddr_un *sa, int type_flags, uid_t uid, gid_t gid,
+		       pvm_error *err)
+{
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0);
+
+	if (fd < 0)
+		return pvm_error_set(err, errno, "a socket for %s: %m", sa->sun_path);
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+		return pvm_error_set(err, errno, "binding %s: %m", sa->sun_path);
+	/* the name is in pvmd's own directory, where only pvmd makes files; lchown all the same */
+	if (chmod(sa->sun_path, 0600) < 0 || lchown(sa->sun_path, uid, gid) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+		unlink(sa->sun_path);
+		return pvm_error_set(err, e, "setting up %s: %s", sa->sun_path, strerror(e));
+	}
+	return TAKE_FD(fd);
+}
+
+/* The address of <vsock_dir>/<name>.vsock in vsock_sa. */
 static int vm_vsock_address(vm_instance *vm, pvm_error *err)
 {
 	struct sockaddr_un *sa = &vm->vsock_sa;
@@ -1136,28 +1153,21 @@ static int vm_vsock_address(vm_instance *vm, pvm_error *err)
 	return 0;
 }
 
+/* <vsock_dir>/<name>.vsock: host programs connect here and write "CONNECT <port>\n". pvmd
+ * makes it (the runner's jail cannot), owned by the VM's owner with mode 0600, and hands the
+ * listening socket to the runner. */
 static int vm_vsock_listen(vm_instance *vm, pvm_error *err)
 {
-	_cleanup_close_ int fd = -1;
-	struct sockaddr_un *sa = &vm->vsock_sa;
 	int r = vm_vsock_address(vm, err);
 
 	if (r < 0)
 		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return pvm_error_set(err, errno, "vsock socket: %m");
-	(void)unlink(sa->sun_path); /* a previous run's */
-	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0)
-		return pvm_error_set(err, errno, "binding %s: %m", sa->sun_path);
-	if (fchmod(fd, 0600) < 0 || chmod(sa->sun_path, 0600) < 0 ||
-	    lchown(sa->sun_path, vm->opts.vsock_uid, vm->opts.vsock_gid) < 0 ||
-	    listen(fd, 16) < 0) {
-		int e = errno;
-		unlink(sa->sun_path);
-		return pvm_error_set(err, e, "setting up %s: %s", sa->sun_path, strerror(e));
-	}
-	vm->vsock_listen_fd = TAKE_FD(fd);
+	(void)unlink(vm->vsock_sa.sun_path); /* a previous run's */
+	r = pvmd_unix_listener(&vm->vsock_sa, SOCK_NONBLOCK, vm->opts.vsock_uid, vm->opts.vsock_gid,
+			       err);
+	if (r < 0)
+		return r;
+	vm->vsock_listen_fd = r;
 	vm->vsock_bound = true;
 	return 0;
 }
@@ -1513,10 +1523,6 @@ static int vm_memory_report_compute(const vm_instance *vm, pvm_memory_report *re
 	return 0;
 }
 
-/* Computed once per change of its facts, not per read: a property read or a listing of many
- * VMs scans no /proc maps. After RUNNING the runner holds no fd to guest memory and its
- * seccomp filter refuses new mappings, so a scan could not find anything new until a fact
- * changes. */
 /* guest_memfd's own accounting, read at every report (one fdinfo read of pvmd's fd, no maps
  * scan): the guest allocates as it touches its memory, so it is never the figure of a past
  * state change. */
@@ -1542,6 +1548,10 @@ static void vm_report_add_usage(const vm_instance *vm, pvm_memory_report *rep)
 			 usage.guest_owned);
 }
 
+/* Computed once per change of its facts, not per read: a property read or a listing of many
+ * VMs scans no /proc maps. After RUNNING the runner holds no fd to guest memory and its
+ * seccomp filter refuses new mappings, so a scan could not find anything new until a fact
+ * changes. */
 int vm_instance_memory_report(vm_instance *vm, pvm_memory_report *ret)
 {
 	int r;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <systemd/sd-event.h>
 
@@ -88,6 +89,11 @@ enum pvm_death_reason vm_instance_death_reason(const vm_instance *vm);
 int vm_instance_firmware_result(const vm_instance *vm);
 const char *vm_instance_message(const vm_instance *vm); /* last error/exit detail, or "" */
 pid_t vm_instance_runner_pid(const vm_instance *vm);	/* 0 when not running */
+/* A listening unix socket at sa (SOCK_STREAM, close-on-exec, plus type_flags), its file mode
+ * 0600 and owned by uid:gid; on failure the file is removed again. The fd, or < 0. Used for
+ * <name>.vsock and the <name>.vsock_<port> listeners (vsock-listen.c). */
+int pvmd_unix_listener(const struct sockaddr_un *sa, int type_flags, uid_t uid, gid_t gid,
+		       pvm_error *err);
 /* The uid and gid the current run's runner drops to: -ESRCH when there is no runner. */
 int vm_instance_runner_ids(const vm_instance *vm, uid_t *ret_uid, gid_t *ret_gid);
 uint64_t vm_instance_start_time_usec(const vm_instance *vm); /* CLOCK_REALTIME, 0 if never */

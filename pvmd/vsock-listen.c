@@ -7,7 +7,6 @@
  * not run; pvmd hands it to each new runner before the guest runs), so only that VM's runner
  * can connect to it: no other local process can pose as the guest. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,26 +37,24 @@ static ssize_t listener_index(const pvmd_vm *vm, uint32_t port)
 	return -1;
 }
 
-/* root's while no runner runs; the runner's when one does. Never follows a link: the name is
- * in pvmd's own directory, where only pvmd makes files, but a check costs nothing. */
-static int listener_hand_over(const pvmd_vm *vm, const char *path)
+/* Whose a listener is: root's while no runner runs; the runner's when one does. */
+static void listener_ids(const pvmd_vm *vm, uid_t *uid, gid_t *gid)
 {
-	uid_t uid = 0;
-	gid_t gid = 0;
-
+	*uid = 0;
+	*gid = 0;
 	if (vm->inst && !vm->recovered)
-		(void)vm_instance_runner_ids(vm->inst, &uid, &gid);
-	if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
+		(void)vm_instance_runner_ids(vm->inst, uid, gid);
 }
 
 int pvmd_vm_listen_vsock(pvmd_vm *vm, sd_bus_message *msg, uint32_t port, sd_bus_error *error)
 {
 	_cleanup_close_ int fd = -1;
+	pvm_error err = { 0 };
 	struct sockaddr_un sa;
 	ssize_t known;
 	struct stat st;
+	uid_t uid;
+	gid_t gid;
 	int r;
 
 	r = auth_check_action(vm->manager, msg, PVM_ACTION_ATTACH, vm, error);
@@ -94,18 +91,12 @@ int pvmd_vm_listen_vsock(pvmd_vm *vm, sd_bus_message *msg, uint32_t port, sd_bus
 	} else if (errno != ENOENT)
 		return sd_bus_error_set_errnof(error, errno, "Cannot look at %s: %m", sa.sun_path);
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* blocking: the caller accepts on the descriptor it gets */
+	listener_ids(vm, &uid, &gid);
+	fd = pvmd_unix_listener(&sa, 0, uid, gid, &err);
 	if (fd < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot create a socket: %m");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return sd_bus_error_set_errnof(error, errno, "Cannot bind %s: %m", sa.sun_path);
-	if (fchmodat(AT_FDCWD, sa.sun_path, 0600, 0) < 0 ||
-	    (r = listener_hand_over(vm, sa.sun_path)) < 0 || listen(fd, 16) < 0) {
-		int e = r < 0 ? -r : errno;
-		(void)unlink(sa.sun_path);
-		return sd_bus_error_set_errnof(error, e, "Cannot set up %s: %s", sa.sun_path,
-					       strerror(e));
-	}
+		return sd_bus_error_set_errnof(error, err.code, "Cannot make the listener: %s",
+					       err.message);
 	if (known < 0) {
 		vm->vsock_ports[vm->n_vsock_ports++] = port;
 		pvmd_vm_save(vm); /* the next pvmd hands it to the next runner too */
@@ -120,21 +111,23 @@ void pvmd_vm_vsock_listeners_grant(pvmd_vm *vm)
 {
 	pid_t pid = vm->inst && !vm->recovered ? vm_instance_runner_pid(vm->inst) : 0;
 	struct sockaddr_un sa;
+	uid_t uid;
+	gid_t gid;
 
 	if (!pid || pid == vm->vsock_granted_pid)
 		return;
 	vm->vsock_granted_pid = pid;
+	listener_ids(vm, &uid, &gid);
 	for (size_t i = 0; i < vm->n_vsock_ports; i++) {
-		int r;
-
 		if (listener_path(vm, vm->vsock_ports[i], &sa) < 0)
 			continue;
-		r = listener_hand_over(vm, sa.sun_path);
-		if (r < 0 && r != -ENOENT)
+		/* never follows a link, as pvmd_unix_listener's lchown; a listener someone
+		 * removed is simply gone */
+		if (lchown(sa.sun_path, uid, gid) < 0 && errno != ENOENT)
 			log_vm_warning(vm->name,
 				       "VM '%s': cannot hand %s to its runner: %s; the guest's "
 				       "connections to port %" PRIu32 " will be refused",
-				       vm->name, sa.sun_path, strerror(-r), vm->vsock_ports[i]);
+				       vm->name, sa.sun_path, strerror(errno), vm->vsock_ports[i]);
 	}
 }
 
