@@ -383,7 +383,7 @@ static void vm_register_machine(pvmd_vm *vm)
 		vm->machine_registered = true;
 }
 
-static void vm_save(pvmd_vm *vm)
+void pvmd_vm_save(pvmd_vm *vm)
 {
 	_cleanup_free_ char *config_json = NULL, *exe = NULL;
 	pvmd_state_record rec = {
@@ -429,11 +429,6 @@ static void vm_save(pvmd_vm *vm)
 	if (pvmd_state_save(vm->manager->state_dir, &rec, &err) < 0)
 		log_error("Cannot record VM '%s' in the runtime directory: %s", vm->name,
 			  err.message);
-}
-
-void pvmd_vm_save(pvmd_vm *vm)
-{
-	vm_save(vm);
 }
 
 /* A running guest's fds go to systemd's store as soon as it runs (a kill -9 of pvmd gives no
@@ -550,7 +545,7 @@ void pvmd_vm_changed(pvmd_vm *vm)
 		vm_unregister_machine(vm);
 	}
 	if (record)
-		vm_save(vm);
+		pvmd_vm_save(vm);
 	vm_sync_fdstore(vm);
 	manager_update_status(m);
 }
