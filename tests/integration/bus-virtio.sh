@@ -105,11 +105,27 @@ expect_error "org.pvm1.Error.Busy.*pvmd did not make it" as_nobody gdbus call --
 	--object-path /org/pvm1 --method org.pvm1.Manager.ListenVsock n1 6000
 [ -e "$T/run/n1.vsock_6000" ] || fail "pvmd removed a file it did not make"
 rm -f "$T/run/n1.vsock_6000"
-log "ok: ListenVsock refuses another owner's VM and a path pvmd did not make"
+expect_error "org.pvm1.Error.InvalidArgument.*no vsock device" gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.ListenVsock v2 5000
+# the largest port is a port; 16 listeners per VM (5000 is one), then LimitExceeded
+as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
+	--method org.pvm1.Manager.ListenVsock n1 4294967295 >/dev/null || fail "port 4294967295"
+test -S "$T/run/n1.vsock_4294967295" || fail "no listener for port 4294967295"
+for p in $(seq 7001 7014); do
+	as_nobody gdbus call --system --dest org.pvm1 --object-path /org/pvm1 \
+		--method org.pvm1.Manager.ListenVsock n1 "$p" >/dev/null || fail "listener $p"
+done
+expect_error "org.pvm1.Error.LimitExceeded.*16 listeners" as_nobody gdbus call --system --dest org.pvm1 \
+	--object-path /org/pvm1 --method org.pvm1.Manager.ListenVsock n1 7015
+# pvmctl takes the same ports as connect
+expect_error "is not a port" as_nobody "$PVMCTL" listen n1 4294967296
+log "ok: ListenVsock refuses another owner's VM, a path pvmd did not make, a VM without vsock and a 17th listener"
 as_nobody "$PVMCTL" stop n1 >/dev/null || fail "stop n1"
 as_nobody "$PVMCTL" remove n1 >/dev/null || fail "remove n1"
 not test -e "$lsock" || fail "$lsock outlived its VM"
-log "ok: n1's listener went with the VM"
+left=$(find "$T/run" -maxdepth 1 -name 'n1.vsock_*')
+[ -z "$left" ] || fail "listeners outlived n1: $left"
+log "ok: n1's 16 listeners went with the VM"
 
 "$PVMCTL" stop v1 >/dev/null || fail "stop v1"
 wait_until 10 not test -e "$sock" || fail "$sock outlived the run"
